@@ -1,0 +1,87 @@
+// Syntax of esets.cfg-style files: `[section]` headers, `key = value` lines,
+// `#` and `;` comment lines. Only syntax lives here; what keys mean and which
+// values are valid is esets_options.ts.
+
+import { Diagnostic } from './diagnostics';
+
+export interface CfgEntry {
+  key: string;
+  /** the value with surrounding quotes removed */
+  value: string;
+  /** true when the value was written in double quotes */
+  quoted: boolean;
+  line: number;
+}
+
+export interface CfgSection {
+  name: string;
+  line: number;
+  entries: CfgEntry[];
+}
+
+export interface ParsedCfg {
+  file: string;
+  sections: CfgSection[];
+  diagnostics: Diagnostic[];
+}
+
+const SECTION_RE = /^\[([^\]]*)\]$/;
+const ENTRY_RE = /^([A-Za-z][A-Za-z0-9_]*)\s*=\s*(.*)$/;
+
+export function parseEsetsCfg(text: string, file: string): ParsedCfg {
+  const sections: CfgSection[] = [];
+  const diagnostics: Diagnostic[] = [];
+  let current: CfgSection | undefined;
+  const lines = text.split(/\r?\n/);
+
+  lines.forEach((raw, index) => {
+    const line = index + 1;
+    const trimmed = raw.trim();
+    if (trimmed === '' || trimmed.startsWith('#') || trimmed.startsWith(';')) return;
+
+    const section = SECTION_RE.exec(trimmed);
+    if (section) {
+      current = { name: section[1].trim(), line, entries: [] };
+      sections.push(current);
+      return;
+    }
+
+    const entry = ENTRY_RE.exec(trimmed);
+    if (!entry) {
+      diagnostics.push({
+        severity: 'error', file, line,
+        message: `cannot parse '${trimmed}': expected '[section]', 'key = value' or a comment starting with '#' or ';'`,
+      });
+      return;
+    }
+    const key = entry[1].toLowerCase();
+    if (!current) {
+      diagnostics.push({ severity: 'error', file, line, key, message: `option '${key}' appears before any [section] header` });
+      return;
+    }
+
+    const value = unquote(entry[2]);
+    if (value === undefined) {
+      diagnostics.push({ severity: 'error', file, line, key, message: `option '${key}': unterminated double quote in ${entry[2]}` });
+      return;
+    }
+    const previous = current.entries.findIndex((e) => e.key === key);
+    if (previous >= 0) {
+      diagnostics.push({
+        severity: 'warning', file, line, key,
+        message: `option '${key}' repeated in [${current.name}] (first at line ${current.entries[previous].line}); the last value is used`,
+      });
+      current.entries.splice(previous, 1);
+    }
+    current.entries.push({ key, value: value.text, quoted: value.quoted, line });
+  });
+
+  return { file, sections, diagnostics };
+}
+
+function unquote(raw: string): { text: string; quoted: boolean } | undefined {
+  const value = raw.trim();
+  if (!value.startsWith('"')) return { text: value, quoted: false };
+  if (value.length < 2 || !value.endsWith('"')) return undefined;
+  return { text: value.slice(1, -1).replace(/\\"/g, '"'), quoted: true };
+}

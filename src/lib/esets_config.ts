@@ -1,0 +1,73 @@
+// The effective configuration: built-in default < [global] < [smtp] < command
+// line. Pure: the caller reads the file and decides what to do with errors.
+
+import { Diagnostic, hasErrors } from './diagnostics';
+import { CfgSection, parseEsetsCfg } from './esets_cfg_parser';
+import {
+  DEFAULT_CONFIG, ESETS_DAEMON_KEYS, EsetsConfig, OPTION_SPECS, OptionScope,
+  isOptionName, parseOptionValue,
+} from './esets_options';
+
+export const AGENT_SECTION = 'smtp';
+export const GLOBAL_SECTION = 'global';
+
+export interface ConfigResult {
+  config: EsetsConfig;
+  diagnostics: Diagnostic[];
+  ok: boolean;
+}
+
+const SECTION_SCOPES: Record<string, readonly OptionScope[]> = {
+  [GLOBAL_SECTION]: ['common', 'global'],
+  [AGENT_SECTION]: ['agent', 'common'],
+};
+
+export function buildConfig(text: string, file: string, overrides: Partial<EsetsConfig> = {}): ConfigResult {
+  const parsed = parseEsetsCfg(text, file);
+  const diagnostics = [...parsed.diagnostics];
+  const config: EsetsConfig = { ...DEFAULT_CONFIG };
+
+  for (const name of [GLOBAL_SECTION, AGENT_SECTION]) {
+    for (const section of parsed.sections.filter((s) => s.name.toLowerCase() === name)) {
+      applySection(config, section, SECTION_SCOPES[name], file, diagnostics);
+    }
+  }
+  Object.assign(config, overrides);
+
+  return { config, diagnostics, ok: !hasErrors(diagnostics) };
+}
+
+/** Applies one section's entries to config, reporting unknown keys and bad values. */
+export function applySection(
+  config: EsetsConfig,
+  section: CfgSection,
+  allowed: readonly OptionScope[],
+  file: string,
+  diagnostics: Diagnostic[],
+): void {
+  for (const entry of section.entries) {
+    const { key, line } = entry;
+    if (!isOptionName(key)) {
+      if (section.name.toLowerCase() === GLOBAL_SECTION && ESETS_DAEMON_KEYS.has(key)) continue;
+      diagnostics.push({ severity: 'warning', file, line, key, message: `unknown option '${key}' in [${section.name}] is ignored` });
+      continue;
+    }
+    const spec = OPTION_SPECS[key];
+    if (!allowed.includes(spec.scope)) {
+      diagnostics.push({
+        severity: 'warning', file, line, key,
+        message: `option '${key}' is not valid in [${section.name}] (it belongs in ${spec.scope === 'agent' ? '[smtp]' : '[global]'}) and is ignored`,
+      });
+      continue;
+    }
+    const parsed = parseOptionValue(key, entry.value);
+    if (!parsed.ok) {
+      diagnostics.push({
+        severity: 'error', file, line, key,
+        message: `option '${key}' has invalid value '${entry.value}': expected ${parsed.expected}`,
+      });
+      continue;
+    }
+    (config as unknown as Record<string, unknown>)[key] = parsed.value;
+  }
+}

@@ -1,0 +1,258 @@
+// Every option esets_smtp understands: its type, default, allowed values and
+// where it may appear. The typed EsetsConfig is what the rest of the relay reads.
+
+export type AvAction = 'accept' | 'scan' | 'defer' | 'discard' | 'reject';
+export type VerdictAction = 'accept' | 'defer' | 'discard' | 'reject';
+export type CleanMode = 'none' | 'standard' | 'strict' | 'rigorous' | 'delete';
+export type SyslogFacility = 'none' | 'daemon' | 'mail' | `local${0 | 1 | 2 | 3 | 4 | 5 | 6 | 7}`;
+export type SyslogClass = 'error' | 'warning' | 'summary' | 'info' | 'debug';
+
+export interface EsetsConfig {
+  // [smtp] private options (esets_smtp(1))
+  agent_enabled: boolean;
+  num_proc: number;
+  num_thrd: number;
+  listen_addr: string | undefined;
+  listen_port: number | undefined;
+  server_addr: string | undefined;
+  server_port: number | undefined;
+  timeout_client: number;
+  add_header_xvirus: boolean;
+  add_header_received: boolean;
+  user_config: string | undefined;
+  // module common options (esets.cfg(5))
+  action_av: AvAction;
+  action_av_infected: VerdictAction;
+  action_av_notscanned: VerdictAction;
+  action_av_deleted: VerdictAction;
+  action_as: AvAction;
+  action_as_spam: VerdictAction;
+  action_as_notscanned: VerdictAction;
+  syslog_facility: SyslogFacility;
+  syslog_class: SyslogClass[];
+  // scanner common options
+  av_clean_mode: CleanMode;
+  av_scan_obj_files: boolean;
+  av_scan_obj_archives: boolean;
+  av_scan_obj_emails: boolean;
+  av_scan_obj_sfx: boolean;
+  av_scan_obj_runtime_packers: boolean;
+  av_scan_obj_max_size: number;
+  av_scan_obj_timeout: number;
+  av_scan_obj_max_nesting: number;
+  av_scan_app_unwanted: boolean;
+  av_scan_app_unsafe: boolean;
+  av_scan_pattern: boolean;
+  av_scan_heur: boolean;
+  av_scan_adv_heur: boolean;
+  av_scan_smart: boolean;
+  av_quarantine_enabled: boolean;
+  // [global] options this relay reads
+  daemon_sock_path: string[];
+  spamd_addr: string;
+}
+
+export type OptionName = keyof EsetsConfig;
+export type OptionValue = EsetsConfig[OptionName];
+
+/**
+ * agent: [smtp] and the command line only; common: [global], [smtp], user
+ * sections and the command line; global: [global] only.
+ */
+export type OptionScope = 'agent' | 'common' | 'global';
+
+export type OptionType =
+  | { kind: 'bool' }
+  | { kind: 'int'; min: number; max: number }
+  | { kind: 'string' }
+  | { kind: 'enum'; values: readonly string[] }
+  | { kind: 'enum_list'; values: readonly string[] }
+  | { kind: 'address_list' };
+
+export interface OptionSpec {
+  type: OptionType;
+  scope: OptionScope;
+  /** what the option does in this relay, for --help and the README */
+  help: string;
+}
+
+const BOOL = { kind: 'bool' } as const;
+const STRING = { kind: 'string' } as const;
+const int = (min: number, max: number): OptionType => ({ kind: 'int', min, max });
+const AV_ACTIONS = ['accept', 'scan', 'defer', 'discard', 'reject'] as const;
+const VERDICT_ACTIONS = ['accept', 'defer', 'discard', 'reject'] as const;
+const PORT = int(1, 65535);
+const NO_LIMIT = 2 ** 53;
+
+export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
+  agent_enabled: { type: BOOL, scope: 'agent', help: 'must be yes for the relay to start' },
+  num_proc: { type: int(1, 64), scope: 'agent', help: 'Haraka worker processes (smtp.ini nodes)' },
+  num_thrd: { type: int(1, 1024), scope: 'agent', help: 'accepted; Node serves all sessions of a process on one event loop' },
+  listen_addr: { type: STRING, scope: 'agent', help: 'address the relay listens on' },
+  listen_port: { type: PORT, scope: 'agent', help: 'port the relay listens on' },
+  server_addr: { type: STRING, scope: 'agent', help: 'mail server the relay forwards to' },
+  server_port: { type: PORT, scope: 'agent', help: 'port of the mail server' },
+  timeout_client: { type: int(1, 86400), scope: 'agent', help: 'client inactivity timeout, seconds' },
+  add_header_xvirus: { type: BOOL, scope: 'common', help: 'add X-Virus-Scanner: to forwarded messages' },
+  add_header_received: { type: BOOL, scope: 'agent', help: "add the relay's Received: line" },
+  user_config: { type: STRING, scope: 'agent', help: 'file of user-specific sections, relative to esets.cfg' },
+  action_av: { type: { kind: 'enum', values: AV_ACTIONS }, scope: 'common', help: 'virus stage: scan, or a fixed action' },
+  action_av_infected: { type: { kind: 'enum', values: VERDICT_ACTIONS }, scope: 'common', help: 'infected message' },
+  action_av_notscanned: { type: { kind: 'enum', values: VERDICT_ACTIONS }, scope: 'common', help: 'message the virus scanner could not scan' },
+  action_av_deleted: { type: { kind: 'enum', values: VERDICT_ACTIONS }, scope: 'common', help: 'message whose infected parts were removed' },
+  action_as: { type: { kind: 'enum', values: AV_ACTIONS }, scope: 'common', help: 'spam stage: scan, or a fixed action' },
+  action_as_spam: { type: { kind: 'enum', values: VERDICT_ACTIONS }, scope: 'common', help: 'spam message' },
+  action_as_notscanned: { type: { kind: 'enum', values: VERDICT_ACTIONS }, scope: 'common', help: 'message the spam scanner could not scan' },
+  syslog_facility: {
+    type: { kind: 'enum', values: ['none', 'daemon', 'mail', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'] },
+    scope: 'common', help: "syslog facility; none logs to Haraka's log",
+  },
+  syslog_class: { type: { kind: 'enum_list', values: ['error', 'warning', 'summary', 'info', 'debug'] }, scope: 'common', help: 'classes of messages logged, ":"-separated' },
+  av_clean_mode: { type: { kind: 'enum', values: ['none', 'standard', 'strict', 'rigorous', 'delete'] }, scope: 'common', help: 'removal of infected parts' },
+  av_scan_obj_files: { type: BOOL, scope: 'common', help: 'accepted; clamd scans all content' },
+  av_scan_obj_archives: { type: BOOL, scope: 'common', help: "accepted; archive scanning is clamd.conf's ScanArchive" },
+  av_scan_obj_emails: { type: BOOL, scope: 'common', help: "accepted; clamd.conf's ScanMail" },
+  av_scan_obj_sfx: { type: BOOL, scope: 'common', help: 'accepted without effect' },
+  av_scan_obj_runtime_packers: { type: BOOL, scope: 'common', help: 'accepted without effect' },
+  av_scan_obj_max_size: { type: int(0, NO_LIMIT), scope: 'common', help: 'largest message scanned, bytes (0: no limit of ours)' },
+  av_scan_obj_timeout: { type: int(0, 86400), scope: 'common', help: 'scan time limit, seconds (0: default)' },
+  av_scan_obj_max_nesting: { type: int(0, 1000), scope: 'common', help: "accepted; clamd.conf's MaxRecursion" },
+  av_scan_app_unwanted: { type: BOOL, scope: 'common', help: "accepted; clamd.conf's DetectPUA" },
+  av_scan_app_unsafe: { type: BOOL, scope: 'common', help: 'accepted without effect' },
+  av_scan_pattern: { type: BOOL, scope: 'common', help: 'accepted without effect' },
+  av_scan_heur: { type: BOOL, scope: 'common', help: "accepted; clamd.conf's HeuristicAlerts" },
+  av_scan_adv_heur: { type: BOOL, scope: 'common', help: 'accepted without effect' },
+  av_scan_smart: { type: BOOL, scope: 'common', help: 'accepted without effect' },
+  av_quarantine_enabled: { type: BOOL, scope: 'common', help: 'accepted without effect' },
+  daemon_sock_path: { type: { kind: 'address_list' }, scope: 'global', help: 'clamd address(es): unix socket path or host:port, comma-separated' },
+  spamd_addr: { type: STRING, scope: 'global', help: 'spamd address, host:port (extension)' },
+};
+
+export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>({
+  agent_enabled: false,
+  num_proc: 1,
+  num_thrd: 2,
+  listen_addr: undefined,
+  listen_port: undefined,
+  server_addr: undefined,
+  server_port: undefined,
+  timeout_client: 30,
+  add_header_xvirus: true,
+  add_header_received: false,
+  user_config: undefined,
+  action_av: 'scan',
+  action_av_infected: 'reject',
+  action_av_notscanned: 'defer',
+  action_av_deleted: 'accept',
+  action_as: 'accept',
+  action_as_spam: 'reject',
+  action_as_notscanned: 'accept',
+  syslog_facility: 'none',
+  syslog_class: ['error', 'warning', 'summary'],
+  av_clean_mode: 'none',
+  av_scan_obj_files: true,
+  av_scan_obj_archives: true,
+  av_scan_obj_emails: true,
+  av_scan_obj_sfx: true,
+  av_scan_obj_runtime_packers: true,
+  av_scan_obj_max_size: 0,
+  av_scan_obj_timeout: 0,
+  av_scan_obj_max_nesting: 20,
+  av_scan_app_unwanted: false,
+  av_scan_app_unsafe: false,
+  av_scan_pattern: true,
+  av_scan_heur: true,
+  av_scan_adv_heur: true,
+  av_scan_smart: true,
+  av_quarantine_enabled: false,
+  daemon_sock_path: ['/run/clamav/clamd.ctl'],
+  spamd_addr: '127.0.0.1:783',
+});
+
+/**
+ * ESETS [global] options that belong to the ESETS daemon itself; a migrated
+ * esets.cfg carries them, so they are accepted quietly and have no effect.
+ */
+export const ESETS_DAEMON_KEYS: ReadonlySet<string> = new Set([
+  'base_dir', 'cache_dir', 'data_dir', 'lib_dir', 'lic_dir', 'run_dir', 'tmp_dir', 'conf_dir',
+  'daemon_user', 'daemon_group', 'daemon_chroot', 'daemon_preload_modules', 'daemon_quarantine',
+  'daemon_event_cache', 'daemon_ipc', 'av_update_period', 'av_update_server', 'av_update_username',
+  'av_update_password', 'av_mirror_enabled', 'av_mirror_dir', 'scan_log_level', 'license_warn_enabled',
+]);
+
+export function isOptionName(key: string): key is OptionName {
+  return Object.prototype.hasOwnProperty.call(OPTION_SPECS, key);
+}
+
+const UNIT: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+const TRUE_WORDS = new Set(['yes', 'true', 'on', '1']);
+const FALSE_WORDS = new Set(['no', 'false', 'off', '0']);
+
+export type ParsedValue = { ok: true; value: OptionValue } | { ok: false; expected: string };
+
+/** Parses an integer with an optional K/M/G (1024-based) unit. */
+export function parseIntWithUnit(raw: string): number | undefined {
+  const m = /^(\d+)\s*([KMG]?)$/i.exec(raw.trim());
+  if (!m) return undefined;
+  return Number(m[1]) * UNIT[m[2].toUpperCase()];
+}
+
+export function describeType(type: OptionType): string {
+  switch (type.kind) {
+    case 'bool': return 'yes or no';
+    case 'int': return `an integer from ${type.min} to ${type.max === NO_LIMIT ? 'unlimited' : type.max} (K, M, G units allowed)`;
+    case 'string': return 'a string';
+    case 'enum': return `one of ${type.values.join(', ')}`;
+    case 'enum_list': return `a ':'-separated list of ${type.values.join(', ')}`;
+    case 'address_list': return 'a unix socket path or host:port, comma-separated for several';
+  }
+}
+
+export function parseOptionValue(name: OptionName, raw: string): ParsedValue {
+  const { type } = OPTION_SPECS[name];
+  const text = raw.trim();
+  const fail = (): ParsedValue => ({ ok: false, expected: describeType(type) });
+  switch (type.kind) {
+    case 'bool': {
+      const word = text.toLowerCase();
+      if (TRUE_WORDS.has(word)) return { ok: true, value: true };
+      if (FALSE_WORDS.has(word)) return { ok: true, value: false };
+      return fail();
+    }
+    case 'int': {
+      const n = parseIntWithUnit(text);
+      if (n === undefined || n < type.min || n > type.max) return fail();
+      return { ok: true, value: n };
+    }
+    case 'string':
+      return text === '' ? fail() : { ok: true, value: text };
+    case 'enum': {
+      const word = text.toLowerCase();
+      return type.values.includes(word) ? { ok: true, value: word as OptionValue } : fail();
+    }
+    case 'enum_list': {
+      const words = text.toLowerCase().split(':').map((w) => w.trim()).filter(Boolean);
+      if (words.length === 0 || words.some((w) => !type.values.includes(w))) return fail();
+      return { ok: true, value: words as SyslogClass[] };
+    }
+    case 'address_list': {
+      const addresses = text.split(/[,\s]+/).filter(Boolean);
+      if (addresses.length === 0 || addresses.some((a) => !isSocketAddress(a))) return fail();
+      return { ok: true, value: addresses };
+    }
+  }
+}
+
+/** A unix socket path (absolute) or host:port / [v6]:port. */
+export function isSocketAddress(text: string): boolean {
+  if (text.startsWith('/')) return true;
+  return parseHostPort(text) !== undefined;
+}
+
+export function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: m[1] ?? m[2], port };
+}

@@ -1,0 +1,84 @@
+// How the effective esets.cfg maps onto Haraka's own configuration files.
+// The launcher writes the result over a copy of config/ before Haraka starts.
+
+import { Diagnostic } from './diagnostics';
+import { EsetsConfig, OPTION_SPECS, OptionName, OptionValue } from './esets_options';
+import { IniFile } from './ini';
+
+export interface HarakaSettings {
+  /** ini file name in config/ → the sections and keys to set in it */
+  iniFiles: Record<string, IniFile>;
+  /** single-value file name in config/ (e.g. a plugin timeout) → its whole text */
+  valueFiles: Record<string, string>;
+  diagnostics: Diagnostic[];
+}
+
+/** clamd's own timeout plus connect time stays below Haraka's plugin timeout for clamd. */
+export const CLAMD_CONNECT_TIMEOUT_S = 2;
+export const CLAMD_SCAN_TIMEOUT_S = 60;
+
+export function deriveHarakaSettings(config: EsetsConfig, source: string, overrides: Partial<EsetsConfig>): HarakaSettings {
+  const diagnostics: Diagnostic[] = [];
+  const need = (key: OptionName, why: string): void => {
+    if (config[key] === undefined) {
+      diagnostics.push({ severity: 'error', file: source, key, message: `option '${key}' is not set in [smtp]: ${why}` });
+    }
+  };
+  if (!config.agent_enabled) {
+    diagnostics.push({
+      severity: 'error', file: source, key: 'agent_enabled',
+      message: "the SMTP agent is disabled: set 'agent_enabled = yes' in [smtp] (or pass --agent-enabled)",
+    });
+  }
+  need('listen_addr', 'the address to listen on');
+  need('listen_port', 'the port to listen on');
+  need('server_addr', 'the mail server to forward to');
+  need('server_port', "the mail server's port");
+
+  const scanTimeout = config.av_scan_obj_timeout || CLAMD_SCAN_TIMEOUT_S;
+  const clamd: IniFile = {
+    main: {
+      clamd_socket: config.daemon_sock_path.join(','),
+      connect_timeout: String(CLAMD_CONNECT_TIMEOUT_S),
+      timeout: String(scanTimeout),
+    },
+    // the policy plugin decides; clamd only reports
+    reject: { virus: 'false', error: 'false' },
+  };
+  if (config.av_scan_obj_max_size > 0) clamd.main.max_size = String(config.av_scan_obj_max_size);
+
+  const overrideLines: Record<string, string> = {};
+  for (const [key, value] of Object.entries(overrides)) {
+    overrideLines[key] = formatOptionValue(key as OptionName, value as OptionValue);
+  }
+
+  return {
+    diagnostics,
+    valueFiles: { 'clamd.timeout': String(scanTimeout + CLAMD_CONNECT_TIMEOUT_S + 5) },
+    iniFiles: {
+      'smtp.ini': {
+        main: {
+          listen: formatListen(config.listen_addr ?? '127.0.0.1', config.listen_port ?? 2525),
+          nodes: String(config.num_proc),
+          inactivity_timeout: String(config.timeout_client),
+        },
+      },
+      'connection.ini': { headers: { add_received: String(config.add_header_received) } },
+      'clamd.ini': clamd,
+      'esets_relay.ini': { main: { esets_cfg: source }, overrides: overrideLines },
+    },
+  };
+}
+
+export function formatListen(addr: string, port: number): string {
+  const host = addr.includes(':') && !addr.startsWith('[') ? `[${addr}]` : addr;
+  return `${host}:${port}`;
+}
+
+/** The esets.cfg spelling of a typed value, so it can be read back by parseOptionValue. */
+export function formatOptionValue(key: OptionName, value: OptionValue): string {
+  const { kind } = OPTION_SPECS[key].type;
+  if (typeof value === 'boolean') return value ? 'yes' : 'no';
+  if (Array.isArray(value)) return value.join(kind === 'address_list' ? ',' : ':');
+  return String(value);
+}

@@ -1,0 +1,36 @@
+// esets_smtp does not support STARTTLS and hides it (esets_smtp(1)): the relay
+// must see every message in clear to scan it. CHUNKING/BINARYMIME are hidden
+// too, so that every message arrives through DATA.
+
+import DSN from 'haraka-dsn';
+import constants from 'haraka-constants';
+import type { Connection, Next, Plugin } from '../shared/haraka';
+
+const HIDDEN_EXTENSIONS = /^(STARTTLS|CHUNKING|BINARYMIME)\b/i;
+const REFUSED_VERBS = new Set(['STARTTLS', 'BDAT']);
+
+export function register(this: Plugin): void {
+  // last among capabilities hooks, after the tls plugin has added STARTTLS
+  this.register_hook('capabilities', 'hide_extensions', 100);
+  // first among unrecognized_command hooks, before the tls plugin upgrades
+  this.register_hook('unrecognized_command', 'refuse_verbs', -100);
+}
+
+export function hide_extensions(this: Plugin, next: Next, connection: Connection): void {
+  if (connection.capabilities) {
+    const hidden = connection.capabilities.filter((c) => HIDDEN_EXTENSIONS.test(c));
+    if (hidden.length) {
+      connection.capabilities = connection.capabilities.filter((c) => !HIDDEN_EXTENSIONS.test(c));
+      connection.results.add(this, { msg: `hidden: ${hidden.join(', ')}` });
+    }
+  }
+  connection.tls.advertised = false;
+  next();
+}
+
+export function refuse_verbs(this: Plugin, next: Next, connection: Connection, params: string[]): void {
+  const verb = String(params[0] ?? '').toUpperCase();
+  if (!REFUSED_VERBS.has(verb)) return next();
+  connection.results.add(this, { fail: `${verb} refused` });
+  next(constants.deny, DSN.create(502, `${verb} not supported`, 5, 1));
+}

@@ -1,0 +1,78 @@
+// The parts of Haraka's plugin API these plugins use, typed. Haraka ships no
+// type definitions; these follow Haraka 3.3 (plugins.js, connection.js).
+
+import type { Readable } from 'node:stream';
+
+export type Next = (code?: number, msg?: unknown) => void;
+
+export interface HarakaConfig {
+  get(name: string, type?: string | Record<string, unknown>, cb?: () => void): unknown;
+  get(name: string, cb: () => void): unknown;
+}
+
+export interface Logger {
+  logprotocol(...args: unknown[]): void;
+  logdebug(...args: unknown[]): void;
+  loginfo(...args: unknown[]): void;
+  lognotice(...args: unknown[]): void;
+  logwarn(...args: unknown[]): void;
+  logerror(...args: unknown[]): void;
+  logcrit(...args: unknown[]): void;
+}
+
+export interface Plugin extends Logger {
+  name: string;
+  config: HarakaConfig;
+  register_hook(hook: string, method: string, priority?: number): void;
+}
+
+export interface Address {
+  user: string | null;
+  host: string | null;
+  address(): string;
+  format(use_punycode?: boolean): string;
+  isNull(): boolean;
+}
+
+export interface Results {
+  add(plugin: Plugin | { name: string }, result: Record<string, unknown>): void;
+  get(name: string): Record<string, unknown[] | unknown> | undefined;
+}
+
+export interface Notes {
+  [key: string]: unknown;
+  get(path: string): unknown;
+  set(path: string, value: unknown): void;
+}
+
+export interface MessageStream extends Readable {
+  pipe<T extends NodeJS.WritableStream>(destination: T, options?: Record<string, unknown>): T;
+}
+
+export interface Transaction {
+  uuid: string;
+  mail_from: Address;
+  rcpt_to: Address[];
+  data_bytes: number;
+  notes: Notes;
+  results: Results;
+  message_stream: MessageStream;
+  header: { get(name: string): string };
+  add_header(name: string, value: string): void;
+  remove_header(name: string): void;
+}
+
+export interface Connection extends Logger {
+  uuid: string;
+  remote: { ip: string; host?: string | null; port?: number; closed?: boolean };
+  local: { ip: string; port: number; host: string };
+  hello: { verb?: string; host?: string };
+  relaying: boolean;
+  capabilities: string[] | null;
+  tls: { enabled?: boolean; advertised?: boolean };
+  notes: Notes;
+  results: Results;
+  transaction: Transaction | null;
+  /** Haraka's pluggable stream around the client's socket */
+  client?: { targetsocket?: { setNoDelay?(noDelay: boolean): void } };
+}

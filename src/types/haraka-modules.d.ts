@@ -1,0 +1,24 @@
+// Type declarations for the Haraka packages these plugins import directly.
+
+declare module 'haraka-constants' {
+  const constants: {
+    cont: number;
+    stop: number;
+    deny: number;
+    denysoft: number;
+    denydisconnect: number;
+    denysoftdisconnect: number;
+    ok: number;
+    next_hook: number;
+  };
+  export = constants;
+}
+
+declare module 'haraka-dsn' {
+  class DSN {
+    code: number;
+    reply: string | string[];
+    static create(code: number, msg: string | string[], subject?: number, detail?: number): DSN;
+  }
+  export = DSN;
+}
