@@ -56,7 +56,8 @@ function main(): void {
     fail([...diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic), 'esets_smtp: not started'], 1);
   }
 
-  const runtime = writeRuntimeDir(settings);
+  const harakaConfig = cli.harakaConfigDir ? path.resolve(cli.harakaConfigDir) : path.join(PROJECT_DIR, 'config');
+  const runtime = writeRuntimeDir(harakaConfig, settings);
   process.env[RUNTIME_ENV] = runtime;
   process.env[TIMEOUT_ENV] = String(result.config.timeout_client);
   process.on('exit', () => fs.rmSync(runtime, { recursive: true, force: true }));
@@ -70,10 +71,10 @@ function fail(lines: string[], code: number): never {
 }
 
 /** A Haraka directory of our own: config/ copied with the derived files written over it. */
-function writeRuntimeDir(settings: HarakaSettings): string {
+function writeRuntimeDir(harakaConfig: string, settings: HarakaSettings): string {
   const runtime = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-relay-'));
   const configDir = path.join(runtime, 'config');
-  fs.cpSync(path.join(PROJECT_DIR, 'config'), configDir, { recursive: true });
+  fs.cpSync(harakaConfig, configDir, { recursive: true });
   for (const [name, changes] of Object.entries(settings.iniFiles)) {
     const file = path.join(configDir, name);
     const base = fs.existsSync(file) ? parseIni(fs.readFileSync(file, 'utf8')) : {};

@@ -12,6 +12,8 @@ const SOURCE = 'command line';
 export interface CommandLine {
   command: 'run' | 'help' | 'version';
   configPath: string;
+  /** Haraka config folder to run with (default: the package's config/) */
+  harakaConfigDir?: string;
   overrides: Partial<EsetsConfig>;
   diagnostics: Diagnostic[];
 }
@@ -46,10 +48,11 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       return argv[++i];
     };
 
-    if (name === 'config') {
+    if (name === 'config' || name === 'haraka_config') {
       const value = takeValue();
-      if (value === undefined || value === '') error(`${arg} needs a file name`);
-      else result.configPath = value;
+      if (value === undefined || value === '') error(`${arg} needs a ${name === 'config' ? 'file' : 'folder'} name`);
+      else if (name === 'config') result.configPath = value;
+      else result.harakaConfigDir = value;
       continue;
     }
 
@@ -97,6 +100,7 @@ export function helpText(program: string): string {
     'ESETS-compatible SMTP antivirus filter on Haraka.',
     '',
     `  -c, --config FILE    esets.cfg to read (default ${DEFAULT_CONFIG_PATH})`,
+    '  --haraka-config DIR  Haraka config folder to run with (default: the package\'s config/)',
     '  -h, --help           print this help and exit',
     '  -v, --version        print version information and exit',
     '',

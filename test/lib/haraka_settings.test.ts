@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { buildConfig } from '../../src/lib/esets_config';
+import { deriveHarakaSettings, formatListen } from '../../src/lib/haraka_settings';
+import { formatIni, mergeIni, parseIni } from '../../src/lib/ini';
+
+const BASE = '[global]\ndaemon_sock_path = "/run/clamd.sock, 10.0.0.5:3310"\n[smtp]\nagent_enabled = yes\nlisten_addr = "::1"\nlisten_port = 25\nserver_addr = "mx.local"\nserver_port = 10025\nnum_proc = 3\ntimeout_client = 45\nadd_header_received = yes\n';
+
+describe('Haraka settings derived from esets.cfg', () => {
+  it('maps listen, num_proc, timeout_client, add_header_received and daemon_sock_path', () => {
+    const s = deriveHarakaSettings(buildConfig(BASE, '/e.cfg').config, '/e.cfg', {});
+    assert.deepEqual(s.diagnostics, []);
+    assert.deepEqual(s.iniFiles['smtp.ini'].main, { listen: '[::1]:25', nodes: '3', inactivity_timeout: '45' });
+    assert.equal(s.iniFiles['connection.ini'].headers.add_received, 'true');
+    assert.equal(s.iniFiles['clamd.ini'].main.clamd_socket, '/run/clamd.sock,10.0.0.5:3310');
+    assert.deepEqual(s.iniFiles['clamd.ini'].reject, { virus: 'false', error: 'false' });
+    assert.equal(s.iniFiles['esets_relay.ini'].main.esets_cfg, '/e.cfg');
+  });
+
+  it('keeps the clamd plugin timeout above clamd timeout + connect time', () => {
+    const s = deriveHarakaSettings(buildConfig(`${BASE}av_scan_obj_timeout = 100\n`, '/e.cfg').config, '/e.cfg', {});
+    assert.equal(s.iniFiles['clamd.ini'].main.timeout, '100');
+    assert.ok(Number(s.valueFiles['clamd.timeout']) > 100 + Number(s.iniFiles['clamd.ini'].main.connect_timeout));
+  });
+
+  it('passes command-line overrides to the plugins in esets.cfg spelling', () => {
+    const s = deriveHarakaSettings(buildConfig(BASE, '/e.cfg').config, '/e.cfg', { add_header_xvirus: false, action_av: 'reject' });
+    assert.deepEqual(s.iniFiles['esets_relay.ini'].overrides, { add_header_xvirus: 'no', action_av: 'reject' });
+  });
+
+  it('refuses agent_enabled = no, naming the option to set', () => {
+    const s = deriveHarakaSettings(buildConfig(BASE.replace('agent_enabled = yes', 'agent_enabled = no'), '/e.cfg').config, '/e.cfg', {});
+    assert.equal(s.diagnostics.length, 1);
+    assert.match(s.diagnostics[0].message, /set 'agent_enabled = yes' in \[smtp\]/);
+  });
+
+  it('requires listen and server addresses (the manual gives them no default)', () => {
+    const s = deriveHarakaSettings(buildConfig('[smtp]\nagent_enabled = yes\n', '/e.cfg').config, '/e.cfg', {});
+    assert.deepEqual(s.diagnostics.map((d) => d.key), ['listen_addr', 'listen_port', 'server_addr', 'server_port']);
+  });
+
+  it('brackets IPv6 listen addresses only', () => {
+    assert.equal(formatListen('0.0.0.0', 25), '0.0.0.0:25');
+    assert.equal(formatListen('::', 25), '[::]:25');
+  });
+});
+
+describe('ini files', () => {
+  it('reads, merges and writes back sections and top-level keys', () => {
+    const base = parseIni('; comment\ntop=1\n[main]\nlisten=1.2.3.4:25\nnodes=4\n[other]\nx=y\n');
+    const merged = mergeIni(base, { main: { nodes: '2' }, added: { k: 'v' } });
+    assert.deepEqual(parseIni(formatIni(merged)), {
+      '': { top: '1' }, main: { listen: '1.2.3.4:25', nodes: '2' }, other: { x: 'y' }, added: { k: 'v' },
+    });
+  });
+});

@@ -1,0 +1,72 @@
+// A real clamd (Debian clamav-daemon) with a signature database written here:
+// EICAR by MD5 (.hdb, for the file as an attachment) and by content (.ndb,
+// for EICAR anywhere in a message body). Started in the foreground, stopped by PID.
+
+import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+
+export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
+
+export interface Clamd {
+  socket: string;
+  dir: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export function writeSignatureDb(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const md5 = crypto.createHash('md5').update(EICAR).digest('hex');
+  fs.writeFileSync(path.join(dir, 'esets-relay-test.hdb'), `${md5}:${EICAR.length}:Eicar-Test-Signature\n`);
+  const hex = Buffer.from(EICAR).toString('hex');
+  fs.writeFileSync(path.join(dir, 'esets-relay-test.ndb'), `Eicar-Test-Signature-Content:0:*:${hex}\n`);
+}
+
+export async function startClamd(): Promise<Clamd> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-clamd-'));
+  const db = path.join(dir, 'db');
+  writeSignatureDb(db);
+  const socket = path.join(dir, 'clamd.sock');
+  const conf = path.join(dir, 'clamd.conf');
+  fs.writeFileSync(conf, [
+    'Foreground yes',
+    'User root',
+    `LocalSocket ${socket}`,
+    `DatabaseDirectory ${db}`,
+    `LogFile ${path.join(dir, 'clamd.log')}`,
+    'StreamMaxLength 100M',
+    '',
+  ].join('\n'));
+  const child = spawn('clamd', ['-c', conf], { stdio: 'ignore' });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) break;
+    if (await ping(socket)) return { socket, dir, process: child, stop };
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await stop();
+  throw new Error('clamd did not start within 60 s');
+}
+
+function ping(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(socket);
+    let reply = '';
+    s.on('connect', () => s.write('zPING\0'));
+    s.on('data', (d) => { reply += d.toString(); });
+    s.on('error', () => resolve(false));
+    s.on('close', () => resolve(reply.startsWith('PONG')));
+  });
+}
