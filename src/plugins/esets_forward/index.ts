@@ -127,7 +127,7 @@ async function sessionFor(plugin: ForwardPlugin, connection: Connection): Promis
 /** Passes the server's reply to the client: 2xx as `success`, 4xx/5xx with the server's own code and text. */
 function answer(plugin: Plugin, connection: Connection, next: Next, reply: SmtpReply, success: number): void {
   if (connection.remote.closed) return;
-  if (reply.code < 400) return next(success);
+  if (reply.code < 400) return success === constants.cont ? next() : next(success);
   next(reply.code < 500 ? constants.denysoft : constants.deny, toDsn(reply));
 }
 

@@ -26,6 +26,11 @@ export function configDir(): string {
   return path.join(process.env.HARAKA ?? process.cwd(), 'config');
 }
 
+/** Drops the loaded config so the next call reads esets.cfg again. */
+export function forgetRelayConfig(): void {
+  current = undefined;
+}
+
 /** The effective config; throws (stopping Haraka's start) when esets.cfg has errors. */
 export function relayConfig(plugin: Plugin): RelayConfig {
   if (current) return current;
