@@ -17,7 +17,7 @@ export interface RelayConfig {
 
 interface RelayIni {
   main?: { esets_cfg?: string };
-  overrides?: Record<string, string>;
+  overrides?: Record<string, string | number | boolean>;
 }
 
 let current: RelayConfig | undefined;
@@ -40,7 +40,8 @@ export function relayConfig(plugin: Plugin): RelayConfig {
 
   const overrides: Partial<EsetsConfig> = {};
   for (const [key, raw] of Object.entries(ini.overrides ?? {})) {
-    const parsed = isOptionName(key) ? parseOptionValue(key, raw) : undefined;
+    // haraka-config turns numeric-looking values into numbers
+    const parsed = isOptionName(key) ? parseOptionValue(key, String(raw)) : undefined;
     if (!parsed?.ok) {
       diagnostics.push({ severity: 'error', file: 'esets_relay.ini', key, message: `override '${key} = ${raw}' is not valid` });
       continue;

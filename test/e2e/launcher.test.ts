@@ -1,0 +1,132 @@
+// The esets_smtp launcher: command line, configuration errors, signals.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { esetsCfg, freePort, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
+import { Sink } from '../support/sink';
+import { SmtpTestClient } from '../support/smtp_client';
+
+describe('esets_smtp launcher', function () {
+  this.timeout(60_000);
+
+  it('prints help (every option) and exits 0', async () => {
+    const r = await runLauncher(['--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^Usage: esets_smtp \[--config FILE\]/);
+    assert.match(r.stdout, /--listen-port VALUE/);
+  });
+
+  it('prints its version and exits 0', async () => {
+    const r = await runLauncher(['-v']);
+    assert.equal(r.code, 0);
+    const { version } = JSON.parse(fs.readFileSync(path.join(__dirname, '../../../package.json'), 'utf8')) as { version: string };
+    assert.equal(r.stdout.trim(), `esets_smtp (esets-relay) ${version}, Haraka 3.3.4`);
+  });
+
+  it('does not start on a malformed esets.cfg and names file, line, key, value and what was expected', async () => {
+    const file = writeEsetsCfg('[smtp]\nagent_enabled = yes\nlisten_addr = "127.0.0.1"\nlisten_port = 25x\nserver_addr = "127.0.0.1"\nserver_port = 25\n');
+    const r = await runLauncher(['--config', file]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`${file.replace(/[.\\/]/g, '\\$&')}:4: error: option 'listen_port' has invalid value '25x': expected an integer`));
+    assert.match(r.stderr, /esets_smtp: not started/);
+  });
+
+  it('reports a syntax error with its line', async () => {
+    const file = writeEsetsCfg('[smtp]\nagent_enabled yes\n');
+    const r = await runLauncher(['--config', file]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /:2: error: cannot parse 'agent_enabled yes'/);
+  });
+
+  it('refuses to start with agent_enabled = no and says which option to set', async () => {
+    const port = await freePort();
+    const file = writeEsetsCfg(esetsCfg(port, { serverPort: 1, smtp: { agent_enabled: 'no' } }));
+    const r = await runLauncher(['--config', file]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /set 'agent_enabled = yes' in \[smtp\]/);
+  });
+
+  it('refuses an unknown command-line option with exit code 2', async () => {
+    const r = await runLauncher(['--listen-prot', '25']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown option '--listen-prot'/);
+  });
+
+  it('says so when the config file cannot be read', async () => {
+    const r = await runLauncher(['--config', '/nonexistent/esets.cfg']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /\/nonexistent\/esets\.cfg: error: cannot read/);
+  });
+
+  it('warns about unknown keys and still starts; command-line options override the file', async () => {
+    const sink = new Sink();
+    await sink.start();
+    const port = await freePort();
+    // the file names a wrong listen_port; the command line corrects it
+    const file = writeEsetsCfg(`${esetsCfg(1, { serverPort: sink.port, smtp: { action_av: 'accept' } })}colour = blue\n`);
+    const relay = await startRelay(['--config', file, '--listen-port', String(port)], port);
+    try {
+      assert.match(relay.output(), /warning: unknown option 'colour' in \[smtp\] is ignored/);
+      const client = await SmtpTestClient.connect(port);
+      assert.equal((await client.read()).code, 220);
+      client.end();
+    } finally {
+      await relay.stop();
+      await sink.stop();
+    }
+  });
+
+  it('on TERM finishes the transfer in progress, refuses new connections, then exits 0', async () => {
+    const sink = new Sink();
+    await sink.start();
+    const port = await freePort();
+    const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, smtp: { action_av: 'accept' } }))], port);
+    try {
+      const client = await SmtpTestClient.connect(port);
+      await client.read();
+      await client.command('EHLO client.example');
+      assert.equal((await client.command('MAIL FROM:<a@example.com>')).code, 250);
+      assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
+      assert.equal((await client.command('DATA')).code, 354);
+      const write = (text: string): void => {
+        (client as unknown as { socket: import('node:net').Socket }).socket.write(text);
+      };
+      write('Subject: during TERM\r\n\r\nfirst half\r\n');
+
+      relay.process.kill('SIGTERM');
+      // new connections are refused once the listener is closed
+      let refused = false;
+      for (let i = 0; i < 50 && !refused; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        refused = await SmtpTestClient.connect(port).then((c) => { c.end(); return false; }, () => true);
+      }
+      assert.ok(refused, 'the relay still accepts new connections after TERM');
+
+      write('second half\r\n.\r\n');
+      const reply = await client.read();
+      assert.equal(reply.code, 250);
+      client.end();
+      assert.equal(await relay.exited, 0);
+      assert.equal(sink.messages.length, 1);
+      assert.match(sink.messages[0].data.toString(), /first half\r\nsecond half\r\n$/);
+    } finally {
+      await relay.stop('SIGKILL');
+      await sink.stop();
+    }
+  });
+
+  it('on USR1 exits at once, even with a session open', async () => {
+    const sink = new Sink();
+    await sink.start();
+    const port = await freePort();
+    const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port }))], port);
+    const client = await SmtpTestClient.connect(port);
+    await client.read();
+    const started = Date.now();
+    relay.process.kill('SIGUSR1');
+    await relay.exited;
+    assert.ok(Date.now() - started < 3000);
+    await sink.stop();
+  });
+});
