@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the relay, its tests and the quick start need on Debian:
+# clamd (clamav-daemon), Postfix's smtp-sink/smtp-source, swaks, openssl,
+# then the npm packages (from the lock file) and the TypeScript build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(clamav-daemon clamdscan postfix swaks openssl)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+npm ci --no-audit --no-fund
+npm run build
