@@ -21,6 +21,7 @@ cleanup() {
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # wait_port PORT: until something accepts on 127.0.0.1:PORT (60 s at most)
 wait_port() {

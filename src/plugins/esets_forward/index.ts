@@ -112,7 +112,9 @@ async function sessionFor(plugin: ForwardPlugin, connection: Connection): Promis
     heloName: connection.local.host || 'localhost',
     client: {
       addr: connection.remote.ip,
-      name: connection.remote.host ?? undefined,
+      // Haraka puts DNS failures in remote.host; XCLIENT wants [UNAVAILABLE] then
+      name: /^[A-Za-z0-9.-]+$/.test(connection.remote.host ?? '') && !/^(DNSERROR|NXDOMAIN)$/.test(connection.remote.host!)
+        ? connection.remote.host! : undefined,
       helo: connection.hello.host,
       proto: connection.hello.verb === 'EHLO' ? 'ESMTP' : 'SMTP',
     },
