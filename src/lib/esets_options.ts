@@ -49,7 +49,11 @@ export interface EsetsConfig {
   av_quarantine_enabled: boolean;
   // [global] options this relay reads
   daemon_sock_path: string[];
+  // extensions of esets-relay
   spamd_addr: string;
+  spamd_max_size: number;
+  spamd_timeout: number;
+  syslog_socket: string;
 }
 
 export type OptionName = keyof EsetsConfig;
@@ -126,6 +130,9 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   av_quarantine_enabled: { type: BOOL, scope: 'common', help: 'accepted without effect' },
   daemon_sock_path: { type: { kind: 'address_list' }, scope: 'global', help: 'clamd address(es): unix socket path or host:port, comma-separated' },
   spamd_addr: { type: STRING, scope: 'global', help: 'spamd address, host:port (extension)' },
+  spamd_max_size: { type: int(0, NO_LIMIT), scope: 'common', help: 'largest message given to spamd, bytes (0: no limit; extension)' },
+  spamd_timeout: { type: int(1, 3600), scope: 'common', help: 'seconds to wait for spamd (extension)' },
+  syslog_socket: { type: STRING, scope: 'global', help: 'the syslog socket, when syslog_facility is not none (extension)' },
 };
 
 export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>({
@@ -167,6 +174,9 @@ export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>(
   av_quarantine_enabled: false,
   daemon_sock_path: ['/run/clamav/clamd.ctl'],
   spamd_addr: '127.0.0.1:783',
+  spamd_max_size: 512 * 1024,
+  spamd_timeout: 30,
+  syslog_socket: '/dev/log',
 });
 
 /**

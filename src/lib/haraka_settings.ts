@@ -13,9 +13,17 @@ export interface HarakaSettings {
   diagnostics: Diagnostic[];
 }
 
-/** clamd's own timeout plus connect time stays below Haraka's plugin timeout for clamd. */
-export const CLAMD_CONNECT_TIMEOUT_S = 2;
+/** clamd's scan timeout when av_scan_obj_timeout is 0 */
 export const CLAMD_SCAN_TIMEOUT_S = 60;
+
+/**
+ * Haraka's timeout for esets_policy's data_post hook: above the worst case of
+ * its own bounded steps (scan, part scans and rescan when cleaning, spamd).
+ */
+export function policyHookTimeout(config: EsetsConfig): number {
+  const scan = config.av_scan_obj_timeout || CLAMD_SCAN_TIMEOUT_S;
+  return 4 * scan + config.spamd_timeout + 10;
+}
 
 export function deriveHarakaSettings(config: EsetsConfig, source: string, overrides: Partial<EsetsConfig>): HarakaSettings {
   const diagnostics: Diagnostic[] = [];
@@ -35,18 +43,6 @@ export function deriveHarakaSettings(config: EsetsConfig, source: string, overri
   need('server_addr', 'the mail server to forward to');
   need('server_port', "the mail server's port");
 
-  const scanTimeout = config.av_scan_obj_timeout || CLAMD_SCAN_TIMEOUT_S;
-  const clamd: IniFile = {
-    main: {
-      clamd_socket: config.daemon_sock_path.join(','),
-      connect_timeout: String(CLAMD_CONNECT_TIMEOUT_S),
-      timeout: String(scanTimeout),
-    },
-    // the policy plugin decides; clamd only reports
-    reject: { virus: 'false', error: 'false' },
-  };
-  if (config.av_scan_obj_max_size > 0) clamd.main.max_size = String(config.av_scan_obj_max_size);
-
   const overrideLines: Record<string, string> = {};
   for (const [key, value] of Object.entries(overrides)) {
     overrideLines[key] = formatOptionValue(key as OptionName, value as OptionValue);
@@ -54,7 +50,7 @@ export function deriveHarakaSettings(config: EsetsConfig, source: string, overri
 
   return {
     diagnostics,
-    valueFiles: { 'clamd.timeout': String(scanTimeout + CLAMD_CONNECT_TIMEOUT_S + 5) },
+    valueFiles: { 'esets_policy.timeout': String(policyHookTimeout(config)) },
     iniFiles: {
       'smtp.ini': {
         main: {
@@ -64,7 +60,6 @@ export function deriveHarakaSettings(config: EsetsConfig, source: string, overri
         },
       },
       'connection.ini': { headers: { add_received: String(config.add_header_received) } },
-      'clamd.ini': clamd,
       'esets_relay.ini': { main: { esets_cfg: source }, overrides: overrideLines },
     },
   };

@@ -6,7 +6,7 @@ import { EsetsConfig, OptionName, VerdictAction } from './esets_options';
 export type AvOutcome =
   | { kind: 'clean' }
   | { kind: 'infected'; names: string[] }
-  | { kind: 'cleaned'; removed: number }
+  | { kind: 'cleaned'; removed: number; names: string[] }
   | { kind: 'not_scanned'; reason: string };
 
 export type AsOutcome =
@@ -43,13 +43,22 @@ export function decideAs(config: EsetsConfig, outcome: AsOutcome | undefined): S
   }
 }
 
+/**
+ * The whole cascade for one message: the AV stage, then the AS stage only if
+ * the AV stage accepted (`as` is the spam outcome, consulted only then).
+ */
+export function decidePolicy(config: EsetsConfig, av: AvOutcome | undefined, as: AsOutcome | undefined): StageDecision {
+  const avDecision = decideAv(config, av);
+  return avDecision.action === 'accept' ? decideAs(config, as) : avDecision;
+}
+
 export function describeAv(outcome: AvOutcome | undefined, config: EsetsConfig): string {
   if (config.action_av !== 'scan') return `not scanned: action_av = ${config.action_av}`;
   if (!outcome) return 'not scanned: no scan result';
   switch (outcome.kind) {
     case 'clean': return 'clean';
     case 'infected': return `infected: ${outcome.names.join(', ')}`;
-    case 'cleaned': return `cleaned: ${outcome.removed} part${outcome.removed === 1 ? '' : 's'} removed`;
+    case 'cleaned': return `cleaned: ${outcome.removed} part${outcome.removed === 1 ? '' : 's'} removed (${outcome.names.join(', ')})`;
     case 'not_scanned': return `not scanned: ${outcome.reason}`;
   }
 }

@@ -6,20 +6,17 @@ import { formatIni, mergeIni, parseIni } from '../../src/lib/ini';
 const BASE = '[global]\ndaemon_sock_path = "/run/clamd.sock, 10.0.0.5:3310"\n[smtp]\nagent_enabled = yes\nlisten_addr = "::1"\nlisten_port = 25\nserver_addr = "mx.local"\nserver_port = 10025\nnum_proc = 3\ntimeout_client = 45\nadd_header_received = yes\n';
 
 describe('Haraka settings derived from esets.cfg', () => {
-  it('maps listen, num_proc, timeout_client, add_header_received and daemon_sock_path', () => {
+  it('maps listen, num_proc, timeout_client and add_header_received', () => {
     const s = deriveHarakaSettings(buildConfig(BASE, '/e.cfg').config, '/e.cfg', {});
     assert.deepEqual(s.diagnostics, []);
     assert.deepEqual(s.iniFiles['smtp.ini'].main, { listen: '[::1]:25', nodes: '3', inactivity_timeout: '45' });
     assert.equal(s.iniFiles['connection.ini'].headers.add_received, 'true');
-    assert.equal(s.iniFiles['clamd.ini'].main.clamd_socket, '/run/clamd.sock,10.0.0.5:3310');
-    assert.deepEqual(s.iniFiles['clamd.ini'].reject, { virus: 'false', error: 'false' });
     assert.equal(s.iniFiles['esets_relay.ini'].main.esets_cfg, '/e.cfg');
   });
 
-  it('keeps the clamd plugin timeout above clamd timeout + connect time', () => {
-    const s = deriveHarakaSettings(buildConfig(`${BASE}av_scan_obj_timeout = 100\n`, '/e.cfg').config, '/e.cfg', {});
-    assert.equal(s.iniFiles['clamd.ini'].main.timeout, '100');
-    assert.ok(Number(s.valueFiles['clamd.timeout']) > 100 + Number(s.iniFiles['clamd.ini'].main.connect_timeout));
+  it("keeps Haraka's timeout for the policy hook above its scans (two clamd passes and part scans) and spamd", () => {
+    const s = deriveHarakaSettings(buildConfig(`${BASE}av_scan_obj_timeout = 100\nspamd_timeout = 20\n`, '/e.cfg').config, '/e.cfg', {});
+    assert.ok(Number(s.valueFiles['esets_policy.timeout']) > 3 * 100 + 20);
   });
 
   it('passes command-line overrides to the plugins in esets.cfg spelling', () => {

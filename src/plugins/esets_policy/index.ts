@@ -1,20 +1,29 @@
-// The Handle Object Policy (esets_smtp(1)): after the scanners have run
-// (data_post, after the clamd plugin), decide accept / defer / discard /
-// reject, add X-Virus-Scanner: to accepted mail, and log one summary line.
+// The Handle Object Policy (esets_smtp(1)): at data_post, the AV stage
+// (clamd, and cleaning) then, only if it accepted, the AS stage (spamd);
+// each stage's action decides accept / defer / discard / reject. Accepted
+// mail gets X-Virus-Scanner: (and X-Spam-* when spam-scanned); every message
+// gets one summary log line.
 
 import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
 import { EsetsConfig, VerdictAction } from '../../lib/esets_options';
 import {
-  AvOutcome, decideAs, decideAv, describeAs, describeAv, replyFor, StageDecision,
+  AsOutcome, AvOutcome, decideAv, decidePolicy, describeAs, describeAv, replyFor, StageDecision,
 } from '../../lib/policy';
+import { xSpamStatus } from '../../lib/spamd_reply';
+import { errorLine, summaryLine } from '../../lib/syslog';
 import { parseClamdVersion, ScannerVersion, xVirusScannerValue } from '../../lib/virus_scanner_header';
 import type { Connection, Next, Plugin, Transaction } from '../shared/haraka';
 import { relayConfig } from '../shared/relay_config';
+import { writeLog } from '../shared/relay_log';
+import { scanForSpam } from './antispam';
+import { scanForViruses } from './antivirus';
 import { clamdVersion } from './clamd_version';
 
 const PRODUCT = `esets-relay ${require('../../../../package.json').version as string}`;
 const VERSION_REFRESH_MS = 5 * 60_000;
+const CLAMD_CONNECT_TIMEOUT_MS = 2_000;
+const CLAMD_SCAN_TIMEOUT_S = 60;
 const DISCARD_NOTE = 'esets_policy.discard';
 
 let scanner: ScannerVersion | undefined;
@@ -25,48 +34,103 @@ export function register(this: Plugin): void {
   // before esets_forward: a discarded message is answered 250 and not forwarded
   this.register_hook('queue', 'discard_message', -100);
   this.register_hook('queue_outbound', 'discard_message', -100);
-  if (config.action_av === 'scan') watchScannerVersion(this, config);
+  watchScannerVersion(this, config);
 }
 
-/** What the clamd plugin found, as the policy's AV outcome. */
-export function avOutcome(txn: Transaction): AvOutcome | undefined {
-  const r = txn.results.get('clamd') as { pass?: string[]; fail?: string[]; err?: string[]; skip?: string[] } | undefined;
-  if (!r) return undefined;
-  if (r.fail?.length) return { kind: 'infected', names: r.fail };
-  if (r.err?.length) return { kind: 'not_scanned', reason: r.err[r.err.length - 1] };
-  if (r.skip?.length) return { kind: 'not_scanned', reason: r.skip[r.skip.length - 1] };
-  if (r.pass?.includes('clean')) return { kind: 'clean' };
-  return undefined;
+interface Verdicts {
+  av?: AvOutcome;
+  as?: AsOutcome;
+  spamTests: string[];
+  decision: StageDecision;
 }
 
 export function apply_policy(this: Plugin, next: Next, connection: Connection): void {
   const txn = connection.transaction;
   if (!txn) return next();
   const { config } = relayConfig(this);
+  const started = Date.now();
+  decide(config, txn)
+    .then((verdicts) => {
+      if (connection.remote.closed) return;
+      finish(this, connection, txn, config, verdicts, Date.now() - started, next);
+    })
+    .catch((err: Error) => {
+      writeLog(this, connection, config, errorLine(`policy failed: ${err.stack ?? err.message}`));
+      if (!connection.remote.closed) next(constants.denysoft, DSN.create(451, 'Temporary failure while scanning, try again later', 4, 0));
+    });
+}
 
-  const av = avOutcome(txn);
-  const avVerdict = describeAv(av, config);
+async function decide(config: EsetsConfig, txn: Transaction): Promise<Verdicts> {
+  const av = config.action_av === 'scan'
+    ? await scanForViruses(txn, {
+      clamd: {
+        addresses: config.daemon_sock_path,
+        connectTimeoutMs: CLAMD_CONNECT_TIMEOUT_MS,
+        scanTimeoutMs: (config.av_scan_obj_timeout || CLAMD_SCAN_TIMEOUT_S) * 1000,
+      },
+      maxSize: config.av_scan_obj_max_size,
+      cleanMode: config.av_clean_mode,
+      product: PRODUCT,
+    })
+    : undefined;
   const avDecision = decideAv(config, av);
-  let decision: StageDecision = avDecision;
-  let asVerdict = '';
-  if (avDecision.action === 'accept') {
-    // spam scanning arrives with spamd support; until then the AS stage has no result
-    asVerdict = describeAs(config.action_as === 'scan' ? { kind: 'not_scanned', reason: 'spamd not configured' } : undefined, config);
-    decision = decideAs(config, config.action_as === 'scan' ? { kind: 'not_scanned', reason: 'spamd not configured' } : undefined);
-  }
+  if (avDecision.action !== 'accept') return { av, spamTests: [], decision: avDecision };
 
-  const verdict = decision.option.startsWith('action_as') && decision.action !== 'accept' ? asVerdict : avVerdict;
-  logSummary(this, connection, txn, config, decision, avVerdict, asVerdict);
-  txn.results.add(this, { msg: `${decision.action} by ${decision.option}`, av: avVerdict });
+  let as: AsOutcome | undefined;
+  let spamTests: string[] = [];
+  if (config.action_as === 'scan') {
+    const result = await scanForSpam(txn, {
+      spamd: { address: config.spamd_addr, timeoutMs: config.spamd_timeout * 1000 },
+      maxSize: config.spamd_max_size,
+    });
+    as = result.outcome;
+    spamTests = result.tests;
+  }
+  return { av, as, spamTests, decision: decidePolicy(config, av, as) };
+}
+
+function finish(
+  plugin: Plugin, connection: Connection, txn: Transaction, config: EsetsConfig,
+  verdicts: Verdicts, elapsedMs: number, next: Next,
+): void {
+  const { decision } = verdicts;
+  const avVerdict = describeAv(verdicts.av, config);
+  const asVerdict = decision.option.startsWith('action_as') ? describeAs(verdicts.as, config) : '';
+  const verdict = decision.option.startsWith('action_as') ? asVerdict : avVerdict;
+
+  txn.results.add(plugin, { msg: `${decision.action} by ${decision.option}`, av: avVerdict, as: asVerdict || undefined });
+  writeLog(plugin, connection, config, summaryLine(decision.action === 'accept', [
+    `action=${decision.action}`,
+    `by=${decision.option}`,
+    `from=${txn.mail_from.format()}`,
+    `to=${txn.rcpt_to[0]?.format() ?? '<>'}`,
+    `rcpts=${txn.rcpt_to.length}`,
+    `av="${avVerdict}"`,
+    asVerdict ? `as="${asVerdict}"` : '',
+    `message_id=${txn.header.get('Message-ID').trim() || '-'}`,
+    `size=${txn.data_bytes}`,
+    `time=${elapsedMs}ms`,
+  ].filter(Boolean).join(' ')));
 
   if (decision.action === 'accept') {
-    if (config.add_header_xvirus) {
-      txn.remove_header('X-Virus-Scanner');
-      txn.add_header('X-Virus-Scanner', xVirusScannerValue(PRODUCT, scanner, avVerdict));
-    }
+    addHeaders(txn, config, verdicts, avVerdict);
     return next();
   }
   respond(next, txn, decision.action, verdict);
+}
+
+function addHeaders(txn: Transaction, config: EsetsConfig, verdicts: Verdicts, avVerdict: string): void {
+  if (config.add_header_xvirus) {
+    txn.remove_header('X-Virus-Scanner');
+    txn.add_header('X-Virus-Scanner', xVirusScannerValue(PRODUCT, scanner, avVerdict));
+  }
+  const as = verdicts.as;
+  if (as && as.kind !== 'not_scanned') {
+    txn.remove_header('X-Spam-Status');
+    txn.remove_header('X-Spam-Score');
+    txn.add_header('X-Spam-Status', xSpamStatus({ spam: as.kind === 'spam', score: as.score, threshold: as.threshold, tests: verdicts.spamTests }));
+    txn.add_header('X-Spam-Score', as.score.toFixed(1));
+  }
 }
 
 export function discard_message(this: Plugin, next: Next, connection: Connection): void {
@@ -87,32 +151,13 @@ function respond(next: Next, txn: Transaction, action: Exclude<VerdictAction, 'a
   }
 }
 
-function logSummary(
-  plugin: Plugin, connection: Connection, txn: Transaction, config: EsetsConfig,
-  decision: StageDecision, avVerdict: string, asVerdict: string,
-): void {
-  const line = [
-    `action=${decision.action}`,
-    `by=${decision.option}`,
-    `from=${txn.mail_from.format()}`,
-    `to=${txn.rcpt_to[0]?.format() ?? '<>'}`,
-    `rcpts=${txn.rcpt_to.length}`,
-    `av="${avVerdict}"`,
-    asVerdict ? `as="${asVerdict}"` : '',
-    `message_id=${txn.header.get('Message-ID').trim() || '-'}`,
-    `size=${txn.data_bytes}`,
-  ].filter(Boolean).join(' ');
-  if (decision.action === 'accept') connection.lognotice(plugin, line);
-  else connection.logwarn(plugin, line);
-}
-
 function watchScannerVersion(plugin: Plugin, config: EsetsConfig): void {
   const refresh = (): void => {
-    clamdVersion(config.daemon_sock_path[0], 2000)
+    clamdVersion(config.daemon_sock_path[0], CLAMD_CONNECT_TIMEOUT_MS)
       .then((reply) => {
         scanner = parseClamdVersion(reply) ?? scanner;
       })
-      .catch((err: Error) => plugin.logwarn(`clamd VERSION: ${err.message}`));
+      .catch((err: Error) => plugin.logwarn(`clamd VERSION from ${config.daemon_sock_path[0]}: ${err.message}`));
   };
   refresh();
   setInterval(refresh, VERSION_REFRESH_MS).unref();

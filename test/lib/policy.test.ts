@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { buildConfig } from '../../src/lib/esets_config';
+import { AvAction, EsetsConfig, VerdictAction } from '../../src/lib/esets_options';
+import {
+  AsOutcome, AvOutcome, decideAs, decideAv, decidePolicy, describeAs, describeAv, replyFor,
+} from '../../src/lib/policy';
+
+const STAGE_ACTIONS: AvAction[] = ['accept', 'scan', 'defer', 'discard', 'reject'];
+const VERDICT_ACTIONS: VerdictAction[] = ['accept', 'defer', 'discard', 'reject'];
+const AV_OUTCOMES: [string, AvOutcome | undefined][] = [
+  ['clean', { kind: 'clean' }],
+  ['infected', { kind: 'infected', names: ['Eicar-Test-Signature'] }],
+  ['cleaned', { kind: 'cleaned', removed: 1, names: ['Eicar-Test-Signature'] }],
+  ['not scanned', { kind: 'not_scanned', reason: 'clamd timed out' }],
+  ['no result', undefined],
+];
+const AS_OUTCOMES: [string, AsOutcome | undefined][] = [
+  ['ham', { kind: 'ham', score: 1.2, threshold: 5 }],
+  ['spam', { kind: 'spam', score: 1000, threshold: 5 }],
+  ['not scanned', { kind: 'not_scanned', reason: 'spamd down' }],
+  ['no result', undefined],
+];
+
+const base = buildConfig('', 'e.cfg').config;
+function config(overrides: Partial<EsetsConfig>): EsetsConfig {
+  return { ...base, ...overrides };
+}
+
+// The manual's HANDLE OBJECT POLICY, written as the table of which option decides.
+const AV_DECIDER: Record<string, 'action_av' | 'action_av_infected' | 'action_av_deleted' | 'action_av_notscanned' | 'accept'> = {
+  clean: 'accept', infected: 'action_av_infected', cleaned: 'action_av_deleted', 'not scanned': 'action_av_notscanned', 'no result': 'action_av_notscanned',
+};
+const AS_DECIDER: Record<string, 'action_as_spam' | 'action_as_notscanned' | 'accept'> = {
+  ham: 'accept', spam: 'action_as_spam', 'not scanned': 'action_as_notscanned', 'no result': 'action_as_notscanned',
+};
+
+describe('Handle Object Policy', () => {
+  it('AV stage: every action_av, every outcome, every value of the three verdict options', () => {
+    let cases = 0;
+    for (const action_av of STAGE_ACTIONS) {
+      for (const [name, outcome] of AV_OUTCOMES) {
+        for (const action_av_infected of VERDICT_ACTIONS) {
+          for (const action_av_notscanned of VERDICT_ACTIONS) {
+            for (const action_av_deleted of VERDICT_ACTIONS) {
+              const c = config({ action_av, action_av_infected, action_av_notscanned, action_av_deleted });
+              const got = decideAv(c, outcome);
+              const decider = action_av === 'scan' ? AV_DECIDER[name] : 'action_av';
+              const expected = decider === 'accept' ? { action: 'accept', option: 'action_av' }
+                : { action: decider === 'action_av' ? action_av : c[decider], option: decider };
+              assert.deepEqual(got, expected, `${action_av} ${name} ${action_av_infected}/${action_av_notscanned}/${action_av_deleted}`);
+              cases++;
+            }
+          }
+        }
+      }
+    }
+    assert.equal(cases, 5 * 5 * 64);
+  });
+
+  it('AS stage: every action_as, every outcome, every value of the two verdict options', () => {
+    for (const action_as of STAGE_ACTIONS) {
+      for (const [name, outcome] of AS_OUTCOMES) {
+        for (const action_as_spam of VERDICT_ACTIONS) {
+          for (const action_as_notscanned of VERDICT_ACTIONS) {
+            const c = config({ action_as, action_as_spam, action_as_notscanned });
+            const decider = action_as === 'scan' ? AS_DECIDER[name] : 'action_as';
+            const expected = decider === 'accept' ? { action: 'accept', option: 'action_as' }
+              : { action: decider === 'action_as' ? action_as : c[decider], option: decider };
+            assert.deepEqual(decideAs(c, outcome), expected, `${action_as} ${name}`);
+          }
+        }
+      }
+    }
+  });
+
+  it('cascade: the AS stage decides only when the AV stage accepted', () => {
+    for (const action_av of STAGE_ACTIONS) {
+      for (const [, av] of AV_OUTCOMES) {
+        for (const action_as of STAGE_ACTIONS) {
+          for (const [, as] of AS_OUTCOMES) {
+            for (const verdictAction of VERDICT_ACTIONS) {
+              const c = config({
+                action_av, action_as,
+                action_av_infected: verdictAction, action_av_notscanned: verdictAction, action_av_deleted: verdictAction,
+                action_as_spam: verdictAction, action_as_notscanned: verdictAction,
+              });
+              const av1 = decideAv(c, av);
+              const got = decidePolicy(c, av, as);
+              assert.deepEqual(got, av1.action === 'accept' ? decideAs(c, as) : av1);
+              assert.ok(got.action !== 'scan' as string);
+            }
+          }
+        }
+      }
+    }
+  });
+
+  it('describes verdicts for headers and logs', () => {
+    assert.equal(describeAv({ kind: 'clean' }, base), 'clean');
+    assert.equal(describeAv({ kind: 'infected', names: ['A', 'B'] }, base), 'infected: A, B');
+    assert.equal(describeAv({ kind: 'cleaned', removed: 2, names: ['A', 'B'] }, base), 'cleaned: 2 parts removed (A, B)');
+    assert.equal(describeAv({ kind: 'not_scanned', reason: 'clamd down' }, base), 'not scanned: clamd down');
+    assert.equal(describeAv(undefined, config({ action_av: 'accept' })), 'not scanned: action_av = accept');
+    assert.equal(describeAs({ kind: 'spam', score: 1000, threshold: 5 }, config({ action_as: 'scan' })), 'spam (score 1000/5)');
+  });
+
+  it('answers reject with 550 5.7.1, defer with 451 4.7.1 and discard with 250, naming the verdict', () => {
+    assert.deepEqual(replyFor('reject', 'infected: X'), { code: 550, text: '5.7.1 Message rejected (infected: X)' });
+    assert.deepEqual(replyFor('defer', 'not scanned: y'), { code: 451, text: '4.7.1 Message deferred, try again later (not scanned: y)' });
+    assert.equal(replyFor('discard', 'infected: X').code, 250);
+    assert.doesNotMatch(replyFor('reject', 'a\r\nb').text, /[\r\n]/);
+  });
+});
