@@ -10,11 +10,16 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 
 export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
+export const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
+/** Debian's clamav-testfiles: ClamAV's harmless test executable, packed in many formats */
+export const CLAMAV_TESTFILES = '/usr/share/clamav-testfiles';
 
 export interface Clamd {
   socket: string;
   dir: string;
   process: ChildProcess;
+  /** SIGSTOP: clamd still accepts connections (kernel backlog) but never answers */
+  stall(): void;
   stop(): Promise<void>;
 }
 
@@ -24,6 +29,10 @@ export function writeSignatureDb(dir: string): void {
   fs.writeFileSync(path.join(dir, 'esets-relay-test.hdb'), `${md5}:${EICAR.length}:Eicar-Test-Signature\n`);
   const hex = Buffer.from(EICAR).toString('hex');
   fs.writeFileSync(path.join(dir, 'esets-relay-test.ndb'), `Eicar-Test-Signature-Content:0:*:${hex}\n`);
+  // clam.exe by MD5: clamd finds it inside the zip, tar.gz, mail, ... variants
+  const clamExe = fs.readFileSync(path.join(CLAMAV_TESTFILES, 'clam.exe'));
+  const clamMd5 = crypto.createHash('md5').update(clamExe).digest('hex');
+  fs.appendFileSync(path.join(dir, 'esets-relay-test.hdb'), `${clamMd5}:${clamExe.length}:ClamAV-Test-File\n`);
 }
 
 export async function startClamd(): Promise<Clamd> {
@@ -39,11 +48,16 @@ export async function startClamd(): Promise<Clamd> {
     `DatabaseDirectory ${db}`,
     `LogFile ${path.join(dir, 'clamd.log')}`,
     'StreamMaxLength 100M',
+    // encrypted archives and limits are reported, so the relay can call them "not scanned"
+    'AlertEncrypted yes',
+    'AlertExceedsMax yes',
     '',
   ].join('\n'));
   const child = spawn('clamd', ['-c', conf], { stdio: 'ignore' });
+  const stall = (): void => { child.kill('SIGSTOP'); };
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGCONT');
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
@@ -53,7 +67,7 @@ export async function startClamd(): Promise<Clamd> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) break;
-    if (await ping(socket)) return { socket, dir, process: child, stop };
+    if (await ping(socket)) return { socket, dir, process: child, stall, stop };
     await new Promise((r) => setTimeout(r, 200));
   }
   await stop();

@@ -40,6 +40,7 @@ export function writeEsetsCfg(text: string): string {
 export interface RelayConfigOptions {
   serverPort: number;
   clamdSocket?: string;
+  global?: Record<string, string | number>;
   smtp?: Record<string, string | number>;
 }
 
@@ -55,6 +56,7 @@ export function esetsCfg(listenPort: number, opts: RelayConfigOptions): string {
   return [
     '[global]',
     `daemon_sock_path = "${opts.clamdSocket ?? '/nonexistent/clamd.sock'}"`,
+    ...Object.entries(opts.global ?? {}).map(([k, v]) => `${k} = ${v}`),
     '',
     '[smtp]',
     ...Object.entries(smtp).map(([k, v]) => `${k} = ${v}`),

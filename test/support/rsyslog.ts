@@ -1,0 +1,47 @@
+// A real syslog daemon (Debian rsyslog) listening on its own unix socket and
+// writing "facility.severity tag message" lines to a file. Stopped by PID.
+
+import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface Rsyslog {
+  socket: string;
+  read(): string;
+  stop(): Promise<void>;
+}
+
+export async function startRsyslog(): Promise<Rsyslog> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-rsyslog-'));
+  const socket = path.join(dir, 'log.sock');
+  const out = path.join(dir, 'messages');
+  const conf = path.join(dir, 'rsyslog.conf');
+  fs.writeFileSync(conf, [
+    `global(workDirectory="${dir}")`,
+    'module(load="imuxsock" SysSock.Use="off")',
+    `input(type="imuxsock" Socket="${socket}")`,
+    'template(name="line" type="string" string="%syslogfacility-text%.%syslogseverity-text% %syslogtag%%msg%\\n")',
+    `*.* action(type="omfile" file="${out}" template="line")`,
+    '',
+  ].join('\n'));
+  const child: ChildProcess = spawn('rsyslogd', ['-n', '-f', conf, '-i', path.join(dir, 'rsyslogd.pid')], { stdio: 'ignore' });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (fs.existsSync(socket)) {
+      return { socket, read: () => (fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : ''), stop };
+    }
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await stop();
+  throw new Error('rsyslogd did not start');
+}
