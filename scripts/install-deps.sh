@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the relay, its tests and the quick start need on Debian:
-# clamd (clamav-daemon), Postfix's smtp-sink/smtp-source, swaks, openssl,
+# clamd (clamav-daemon) and its test files, spamd (spamassassin), rsyslog and
+# logger (the syslog tests),
+# Postfix's smtp-sink/smtp-source, swaks, openssl,
 # then the npm packages (from the lock file) and the TypeScript build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(clamav-daemon clamdscan postfix swaks openssl)
+packages=(clamav-daemon clamdscan clamav-testfiles spamassassin spamd postfix swaks openssl rsyslog bsdutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
