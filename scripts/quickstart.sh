@@ -34,6 +34,14 @@ wait_port() {
     })();' "$1"
 }
 
+# the default config/esets.cfg wants these loopback ports; refuse to mix with something else on them
+for port in 2525 2526 3310; do
+  if node -e 'const s=require("node:net").connect(Number(process.argv[1]),"127.0.0.1");s.on("connect",()=>process.exit(0));s.on("error",()=>process.exit(1))' "$port"; then
+    echo "port $port on 127.0.0.1 is already in use: stop what listens there (the quick start needs 2525, 2526 and 3310)"
+    exit 1
+  fi
+done
+
 # EICAR, by MD5 of the file and by content anywhere in a message
 eicar='X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'
 printf '%s:%s:Eicar-Test-Signature\n' "$(printf '%s' "$eicar" | md5sum | cut -d' ' -f1)" "${#eicar}" > "$run/clamd/db/quickstart.hdb"
