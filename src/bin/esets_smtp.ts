@@ -10,9 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { helpText, parseCommandLine, DEFAULT_CONFIG_PATH } from '../lib/command_line';
 import { formatDiagnostic, hasErrors } from '../lib/diagnostics';
-import { buildConfig } from '../lib/esets_config';
 import { deriveHarakaSettings, HarakaSettings } from '../lib/haraka_settings';
 import { formatIni, mergeIni, parseIni } from '../lib/ini';
+import { loadConfigFiles } from '../plugins/shared/config_files';
 
 const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
 const RUNTIME_ENV = 'ESETS_RELAY_RUNTIME';
@@ -41,27 +41,20 @@ function main(): void {
   const configFile = cli.configPath === DEFAULT_CONFIG_PATH
     ? path.join(PROJECT_DIR, DEFAULT_CONFIG_PATH)
     : path.resolve(cli.configPath);
-  let text: string;
-  try {
-    text = fs.readFileSync(configFile, 'utf8');
-  } catch (err) {
-    fail([`${configFile}: error: cannot read the configuration: ${(err as Error).message}`], 1);
-  }
-
-  const result = buildConfig(text, configFile, cli.overrides);
-  const settings = deriveHarakaSettings(result.config, configFile, cli.overrides);
-  const diagnostics = [...result.diagnostics, ...settings.diagnostics];
+  const { loaded, diagnostics } = loadConfigFiles(configFile, cli.overrides);
+  const settings = loaded ? deriveHarakaSettings(loaded.config, configFile, cli.overrides) : undefined;
+  diagnostics.push(...(settings?.diagnostics ?? []));
   for (const d of diagnostics.filter((x) => x.severity === 'warning')) process.stderr.write(`${formatDiagnostic(d)}\n`);
-  if (hasErrors(diagnostics)) {
+  if (!loaded || !settings || hasErrors(diagnostics)) {
     fail([...diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic), 'esets_smtp: not started'], 1);
   }
 
   const harakaConfig = cli.harakaConfigDir ? path.resolve(cli.harakaConfigDir) : path.join(PROJECT_DIR, 'config');
   const runtime = writeRuntimeDir(harakaConfig, settings);
   process.env[RUNTIME_ENV] = runtime;
-  process.env[TIMEOUT_ENV] = String(result.config.timeout_client);
+  process.env[TIMEOUT_ENV] = String(loaded.config.timeout_client);
   process.on('exit', () => fs.rmSync(runtime, { recursive: true, force: true }));
-  handleSignals(result.config.timeout_client);
+  handleSignals(loaded.config.timeout_client);
   startHaraka(runtime);
 }
 

@@ -37,14 +37,15 @@ export function buildConfig(text: string, file: string, overrides: Partial<Esets
   return { config, diagnostics, ok: !hasErrors(diagnostics) };
 }
 
-/** Applies one section's entries to config, reporting unknown keys and bad values. */
+/** Applies one section's entries to config, reporting unknown keys and bad values; returns what it set. */
 export function applySection(
   config: EsetsConfig,
   section: CfgSection,
   allowed: readonly OptionScope[],
   file: string,
   diagnostics: Diagnostic[],
-): void {
+): Partial<EsetsConfig> {
+  const applied: Record<string, unknown> = {};
   for (const entry of section.entries) {
     const { key, line } = entry;
     if (!isOptionName(key)) {
@@ -56,7 +57,7 @@ export function applySection(
     if (!allowed.includes(spec.scope)) {
       diagnostics.push({
         severity: 'warning', file, line, key,
-        message: `option '${key}' is not valid in [${section.name}] (it belongs in ${spec.scope === 'agent' ? '[smtp]' : '[global]'}) and is ignored`,
+        message: `option '${key}' is not valid in [${section.name}] (it belongs in ${spec.scope === 'agent' ? '[smtp] of esets.cfg' : '[global]'}) and is ignored`,
       });
       continue;
     }
@@ -69,5 +70,7 @@ export function applySection(
       continue;
     }
     (config as unknown as Record<string, unknown>)[key] = parsed.value;
+    applied[key] = parsed.value;
   }
+  return applied as Partial<EsetsConfig>;
 }

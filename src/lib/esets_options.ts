@@ -20,6 +20,8 @@ export interface EsetsConfig {
   add_header_xvirus: boolean;
   add_header_received: boolean;
   user_config: string | undefined;
+  /** extension: answer 451 4.5.3 to a recipient whose user section differs from the first one's */
+  split_recipients: boolean;
   // module common options (esets.cfg(5))
   action_av: AvAction;
   action_av_infected: VerdictAction;
@@ -100,6 +102,7 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   add_header_xvirus: { type: BOOL, scope: 'common', help: 'add X-Virus-Scanner: to forwarded messages' },
   add_header_received: { type: BOOL, scope: 'agent', help: "add the relay's Received: line" },
   user_config: { type: STRING, scope: 'agent', help: 'file of user-specific sections, relative to esets.cfg' },
+  split_recipients: { type: BOOL, scope: 'agent', help: "defer (451 4.5.3) a recipient whose user section differs from the first one's (extension)" },
   action_av: { type: { kind: 'enum', values: AV_ACTIONS }, scope: 'common', help: 'virus stage: scan, or a fixed action' },
   action_av_infected: { type: { kind: 'enum', values: VERDICT_ACTIONS }, scope: 'common', help: 'infected message' },
   action_av_notscanned: { type: { kind: 'enum', values: VERDICT_ACTIONS }, scope: 'common', help: 'message the virus scanner could not scan' },
@@ -147,6 +150,7 @@ export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>(
   add_header_xvirus: true,
   add_header_received: false,
   user_config: undefined,
+  split_recipients: false,
   action_av: 'scan',
   action_av_infected: 'reject',
   action_av_notscanned: 'defer',

@@ -19,6 +19,7 @@ import { writeLog } from '../shared/relay_log';
 import { scanForSpam } from './antispam';
 import { scanForViruses } from './antivirus';
 import { clamdVersion } from './clamd_version';
+import { MESSAGE_CONFIG, MessageConfig } from '../shared/message_config';
 
 const PRODUCT = `esets-relay ${require('../../../../package.json').version as string}`;
 const VERSION_REFRESH_MS = 5 * 60_000;
@@ -47,7 +48,9 @@ interface Verdicts {
 export function apply_policy(this: Plugin, next: Next, connection: Connection): void {
   const txn = connection.transaction;
   if (!txn) return next();
-  const { config } = relayConfig(this);
+  // the message's own configuration (its user section), else the agent section
+  const chosen = txn.notes.get(MESSAGE_CONFIG) as MessageConfig | undefined;
+  const config = chosen?.config ?? relayConfig(this).config;
   const started = Date.now();
   decide(config, txn)
     .then((verdicts) => {
@@ -104,6 +107,7 @@ function finish(
     `by=${decision.option}`,
     `from=${txn.mail_from.format()}`,
     `to=${txn.rcpt_to[0]?.format() ?? '<>'}`,
+    `section=${(txn.notes.get(MESSAGE_CONFIG) as MessageConfig | undefined)?.section?.replace(/ \(line \d+\)$/, '') ?? '[smtp]'}`,
     `rcpts=${txn.rcpt_to.length}`,
     `av="${avVerdict}"`,
     asVerdict ? `as="${asVerdict}"` : '',

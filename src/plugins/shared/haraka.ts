@@ -29,7 +29,8 @@ export interface Plugin extends Logger {
 export interface Address {
   user: string | null;
   host: string | null;
-  address(): string;
+  /** user@host, as the client wrote it (a getter) */
+  readonly address: string;
   format(use_punycode?: boolean): string;
   isNull(): boolean;
 }

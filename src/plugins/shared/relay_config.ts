@@ -1,19 +1,18 @@
-// Loads the effective esets.cfg once per process for every esets_* plugin.
-// config/esets_relay.ini names the file and carries the launcher's
-// command-line overrides, so `haraka -c` and `esets_smtp` read the same thing.
+// The configuration every esets_* plugin reads: esets.cfg (named by
+// config/esets_relay.ini, with the launcher's command-line overrides) and
+// its user_config file. Loaded once per process, then reloaded when either
+// file changes; a reload with errors is reported and the configuration in
+// force stays.
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { formatDiagnostic, hasErrors, Diagnostic } from '../../lib/diagnostics';
-import { buildConfig } from '../../lib/esets_config';
+import { Diagnostic, formatDiagnostic, hasErrors } from '../../lib/diagnostics';
 import { EsetsConfig, isOptionName, parseOptionValue } from '../../lib/esets_options';
+import type { UserSection } from '../../lib/user_config';
+import { loadConfigFiles, LoadResult, RelayConfig } from './config_files';
 import type { Plugin } from './haraka';
 
-export interface RelayConfig {
-  config: EsetsConfig;
-  /** absolute path of the esets.cfg in force */
-  file: string;
-}
+export type { RelayConfig } from './config_files';
 
 interface RelayIni {
   main?: { esets_cfg?: string };
@@ -21,48 +20,91 @@ interface RelayIni {
 }
 
 let current: RelayConfig | undefined;
+let watchers: fs.FSWatcher[] = [];
+let reloadTimer: NodeJS.Timeout | undefined;
 
 export function configDir(): string {
   return path.join(process.env.HARAKA ?? process.cwd(), 'config');
 }
 
-/** Drops the loaded config so the next call reads esets.cfg again. */
+/** Drops the loaded config (and stops watching) so the next call reads the files again. */
 export function forgetRelayConfig(): void {
   current = undefined;
+  for (const w of watchers) w.close();
+  watchers = [];
 }
 
-/** The effective config; throws (stopping Haraka's start) when esets.cfg has errors. */
+/** The configuration in force; the first call throws (stopping Haraka's start) when it has errors. */
 export function relayConfig(plugin: Plugin): RelayConfig {
   if (current) return current;
   const ini = plugin.config.get('esets_relay.ini') as RelayIni;
   const file = path.resolve(configDir(), ini.main?.esets_cfg ?? 'esets.cfg');
-  const diagnostics: Diagnostic[] = [];
+  const { loaded, diagnostics } = loadWithIniOverrides(file, ini.overrides ?? {});
+  for (const d of diagnostics) if (d.severity === 'warning') plugin.logwarn(formatDiagnostic(d));
+  if (!loaded) throw new Error(diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic).join('\n'));
+  current = loaded;
+  watch(plugin, ini.overrides ?? {});
+  return current;
+}
 
+/** The effective configuration of one message: the matched user section over the agent section, then the command line. */
+export function configFor(rc: RelayConfig, rcptKeys: string[] | undefined, senderKeys: string[] | undefined): { config: EsetsConfig; section?: UserSection } {
+  const section = rc.users?.index.match(rcptKeys, senderKeys);
+  if (!section) return { config: rc.config };
+  return { config: { ...rc.config, ...section.settings, ...rc.overrides }, section };
+}
+
+function loadWithIniOverrides(file: string, raw: Record<string, string | number | boolean>): LoadResult {
+  const diagnostics: Diagnostic[] = [];
   const overrides: Partial<EsetsConfig> = {};
-  for (const [key, raw] of Object.entries(ini.overrides ?? {})) {
+  for (const [key, value] of Object.entries(raw)) {
     // haraka-config turns numeric-looking values into numbers
-    const parsed = isOptionName(key) ? parseOptionValue(key, String(raw)) : undefined;
+    const parsed = isOptionName(key) ? parseOptionValue(key, String(value)) : undefined;
     if (!parsed?.ok) {
-      diagnostics.push({ severity: 'error', file: 'esets_relay.ini', key, message: `override '${key} = ${raw}' is not valid` });
+      diagnostics.push({ severity: 'error', file: 'esets_relay.ini', key, message: `override '${key} = ${value}' is not valid` });
       continue;
     }
     (overrides as Record<string, unknown>)[key] = parsed.value;
   }
+  const result = loadConfigFiles(file, overrides);
+  return { loaded: hasErrors(diagnostics) ? undefined : result.loaded, diagnostics: [...diagnostics, ...result.diagnostics] };
+}
 
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new Error(`cannot read ${file}: ${(err as Error).message}`);
+/** Watches the folders of esets.cfg and user_config (editors replace files by renaming). */
+function watch(plugin: Plugin, rawOverrides: Record<string, string | number | boolean>): void {
+  for (const w of watchers) w.close();
+  watchers = [];
+  if (!current) return;
+  const files = [current.file, current.users?.file].filter((f): f is string => Boolean(f));
+  for (const dir of new Set(files.map((f) => path.dirname(f)))) {
+    const names = new Set(files.filter((f) => path.dirname(f) === dir).map((f) => path.basename(f)));
+    try {
+      const watcher = fs.watch(dir, (_event, name) => {
+        if (name && !names.has(name.toString())) return;
+        clearTimeout(reloadTimer);
+        reloadTimer = setTimeout(() => reload(plugin, rawOverrides), 100);
+      });
+      watcher.unref();
+      watchers.push(watcher);
+    } catch (err) {
+      plugin.logwarn(`cannot watch ${dir} for configuration changes: ${(err as Error).message}`);
+    }
   }
-  const result = buildConfig(text, file, overrides);
-  diagnostics.push(...result.diagnostics);
+}
+
+function reload(plugin: Plugin, rawOverrides: Record<string, string | number | boolean>): void {
+  if (!current) return;
+  const { loaded, diagnostics } = loadWithIniOverrides(current.file, rawOverrides);
   for (const d of diagnostics) {
     if (d.severity === 'warning') plugin.logwarn(formatDiagnostic(d));
+    else plugin.logerror(formatDiagnostic(d));
   }
-  if (hasErrors(diagnostics)) {
-    throw new Error(diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic).join('\n'));
+  if (!loaded) {
+    plugin.logerror(`configuration not reloaded: the one in force stays (${current.file})`);
+    return;
   }
-  current = { config: result.config, file };
-  return current;
+  const before = current.users?.file;
+  current = loaded;
+  plugin.lognotice(`configuration reloaded from ${loaded.file}${loaded.users ? ` and ${loaded.users.file} (${loaded.users.index.sections.length} user sections)` : ''}`);
+  if (loaded.users?.file !== before) watch(plugin, rawOverrides);
 }

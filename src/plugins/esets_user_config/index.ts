@@ -1,0 +1,54 @@
+// User-specific configuration (esets_smtp(1)): once the first recipient is
+// known, the section of user_config matching it and the sender gives the
+// message its effective configuration, which the policy then uses. With
+// split_recipients = yes, a later recipient whose section differs is
+// deferred (451 4.5.3) so that the client sends it in a transaction of its own.
+
+import DSN from 'haraka-dsn';
+import constants from 'haraka-constants';
+import { addressKeys } from '../../lib/address_keys';
+import type { UserSection } from '../../lib/user_config';
+import { MISSING } from '../../lib/user_section_index';
+import type { Address, Connection, Next, Plugin, Transaction } from '../shared/haraka';
+import { MESSAGE_CONFIG, MessageConfig } from '../shared/message_config';
+import { configFor, relayConfig } from '../shared/relay_config';
+
+export function register(this: Plugin): void {
+  relayConfig(this);
+  // before esets_forward: a recipient deferred here never reaches the server
+  this.register_hook('rcpt', 'select_section');
+}
+
+export function select_section(this: Plugin, next: Next, connection: Connection, params: [Address]): void {
+  const txn = connection.transaction;
+  if (!txn) return next();
+  const rc = relayConfig(this);
+  const { config, section } = configFor(rc, keysOf(params[0]), senderKeys(txn));
+
+  // rcpt_to holds the recipients accepted so far (Haraka adds this one before the hook
+  // and removes it if refused): the first accepted recipient decides
+  if (txn.rcpt_to.every((r) => r === params[0])) {
+    const chosen: MessageConfig = { config, section: label(section) };
+    txn.notes.set(MESSAGE_CONFIG, chosen);
+    txn.results.add(this, { msg: `section ${chosen.section ?? '[smtp]'}` });
+    return next();
+  }
+  const first = txn.notes.get(MESSAGE_CONFIG) as MessageConfig | undefined;
+  if (rc.config.split_recipients && first && first.section !== label(section)) {
+    txn.results.add(this, { msg: `split: ${params[0].format()} is under ${label(section) ?? '[smtp]'}` });
+    return next(constants.denysoft, DSN.create(451, 'Recipient has another policy, send it in a separate transaction', 5, 3));
+  }
+  next();
+}
+
+function label(section: UserSection | undefined): string | undefined {
+  return section ? `[${section.name}] (line ${section.line})` : undefined;
+}
+
+function keysOf(address: Address): string[] | undefined {
+  return address.isNull() ? MISSING : addressKeys(address.user, address.host);
+}
+
+function senderKeys(txn: Transaction): string[] | undefined {
+  return txn.mail_from ? keysOf(txn.mail_from) : MISSING;
+}

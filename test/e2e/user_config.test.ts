@@ -1,0 +1,141 @@
+// User-specific configuration end to end: [rcpt|sender] sections choose the
+// policy of each message; edits take effect without a restart.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Clamd, EICAR, startClamd } from '../support/clamd';
+import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
+import { Sink } from '../support/sink';
+import { SmtpTestClient } from '../support/smtp_client';
+
+async function send(relay: Relay, from: string, to: string[], subject: string, body: string): Promise<{ code: number; text: string; rcpts: number[] }> {
+  const client = await SmtpTestClient.connect(relay.port);
+  await client.read();
+  await client.command('EHLO client.example');
+  const r = await client.send(from, to, `Subject: ${subject}\r\n\r\n${body}\r\n`);
+  client.end();
+  const last = r.data ?? r.rcpts[r.rcpts.length - 1];
+  return { code: last.code, text: last.lines.join(' '), rcpts: r.rcpts.map((x) => x.code) };
+}
+
+const USERS = [
+  '# groups first: their names match no address',
+  '[group_lenient]',
+  'action_av_infected = accept',
+  '',
+  '[|trusted@partner.example]',
+  'parent_id = "group_lenient"',
+  '',
+  '[defer.example]',
+  'action_av_infected = defer',
+  '',
+].join('\n');
+
+describe('user-specific configuration end to end', function () {
+  this.timeout(120_000);
+  let clamd: Clamd;
+  let sink: Sink;
+  let relay: Relay;
+  let cfgFile: string;
+  let usersFile: string;
+
+  before(async () => {
+    clamd = await startClamd();
+    sink = new Sink();
+    await sink.start();
+    const port = await freePort();
+    cfgFile = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { user_config: '"users.cfg"' } }));
+    usersFile = path.join(path.dirname(cfgFile), 'users.cfg');
+    fs.writeFileSync(usersFile, USERS);
+    relay = await startRelay(['--config', cfgFile], port);
+  });
+
+  after(async () => {
+    await relay?.stop();
+    await Promise.all([sink?.stop(), clamd?.stop()]);
+  });
+
+  function delivered(subject: string): boolean {
+    return sink.messages.some((m) => m.data.toString().includes(`Subject: ${subject}\r\n`));
+  }
+
+  it('gives the same EICAR message two verdicts from two senders (sender section with parent_id)', async () => {
+    const strict = await send(relay, 'someone@example.com', ['user@example.org'], 'eicar-strict', EICAR);
+    assert.equal(strict.code, 550);
+    assert.equal(delivered('eicar-strict'), false);
+    const lenient = await send(relay, 'trusted@partner.example', ['user@example.org'], 'eicar-lenient', EICAR);
+    assert.equal(lenient.code, 250, lenient.text);
+    assert.equal(delivered('eicar-lenient'), true);
+  });
+
+  it('lets a recipient domain section defer while the agent section rejects', async () => {
+    const deferred = await send(relay, 'a@example.com', ['x@mail.defer.example'], 'eicar-defer', EICAR);
+    assert.equal(deferred.code, 451);
+    assert.match(deferred.text, /^4\.7\.1 /);
+    const rejected = await send(relay, 'a@example.com', ['x@other.example'], 'eicar-reject', EICAR);
+    assert.equal(rejected.code, 550);
+  });
+
+  it("applies the first recipient's section to the whole message (ESETS default)", async () => {
+    const r = await send(relay, 'a@example.com', ['x@defer.example', 'y@other.example'], 'eicar-first', EICAR);
+    assert.deepEqual(r.rcpts, [250, 250]);
+    assert.equal(r.code, 451);
+  });
+
+  it('takes an edit of user_config for new messages, keeps the last good one on a broken edit, loses no message meanwhile', async () => {
+    const stopAt = Date.now() + 60_000;
+    let sent = 0;
+    let answered250 = 0;
+    let traffic = true;
+    const subjects: string[] = [];
+    // clean traffic on 3 concurrent sessions while the files change
+    const senders = [0, 1, 2].map(async (n) => {
+      const client = await SmtpTestClient.connect(relay.port);
+      await client.read();
+      await client.command('EHLO client.example');
+      while (traffic && Date.now() < stopAt) {
+        const subject = `reload-traffic-${n}-${sent++}`;
+        subjects.push(subject);
+        const r = await client.send('a@example.com', ['x@defer.example'], `Subject: ${subject}\r\n\r\nclean\r\n`);
+        if (r.data?.code === 250) answered250++;
+      }
+      client.end();
+    });
+
+    const waitForVerdict = async (code: number): Promise<number> => {
+      let last = 0;
+      for (let i = 0; i < 50; i++) {
+        last = (await send(relay, 'a@example.com', ['x@defer.example'], `probe-${i}`, EICAR)).code;
+        if (last === code) return last;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return last;
+    };
+
+    // 1. defer -> discard, written by renaming a new file over the old one (as editors do)
+    fs.writeFileSync(`${usersFile}.new`, USERS.replace('action_av_infected = defer', 'action_av_infected = discard'));
+    fs.renameSync(`${usersFile}.new`, usersFile);
+    assert.equal(await waitForVerdict(250), 250, 'the edit did not take effect');
+    assert.equal(delivered('probe-0'), false);
+
+    // 2. a broken edit: reported, the discard policy stays
+    fs.writeFileSync(usersFile, USERS.replace('action_av_infected = defer', 'action_av_infected = sometimes'));
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.match(relay.output(), /users\.cfg:9: error: option 'action_av_infected' has invalid value 'sometimes'/);
+    assert.match(relay.output(), /configuration not reloaded/);
+    assert.equal((await send(relay, 'a@example.com', ['x@defer.example'], 'after-broken', EICAR)).code, 250);
+
+    // 3. esets.cfg itself: the agent section now defers everything infected
+    fs.writeFileSync(usersFile, USERS);
+    fs.appendFileSync(cfgFile, 'action_av_infected = defer\n');
+    assert.equal(await waitForVerdict(451), 451);
+    assert.equal((await send(relay, 'a@example.com', ['x@other.example'], 'agent-defer', EICAR)).code, 451);
+
+    traffic = false;
+    await Promise.all(senders);
+    assert.ok(sent > 20, `only ${sent} messages sent`);
+    assert.equal(answered250, subjects.length, 'a clean message was not accepted during reloads');
+    for (const subject of subjects) assert.ok(delivered(subject), `${subject} was answered 250 but not delivered`);
+  });
+});

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { addressKeys, normalizeAddressOrDomain } from '../../src/lib/address_keys';
+import { formatDiagnostic } from '../../src/lib/diagnostics';
+import { parseUserConfig } from '../../src/lib/user_config';
+import { MISSING, UserSectionIndex } from '../../src/lib/user_section_index';
+
+function index(text: string): UserSectionIndex {
+  const { userConfig, diagnostics } = parseUserConfig(text, 'users.cfg');
+  assert.deepEqual(diagnostics.filter((d) => d.severity === 'error'), []);
+  return new UserSectionIndex(userConfig.sections);
+}
+
+function keys(address: string | undefined): string[] | undefined {
+  if (address === undefined) return MISSING;
+  const at = address.lastIndexOf('@');
+  return addressKeys(address.slice(0, at), address.slice(at + 1));
+}
+
+function matched(ix: UserSectionIndex, rcpt: string | undefined, sender: string | undefined): string | undefined {
+  return ix.match(keys(rcpt), keys(sender))?.name;
+}
+
+describe('user-specific configuration: parsing', () => {
+  it('reads [rcpt|sender] headers with either part optional', () => {
+    const { userConfig } = parseUserConfig('[a@b.com]\n[|a@b.com]\n[b.com]\n[org|b.com]\n[com]\n', 'u.cfg');
+    assert.deepEqual(userConfig.sections.map((s) => [s.rcpt, s.sender]), [
+      ['a@b.com', ''], ['', 'a@b.com'], ['b.com', ''], ['org', 'b.com'], ['com', ''],
+    ]);
+  });
+
+  it('keeps the options each section sets, checked like [smtp]', () => {
+    const { userConfig, diagnostics } = parseUserConfig('[b.com]\naction_av_infected = defer\nav_scan_obj_archives = no\n', 'u.cfg');
+    assert.deepEqual(diagnostics, []);
+    assert.deepEqual(userConfig.sections[0].settings, { action_av_infected: 'defer', av_scan_obj_archives: false });
+  });
+
+  it('refuses a wrong value with file and line, and warns about agent-only options', () => {
+    const { diagnostics } = parseUserConfig('[b.com]\naction_av = maybe\nlisten_port = 25\n', 'u.cfg');
+    assert.equal(formatDiagnostic(diagnostics[0]), "u.cfg:2: error: option 'action_av' has invalid value 'maybe': expected one of accept, scan, defer, discard, reject");
+    assert.match(formatDiagnostic(diagnostics[1]), /^u\.cfg:3: warning: option 'listen_port' is not valid in \[b\.com\]/);
+  });
+
+  it('inherits a parent section (chains too); own settings win', () => {
+    const { userConfig, diagnostics } = parseUserConfig([
+      '[group_base]', 'action_av_infected = discard', 'action_as = scan',
+      '[group_strict]', 'parent_id = "group_base"', 'action_as_spam = reject',
+      '[b.com]', 'parent_id = "group_strict"', 'action_av_infected = defer',
+    ].join('\n'), 'u.cfg');
+    assert.deepEqual(diagnostics, []);
+    assert.deepEqual(userConfig.sections[2].settings, { action_av_infected: 'defer', action_as: 'scan', action_as_spam: 'reject' });
+  });
+
+  it('reports a missing parent and a cycle with file:line', () => {
+    const missing = parseUserConfig('[b.com]\nparent_id = "nowhere"\n', 'u.cfg').diagnostics;
+    assert.equal(formatDiagnostic(missing[0]), 'u.cfg:2: error: [b.com] parent_id "nowhere" names no section of this file');
+    const cycle = parseUserConfig('[a]\nparent_id = "b"\n[b]\nparent_id = "a"\n', 'u.cfg').diagnostics;
+    assert.equal(cycle[0].severity, 'error');
+    assert.match(formatDiagnostic(cycle[0]), /^u\.cfg:\d: error: parent_id cycle: \[a\] -> \[b\] -> \[a\]|^u\.cfg:\d: error: parent_id cycle/);
+    const self = parseUserConfig('[a]\nparent_id = "a"\n', 'u.cfg').diagnostics;
+    assert.match(formatDiagnostic(self[0]), /^u\.cfg:2: error: parent_id cycle: \[a\] -> \[a\]/);
+  });
+});
+
+describe('user-specific configuration: the matching algorithm', () => {
+  it('compares an address as n@d.e.f, d.e.f, e.f, f', () => {
+    assert.deepEqual(addressKeys('Rcptname', 'RcptDomain.com'), ['rcptname@rcptdomain.com', 'rcptdomain.com', 'com']);
+    assert.deepEqual(addressKeys('n', 'd.e.f'), ['n@d.e.f', 'd.e.f', 'e.f', 'f']);
+  });
+
+  it("follows the manual's examples", () => {
+    const ix = index('[|username@domain.com]\n[username@domain.com]\n[domain.com]\n[org|domain.com]\n');
+    assert.equal(matched(ix, 'other@elsewhere.net', 'username@domain.com'), '|username@domain.com');
+    assert.equal(matched(ix, 'username@domain.com', 'x@y.net'), 'username@domain.com');
+    assert.equal(matched(ix, 'someone@domain.com', 'x@y.net'), 'domain.com');
+    assert.equal(matched(ix, 'someone@example.org', 'a@domain.com'), 'org|domain.com');
+    assert.equal(matched(ix, 'someone@example.org', 'a@other.com'), undefined, 'no section: the agent section');
+  });
+
+  it('takes the first matching section in file order, not the most specific', () => {
+    const ix = index('[com]\n[user@b.com]\n');
+    assert.equal(matched(ix, 'user@b.com', 's@x.org'), 'com');
+  });
+
+  it('needs both parts to match', () => {
+    const ix = index('[b.com|a.org]\n[b.com]\n');
+    assert.equal(matched(ix, 'x@b.com', 'y@a.org'), 'b.com|a.org');
+    assert.equal(matched(ix, 'x@b.com', 'y@c.org'), 'b.com');
+  });
+
+  it('lets a missing address (null sender, no recipient) match any part', () => {
+    const ix = index('[b.com|a.org]\n[c.com]\n');
+    assert.equal(matched(ix, 'x@b.com', undefined), 'b.com|a.org', 'null sender <>');
+    assert.equal(matched(ix, undefined, 'y@a.org'), 'b.com|a.org');
+    assert.equal(matched(ix, undefined, undefined), 'b.com|a.org');
+    assert.equal(matched(ix, 'x@c.com', undefined), 'c.com');
+  });
+
+  it('is case-insensitive on both sides', () => {
+    const ix = index('[User@B.COM]\n');
+    assert.equal(matched(ix, 'uSeR@b.Com', 's@x.org'), 'User@B.COM');
+  });
+
+  it('does not match a domain by substring: b.com is not ab.com', () => {
+    const ix = index('[b.com]\n');
+    assert.equal(matched(ix, 'x@ab.com', 's@x.org'), undefined);
+    assert.equal(matched(ix, 'x@mail.b.com', 's@x.org'), 'b.com');
+  });
+
+  it('handles address forms of the wild: quoted local parts, IDN domains, trailing dots', () => {
+    const ix = index('["john doe"@example.com]\n[bücher.de]\n[example.net.]\n');
+    assert.equal(matched(ix, '"john doe"@example.com', undefined), '"john doe"@example.com');
+    assert.equal(matched(ix, '"John Doe"@EXAMPLE.com', 's@x.org'), '"john doe"@example.com');
+    assert.equal(matched(ix, 'x@xn--bcher-kva.de', 's@x.org'), 'bücher.de', 'punycode address, UTF-8 section');
+    assert.equal(matched(ix, 'x@shop.bücher.de', 's@x.org'), 'bücher.de', 'UTF-8 address');
+    assert.equal(matched(ix, 'x@example.net.', 's@x.org'), 'example.net.');
+    assert.equal(normalizeAddressOrDomain('"a\\"b"@X.ORG.'), 'a"b@x.org');
+  });
+
+  it('gives the same answer as a linear scan over 10,000 sections', () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      const kind = i % 4;
+      lines.push(kind === 0 ? `[user${i}@d${i % 97}.com]` : kind === 1 ? `[|s${i}@d${i % 89}.org]` : kind === 2 ? `[d${i % 83}.net|org]` : `[d${i % 79}.com]`);
+    }
+    const { userConfig } = parseUserConfig(lines.join('\n'), 'u.cfg');
+    const ix = new UserSectionIndex(userConfig.sections);
+    const linear = (r: string[] | undefined, s: string[] | undefined): string | undefined => userConfig.sections.find((sec) =>
+      (sec.rcpt === '' || r === undefined || r.includes(sec.rcpt)) && (sec.sender === '' || s === undefined || s.includes(sec.sender)))?.name;
+    for (let i = 0; i < 500; i++) {
+      const r = keys(`user${i * 7}@d${i % 97}.com`);
+      const s = keys(i % 3 ? `s${i * 5}@d${i % 89}.org` : `x@mail.d${i % 83}.org`);
+      assert.equal(ix.match(r, s)?.name, linear(r, s));
+      assert.equal(ix.match(keys(`a@d${i % 83}.net`), s)?.name, linear(keys(`a@d${i % 83}.net`), s));
+    }
+  });
+});
