@@ -39,6 +39,14 @@ describe('esets_smtp launcher', function () {
     assert.match(r.stderr, /:2: error: cannot parse 'agent_enabled yes'/);
   });
 
+  it('does not start on a broken user_config and names its file and line', async () => {
+    const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, smtp: { user_config: '"users.cfg"' } }));
+    fs.writeFileSync(path.join(path.dirname(file), 'users.cfg'), '[a.example]\naction_av = reject\n[b.example]\nparent_id = "a.example"\naction_as = sometimes\n');
+    const r = await runLauncher(['--config', file]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /users\.cfg:5: error: option 'action_as' has invalid value 'sometimes'/);
+  });
+
   it('refuses to start with agent_enabled = no and says which option to set', async () => {
     const port = await freePort();
     const file = writeEsetsCfg(esetsCfg(port, { serverPort: 1, smtp: { agent_enabled: 'no' } }));

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { callRcpt, makeConnection, makePlugin } from 'haraka-test-fixtures';
+import constants from 'haraka-constants';
+import { useHarakaDir } from '../support/haraka_dir';
+
+function setup(smtp: string, users: string): void {
+  const dir = useHarakaDir(`[smtp]\nagent_enabled = yes\nuser_config = "users.cfg"\n${smtp}`);
+  fs.writeFileSync(path.join(dir, 'config', 'users.cfg'), users);
+}
+
+describe('esets_user_config plugin', () => {
+  it('stores the first recipient\'s section and its effective config for the policy', async () => {
+    setup('action_av_infected = reject\n', '[|boss@example.com]\naction_av_infected = accept\n');
+    const plugin = makePlugin('esets_user_config');
+    const conn = makeConnection({ mailFrom: 'boss@example.com', withTxn: true, silent: true });
+    assert.equal((await callRcpt(plugin, conn, 'x@example.org')).rc, undefined);
+    const chosen = conn.transaction.notes.get('esets_user_config') as { section: string; config: { action_av_infected: string } };
+    assert.equal(chosen.section, '[|boss@example.com] (line 1)');
+    assert.equal(chosen.config.action_av_infected, 'accept');
+  });
+
+  it('uses the agent section when nothing matches', async () => {
+    setup('action_av_infected = defer\n', '[|boss@example.com]\naction_av_infected = accept\n');
+    const plugin = makePlugin('esets_user_config');
+    const conn = makeConnection({ mailFrom: 'clerk@example.com', withTxn: true, silent: true });
+    await callRcpt(plugin, conn, 'x@example.org');
+    const chosen = conn.transaction.notes.get('esets_user_config') as { section?: string; config: { action_av_infected: string } };
+    assert.equal(chosen.section, undefined);
+    assert.equal(chosen.config.action_av_infected, 'defer');
+  });
+
+  it('with split_recipients, defers a later recipient under another section with 451 4.5.3 and accepts one under the same', async () => {
+    setup('split_recipients = yes\n', '[a.example]\naction_av = reject\n');
+    const plugin = makePlugin('esets_user_config');
+    const conn = makeConnection({ mailFrom: 's@example.com', rcptTo: ['x@a.example'], silent: true });
+    // the fixture's rcpt_to holds the first (accepted) recipient; decide it first
+    conn.transaction.notes.set('esets_user_config', { section: '[a.example] (line 1)', config: {} });
+    const same = await callRcpt(plugin, conn, 'y@mail.a.example');
+    assert.equal(same.rc, undefined);
+    const other = await callRcpt(plugin, conn, 'z@b.example');
+    assert.equal(other.rc, constants.denysoft);
+    assert.equal((other.msg as { code: number }).code, 451);
+    assert.match((other.msg as { reply: string }).reply, /^4\.5\.3 /);
+  });
+
+  it('without split_recipients, accepts every recipient (ESETS: the first recipient decides)', async () => {
+    setup('', '[a.example]\naction_av = reject\n');
+    const plugin = makePlugin('esets_user_config');
+    const conn = makeConnection({ mailFrom: 's@example.com', rcptTo: ['x@a.example'], silent: true });
+    conn.transaction.notes.set('esets_user_config', { section: '[a.example] (line 1)', config: {} });
+    assert.equal((await callRcpt(plugin, conn, 'z@b.example')).rc, undefined);
+  });
+
+  it('refuses to load a user_config with errors, naming file and line', () => {
+    setup('', '[a.example]\nparent_id = "missing"\n');
+    assert.throws(() => makePlugin('esets_user_config'), /users\.cfg:2: error: \[a\.example\] parent_id "missing" names no section/);
+  });
+});
