@@ -5,6 +5,7 @@ import net from 'node:net';
 import {
   SmtpReply, SmtpReplyReader, parseEhloCapabilities, replyText, xtext,
 } from '../../lib/smtp_reply';
+import { Coalescer } from '../shared/coalescer';
 import type { MessageStream } from '../shared/haraka';
 
 export interface ClientIdentity {
@@ -100,7 +101,9 @@ export class DownstreamSession {
     const go = await this.command('DATA');
     if (go.code !== 354) return go;
     const final = this.expect(this.opts.dataTimeoutMs);
-    stream.pipe(this.socket, { dot_stuffed: false, ending_dot: true, end: false });
+    const batched = new Coalescer();
+    batched.pipe(this.socket, { end: false });
+    stream.pipe(batched, { dot_stuffed: false, ending_dot: true });
     return final;
   }
 
