@@ -222,10 +222,16 @@ async function latency(target: Target, bytes: number, count: number): Promise<{ 
   return { p50: pct(50), p99: pct(99), errors };
 }
 
-/** clamd alone: INSTREAM of one message of this size, the limit of any scanning relay. */
+/** clamd alone: INSTREAM of a message like smtp-source's, this size: the limit of any scanning relay. */
 async function clamdAlone(clamd: Clamd, bytes: number, count: number): Promise<number> {
   const { clamdScan } = await import('../src/plugins/esets_policy/clamd_client');
-  const body = Buffer.alloc(bytes, 'x');
+  const lines: string[] = ['From: <bench@example.com>', 'To: <user@example.org>', `Date: ${new Date().toUTCString()}`, 'Message-Id: <1.2.3@example.com>', ''];
+  for (let n = 1, size = 0; size < bytes; n++) {
+    const line = `${n}`.padEnd(78, 'X');
+    lines.push(line);
+    size += line.length + 2;
+  }
+  const body = Buffer.from(lines.join('\r\n'));
   const t = process.hrtime.bigint();
   for (let i = 0; i < count; i++) {
     await clamdScan({ addresses: [clamd.socket], connectTimeoutMs: 2000, scanTimeoutMs: 60_000 }, (sink) => sink.end(body));

@@ -83,7 +83,15 @@ function writeRuntimeDir(harakaConfig: string, settings: HarakaSettings): string
   return runtime;
 }
 
+/**
+ * V8's young generation grows to tens of MB while a large message streams
+ * through; a 2 MB semi-space keeps a worker's memory growth for a 50 MB
+ * message near 50 MB (BENCHMARKS.md) at no measurable cost for small ones.
+ */
+const WORKER_EXEC_ARGV = ['--max-semi-space-size=2'];
+
 function startHaraka(runtime: string): void {
+  if (cluster.isPrimary) cluster.setupPrimary({ execArgv: [...process.execArgv, ...WORKER_EXEC_ARGV] });
   process.env.HARAKA = runtime;
   require('Haraka/haraka.js');
 }
