@@ -20,6 +20,8 @@ export interface Clamd {
   process: ChildProcess;
   /** SIGSTOP: clamd still accepts connections (kernel backlog) but never answers */
   stall(): void;
+  /** SIGKILL, as a crash: the socket file stays behind until removed */
+  kill(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -35,8 +37,9 @@ export function writeSignatureDb(dir: string): void {
   fs.appendFileSync(path.join(dir, 'esets-relay-test.hdb'), `${clamMd5}:${clamExe.length}:ClamAV-Test-File\n`);
 }
 
-export async function startClamd(): Promise<Clamd> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-clamd-'));
+/** Starts clamd; with `dir`, in that folder (same socket path: a restart as the relay sees it). */
+export async function startClamd(dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-clamd-')), keepDir = false): Promise<Clamd> {
+  fs.mkdirSync(dir, { recursive: true });
   const db = path.join(dir, 'db');
   writeSignatureDb(db);
   const socket = path.join(dir, 'clamd.sock');
@@ -62,12 +65,20 @@ export async function startClamd(): Promise<Clamd> {
       child.kill('SIGTERM');
       await exited;
     }
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (!keepDir) fs.rmSync(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) break;
-    if (await ping(socket)) return { socket, dir, process: child, stall, stop };
+    if (await ping(socket)) {
+      const kill = async (): Promise<void> => {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+        fs.rmSync(socket, { force: true });
+      };
+      return { socket, dir, process: child, stall, kill, stop };
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   await stop();

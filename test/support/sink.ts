@@ -19,14 +19,19 @@ export interface SinkOptions {
   dataReply?: { code: number; text: string };
   /** hold the DATA reply this long (ms) */
   dataDelayMs?: number;
+  /** close the connection after receiving the data, without a reply */
+  dropAfterData?: boolean;
 }
 
 export class Sink {
   readonly messages: ReceivedMessage[] = [];
   port = 0;
+  dropped = 0;
+  private readonly sockets = new Set<import('node:net').Socket>();
   private readonly server: SMTPServer;
 
-  constructor(private readonly options: SinkOptions = {}) {
+  /** the behaviour can change while it runs */
+  constructor(public options: SinkOptions = {}) {
     this.server = new SMTPServer({
       authOptional: true,
       disabledCommands: ['AUTH', 'STARTTLS'],
@@ -47,6 +52,11 @@ export class Sink {
         stream.on('data', (c: Buffer) => chunks.push(c));
         stream.on('end', () => {
           const finish = (): void => {
+            if (this.options.dropAfterData) {
+              for (const socket of this.sockets) if (socket.remotePort === session.remotePort) socket.destroy();
+              this.dropped++;
+              return;
+            }
             const reply = this.options.dataReply;
             if (reply) {
               const err = new Error(reply.text) as Error & { responseCode: number };
@@ -73,12 +83,18 @@ export class Sink {
       this.server.once('error', reject);
       this.server.listen(port, '127.0.0.1', () => resolve());
     });
+    this.server.server.on('connection', (socket: import('node:net').Socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
     const address = this.server.server.address();
     this.port = typeof address === 'object' && address ? address.port : port;
     return this.port;
   }
 
+  /** Stops listening and cuts every open connection (a crash, as the relay sees it). */
   stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }

@@ -1,0 +1,103 @@
+// Traffic for reliability tests: concurrent SMTP sessions sending messages
+// with unique Message-IDs, and the "nothing lost" accounting of what the
+// clients were told against what the mail server received.
+
+import assert from 'node:assert/strict';
+import { EICAR } from './clamd';
+import type { ReceivedMessage } from './sink';
+import { SmtpTestClient } from './smtp_client';
+
+export type Kind = 'clean' | 'eicar';
+
+export interface Sent {
+  id: string;
+  kind: Kind;
+  /** final reply code (DATA, or the first refusal), 0 when the connection failed */
+  code: number;
+  text: string;
+  ms: number;
+}
+
+export interface TrafficOptions {
+  port: number;
+  sessions: number;
+  /** stop after this many messages in all, or when stop() is called */
+  messages: number;
+  kinds?: Kind[];
+  /** new connection for every message */
+  reconnect?: boolean;
+  timeoutMs?: number;
+}
+
+export class Traffic {
+  readonly sent: Sent[] = [];
+  private stopped = false;
+  private counter = 0;
+  readonly done: Promise<void>;
+
+  constructor(private readonly opts: TrafficOptions) {
+    this.done = Promise.all(Array.from({ length: opts.sessions }, (_, n) => this.session(n))).then(() => undefined);
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private next(): { id: string; kind: Kind } | undefined {
+    if (this.stopped || this.counter >= this.opts.messages) return undefined;
+    const n = this.counter++;
+    const kinds = this.opts.kinds ?? ['clean'];
+    return { id: `<traffic-${process.pid}-${Date.now()}-${n}@test>`, kind: kinds[n % kinds.length] };
+  }
+
+  private async session(n: number): Promise<void> {
+    let client: SmtpTestClient | undefined;
+    for (let job = this.next(); job; job = this.next()) {
+      const started = Date.now();
+      try {
+        if (!client || client.closed) {
+          client = await SmtpTestClient.connect(this.opts.port);
+          await client.read(this.opts.timeoutMs);
+          await client.command(`EHLO session${n}.test`, this.opts.timeoutMs);
+        }
+        const body = job.kind === 'eicar' ? `${EICAR}\r\n` : `clean message ${job.id}\r\n`;
+        const msg = `Message-ID: ${job.id}\r\nSubject: traffic\r\nFrom: a@example.com\r\n\r\n${body}`;
+        const r = await client.send('a@example.com', ['user@example.org'], msg);
+        const last = r.data ?? (r.mail.code !== 250 ? r.mail : r.rcpts[0]);
+        this.sent.push({ id: job.id, kind: job.kind, code: last.code, text: last.lines.join(' '), ms: Date.now() - started });
+        if (last.code >= 400 && !r.data) await client.command('RSET', this.opts.timeoutMs).catch(() => undefined);
+        if (this.opts.reconnect) {
+          client.end();
+          client = undefined;
+        }
+      } catch (err) {
+        this.sent.push({ id: job.id, kind: job.kind, code: 0, text: (err as Error).message, ms: Date.now() - started });
+        client = undefined;
+      }
+    }
+    client?.end();
+  }
+}
+
+/**
+ * Every 250 is at the server exactly once (unless `discarded` allows it to be
+ * missing); every 4xx/5xx and every failed connection is absent; nothing
+ * infected arrives; nothing arrives twice or unsent.
+ */
+export function assertNothingLost(sent: Sent[], received: ReceivedMessage[], discarded: (s: Sent) => boolean = () => false): void {
+  const counts = new Map<string, number>();
+  for (const m of received) {
+    const id = /^Message-ID: (<[^>]+>)/im.exec(m.data.toString('latin1'))?.[1];
+    assert.ok(id, 'a message without Message-ID reached the server');
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+    assert.doesNotMatch(m.data.toString('latin1'), /EICAR-STANDARD-ANTIVIRUS-TEST-FILE/, `infected message ${id} reached the server`);
+  }
+  const sentIds = new Set(sent.map((s) => s.id));
+  for (const id of counts.keys()) assert.ok(sentIds.has(id), `${id} reached the server but was never sent`);
+  for (const s of sent) {
+    const n = counts.get(s.id) ?? 0;
+    assert.ok(n <= 1, `${s.id} reached the server ${n} times`);
+    if (s.code === 250 && !discarded(s)) assert.equal(n, 1, `${s.id} was answered 250 but did not reach the server`);
+    if (s.code !== 250) assert.equal(n, 0, `${s.id} was answered ${s.code || 'nothing'} (${s.text}) but reached the server`);
+  }
+}
