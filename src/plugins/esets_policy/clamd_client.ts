@@ -22,15 +22,22 @@ export function connectTo(address: string): net.Socket {
   return socket;
 }
 
-/** Scans what `feed` writes; tries each address until one accepts the connection. */
+/**
+ * Scans what `feed` writes; tries each address in turn until one gives a
+ * verdict: a daemon that refuses the connection, or drops it before
+ * answering (it died), hands the message to the next one.
+ */
 export async function clamdScan(opts: ClamdOptions, feed: Feed): Promise<ClamdVerdict> {
   const failures: string[] = [];
-  for (const address of opts.addresses) {
+  for (const [i, address] of opts.addresses.entries()) {
     const socket = await connected(address, opts.connectTimeoutMs).catch((err: Error) => {
       failures.push(`${address}: ${err.message}`);
       return undefined;
     });
-    if (socket) return scanOn(socket, address, opts.scanTimeoutMs, feed);
+    if (!socket) continue;
+    const outcome = await scanOn(socket, address, opts.scanTimeoutMs, feed);
+    if (!outcome.dropped || i === opts.addresses.length - 1) return outcome.verdict;
+    failures.push(`${address}: ${outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped'}`);
   }
   return { kind: 'not_scanned', reason: `clamd unavailable (${failures.join('; ')})` };
 }
@@ -54,16 +61,20 @@ function connected(address: string, timeoutMs: number): Promise<net.Socket> {
   });
 }
 
-function scanOn(socket: net.Socket, address: string, timeoutMs: number, feed: Feed): Promise<ClamdVerdict> {
+/** `dropped`: the connection failed before clamd said anything (another daemon may be tried). */
+function scanOn(socket: net.Socket, address: string, timeoutMs: number, feed: Feed): Promise<{ verdict: ClamdVerdict; dropped: boolean }> {
   return new Promise((resolve) => {
     let reply = '';
     let settled = false;
-    const settle = (verdict: ClamdVerdict): void => {
+    const framer = new InstreamFramer();
+    const settle = (verdict: ClamdVerdict, dropped = false): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve(verdict);
+      // ends the message stream's pipe into the framer, so it can be piped again
+      framer.destroy();
+      resolve({ verdict, dropped });
     };
     const timer = setTimeout(() => {
       settle({ kind: 'not_scanned', reason: `clamd ${address} did not answer within ${Math.round(timeoutMs / 1000)} s` });
@@ -75,11 +86,10 @@ function scanOn(socket: net.Socket, address: string, timeoutMs: number, feed: Fe
     });
     // clamd may answer (size limit) and close while we still write: the reply decides
     socket.on('error', (err) => {
-      if (!reply) settle({ kind: 'not_scanned', reason: `clamd ${address}: ${err.message}` });
+      if (!reply) settle({ kind: 'not_scanned', reason: `clamd ${address}: ${err.message}` }, true);
     });
-    socket.on('close', () => settle(parseClamdReply(reply)));
+    socket.on('close', () => settle(parseClamdReply(reply), !reply));
     socket.write('zINSTREAM\0');
-    const framer = new InstreamFramer();
     framer.on('error', () => undefined);
     framer.pipe(socket, { end: false });
     feed(framer);
