@@ -63,8 +63,8 @@ export class SmtpTestClient {
   }
 
   /** A whole transaction: EHLO (once), MAIL, RCPTs, DATA. Returns every reply. */
-  async send(from: string, to: string[], message: string): Promise<{ mail: SmtpReply; rcpts: SmtpReply[]; data?: SmtpReply }> {
-    const mail = await this.command(`MAIL FROM:<${from}>`);
+  async send(from: string, to: string[], message: string, mailParams = ''): Promise<{ mail: SmtpReply; rcpts: SmtpReply[]; data?: SmtpReply }> {
+    const mail = await this.command(`MAIL FROM:<${from}>${mailParams}`);
     const rcpts: SmtpReply[] = [];
     for (const rcpt of to) rcpts.push(await this.command(`RCPT TO:<${rcpt}>`));
     if (mail.code !== 250 || !rcpts.some((r) => r.code === 250)) return { mail, rcpts };

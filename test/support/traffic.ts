@@ -3,11 +3,40 @@
 // clients were told against what the mail server received.
 
 import assert from 'node:assert/strict';
-import { EICAR } from './clamd';
+import fs from 'node:fs';
+import path from 'node:path';
+import { CLAMAV_TESTFILES, EICAR, GTUBE } from './clamd';
 import type { ReceivedMessage } from './sink';
 import { SmtpTestClient } from './smtp_client';
 
-export type Kind = 'clean' | 'eicar';
+export type Kind = 'clean' | 'eicar' | 'clamzip' | 'gtube' | 'multi' | 'utf8' | 'large';
+
+/** What a healthy relay (default policy; a [spam.example] section scanning spam) answers for each kind. */
+export const EXPECTED: Record<Kind, number> = { clean: 250, eicar: 550, clamzip: 550, gtube: 550, multi: 250, utf8: 250, large: 250 };
+
+const CLAM_ZIP = (() => {
+  try {
+    return fs.readFileSync(path.join(CLAMAV_TESTFILES, 'clam.zip')).toString('base64').replace(/.{76}/g, '$&\r\n');
+  } catch {
+    return '';
+  }
+})();
+
+function envelopeAndBody(kind: Kind, id: string): { mailParams: string; to: string[]; body: string } {
+  const head = `Message-ID: ${id}\r\nFrom: a@example.com\r\nDate: ${new Date().toUTCString()}\r\n`;
+  switch (kind) {
+    case 'eicar': return { mailParams: '', to: ['user@example.org'], body: `${head}Subject: eicar\r\n\r\n${EICAR}\r\n` };
+    case 'clamzip': return {
+      mailParams: '', to: ['user@example.org'],
+      body: `${head}Subject: zip\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="z"\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\nsee zip\r\n--z\r\nContent-Type: application/zip; name="clam.zip"\r\nContent-Transfer-Encoding: base64\r\n\r\n${CLAM_ZIP}\r\n--z--\r\n`,
+    };
+    case 'gtube': return { mailParams: '', to: ['user@spam.example'], body: `${head}Subject: offer\r\n\r\n${GTUBE}\r\n` };
+    case 'multi': return { mailParams: '', to: ['one@example.org', 'two@example.org', 'three@example.net'], body: `${head}Subject: three\r\n\r\nto three\r\n` };
+    case 'utf8': return { mailParams: ' BODY=8BITMIME', to: ['user@example.org'], body: `${head}Subject: =?UTF-8?B?${Buffer.from('Grüße').toString('base64')}?=\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße aus Köln, 日本語のテキスト\r\n` };
+    case 'large': return { mailParams: '', to: ['user@example.org'], body: `${head}Subject: large\r\n\r\n${'The quarterly figures, once more, in full detail for the archive.\r\n'.repeat(16000)}` };
+    default: return { mailParams: '', to: ['user@example.org'], body: `${head}Subject: traffic\r\n\r\nclean message ${id}\r\n` };
+  }
+}
 
 export interface Sent {
   id: string;
@@ -60,9 +89,8 @@ export class Traffic {
           await client.read(this.opts.timeoutMs);
           await client.command(`EHLO session${n}.test`, this.opts.timeoutMs);
         }
-        const body = job.kind === 'eicar' ? `${EICAR}\r\n` : `clean message ${job.id}\r\n`;
-        const msg = `Message-ID: ${job.id}\r\nSubject: traffic\r\nFrom: a@example.com\r\n\r\n${body}`;
-        const r = await client.send('a@example.com', ['user@example.org'], msg);
+        const { mailParams, to, body } = envelopeAndBody(job.kind, job.id);
+        const r = await client.send('a@example.com', to, body, mailParams);
         const last = r.data ?? (r.mail.code !== 250 ? r.mail : r.rcpts[0]);
         this.sent.push({ id: job.id, kind: job.kind, code: last.code, text: last.lines.join(' '), ms: Date.now() - started });
         if (last.code >= 400 && !r.data) await client.command('RSET', this.opts.timeoutMs).catch(() => undefined);
