@@ -1,6 +1,7 @@
-// A bounded soak: 5,000 messages of mixed kinds over 50 concurrent sessions
-// through the relay with real clamd and spamd; every answer as the policy
-// says, nothing lost or duplicated, memory back near its warm-up level.
+// A bounded soak: 5,000 messages of mixed kinds over 50 concurrent sessions,
+// spread over two relay instances sharing two clamd daemons (the scale-out of
+// README "Scaling out", on loopback), with real spamd; every answer as the
+// policy says, nothing lost or duplicated, memory back near its warm-up level.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -11,53 +12,73 @@ import { Sink } from '../support/sink';
 import { Spamd, startSpamd } from '../support/spamd';
 import { assertNothingLost, EXPECTED, Kind, Traffic } from '../support/traffic';
 
+/** The lowest of a few samples: RSS swings with garbage collection, a leak does not. */
+async function settledRssMb(relay: Relay): Promise<number> {
+  let low = Infinity;
+  for (let i = 0; i < 6; i++) {
+    low = Math.min(low, workerRssMb(relay));
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return low;
+}
+
 function workerRssMb(relay: Relay): number {
   const children = fs.readFileSync(`/proc/${relay.process.pid}/task/${relay.process.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
   return children.reduce((sum, pid) => sum + Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024, 0);
 }
 
-describe('soak: 5,000 mixed messages, 50 sessions', function () {
+describe('soak: 5,000 mixed messages, 50 sessions, two relays, two clamd', function () {
   this.timeout(240_000);
-  let clamd: Clamd;
+  let clamds: Clamd[] = [];
   let spamd: Spamd;
   let sink: Sink;
-  let relay: Relay;
+  const relays: Relay[] = [];
 
   before(async () => {
-    [clamd, spamd] = await Promise.all([startClamd(), startSpamd()]);
+    let first: Clamd;
+    let second: Clamd;
+    [first, second, spamd] = await Promise.all([startClamd(), startClamd(), startSpamd()]);
+    clamds = [first, second];
     sink = new Sink();
     await sink.start();
-    const port = await freePort();
-    const cfg = writeEsetsCfg(esetsCfg(port, {
-      serverPort: sink.port, clamdSocket: clamd.socket,
-      global: { spamd_addr: `127.0.0.1:${spamd.port}` }, smtp: { user_config: '"users.cfg"' },
-    }));
-    // only mail to spam.example goes to spamd: spamd is the slow part of this machine
-    fs.writeFileSync(path.join(path.dirname(cfg), 'users.cfg'), '[spam.example]\naction_as = scan\n');
-    relay = await startRelay(['--config', cfg], port);
+    for (const order of [[first, second], [second, first]]) {
+      const port = await freePort();
+      const cfg = writeEsetsCfg(esetsCfg(port, {
+        serverPort: sink.port, clamdSocket: order.map((c) => c.socket).join(', '),
+        global: { spamd_addr: `127.0.0.1:${spamd.port}` }, smtp: { user_config: '"users.cfg"' },
+      }));
+      // only mail to spam.example goes to spamd: spamd is the slow part of this machine
+      fs.writeFileSync(path.join(path.dirname(cfg), 'users.cfg'), '[spam.example]\naction_as = scan\n');
+      relays.push(await startRelay(['--config', cfg], port));
+    }
   });
 
   after(async () => {
-    await relay?.stop();
-    await Promise.all([sink?.stop(), clamd?.stop(), spamd?.stop()]);
+    await Promise.all(relays.map((r) => r.stop()));
+    await Promise.all([sink?.stop(), spamd?.stop(), ...clamds.map((c) => c.stop())]);
   });
 
   it('answers every message as the policy says, loses and duplicates nothing, keeps its memory', async () => {
     const kinds: Kind[] = ['clean', 'clean', 'clean', 'eicar', 'multi', 'utf8', 'clean', 'clamzip', 'clean', 'gtube', 'clean', 'eicar', 'utf8', 'clean', 'multi', 'clean', 'clean', 'clean', 'clean', 'large'];
-    const warmup = new Traffic({ port: relay.port, sessions: 50, messages: 500, kinds });
-    await warmup.done;
-    const afterWarmup = workerRssMb(relay);
+    const warmups = relays.map((r) => new Traffic({ port: r.port, sessions: 25, messages: 500, kinds }));
+    await Promise.all(warmups.map((t) => t.done));
+    const afterWarmup = await Promise.all(relays.map(settledRssMb));
     const started = Date.now();
-    const soak = new Traffic({ port: relay.port, sessions: 50, messages: 5000, kinds, reconnect: false });
-    await soak.done;
+    const soaks = relays.map((r) => new Traffic({ port: r.port, sessions: 25, messages: 2500, kinds }));
+    await Promise.all(soaks.map((t) => t.done));
     const seconds = (Date.now() - started) / 1000;
-    const atEnd = workerRssMb(relay);
+    const atEnd = await Promise.all(relays.map(settledRssMb));
+    process.stderr.write(`soak: ${seconds.toFixed(0)} s; worker RSS after warm-up ${afterWarmup.map((m) => m.toFixed(0)).join(', ')} MB, at the end ${atEnd.map((m) => m.toFixed(0)).join(', ')} MB\n`);
 
-    const all = [...warmup.sent, ...soak.sent];
+    const all = [...warmups, ...soaks].flatMap((t) => t.sent);
+    assert.equal(all.length, 6000);
     const wrong = all.filter((s) => s.code !== EXPECTED[s.kind]);
     assert.deepEqual(wrong.slice(0, 5).map((s) => `${s.kind}: ${s.code} ${s.text}`), [], `${wrong.length} unexpected answers`);
     assertNothingLost(all, sink.messages);
-    assert.ok(atEnd <= afterWarmup * 1.2, `worker RSS ${atEnd.toFixed(0)} MB at the end, ${afterWarmup.toFixed(0)} MB after warm-up`);
+    relays.forEach((_, i) => {
+      assert.ok(atEnd[i] <= afterWarmup[i] * 1.2, `relay ${i}: worker RSS ${atEnd[i].toFixed(0)} MB at the end, ${afterWarmup[i].toFixed(0)} MB after warm-up`);
+    });
     assert.ok(seconds < 180, `took ${seconds} s`);
+    assert.equal(soaks.reduce((n, t) => n + t.sent.length, 0), 5000);
   });
 });
