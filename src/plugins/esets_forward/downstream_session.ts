@@ -6,6 +6,7 @@ import {
   SmtpReply, SmtpReplyReader, parseEhloCapabilities, replyText, xtext,
 } from '../../lib/smtp_reply';
 import { Coalescer } from '../shared/coalescer';
+import { connectWithin } from '../shared/connect';
 import type { MessageStream } from '../shared/haraka';
 
 export interface ClientIdentity {
@@ -203,20 +204,7 @@ export class DownstreamSession {
 }
 
 function connect(opts: DownstreamOptions): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: opts.host, port: opts.port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new DownstreamError(`mail server ${opts.host}:${opts.port}: no connection within ${Math.round(opts.connectTimeoutMs / 1000)} s`));
-    }, opts.connectTimeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      resolve(socket);
-    });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(new DownstreamError(`mail server ${opts.host}:${opts.port}: ${err.message}`));
-    });
+  return connectWithin(net.connect({ host: opts.host, port: opts.port }), opts.connectTimeoutMs).catch((err: Error) => {
+    throw new DownstreamError(`mail server ${opts.host}:${opts.port}: ${err.message}`);
   });
 }

@@ -5,6 +5,7 @@ import net from 'node:net';
 import { Transform, TransformCallback, Writable } from 'node:stream';
 import { ClamdVerdict, parseClamdReply } from '../../lib/clamd_reply';
 import { parseHostPort } from '../../lib/esets_options';
+import { connectWithin } from '../shared/connect';
 
 export interface ClamdOptions {
   addresses: string[];
@@ -30,7 +31,7 @@ export function connectTo(address: string): net.Socket {
 export async function clamdScan(opts: ClamdOptions, feed: Feed): Promise<ClamdVerdict> {
   const failures: string[] = [];
   for (const [i, address] of opts.addresses.entries()) {
-    const socket = await connected(address, opts.connectTimeoutMs).catch((err: Error) => {
+    const socket = await connectWithin(connectTo(address), opts.connectTimeoutMs).catch((err: Error) => {
       failures.push(`${address}: ${err.message}`);
       return undefined;
     });
@@ -40,25 +41,6 @@ export async function clamdScan(opts: ClamdOptions, feed: Feed): Promise<ClamdVe
     failures.push(`${address}: ${outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped'}`);
   }
   return { kind: 'not_scanned', reason: `clamd unavailable (${failures.join('; ')})` };
-}
-
-function connected(address: string, timeoutMs: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connectTo(address);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no connection within ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      resolve(socket);
-    });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
 }
 
 /** `dropped`: the connection failed before clamd said anything (another daemon may be tried). */
