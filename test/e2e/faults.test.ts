@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Clamd, startClamd } from '../support/clamd';
 import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
+import { startSpamd } from '../support/spamd';
 import { assertNothingLost, Traffic } from '../support/traffic';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -125,6 +126,38 @@ describe('faults while traffic flows (nothing lost)', function () {
     } finally {
       await relay.stop();
       await doomed.stop();
+      await sink.stop();
+    }
+  });
+
+  it('spamd slow (stopped mid-work): action_as_notscanned after spamd_timeout, none hangs', async () => {
+    const sink = new Sink();
+    const serverPort = await sink.start();
+    const spamd = await startSpamd();
+    const port = await freePort();
+    const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, {
+      serverPort, clamdSocket: clamd.socket, global: { spamd_addr: `127.0.0.1:${spamd.port}` },
+      smtp: { action_as: 'scan', spamd_timeout: 2, action_as_notscanned: 'defer' },
+    }))], port);
+    try {
+      const traffic = new Traffic({ port, sessions: 3, messages: 20 });
+      await untilSent(traffic, 6);
+      spamd.process.kill('SIGSTOP');
+      for (const pid of fs.readFileSync(`/proc/${spamd.process.pid}/task/${spamd.process.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) {
+        process.kill(Number(pid), 'SIGSTOP');
+      }
+      await traffic.done;
+      const deferred = traffic.sent.filter((s) => s.code === 451);
+      assert.ok(deferred.some((s) => /not scanned: spamd .* did not answer within 2 s/.test(s.text)), deferred[0]?.text ?? 'none deferred');
+      assert.ok(Math.max(...traffic.sent.map((s) => s.ms)) < 8_000, 'a message waited past spamd_timeout');
+      assertNothingLost(traffic.sent, sink.messages);
+    } finally {
+      await relay.stop();
+      spamd.process.kill('SIGCONT');
+      for (const pid of fs.readFileSync(`/proc/${spamd.process.pid}/task/${spamd.process.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) {
+        process.kill(Number(pid), 'SIGCONT');
+      }
+      await spamd.stop();
       await sink.stop();
     }
   });

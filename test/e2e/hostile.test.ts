@@ -145,6 +145,33 @@ describe('hostile and broken input', function () {
     assert.ok(Date.now() - started >= 2500, 'closed too early');
   });
 
+  it('carries an SMTPUTF8 message with UTF-8 addresses to the server as it is', async () => {
+    const before = sink.messages.length;
+    const client = await SmtpTestClient.connect(relay.port);
+    await client.read();
+    await client.command('EHLO client.example');
+    const r = await client.send('jörg@example.com', ['müller@example.org'], 'Subject: =?UTF-8?B?w7xiZXI=?=\r\n\r\nGrüße\r\n', ' SMTPUTF8');
+    client.end();
+    assert.equal(r.mail.code, 250);
+    assert.equal(r.rcpts[0].code, 250);
+    assert.equal(r.data?.code, 250);
+    const got = sink.messages[before];
+    assert.equal(got.from, 'jörg@example.com');
+    assert.deepEqual(got.to, ['müller@example.org']);
+  });
+
+  it('lets nothing a client says in HELO or addresses become a header of the forwarded message', async () => {
+    const before = sink.messages.length;
+    const client = await SmtpTestClient.connect(relay.port);
+    await client.read();
+    await client.command('EHLO evil.example\rX-Injected: helo');
+    await client.send('"x\rX-Injected: from"@example.com', ['user@example.org'], 'Subject: injection\r\n\r\nbody\r\n');
+    client.end();
+    // refused or forwarded, no line of the envelope became a header
+    for (const m of sink.messages.slice(before)) assert.doesNotMatch(m.data.toString('latin1'), /^X-Injected:/m);
+    await stillServes();
+  });
+
   it('lets no HELO smuggle XCLIENT attributes: an outside client stays outside', async () => {
     const client = await SmtpTestClient.connect(relay.port, '127.0.0.2');
     await client.read();

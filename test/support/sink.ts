@@ -79,6 +79,8 @@ export class Sink {
   }
 
   async start(port = 0): Promise<number> {
+    // a client (the relay) cut off mid-session resets its socket: not the sink's failure
+    this.server.on('error', () => undefined);
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, '127.0.0.1', () => resolve());
