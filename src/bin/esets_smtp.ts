@@ -91,7 +91,13 @@ function writeRuntimeDir(harakaConfig: string, settings: HarakaSettings): string
 const WORKER_EXEC_ARGV = ['--max-semi-space-size=2'];
 
 function startHaraka(runtime: string): void {
-  if (cluster.isPrimary) cluster.setupPrimary({ execArgv: [...process.execArgv, ...WORKER_EXEC_ARGV] });
+  if (cluster.isPrimary) {
+    // the kernel hands connections to the workers: with Node's default round robin the
+    // manager holds an accepted connection for a worker, and one held for a worker that
+    // dies hangs until the client gives up (test/e2e/processes.test.ts)
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    cluster.setupPrimary({ execArgv: [...process.execArgv, ...WORKER_EXEC_ARGV] });
+  }
   process.env.HARAKA = runtime;
   require('Haraka/haraka.js');
 }
