@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { Clamd, startClamd } from '../test/support/clamd';
+import { canConnect } from '../test/support/processes';
 import { esetsCfg, freePort, PROJECT_DIR, Relay, startRelay, writeEsetsCfg } from '../test/support/relay';
 import { Spamd, startSpamd } from '../test/support/spamd';
 
@@ -66,15 +67,9 @@ function tmpdir(prefix: string): string {
 }
 
 async function waitPort(port: number, ms = 30_000): Promise<void> {
-  const net = await import('node:net');
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => { s.destroy(); resolve(true); });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
+    if (await canConnect(port)) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`nothing listens on ${port}`);

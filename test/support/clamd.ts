@@ -8,6 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { stopChild } from './processes';
 
 export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
 export const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
@@ -59,12 +60,9 @@ export async function startClamd(dir = fs.mkdtempSync(path.join(os.tmpdir(), 'es
   const child = spawn('clamd', ['-c', conf], { stdio: 'ignore' });
   const stall = (): void => { child.kill('SIGSTOP'); };
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGCONT');
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    // a stalled (SIGSTOPped) clamd must run again to take TERM
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
+    await stopChild(child);
     if (!keepDir) fs.rmSync(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 60_000;
@@ -72,9 +70,7 @@ export async function startClamd(dir = fs.mkdtempSync(path.join(os.tmpdir(), 'es
     if (child.exitCode !== null) break;
     if (await ping(socket)) {
       const kill = async (): Promise<void> => {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGKILL');
-        await exited;
+        await stopChild(child, 'SIGKILL');
         fs.rmSync(socket, { force: true });
       };
       return { socket, dir, process: child, stall, kill, stop };

@@ -5,9 +5,9 @@
 
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { canConnect, stopChild } from './processes';
 import { freePort } from './relay';
 
 export interface Postfix {
@@ -77,11 +77,7 @@ export async function startPostfix(relayPort: number): Promise<Postfix> {
   execFileSync('postfix', ['-c', etc, 'check'], { stdio: 'ignore' });
   const child: ChildProcess = spawn('postfix', ['-c', etc, 'start-fg'], { stdio: 'ignore' });
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await stopChild(child);
     fs.rmSync(dir, { recursive: true, force: true });
   };
   const log = (): string => (fs.existsSync(maillog) ? fs.readFileSync(maillog, 'utf8') : '');
@@ -92,12 +88,4 @@ export async function startPostfix(relayPort: number): Promise<Postfix> {
   }
   await stop();
   throw new Error(`postfix did not start:\n${log()}`);
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
 }

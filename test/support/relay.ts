@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { canConnect } from './processes';
 
 export const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
 export const LAUNCHER = path.join(PROJECT_DIR, 'bin', 'esets_smtp.js');
@@ -112,13 +113,5 @@ export function runLauncher(args: string[]): Promise<{ code: number | null; stdo
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
   });
 }

@@ -5,6 +5,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { stopChild } from './processes';
 
 export interface Rsyslog {
   socket: string;
@@ -27,11 +28,7 @@ export async function startRsyslog(): Promise<Rsyslog> {
   ].join('\n'));
   const child: ChildProcess = spawn('rsyslogd', ['-n', '-f', conf, '-i', path.join(dir, 'rsyslogd.pid')], { stdio: 'ignore' });
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await stopChild(child);
     fs.rmSync(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 20_000;

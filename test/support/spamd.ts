@@ -3,6 +3,7 @@
 
 import { ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
+import { stopChild } from './processes';
 import { freePort } from './relay';
 
 export interface Spamd {
@@ -16,12 +17,7 @@ export async function startSpamd(): Promise<Spamd> {
   const child = spawn('spamd', ['-L', '--listen', `127.0.0.1:${port}`, '--max-children', '2', '-u', 'nobody', '--syslog', 'stderr'], {
     stdio: 'ignore',
   });
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  };
+  const stop = (): Promise<void> => stopChild(child);
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline && child.exitCode === null) {
     if (await ping(port)) return { port, process: child, stop };

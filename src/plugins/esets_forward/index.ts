@@ -57,7 +57,7 @@ export function forward_mail(this: ForwardPlugin, next: Next, connection: Connec
     const address = from.format(!session.capabilities.has('SMTPUTF8'));
     const reply = await session.command(`MAIL FROM:${address}${mailParamsFor(session, mailParams)}`);
     if (reply.code === 250) session.inTransaction = true;
-    answer(this, connection, next, reply, constants.cont);
+    answer(connection, next, reply, constants.cont);
   };
   run().catch((err: Error) => unavailable(this, connection, next, err));
 }
@@ -70,7 +70,7 @@ export function forward_rcpt(this: ForwardPlugin, next: Next, connection: Connec
     const address = rcpt.format(!session.capabilities.has('SMTPUTF8'));
     const reply = await session.command(`RCPT TO:${address}${rcptParamsFor(session, rcptParams)}`);
     // the server's acceptance is what makes the relay accept a recipient
-    answer(this, connection, next, reply, constants.ok);
+    answer(connection, next, reply, constants.ok);
   };
   run().catch((err: Error) => unavailable(this, connection, next, err));
 }
@@ -88,7 +88,7 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
       if (!connection.remote.closed) next(constants.ok, replyText(reply));
       return;
     }
-    answer(this, connection, next, reply, constants.ok);
+    answer(connection, next, reply, constants.ok);
   };
   run().catch((err: Error) => unavailable(this, connection, next, err));
 }
@@ -127,7 +127,7 @@ async function sessionFor(plugin: ForwardPlugin, connection: Connection): Promis
 }
 
 /** Passes the server's reply to the client: 2xx as `success`, 4xx/5xx with the server's own code and text. */
-function answer(plugin: Plugin, connection: Connection, next: Next, reply: SmtpReply, success: number): void {
+function answer(connection: Connection, next: Next, reply: SmtpReply, success: number): void {
   if (connection.remote.closed) return;
   if (reply.code < 400) return success === constants.cont ? next() : next(success);
   next(reply.code < 500 ? constants.denysoft : constants.deny, toDsn(reply));
@@ -136,7 +136,7 @@ function answer(plugin: Plugin, connection: Connection, next: Next, reply: SmtpR
 function unavailable(plugin: Plugin, connection: Connection, next: Next, err: Error): void {
   connection.logerror(plugin, err.message);
   const reply = err instanceof DownstreamError ? err.reply : undefined;
-  if (reply) return answer(plugin, connection, next, reply, constants.cont);
+  if (reply) return answer(connection, next, reply, constants.cont);
   if (connection.remote.closed) return;
   next(constants.denysoft, DSN.create(451, 'Mail server unavailable, try again later', 4, 4));
 }

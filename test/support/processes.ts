@@ -1,0 +1,21 @@
+// Helpers for the servers the tests start: stop one by PID and wait for it,
+// and see whether something accepts connections on a loopback port.
+
+import type { ChildProcess } from 'node:child_process';
+import net from 'node:net';
+
+/** Sends `signal` if the process still runs, and resolves once it has exited. */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill(signal);
+  await exited;
+}
+
+export function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
