@@ -8,6 +8,7 @@ import { Clamd, startClamd } from '../support/clamd';
 import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { message, SmtpTestClient } from '../support/smtp_client';
+import { zeroMember, zip } from '../support/zip';
 
 /** A deterministic pseudo-random generator, so that a failing case can be replayed. */
 function prng(seed: number): () => number {
@@ -109,6 +110,32 @@ describe('hostile and broken input', function () {
       assert.ok(r.data, `${name}: no DATA reply`);
       assert.ok([250, 451, 550, 552, 554].includes(r.data.code), `${name}: ${r.data.code} ${r.data.lines.join(' ')}`);
     }
+    await stillServes();
+  });
+
+  it('defers a zip bomb as not scanned (clamd stops at its limits), and a small zip of a clean file passes', async () => {
+    // 16 members of 200 MB of zeros each (3.2 GB unpacked, about 3 MB packed), inside a second zip
+    const zero = zeroMember('zeros.bin', 200 * 1024 * 1024);
+    const inner = zip(Array.from({ length: 16 }, (_, i) => ({ ...zero, name: `part${i}.bin` })));
+    const bomb = zip([{ name: 'bomb.zip', data: inner }]);
+    const clean = zip([{ name: 'notes.txt', data: Buffer.from('nothing to see\n'.repeat(100)) }]);
+    const attach = (name: string, data: Buffer) => `Subject: ${name}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="z"\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\nattached\r\n--z\r\nContent-Type: application/zip; name="${name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${data.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n--z--\r\n`;
+    const before = sink.messages.length;
+    const answers: number[] = [];
+    for (const [name, data] of [['bomb.zip', bomb], ['notes.zip', clean]] as const) {
+      const client = await SmtpTestClient.connect(relay.port);
+      await client.read();
+      await client.command('EHLO client.example');
+      const started = Date.now();
+      const r = await client.send('a@example.com', ['user@example.org'], attach(name, data));
+      client.end();
+      assert.ok(Date.now() - started < 60_000, `${name} took ${Date.now() - started} ms`);
+      answers.push(r.data?.code ?? 0);
+      if (name === 'bomb.zip') assert.match(r.data?.lines.join(' ') ?? '', /not scanned/i);
+    }
+    // default policy: action_av_notscanned = defer
+    assert.deepEqual(answers, [451, 250]);
+    assert.deepEqual(sink.messages.slice(before).map((m) => /Subject: (\S+)/.exec(m.data.toString('latin1'))?.[1]), ['notes.zip']);
     await stillServes();
   });
 

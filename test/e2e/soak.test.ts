@@ -78,7 +78,7 @@ describe('soak: 5,000 mixed messages, 50 sessions, two relays, two clamd', funct
   });
 
   it('answers every message as the policy says, loses and duplicates nothing, keeps its live heap within 20% of warm-up', async () => {
-    const kinds: Kind[] = ['clean', 'clean', 'clean', 'eicar', 'multi', 'utf8', 'clean', 'clamzip', 'clean', 'gtube', 'clean', 'eicar', 'utf8', 'clean', 'multi', 'clean', 'clean', 'clean', 'clean', 'large'];
+    const kinds: Kind[] = ['clean', 'clean', 'clean', 'eicar', 'multi', 'utf8', 'clean', 'clamzip', 'clean', 'gtube', 'clean', 'eicar', 'smtputf8', 'clean', 'multi', 'clean', 'utf8', 'clean', 'clean', 'large'];
     const warmups = relays.map((r) => new Traffic({ port: r.port, sessions: 25, messages: 500, kinds }));
     await Promise.all(warmups.map((t) => t.done));
     const afterWarmup: Memory[] = [];
@@ -97,6 +97,9 @@ describe('soak: 5,000 mixed messages, 50 sessions, two relays, two clamd', funct
     const wrong = all.filter((s) => s.code !== EXPECTED[s.kind]);
     assert.deepEqual(wrong.slice(0, 5).map((s) => `${s.kind}: ${s.code} ${s.text}`), [], `${wrong.length} unexpected answers`);
     assertNothingLost(all, sink.messages);
+    const international = sink.messages.filter((m) => m.from === 'jörg@example.com');
+    assert.equal(international.length, all.filter((s) => s.kind === 'smtputf8').length, 'SMTPUTF8 envelopes at the server');
+    for (const m of international) assert.deepEqual(m.to, ['müller@example.org', 'user@example.org']);
     relays.forEach((_, i) => {
       assert.ok(afterWarmup[i].heapMb > 1, 'no heap reading');
       assert.ok(atEnd[i].heapMb <= afterWarmup[i].heapMb * 1.2,

@@ -9,10 +9,10 @@ import { CLAMAV_TESTFILES, EICAR, GTUBE } from './clamd';
 import type { ReceivedMessage } from './sink';
 import { SmtpTestClient } from './smtp_client';
 
-export type Kind = 'clean' | 'eicar' | 'clamzip' | 'gtube' | 'multi' | 'utf8' | 'large';
+export type Kind = 'clean' | 'eicar' | 'clamzip' | 'gtube' | 'multi' | 'utf8' | 'smtputf8' | 'large';
 
 /** What a healthy relay (default policy; a [spam.example] section scanning spam) answers for each kind. */
-export const EXPECTED: Record<Kind, number> = { clean: 250, eicar: 550, clamzip: 550, gtube: 550, multi: 250, utf8: 250, large: 250 };
+export const EXPECTED: Record<Kind, number> = { clean: 250, eicar: 550, clamzip: 550, gtube: 550, multi: 250, utf8: 250, smtputf8: 250, large: 250 };
 
 const CLAM_ZIP = (() => {
   try {
@@ -22,7 +22,7 @@ const CLAM_ZIP = (() => {
   }
 })();
 
-function envelopeAndBody(kind: Kind, id: string): { mailParams: string; to: string[]; body: string } {
+function envelopeAndBody(kind: Kind, id: string): { from?: string; mailParams: string; to: string[]; body: string } {
   const head = `Message-ID: ${id}\r\nFrom: a@example.com\r\nDate: ${new Date().toUTCString()}\r\n`;
   switch (kind) {
     case 'eicar': return { mailParams: '', to: ['user@example.org'], body: `${head}Subject: eicar\r\n\r\n${EICAR}\r\n` };
@@ -33,6 +33,7 @@ function envelopeAndBody(kind: Kind, id: string): { mailParams: string; to: stri
     case 'gtube': return { mailParams: '', to: ['user@spam.example'], body: `${head}Subject: offer\r\n\r\n${GTUBE}\r\n` };
     case 'multi': return { mailParams: '', to: ['one@example.org', 'two@example.org', 'three@example.net'], body: `${head}Subject: three\r\n\r\nto three\r\n` };
     case 'utf8': return { mailParams: ' BODY=8BITMIME', to: ['user@example.org'], body: `${head}Subject: =?UTF-8?B?${Buffer.from('Grüße').toString('base64')}?=\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße aus Köln, 日本語のテキスト\r\n` };
+    case 'smtputf8': return { from: 'jörg@example.com', mailParams: ' SMTPUTF8', to: ['müller@example.org', 'user@example.org'], body: `${head}Subject: =?UTF-8?B?${Buffer.from('Grüße').toString('base64')}?=\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nan internationalised envelope\r\n` };
     case 'large': return { mailParams: '', to: ['user@example.org'], body: `${head}Subject: large\r\n\r\n${'The quarterly figures, once more, in full detail for the archive.\r\n'.repeat(16000)}` };
     default: return { mailParams: '', to: ['user@example.org'], body: `${head}Subject: traffic\r\n\r\nclean message ${id}\r\n` };
   }
@@ -93,8 +94,8 @@ export class Traffic {
           await client.read(this.opts.timeoutMs);
           await client.command(`EHLO session${n}.test`, this.opts.timeoutMs);
         }
-        const { mailParams, to, body } = envelopeAndBody(job.kind, job.id);
-        const r = await client.send('a@example.com', to, body, mailParams);
+        const { from, mailParams, to, body } = envelopeAndBody(job.kind, job.id);
+        const r = await client.send(from ?? 'a@example.com', to, body, mailParams);
         const last = r.data ?? (r.mail.code !== 250 ? r.mail : r.rcpts[0]);
         this.sent.push({ id: job.id, kind: job.kind, code: last.code, text: last.lines.join(' '), ms: Date.now() - started });
         if (last.code >= 400 && !r.data) await client.command('RSET', this.opts.timeoutMs).catch(() => undefined);
