@@ -53,6 +53,11 @@ export class SmtpTestClient {
     return this.read(timeoutMs);
   }
 
+  /** Raw bytes, e.g. part of a message after a 354. */
+  write(raw: string): void {
+    this.socket.write(raw);
+  }
+
   /** Sends a message after a 354; dot-stuffs it and returns the final reply. */
   async data(message: string, timeoutMs?: number): Promise<SmtpReply> {
     const go = await this.command('DATA');
@@ -73,6 +78,11 @@ export class SmtpTestClient {
 
   end(): void {
     this.socket.end('QUIT\r\n');
+  }
+
+  /** Drops the connection without QUIT, as a crashed client would. */
+  destroy(): void {
+    this.socket.destroy();
   }
 }
 

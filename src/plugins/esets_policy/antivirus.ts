@@ -8,6 +8,7 @@ import { decodedBody, leafParts, parseMime, replaceParts } from '../../lib/mime_
 import type { AvOutcome } from '../../lib/policy';
 import type { Transaction } from '../shared/haraka';
 import { clamdScan, ClamdOptions } from './clamd_client';
+import type { LiveScan } from './live_scan';
 import { readMessage, replaceMessage } from './message_store';
 
 export interface AvSettings {
@@ -18,13 +19,28 @@ export interface AvSettings {
   product: string;
 }
 
-export async function scanForViruses(txn: Transaction, settings: AvSettings): Promise<AvOutcome> {
+export async function scanForViruses(txn: Transaction, settings: AvSettings, live?: LiveScan): Promise<AvOutcome> {
   if (settings.maxSize > 0 && txn.data_bytes > settings.maxSize) {
+    live?.abandon('too large');
     return { kind: 'not_scanned', reason: `message of ${txn.data_bytes} bytes exceeds av_scan_obj_max_size ${settings.maxSize}` };
   }
-  const verdict = await clamdScan(settings.clamd, (sink) => txn.message_stream.pipe(sink));
+  const verdict = await wholeMessageVerdict(txn, settings, live);
   if (verdict.kind !== 'infected' || settings.cleanMode === 'none') return verdict;
   return clean(txn, settings, verdict.names);
+}
+
+/** The live scan's verdict when it has one, else an ordinary scan (without a daemon the live scan found down). */
+async function wholeMessageVerdict(txn: Transaction, settings: AvSettings, live?: LiveScan): Promise<ClamdVerdict> {
+  let { addresses } = settings.clamd;
+  if (live) {
+    const result = await live.end(txn.data_bytes);
+    if ('verdict' in result) return result.verdict;
+    if (result.failed) {
+      addresses = addresses.filter((a) => a !== result.failed);
+      if (addresses.length === 0) return { kind: 'not_scanned', reason: `clamd unavailable (${result.reason})` };
+    }
+  }
+  return clamdScan({ ...settings.clamd, addresses }, (sink) => txn.message_stream.pipe(sink));
 }
 
 /** Scans each part alone; removes the infected ones if all of them may be removed. */

@@ -43,24 +43,46 @@ export async function clamdScan(opts: ClamdOptions, feed: Feed): Promise<ClamdVe
   return { kind: 'not_scanned', reason: `clamd unavailable (${failures.join('; ')})` };
 }
 
-/** `dropped`: the connection failed before clamd said anything (another daemon may be tried). */
-function scanOn(socket: net.Socket, address: string, timeoutMs: number, feed: Feed): Promise<{ verdict: ClamdVerdict; dropped: boolean }> {
+export interface ScanOutcome {
+  verdict: ClamdVerdict;
+  /** the connection failed before clamd said anything (another daemon may be tried) */
+  dropped: boolean;
+}
+
+export interface ScanControl {
+  /** the scan timeout runs from when this resolves (the whole message is written), not from the start */
+  fed?: Promise<void>;
+  /** gives up: the socket is closed and the scan settles as not scanned */
+  signal?: AbortSignal;
+}
+
+export function scanOn(socket: net.Socket, address: string, timeoutMs: number, feed: Feed, control: ScanControl = {}): Promise<ScanOutcome> {
   return new Promise((resolve) => {
     let reply = '';
     let settled = false;
+    let timer: NodeJS.Timeout | undefined;
     const framer = new InstreamFramer();
     const settle = (verdict: ClamdVerdict, dropped = false): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      control.signal?.removeEventListener('abort', abort);
       socket.destroy();
       // ends the message stream's pipe into the framer, so it can be piped again
       framer.destroy();
       resolve({ verdict, dropped });
     };
-    const timer = setTimeout(() => {
-      settle({ kind: 'not_scanned', reason: `clamd ${address} did not answer within ${Math.round(timeoutMs / 1000)} s` });
-    }, timeoutMs);
+    const abort = (): void => settle({ kind: 'not_scanned', reason: `scan on clamd ${address} abandoned` });
+    const arm = (): void => {
+      if (settled) return;
+      timer = setTimeout(() => {
+        settle({ kind: 'not_scanned', reason: `clamd ${address} did not answer within ${Math.round(timeoutMs / 1000)} s` });
+      }, timeoutMs);
+    };
+    if (control.signal?.aborted) return abort();
+    control.signal?.addEventListener('abort', abort);
+    if (control.fed) void control.fed.then(arm);
+    else arm();
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => {
       reply += chunk;

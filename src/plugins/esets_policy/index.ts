@@ -18,7 +18,9 @@ import { relayConfig } from '../shared/relay_config';
 import { writeLog } from '../shared/relay_log';
 import { scanForSpam } from './antispam';
 import { scanForViruses } from './antivirus';
+import type { ClamdOptions } from './clamd_client';
 import { clamdVersion } from './clamd_version';
+import { LiveScan, tapTransaction } from './live_scan';
 import { MESSAGE_CONFIG, MessageConfig } from '../shared/message_config';
 
 const PRODUCT = `esets-relay ${require('../../../../package.json').version as string}`;
@@ -28,10 +30,13 @@ const CLAMD_SCAN_TIMEOUT_S = 60;
 const DISCARD_NOTE = 'esets_policy.discard';
 
 let scanner: ScannerVersion | undefined;
+const liveScans = new WeakMap<Transaction, LiveScan>();
 
 export function register(this: Plugin): void {
   const { config } = relayConfig(this);
+  this.register_hook('data', 'start_live_scan');
   this.register_hook('data_post', 'apply_policy');
+  this.register_hook('reset_transaction', 'stop_live_scan');
   // before esets_forward: a discarded message is answered 250 and not forwarded
   this.register_hook('queue', 'discard_message', -100);
   this.register_hook('queue_outbound', 'discard_message', -100);
@@ -45,14 +50,43 @@ interface Verdicts {
   decision: StageDecision;
 }
 
+/** The message's own configuration (its user section), else the agent section. */
+function configOf(plugin: Plugin, txn: Transaction): EsetsConfig {
+  return (txn.notes.get(MESSAGE_CONFIG) as MessageConfig | undefined)?.config ?? relayConfig(plugin).config;
+}
+
+function clamdOptions(config: EsetsConfig): ClamdOptions {
+  return {
+    addresses: config.daemon_sock_path,
+    connectTimeoutMs: CLAMD_CONNECT_TIMEOUT_MS,
+    scanTimeoutMs: (config.av_scan_obj_timeout || CLAMD_SCAN_TIMEOUT_S) * 1000,
+  };
+}
+
+/** At DATA: the message goes to clamd as it arrives (see live_scan.ts). */
+export function start_live_scan(this: Plugin, next: Next, connection: Connection): void {
+  const txn = connection.transaction;
+  if (txn && configOf(this, txn).action_av === 'scan') {
+    const config = configOf(this, txn);
+    const scan = new LiveScan(clamdOptions(config), config.av_scan_obj_max_size);
+    liveScans.set(txn, scan);
+    tapTransaction(txn, scan);
+  }
+  next();
+}
+
+export function stop_live_scan(this: Plugin, next: Next, connection: Connection): void {
+  const txn = connection.transaction;
+  if (txn) liveScans.get(txn)?.abandon('transaction ended');
+  next();
+}
+
 export function apply_policy(this: Plugin, next: Next, connection: Connection): void {
   const txn = connection.transaction;
   if (!txn) return next();
-  // the message's own configuration (its user section), else the agent section
-  const chosen = txn.notes.get(MESSAGE_CONFIG) as MessageConfig | undefined;
-  const config = chosen?.config ?? relayConfig(this).config;
+  const config = configOf(this, txn);
   const started = Date.now();
-  decide(config, txn)
+  decide(config, txn, liveScans.get(txn))
     .then((verdicts) => {
       if (connection.remote.closed) return;
       finish(this, connection, txn, config, verdicts, Date.now() - started, next);
@@ -63,18 +97,14 @@ export function apply_policy(this: Plugin, next: Next, connection: Connection): 
     });
 }
 
-async function decide(config: EsetsConfig, txn: Transaction): Promise<Verdicts> {
+async function decide(config: EsetsConfig, txn: Transaction, live: LiveScan | undefined): Promise<Verdicts> {
   const av = config.action_av === 'scan'
     ? await scanForViruses(txn, {
-      clamd: {
-        addresses: config.daemon_sock_path,
-        connectTimeoutMs: CLAMD_CONNECT_TIMEOUT_MS,
-        scanTimeoutMs: (config.av_scan_obj_timeout || CLAMD_SCAN_TIMEOUT_S) * 1000,
-      },
+      clamd: clamdOptions(config),
       maxSize: config.av_scan_obj_max_size,
       cleanMode: config.av_clean_mode,
       product: PRODUCT,
-    })
+    }, live)
     : undefined;
   const avDecision = decideAv(config, av);
   if (avDecision.action !== 'accept') return { av, spamTests: [], decision: avDecision };

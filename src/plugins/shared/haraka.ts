@@ -55,6 +55,10 @@ export interface Transaction {
   mail_from: Address;
   rcpt_to: Address[];
   data_bytes: number;
+  /** header lines received so far ("\n"-terminated strings) */
+  header_lines?: string[];
+  /** Haraka passes each line of the message (dot-stuffed, with its line ending) here */
+  add_data(line: Buffer | string): void;
   notes: Notes;
   results: Results;
   message_stream: MessageStream;

@@ -1,0 +1,111 @@
+// The relay streams each message to clamd while the client is still sending
+// it (esets_policy's live scan): seen from clamd's side, through a recording
+// proxy in front of a real clamd.
+
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import path from 'node:path';
+import { Clamd, EICAR, startClamd } from '../support/clamd';
+import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
+import { Sink } from '../support/sink';
+import { SmtpTestClient } from '../support/smtp_client';
+
+interface Recorded { bytes: number; instream: boolean }
+
+describe('live scan: the message reaches clamd during DATA', function () {
+  this.timeout(60_000);
+  let clamd: Clamd;
+  let sink: Sink;
+  let relay: Relay;
+  let proxy: net.Server;
+  const connections: Recorded[] = [];
+
+  before(async () => {
+    clamd = await startClamd();
+    const proxyPath = path.join(clamd.dir, 'proxy.sock');
+    proxy = net.createServer((client) => {
+      const seen: Recorded = { bytes: 0, instream: false };
+      connections.push(seen);
+      const upstream = net.connect(clamd.socket);
+      client.on('data', (d) => {
+        seen.instream ||= d.includes('zINSTREAM\0');
+        seen.bytes += d.length;
+        upstream.write(d);
+      });
+      upstream.on('data', (d) => client.write(d));
+      client.on('end', () => upstream.end());
+      upstream.on('end', () => client.end());
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(proxyPath, r));
+    sink = new Sink();
+    await sink.start();
+    const port = await freePort();
+    relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: proxyPath }))], port);
+  });
+
+  after(async () => {
+    await relay?.stop();
+    await new Promise((r) => proxy?.close(r));
+    await sink?.stop();
+    await clamd?.stop();
+  });
+
+  /** `atPause`: bytes at clamd (for this message) while the client waits with half of it sent */
+  async function sendInTwoHalves(body: string): Promise<{ code: number; atPause: number }> {
+    const earlier = connections.length;
+    const client = await SmtpTestClient.connect(relay.port);
+    await client.read();
+    await client.command('EHLO client.example');
+    await client.command('MAIL FROM:<a@example.com>');
+    await client.command('RCPT TO:<user@example.org>');
+    assert.equal((await client.command('DATA')).code, 354);
+    const half = Math.floor(body.length / 2);
+    client.write(body.slice(0, half));
+    await new Promise((r) => setTimeout(r, 700));
+    const scan = connections.slice(earlier).find((c) => c.instream);
+    const atPause = scan?.bytes ?? 0;
+    client.write(`${body.slice(half)}.\r\n`);
+    const reply = await client.read();
+    client.end();
+    return { code: reply.code, atPause };
+  }
+
+  it('has half of a 1 MB message at clamd before the client sends the rest, and delivers it', async () => {
+    const before = sink.messages.length;
+    const body = `Subject: live\r\n\r\n${'A line of a long report, streamed to clamd as it comes.\r\n'.repeat(19000)}`;
+    const { code, atPause } = await sendInTwoHalves(body);
+    assert.equal(code, 250);
+    // all but the last batch (64 KiB) of the first half
+    assert.ok(atPause >= body.length / 2 - 65536, `clamd had ${atPause} of ${body.length} bytes while the client paused`);
+    assert.equal(sink.messages.length, before + 1);
+    assert.match(sink.messages[before].data.toString(), /^X-Virus-Scanner: .*; clean/m);
+  });
+
+  it('rejects EICAR sent the same way, before any of it reaches the server', async () => {
+    const before = sink.messages.length;
+    const body = `Subject: eicar\r\n\r\n${'filler line before the test file\r\n'.repeat(20000)}${EICAR}\r\n`;
+    const { code, atPause } = await sendInTwoHalves(body);
+    assert.equal(code, 550);
+    assert.ok(atPause >= body.length / 2 - 65536, `clamd had ${atPause} of ${body.length} bytes while the client paused`);
+    assert.equal(sink.messages.length, before);
+  });
+
+  it('leaves no clamd connection open after a client that quits mid-DATA', async () => {
+    const client = await SmtpTestClient.connect(relay.port);
+    await client.read();
+    await client.command('EHLO client.example');
+    await client.command('MAIL FROM:<a@example.com>');
+    await client.command('RCPT TO:<user@example.org>');
+    await client.command('DATA');
+    client.write('Subject: cut\r\n\r\nhalf a message\r\n');
+    await new Promise((r) => setTimeout(r, 300));
+    const open = (): Promise<number> => new Promise((r) => proxy.getConnections((_e, n) => r(n)));
+    assert.equal(await open(), 1, 'the live scan connection while DATA runs');
+    client.destroy();
+    const deadline = Date.now() + 5000;
+    while ((await open()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await open(), 0);
+  });
+});

@@ -1,0 +1,115 @@
+// The live scan (esets_policy/live_scan.ts) against a real clamd: the message
+// goes to clamd as it arrives, dot-stuffing removed; every kind of trouble
+// ends in a verdict or in "scan it the ordinary way", never a hang.
+
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Clamd, EICAR, startClamd } from '../support/clamd';
+import { LiveResult, LiveScan } from '../../src/plugins/esets_policy/live_scan';
+
+const lines = (text: string): Buffer[] => text.split(/(?<=\r\n)/).map((l) => Buffer.from(l));
+/** Haraka's count: the lines and the final dot */
+const dataBytes = (ls: Buffer[]): number => ls.reduce((n, l) => n + l.length, 0) + 3;
+
+describe('live scan (real clamd)', function () {
+  this.timeout(30_000);
+  let clamd: Clamd;
+  before(async () => { clamd = await startClamd(); });
+  after(() => clamd?.stop());
+
+  const options = (addresses = [clamd.socket], scanTimeoutMs = 10_000) => ({ addresses, connectTimeoutMs: 2000, scanTimeoutMs });
+
+  async function scan(ls: Buffer[], opts = options(), maxBytes = 0): Promise<LiveResult> {
+    const live = new LiveScan(opts, maxBytes);
+    for (const l of ls) live.add(l);
+    return live.end(dataBytes(ls));
+  }
+
+  it('gives clamd verdicts: clean, and infected for EICAR on a dot-stuffed line', async () => {
+    assert.deepEqual(await scan(lines('Subject: hi\r\n\r\nhello\r\n')), { verdict: { kind: 'clean' } });
+    // the client stuffs a leading dot; clamd must see the line as written: ".X5O!..."
+    const infected = await scan(lines(`Subject: eicar\r\n\r\n..${EICAR}\r\n`));
+    assert.ok('verdict' in infected && infected.verdict.kind === 'infected', JSON.stringify(infected));
+  });
+
+  it('sends clamd exactly the message, dot-stuffing removed (a hash signature of the exact bytes matches)', async () => {
+    const message = 'Subject: dots\r\n\r\n.one dot\r\nplain\r\n';
+    const sent = lines(message.replace(/^\./m, '..')); // as the client sends it
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-clamd-'));
+    const md5 = (s: string): string => crypto.createHash('md5').update(s).digest('hex');
+    fs.mkdirSync(path.join(dir, 'db'));
+    fs.writeFileSync(path.join(dir, 'db', 'exact.hdb'), `${md5(message)}:${message.length}:Exact-Message\n${md5(sent.join(''))}:${sent.join('').length}:Still-Stuffed\n`);
+    const exact = await startClamd(dir);
+    try {
+      const result = await scan(sent, options([exact.socket]));
+      assert.deepEqual(result, { verdict: { kind: 'infected', names: ['Exact-Message.UNOFFICIAL'] } });
+    } finally {
+      await exact.stop();
+    }
+  });
+
+  it('counts the scan timeout from the end of the message, not from its start', async () => {
+    const live = new LiveScan(options([clamd.socket], 1000), 0);
+    const ls = lines('Subject: slow\r\n\r\n' + 'a slow client line\r\n'.repeat(20));
+    for (const l of ls) {
+      live.add(l);
+      await new Promise((r) => setTimeout(r, 75)); // 1.5 s of DATA in all
+    }
+    assert.deepEqual(await live.end(dataBytes(ls)), { verdict: { kind: 'clean' } });
+  });
+
+  it('steps aside when the byte count differs from what the tap saw', async () => {
+    const ls = lines('Subject: hi\r\n\r\nhello\r\n');
+    const live = new LiveScan(options(), 0);
+    for (const l of ls) live.add(l);
+    const result = await live.end(dataBytes(ls) + 10);
+    assert.ok('reason' in result && !result.failed && /tap saw/.test(result.reason), JSON.stringify(result));
+  });
+
+  it('names a daemon it cannot reach, so the ordinary scan skips it', async () => {
+    const result = await scan(lines('Subject: hi\r\n\r\nhello\r\n'), options(['/nonexistent/clamd.sock', clamd.socket]));
+    assert.ok('reason' in result && result.failed === '/nonexistent/clamd.sock', JSON.stringify(result));
+  });
+
+  it('steps aside for a message over av_scan_obj_max_size', async () => {
+    const result = await scan(lines('Subject: big\r\n\r\n' + 'x'.repeat(998) + '\r\n'), options(), 500);
+    assert.ok('reason' in result && /max_size/.test(result.reason), JSON.stringify(result));
+  });
+
+  it('steps aside, holding at most a few MB, when clamd stops reading (stalled daemon)', async () => {
+    const stalled = await startClamd();
+    try {
+      stalled.stall();
+      const live = new LiveScan(options([stalled.socket]), 0);
+      const line = Buffer.from(`${'y'.repeat(998)}\r\n`);
+      let added = 0;
+      const before = process.memoryUsage().rss;
+      for (; added < 20_000; added++) live.add(line); // 20 MB offered
+      const result = await live.end(20_000 * line.length + 3);
+      assert.ok('reason' in result && /slower than the client/.test(result.reason), JSON.stringify(result));
+      assert.ok(process.memoryUsage().rss - before < 64 * 2 ** 20, 'held the message in memory');
+    } finally {
+      await stalled.stop();
+    }
+  });
+
+  it('settles at once when abandoned (the transaction ended) while clamd is stalled', async () => {
+    const stalled = await startClamd();
+    try {
+      stalled.stall();
+      const live = new LiveScan(options([stalled.socket]), 0);
+      live.add(Buffer.from('Subject: gone\r\n'));
+      await new Promise((r) => setTimeout(r, 100));
+      const started = Date.now();
+      live.abandon('transaction ended');
+      const result = await live.result;
+      assert.ok('reason' in result && result.reason === 'transaction ended');
+      assert.ok(Date.now() - started < 1000);
+    } finally {
+      await stalled.stop();
+    }
+  });
+});
