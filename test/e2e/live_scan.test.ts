@@ -1,6 +1,7 @@
 // The relay streams each message to clamd while the client is still sending
-// it (esets_policy's live scan): seen from clamd's side, through a recording
-// proxy in front of a real clamd.
+// it (esets_policy's live scan), and to the mail server while clamd scans,
+// the final dot held back until the verdict (the early forward): seen through
+// a recording proxy in front of a real clamd that can also hold clamd's replies.
 
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -19,6 +20,8 @@ describe('live scan: the message reaches clamd during DATA', function () {
   let relay: Relay;
   let proxy: net.Server;
   const connections: Recorded[] = [];
+  /** while set, clamd's replies wait in the proxy */
+  let held: (() => void)[] | undefined;
 
   before(async () => {
     clamd = await startClamd();
@@ -32,9 +35,9 @@ describe('live scan: the message reaches clamd during DATA', function () {
         seen.bytes += d.length;
         upstream.write(d);
       });
-      upstream.on('data', (d) => client.write(d));
+      upstream.on('data', (d) => (held ? held.push(() => client.write(d)) : client.write(d)));
       client.on('end', () => upstream.end());
-      upstream.on('end', () => client.end());
+      upstream.on('end', () => (held ? held.push(() => client.end()) : client.end()));
       client.on('error', () => upstream.destroy());
       upstream.on('error', () => client.destroy());
     });
@@ -83,13 +86,53 @@ describe('live scan: the message reaches clamd during DATA', function () {
     assert.match(sink.messages[before].data.toString(), /^X-Virus-Scanner: .*; clean/m);
   });
 
-  it('rejects EICAR sent the same way, before any of it reaches the server', async () => {
+  it('rejects EICAR sent the same way: the server gets no message', async () => {
     const before = sink.messages.length;
     const body = `Subject: eicar\r\n\r\n${'filler line before the test file\r\n'.repeat(20000)}${EICAR}\r\n`;
     const { code, atPause } = await sendInTwoHalves(body);
     assert.equal(code, 550);
     assert.ok(atPause >= body.length / 2 - 65536, `clamd had ${atPause} of ${body.length} bytes while the client paused`);
     assert.equal(sink.messages.length, before);
+  });
+
+  async function waitFor(condition: () => boolean, ms = 10_000): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    return condition();
+  }
+
+  it('sends the message to the server while clamd scans, and the final dot only after a clean verdict', async () => {
+    const client = await SmtpTestClient.connect(relay.port);
+    await client.read();
+    await client.command('EHLO client.example');
+    for (const [kind, body] of [
+      ['clean', `Subject: early clean\r\n\r\n${'Figures for the archive, line after line.\r\n'.repeat(5000)}`],
+      ['infected', `Subject: early eicar\r\n\r\n${'Figures for the archive, line after line.\r\n'.repeat(5000)}${EICAR}\r\n`],
+      ['clean again, same client session', `Subject: after a dropped send\r\n\r\n${'More figures.\r\n'.repeat(5000)}`],
+    ] as const) {
+      const messagesBefore = sink.messages.length;
+      const bytesBefore = sink.dataBytes;
+      held = [];
+      const reply = client.send('a@example.com', ['user@example.org'], body);
+      // clamd's verdict is held: the message is at the server already, without its final dot
+      assert.ok(await waitFor(() => sink.dataBytes - bytesBefore >= body.length), `${kind}: the server had ${sink.dataBytes - bytesBefore} of ${body.length} bytes`);
+      assert.equal(sink.messages.length, messagesBefore, `${kind}: delivered before the verdict`);
+      const release = held;
+      held = undefined;
+      for (const write of release) write();
+      const { data } = await reply;
+      if (kind === 'infected') {
+        assert.equal(data?.code, 550);
+        assert.equal(sink.messages.length, messagesBefore, 'the infected message was delivered');
+      } else {
+        assert.equal(data?.code, 250, `${kind}: ${data?.lines.join(' ')}`);
+        assert.equal(sink.messages.length, messagesBefore + 1);
+        const got = sink.messages[messagesBefore].data.toString();
+        assert.match(got, /^X-Virus-Scanner: .*; clean\r$/m);
+        assert.equal(got.split('\r\n\r\n')[1], body.split('\r\n\r\n')[1]);
+      }
+    }
+    client.end();
   });
 
   it('leaves no clamd connection open after a client that quits mid-DATA', async () => {

@@ -27,6 +27,8 @@ export class Sink {
   readonly messages: ReceivedMessage[] = [];
   port = 0;
   dropped = 0;
+  /** bytes received in DATA so far, finished messages or not */
+  dataBytes = 0;
   private readonly sockets = new Set<import('node:net').Socket>();
   private readonly server: SMTPServer;
 
@@ -49,7 +51,10 @@ export class Sink {
       },
       onData: (stream, session, callback) => {
         const chunks: Buffer[] = [];
-        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('data', (c: Buffer) => {
+          chunks.push(c);
+          this.dataBytes += c.length;
+        });
         stream.on('end', () => {
           const finish = (): void => {
             if (this.options.dropAfterData) {

@@ -40,6 +40,13 @@ export class DownstreamError extends Error {
   }
 }
 
+export interface HeldMessage {
+  /** resolves when the whole message (without the dot) is handed to the socket */
+  written: Promise<void>;
+  finish(): Promise<SmtpReply>;
+  abort(): void;
+}
+
 interface Waiter {
   resolve(reply: SmtpReply): void;
   reject(err: Error): void;
@@ -106,6 +113,46 @@ export class DownstreamSession {
     batched.pipe(this.socket, { end: false });
     stream.pipe(batched, { dot_stuffed: false, ending_dot: true });
     return final;
+  }
+
+  /**
+   * DATA and the message without its final dot. `finish` sends the dot (once the
+   * message is written) and returns the server's reply; `abort` drops the
+   * connection, so the server discards the message.
+   */
+  async beginMessage(stream: MessageStream): Promise<HeldMessage | SmtpReply> {
+    const go = await this.command('DATA');
+    if (go.code !== 354) return go;
+    const batched = new Coalescer();
+    batched.pipe(this.socket, { end: false });
+    const written = new Promise<void>((resolve, reject) => {
+      batched.once('end', resolve);
+      batched.once('close', () => reject(new DownstreamError('message send dropped')));
+      this.socket.once('close', () => reject(new DownstreamError(`mail server ${this.where} closed the connection`)));
+    });
+    written.catch(() => undefined);
+    stream.pipe(batched, { dot_stuffed: false, ending_dot: false });
+    return {
+      written,
+      finish: async () => {
+        await written;
+        this.opts.onProtocol?.('C', '.');
+        const final = this.expect(this.opts.dataTimeoutMs);
+        this.socket.write('.\r\n');
+        return final;
+      },
+      abort: () => {
+        this.destroy();
+        // lets the message stream's pipe end, so it can be read again
+        batched.destroy();
+      },
+    };
+  }
+
+  /** Drops the connection at once, whatever it was doing. */
+  destroy(): void {
+    this.fail(new DownstreamError(`session with ${this.where} dropped`));
+    this.socket.destroy();
   }
 
   /** Ends the session politely; the socket is destroyed if the server does not answer soon. */

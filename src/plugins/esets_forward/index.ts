@@ -11,9 +11,12 @@ import type { SmtpReply } from '../../lib/smtp_reply';
 import { replyText } from '../../lib/smtp_reply';
 import type { Address, Connection, Next, Plugin } from '../shared/haraka';
 import { relayConfig } from '../shared/relay_config';
-import { DownstreamError, DownstreamOptions, DownstreamSession } from './downstream_session';
+import { EarlyForward, START_EARLY_FORWARD, StartEarlyForward } from '../shared/early_forward';
+import { DownstreamError, DownstreamOptions, DownstreamSession, HeldMessage } from './downstream_session';
 
 const SESSION = 'esets_downstream';
+/** transaction note: a message sent early, its final dot held back */
+const HELD = 'esets_forward.held';
 const CONNECT_TIMEOUT_MS = 5_000;
 const COMMAND_TIMEOUT_MS = 60_000;
 const DATA_TIMEOUT_MS = 600_000;
@@ -35,6 +38,7 @@ export function register(this: ForwardPlugin): void {
   this.register_hook('queue', 'forward_message');
   // relaying clients (Haraka's notion) go to the same server, never to MX delivery
   this.register_hook('queue_outbound', 'forward_message');
+  this.register_hook('reset_transaction', 'drop_held_message');
   this.register_hook('disconnect', 'close_downstream');
   this.register_hook('connect_init', 'client_nodelay');
 }
@@ -56,7 +60,10 @@ export function forward_mail(this: ForwardPlugin, next: Next, connection: Connec
     }
     const address = from.format(!session.capabilities.has('SMTPUTF8'));
     const reply = await session.command(`MAIL FROM:${address}${mailParamsFor(session, mailParams)}`);
-    if (reply.code === 250) session.inTransaction = true;
+    if (reply.code === 250) {
+      session.inTransaction = true;
+      connection.transaction?.notes.set(START_EARLY_FORWARD, (() => startEarly(connection)) satisfies StartEarlyForward);
+    }
     answer(connection, next, reply, constants.cont);
   };
   run().catch((err: Error) => unavailable(this, connection, next, err));
@@ -81,7 +88,8 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
   const run = async (): Promise<void> => {
     const session = connection.notes[SESSION] as DownstreamSession | undefined;
     if (!session?.alive || !session.inTransaction) throw new DownstreamError('the mail server session was lost before DATA');
-    const reply = await session.sendMessage(txn.message_stream);
+    const held = txn.notes.get(HELD) as Held | undefined;
+    const reply = held ? await finishHeld(held) : await session.sendMessage(txn.message_stream);
     session.inTransaction = false;
     txn.results.add(this, { [reply.code < 400 ? 'pass' : 'fail']: `${reply.code} ${replyText(reply)}` });
     if (reply.code === 250) {
@@ -91,6 +99,46 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
     answer(connection, next, reply, constants.ok);
   };
   run().catch((err: Error) => unavailable(this, connection, next, err));
+}
+
+interface Held {
+  message: Promise<HeldMessage | SmtpReply>;
+  finished: boolean;
+}
+
+/** The early send (see shared/early_forward.ts): DATA and the message now, the dot at queue time. */
+function startEarly(connection: Connection): EarlyForward | undefined {
+  const txn = connection.transaction;
+  const session = connection.notes[SESSION] as DownstreamSession | undefined;
+  if (!txn || !session?.alive || !session.inTransaction || txn.notes.get(HELD)) return undefined;
+  const held: Held = { message: session.beginMessage(txn.message_stream), finished: false };
+  held.message.catch(() => undefined);
+  txn.notes.set(HELD, held);
+  return {
+    streamFree: held.message.then((m) => ('written' in m ? m.written.catch(() => undefined) : undefined), () => undefined),
+    abort: () => dropHeld(connection, held),
+  };
+}
+
+async function finishHeld(held: Held): Promise<SmtpReply> {
+  held.finished = true;
+  const message = await held.message;
+  return 'finish' in message ? message.finish() : message;
+}
+
+function dropHeld(connection: Connection, held: Held): void {
+  if (held.finished) return;
+  held.finished = true;
+  // a session in DATA cannot take RSET (and QUIT would be message text): drop it now, the next MAIL opens a new one
+  (connection.notes[SESSION] as DownstreamSession | undefined)?.destroy();
+  held.message.then((m) => ('abort' in m ? m.abort() : undefined), () => undefined);
+}
+
+/** A message sent early but not accepted (rejected, deferred, discarded, or the client left). */
+export function drop_held_message(this: ForwardPlugin, next: Next, connection: Connection): void {
+  const held = connection.transaction?.notes.get(HELD) as Held | undefined;
+  if (held) dropHeld(connection, held);
+  next();
 }
 
 export function close_downstream(this: ForwardPlugin, next: Next, connection: Connection): void {

@@ -19,18 +19,19 @@ export interface AvSettings {
   product: string;
 }
 
-export async function scanForViruses(txn: Transaction, settings: AvSettings, live?: LiveScan): Promise<AvOutcome> {
+/** `streamFree`: the message stream is being read by esets_forward's early send until this resolves. */
+export async function scanForViruses(txn: Transaction, settings: AvSettings, live?: LiveScan, streamFree?: Promise<void>): Promise<AvOutcome> {
   if (settings.maxSize > 0 && txn.data_bytes > settings.maxSize) {
     live?.abandon('too large');
     return { kind: 'not_scanned', reason: `message of ${txn.data_bytes} bytes exceeds av_scan_obj_max_size ${settings.maxSize}` };
   }
-  const verdict = await wholeMessageVerdict(txn, settings, live);
+  const verdict = await wholeMessageVerdict(txn, settings, live, streamFree);
   if (verdict.kind !== 'infected' || settings.cleanMode === 'none') return verdict;
   return clean(txn, settings, verdict.names);
 }
 
 /** The live scan's verdict when it has one, else an ordinary scan (without a daemon the live scan found down). */
-async function wholeMessageVerdict(txn: Transaction, settings: AvSettings, live?: LiveScan): Promise<ClamdVerdict> {
+async function wholeMessageVerdict(txn: Transaction, settings: AvSettings, live?: LiveScan, streamFree?: Promise<void>): Promise<ClamdVerdict> {
   let { addresses } = settings.clamd;
   if (live) {
     const result = await live.end(txn.data_bytes);
@@ -40,6 +41,7 @@ async function wholeMessageVerdict(txn: Transaction, settings: AvSettings, live?
       if (addresses.length === 0) return { kind: 'not_scanned', reason: `clamd unavailable (${result.reason})` };
     }
   }
+  await streamFree;
   return clamdScan({ ...settings.clamd, addresses }, (sink) => txn.message_stream.pipe(sink));
 }
 

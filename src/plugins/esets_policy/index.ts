@@ -8,12 +8,13 @@ import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
 import { EsetsConfig, VerdictAction } from '../../lib/esets_options';
 import {
-  AsOutcome, AvOutcome, decideAv, decidePolicy, describeAs, describeAv, replyFor, StageDecision,
+  AsOutcome, AvOutcome, decideAv, decidePolicy, deliversOnlyClean, describeAs, describeAv, replyFor, StageDecision,
 } from '../../lib/policy';
 import { xSpamStatus } from '../../lib/spamd_reply';
 import { errorLine, summaryLine } from '../../lib/syslog';
 import { parseClamdVersion, ScannerVersion, xVirusScannerValue } from '../../lib/virus_scanner_header';
 import type { Connection, Next, Plugin, Transaction } from '../shared/haraka';
+import { EarlyForward, earlyForwardStarter } from '../shared/early_forward';
 import { relayConfig } from '../shared/relay_config';
 import { writeLog } from '../shared/relay_log';
 import { scanForSpam } from './antispam';
@@ -86,25 +87,41 @@ export function apply_policy(this: Plugin, next: Next, connection: Connection): 
   if (!txn) return next();
   const config = configOf(this, txn);
   const started = Date.now();
-  decide(config, txn, liveScans.get(txn))
+  const live = liveScans.get(txn);
+  const early = live && !live.settled ? startEarlyForward(txn, config) : undefined;
+  decide(config, txn, live, early?.streamFree)
     .then((verdicts) => {
+      if (early && verdicts.decision.action !== 'accept') early.abort();
       if (connection.remote.closed) return;
-      finish(this, connection, txn, config, verdicts, Date.now() - started, next);
+      finish(this, connection, txn, config, verdicts, Date.now() - started, next, !!early);
     })
     .catch((err: Error) => {
+      early?.abort();
       writeLog(this, connection, config, errorLine(`policy failed: ${err.stack ?? err.message}`));
       if (!connection.remote.closed) next(constants.denysoft, DSN.create(451, 'Temporary failure while scanning, try again later', 4, 0));
     });
 }
 
-async function decide(config: EsetsConfig, txn: Transaction, live: LiveScan | undefined): Promise<Verdicts> {
+/**
+ * clamd is still scanning and only a clean message can be delivered: the message
+ * goes to the mail server now, with the header it will carry if clean, and
+ * esets_forward holds back the final dot (see shared/early_forward.ts).
+ */
+function startEarlyForward(txn: Transaction, config: EsetsConfig): EarlyForward | undefined {
+  const start = earlyForwardStarter(txn);
+  if (!start || !deliversOnlyClean(config)) return undefined;
+  addHeaders(txn, config, { av: { kind: 'clean' }, spamTests: [], decision: { action: 'accept', option: 'action_av' } }, describeAv({ kind: 'clean' }, config));
+  return start();
+}
+
+async function decide(config: EsetsConfig, txn: Transaction, live: LiveScan | undefined, streamFree: Promise<void> | undefined): Promise<Verdicts> {
   const av = config.action_av === 'scan'
     ? await scanForViruses(txn, {
       clamd: clamdOptions(config),
       maxSize: config.av_scan_obj_max_size,
       cleanMode: config.av_clean_mode,
       product: PRODUCT,
-    }, live)
+    }, live, streamFree)
     : undefined;
   const avDecision = decideAv(config, av);
   if (avDecision.action !== 'accept') return { av, spamTests: [], decision: avDecision };
@@ -122,9 +139,10 @@ async function decide(config: EsetsConfig, txn: Transaction, live: LiveScan | un
   return { av, as, spamTests, decision: decidePolicy(config, av, as) };
 }
 
+/** `sentEarly`: the message went to the server with its headers before the verdict */
 function finish(
   plugin: Plugin, connection: Connection, txn: Transaction, config: EsetsConfig,
-  verdicts: Verdicts, elapsedMs: number, next: Next,
+  verdicts: Verdicts, elapsedMs: number, next: Next, sentEarly: boolean,
 ): void {
   const { decision } = verdicts;
   const avVerdict = describeAv(verdicts.av, config);
@@ -147,7 +165,7 @@ function finish(
   ].filter(Boolean).join(' ')));
 
   if (decision.action === 'accept') {
-    addHeaders(txn, config, verdicts, avVerdict);
+    if (!sentEarly) addHeaders(txn, config, verdicts, avVerdict);
     return next();
   }
   respond(next, txn, decision.action, verdict);

@@ -32,10 +32,13 @@ export class LiveScan {
   private markFed!: () => void;
   private readonly fed = new Promise<void>((resolve) => { this.markFed = resolve; });
   readonly result: Promise<LiveResult>;
+  /** the result is in (a verdict, or a failure such as an unreachable daemon) */
+  settled = false;
 
   constructor(private readonly opts: ClamdOptions, private readonly maxBytes: number) {
     this.input.on('error', () => undefined);
     this.result = this.run();
+    void this.result.then(() => { this.settled = true; });
   }
 
   /** A line of the message as Haraka received it (dot-stuffed, with its line ending). */
