@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
@@ -72,6 +73,35 @@ describe('live scan (real clamd)', function () {
   it('names a daemon it cannot reach, so the ordinary scan skips it', async () => {
     const result = await scan(lines('Subject: hi\r\n\r\nhello\r\n'), options(['/nonexistent/clamd.sock', clamd.socket]));
     assert.ok('reason' in result && result.failed === '/nonexistent/clamd.sock', JSON.stringify(result));
+  });
+
+  it("takes clamd's answer before the end (e.g. its read timeout on a slow client) as no verdict, without blaming the daemon", async () => {
+    const socketPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'esets-fake-clamd-')), 'clamd.sock');
+    // a daemon that answers as clamd does when the client is too slow, then closes
+    const fake = net.createServer((c) => {
+      c.once('data', () => c.end('COMMAND READ TIMED OUT\0'));
+      c.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => fake.listen(socketPath, r));
+    try {
+      const live = new LiveScan(options([socketPath]), 0);
+      const ls = lines('Subject: slow\r\n\r\nbody\r\n');
+      live.add(ls[0]);
+      await new Promise((r) => setTimeout(r, 300)); // the answer comes while the client is still sending
+      for (const l of ls.slice(1)) live.add(l);
+      const result = await live.end(dataBytes(ls));
+      assert.ok('reason' in result && !result.failed && !result.cancelled && /before the end/.test(result.reason), JSON.stringify(result));
+    } finally {
+      await new Promise((r) => fake.close(r));
+    }
+  });
+
+  it('says "cancelled" when the transaction ends, so no scan follows', async () => {
+    const live = new LiveScan(options(), 0);
+    live.add(Buffer.from('Subject: gone\r\n'));
+    live.cancel();
+    const result = await live.result;
+    assert.ok('reason' in result && result.cancelled === true, JSON.stringify(result));
   });
 
   it('steps aside for a message over av_scan_obj_max_size', async () => {

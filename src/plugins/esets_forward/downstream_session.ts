@@ -2,6 +2,7 @@
 // Commands are sent one at a time; each returns the server's reply.
 
 import net from 'node:net';
+import { Transform, TransformCallback } from 'node:stream';
 import {
   SmtpReply, SmtpReplyReader, parseEhloCapabilities, replyText, xtext,
 } from '../../lib/smtp_reply';
@@ -107,7 +108,8 @@ export class DownstreamSession {
   /** DATA, the message (dot-stuffed, with the final dot), and the server's final reply. */
   async sendMessage(stream: MessageStream): Promise<SmtpReply> {
     const go = await this.command('DATA');
-    if (go.code !== 354) return go;
+    if (go.code >= 400) return go;
+    if (go.code !== 354) throw new DownstreamError(`mail server answered DATA with ${go.code} ${replyText(go)}`);
     const final = this.expect(this.opts.dataTimeoutMs);
     const batched = new Coalescer();
     batched.pipe(this.socket, { end: false });
@@ -118,41 +120,59 @@ export class DownstreamSession {
   /**
    * DATA and the message without its final dot. `finish` sends the dot (once the
    * message is written) and returns the server's reply; `abort` drops the
-   * connection, so the server discards the message.
+   * connection, so the server discards the message. The whole exchange has
+   * `dataTimeoutMs`: a server that stops reading is dropped, not waited for.
    */
   async beginMessage(stream: MessageStream): Promise<HeldMessage | SmtpReply> {
     const go = await this.command('DATA');
-    if (go.code !== 354) return go;
+    if (go.code >= 400) return go;
+    if (go.code !== 354) throw new DownstreamError(`mail server answered DATA with ${go.code} ${replyText(go)}`);
+    const timer = setTimeout(() => this.destroy(`mail server ${this.where} did not take the message within ${Math.round(this.opts.dataTimeoutMs / 1000)} s`), this.opts.dataTimeoutMs);
+    const withoutDot = new WithoutFinalDot();
     const batched = new Coalescer();
-    batched.pipe(this.socket, { end: false });
+    withoutDot.pipe(batched).pipe(this.socket, { end: false });
     const written = new Promise<void>((resolve, reject) => {
-      batched.once('end', resolve);
-      batched.once('close', () => reject(new DownstreamError('message send dropped')));
-      this.socket.once('close', () => reject(new DownstreamError(`mail server ${this.where} closed the connection`)));
+      const lost = (): void => {
+        // lets the message stream's pipe end, so it can be read again
+        withoutDot.destroy();
+        batched.destroy();
+        reject(new DownstreamError(`mail server ${this.where} closed the connection`));
+      };
+      this.socket.once('close', lost);
+      batched.once('end', () => {
+        this.socket.removeListener('close', lost);
+        resolve();
+      });
     });
-    written.catch(() => undefined);
-    stream.pipe(batched, { dot_stuffed: false, ending_dot: false });
+    written.catch(() => clearTimeout(timer));
+    // ending_dot: the header lines Haraka rebuilt are dot-stuffed too; WithoutFinalDot keeps the dot back
+    stream.pipe(withoutDot, { dot_stuffed: false, ending_dot: true });
     return {
       written,
       finish: async () => {
         await written;
+        // a reply before the dot (none is due) means the exchange is out of step: drop it
+        if (this.early.length) throw this.destroy(`mail server ${this.where} answered before the end of the message`);
         this.opts.onProtocol?.('C', '.');
         const final = this.expect(this.opts.dataTimeoutMs);
         this.socket.write('.\r\n');
-        return final;
+        return final.finally(() => clearTimeout(timer));
       },
       abort: () => {
-        this.destroy();
-        // lets the message stream's pipe end, so it can be read again
+        clearTimeout(timer);
+        this.destroy('message withdrawn before its final dot');
+        withoutDot.destroy();
         batched.destroy();
       },
     };
   }
 
-  /** Drops the connection at once, whatever it was doing. */
-  destroy(): void {
-    this.fail(new DownstreamError(`session with ${this.where} dropped`));
+  /** Drops the connection at once, whatever it was doing; returns the error its waiters get. */
+  destroy(why = `session with ${this.where} dropped`): DownstreamError {
+    const err = new DownstreamError(why);
+    this.fail(err);
     this.socket.destroy();
+    return err;
   }
 
   /** Ends the session politely; the socket is destroyed if the server does not answer soon. */
@@ -254,4 +274,28 @@ function connect(opts: DownstreamOptions): Promise<net.Socket> {
   return connectWithin(net.connect({ host: opts.host, port: opts.port }), opts.connectTimeoutMs).catch((err: Error) => {
     throw new DownstreamError(`mail server ${opts.host}:${opts.port}: ${err.message}`);
   });
+}
+
+/** Passes a dot-stuffed message through except its final ".\r\n", which it keeps back. */
+class WithoutFinalDot extends Transform {
+  private tail: Buffer = Buffer.alloc(0);
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    if (chunk.length >= 3) {
+      // no copy: the held tail goes out, the chunk's last 3 bytes are held
+      if (this.tail.length) this.push(this.tail);
+      if (chunk.length > 3) this.push(chunk.subarray(0, chunk.length - 3));
+      this.tail = chunk.subarray(chunk.length - 3);
+    } else {
+      const all = Buffer.concat([this.tail, chunk]);
+      if (all.length > 3) this.push(all.subarray(0, all.length - 3));
+      this.tail = all.subarray(Math.max(0, all.length - 3));
+    }
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.tail.toString('latin1') !== '.\r\n') this.push(this.tail);
+    done();
+  }
 }

@@ -103,7 +103,9 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
 
 interface Held {
   message: Promise<HeldMessage | SmtpReply>;
-  finished: boolean;
+  /** the server's reply to the message is in: the session is in step again */
+  replied: boolean;
+  dropped: boolean;
 }
 
 /** The early send (see shared/early_forward.ts): DATA and the message now, the dot at queue time. */
@@ -111,7 +113,7 @@ function startEarly(connection: Connection): EarlyForward | undefined {
   const txn = connection.transaction;
   const session = connection.notes[SESSION] as DownstreamSession | undefined;
   if (!txn || !session?.alive || !session.inTransaction || txn.notes.get(HELD)) return undefined;
-  const held: Held = { message: session.beginMessage(txn.message_stream), finished: false };
+  const held: Held = { message: session.beginMessage(txn.message_stream), replied: false, dropped: false };
   held.message.catch(() => undefined);
   txn.notes.set(HELD, held);
   return {
@@ -121,14 +123,16 @@ function startEarly(connection: Connection): EarlyForward | undefined {
 }
 
 async function finishHeld(held: Held): Promise<SmtpReply> {
-  held.finished = true;
   const message = await held.message;
-  return 'finish' in message ? message.finish() : message;
+  const reply = 'finish' in message ? await message.finish() : message;
+  held.replied = true;
+  return reply;
 }
 
+/** Unless the server has answered the message, its session is mid-DATA or out of step: drop it. */
 function dropHeld(connection: Connection, held: Held): void {
-  if (held.finished) return;
-  held.finished = true;
+  if (held.replied || held.dropped) return;
+  held.dropped = true;
   // a session in DATA cannot take RSET (and QUIT would be message text): drop it now, the next MAIL opens a new one
   (connection.notes[SESSION] as DownstreamSession | undefined)?.destroy();
   held.message.then((m) => ('abort' in m ? m.abort() : undefined), () => undefined);

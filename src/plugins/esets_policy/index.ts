@@ -78,7 +78,7 @@ export function start_live_scan(this: Plugin, next: Next, connection: Connection
 
 export function stop_live_scan(this: Plugin, next: Next, connection: Connection): void {
   const txn = connection.transaction;
-  if (txn) liveScans.get(txn)?.abandon('transaction ended');
+  if (txn) liveScans.get(txn)?.cancel();
   next();
 }
 
@@ -89,7 +89,7 @@ export function apply_policy(this: Plugin, next: Next, connection: Connection): 
   const started = Date.now();
   const live = liveScans.get(txn);
   const early = live && !live.settled ? startEarlyForward(txn, config) : undefined;
-  decide(config, txn, live, early?.streamFree)
+  decide(config, txn, live, early)
     .then((verdicts) => {
       if (early && verdicts.decision.action !== 'accept') early.abort();
       if (connection.remote.closed) return;
@@ -114,14 +114,14 @@ function startEarlyForward(txn: Transaction, config: EsetsConfig): EarlyForward 
   return start();
 }
 
-async function decide(config: EsetsConfig, txn: Transaction, live: LiveScan | undefined, streamFree: Promise<void> | undefined): Promise<Verdicts> {
+async function decide(config: EsetsConfig, txn: Transaction, live: LiveScan | undefined, early: EarlyForward | undefined): Promise<Verdicts> {
   const av = config.action_av === 'scan'
     ? await scanForViruses(txn, {
       clamd: clamdOptions(config),
       maxSize: config.av_scan_obj_max_size,
       cleanMode: config.av_clean_mode,
       product: PRODUCT,
-    }, live, streamFree)
+    }, live, early)
     : undefined;
   const avDecision = decideAv(config, av);
   if (avDecision.action !== 'accept') return { av, spamTests: [], decision: avDecision };

@@ -17,8 +17,11 @@ const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
 
 export type LiveResult =
   | { verdict: ClamdVerdict }
-  /** no verdict; `failed` names a daemon that is down (skip it), else scan again as usual */
-  | { reason: string; failed?: string };
+  /**
+   * no verdict; `failed` names a daemon that is down (skip it), `cancelled` says the
+   * transaction ended (nothing to scan any more), else scan again as usual
+   */
+  | { reason: string; failed?: string; cancelled?: boolean };
 
 export class LiveScan {
   private readonly input = new PassThrough();
@@ -29,6 +32,7 @@ export class LiveScan {
   private received = 0;
   private state: 'streaming' | 'ended' | 'abandoned' = 'streaming';
   private abandonReason = '';
+  private cancelled = false;
   private markFed!: () => void;
   private readonly fed = new Promise<void>((resolve) => { this.markFed = resolve; });
   readonly result: Promise<LiveResult>;
@@ -77,6 +81,12 @@ export class LiveScan {
     return this.result;
   }
 
+  /** The transaction ended (the client left, or it was reset): no verdict is wanted. */
+  cancel(): void {
+    this.cancelled = true;
+    this.abandon('transaction ended');
+  }
+
   abandon(reason: string): void {
     if (this.state === 'abandoned') return;
     this.state = 'abandoned';
@@ -106,9 +116,16 @@ export class LiveScan {
     const outcome = await scanOn(socket, address, this.opts.scanTimeoutMs, (framer) => this.input.pipe(framer), {
       fed: this.fed, signal: this.controller.signal,
     });
-    if (this.state === 'abandoned') return { reason: this.abandonReason };
-    // clamd is done with this message (it may answer early, e.g. over its size limit): stop the tap
+    if (this.state === 'abandoned') return { reason: this.abandonReason, cancelled: this.cancelled };
+    const beforeTheEnd = this.state === 'streaming';
+    // clamd is done with this message: stop the tap
     this.abandon('clamd answered');
+    if (beforeTheEnd) {
+      // only its size limit is a verdict then; anything else (its ReadTimeout on a slow client, an idle
+      // connection closed) says nothing about the message or the daemon: scan again as usual
+      const sizeLimit = !outcome.dropped && outcome.verdict.kind === 'not_scanned' && /size limit/i.test(outcome.verdict.reason);
+      return sizeLimit ? { verdict: outcome.verdict } : { reason: `clamd ${address} answered before the end of the message` };
+    }
     if (outcome.dropped) return { reason: outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped', failed: address };
     return { verdict: outcome.verdict };
   }
