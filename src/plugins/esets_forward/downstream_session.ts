@@ -276,26 +276,27 @@ function connect(opts: DownstreamOptions): Promise<net.Socket> {
   });
 }
 
-/** Passes a dot-stuffed message through except its final ".\r\n", which it keeps back. */
+/**
+ * Passes a dot-stuffed message through except its final ".\r\n", which it keeps
+ * back: each chunk goes on one chunk late, and the message stream's last chunk
+ * (its ending dot) loses those 3 bytes.
+ */
 class WithoutFinalDot extends Transform {
-  private tail: Buffer = Buffer.alloc(0);
+  private last?: Buffer;
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    if (chunk.length >= 3) {
-      // no copy: the held tail goes out, the chunk's last 3 bytes are held
-      if (this.tail.length) this.push(this.tail);
-      if (chunk.length > 3) this.push(chunk.subarray(0, chunk.length - 3));
-      this.tail = chunk.subarray(chunk.length - 3);
-    } else {
-      const all = Buffer.concat([this.tail, chunk]);
-      if (all.length > 3) this.push(all.subarray(0, all.length - 3));
-      this.tail = all.subarray(Math.max(0, all.length - 3));
-    }
+    if (this.last) this.push(this.last);
+    this.last = chunk;
     done();
   }
 
   override _flush(done: TransformCallback): void {
-    if (this.tail.toString('latin1') !== '.\r\n') this.push(this.tail);
+    const last = this.last;
+    if (last) {
+      const ending = last.length >= 3 && last.subarray(last.length - 3).toString('latin1') === '.\r\n';
+      if (!ending) this.push(last);
+      else if (last.length > 3) this.push(last.subarray(0, last.length - 3));
+    }
     done();
   }
 }
