@@ -55,15 +55,21 @@ describe('live scan: the message reaches clamd during DATA', function () {
     await clamd?.stop();
   });
 
-  /** `atPause`: bytes at clamd (for this message) while the client waits with half of it sent */
-  async function sendInTwoHalves(body: string): Promise<{ code: number; atPause: number }> {
-    const earlier = connections.length;
+  /** A client in DATA (354 received) for one message to user@example.org. */
+  async function clientInData(): Promise<SmtpTestClient> {
     const client = await SmtpTestClient.connect(relay.port);
     await client.read();
     await client.command('EHLO client.example');
     await client.command('MAIL FROM:<a@example.com>');
     await client.command('RCPT TO:<user@example.org>');
     assert.equal((await client.command('DATA')).code, 354);
+    return client;
+  }
+
+  /** `atPause`: bytes at clamd (for this message) while the client waits with half of it sent */
+  async function sendInTwoHalves(body: string): Promise<{ code: number; atPause: number }> {
+    const earlier = connections.length;
+    const client = await clientInData();
     const half = Math.floor(body.length / 2);
     client.write(body.slice(0, half));
     await new Promise((r) => setTimeout(r, 700));
@@ -136,12 +142,7 @@ describe('live scan: the message reaches clamd during DATA', function () {
   });
 
   it('leaves no clamd connection open after a client that quits mid-DATA', async () => {
-    const client = await SmtpTestClient.connect(relay.port);
-    await client.read();
-    await client.command('EHLO client.example');
-    await client.command('MAIL FROM:<a@example.com>');
-    await client.command('RCPT TO:<user@example.org>');
-    await client.command('DATA');
+    const client = await clientInData();
     client.write('Subject: cut\r\n\r\nhalf a message\r\n');
     await new Promise((r) => setTimeout(r, 300));
     const open = (): Promise<number> => new Promise((r) => proxy.getConnections((_e, n) => r(n)));

@@ -67,8 +67,8 @@ function clamdOptions(config: EsetsConfig): ClamdOptions {
 /** At DATA: the message goes to clamd as it arrives (see live_scan.ts). */
 export function start_live_scan(this: Plugin, next: Next, connection: Connection): void {
   const txn = connection.transaction;
-  if (txn && configOf(this, txn).action_av === 'scan') {
-    const config = configOf(this, txn);
+  const config = txn && configOf(this, txn);
+  if (txn && config?.action_av === 'scan') {
     const scan = new LiveScan(clamdOptions(config), config.av_scan_obj_max_size);
     liveScans.set(txn, scan);
     tapTransaction(txn, scan);
@@ -110,7 +110,7 @@ export function apply_policy(this: Plugin, next: Next, connection: Connection): 
 function startEarlyForward(txn: Transaction, config: EsetsConfig): EarlyForward | undefined {
   const start = earlyForwardStarter(txn);
   if (!start || !deliversOnlyClean(config)) return undefined;
-  addHeaders(txn, config, { av: { kind: 'clean' }, spamTests: [], decision: { action: 'accept', option: 'action_av' } }, describeAv({ kind: 'clean' }, config));
+  addVirusScannerHeader(txn, config, describeAv({ kind: 'clean' }, config));
   return start();
 }
 
@@ -171,11 +171,14 @@ function finish(
   respond(next, txn, decision.action, verdict);
 }
 
+function addVirusScannerHeader(txn: Transaction, config: EsetsConfig, avVerdict: string): void {
+  if (!config.add_header_xvirus) return;
+  txn.remove_header('X-Virus-Scanner');
+  txn.add_header('X-Virus-Scanner', xVirusScannerValue(PRODUCT, scanner, avVerdict));
+}
+
 function addHeaders(txn: Transaction, config: EsetsConfig, verdicts: Verdicts, avVerdict: string): void {
-  if (config.add_header_xvirus) {
-    txn.remove_header('X-Virus-Scanner');
-    txn.add_header('X-Virus-Scanner', xVirusScannerValue(PRODUCT, scanner, avVerdict));
-  }
+  addVirusScannerHeader(txn, config, avVerdict);
   const as = verdicts.as;
   if (as && as.kind !== 'not_scanned') {
     txn.remove_header('X-Spam-Status');
