@@ -56,6 +56,16 @@ export interface EsetsConfig {
   spamd_max_size: number;
   spamd_timeout: number;
   syslog_socket: string;
+  /** extension: no means the mail server treats the relay's address as untrusted (XCLIENT not required) */
+  server_trusts_relay: boolean;
+  /** extension: clamd.conf checked at start for the settings the relay needs */
+  clamd_config: string;
+  /** extension: most infected parts cleaning will scan one by one; more is "not scanned" */
+  av_clean_max_parts: number;
+  /** extension: concurrent client connections per process (0: no cap) */
+  max_connections: number;
+  /** extension: concurrent client connections from one address per process (0: no cap) */
+  max_connections_per_ip: number;
 }
 
 export type OptionName = keyof EsetsConfig;
@@ -136,6 +146,11 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   spamd_max_size: { type: int(0, NO_LIMIT), scope: 'common', help: 'largest message given to spamd, bytes (0: no limit; extension)' },
   spamd_timeout: { type: int(1, 3600), scope: 'common', help: 'seconds to wait for spamd (extension)' },
   syslog_socket: { type: STRING, scope: 'global', help: 'the syslog socket, when syslog_facility is not none (extension)' },
+  server_trusts_relay: { type: BOOL, scope: 'agent', help: "yes: the mail server trusts the relay's address, so XCLIENT is required (extension)" },
+  clamd_config: { type: STRING, scope: 'global', help: 'the local clamd.conf checked at start for AlertExceedsMax and AlertEncrypted (extension)' },
+  av_clean_max_parts: { type: int(1, 100_000), scope: 'common', help: 'most MIME parts cleaning scans one by one; more: not scanned (extension)' },
+  max_connections: { type: int(0, 1_000_000), scope: 'agent', help: 'concurrent client connections per process, 0: no cap (extension)' },
+  max_connections_per_ip: { type: int(0, 1_000_000), scope: 'agent', help: 'concurrent connections from one client address per process, 0: no cap (extension)' },
 };
 
 export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>({
@@ -181,6 +196,11 @@ export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>(
   spamd_max_size: 512 * 1024,
   spamd_timeout: 30,
   syslog_socket: '/dev/log',
+  server_trusts_relay: true,
+  clamd_config: '/etc/clamav/clamd.conf',
+  av_clean_max_parts: 100,
+  max_connections: 1000,
+  max_connections_per_ip: 50,
 });
 
 /**
