@@ -52,18 +52,6 @@ export function decidePolicy(config: EsetsConfig, av: AvOutcome | undefined, as:
   return avDecision.action === 'accept' ? decideAs(config, as) : avDecision;
 }
 
-/**
- * Whether this policy delivers a message only when clamd calls it clean, with
- * nothing but the X-Virus-Scanner "clean" header changed: then the message may
- * go to the mail server while clamd scans, the final dot held back until the
- * verdict (no cleaning, no spam headers; every other verdict ends undelivered).
- */
-export function deliversOnlyClean(config: EsetsConfig): boolean {
-  if (config.action_av !== 'scan' || config.av_clean_mode !== 'none' || config.action_as !== 'accept') return false;
-  const others: (AvOutcome | undefined)[] = [{ kind: 'infected', names: [] }, { kind: 'not_scanned', reason: '' }, undefined];
-  return others.every((outcome) => decidePolicy(config, outcome, undefined).action !== 'accept');
-}
-
 export function describeAv(outcome: AvOutcome | undefined, config: EsetsConfig): string {
   if (config.action_av !== 'scan') return `not scanned: action_av = ${config.action_av}`;
   if (!outcome) return 'not scanned: no scan result';

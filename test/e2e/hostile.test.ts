@@ -66,6 +66,8 @@ describe('hostile and broken input', function () {
       socket.on('data', (d) => { received += d.toString('latin1'); });
       socket.on('error', () => undefined);
       await new Promise((r) => socket.once('connect', r));
+      // the relay greets once the mail server did (Haraka drops a client that half-closes before that)
+      for (let waited = 0; !received.startsWith('220 ') && waited < 100; waited++) await new Promise((r) => setTimeout(r, 50));
       const lines: Buffer[] = [Buffer.from('EHLO fuzz.example\r\n')];
       for (let i = 0; i < 15; i++) {
         const pick = random();
@@ -76,14 +78,14 @@ describe('hostile and broken input', function () {
       }
       // pipelined: everything at once
       socket.write(Buffer.concat(lines));
-      socket.end('QUIT\r\n');
+      socket.write('QUIT\r\n');
       const closed = await Promise.race([
         new Promise<boolean>((r) => socket.once('close', () => r(true))),
         new Promise<boolean>((r) => setTimeout(() => r(false), 15_000)),
       ]);
       socket.destroy();
       assert.ok(closed, `session ${session} hung`);
-      assert.match(received, /^220 /, `session ${session} got no greeting`);
+      assert.match(received, /^220 /, `session ${session} got no greeting: ${JSON.stringify(received.slice(0, 300))}`);
       assert.doesNotMatch(received, /^421 .*Internal Server Error/m, `session ${session} hit an internal error`);
     }
     await stillServes();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { buildConfig } from '../../src/lib/esets_config';
 import { AvAction, EsetsConfig, VerdictAction } from '../../src/lib/esets_options';
 import {
-  AsOutcome, AvOutcome, decideAs, decideAv, decidePolicy, deliversOnlyClean, describeAs, describeAv, replyFor,
+  AsOutcome, AvOutcome, decideAs, decideAv, decidePolicy, describeAs, describeAv, replyFor,
 } from '../../src/lib/policy';
 
 const STAGE_ACTIONS: AvAction[] = ['accept', 'scan', 'defer', 'discard', 'reject'];
@@ -112,21 +112,3 @@ describe('Handle Object Policy', () => {
   });
 });
 
-describe('deliversOnlyClean (forwarding may start before the verdict)', () => {
-  it('holds for the defaults: infected rejected, not scanned deferred, no cleaning, no spam scan', () => {
-    assert.equal(deliversOnlyClean(base), true);
-    assert.equal(deliversOnlyClean(config({ action_av_infected: 'discard', action_av_notscanned: 'reject' })), true);
-  });
-
-  it('does not hold when a verdict other than clean is delivered', () => {
-    assert.equal(deliversOnlyClean(config({ action_av_infected: 'accept' })), false);
-    assert.equal(deliversOnlyClean(config({ action_av_notscanned: 'accept' })), false);
-  });
-
-  it('does not hold when the message may change (cleaning) or get spam headers, or is not scanned at all', () => {
-    assert.equal(deliversOnlyClean(config({ av_clean_mode: 'standard', action_av_deleted: 'reject' })), false);
-    assert.equal(deliversOnlyClean(config({ action_as: 'scan' })), false);
-    assert.equal(deliversOnlyClean(config({ action_as: 'reject' })), false);
-    for (const action of ['accept', 'defer', 'discard', 'reject'] as const) assert.equal(deliversOnlyClean(config({ action_av: action })), false);
-  });
-});

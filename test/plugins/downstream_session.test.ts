@@ -4,21 +4,7 @@
 
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { Writable } from 'node:stream';
-import { DownstreamError, DownstreamSession } from '../../src/plugins/esets_forward/downstream_session';
-import type { MessageStream } from '../../src/plugins/shared/haraka';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const HarakaMessageStream = require('haraka-message-stream') as new (cfg: Record<string, unknown>, id: string, headers: string[]) => MessageStream & {
-  add_line(line: Buffer): void; add_line_end(cb?: () => void): void;
-};
-
-function messageStream(lines: string[]): MessageStream {
-  const stream = new HarakaMessageStream({ main: { spool_after: -1 } }, 'test', []);
-  for (const l of lines) stream.add_line(Buffer.from(l));
-  stream.add_line_end();
-  return stream;
-}
+import { DownstreamError, DownstreamSession, HandoverRefused } from '../../src/plugins/esets_forward/downstream_session';
 
 /** A server answering each command line with `answer(line)`; DATA content is collected. */
 async function scriptedServer(answer: (line: string) => string | undefined): Promise<{ port: number; data: string[]; close(): Promise<void> }> {
@@ -54,61 +40,61 @@ async function scriptedServer(answer: (line: string) => string | undefined): Pro
 }
 
 const open = (port: number): Promise<DownstreamSession> => DownstreamSession.open({
-  host: '127.0.0.1', port, connectTimeoutMs: 2000, commandTimeoutMs: 2000, dataTimeoutMs: 2000, heloName: 'relay.test',
+  host: '127.0.0.1', port, connectTimeoutMs: 2000, commandTimeoutMs: 2000, dataTimeoutMs: 2000, heloName: 'relay.test', requireXclient: false,
 });
 
-describe('downstream session: DATA edge cases (scripted server)', () => {
+async function* parts(chunks: string[]): AsyncGenerator<Buffer> {
+  for (const c of chunks) yield Buffer.from(c);
+}
+
+describe('downstream session: DATA (scripted server)', () => {
   it('refuses to take a 250 to DATA itself as the message being accepted', async () => {
     const server = await scriptedServer((line) => (line.startsWith('DATA') ? '250 2.0.0 fine' : '250 ok'));
     try {
-      for (const send of ['sendMessage', 'beginMessage'] as const) {
-        const session = await open(server.port);
-        await assert.rejects(session[send](messageStream(['Subject: x\r\n', '\r\n', 'body\r\n'])), DownstreamError);
-        session.close();
-      }
-    } finally {
-      await server.close();
-    }
-  });
-
-  it('holds the final dot back until finish, dot-stuffed lines kept as sent', async () => {
-    const server = await scriptedServer((line) => (line.startsWith('DATA') ? '354 go on' : '250 ok'));
-    try {
       const session = await open(server.port);
-      const held = await session.beginMessage(messageStream(['Subject: x\r\n', '\r\n', '..one dot\r\n', 'last\r\n']));
-      assert.ok('finish' in held);
-      await held.written;
-      await new Promise((r) => setTimeout(r, 100));
-      assert.deepEqual(server.data, ['Subject: x', '', '..one dot', 'last'], 'the message, and no final dot yet');
-      const reply = await held.finish();
-      assert.equal(reply.code, 250);
+      await assert.rejects(session.sendMessage(parts(['Subject: x\r\n', '\r\n', 'body\r\n'])), DownstreamError);
       session.close();
     } finally {
       await server.close();
     }
   });
 
-  it('frees the message stream and fails the send when the server goes away mid-message', async () => {
+  it('stuffs every line that starts with a dot itself, across chunk boundaries, and ends with one final dot', async () => {
     const server = await scriptedServer((line) => (line.startsWith('DATA') ? '354 go on' : '250 ok'));
     try {
       const session = await open(server.port);
-      const big = Array.from({ length: 20000 }, (_, i) => `line ${i} ${'x'.repeat(70)}\r\n`);
-      const stream = messageStream(['Subject: big\r\n', '\r\n', ...big]);
-      const held = await session.beginMessage(stream);
-      assert.ok('abort' in held);
-      // the server "goes away": the relay's side of the connection drops
-      (session as unknown as { socket: net.Socket }).socket.destroy();
-      await assert.rejects(held.written, DownstreamError);
-      // the message stream can be read again (a fallback scan pipes it)
-      await new Promise<void>((resolve, reject) => {
-        const sink = new Writable({ write: (_c, _e, done) => done() });
-        sink.on('finish', resolve);
-        try {
-          stream.pipe(sink);
-        } catch (err) {
-          reject(err);
-        }
-      });
+      // the captured (un-stuffed) bytes: a line "." and a line ".x" split over chunks
+      const reply = await session.sendMessage(parts(['Subject: x\r\n\r\n.one dot\r', '\n', '.', '\r\n..two\r\nlast']));
+      assert.equal(reply.code, 250);
+      assert.deepEqual(server.data, ['Subject: x', '', '..one dot', '..', '...two', 'last'], 'stuffed once, a CRLF added to the last line');
+      session.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('fails the send, without a final dot, when the message cannot be read', async () => {
+    const server = await scriptedServer((line) => (line.startsWith('DATA') ? '354 go on' : '250 ok'));
+    try {
+      const session = await open(server.port);
+      async function* broken(): AsyncGenerator<Buffer> {
+        yield Buffer.from('Subject: x\r\n\r\npart\r\n');
+        throw new Error('spool file gone');
+      }
+      await assert.rejects(session.sendMessage(broken()), /spool file gone/);
+      assert.equal(session.alive, false, 'the session is dropped: the server discards a message without its dot');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('fails closed when the server does not offer XCLIENT and trusts the relay', async () => {
+    const server = await scriptedServer(() => '250 ok');
+    try {
+      await assert.rejects(DownstreamSession.open({
+        host: '127.0.0.1', port: server.port, connectTimeoutMs: 2000, commandTimeoutMs: 2000, dataTimeoutMs: 2000,
+        heloName: 'relay.test', requireXclient: true, client: { addr: '192.0.2.1' },
+      }), HandoverRefused);
     } finally {
       await server.close();
     }

@@ -23,10 +23,13 @@ describe('esets_forward plugin (against a real SMTP server)', () => {
     return conn;
   }
 
-  it('passes MAIL to the server and lets Haraka accept it', async () => {
+  it('opens the server session at connect with XCLIENT, passes MAIL to the server and lets Haraka accept it', async () => {
     useHarakaDir(CFG(sink.port));
     const plugin = makePlugin('esets_forward');
     const conn = connection();
+    const greeting = await callHook(plugin, 'open_downstream', conn);
+    assert.equal(greeting.rc, constants.ok, "the server's greeting is the client's");
+    assert.equal((await callHook(plugin, 'forward_ehlo', conn, 'client.example')).rc, undefined, "the client's EHLO, accepted by the server");
     const { rc } = await callMail(plugin, conn, 'a@example.com');
     assert.equal(rc, undefined);
     const result = conn.results.get('esets_forward');
@@ -38,24 +41,26 @@ describe('esets_forward plugin (against a real SMTP server)', () => {
     useHarakaDir(CFG(sink.port));
     const plugin = makePlugin('esets_forward');
     const conn = connection();
+    await callHook(plugin, 'open_downstream', conn);
+    await callHook(plugin, 'forward_ehlo', conn, 'client.example');
     await callMail(plugin, conn, 'a@example.com');
     assert.equal((await callRcpt(plugin, conn, 'good@example.org')).rc, constants.ok);
     const refused = await callRcpt(plugin, conn, 'nobody@example.org');
     assert.equal(refused.rc, constants.deny);
-    const dsn = refused.msg as { code: number; reply: string };
+    const dsn = refused.msg as { code: number; reply: string[] };
     assert.equal(dsn.code, 550);
-    assert.equal(dsn.reply, '5.1.1 No such user here');
+    assert.deepEqual(dsn.reply, ['5.1.1 No such user here'], "the server's lines, exactly");
     await callHook(plugin, 'close_downstream', conn);
   });
 
-  it('answers 451 at once when the server refuses connections', async () => {
+  it('answers 421 at connect, at once, when the server refuses connections', async () => {
     useHarakaDir(CFG(await freePort()));
     const plugin = makePlugin('esets_forward');
     const started = Date.now();
-    const { rc, msg } = await callMail(plugin, connection(), 'a@example.com');
+    const { rc, msg } = await callHook(plugin, 'open_downstream', connection());
     assert.ok(Date.now() - started < 2000);
-    assert.equal(rc, constants.denysoft);
-    assert.equal((msg as { code: number }).code, 451);
+    assert.equal(rc, constants.denysoftdisconnect);
+    assert.equal((msg as { code: number }).code, 421);
   });
 
   it('refuses to load without server_addr/server_port', () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { callDataPost, callQueue, makeConnection, makePlugin } from 'haraka-test-fixtures';
+import { callDataPost, callHook, callQueue, makeConnection, makePlugin } from 'haraka-test-fixtures';
 import constants from 'haraka-constants';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { useHarakaDir } from '../support/haraka_dir';
@@ -15,11 +15,18 @@ describe('esets_policy plugin (with a real clamd)', function () {
   const cfg = (smtp: string, sock = clamd.socket): string =>
     `[global]\ndaemon_sock_path = "${sock}"\n[smtp]\nagent_enabled = yes\nserver_addr = "127.0.0.1"\nserver_port = 1\n${smtp}`;
 
-  function received(body: string): ReturnType<typeof makeConnection> {
+  /** A transaction through the plugin's data hook (the relay's capture of the message), then the lines. */
+  async function received(plugin: ReturnType<typeof makePlugin>, body: string): Promise<ReturnType<typeof makeConnection>> {
     const conn = makeConnection({ mailFrom: 'a@example.com', rcptTo: ['b@example.org'], silent: true });
+    await callHook(plugin, 'start_live_scan', conn);
     for (const line of ['Subject: t\r\n', 'X-Virus-Scanner: forged, clean\r\n', '\r\n', `${body}\r\n`]) conn.transaction.add_data(line);
     conn.transaction.end_data();
     return conn;
+  }
+
+  async function policyOn(body: string): Promise<{ rc?: number; msg?: unknown }> {
+    const plugin = makePlugin('esets_policy');
+    return callDataPost(plugin, await received(plugin, body), 'apply_policy');
   }
 
   it('hooks data_post, and queue before esets_forward', () => {
@@ -32,7 +39,7 @@ describe('esets_policy plugin (with a real clamd)', function () {
   it('accepts a clean message and replaces any X-Virus-Scanner header with its own', async () => {
     useHarakaDir(cfg(''));
     const plugin = makePlugin('esets_policy');
-    const conn = received('hello');
+    const conn = await received(plugin, 'hello');
     const { rc } = await callDataPost(plugin, conn, 'apply_policy');
     assert.equal(rc, undefined);
     const headers = conn.transaction.header.get_all('X-Virus-Scanner');
@@ -43,14 +50,15 @@ describe('esets_policy plugin (with a real clamd)', function () {
 
   it('adds no X-Virus-Scanner when add_header_xvirus = no', async () => {
     useHarakaDir(cfg('add_header_xvirus = no\n'));
-    const conn = received('hello');
-    await callDataPost(makePlugin('esets_policy'), conn, 'apply_policy');
+    const plugin = makePlugin('esets_policy');
+    const conn = await received(plugin, 'hello');
+    await callDataPost(plugin, conn, 'apply_policy');
     assert.deepEqual(conn.transaction.header.get_all('X-Virus-Scanner'), []);
   });
 
   it('rejects an infected message with 550 5.7.1 naming the virus (default action_av_infected)', async () => {
     useHarakaDir(cfg(''));
-    const { rc, msg } = await callDataPost(makePlugin('esets_policy'), received(EICAR), 'apply_policy');
+    const { rc, msg } = await policyOn(EICAR);
     assert.equal(rc, constants.deny);
     const dsn = msg as { code: number; reply: string };
     assert.equal(dsn.code, 550);
@@ -59,7 +67,7 @@ describe('esets_policy plugin (with a real clamd)', function () {
 
   it('defers with 451 4.7.1 when clamd cannot be reached (default action_av_notscanned)', async () => {
     useHarakaDir(cfg('', '/nonexistent/clamd.sock'));
-    const { rc, msg } = await callDataPost(makePlugin('esets_policy'), received('hello'), 'apply_policy');
+    const { rc, msg } = await policyOn('hello');
     assert.equal(rc, constants.denysoft);
     assert.equal((msg as { code: number }).code, 451);
     assert.match((msg as { reply: string }).reply, /^4\.7\.1 .*not scanned: clamd unavailable/);
@@ -67,7 +75,7 @@ describe('esets_policy plugin (with a real clamd)', function () {
 
   it('fails over to the next daemon_sock_path address', async () => {
     useHarakaDir(cfg('', `/nonexistent/clamd.sock, ${clamd.socket}`));
-    const { rc, msg } = await callDataPost(makePlugin('esets_policy'), received(EICAR), 'apply_policy');
+    const { rc, msg } = await policyOn(EICAR);
     assert.equal(rc, constants.deny);
     assert.match((msg as { reply: string }).reply, /Eicar/);
   });
@@ -75,7 +83,7 @@ describe('esets_policy plugin (with a real clamd)', function () {
   it('discards: 250 at queue time instead of forwarding', async () => {
     useHarakaDir(cfg('action_av_infected = discard\n'));
     const plugin = makePlugin('esets_policy');
-    const conn = received(EICAR);
+    const conn = await received(plugin, EICAR);
     assert.equal((await callDataPost(plugin, conn, 'apply_policy')).rc, undefined);
     assert.equal((await callQueue(plugin, conn, 'discard_message')).rc, constants.ok);
   });
@@ -83,14 +91,14 @@ describe('esets_policy plugin (with a real clamd)', function () {
   it('lets an accepted message through the queue hook untouched', async () => {
     useHarakaDir(cfg(''));
     const plugin = makePlugin('esets_policy');
-    const conn = received('hello');
+    const conn = await received(plugin, 'hello');
     await callDataPost(plugin, conn, 'apply_policy');
     assert.equal((await callQueue(plugin, conn, 'discard_message')).rc, undefined);
   });
 
   it('applies action_av without scanning when it is not scan', async () => {
     useHarakaDir(cfg('action_av = reject\n', '/nonexistent/clamd.sock'));
-    const { rc, msg } = await callDataPost(makePlugin('esets_policy'), received('hello'), 'apply_policy');
+    const { rc, msg } = await policyOn('hello');
     assert.equal(rc, constants.deny);
     assert.match((msg as { reply: string }).reply, /action_av = reject/);
   });

@@ -2,19 +2,24 @@
 // Commands are sent one at a time; each returns the server's reply.
 
 import net from 'node:net';
-import { Transform, TransformCallback } from 'node:stream';
+import { DotStuffer } from '../../lib/smtp_data';
 import {
   SmtpReply, SmtpReplyReader, parseEhloCapabilities, replyText, xtext,
 } from '../../lib/smtp_reply';
-import { Coalescer } from '../shared/coalescer';
 import { connectWithin } from '../shared/connect';
-import type { MessageStream } from '../shared/haraka';
+
+/** the message goes to the server in writes of about this size */
+const BATCH_BYTES = 64 * 1024;
 
 export interface ClientIdentity {
   addr: string;
+  /** a forward-confirmed host name; undefined: [UNAVAILABLE] */
   name?: string;
+  /** the PTR name when it was not confirmed (XCLIENT REVERSE_NAME) */
+  reverseName?: string;
+  /** the client's HELO/EHLO name, once it said one */
   helo?: string;
-  proto: 'SMTP' | 'ESMTP';
+  proto?: 'SMTP' | 'ESMTP';
 }
 
 export interface DownstreamOptions {
@@ -23,10 +28,16 @@ export interface DownstreamOptions {
   connectTimeoutMs: number;
   commandTimeoutMs: number;
   dataTimeoutMs: number;
-  /** our EHLO name */
+  /** our EHLO name, before XCLIENT */
   heloName: string;
-  /** passed with XCLIENT (or XFORWARD) when the server offers it */
+  /** who the server must judge: handed over with XCLIENT */
   client?: ClientIdentity;
+  /**
+   * the server trusts the relay's own address: without XCLIENT every client
+   * would look like the relay (an open relay), so a server that does not take
+   * XCLIENT fails the session (README "Security")
+   */
+  requireXclient: boolean;
   /** called with each line sent (C) and received (S), for protocol logging */
   onProtocol?: (direction: 'C' | 'S', line: string) => void;
 }
@@ -41,12 +52,8 @@ export class DownstreamError extends Error {
   }
 }
 
-export interface HeldMessage {
-  /** resolves when the whole message (without the dot) is handed to the socket */
-  written: Promise<void>;
-  finish(): Promise<SmtpReply>;
-  abort(): void;
-}
+/** The server does not take XCLIENT from the relay while it trusts the relay's address. */
+export class HandoverRefused extends DownstreamError {}
 
 interface Waiter {
   resolve(reply: SmtpReply): void;
@@ -58,8 +65,10 @@ export class DownstreamSession {
   capabilities = new Map<string, string>();
   /** a MAIL FROM was accepted and no DATA/RSET has ended it yet */
   inTransaction = false;
-  /** what the identity handover did: 'XCLIENT', 'XFORWARD' or 'none' */
+  /** what the identity handover did: 'XCLIENT', or 'XFORWARD' before each transaction, or 'none' */
   clientHandover: 'XCLIENT' | 'XFORWARD' | 'none' = 'none';
+  /** the greeting the client gets: the server's, after XCLIENT when it sent one */
+  greeting: SmtpReply = { code: 220, lines: [] };
 
   private readonly reader = new SmtpReplyReader();
   private readonly early: SmtpReply[] = [];
@@ -82,20 +91,38 @@ export class DownstreamSession {
     return !this.failure && !this.socket.destroyed;
   }
 
-  /** Connects, reads the greeting, says EHLO and hands over the client's identity. */
+  /** Connects, reads the greeting, says EHLO as the relay and hands over the client's identity (XCLIENT). */
   static async open(opts: DownstreamOptions): Promise<DownstreamSession> {
     const socket = await connect(opts);
     const session = new DownstreamSession(socket, opts);
     try {
       const greeting = await session.expect(opts.commandTimeoutMs);
       if (greeting.code !== 220) throw new DownstreamError(`mail server greeting: ${greeting.code} ${replyText(greeting)}`, greeting);
-      await session.ehlo();
+      session.greeting = greeting;
+      const ehlo = await session.hello('EHLO', opts.heloName);
+      if (ehlo.code !== 250) throw new DownstreamError(`mail server refused EHLO: ${ehlo.code} ${replyText(ehlo)}`, ehlo);
       await session.handOverClient();
       return session;
     } catch (err) {
       session.close();
       throw err;
     }
+  }
+
+  /** The client's HELO or EHLO, with the client's name (after XCLIENT the server judges it). */
+  async hello(verb: 'HELO' | 'EHLO', name: string): Promise<SmtpReply> {
+    const reply = await this.command(`${verb} ${name}`);
+    if (reply.code === 250) this.capabilities = verb === 'EHLO' ? parseEhloCapabilities(reply) : new Map();
+    return reply;
+  }
+
+  /** With XFORWARD as the handover: the client's attributes, before each MAIL (the server forgets them after each transaction). */
+  async forwardClient(): Promise<void> {
+    if (this.clientHandover !== 'XFORWARD') return;
+    const args = this.attributes('XFORWARD');
+    if (!args.length) return;
+    const reply = await this.command(`XFORWARD ${args.join(' ')}`);
+    if (reply.code >= 300) throw new DownstreamError(`mail server refused XFORWARD: ${reply.code} ${replyText(reply)}`, reply);
   }
 
   async command(line: string, timeoutMs = this.opts.commandTimeoutMs): Promise<SmtpReply> {
@@ -105,66 +132,56 @@ export class DownstreamSession {
     return this.expect(timeoutMs);
   }
 
-  /** DATA, the message (dot-stuffed, with the final dot), and the server's final reply. */
-  async sendMessage(stream: MessageStream): Promise<SmtpReply> {
+  /**
+   * DATA, then the message: `parts` are its bytes (not dot-stuffed), which the
+   * relay stuffs here, and the final dot; returns the server's final reply.
+   */
+  async sendMessage(parts: AsyncIterable<Buffer>): Promise<SmtpReply> {
     const go = await this.command('DATA');
     if (go.code >= 400) return go;
-    if (go.code !== 354) throw new DownstreamError(`mail server answered DATA with ${go.code} ${replyText(go)}`);
+    if (go.code !== 354) throw this.destroy(`mail server answered DATA with ${go.code} ${replyText(go)}`);
     const final = this.expect(this.opts.dataTimeoutMs);
-    const batched = new Coalescer();
-    batched.pipe(this.socket, { end: false });
-    stream.pipe(batched, { dot_stuffed: false, ending_dot: true });
+    final.catch(() => undefined);
+    const stuffer = new DotStuffer();
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    const flush = async (): Promise<void> => {
+      if (!batchBytes) return;
+      const chunk = Buffer.concat(batch, batchBytes);
+      batch = [];
+      batchBytes = 0;
+      if (!this.socket.write(chunk)) await this.drained();
+    };
+    try {
+      for await (const part of parts) {
+        if (this.failure) break;
+        const stuffed = stuffer.stuff(part);
+        batch.push(stuffed);
+        batchBytes += stuffed.length;
+        if (batchBytes >= BATCH_BYTES) await flush();
+      }
+      const ending = stuffer.end();
+      batch.push(ending);
+      batchBytes += ending.length;
+      await flush();
+      this.opts.onProtocol?.('C', '.');
+    } catch (err) {
+      // the message could not be read: the server must not take a partial one
+      throw this.destroy(`message not sent: ${(err as Error).message}`);
+    }
     return final;
   }
 
-  /**
-   * DATA and the message without its final dot. `finish` sends the dot (once the
-   * message is written) and returns the server's reply; `abort` drops the
-   * connection, so the server discards the message. The whole exchange has
-   * `dataTimeoutMs`: a server that stops reading is dropped, not waited for.
-   */
-  async beginMessage(stream: MessageStream): Promise<HeldMessage | SmtpReply> {
-    const go = await this.command('DATA');
-    if (go.code >= 400) return go;
-    if (go.code !== 354) throw new DownstreamError(`mail server answered DATA with ${go.code} ${replyText(go)}`);
-    const timer = setTimeout(() => this.destroy(`mail server ${this.where} did not take the message within ${Math.round(this.opts.dataTimeoutMs / 1000)} s`), this.opts.dataTimeoutMs);
-    const withoutDot = new WithoutFinalDot();
-    const batched = new Coalescer();
-    withoutDot.pipe(batched).pipe(this.socket, { end: false });
-    const written = new Promise<void>((resolve, reject) => {
-      const lost = (): void => {
-        // lets the message stream's pipe end, so it can be read again
-        withoutDot.destroy();
-        batched.destroy();
-        reject(new DownstreamError(`mail server ${this.where} closed the connection`));
-      };
-      this.socket.once('close', lost);
-      batched.once('end', () => {
-        this.socket.removeListener('close', lost);
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
         resolve();
-      });
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
     });
-    written.catch(() => clearTimeout(timer));
-    // ending_dot: the header lines Haraka rebuilt are dot-stuffed too; WithoutFinalDot keeps the dot back
-    stream.pipe(withoutDot, { dot_stuffed: false, ending_dot: true });
-    return {
-      written,
-      finish: async () => {
-        await written;
-        // a reply before the dot (none is due) means the exchange is out of step: drop it
-        if (this.early.length) throw this.destroy(`mail server ${this.where} answered before the end of the message`);
-        this.opts.onProtocol?.('C', '.');
-        const final = this.expect(this.opts.dataTimeoutMs);
-        this.socket.write('.\r\n');
-        return final.finally(() => clearTimeout(timer));
-      },
-      abort: () => {
-        clearTimeout(timer);
-        this.destroy('message withdrawn before its final dot');
-        withoutDot.destroy();
-        batched.destroy();
-      },
-    };
   }
 
   /** Drops the connection at once, whatever it was doing; returns the error its waiters get. */
@@ -185,44 +202,40 @@ export class DownstreamSession {
     }
   }
 
-  private async ehlo(): Promise<void> {
-    const ehlo = await this.command(`EHLO ${this.opts.heloName}`);
-    if (ehlo.code === 250) {
-      this.capabilities = parseEhloCapabilities(ehlo);
-      return;
-    }
-    const helo = await this.command(`HELO ${this.opts.heloName}`);
-    if (helo.code !== 250) throw new DownstreamError(`mail server refused HELO: ${helo.code} ${replyText(helo)}`, helo);
-    this.capabilities = new Map();
-  }
-
   /**
    * XCLIENT makes the server judge the real client (its relay rules, its
-   * logs); XFORWARD only informs its logs. See README "Relay rule".
+   * logs). Without it a server that trusts the relay would see every client
+   * as the relay; so then the session fails, unless the operator says the
+   * server does not trust the relay (XFORWARD then informs its logs).
    */
   private async handOverClient(): Promise<void> {
-    const client = this.opts.client;
-    if (!client) return;
-    const attributes: Record<string, string | undefined> = {
-      ADDR: client.addr,
-      NAME: client.name || '[UNAVAILABLE]',
-      HELO: client.helo,
-      PROTO: client.proto,
-    };
-    for (const verb of ['XCLIENT', 'XFORWARD'] as const) {
-      if (!this.capabilities.has(verb)) continue;
-      const offered = new Set(this.capabilities.get(verb)!.toUpperCase().split(/\s+/));
-      const args = Object.entries(attributes)
-        .filter(([k, v]) => v !== undefined && offered.has(k))
-        .map(([k, v]) => `${k}=${xtext(v!)}`);
-      if (!args.length) continue;
-      const reply = await this.command(`${verb} ${args.join(' ')}`);
-      if (reply.code >= 300) throw new DownstreamError(`mail server refused ${verb}: ${reply.code} ${replyText(reply)}`, reply);
-      this.clientHandover = verb;
-      // XCLIENT starts the session over (Postfix answers 220, others 250): EHLO again
-      if (verb === 'XCLIENT') await this.ehlo();
-      return;
+    if (!this.opts.client) return;
+    if (this.capabilities.has('XCLIENT')) {
+      const reply = await this.command(`XCLIENT ${this.attributes('XCLIENT').join(' ')}`);
+      if (reply.code < 300) {
+        this.clientHandover = 'XCLIENT';
+        // XCLIENT starts the session over: Postfix greets again (220), others say 250
+        if (reply.code === 220) this.greeting = reply;
+        return;
+      }
+      if (this.opts.requireXclient) throw new HandoverRefused(`mail server ${this.where} refused XCLIENT: ${reply.code} ${replyText(reply)}`);
+    } else if (this.opts.requireXclient) {
+      throw new HandoverRefused(`mail server ${this.where} does not offer XCLIENT to the relay`);
     }
+    if (this.capabilities.has('XFORWARD')) this.clientHandover = 'XFORWARD';
+  }
+
+  /** The attributes of the client that the server offers for `verb`, xtext-encoded. */
+  private attributes(verb: 'XCLIENT' | 'XFORWARD'): string[] {
+    const client = this.opts.client;
+    if (!client) return [];
+    const values: Record<string, string | undefined> = verb === 'XCLIENT'
+      ? { ADDR: client.addr, NAME: client.name ?? '[UNAVAILABLE]', REVERSE_NAME: client.reverseName }
+      : { ADDR: client.addr, NAME: client.name ?? '[UNAVAILABLE]', HELO: client.helo, PROTO: client.proto };
+    const offered = new Set((this.capabilities.get(verb) ?? '').toUpperCase().split(/\s+/));
+    return Object.entries(values)
+      .filter(([k, v]) => v !== undefined && offered.has(k))
+      .map(([k, v]) => `${k}=${xtext(v!)}`);
   }
 
   private expect(timeoutMs: number): Promise<SmtpReply> {
@@ -276,27 +289,3 @@ function connect(opts: DownstreamOptions): Promise<net.Socket> {
   });
 }
 
-/**
- * Passes a dot-stuffed message through except its final ".\r\n", which it keeps
- * back: each chunk goes on one chunk late, and the message stream's last chunk
- * (its ending dot) loses those 3 bytes.
- */
-class WithoutFinalDot extends Transform {
-  private last?: Buffer;
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    if (this.last) this.push(this.last);
-    this.last = chunk;
-    done();
-  }
-
-  override _flush(done: TransformCallback): void {
-    const last = this.last;
-    if (last) {
-      const ending = last.length >= 3 && last.subarray(last.length - 3).toString('latin1') === '.\r\n';
-      if (!ending) this.push(last);
-      else if (last.length > 3) this.push(last.subarray(0, last.length - 3));
-    }
-    done();
-  }
-}

@@ -1,22 +1,27 @@
 // Transparent forwarding, as esets_smtp does it: each client session is
-// mirrored by one session with the mail server (server_addr:server_port).
-// MAIL and RCPT are passed on as the client sends them and the server's own
-// replies come back, so a recipient the server refuses is refused to the
-// client at RCPT time; the message follows at queue time, after scanning, and
-// the client gets the server's final reply. See README "esets_forward".
+// mirrored by one session with the mail server (server_addr:server_port),
+// opened when the client connects. The server judges the real client
+// (XCLIENT, then the client's own HELO/EHLO); MAIL and RCPT are passed on as
+// the client sends them and the server's own replies come back; the message
+// follows only after the policy accepted it, as the relay captured it
+// (un-stuffed once, stuffed again here). See README "esets_forward".
 
-import DSN from 'haraka-dsn';
+import HarakaDsn from 'haraka-dsn';
 import constants from 'haraka-constants';
+import { editHeaderSection } from '../../lib/smtp_data';
 import type { SmtpReply } from '../../lib/smtp_reply';
 import { replyText } from '../../lib/smtp_reply';
-import type { Address, Connection, Next, Plugin } from '../shared/haraka';
+import { confirmedName, reverseName } from '../../io/confirmed_name';
+import type { Address, Connection, Next, Plugin, Transaction } from '../shared/haraka';
+import { captureMessage, dropMessage, finishedMessage } from '../shared/message_capture';
+import { HEADER_EDITS, HeaderEdits } from '../shared/header_edits';
 import { relayConfig } from '../shared/relay_config';
-import { EarlyForward, START_EARLY_FORWARD, StartEarlyForward } from '../shared/early_forward';
-import { DownstreamError, DownstreamOptions, DownstreamSession, HeldMessage } from './downstream_session';
+import { exactReply } from '../shared/server_reply';
+import { ClientIdentity, DownstreamError, DownstreamOptions, DownstreamSession, HandoverRefused } from './downstream_session';
+import type { CapturedMessage } from '../../io/captured_message';
 
 const SESSION = 'esets_downstream';
-/** transaction note: a message sent early, its final dot held back */
-const HELD = 'esets_forward.held';
+const IDENTITY = 'esets_client_identity';
 const CONNECT_TIMEOUT_MS = 5_000;
 const COMMAND_TIMEOUT_MS = 60_000;
 const DATA_TIMEOUT_MS = 600_000;
@@ -25,6 +30,7 @@ type EsmtpParams = Record<string, string | null>;
 
 interface ForwardPlugin extends Plugin {
   server: { host: string; port: number };
+  requireXclient: boolean;
 }
 
 export function register(this: ForwardPlugin): void {
@@ -33,14 +39,19 @@ export function register(this: ForwardPlugin): void {
     throw new Error('esets_forward: server_addr and server_port must be set in [smtp] of esets.cfg');
   }
   this.server = { host: config.server_addr, port: config.server_port };
+  this.requireXclient = config.server_trusts_relay;
+  this.register_hook('connect_init', 'client_nodelay');
+  this.register_hook('connect', 'open_downstream');
+  this.register_hook('helo', 'forward_helo');
+  this.register_hook('ehlo', 'forward_ehlo');
   this.register_hook('mail', 'forward_mail');
   this.register_hook('rcpt', 'forward_rcpt');
+  this.register_hook('data', 'capture_message');
   this.register_hook('queue', 'forward_message');
   // relaying clients (Haraka's notion) go to the same server, never to MX delivery
   this.register_hook('queue_outbound', 'forward_message');
-  this.register_hook('reset_transaction', 'drop_held_message');
+  this.register_hook('reset_transaction', 'drop_message');
   this.register_hook('disconnect', 'close_downstream');
-  this.register_hook('connect_init', 'client_nodelay');
 }
 
 /** Haraka leaves Nagle on for client sockets: ~40 ms per reply on loopback (README "Speed"). */
@@ -49,21 +60,71 @@ export function client_nodelay(this: ForwardPlugin, next: Next, connection: Conn
   next();
 }
 
+/** At connect: the server session, XCLIENT, and the server's greeting for the client. */
+export function open_downstream(this: ForwardPlugin, next: Next, connection: Connection): void {
+  const run = async (): Promise<void> => {
+    const identity: ClientIdentity = {
+      addr: connection.remote.ip,
+      name: await confirmedName(connection.remote.ip, connection.remote.host),
+    };
+    if (!identity.name) identity.reverseName = reverseName(connection.remote.host);
+    connection.notes[IDENTITY] = identity;
+    const session = await openSession(this, connection);
+    if (connection.remote.closed) return next();
+    const greeting = session.greeting;
+    if (greeting.code !== 220) return next(greeting.code < 500 ? constants.denysoftdisconnect : constants.denydisconnect, exactReply(greeting));
+    next(constants.ok, greeting.lines.length ? greeting.lines : undefined);
+  };
+  run().catch((err: Error) => {
+    if (connection.remote.closed) return next();
+    if (err instanceof HandoverRefused) {
+      connection.logerror(this, `${err.message}: every client would reach the server as the relay. Authorize the relay for XCLIENT `
+        + '(Postfix: smtpd_authorized_xclient_hosts), or set server_trusts_relay = no in [smtp] if the server treats the relay as untrusted');
+      return next(constants.denysoftdisconnect, HarakaDsn.create(421, 'Mail server does not accept this relay, try again later', 3, 0));
+    }
+    connection.logerror(this, err.message);
+    const reply = err instanceof DownstreamError ? err.reply : undefined;
+    if (reply) return next(reply.code < 500 ? constants.denysoftdisconnect : constants.denydisconnect, exactReply(reply));
+    next(constants.denysoftdisconnect, HarakaDsn.create(421, 'Mail server unavailable, try again later', 4, 1));
+  });
+}
+
+export function forward_helo(this: ForwardPlugin, next: Next, connection: Connection, name: string): void {
+  forwardHello(this, connection, next, 'HELO', name);
+}
+
+export function forward_ehlo(this: ForwardPlugin, next: Next, connection: Connection, name: string): void {
+  forwardHello(this, connection, next, 'EHLO', name);
+}
+
+/** The client's own HELO/EHLO name goes to the server, which judges it after XCLIENT. */
+function forwardHello(plugin: ForwardPlugin, connection: Connection, next: Next, verb: 'HELO' | 'EHLO', name: string): void {
+  const run = async (): Promise<void> => {
+    const identity = connection.notes[IDENTITY] as ClientIdentity | undefined;
+    if (identity) {
+      identity.helo = name;
+      identity.proto = verb === 'EHLO' ? 'ESMTP' : 'SMTP';
+    }
+    const session = await liveSession(plugin, connection);
+    const reply = await session.hello(verb, name);
+    answer(connection, next, reply, constants.cont);
+  };
+  run().catch((err: Error) => unavailable(plugin, connection, next, err));
+}
+
 export function forward_mail(this: ForwardPlugin, next: Next, connection: Connection, params: [Address, EsmtpParams]): void {
   const [from, mailParams] = params;
   const run = async (): Promise<void> => {
-    const session = await sessionFor(this, connection);
+    const session = await liveSession(this, connection);
     if (session.inTransaction) {
       session.inTransaction = false;
       const rset = await session.command('RSET');
       if (rset.code !== 250) throw new DownstreamError(`mail server refused RSET: ${rset.code} ${replyText(rset)}`);
     }
+    await session.forwardClient();
     const address = from.format(!session.capabilities.has('SMTPUTF8'));
     const reply = await session.command(`MAIL FROM:${address}${mailParamsFor(session, mailParams)}`);
-    if (reply.code === 250) {
-      session.inTransaction = true;
-      connection.transaction?.notes.set(START_EARLY_FORWARD, (() => startEarly(connection)) satisfies StartEarlyForward);
-    }
+    if (reply.code === 250) session.inTransaction = true;
     answer(connection, next, reply, constants.cont);
   };
   run().catch((err: Error) => unavailable(this, connection, next, err));
@@ -82,14 +143,25 @@ export function forward_rcpt(this: ForwardPlugin, next: Next, connection: Connec
   run().catch((err: Error) => unavailable(this, connection, next, err));
 }
 
+/** At DATA: the relay's own copy of the message; Haraka's copy is not needed (nothing reads it). */
+export function capture_message(this: ForwardPlugin, next: Next, connection: Connection): void {
+  const txn = connection.transaction;
+  if (txn) {
+    captureMessage(txn);
+    (txn as Transaction & { discard_data?: boolean }).discard_data = true;
+  }
+  next();
+}
+
 export function forward_message(this: ForwardPlugin, next: Next, connection: Connection): void {
   const txn = connection.transaction;
   if (!txn) return next();
   const run = async (): Promise<void> => {
     const session = connection.notes[SESSION] as DownstreamSession | undefined;
     if (!session?.alive || !session.inTransaction) throw new DownstreamError('the mail server session was lost before DATA');
-    const held = txn.notes.get(HELD) as Held | undefined;
-    const reply = held ? await finishHeld(held) : await session.sendMessage(txn.message_stream);
+    const message = finishedMessage(txn);
+    if (!message) throw new Error('no captured message to forward');
+    const reply = await session.sendMessage(outgoing(message, txn.notes.get(HEADER_EDITS) as HeaderEdits | undefined));
     session.inTransaction = false;
     txn.results.add(this, { [reply.code < 400 ? 'pass' : 'fail']: `${reply.code} ${replyText(reply)}` });
     if (reply.code === 250) {
@@ -101,88 +173,71 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
   run().catch((err: Error) => unavailable(this, connection, next, err));
 }
 
-interface Held {
-  message: Promise<HeldMessage | SmtpReply>;
-  /** the server's reply to the message is in: the session is in step again */
-  replied: boolean;
-  dropped: boolean;
+/** The message as it goes out: the header section with the policy's edits, then the rest byte for byte. */
+async function* outgoing(message: CapturedMessage, edits: HeaderEdits | undefined): AsyncGenerator<Buffer> {
+  if (edits) {
+    const header = await message.readAll(0, message.headerEnd);
+    yield editHeaderSection(header, edits.remove, edits.add);
+    yield* message.read(message.headerEnd);
+  } else {
+    yield* message.read();
+  }
 }
 
-/** The early send (see shared/early_forward.ts): DATA and the message now, the dot at queue time. */
-function startEarly(connection: Connection): EarlyForward | undefined {
-  const txn = connection.transaction;
-  const session = connection.notes[SESSION] as DownstreamSession | undefined;
-  if (!txn || !session?.alive || !session.inTransaction || txn.notes.get(HELD)) return undefined;
-  const held: Held = { message: session.beginMessage(txn.message_stream), replied: false, dropped: false };
-  held.message.catch(() => undefined);
-  txn.notes.set(HELD, held);
-  return {
-    streamFree: held.message.then((m) => ('written' in m ? m.written.catch(() => undefined) : undefined), () => undefined),
-    abort: () => dropHeld(connection, held),
-  };
-}
-
-async function finishHeld(held: Held): Promise<SmtpReply> {
-  const message = await held.message;
-  const reply = 'finish' in message ? await message.finish() : message;
-  held.replied = true;
-  return reply;
-}
-
-/** Unless the server has answered the message, its session is mid-DATA or out of step: drop it. */
-function dropHeld(connection: Connection, held: Held): void {
-  if (held.replied || held.dropped) return;
-  held.dropped = true;
-  // a session in DATA cannot take RSET (and QUIT would be message text): drop it now, the next MAIL opens a new one
-  (connection.notes[SESSION] as DownstreamSession | undefined)?.destroy();
-  held.message.then((m) => ('abort' in m ? m.abort() : undefined), () => undefined);
-}
-
-/** A message sent early but not accepted (rejected, deferred, discarded, or the client left). */
-export function drop_held_message(this: ForwardPlugin, next: Next, connection: Connection): void {
-  const held = connection.transaction?.notes.get(HELD) as Held | undefined;
-  if (held) dropHeld(connection, held);
+export function drop_message(this: ForwardPlugin, next: Next, connection: Connection): void {
+  dropMessage(connection.transaction);
   next();
 }
 
 export function close_downstream(this: ForwardPlugin, next: Next, connection: Connection): void {
+  dropMessage(connection.transaction);
   const session = connection.notes[SESSION] as DownstreamSession | undefined;
   delete connection.notes[SESSION];
   session?.close();
   next();
 }
 
-async function sessionFor(plugin: ForwardPlugin, connection: Connection): Promise<DownstreamSession> {
+/** The session, opened again (XCLIENT, then the client's HELO) if the server went away between transactions. */
+async function liveSession(plugin: ForwardPlugin, connection: Connection): Promise<DownstreamSession> {
   const existing = connection.notes[SESSION] as DownstreamSession | undefined;
   if (existing?.alive) return existing;
   existing?.close();
+  const session = await openSession(plugin, connection);
+  const identity = connection.notes[IDENTITY] as ClientIdentity | undefined;
+  if (session.greeting.code !== 220) throw new DownstreamError(`mail server greeting: ${session.greeting.code} ${replyText(session.greeting)}`, session.greeting);
+  if (identity?.helo) {
+    const hello = await session.hello(identity.proto === 'SMTP' ? 'HELO' : 'EHLO', identity.helo);
+    if (hello.code !== 250) throw new DownstreamError(`mail server refused ${identity.helo}: ${hello.code} ${replyText(hello)}`, hello);
+  }
+  return session;
+}
+
+async function openSession(plugin: ForwardPlugin, connection: Connection): Promise<DownstreamSession> {
   const options: DownstreamOptions = {
     ...plugin.server,
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
     commandTimeoutMs: COMMAND_TIMEOUT_MS,
     dataTimeoutMs: DATA_TIMEOUT_MS,
     heloName: connection.local.host || 'localhost',
-    client: {
-      addr: connection.remote.ip,
-      // Haraka puts DNS failures in remote.host; XCLIENT wants [UNAVAILABLE] then
-      name: /^[A-Za-z0-9.-]+$/.test(connection.remote.host ?? '') && !/^(DNSERROR|NXDOMAIN)$/.test(connection.remote.host!)
-        ? connection.remote.host! : undefined,
-      helo: connection.hello.host,
-      proto: connection.hello.verb === 'EHLO' ? 'ESMTP' : 'SMTP',
-    },
+    client: connection.notes[IDENTITY] as ClientIdentity | undefined,
+    requireXclient: plugin.requireXclient,
     onProtocol: (direction, line) => connection.logprotocol(plugin, `${direction}: ${line}`),
   };
   const session = await DownstreamSession.open(options);
+  if (connection.remote.closed) {
+    session.close();
+    return session;
+  }
   connection.notes[SESSION] = session;
   connection.results.add(plugin, { msg: `mail server ${session.where}, client handover ${session.clientHandover}` });
   return session;
 }
 
-/** Passes the server's reply to the client: 2xx as `success`, 4xx/5xx with the server's own code and text. */
+/** Passes the server's reply to the client: 2xx as `success`, 4xx/5xx with the server's own code and lines. */
 function answer(connection: Connection, next: Next, reply: SmtpReply, success: number): void {
   if (connection.remote.closed) return;
   if (reply.code < 400) return success === constants.cont ? next() : next(success);
-  next(reply.code < 500 ? constants.denysoft : constants.deny, toDsn(reply));
+  next(reply.code < 500 ? constants.denysoft : constants.deny, exactReply(reply));
 }
 
 function unavailable(plugin: Plugin, connection: Connection, next: Next, err: Error): void {
@@ -190,13 +245,7 @@ function unavailable(plugin: Plugin, connection: Connection, next: Next, err: Er
   const reply = err instanceof DownstreamError ? err.reply : undefined;
   if (reply) return answer(connection, next, reply, constants.cont);
   if (connection.remote.closed) return;
-  next(constants.denysoft, DSN.create(451, 'Mail server unavailable, try again later', 4, 4));
-}
-
-function toDsn(reply: SmtpReply): DSN {
-  const text = replyText(reply);
-  const m = /^[245]\.(\d{1,3})\.(\d{1,3})\s*(.*)$/.exec(text);
-  return m ? DSN.create(reply.code, m[3], Number(m[1]), Number(m[2])) : DSN.create(reply.code, text);
+  next(constants.denysoft, HarakaDsn.create(451, 'Mail server unavailable, try again later', 4, 4));
 }
 
 function mailParamsFor(session: DownstreamSession, params: EsmtpParams): string {

@@ -1,44 +1,43 @@
-// The AV stage of the policy: scan the message with clamd and, when
+// The AV stage of the policy: scan the captured message with clamd and, when
 // av_clean_mode allows, remove infected MIME parts and scan the result again.
 
+import type { CapturedMessage } from '../../io/captured_message';
 import { InfectedPart, isRemovable, removalNotice } from '../../lib/cleaning';
 import type { ClamdVerdict } from '../../lib/clamd_reply';
 import type { CleanMode } from '../../lib/esets_options';
-import { decodedBody, leafParts, parseMime, replaceParts } from '../../lib/mime_tree';
+import { decodedBody, leafParts, parseMime } from '../../lib/mime_tree';
+import { replaceParts } from '../../lib/mime_tree';
 import type { AvOutcome } from '../../lib/policy';
-import type { EarlyForward } from '../shared/early_forward';
-import type { Transaction } from '../shared/haraka';
 import { clamdScan, ClamdOptions } from './clamd_client';
 import type { LiveScan } from './live_scan';
-import { readMessage, replaceMessage } from './message_store';
-
-/** how long a fallback scan waits for the early send to finish reading the message */
-const EARLY_SEND_WAIT_MS = 30_000;
 
 export interface AvSettings {
   clamd: ClamdOptions;
   /** av_scan_obj_max_size: 0 for no limit of ours */
   maxSize: number;
   cleanMode: CleanMode;
+  /** av_clean_max_parts: more leaf parts than this cannot be cleaned part by part */
+  cleanMaxParts: number;
   product: string;
+  /** the transaction ended (the client left): stop scanning */
+  signal: AbortSignal;
 }
 
-/** `early`: esets_forward's early send, which reads the message stream while it runs. */
-export async function scanForViruses(txn: Transaction, settings: AvSettings, live?: LiveScan, early?: EarlyForward): Promise<AvOutcome> {
-  if (settings.maxSize > 0 && txn.data_bytes > settings.maxSize) {
+export async function scanForViruses(message: CapturedMessage, settings: AvSettings, live?: LiveScan): Promise<AvOutcome> {
+  if (settings.maxSize > 0 && message.size > settings.maxSize) {
     live?.abandon('too large');
-    return { kind: 'not_scanned', reason: `message of ${txn.data_bytes} bytes exceeds av_scan_obj_max_size ${settings.maxSize}` };
+    return { kind: 'not_scanned', reason: `message of ${message.size} bytes exceeds av_scan_obj_max_size ${settings.maxSize}` };
   }
-  const verdict = await wholeMessageVerdict(txn, settings, live, early);
+  const verdict = await wholeMessageVerdict(message, settings, live);
   if (verdict.kind !== 'infected' || settings.cleanMode === 'none') return verdict;
-  return clean(txn, settings, verdict.names);
+  return clean(message, settings, verdict.names);
 }
 
 /** The live scan's verdict when it has one, else an ordinary scan (without a daemon the live scan found down). */
-async function wholeMessageVerdict(txn: Transaction, settings: AvSettings, live?: LiveScan, early?: EarlyForward): Promise<ClamdVerdict> {
+async function wholeMessageVerdict(message: CapturedMessage, settings: AvSettings, live?: LiveScan): Promise<ClamdVerdict> {
   let { addresses } = settings.clamd;
   if (live) {
-    const result = await live.end(txn.data_bytes);
+    const result = await live.end(message.size);
     if ('verdict' in result) return result.verdict;
     if (result.cancelled) return { kind: 'not_scanned', reason: result.reason };
     if (result.failed) {
@@ -46,40 +45,39 @@ async function wholeMessageVerdict(txn: Transaction, settings: AvSettings, live?
       if (addresses.length === 0) return { kind: 'not_scanned', reason: `clamd unavailable (${result.reason})` };
     }
   }
-  if (early) await messageStreamFrom(early);
-  return clamdScan({ ...settings.clamd, addresses }, (sink) => txn.message_stream.pipe(sink));
+  if (settings.signal.aborted) return { kind: 'not_scanned', reason: 'transaction ended' };
+  return clamdScan({ ...settings.clamd, addresses }, (sink) => message.read().pipe(sink));
 }
 
-/** Waits for the early send to finish reading the message; a server that stops reading loses it. */
-async function messageStreamFrom(early: EarlyForward): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const free = await Promise.race([
-    early.streamFree.then(() => true),
-    new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), EARLY_SEND_WAIT_MS); }),
-  ]);
-  clearTimeout(timer);
-  if (free) return;
-  early.abort();
-  await early.streamFree;
-}
-
-/** Scans each part alone; removes the infected ones if all of them may be removed. */
-async function clean(txn: Transaction, settings: AvSettings, names: string[]): Promise<AvOutcome> {
+/**
+ * Scans each part alone; removes the infected ones if all of them may be
+ * removed. Bounded: at most cleanMaxParts parts, within one scan timeout for
+ * all of them, and stopped when the client leaves; past a bound the message
+ * stays infected (it was found infected as a whole).
+ */
+async function clean(message: CapturedMessage, settings: AvSettings, names: string[]): Promise<AvOutcome> {
   const infected: AvOutcome = { kind: 'infected', names };
-  const message = await readMessage(txn);
-  const root = parseMime(message);
+  const deadline = Date.now() + settings.clamd.scanTimeoutMs;
+  const bytes = await message.readAll();
+  const root = parseMime(bytes);
+  const leaves = leafParts(root);
+  if (leaves.length > settings.cleanMaxParts) return infected;
   const found: InfectedPart[] = [];
-  for (const part of leafParts(root)) {
-    const verdict: ClamdVerdict = await clamdScan(settings.clamd, (sink) => sink.end(decodedBody(message, part)));
+  for (const part of leaves) {
+    const left = deadline - Date.now();
+    if (settings.signal.aborted || left <= 0) return infected;
+    const verdict: ClamdVerdict = await clamdScan({ ...settings.clamd, scanTimeoutMs: left }, (sink) => sink.end(decodedBody(bytes, part)));
     if (verdict.kind === 'not_scanned') return infected;
     if (verdict.kind === 'infected') found.push({ part, names: verdict.names });
   }
   // the infection is in no single part (or in the message body itself): it cannot be removed
   if (found.length === 0 || found.some((f) => !isRemovable(f.part, root, settings.cleanMode))) return infected;
 
-  const cleaned = replaceParts(message, new Map(found.map((f) => [f.part, removalNotice(f, settings.product)])));
-  const rescan = await clamdScan(settings.clamd, (sink) => sink.end(cleaned));
+  const cleaned = replaceParts(bytes, new Map(found.map((f) => [f.part, removalNotice(f, settings.product)])));
+  const left = deadline - Date.now();
+  if (settings.signal.aborted || left <= 0) return infected;
+  const rescan = await clamdScan({ ...settings.clamd, scanTimeoutMs: left }, (sink) => sink.end(cleaned));
   if (rescan.kind !== 'clean') return infected;
-  await replaceMessage(txn, cleaned);
+  message.replace(cleaned);
   return { kind: 'cleaned', removed: found.length, names: found.flatMap((f) => f.names) };
 }

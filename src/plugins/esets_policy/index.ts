@@ -7,21 +7,24 @@
 import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
 import { EsetsConfig, VerdictAction } from '../../lib/esets_options';
+import type { CapturedMessage } from '../../io/captured_message';
 import {
-  AsOutcome, AvOutcome, decideAv, decidePolicy, deliversOnlyClean, describeAs, describeAv, replyFor, StageDecision,
+  AsOutcome, AvOutcome, decideAv, decidePolicy, describeAs, describeAv, replyFor, StageDecision,
 } from '../../lib/policy';
+import type { HeaderField } from '../../lib/smtp_data';
 import { xSpamStatus } from '../../lib/spamd_reply';
 import { errorLine, summaryLine } from '../../lib/syslog';
 import { parseClamdVersion, ScannerVersion, xVirusScannerValue } from '../../lib/virus_scanner_header';
 import type { Connection, Next, Plugin, Transaction } from '../shared/haraka';
-import { EarlyForward, earlyForwardStarter } from '../shared/early_forward';
+import { HEADER_EDITS, HeaderEdits, isScannerField } from '../shared/header_edits';
+import { captureMessage, finishedMessage } from '../shared/message_capture';
 import { relayConfig } from '../shared/relay_config';
 import { writeLog } from '../shared/relay_log';
 import { scanForSpam } from './antispam';
 import { scanForViruses } from './antivirus';
 import type { ClamdOptions } from './clamd_client';
 import { clamdVersion } from './clamd_version';
-import { LiveScan, tapTransaction } from './live_scan';
+import { attachLiveScan, LiveScan } from './live_scan';
 import { MESSAGE_CONFIG, MessageConfig } from '../shared/message_config';
 
 const PRODUCT = `esets-relay ${require('../../../../package.json').version as string}`;
@@ -30,8 +33,15 @@ const CLAMD_CONNECT_TIMEOUT_MS = 2_000;
 const CLAMD_SCAN_TIMEOUT_S = 60;
 const DISCARD_NOTE = 'esets_policy.discard';
 
+const RUN_NOTE = 'esets_policy.run';
+
 let scanner: ScannerVersion | undefined;
-const liveScans = new WeakMap<Transaction, LiveScan>();
+
+/** The policy's work on one transaction: its live scan, and a signal that the transaction ended. */
+interface PolicyRun {
+  live?: LiveScan;
+  ended: AbortController;
+}
 
 export function register(this: Plugin): void {
   const { config } = relayConfig(this);
@@ -64,21 +74,26 @@ function clamdOptions(config: EsetsConfig): ClamdOptions {
   };
 }
 
-/** At DATA: the message goes to clamd as it arrives (see live_scan.ts). */
+/** At DATA: the relay's copy of the message, and the live scan: the message goes to clamd as it arrives (see live_scan.ts). */
 export function start_live_scan(this: Plugin, next: Next, connection: Connection): void {
   const txn = connection.transaction;
-  const config = txn && configOf(this, txn);
-  if (txn && config?.action_av === 'scan') {
-    const scan = new LiveScan(clamdOptions(config), config.av_scan_obj_max_size);
-    liveScans.set(txn, scan);
-    tapTransaction(txn, scan);
+  if (!txn) return next();
+  const message = captureMessage(txn);
+  const run: PolicyRun = { ended: new AbortController() };
+  txn.notes.set(RUN_NOTE, run);
+  const config = configOf(this, txn);
+  if (config.action_av === 'scan') {
+    run.live = new LiveScan(clamdOptions(config), config.av_scan_obj_max_size);
+    attachLiveScan(message, run.live);
   }
   next();
 }
 
+/** The transaction ended (reset, or the client left): scans in flight stop. */
 export function stop_live_scan(this: Plugin, next: Next, connection: Connection): void {
-  const txn = connection.transaction;
-  if (txn) liveScans.get(txn)?.cancel();
+  const run = connection.transaction?.notes.get(RUN_NOTE) as PolicyRun | undefined;
+  run?.live?.cancel();
+  run?.ended.abort();
   next();
 }
 
@@ -87,41 +102,41 @@ export function apply_policy(this: Plugin, next: Next, connection: Connection): 
   if (!txn) return next();
   const config = configOf(this, txn);
   const started = Date.now();
-  const live = liveScans.get(txn);
-  const early = live && !live.settled ? startEarlyForward(txn, config) : undefined;
-  decide(config, txn, live, early)
+  const message = finishedMessage(txn);
+  const run = txn.notes.get(RUN_NOTE) as PolicyRun | undefined;
+  if (!message || !run) {
+    writeLog(this, connection, config, errorLine('policy failed: no captured message'));
+    return next(constants.denysoft, DSN.create(451, 'Temporary failure while scanning, try again later', 4, 0));
+  }
+  if (message.malformed) {
+    // never passed on and never normalised: servers read such line endings differently (README "Security")
+    run.live?.cancel();
+    logSummary(this, connection, txn, config, {
+      action: 'reject', option: 'message_format', verdict: message.malformed, size: message.size, elapsedMs: Date.now() - started,
+    });
+    return next(constants.deny, DSN.create(550, `Message refused: ${message.malformed} (lines must end in CRLF)`, 6, 0));
+  }
+  decide(config, message, run)
     .then((verdicts) => {
-      if (early && verdicts.decision.action !== 'accept') early.abort();
       if (connection.remote.closed) return;
-      finish(this, connection, txn, config, verdicts, Date.now() - started, next, !!early);
+      finish(this, connection, txn, config, message, verdicts, Date.now() - started, next);
     })
     .catch((err: Error) => {
-      early?.abort();
       writeLog(this, connection, config, errorLine(`policy failed: ${err.stack ?? err.message}`));
       if (!connection.remote.closed) next(constants.denysoft, DSN.create(451, 'Temporary failure while scanning, try again later', 4, 0));
     });
 }
 
-/**
- * clamd is still scanning and only a clean message can be delivered: the message
- * goes to the mail server now, with the header it will carry if clean, and
- * esets_forward holds back the final dot (see shared/early_forward.ts).
- */
-function startEarlyForward(txn: Transaction, config: EsetsConfig): EarlyForward | undefined {
-  const start = earlyForwardStarter(txn);
-  if (!start || !deliversOnlyClean(config)) return undefined;
-  addVirusScannerHeader(txn, config, describeAv({ kind: 'clean' }, config));
-  return start();
-}
-
-async function decide(config: EsetsConfig, txn: Transaction, live: LiveScan | undefined, early: EarlyForward | undefined): Promise<Verdicts> {
+async function decide(config: EsetsConfig, message: CapturedMessage, run: PolicyRun): Promise<Verdicts> {
   const av = config.action_av === 'scan'
-    ? await scanForViruses(txn, {
+    ? await scanForViruses(message, {
       clamd: clamdOptions(config),
       maxSize: config.av_scan_obj_max_size,
       cleanMode: config.av_clean_mode,
+      cleanMaxParts: config.av_clean_max_parts,
       product: PRODUCT,
-    }, live, early)
+      signal: run.ended.signal,
+    }, run.live)
     : undefined;
   const avDecision = decideAv(config, av);
   if (avDecision.action !== 'accept') return { av, spamTests: [], decision: avDecision };
@@ -129,7 +144,7 @@ async function decide(config: EsetsConfig, txn: Transaction, live: LiveScan | un
   let as: AsOutcome | undefined;
   let spamTests: string[] = [];
   if (config.action_as === 'scan') {
-    const result = await scanForSpam(txn, {
+    const result = await scanForSpam(message, {
       spamd: { address: config.spamd_addr, timeoutMs: config.spamd_timeout * 1000 },
       maxSize: config.spamd_max_size,
     });
@@ -139,10 +154,9 @@ async function decide(config: EsetsConfig, txn: Transaction, live: LiveScan | un
   return { av, as, spamTests, decision: decidePolicy(config, av, as) };
 }
 
-/** `sentEarly`: the message went to the server with its headers before the verdict */
 function finish(
-  plugin: Plugin, connection: Connection, txn: Transaction, config: EsetsConfig,
-  verdicts: Verdicts, elapsedMs: number, next: Next, sentEarly: boolean,
+  plugin: Plugin, connection: Connection, txn: Transaction, config: EsetsConfig, message: CapturedMessage,
+  verdicts: Verdicts, elapsedMs: number, next: Next,
 ): void {
   const { decision } = verdicts;
   const avVerdict = describeAv(verdicts.av, config);
@@ -150,42 +164,62 @@ function finish(
   const verdict = decision.option.startsWith('action_as') ? asVerdict : avVerdict;
 
   txn.results.add(plugin, { msg: `${decision.action} by ${decision.option}`, av: avVerdict, as: asVerdict || undefined });
-  writeLog(plugin, connection, config, summaryLine(decision.action === 'accept', [
-    `action=${decision.action}`,
-    `by=${decision.option}`,
-    `from=${txn.mail_from.format()}`,
-    `to=${txn.rcpt_to[0]?.format() ?? '<>'}`,
-    `section=${(txn.notes.get(MESSAGE_CONFIG) as MessageConfig | undefined)?.section?.replace(/ \(line \d+\)$/, '') ?? '[smtp]'}`,
-    `rcpts=${txn.rcpt_to.length}`,
-    `av="${avVerdict}"`,
-    asVerdict ? `as="${asVerdict}"` : '',
-    `message_id=${txn.header.get('Message-ID').trim() || '-'}`,
-    `size=${txn.data_bytes}`,
-    `time=${elapsedMs}ms`,
-  ].filter(Boolean).join(' ')));
+  logSummary(plugin, connection, txn, config, {
+    action: decision.action, option: decision.option, av: avVerdict, as: asVerdict, size: message.size, elapsedMs,
+  });
 
   if (decision.action === 'accept') {
-    if (!sentEarly) addHeaders(txn, config, verdicts, avVerdict);
+    setHeaders(txn, config, verdicts, avVerdict);
     return next();
   }
   respond(next, txn, decision.action, verdict);
 }
 
-function addVirusScannerHeader(txn: Transaction, config: EsetsConfig, avVerdict: string): void {
-  if (!config.add_header_xvirus) return;
-  txn.remove_header('X-Virus-Scanner');
-  txn.add_header('X-Virus-Scanner', xVirusScannerValue(PRODUCT, scanner, avVerdict));
+interface Summary {
+  action: string;
+  option: string;
+  av?: string;
+  as?: string;
+  /** why the message was refused before any scan */
+  verdict?: string;
+  size: number;
+  elapsedMs: number;
 }
 
-function addHeaders(txn: Transaction, config: EsetsConfig, verdicts: Verdicts, avVerdict: string): void {
-  addVirusScannerHeader(txn, config, avVerdict);
+function logSummary(plugin: Plugin, connection: Connection, txn: Transaction, config: EsetsConfig, s: Summary): void {
+  writeLog(plugin, connection, config, summaryLine(s.action === 'accept', [
+    `action=${s.action}`,
+    `by=${s.option}`,
+    `from=${txn.mail_from.format()}`,
+    `to=${txn.rcpt_to[0]?.format() ?? '<>'}`,
+    `section=${(txn.notes.get(MESSAGE_CONFIG) as MessageConfig | undefined)?.section?.replace(/ \(line \d+\)$/, '') ?? '[smtp]'}`,
+    `rcpts=${txn.rcpt_to.length}`,
+    s.av !== undefined ? `av="${s.av}"` : '',
+    s.as ? `as="${s.as}"` : '',
+    s.verdict ? `reason="${s.verdict}"` : '',
+    `message_id=${txn.header.get('Message-ID').trim() || '-'}`,
+    `size=${s.size}`,
+    `time=${s.elapsedMs}ms`,
+  ].filter(Boolean).join(' ')));
+}
+
+/**
+ * The accepted message's header: the client's X-Virus-Scanner:/X-Spam-* go,
+ * ours come (X-Virus-Scanner: only on scanned messages, as the manual says).
+ * As a value for esets_forward, and on Haraka's header for stock queue plugins.
+ */
+function setHeaders(txn: Transaction, config: EsetsConfig, verdicts: Verdicts, avVerdict: string): void {
+  const add: HeaderField[] = [];
+  if (config.add_header_xvirus && verdicts.av) add.push({ name: 'X-Virus-Scanner', value: xVirusScannerValue(PRODUCT, scanner, avVerdict) });
   const as = verdicts.as;
   if (as && as.kind !== 'not_scanned') {
-    txn.remove_header('X-Spam-Status');
-    txn.remove_header('X-Spam-Score');
-    txn.add_header('X-Spam-Status', xSpamStatus({ spam: as.kind === 'spam', score: as.score, threshold: as.threshold, tests: verdicts.spamTests }));
-    txn.add_header('X-Spam-Score', as.score.toFixed(1));
+    add.push({ name: 'X-Spam-Status', value: xSpamStatus({ spam: as.kind === 'spam', score: as.score, threshold: as.threshold, tests: verdicts.spamTests }) });
+    add.push({ name: 'X-Spam-Score', value: as.score.toFixed(1) });
   }
+  const edits: HeaderEdits = { remove: isScannerField, add };
+  txn.notes.set(HEADER_EDITS, edits);
+  for (const name of ['X-Virus-Scanner', 'X-Spam-Status', 'X-Spam-Score', 'X-Spam-Flag', 'X-Spam-Level']) txn.remove_header(name);
+  for (const field of add) txn.add_header(field.name, field.value);
 }
 
 export function discard_message(this: Plugin, next: Next, connection: Connection): void {

@@ -1,12 +1,12 @@
 // Streams the message to clamd while the client is still sending it, so that
-// after the final dot only clamd's own scanning time is left (and the message
-// is not read back from Haraka's store a second time). Lines come from a tap
-// on the transaction (see tapTransaction). On any trouble the live scan steps
-// aside and the message is scanned the ordinary way at data_post.
+// after the final dot only clamd's own scanning time is left. Lines come from
+// the relay's captured message as they arrive (un-stuffed once: the bytes the
+// server will get). On any trouble the live scan steps aside and the captured
+// message is scanned the ordinary way at data_post.
 
 import { PassThrough } from 'node:stream';
 import type { ClamdVerdict } from '../../lib/clamd_reply';
-import type { Transaction } from '../shared/haraka';
+import type { CapturedMessage } from '../../io/captured_message';
 import { connectWithin } from '../shared/connect';
 import { ClamdOptions, connectTo, scanOn } from './clamd_client';
 
@@ -28,7 +28,7 @@ export class LiveScan {
   private readonly controller = new AbortController();
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  /** bytes of the message's lines as the client sent them (dot-stuffed) */
+  /** bytes of the message given to clamd so far */
   private received = 0;
   private state: 'streaming' | 'ended' | 'abandoned' = 'streaming';
   private abandonReason = '';
@@ -45,32 +45,24 @@ export class LiveScan {
     void this.result.then(() => { this.settled = true; });
   }
 
-  /** A line of the message as Haraka received it (dot-stuffed, with its line ending). */
+  /** A line of the message (un-stuffed, with its line ending). */
   add(line: Buffer): void {
     if (this.state !== 'streaming') return;
     this.received += line.length;
     if (this.maxBytes > 0 && this.received > this.maxBytes) return this.abandon('message larger than av_scan_obj_max_size');
-    // SMTP dot-stuffing off, as clamd must see the message
-    this.pending.push(line[0] === 0x2e && line[1] === 0x2e ? line.subarray(1) : line);
+    this.pending.push(line);
     this.pendingBytes += line.length;
     if (this.pendingBytes >= BATCH_BYTES) this.flush();
   }
 
-  /** A line that was in the message before the tap started (Haraka's own Received:). */
-  prepend(line: Buffer): void {
-    if (this.state !== 'streaming') return;
-    this.pending.push(line);
-    this.pendingBytes += line.length;
-  }
-
   /**
-   * The client sent the final dot: `dataBytes` (Haraka's count, the dot included) must
-   * match what the tap saw, or the message is scanned the ordinary way.
+   * The client sent the final dot: the byte count must match the captured
+   * message's, or the message is scanned the ordinary way.
    */
-  end(dataBytes: number): Promise<LiveResult> {
+  end(size: number): Promise<LiveResult> {
     if (this.state === 'streaming') {
-      if (this.received + 3 !== dataBytes) {
-        this.abandon(`tap saw ${this.received} of ${dataBytes} bytes`);
+      if (this.received !== size) {
+        this.abandon(`live scan saw ${this.received} of ${size} bytes`);
       } else {
         this.state = 'ended';
         this.flush();
@@ -131,17 +123,9 @@ export class LiveScan {
   }
 }
 
-/**
- * Feeds every line Haraka adds to the transaction to the live scan as well.
- * Haraka has no hook per line of DATA; wrapping this one transaction's
- * add_data (where Haraka hands each line to its message store) is the seam.
- */
-export function tapTransaction(txn: Transaction, scan: LiveScan): void {
-  // Haraka's own Received: line is added before the data hook runs
-  for (const line of txn.header_lines ?? []) scan.prepend(Buffer.from(line.replace(/\n$/, '\r\n')));
-  const addData = txn.add_data;
-  txn.add_data = function tapped(this: Transaction, line: Buffer | string): void {
-    scan.add(typeof line === 'string' ? Buffer.from(line) : line);
-    addData.call(this, line);
-  };
+/** Feeds the captured message to the live scan: what it holds already (the relay's Received:), then each line. */
+export function attachLiveScan(message: CapturedMessage, scan: LiveScan): void {
+  const sofar = message.bytesSoFar();
+  if (sofar.length) scan.add(sofar);
+  message.onLine((line) => scan.add(line));
 }

@@ -1,0 +1,155 @@
+// One message as the relay received it: the DATA lines un-stuffed once
+// (src/lib/smtp_data.ts), in memory up to a limit and then in a private spool
+// file. These bytes are what the scanners read and what the relay sends on;
+// nothing else holds the message (see README "Security").
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { hasBareCr, hasBareLf, unstuffLine } from '../lib/smtp_data';
+
+/** Messages larger than this go to disk. */
+export const MEMORY_LIMIT_BYTES = 4 * 1024 * 1024;
+const WRITE_BATCH_BYTES = 64 * 1024;
+
+export type LineListener = (line: Buffer) => void;
+
+export class CapturedMessage {
+  /** bytes of the message (un-stuffed) */
+  size = 0;
+  /** offset of the empty line that ends the header section; the whole message when there is none */
+  private headerEndAt?: number;
+  /** what refuses the message outright: a bare CR or LF in a line */
+  malformed?: string;
+  private chunks: Buffer[] = [];
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private fd?: number;
+  private file?: string;
+  private listeners: LineListener[] = [];
+  private destroyed = false;
+
+  constructor(private readonly spoolDir: string, private readonly memoryLimit = MEMORY_LIMIT_BYTES) {}
+
+  /** A line the relay itself puts at the top (its Received: line), before any client line. */
+  prepend(line: Buffer): void {
+    this.store(line);
+  }
+
+  /** A DATA line as the client sent it, with its line ending. */
+  addLine(raw: Buffer): void {
+    if (this.destroyed) return;
+    if (!this.malformed && hasBareCr(raw)) this.malformed = `bare CR in line ${this.lineCount + 1}`;
+    if (!this.malformed && hasBareLf(raw)) this.malformed = `bare LF in line ${this.lineCount + 1}`;
+    this.lineCount++;
+    const line = unstuffLine(raw);
+    if (this.headerEndAt === undefined && (line.length === 2 && line[0] === 0x0d && line[1] === 0x0a)) this.headerEndAt = this.size;
+    this.store(line);
+    for (const listener of this.listeners) listener(line);
+  }
+
+  private lineCount = 0;
+
+  /** Called with each line (un-stuffed) as it arrives: the live scan. */
+  onLine(listener: LineListener): void {
+    this.listeners.push(listener);
+  }
+
+  offLine(listener: LineListener): void {
+    this.listeners = this.listeners.filter((l) => l !== listener);
+  }
+
+  /** What is stored so far, while it is all in memory (at the data hook: the relay's own lines). */
+  bytesSoFar(): Buffer {
+    return this.fd === undefined ? Buffer.concat(this.chunks) : Buffer.alloc(0);
+  }
+
+  /** The client sent the final dot: everything is stored. */
+  end(): void {
+    this.listeners = [];
+    this.flushToDisk();
+  }
+
+  get headerEnd(): number {
+    return this.headerEndAt ?? this.size;
+  }
+
+  /** The bytes from `start` to `end`, from memory or the spool file. */
+  read(start = 0, end = this.size): Readable {
+    this.flushToDisk();
+    if (this.fd === undefined) {
+      const slices: Buffer[] = [];
+      let offset = 0;
+      for (const chunk of this.chunks) {
+        const from = Math.max(start - offset, 0);
+        const to = Math.min(end - offset, chunk.length);
+        if (from < to) slices.push(from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to));
+        offset += chunk.length;
+        if (offset >= end) break;
+      }
+      return Readable.from(slices, { objectMode: false });
+    }
+    if (end <= start) return Readable.from([]);
+    return fs.createReadStream(this.file!, { start, end: end - 1, highWaterMark: WRITE_BATCH_BYTES });
+  }
+
+  async readAll(start = 0, end = this.size): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const chunk of this.read(start, end)) parts.push(chunk as Buffer);
+    return Buffer.concat(parts);
+  }
+
+  /** Puts a rebuilt message in place of this one (cleaning). */
+  replace(message: Buffer): void {
+    this.closeFile();
+    this.chunks = [message];
+    this.size = message.length;
+    const blank = message.indexOf('\r\n\r\n');
+    this.headerEndAt = message.subarray(0, 2).toString() === '\r\n' ? 0 : blank < 0 ? undefined : blank + 2;
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.listeners = [];
+    this.chunks = [];
+    this.pending = [];
+    this.closeFile();
+  }
+
+  private store(line: Buffer): void {
+    this.size += line.length;
+    if (this.fd === undefined && this.size <= this.memoryLimit) {
+      this.chunks.push(line);
+      return;
+    }
+    if (this.fd === undefined) this.openFile();
+    this.pending.push(line);
+    this.pendingBytes += line.length;
+    if (this.pendingBytes >= WRITE_BATCH_BYTES) this.flushToDisk();
+  }
+
+  private openFile(): void {
+    this.file = path.join(this.spoolDir, `${crypto.randomUUID()}.eml`);
+    // O_EXCL: never write through a file or link someone placed there
+    this.fd = fs.openSync(this.file, 'wx+', 0o600);
+    this.pending = this.chunks;
+    this.pendingBytes = this.chunks.reduce((n, c) => n + c.length, 0);
+    this.chunks = [];
+  }
+
+  private flushToDisk(): void {
+    if (this.fd === undefined || this.pendingBytes === 0) return;
+    fs.writeSync(this.fd, Buffer.concat(this.pending, this.pendingBytes));
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  private closeFile(): void {
+    if (this.fd === undefined) return;
+    try { fs.closeSync(this.fd); } catch { /* closed */ }
+    try { fs.unlinkSync(this.file!); } catch { /* removed */ }
+    this.fd = undefined;
+    this.file = undefined;
+  }
+}

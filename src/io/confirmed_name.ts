@@ -1,0 +1,32 @@
+// Forward-confirmed reverse DNS: a PTR name counts only when it resolves back
+// to the client's address. An unconfirmed name is whatever the owner of the
+// address's reverse zone chose, and must not reach a server that grants
+// relaying by host name (README "Security").
+
+import dns from 'node:dns';
+
+const LOOKUP_TIMEOUT_MS = 3_000;
+
+function plain(ip: string): string {
+  return ip.toLowerCase().replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
+}
+
+/** `ptr` if it resolves to `ip` within the bound, else undefined. */
+export async function confirmedName(ip: string, ptr: string | null | undefined): Promise<string | undefined> {
+  if (!ptr || !/^[A-Za-z0-9._-]+$/.test(ptr) || !ptr.includes('.')) return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), LOOKUP_TIMEOUT_MS); });
+  const lookup = dns.promises.lookup(ptr, { all: true, verbatim: true })
+    .then((addresses) => (addresses.some((a) => plain(a.address) === plain(ip)) ? ptr.replace(/\.$/, '') : undefined))
+    .catch(() => undefined);
+  try {
+    return await Promise.race([lookup, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A PTR name worth reporting as REVERSE_NAME (Haraka puts DNS failures in remote.host). */
+export function reverseName(ptr: string | null | undefined): string | undefined {
+  return ptr && /^[A-Za-z0-9._-]+$/.test(ptr) && !/^(DNSERROR|NXDOMAIN)$/.test(ptr) ? ptr : undefined;
+}

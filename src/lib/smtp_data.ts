@@ -1,0 +1,126 @@
+// The message bytes of SMTP DATA (RFC 5321 4.5.2), one rule for the whole
+// relay: each line the client sends is un-stuffed exactly once (the first dot
+// of ANY line that starts with a dot is removed, as every receiver does), those
+// bytes are what the scanners see, and the relay stuffs them again itself when
+// it sends them on. A CR that does not end a line is refused, never passed on:
+// servers disagree on what `.CR CRLF` or a bare CR means (SMTP smuggling).
+
+const CR = 0x0d;
+const LF = 0x0a;
+const DOT = 0x2e;
+
+/** One DATA line as the client sent it (with its line ending) -> the message's bytes. */
+export function unstuffLine(line: Buffer): Buffer {
+  return line[0] === DOT ? line.subarray(1) : line;
+}
+
+/** True when the line holds a CR that is not the CR of its final CRLF. */
+export function hasBareCr(line: Buffer): boolean {
+  const end = line.length >= 2 && line[line.length - 1] === LF && line[line.length - 2] === CR ? line.length - 2 : line.length;
+  return line.subarray(0, end).includes(CR);
+}
+
+/** True when the line holds an LF not preceded by CR (Haraka refuses bare-LF line endings; this catches the rest). */
+export function hasBareLf(line: Buffer): boolean {
+  for (let i = line.indexOf(LF); i >= 0; i = line.indexOf(LF, i + 1)) {
+    if (i === 0 || line[i - 1] !== CR) return true;
+  }
+  return false;
+}
+
+/**
+ * Dot-stuffing for the way out: a dot at the start of a line is doubled.
+ * Chunks may split lines anywhere; the stuffer remembers whether the next
+ * byte starts a line.
+ */
+export class DotStuffer {
+  private atLineStart = true;
+
+  stuff(chunk: Buffer): Buffer {
+    if (chunk.length === 0) return chunk;
+    const parts: Buffer[] = [];
+    let from = 0;
+    let pos = 0;
+    if (this.atLineStart && chunk[0] === DOT) {
+      parts.push(Buffer.from('.'));
+    }
+    for (;;) {
+      const nl = chunk.indexOf(LF, pos);
+      if (nl < 0 || nl === chunk.length - 1) break;
+      pos = nl + 1;
+      if (chunk[pos] === DOT) {
+        parts.push(chunk.subarray(from, pos), Buffer.from('.'));
+        from = pos;
+      }
+    }
+    this.atLineStart = chunk[chunk.length - 1] === LF;
+    if (parts.length === 0) return chunk;
+    parts.push(chunk.subarray(from));
+    return Buffer.concat(parts);
+  }
+
+  /** The end of the message: a CRLF if the last line lacked one, then the final dot. */
+  end(): Buffer {
+    return Buffer.from(this.atLineStart ? '.\r\n' : '\r\n.\r\n');
+  }
+}
+
+export interface HeaderField {
+  name: string;
+  value: string;
+}
+
+/**
+ * The field name of a header line as mail readers read it: the bytes before
+ * the first colon with trailing blanks removed (`X-Virus-Scanner : x` is an
+ * X-Virus-Scanner field to a reader), lower-cased. undefined for a
+ * continuation line or a line without a colon.
+ */
+export function fieldName(line: string): string | undefined {
+  if (line[0] === ' ' || line[0] === '\t') return undefined;
+  const colon = line.indexOf(':');
+  if (colon <= 0) return undefined;
+  return line.slice(0, colon).replace(/[ \t]+$/, '').toLowerCase();
+}
+
+/**
+ * Rebuilds a header section: drops every field (with its continuation lines)
+ * whose name (lower case) `remove` says, and appends `add` at its end. The
+ * other lines stay byte for byte, in order.
+ */
+export function editHeaderSection(header: Buffer, remove: (name: string) => boolean, add: readonly HeaderField[]): Buffer {
+  const kept: Buffer[] = [];
+  let dropping = false;
+  let pos = 0;
+  while (pos < header.length) {
+    let nl = header.indexOf(LF, pos);
+    nl = nl < 0 ? header.length : nl + 1;
+    const line = header.subarray(pos, nl);
+    const name = fieldName(line.toString('latin1'));
+    if (name !== undefined) dropping = remove(name);
+    // a continuation line belongs to the field before it
+    if (!dropping) kept.push(line);
+    pos = nl;
+  }
+  // a header section whose last line lacks its CRLF (a message of headers only) gets one first
+  if (add.length && header.length && header[header.length - 1] !== LF) kept.push(Buffer.from('\r\n'));
+  for (const f of add) kept.push(Buffer.from(`${f.name}: ${f.value}\r\n`));
+  return Buffer.concat(kept);
+}
+
+/** The values of the fields named `name` (lower case), unfolded. */
+export function headerValues(header: Buffer, name: string): string[] {
+  const values: string[] = [];
+  let current: string | undefined;
+  for (const line of header.toString('latin1').split(/\r\n/)) {
+    const n = fieldName(line);
+    if (n !== undefined) {
+      if (current !== undefined) values.push(current.trim());
+      current = n === name ? line.slice(line.indexOf(':') + 1) : undefined;
+    } else if (current !== undefined && /^[ \t]/.test(line)) {
+      current += line;
+    }
+  }
+  if (current !== undefined) values.push(current.trim());
+  return values;
+}
