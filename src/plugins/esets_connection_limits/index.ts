@@ -1,0 +1,38 @@
+// Caps on concurrent client connections (esets.cfg max_connections and
+// max_connections_per_ip, per process): a connection over a cap is answered
+// 421 4.7.0 at connect, before the relay opens a session with the mail server.
+
+import DSN from 'haraka-dsn';
+import constants from 'haraka-constants';
+import { ConnectionCounts } from '../../lib/connection_counts';
+import type { Connection, Next, Plugin } from '../shared/haraka';
+import { relayConfig } from '../shared/relay_config';
+
+const COUNTED = 'esets_connection_limits.counted';
+const counts = new ConnectionCounts();
+
+export function register(this: Plugin): void {
+  relayConfig(this);
+  this.register_hook('connect', 'admit_connection');
+  this.register_hook('disconnect', 'release_connection');
+}
+
+export function admit_connection(this: Plugin, next: Next, connection: Connection): void {
+  const { config } = relayConfig(this);
+  const admission = counts.admit(connection.remote.ip, config.max_connections, config.max_connections_per_ip);
+  if (!admission.admitted) {
+    connection.results.add(this, { fail: admission.reason });
+    connection.logwarn(this, `connection refused: ${admission.reason}`);
+    return next(constants.denysoftdisconnect, DSN.create(421, 'Too many connections, try again later', 7, 0));
+  }
+  connection.notes[COUNTED] = true;
+  next();
+}
+
+export function release_connection(this: Plugin, next: Next, connection: Connection): void {
+  if (connection.notes[COUNTED]) {
+    delete connection.notes[COUNTED];
+    counts.release(connection.remote.ip);
+  }
+  next();
+}

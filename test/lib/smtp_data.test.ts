@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { DotStuffer, editHeaderSection, fieldName, hasBareCr, hasBareLf, headerValues, unstuffLine } from '../../src/lib/smtp_data';
+
+const b = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+describe('SMTP DATA bytes (RFC 5321 4.5.2)', () => {
+  it('removes the first dot of any line that starts with one, not only of ".." lines', () => {
+    assert.equal(unstuffLine(b('..stuffed\r\n')).toString(), '.stuffed\r\n');
+    assert.equal(unstuffLine(b('.Content-Transfer-Encoding: base64\r\n')).toString(), 'Content-Transfer-Encoding: base64\r\n');
+    assert.equal(unstuffLine(b('.\r\n')).toString(), '\r\n');
+    assert.equal(unstuffLine(b('plain.\r\n')).toString(), 'plain.\r\n');
+  });
+
+  it('finds a CR that does not end a line, and an LF without its CR', () => {
+    assert.equal(hasBareCr(b('fine\r\n')), false);
+    assert.equal(hasBareCr(b('.\r\r\n')), true, '.CR CRLF: end of data for some servers');
+    assert.equal(hasBareCr(b('Subject: a\rb\r\n')), true);
+    assert.equal(hasBareCr(b('no ending\r')), true);
+    assert.equal(hasBareLf(b('fine\r\n')), false);
+    assert.equal(hasBareLf(b('bare\n')), true);
+    assert.equal(hasBareLf(b('a\nb\r\n')), true);
+  });
+
+  it('stuffs again on the way out, across chunk boundaries, and ends with one dot', () => {
+    const stuffer = new DotStuffer();
+    const out = Buffer.concat([b('.a\r\n'), b('b\r'), b('\n'), b('.'), b('c\r\n.\r\n'), b('..d\r\nlast')].map((c) => stuffer.stuff(c)));
+    assert.equal(out.toString(), '..a\r\nb\r\n..c\r\n..\r\n...d\r\nlast');
+    assert.equal(stuffer.end().toString(), '\r\n.\r\n', 'a CRLF for the unterminated last line');
+    const ended = new DotStuffer();
+    ended.stuff(b('x\r\n'));
+    assert.equal(ended.end().toString(), '.\r\n');
+  });
+
+  it('un-stuffing then stuffing gives back what a conforming client sent', () => {
+    const sent = ['Subject: x\r\n', '\r\n', '..one\r\n', '...two\r\n', 'plain\r\n'];
+    const stuffer = new DotStuffer();
+    const out = sent.map((l) => stuffer.stuff(unstuffLine(b(l)))).map((x) => x.toString()).join('');
+    assert.equal(out, sent.join(''));
+  });
+
+  it('reads a field name as mail readers do: blanks before the colon do not hide it', () => {
+    assert.equal(fieldName('X-Virus-Scanner: x'), 'x-virus-scanner');
+    assert.equal(fieldName('X-Virus-Scanner : spoof'), 'x-virus-scanner');
+    assert.equal(fieldName('X-Virus-Scanner\t: spoof'), 'x-virus-scanner');
+    assert.equal(fieldName(' continued'), undefined);
+    assert.equal(fieldName('no colon here'), undefined);
+  });
+
+  it('drops fields with their continuation lines, keeps every other byte in order, and appends ours', () => {
+    const header = b('Received: from a\r\n\tby b\r\nX-Virus-Scanner : spoof; clean\r\n folded on\r\nX-Spam-Status: No\r\nAuthentication-Results: mx; dkim=pass\r\nSubject: hi\r\n');
+    const out = editHeaderSection(header, (n) => n === 'x-virus-scanner' || n.startsWith('x-spam-'), [{ name: 'X-Virus-Scanner', value: 'ours; clean' }]);
+    assert.equal(out.toString(), 'Received: from a\r\n\tby b\r\nAuthentication-Results: mx; dkim=pass\r\nSubject: hi\r\nX-Virus-Scanner: ours; clean\r\n');
+  });
+
+  it('unfolds header values', () => {
+    assert.deepEqual(headerValues(b('Message-ID:\r\n <a@b>\r\nSubject: x\r\n'), 'message-id'), ['<a@b>']);
+  });
+});
