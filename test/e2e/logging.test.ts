@@ -53,8 +53,8 @@ describe('summary logging', function () {
       assert.equal(await send(relay, 'bad@example.com', 'log-virus', EICAR), 550);
       const log = await waitFor(rsyslog.read, /log-virus/);
       // the pid is the Haraka worker's (num_proc workers under the launcher)
-      assert.match(log, new RegExp(`^mail\\.notice esets_smtp\\[\\d+\\]: action=accept by=action_as from=<good@example\\.com> to=<user@example\\.org> section=\\[smtp\\] rcpts=1 av="clean" as="not scanned: action_as = accept" message_id=<log-clean@test> size=\\d+ time=\\d+ms$`, 'm'));
-      assert.match(log, /^mail\.warning esets_smtp\[\d+\]: action=reject by=action_av_infected from=<bad@example\.com> .*av="infected: Eicar-Test-Signature.*" message_id=<log-virus@test>/m);
+      assert.match(log, new RegExp(`^mail\\.notice esets_smtp\\[\\d+\\]: action=accept by=action_as from="<good@example\\.com>" to="<user@example\\.org>" section="\\[smtp\\]" rcpts=1 av="clean" as="not scanned: action_as = accept" message_id="<log-clean@test>" size=\\d+ time=\\d+ms$`, 'm'));
+      assert.match(log, /^mail\.warning esets_smtp\[\d+\]: action=reject by=action_av_infected from="<bad@example\.com>" .*av="infected: Eicar-Test-Signature.*" message_id="<log-virus@test>"/m);
       assert.doesNotMatch(relay.output(), /action=accept by=/, "with syslog on, summaries do not go to Haraka's log");
     } finally {
       await relay.stop();
@@ -78,8 +78,8 @@ describe('summary logging', function () {
       assert.equal(await send(relay, 'a@example.com', 'haraka-clean', 'hello'), 250);
       assert.equal(await send(relay, 'a@example.com', 'haraka-virus', EICAR), 550);
       const out = await waitFor(relay.output, /haraka-virus/);
-      assert.match(out, /\[NOTICE\] .*\[esets_policy\] action=accept by=action_as .*message_id=<haraka-clean@test>/);
-      assert.match(out, /\[WARN\] .*\[esets_policy\] action=reject by=action_av_infected .*message_id=<haraka-virus@test>/);
+      assert.match(out, /\[NOTICE\] .*\[esets_policy\] action=accept by=action_as .*message_id="<haraka-clean@test>"/);
+      assert.match(out, /\[WARN\] .*\[esets_policy\] action=reject by=action_av_infected .*message_id="<haraka-virus@test>"/);
     } finally {
       await relay.stop();
     }

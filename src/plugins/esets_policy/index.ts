@@ -11,7 +11,7 @@ import {
   AsOutcome, AvOutcome, decideAv, decidePolicy, deliversOnlyClean, describeAs, describeAv, replyFor, StageDecision,
 } from '../../lib/policy';
 import { xSpamStatus } from '../../lib/spamd_reply';
-import { errorLine, summaryLine } from '../../lib/syslog';
+import { errorLine, summaryLine, word } from '../../lib/syslog';
 import { parseClamdVersion, ScannerVersion, xVirusScannerValue } from '../../lib/virus_scanner_header';
 import type { Connection, Next, Plugin, Transaction } from '../shared/haraka';
 import { EarlyForward, earlyForwardStarter } from '../shared/early_forward';
@@ -150,19 +150,20 @@ function finish(
   const verdict = decision.option.startsWith('action_as') ? asVerdict : avVerdict;
 
   txn.results.add(plugin, { msg: `${decision.action} by ${decision.option}`, av: avVerdict, as: asVerdict || undefined });
+  // word(): ours, written bare; every string (client, config, scanner) is quoted and escaped by lib/syslog
   writeLog(plugin, connection, config, summaryLine(decision.action === 'accept', [
-    `action=${decision.action}`,
-    `by=${decision.option}`,
-    `from=${txn.mail_from.format()}`,
-    `to=${txn.rcpt_to[0]?.format() ?? '<>'}`,
-    `section=${(txn.notes.get(MESSAGE_CONFIG) as MessageConfig | undefined)?.section?.replace(/ \(line \d+\)$/, '') ?? '[smtp]'}`,
-    `rcpts=${txn.rcpt_to.length}`,
-    `av="${avVerdict}"`,
-    asVerdict ? `as="${asVerdict}"` : '',
-    `message_id=${txn.header.get('Message-ID').trim() || '-'}`,
-    `size=${txn.data_bytes}`,
-    `time=${elapsedMs}ms`,
-  ].filter(Boolean).join(' ')));
+    ['action', word(decision.action)],
+    ['by', word(decision.option)],
+    ['from', txn.mail_from.format()],
+    ['to', txn.rcpt_to[0]?.format() ?? '<>'],
+    ['section', (txn.notes.get(MESSAGE_CONFIG) as MessageConfig | undefined)?.section?.replace(/ \(line \d+\)$/, '') ?? '[smtp]'],
+    ['rcpts', txn.rcpt_to.length],
+    ['av', avVerdict],
+    ['as', asVerdict || undefined],
+    ['message_id', txn.header.get('Message-ID').trim() || word('-')],
+    ['size', txn.data_bytes],
+    ['time', word(`${elapsedMs}ms`)],
+  ]));
 
   if (decision.action === 'accept') {
     if (!sentEarly) addHeaders(txn, config, verdicts, avVerdict);
