@@ -8,6 +8,47 @@ import { Rsyslog, startRsyslog } from '../support/rsyslog';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
 
+const MAX_LINE_BYTES = 900;
+const SUMMARY_KEYS = ['action', 'by', 'from', 'to', 'section', 'rcpts', 'av', 'as', 'message_id', 'size', 'time'];
+
+/**
+ * A Message-ID past 1,100 bytes with `<0>`, ESC and a fake field, as in issue 10
+ * item 8: `logger --prio-prefix` split such a summary line near 1,024 bytes and
+ * read `<0>` at the start of the tail as user.emerg. `pad` shifts the `<0>`s by
+ * one byte, so with any split point one of three messages would have one there.
+ */
+function hostileId(pad: number): string {
+  return `<${'p'.repeat(pad)}\x1b action=accept by=x ${'<0>'.repeat(360)}@forge.test>`;
+}
+
+async function sendWithId(relay: Relay, from: string, messageId: string, body: string): Promise<number> {
+  const client = await SmtpTestClient.connect(relay.port);
+  await client.read();
+  await client.command('EHLO client.example');
+  const r = await client.send(from, ['user@example.org'], `Subject: forge\r\nMessage-ID: ${messageId}\r\n\r\n${body}\r\n`);
+  client.end();
+  return r.data!.code;
+}
+
+/** The keys of a summary line read as a log parser would: bare tokens and "quoted strings", in order. */
+function summaryKeys(text: string): string[] {
+  const re = /([a-z_]+)=("(?:[^"\\]|\\.)*"|[^ "\\]*)(?: (?=.)|$)/y;
+  const keys: string[] = [];
+  let m: RegExpExecArray | null;
+  while (re.lastIndex < text.length && (m = re.exec(text)) !== null) keys.push(m[1]);
+  assert.equal(re.lastIndex, text.length, `not a line of fields: ${text}`);
+  return keys;
+}
+
+/** Checks one summary record's text: escaped, bounded, our fields in our order, the client's text inside its quotes. */
+function assertSafeSummary(text: string, action: 'accept' | 'reject'): void {
+  assert.ok(Buffer.byteLength(text) <= MAX_LINE_BYTES, `${Buffer.byteLength(text)} bytes`);
+  assert.doesNotMatch(text, /[\x00-\x1f\x7f-\x9f]|#033/, 'no control character, none escaped by rsyslog instead of us');
+  assert.deepEqual(summaryKeys(text), SUMMARY_KEYS.filter((k) => k !== 'as' || action === 'accept'));
+  assert.ok(text.startsWith(`action=${action} by=action_`), text.slice(0, 40));
+  assert.match(text, / message_id="<p{0,2}\\x1b action=accept by=x (<0>)+(<0?)?\\\[truncated\]" size=\d+ time=\d+ms$/);
+}
+
 async function send(relay: Relay, from: string, subject: string, body: string): Promise<number> {
   const client = await SmtpTestClient.connect(relay.port);
   await client.read();
@@ -53,8 +94,8 @@ describe('summary logging', function () {
       assert.equal(await send(relay, 'bad@example.com', 'log-virus', EICAR), 550);
       const log = await waitFor(rsyslog.read, /log-virus/);
       // the pid is the Haraka worker's (num_proc workers under the launcher)
-      assert.match(log, new RegExp(`^mail\\.notice esets_smtp\\[\\d+\\]: action=accept by=action_as from=<good@example\\.com> to=<user@example\\.org> section=\\[smtp\\] rcpts=1 av="clean" as="not scanned: action_as = accept" message_id=<log-clean@test> size=\\d+ time=\\d+ms$`, 'm'));
-      assert.match(log, /^mail\.warning esets_smtp\[\d+\]: action=reject by=action_av_infected from=<bad@example\.com> .*av="infected: Eicar-Test-Signature.*" message_id=<log-virus@test>/m);
+      assert.match(log, new RegExp(`^mail\\.notice esets_smtp\\[\\d+\\]: action=accept by=action_as from="<good@example\\.com>" to="<user@example\\.org>" section="\\[smtp\\]" rcpts=1 av="clean" as="not scanned: action_as = accept" message_id="<log-clean@test>" size=\\d+ time=\\d+ms$`, 'm'));
+      assert.match(log, /^mail\.warning esets_smtp\[\d+\]: action=reject by=action_av_infected from="<bad@example\.com>" .*av="infected: Eicar-Test-Signature.*" message_id="<log-virus@test>"/m);
       assert.doesNotMatch(relay.output(), /action=accept by=/, "with syslog on, summaries do not go to Haraka's log");
     } finally {
       await relay.stop();
@@ -72,14 +113,59 @@ describe('summary logging', function () {
     }
   });
 
+  it('a Message-ID with <0>, ESC and a fake field past 1,100 bytes: exactly our records, at our priorities, bounded', async () => {
+    // a syslog of its own: every record in it must be one this test caused
+    const own = await startRsyslog();
+    const relay = await relayWith({ syslog_facility: 'mail', syslog_socket: `"${own.socket}"` });
+    try {
+      assert.ok(hostileId(0).length > 1100);
+      const sent: ('accept' | 'reject')[] = [];
+      for (const pad of [0, 1, 2]) {
+        assert.equal(await sendWithId(relay, 'bad@example.com', hostileId(pad), EICAR), 550);
+        sent.push('reject');
+      }
+      assert.equal(await sendWithId(relay, 'good@example.com', hostileId(0), 'hello'), 250);
+      sent.push('accept');
+
+      const log = await waitFor(own.read, /action=accept by=action_as/);
+      await new Promise((r) => setTimeout(r, 300)); // anything late (a split tail) would land by now
+      const lines = own.read().split('\n').filter((l) => l !== '' && !/^syslog\.\w+ rsyslogd/.test(l));
+      assert.equal(log.length > 0, true);
+      assert.equal(lines.length, sent.length, `one record per message:\n${lines.join('\n')}`);
+      lines.forEach((line, i) => {
+        const m = /^(\w+\.\w+) esets_smtp\[\d+\]: (.*)$/.exec(line);
+        assert.ok(m, `a record that is not ours: ${line.slice(0, 80)}`);
+        assert.equal(m[1], sent[i] === 'accept' ? 'mail.notice' : 'mail.warning');
+        assertSafeSummary(m[2], sent[i]);
+      });
+      assert.doesNotMatch(own.read(), /^\S*\.emerg /m);
+    } finally {
+      await relay.stop();
+      await own.stop();
+    }
+  });
+
+  it("syslog_facility = none: the same Message-ID gives one escaped, bounded line in Haraka's log", async () => {
+    const relay = await relayWith({});
+    try {
+      assert.equal(await sendWithId(relay, 'bad@example.com', hostileId(1), EICAR), 550);
+      const out = await waitFor(relay.output, /\[esets_policy\] action=reject/);
+      const ours = out.split('\n').filter((l) => l.includes('[esets_policy]'));
+      assert.equal(ours.length, 1, ours.join('\n'));
+      assertSafeSummary(ours[0].replace(/^.*? \[WARN\] \[[^\]]+\] \[esets_policy\] /, ''), 'reject');
+    } finally {
+      await relay.stop();
+    }
+  });
+
   it("syslog_facility = none: summaries go to Haraka's log at NOTICE and WARN", async () => {
     const relay = await relayWith({});
     try {
       assert.equal(await send(relay, 'a@example.com', 'haraka-clean', 'hello'), 250);
       assert.equal(await send(relay, 'a@example.com', 'haraka-virus', EICAR), 550);
       const out = await waitFor(relay.output, /haraka-virus/);
-      assert.match(out, /\[NOTICE\] .*\[esets_policy\] action=accept by=action_as .*message_id=<haraka-clean@test>/);
-      assert.match(out, /\[WARN\] .*\[esets_policy\] action=reject by=action_av_infected .*message_id=<haraka-virus@test>/);
+      assert.match(out, /\[NOTICE\] .*\[esets_policy\] action=accept by=action_as .*message_id="<haraka-clean@test>"/);
+      assert.match(out, /\[WARN\] .*\[esets_policy\] action=reject by=action_av_infected .*message_id="<haraka-virus@test>"/);
     } finally {
       await relay.stop();
     }

@@ -13,7 +13,7 @@ import {
 } from '../../lib/policy';
 import type { HeaderField } from '../../lib/smtp_data';
 import { xSpamStatus } from '../../lib/spamd_reply';
-import { errorLine, summaryLine } from '../../lib/syslog';
+import { errorLine, summaryLine, word } from '../../lib/syslog';
 import { parseClamdVersion, ScannerVersion, xVirusScannerValue } from '../../lib/virus_scanner_header';
 import type { Connection, Next, Plugin, Transaction } from '../shared/haraka';
 import { HEADER_EDITS, HeaderEdits, isScannerField } from '../shared/header_edits';
@@ -187,20 +187,21 @@ interface Summary {
 }
 
 function logSummary(plugin: Plugin, connection: Connection, txn: Transaction, config: EsetsConfig, s: Summary): void {
+  // word(): ours, written bare; every string (client, config, scanner) is quoted and escaped by lib/syslog
   writeLog(plugin, connection, config, summaryLine(s.action === 'accept', [
-    `action=${s.action}`,
-    `by=${s.option}`,
-    `from=${txn.mail_from.format()}`,
-    `to=${txn.rcpt_to[0]?.format() ?? '<>'}`,
-    `section=${(txn.notes.get(MESSAGE_CONFIG) as MessageConfig | undefined)?.section?.replace(/ \(line \d+\)$/, '') ?? '[smtp]'}`,
-    `rcpts=${txn.rcpt_to.length}`,
-    s.av !== undefined ? `av="${s.av}"` : '',
-    s.as ? `as="${s.as}"` : '',
-    s.verdict ? `reason="${s.verdict}"` : '',
-    `message_id=${txn.header.get('Message-ID').trim() || '-'}`,
-    `size=${s.size}`,
-    `time=${s.elapsedMs}ms`,
-  ].filter(Boolean).join(' ')));
+    ['action', word(s.action)],
+    ['by', word(s.option)],
+    ['from', txn.mail_from.format()],
+    ['to', txn.rcpt_to[0]?.format() ?? '<>'],
+    ['section', (txn.notes.get(MESSAGE_CONFIG) as MessageConfig | undefined)?.section?.replace(/ \(line \d+\)$/, '') ?? '[smtp]'],
+    ['rcpts', txn.rcpt_to.length],
+    ['av', s.av],
+    ['as', s.as || undefined],
+    ['reason', s.verdict],
+    ['message_id', txn.header.get('Message-ID').trim() || word('-')],
+    ['size', s.size],
+    ['time', word(`${s.elapsedMs}ms`)],
+  ]));
 }
 
 /**
