@@ -66,6 +66,9 @@ export function baseMainCf(dir: string, hostname: string, domain = hostname): st
     'inet_interfaces = loopback-only',
     'inet_protocols = ipv4',
     'mydestination =',
+    // no /etc/aliases here, no NIS: no error lines in the log
+    'alias_maps =',
+    'alias_database =',
     'smtp_dns_support_level = disabled',
     'smtp_tls_security_level = none',
     'queue_run_delay = 1s',
