@@ -1,7 +1,13 @@
-// A private Postfix instance as a real SMTP client that queues and retries:
-// it accepts mail on a loopback port and relays everything to relayPort,
-// retrying deferred recipients every second or two. Runs in the foreground
-// (postfix start-fg) and is stopped by PID.
+// Private Postfix instances for the tests (own config and queue directory,
+// a free loopback port), run in the foreground (postfix start-fg) and stopped
+// by PID: the master daemon's PID (from its pid file), which takes its
+// children with it, then the start-fg wrapper. Stopping only the wrapper
+// would leave the master running and listening (it is the wrapper's child).
+//
+// startPostfix: a real SMTP client that queues and retries: it accepts mail
+// on a loopback port and relays everything to relayPort, retrying deferred
+// recipients every second or two. See postfix_server.ts for Postfix as the
+// mail server behind the relay.
 
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,7 +22,15 @@ export interface Postfix {
   stop(): Promise<void>;
 }
 
-const SERVICES = [
+export interface PostfixInstance extends Postfix {
+  /** the instance's folder: etc/ (main.cf, master.cf, tables), queue/, data/, maillog */
+  dir: string;
+  etc: string;
+  /** PID of the master daemon (not of the start-fg wrapper) */
+  masterPid(): number | undefined;
+}
+
+export const SERVICES = [
   'pickup unix n - n 60 1 pickup',
   'cleanup unix n - n - 0 cleanup',
   'qmgr unix n - n 300 1 qmgr',
@@ -39,53 +53,116 @@ const SERVICES = [
   'postlog unix-dgram n - n - 1 postlogd',
 ];
 
-export async function startPostfix(relayPort: number): Promise<Postfix> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-postfix-'));
-  fs.chmodSync(dir, 0o755);
-  const etc = path.join(dir, 'etc');
-  fs.mkdirSync(etc);
-  const port = await freePort();
-  const maillog = path.join(dir, 'maillog');
-  fs.writeFileSync(path.join(etc, 'main.cf'), [
+/** main.cf lines every instance needs (paths, owners, loopback only, fast retries, its own maillog) */
+export function baseMainCf(dir: string, hostname: string, domain = hostname): string[] {
+  return [
     'compatibility_level = 3.6',
     `queue_directory = ${dir}/queue`,
     `data_directory = ${dir}/data`,
     'mail_owner = postfix',
     'setgid_group = postdrop',
-    'myhostname = client.test',
-    'mydomain = client.test',
+    `myhostname = ${hostname}`,
+    `mydomain = ${domain}`,
     'inet_interfaces = loopback-only',
     'inet_protocols = ipv4',
     'mydestination =',
-    'mynetworks = 127.0.0.0/8',
-    'smtpd_relay_restrictions = permit_mynetworks, reject',
-    `relayhost = [127.0.0.1]:${relayPort}`,
+    // no /etc/aliases here, no NIS: no error lines in the log
+    'alias_maps =',
+    'alias_database =',
     'smtp_dns_support_level = disabled',
     'smtp_tls_security_level = none',
     'queue_run_delay = 1s',
     'minimal_backoff_time = 1s',
     'maximal_backoff_time = 2s',
-    `maillog_file = ${maillog}`,
+    `maillog_file = ${dir}/maillog`,
     `maillog_file_prefixes = ${dir}`,
-    '',
-  ].join('\n'));
+  ];
+}
+
+/**
+ * Starts a Postfix instance: `main(dir, etc)` gives main.cf's lines, `files`
+ * extra files for etc/ (lookup tables), and smtpd listens on 127.0.0.1:port.
+ */
+export async function startPostfixInstance(
+  main: (dir: string, etc: string) => string[],
+  files: Record<string, string> = {},
+  port?: number,
+): Promise<PostfixInstance> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-postfix-'));
+  fs.chmodSync(dir, 0o755);
+  const etc = path.join(dir, 'etc');
+  fs.mkdirSync(etc);
+  port ??= await freePort();
+  const maillog = path.join(dir, 'maillog');
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(etc, name), text);
+  fs.writeFileSync(path.join(etc, 'main.cf'), [...main(dir, etc), ''].join('\n'));
   fs.writeFileSync(path.join(etc, 'master.cf'), [`127.0.0.1:${port} inet n - n - - smtpd`, ...SERVICES, ''].join('\n'));
+  // Postfix waits (300 ms, again and again) for a config file modified within the last second to age
+  const past = new Date(Date.now() - 10_000);
+  for (const name of fs.readdirSync(etc)) fs.utimesSync(path.join(etc, name), past, past);
   fs.mkdirSync(path.join(dir, 'queue'));
   fs.mkdirSync(path.join(dir, 'data'));
   execFileSync('chown', ['postfix', path.join(dir, 'data')]);
   // creates the queue's subdirectories with Postfix's owners and modes
   execFileSync('postfix', ['-c', etc, 'check'], { stdio: 'ignore' });
+  // checked just now: start-fg need not check again (postfix-script removes the file)
+  fs.writeFileSync(path.join(dir, 'queue', 'quick-start'), '');
   const child: ChildProcess = spawn('postfix', ['-c', etc, 'start-fg'], { stdio: 'ignore' });
+  const pidFile = path.join(dir, 'queue', 'pid', 'master.pid');
+  const masterPid = (): number | undefined => {
+    try {
+      const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+      // the pid file may outlive its process: only a running master of this instance counts
+      return pid > 0 && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'master' ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  };
   const stop = async (): Promise<void> => {
+    const pid = masterPid();
+    if (pid !== undefined) {
+      // TERM: the master stops its children and exits; the wrapper, which waits for it, then exits too
+      const wrapperGone = child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      process.kill(pid, 'SIGTERM');
+      const bounded = await Promise.race([wrapperGone.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000).unref())]);
+      if (!bounded && masterPid() === pid) process.kill(pid, 'SIGKILL');
+      await waitGone(pid, 5_000);
+    }
     await stopChild(child);
     fs.rmSync(dir, { recursive: true, force: true });
   };
   const log = (): string => (fs.existsSync(maillog) ? fs.readFileSync(maillog, 'utf8') : '');
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline && child.exitCode === null) {
-    if (await canConnect(port)) return { port, log, stop };
-    await new Promise((r) => setTimeout(r, 200));
+    if (masterPid() !== undefined && (await canConnect(port))) return { port, dir, etc, log, stop, masterPid };
+    await new Promise((r) => setTimeout(r, 100));
   }
+  const text = log();
   await stop();
-  throw new Error(`postfix did not start:\n${log()}`);
+  throw new Error(`postfix did not start:\n${text}`);
+}
+
+/** Waits (bounded) until `pid` is no longer a running process. */
+async function waitGone(pid: number, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export async function startPostfix(relayPort: number): Promise<Postfix> {
+  const pf = await startPostfixInstance((dir) => [
+    ...baseMainCf(dir, 'client.test'),
+    'mynetworks = 127.0.0.0/8',
+    'smtpd_relay_restrictions = permit_mynetworks, reject',
+    `relayhost = [127.0.0.1]:${relayPort}`,
+  ]);
+  return { port: pf.port, log: pf.log, stop: pf.stop };
 }

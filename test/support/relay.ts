@@ -65,9 +65,14 @@ export function esetsCfg(listenPort: number, opts: RelayConfigOptions): string {
   ].join('\n');
 }
 
-/** Runs the launcher; resolves once the relay accepts connections (or rejects if it exits first). */
-export async function startRelay(args: string[], port: number, env: NodeJS.ProcessEnv = {}): Promise<Relay> {
-  const child = spawn(process.execPath, [LAUNCHER, ...args], {
+/**
+ * Runs the launcher; resolves once the relay accepts connections (or rejects if it exits first).
+ * `wrap`: a command prefix that execs the launcher in the end (e.g. dns.ts's private resolver),
+ * so that the PID is still the launcher's.
+ */
+export async function startRelay(args: string[], port: number, env: NodeJS.ProcessEnv = {}, wrap: string[] = []): Promise<Relay> {
+  const command = [...wrap, process.execPath, LAUNCHER, ...args];
+  const child = spawn(command[0], command.slice(1), {
     cwd: PROJECT_DIR,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,6 +1,9 @@
 // A downstream mail server for the tests, on nodemailer's smtp-server: it
-// records every message it accepts and can refuse recipients. XCLIENT is on,
-// so it sees the relay's client as the relay reports it.
+// records every message it accepts and can refuse recipients. XCLIENT is on
+// (unless `xclient: false`), so it sees the relay's client as the relay
+// reports it; XFORWARD is off unless `xforward: true`. It records what
+// smtp-server parsed: for the exact bytes the relay sends, put a Tap
+// (tap.ts) in front of it.
 
 import { SMTPServer, SMTPServerAddress, SMTPServerSession } from 'smtp-server';
 
@@ -21,6 +24,10 @@ export interface SinkOptions {
   dataDelayMs?: number;
   /** close the connection after receiving the data, without a reply */
   dropAfterData?: boolean;
+  /** offer and accept XCLIENT (default true); fixed at construction */
+  xclient?: boolean;
+  /** offer and accept XFORWARD (default false); fixed at construction */
+  xforward?: boolean;
 }
 
 export class Sink {
@@ -37,7 +44,8 @@ export class Sink {
     this.server = new SMTPServer({
       authOptional: true,
       disabledCommands: ['AUTH', 'STARTTLS'],
-      useXClient: true,
+      useXClient: options.xclient ?? true,
+      useXForward: options.xforward ?? false,
       logger: false,
       size: 200 * 1024 * 1024,
       onRcptTo: (address: SMTPServerAddress, session, callback) => {
