@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { CapturedMessage } from '../../src/io/captured_message';
+import { MAIL_MARKER } from '../../src/plugins/esets_policy/clamd_client';
 import { attachLiveScan, LiveResult, LiveScan } from '../../src/plugins/esets_policy/live_scan';
 
 const lines = (text: string): Buffer[] => text.split(/(?<=\r\n)/).map((l) => Buffer.from(l));
@@ -49,7 +50,10 @@ describe('live scan (real clamd)', function () {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-clamd-'));
     const md5 = (s: string): string => crypto.createHash('md5').update(s).digest('hex');
     fs.mkdirSync(path.join(dir, 'db'));
-    fs.writeFileSync(path.join(dir, 'db', 'exact.hdb'), `${md5(message)}:${message.length}:Exact-Message\n${md5(sent.join(''))}:${sent.join('').length}:Still-Stuffed\n`);
+    // clamd gets the relay's mail marker, then exactly the message
+    const scanned = MAIL_MARKER.toString() + message;
+    const stuffed = MAIL_MARKER.toString() + sent.join('');
+    fs.writeFileSync(path.join(dir, 'db', 'exact.hdb'), `${md5(scanned)}:${scanned.length}:Exact-Message\n${md5(stuffed)}:${stuffed.length}:Still-Stuffed\n`);
     const exact = await startClamd(dir);
     try {
       const result = await scan(sent, options([exact.socket]));

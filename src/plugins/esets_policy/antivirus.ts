@@ -8,7 +8,7 @@ import type { CleanMode } from '../../lib/esets_options';
 import { decodedBody, leafParts, parseMime } from '../../lib/mime_tree';
 import { replaceParts } from '../../lib/mime_tree';
 import type { AvOutcome } from '../../lib/policy';
-import { clamdScan, ClamdOptions } from './clamd_client';
+import { clamdScan, ClamdOptions, MAIL_MARKER } from './clamd_client';
 import type { LiveScan } from './live_scan';
 
 export interface AvSettings {
@@ -46,7 +46,10 @@ async function wholeMessageVerdict(message: CapturedMessage, settings: AvSetting
     }
   }
   if (settings.signal.aborted) return { kind: 'not_scanned', reason: 'transaction ended' };
-  return clamdScan({ ...settings.clamd, addresses }, (sink) => message.read().pipe(sink));
+  return clamdScan({ ...settings.clamd, addresses }, (sink) => {
+    sink.write(MAIL_MARKER);
+    message.read().pipe(sink);
+  });
 }
 
 /**
@@ -76,7 +79,7 @@ async function clean(message: CapturedMessage, settings: AvSettings, names: stri
   const cleaned = replaceParts(bytes, new Map(found.map((f) => [f.part, removalNotice(f, settings.product)])));
   const left = deadline - Date.now();
   if (settings.signal.aborted || left <= 0) return infected;
-  const rescan = await clamdScan({ ...settings.clamd, scanTimeoutMs: left }, (sink) => sink.end(cleaned));
+  const rescan = await clamdScan({ ...settings.clamd, scanTimeoutMs: left }, (sink) => sink.end(Buffer.concat([MAIL_MARKER, cleaned])));
   if (rescan.kind !== 'clean') return infected;
   message.replace(cleaned);
   return { kind: 'cleaned', removed: found.length, names: found.flatMap((f) => f.names) };

@@ -13,6 +13,15 @@ export interface ClamdOptions {
   scanTimeoutMs: number;
 }
 
+/**
+ * Put before every message clamd scans: clamd reads its input as a mail (and
+ * so decodes uuencode and BinHex in a plain body) only when it recognises a
+ * mail header near the start, and a message may open with anything (a long
+ * DKIM-Signature, X- fields). Every MTA adds a Received: at the top; this one
+ * is seen by clamd only, never sent on.
+ */
+export const MAIL_MARKER = Buffer.from('Received: from client by esets-relay for scanning\r\n');
+
 /** Writes the message into the given stream and ends it. */
 export type Feed = (sink: Writable) => void;
 

@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream';
 import type { ClamdVerdict } from '../../lib/clamd_reply';
 import type { CapturedMessage } from '../../io/captured_message';
 import { connectWithin } from '../shared/connect';
-import { ClamdOptions, connectTo, scanOn } from './clamd_client';
+import { ClamdOptions, connectTo, MAIL_MARKER, scanOn } from './clamd_client';
 
 /** Written to clamd in pieces of about this size (one INSTREAM frame each). */
 const BATCH_BYTES = 64 * 1024;
@@ -53,6 +53,13 @@ export class LiveScan {
     this.pending.push(line);
     this.pendingBytes += line.length;
     if (this.pendingBytes >= BATCH_BYTES) this.flush();
+  }
+
+  /** Bytes for clamd that are not part of the message (MAIL_MARKER), before any of it. */
+  mark(bytes: Buffer): void {
+    if (this.state !== 'streaming') return;
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
   }
 
   /**
@@ -125,6 +132,7 @@ export class LiveScan {
 
 /** Feeds the captured message to the live scan: what it holds already (the relay's Received:), then each line. */
 export function attachLiveScan(message: CapturedMessage, scan: LiveScan): void {
+  scan.mark(MAIL_MARKER);
   const sofar = message.bytesSoFar();
   if (sofar.length) scan.add(sofar);
   message.onLine((line) => scan.add(line));
