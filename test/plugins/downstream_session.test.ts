@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { DownstreamError, DownstreamSession, HandoverRefused } from '../../src/plugins/esets_forward/downstream_session';
+import { DownstreamError, DownstreamSession, HandoverRefused } from '../../src/io/downstream_session';
 
 /** A server answering each command line with `answer(line)`; DATA content is collected. */
 async function scriptedServer(answer: (line: string) => string | undefined): Promise<{ port: number; data: string[]; close(): Promise<void> }> {

@@ -27,21 +27,22 @@ describe('esets_forward plugin (against a real SMTP server)', () => {
     useHarakaDir(CFG(sink.port));
     const plugin = makePlugin('esets_forward');
     const conn = connection();
-    const greeting = await callHook(plugin, 'open_downstream', conn);
+    const greeting = await callHook(plugin, 'open_session', conn);
     assert.equal(greeting.rc, constants.ok, "the server's greeting is the client's");
     assert.equal((await callHook(plugin, 'forward_ehlo', conn, 'client.example')).rc, undefined, "the client's EHLO, accepted by the server");
-    const { rc } = await callMail(plugin, conn, 'a@example.com');
-    assert.equal(rc, undefined);
+    const { rc, msg } = await callMail(plugin, conn, 'a@example.com');
+    assert.equal(rc, constants.ok);
+    assert.equal((msg as { code: number }).code, 250, "the server's own reply to MAIL");
     const result = conn.results.get('esets_forward');
     assert.match(String(result?.msg), /client handover XCLIENT/);
-    await callHook(plugin, 'close_downstream', conn);
+    await callHook(plugin, 'close_session', conn);
   });
 
   it("vouches for a recipient the server accepts and refuses one it refuses, with the server's code and text", async () => {
     useHarakaDir(CFG(sink.port));
     const plugin = makePlugin('esets_forward');
     const conn = connection();
-    await callHook(plugin, 'open_downstream', conn);
+    await callHook(plugin, 'open_session', conn);
     await callHook(plugin, 'forward_ehlo', conn, 'client.example');
     await callMail(plugin, conn, 'a@example.com');
     assert.equal((await callRcpt(plugin, conn, 'good@example.org')).rc, constants.ok);
@@ -50,14 +51,14 @@ describe('esets_forward plugin (against a real SMTP server)', () => {
     const dsn = refused.msg as { code: number; reply: string[] };
     assert.equal(dsn.code, 550);
     assert.deepEqual(dsn.reply, ['5.1.1 No such user here'], "the server's lines, exactly");
-    await callHook(plugin, 'close_downstream', conn);
+    await callHook(plugin, 'close_session', conn);
   });
 
   it('answers 421 at connect, at once, when the server refuses connections', async () => {
     useHarakaDir(CFG(await freePort()));
     const plugin = makePlugin('esets_forward');
     const started = Date.now();
-    const { rc, msg } = await callHook(plugin, 'open_downstream', connection());
+    const { rc, msg } = await callHook(plugin, 'open_session', connection());
     assert.ok(Date.now() - started < 2000);
     assert.equal(rc, constants.denysoftdisconnect);
     assert.equal((msg as { code: number }).code, 421);

@@ -16,8 +16,8 @@ describe('esets_user_config plugin', () => {
     const plugin = makePlugin('esets_user_config');
     const conn = makeConnection({ mailFrom: 'boss@example.com', withTxn: true, silent: true });
     assert.equal((await callRcpt(plugin, conn, 'x@example.org')).rc, undefined);
-    const chosen = conn.transaction.notes.get('esets_user_config') as { section: string; config: { action_av_infected: string } };
-    assert.equal(chosen.section, '[|boss@example.com] (line 1)');
+    const chosen = conn.transaction.notes.get('esets_user_config') as { section: { name: string; line: number }; config: { action_av_infected: string } };
+    assert.deepEqual(chosen.section, { name: '|boss@example.com', line: 1 });
     assert.equal(chosen.config.action_av_infected, 'accept');
   });
 
@@ -26,7 +26,7 @@ describe('esets_user_config plugin', () => {
     const plugin = makePlugin('esets_user_config');
     const conn = makeConnection({ mailFrom: 'clerk@example.com', withTxn: true, silent: true });
     await callRcpt(plugin, conn, 'x@example.org');
-    const chosen = conn.transaction.notes.get('esets_user_config') as { section?: string; config: { action_av_infected: string } };
+    const chosen = conn.transaction.notes.get('esets_user_config') as { section?: unknown; config: { action_av_infected: string } };
     assert.equal(chosen.section, undefined);
     assert.equal(chosen.config.action_av_infected, 'defer');
   });
@@ -36,7 +36,7 @@ describe('esets_user_config plugin', () => {
     const plugin = makePlugin('esets_user_config');
     const conn = makeConnection({ mailFrom: 's@example.com', rcptTo: ['x@a.example'], silent: true });
     // the fixture's rcpt_to holds the first (accepted) recipient; decide it first
-    conn.transaction.notes.set('esets_user_config', { section: '[a.example] (line 1)', config: {} });
+    conn.transaction.notes.set('esets_user_config', { section: { name: 'a.example', line: 1 }, config: {} });
     const same = await callRcpt(plugin, conn, 'y@mail.a.example');
     assert.equal(same.rc, undefined);
     const other = await callRcpt(plugin, conn, 'z@b.example');
@@ -49,7 +49,7 @@ describe('esets_user_config plugin', () => {
     setup('', '[a.example]\naction_av = reject\n');
     const plugin = makePlugin('esets_user_config');
     const conn = makeConnection({ mailFrom: 's@example.com', rcptTo: ['x@a.example'], silent: true });
-    conn.transaction.notes.set('esets_user_config', { section: '[a.example] (line 1)', config: {} });
+    conn.transaction.notes.set('esets_user_config', { section: { name: 'a.example', line: 1 }, config: {} });
     assert.equal((await callRcpt(plugin, conn, 'z@b.example')).rc, undefined);
   });
 

@@ -1,37 +1,40 @@
-// Transparent forwarding, as esets_smtp does it: each client session is
-// mirrored by one session with the mail server (server_addr:server_port),
-// opened when the client connects. The server judges the real client
-// (XCLIENT, then the client's own HELO/EHLO); MAIL and RCPT are passed on as
-// the client sends them and the server's own replies come back; the message
-// follows only after the policy accepted it, as the relay captured it
-// (un-stuffed once, stuffed again here). See README "esets_forward".
+// Transparent forwarding, as esets_smtp does it: Haraka's hooks turned into
+// the steps of one MirroredSession (src/session), which owns the connection to
+// the mail server (server_addr:server_port). The client gets the server's
+// greeting, EHLO reply and replies, exactly; the message follows only after
+// the policy accepted it, as the relay captured it. See README "esets_forward".
 
 import HarakaDsn from 'haraka-dsn';
 import constants from 'haraka-constants';
+import type { CapturedMessage } from '../../io/captured_message';
+import { confirmedName, reverseName } from '../../io/confirmed_name';
+import { DownstreamError, HandoverRefused } from '../../io/downstream_session';
 import { editHeaderSection } from '../../lib/smtp_data';
 import type { SmtpReply } from '../../lib/smtp_reply';
 import { replyText } from '../../lib/smtp_reply';
-import { confirmedName, reverseName } from '../../io/confirmed_name';
+import { EsmtpParams, MirroredSession } from '../../session/mirrored_session';
 import type { Address, Connection, Next, Plugin, Transaction } from '../shared/haraka';
-import { captureMessage, dropMessage, finishedMessage } from '../shared/message_capture';
 import { HEADER_EDITS, HeaderEdits } from '../shared/header_edits';
+import { captureMessage, dropMessage, finishedMessage } from '../shared/message_capture';
+import { DISCARDED } from '../shared/policy_outcome';
 import { relayConfig } from '../shared/relay_config';
 import { exactReply } from '../shared/server_reply';
-import { ClientIdentity, DownstreamError, DownstreamOptions, DownstreamSession, HandoverRefused } from './downstream_session';
-import type { CapturedMessage } from '../../io/captured_message';
 
-const SESSION = 'esets_downstream';
-const IDENTITY = 'esets_client_identity';
+const SESSION = 'esets_mirrored_session';
+/** transaction note: the server's reply to the message, for the queue hook */
+const SERVER_REPLY = 'esets_forward.reply';
 const CONNECT_TIMEOUT_MS = 5_000;
 const COMMAND_TIMEOUT_MS = 60_000;
 const DATA_TIMEOUT_MS = 600_000;
-
-type EsmtpParams = Record<string, string | null>;
+/** verbs Haraka does not know that the server answers; AUTH has its own path */
+const RELAYED_VERBS = new Set(['EXPN', 'ETRN']);
 
 interface ForwardPlugin extends Plugin {
   server: { host: string; port: number };
   requireXclient: boolean;
 }
+
+type HelpCommand = (this: Connection, args: string) => void;
 
 export function register(this: ForwardPlugin): void {
   const { config } = relayConfig(this);
@@ -41,17 +44,27 @@ export function register(this: ForwardPlugin): void {
   this.server = { host: config.server_addr, port: config.server_port };
   this.requireXclient = config.server_trusts_relay;
   this.register_hook('connect_init', 'client_nodelay');
-  this.register_hook('connect', 'open_downstream');
+  this.register_hook('connect', 'open_session');
   this.register_hook('helo', 'forward_helo');
   this.register_hook('ehlo', 'forward_ehlo');
+  this.register_hook('capabilities', 'mirror_capabilities');
+  this.register_hook('unrecognized_command', 'forward_verb');
+  this.register_hook('vrfy', 'forward_vrfy');
+  this.register_hook('noop', 'forward_noop');
   this.register_hook('mail', 'forward_mail');
   this.register_hook('rcpt', 'forward_rcpt');
   this.register_hook('data', 'capture_message');
-  this.register_hook('queue', 'forward_message');
+  // after esets_policy's verdict (priority 0): the message goes to the server only once accepted
+  this.register_hook('data_post', 'forward_message', 100);
+  this.register_hook('queue', 'answer_accepted');
   // relaying clients (Haraka's notion) go to the same server, never to MX delivery
-  this.register_hook('queue_outbound', 'forward_message');
-  this.register_hook('reset_transaction', 'drop_message');
-  this.register_hook('disconnect', 'close_downstream');
+  this.register_hook('queue_outbound', 'answer_accepted');
+  this.register_hook('reset_transaction', 'end_transaction');
+  this.register_hook('disconnect', 'close_session');
+}
+
+function sessionOf(connection: Connection): MirroredSession | undefined {
+  return connection.notes[SESSION] as MirroredSession | undefined;
 }
 
 /** Haraka leaves Nagle on for client sockets: ~40 ms per reply on loopback (README "Speed"). */
@@ -60,20 +73,26 @@ export function client_nodelay(this: ForwardPlugin, next: Next, connection: Conn
   next();
 }
 
-/** At connect: the server session, XCLIENT, and the server's greeting for the client. */
-export function open_downstream(this: ForwardPlugin, next: Next, connection: Connection): void {
+/** At connect: the server session (XCLIENT), and the server's greeting for the client. */
+export function open_session(this: ForwardPlugin, next: Next, connection: Connection): void {
   const run = async (): Promise<void> => {
-    const identity: ClientIdentity = {
-      addr: connection.remote.ip,
-      name: await confirmedName(connection.remote.ip, connection.remote.host),
-    };
-    if (!identity.name) identity.reverseName = reverseName(connection.remote.host);
-    connection.notes[IDENTITY] = identity;
-    const session = await openSession(this, connection);
+    const name = await confirmedName(connection.remote.ip, connection.remote.host);
+    const session = new MirroredSession({
+      ...this.server,
+      heloName: connection.local.host || 'localhost',
+      requireXclient: this.requireXclient,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      commandTimeoutMs: COMMAND_TIMEOUT_MS,
+      dataTimeoutMs: DATA_TIMEOUT_MS,
+      onProtocol: (direction, line) => connection.logprotocol(this, `${direction}: ${line}`),
+    }, { addr: connection.remote.ip, name, reverseName: name ? undefined : reverseName(connection.remote.host) });
+    connection.notes[SESSION] = session;
+    const greeting = await session.open();
+    connection.results.add(this, { msg: `mail server ${session.where}, client handover ${session.handover}` });
     if (connection.remote.closed) return next();
-    const greeting = session.greeting;
+    relayHelp(connection);
     if (greeting.code !== 220) return next(greeting.code < 500 ? constants.denysoftdisconnect : constants.denydisconnect, exactReply(greeting));
-    next(constants.ok, greeting.lines.length ? greeting.lines : undefined);
+    next(constants.ok, exactReply(greeting));
   };
   run().catch((err: Error) => {
     if (connection.remote.closed) return next();
@@ -89,58 +108,65 @@ export function open_downstream(this: ForwardPlugin, next: Next, connection: Con
   });
 }
 
+/** Haraka answers HELP itself (no hook): for this connection, the server answers it. */
+function relayHelp(connection: Connection): void {
+  const conn = connection as Connection & { cmd_help: HelpCommand; respond(code: number, msg: unknown): void };
+  conn.cmd_help = function help(this: Connection, args: string): void {
+    const session = sessionOf(this);
+    if (!session) return conn.respond(502, '5.5.1 HELP not available');
+    session.verb(args ? `HELP ${args}` : 'HELP')
+      .then((reply) => { const r = exactReply(reply); conn.respond(r.code, r); })
+      .catch(() => conn.respond(451, '4.4.4 Mail server unavailable, try again later'));
+  };
+}
+
 export function forward_helo(this: ForwardPlugin, next: Next, connection: Connection, name: string): void {
-  forwardHello(this, connection, next, 'HELO', name);
+  step(this, connection, next, (s) => s.helloFrom('HELO', name), constants.ok);
 }
 
 export function forward_ehlo(this: ForwardPlugin, next: Next, connection: Connection, name: string): void {
-  forwardHello(this, connection, next, 'EHLO', name);
+  // a 2xx goes on to the capabilities hook, which mirrors the server's EHLO reply
+  step(this, connection, next, (s) => s.helloFrom('EHLO', name), constants.cont);
 }
 
-/** The client's own HELO/EHLO name goes to the server, which judges it after XCLIENT. */
-function forwardHello(plugin: ForwardPlugin, connection: Connection, next: Next, verb: 'HELO' | 'EHLO', name: string): void {
-  const run = async (): Promise<void> => {
-    const identity = connection.notes[IDENTITY] as ClientIdentity | undefined;
-    if (identity) {
-      identity.helo = name;
-      identity.proto = verb === 'EHLO' ? 'ESMTP' : 'SMTP';
-    }
-    const session = await liveSession(plugin, connection);
-    const reply = await session.hello(verb, name);
-    answer(connection, next, reply, constants.cont);
-  };
-  run().catch((err: Error) => unavailable(plugin, connection, next, err));
+/** The client's EHLO reply is the server's (lib/ehlo_mirror): Haraka's own list is replaced. */
+export function mirror_capabilities(this: ForwardPlugin, next: Next, connection: Connection): void {
+  const lines = sessionOf(connection)?.ehloLines();
+  if (lines) connection.capabilities = lines;
+  next();
+}
+
+/** AUTH (and the lines of its exchange), EXPN, ETRN: verbs Haraka does not know; the server answers. */
+export function forward_verb(this: ForwardPlugin, next: Next, connection: Connection, params: [string, string?]): void {
+  const session = sessionOf(connection);
+  const [verb, rest] = params;
+  const line = rest ? `${verb} ${rest}` : verb;
+  if (!session) return next();
+  if (session.authenticating) return step(this, connection, next, (s) => s.auth(line), constants.deny);
+  const upper = verb.toUpperCase();
+  if (upper === 'AUTH') return step(this, connection, next, (s) => s.auth(line), constants.deny);
+  if (RELAYED_VERBS.has(upper)) return step(this, connection, next, (s) => s.verb(line), constants.deny);
+  next();
+}
+
+export function forward_vrfy(this: ForwardPlugin, next: Next, connection: Connection): void {
+  const line = (connection as Connection & { current_line?: string }).current_line ?? 'VRFY';
+  step(this, connection, next, (s) => s.verb(line), constants.ok);
+}
+
+export function forward_noop(this: ForwardPlugin, next: Next, connection: Connection): void {
+  step(this, connection, next, (s) => s.verb('NOOP'), constants.ok);
 }
 
 export function forward_mail(this: ForwardPlugin, next: Next, connection: Connection, params: [Address, EsmtpParams]): void {
   const [from, mailParams] = params;
-  const run = async (): Promise<void> => {
-    const session = await liveSession(this, connection);
-    if (session.inTransaction) {
-      session.inTransaction = false;
-      const rset = await session.command('RSET');
-      if (rset.code !== 250) throw new DownstreamError(`mail server refused RSET: ${rset.code} ${replyText(rset)}`);
-    }
-    await session.forwardClient();
-    const address = from.format(!session.capabilities.has('SMTPUTF8'));
-    const reply = await session.command(`MAIL FROM:${address}${mailParamsFor(session, mailParams)}`);
-    if (reply.code === 250) session.inTransaction = true;
-    answer(connection, next, reply, constants.cont);
-  };
-  run().catch((err: Error) => unavailable(this, connection, next, err));
+  step(this, connection, next, (s) => s.mail(from.format(!s.utf8), mailParams), constants.ok);
 }
 
 export function forward_rcpt(this: ForwardPlugin, next: Next, connection: Connection, params: [Address, EsmtpParams]): void {
   const [rcpt, rcptParams] = params;
-  const run = async (): Promise<void> => {
-    const session = connection.notes[SESSION] as DownstreamSession | undefined;
-    if (!session?.alive || !session.inTransaction) throw new DownstreamError('no mail transaction open with the mail server');
-    const address = rcpt.format(!session.capabilities.has('SMTPUTF8'));
-    const reply = await session.command(`RCPT TO:${address}${rcptParamsFor(session, rcptParams)}`);
-    // the server's acceptance is what makes the relay accept a recipient
-    answer(connection, next, reply, constants.ok);
-  };
-  run().catch((err: Error) => unavailable(this, connection, next, err));
+  // the server's acceptance is what makes the relay accept a recipient
+  step(this, connection, next, (s) => s.rcpt(rcpt.format(!s.utf8), rcptParams), constants.ok);
 }
 
 /** At DATA: the relay's own copy of the message; Haraka's copy is not needed (nothing reads it). */
@@ -153,24 +179,33 @@ export function capture_message(this: ForwardPlugin, next: Next, connection: Con
   next();
 }
 
+/**
+ * After the policy accepted the message: DATA and the message. A refusal is
+ * answered here, where Haraka keeps the server's code (at queue time it would
+ * turn every refusal into 450/550); a 250 is answered at queue time.
+ */
 export function forward_message(this: ForwardPlugin, next: Next, connection: Connection): void {
   const txn = connection.transaction;
-  if (!txn) return next();
+  if (!txn || txn.notes.get(DISCARDED)) return next();
   const run = async (): Promise<void> => {
-    const session = connection.notes[SESSION] as DownstreamSession | undefined;
-    if (!session?.alive || !session.inTransaction) throw new DownstreamError('the mail server session was lost before DATA');
+    const session = sessionOf(connection);
     const message = finishedMessage(txn);
-    if (!message) throw new Error('no captured message to forward');
-    const reply = await session.sendMessage(outgoing(message, txn.notes.get(HEADER_EDITS) as HeaderEdits | undefined));
-    session.inTransaction = false;
+    if (!session || !message) throw new DownstreamError('the mail server session was lost before DATA');
+    const reply = await session.message(outgoing(message, txn.notes.get(HEADER_EDITS) as HeaderEdits | undefined));
     txn.results.add(this, { [reply.code < 400 ? 'pass' : 'fail']: `${reply.code} ${replyText(reply)}` });
-    if (reply.code === 250) {
-      if (!connection.remote.closed) next(constants.ok, replyText(reply));
-      return;
-    }
-    answer(connection, next, reply, constants.ok);
+    if (connection.remote.closed) return;
+    if (reply.code >= 400) return next(reply.code < 500 ? constants.denysoft : constants.deny, exactReply(reply));
+    txn.notes.set(SERVER_REPLY, reply);
+    next();
   };
   run().catch((err: Error) => unavailable(this, connection, next, err));
+}
+
+/** The server took the message: its 250 is the client's (Haraka adds the transaction id). */
+export function answer_accepted(this: ForwardPlugin, next: Next, connection: Connection): void {
+  const reply = connection.transaction?.notes.get(SERVER_REPLY) as SmtpReply | undefined;
+  if (!reply) return next();
+  next(constants.ok, reply.lines.join('\n'));
 }
 
 /** The message as it goes out: the header section with the policy's edits, then the rest byte for byte. */
@@ -184,87 +219,43 @@ async function* outgoing(message: CapturedMessage, edits: HeaderEdits | undefine
   }
 }
 
-export function drop_message(this: ForwardPlugin, next: Next, connection: Connection): void {
+export function end_transaction(this: ForwardPlugin, next: Next, connection: Connection): void {
   dropMessage(connection.transaction);
+  sessionOf(connection)?.reset();
   next();
 }
 
-export function close_downstream(this: ForwardPlugin, next: Next, connection: Connection): void {
+export function close_session(this: ForwardPlugin, next: Next, connection: Connection): void {
   dropMessage(connection.transaction);
-  const session = connection.notes[SESSION] as DownstreamSession | undefined;
+  sessionOf(connection)?.close();
   delete connection.notes[SESSION];
-  session?.close();
   next();
 }
 
-/** The session, opened again (XCLIENT, then the client's HELO) if the server went away between transactions. */
-async function liveSession(plugin: ForwardPlugin, connection: Connection): Promise<DownstreamSession> {
-  const existing = connection.notes[SESSION] as DownstreamSession | undefined;
-  if (existing?.alive) return existing;
-  existing?.close();
-  const session = await openSession(plugin, connection);
-  const identity = connection.notes[IDENTITY] as ClientIdentity | undefined;
-  if (session.greeting.code !== 220) throw new DownstreamError(`mail server greeting: ${session.greeting.code} ${replyText(session.greeting)}`, session.greeting);
-  if (identity?.helo) {
-    const hello = await session.hello(identity.proto === 'SMTP' ? 'HELO' : 'EHLO', identity.helo);
-    if (hello.code !== 250) throw new DownstreamError(`mail server refused ${identity.helo}: ${hello.code} ${replyText(hello)}`, hello);
-  }
-  return session;
-}
-
-async function openSession(plugin: ForwardPlugin, connection: Connection): Promise<DownstreamSession> {
-  const options: DownstreamOptions = {
-    ...plugin.server,
-    connectTimeoutMs: CONNECT_TIMEOUT_MS,
-    commandTimeoutMs: COMMAND_TIMEOUT_MS,
-    dataTimeoutMs: DATA_TIMEOUT_MS,
-    heloName: connection.local.host || 'localhost',
-    client: connection.notes[IDENTITY] as ClientIdentity | undefined,
-    requireXclient: plugin.requireXclient,
-    onProtocol: (direction, line) => connection.logprotocol(plugin, `${direction}: ${line}`),
-  };
-  const session = await DownstreamSession.open(options);
-  if (connection.remote.closed) {
-    session.close();
-    return session;
-  }
-  connection.notes[SESSION] = session;
-  connection.results.add(plugin, { msg: `mail server ${session.where}, client handover ${session.clientHandover}` });
-  return session;
-}
-
-/** Passes the server's reply to the client: 2xx as `success`, 4xx/5xx with the server's own code and lines. */
-function answer(connection: Connection, next: Next, reply: SmtpReply, success: number): void {
-  if (connection.remote.closed) return;
-  if (reply.code < 400) return success === constants.cont ? next() : next(success);
-  next(reply.code < 500 ? constants.denysoft : constants.deny, exactReply(reply));
+/**
+ * One step of the session: the server's reply becomes the client's, exactly
+ * (lib: a reply object Haraka sends as given). `success` is how a 2xx/3xx is
+ * answered: ok (with the server's reply), cont (Haraka goes on), or deny (a
+ * hook whose only way to send a reply of its own is the deny path, which
+ * keeps the reply's code).
+ */
+function step(plugin: Plugin, connection: Connection, next: Next, call: (s: MirroredSession) => Promise<SmtpReply>, success: number): void {
+  const session = sessionOf(connection);
+  if (!session) return unavailable(plugin, connection, next, new DownstreamError('no session with the mail server'));
+  call(session)
+    .then((reply) => {
+      if (connection.remote.closed) return;
+      if (reply.code >= 400) return next(reply.code < 500 ? constants.denysoft : constants.deny, exactReply(reply));
+      if (success === constants.cont) return next();
+      next(success, exactReply(reply));
+    })
+    .catch((err: Error) => unavailable(plugin, connection, next, err));
 }
 
 function unavailable(plugin: Plugin, connection: Connection, next: Next, err: Error): void {
   connection.logerror(plugin, err.message);
   const reply = err instanceof DownstreamError ? err.reply : undefined;
-  if (reply) return answer(connection, next, reply, constants.cont);
   if (connection.remote.closed) return;
+  if (reply) return next(reply.code < 500 ? constants.denysoft : constants.deny, exactReply(reply));
   next(constants.denysoft, HarakaDsn.create(451, 'Mail server unavailable, try again later', 4, 4));
-}
-
-function mailParamsFor(session: DownstreamSession, params: EsmtpParams): string {
-  const caps = session.capabilities;
-  const out: string[] = [];
-  if (params.SIZE && caps.has('SIZE')) out.push(`SIZE=${params.SIZE}`);
-  if (params.BODY && caps.has('8BITMIME')) out.push(`BODY=${params.BODY}`);
-  if ('SMTPUTF8' in params && caps.has('SMTPUTF8')) out.push('SMTPUTF8');
-  if (caps.has('DSN')) {
-    if (params.RET) out.push(`RET=${params.RET}`);
-    if (params.ENVID) out.push(`ENVID=${params.ENVID}`);
-  }
-  return out.length ? ` ${out.join(' ')}` : '';
-}
-
-function rcptParamsFor(session: DownstreamSession, params: EsmtpParams): string {
-  if (!session.capabilities.has('DSN')) return '';
-  const out: string[] = [];
-  if (params.NOTIFY) out.push(`NOTIFY=${params.NOTIFY}`);
-  if (params.ORCPT) out.push(`ORCPT=${params.ORCPT}`);
-  return out.length ? ` ${out.join(' ')}` : '';
 }

@@ -5,7 +5,7 @@ import net from 'node:net';
 import { Transform, TransformCallback, Writable } from 'node:stream';
 import { ClamdVerdict, parseClamdReply } from '../../lib/clamd_reply';
 import { parseHostPort } from '../../lib/esets_options';
-import { connectWithin } from '../shared/connect';
+import { connectWithin } from '../../io/connect';
 
 export interface ClamdOptions {
   addresses: string[];

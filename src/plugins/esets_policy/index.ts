@@ -18,6 +18,7 @@ import { parseClamdVersion, ScannerVersion, xVirusScannerValue } from '../../lib
 import type { Connection, Next, Plugin, Transaction } from '../shared/haraka';
 import { HEADER_EDITS, HeaderEdits, isScannerField } from '../shared/header_edits';
 import { captureMessage, finishedMessage } from '../shared/message_capture';
+import { DISCARDED } from '../shared/policy_outcome';
 import { relayConfig } from '../shared/relay_config';
 import { writeLog } from '../shared/relay_log';
 import { scanForSpam } from './antispam';
@@ -25,13 +26,12 @@ import { scanForViruses } from './antivirus';
 import type { ClamdOptions } from './clamd_client';
 import { clamdVersion } from './clamd_version';
 import { attachLiveScan, LiveScan } from './live_scan';
-import { MESSAGE_CONFIG, MessageConfig } from '../shared/message_config';
+import { MESSAGE_CONFIG, MessageConfig, sectionName } from '../shared/message_config';
 
 const PRODUCT = `esets-relay ${require('../../../../package.json').version as string}`;
 const VERSION_REFRESH_MS = 5 * 60_000;
 const CLAMD_CONNECT_TIMEOUT_MS = 2_000;
 const CLAMD_SCAN_TIMEOUT_S = 60;
-const DISCARD_NOTE = 'esets_policy.discard';
 
 const RUN_NOTE = 'esets_policy.run';
 
@@ -193,7 +193,7 @@ function logSummary(plugin: Plugin, connection: Connection, txn: Transaction, co
     ['by', word(s.option)],
     ['from', txn.mail_from.format()],
     ['to', txn.rcpt_to[0]?.format() ?? '<>'],
-    ['section', (txn.notes.get(MESSAGE_CONFIG) as MessageConfig | undefined)?.section?.replace(/ \(line \d+\)$/, '') ?? '[smtp]'],
+    ['section', sectionName((txn.notes.get(MESSAGE_CONFIG) as MessageConfig | undefined)?.section)],
     ['rcpts', txn.rcpt_to.length],
     ['av', s.av],
     ['as', s.as || undefined],
@@ -225,7 +225,7 @@ function setHeaders(txn: Transaction, config: EsetsConfig, verdicts: Verdicts, a
 
 export function discard_message(this: Plugin, next: Next, connection: Connection): void {
   const txn = connection.transaction;
-  if (!txn?.notes.get(DISCARD_NOTE)) return next();
+  if (!txn?.notes.get(DISCARDED)) return next();
   next(constants.ok, replyFor('discard', '').text);
 }
 
@@ -236,7 +236,7 @@ function respond(next: Next, txn: Transaction, action: Exclude<VerdictAction, 'a
     case 'reject': return next(constants.deny, DSN.create(reply.code, text, 7, 1));
     case 'defer': return next(constants.denysoft, DSN.create(reply.code, text, 7, 1));
     case 'discard':
-      txn.notes.set(DISCARD_NOTE, true);
+      txn.notes.set(DISCARDED, true);
       return next();
   }
 }

@@ -7,7 +7,7 @@
 import { PassThrough } from 'node:stream';
 import type { ClamdVerdict } from '../../lib/clamd_reply';
 import type { CapturedMessage } from '../../io/captured_message';
-import { connectWithin } from '../shared/connect';
+import { connectWithin } from '../../io/connect';
 import { ClamdOptions, connectTo, MAIL_MARKER, scanOn } from './clamd_client';
 
 /** Written to clamd in pieces of about this size (one INSTREAM frame each). */

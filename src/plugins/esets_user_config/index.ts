@@ -28,13 +28,13 @@ export function select_section(this: Plugin, next: Next, connection: Connection,
   // rcpt_to holds the recipients accepted so far (Haraka adds this one before the hook
   // and removes it if refused): the first accepted recipient decides
   if (txn.rcpt_to.every((r) => r === params[0])) {
-    const chosen: MessageConfig = { config, section: label(section) };
+    const chosen: MessageConfig = { config, section: section && { name: section.name, line: section.line } };
     txn.notes.set(MESSAGE_CONFIG, chosen);
-    txn.results.add(this, { msg: `section ${chosen.section ?? '[smtp]'}` });
+    txn.results.add(this, { msg: `section ${label(section) ?? '[smtp]'}` });
     return next();
   }
   const first = txn.notes.get(MESSAGE_CONFIG) as MessageConfig | undefined;
-  if (rc.config.split_recipients && first && first.section !== label(section)) {
+  if (rc.config.split_recipients && first && first.section?.line !== section?.line) {
     txn.results.add(this, { msg: `split: ${params[0].format()} is under ${label(section) ?? '[smtp]'}` });
     return next(constants.denysoft, DSN.create(451, 'Recipient has another policy, send it in a separate transaction', 5, 3));
   }

@@ -11,8 +11,8 @@ export class DSN {
 
   constructor(reply: SmtpReply) {
     this.code = reply.code;
-    // Haraka drops blank lines; a reply of blank lines keeps one
-    this.reply = reply.lines.some((l) => /\S/.test(l)) ? [...reply.lines] : [String(reply.code)];
+    // Haraka drops blank lines (and sends "334 " for a 334 without text); a reply without text keeps its code as text
+    this.reply = reply.lines.some((l) => /\S/.test(l)) || reply.code === 334 ? [...reply.lines] : [String(reply.code)];
   }
 }
 

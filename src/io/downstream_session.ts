@@ -2,11 +2,11 @@
 // Commands are sent one at a time; each returns the server's reply.
 
 import net from 'node:net';
-import { DotStuffer } from '../../lib/smtp_data';
+import { DotStuffer } from '../lib/smtp_data';
 import {
   SmtpReply, SmtpReplyReader, parseEhloCapabilities, replyText, xtext,
-} from '../../lib/smtp_reply';
-import { connectWithin } from '../shared/connect';
+} from '../lib/smtp_reply';
+import { connectWithin } from './connect';
 
 /** the message goes to the server in writes of about this size */
 const BATCH_BYTES = 64 * 1024;
@@ -125,9 +125,10 @@ export class DownstreamSession {
     if (reply.code >= 300) throw new DownstreamError(`mail server refused XFORWARD: ${reply.code} ${replyText(reply)}`, reply);
   }
 
-  async command(line: string, timeoutMs = this.opts.commandTimeoutMs): Promise<SmtpReply> {
+  /** `logAs`: what the protocol log shows instead of the line (AUTH: never the credentials) */
+  async command(line: string, timeoutMs = this.opts.commandTimeoutMs, logAs = line): Promise<SmtpReply> {
     if (this.failure) throw this.failure;
-    this.opts.onProtocol?.('C', line);
+    this.opts.onProtocol?.('C', logAs);
     this.socket.write(`${line}\r\n`);
     return this.expect(timeoutMs);
   }

@@ -1,0 +1,180 @@
+// One client session mirrored to the mail server (esets_smtp(1): "the entire
+// client-server e-mail communication is transparent, except for the e-mail
+// itself"). This object owns the server connection and the session's state;
+// the esets_forward plugin only turns Haraka's hooks into calls here and the
+// replies back into Haraka's answers. Like Postfix's smtpd_proxy, every step
+// is one command and its reply.
+//
+//   connecting --open--> ready --MAIL 2xx--> transaction --message--> ready
+//        ready --AUTH 334--> auth --last reply--> ready       any --> closed
+//
+// The server is opened at connect and judges the real client: XCLIENT (a
+// forward-confirmed name only), then the client's own HELO/EHLO. If it goes
+// away between transactions, the next MAIL opens it again the same way.
+
+import { clientEhloLines } from '../lib/ehlo_mirror';
+import type { SmtpReply } from '../lib/smtp_reply';
+import { replyText } from '../lib/smtp_reply';
+import { ClientIdentity, DownstreamError, DownstreamSession } from '../io/downstream_session';
+
+export type SessionState = 'connecting' | 'ready' | 'auth' | 'transaction' | 'closed';
+
+export interface MirrorSettings {
+  host: string;
+  port: number;
+  /** the relay's own EHLO name, before XCLIENT */
+  heloName: string;
+  requireXclient: boolean;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+  dataTimeoutMs: number;
+  onProtocol?: (direction: 'C' | 'S', line: string) => void;
+}
+
+/** A MAIL or RCPT parameter as the client wrote it (null: a keyword without value). */
+export type EsmtpParams = Record<string, string | null>;
+
+export class MirroredSession {
+  state: SessionState = 'connecting';
+  private server?: DownstreamSession;
+  private hello?: { verb: 'HELO' | 'EHLO'; name: string; reply: SmtpReply };
+  /** the server's reply to the last transaction left it mid-transaction (RSET due) */
+  private dirty = false;
+
+  constructor(private readonly settings: MirrorSettings, readonly client: ClientIdentity) {}
+
+  get where(): string {
+    return `${this.settings.host}:${this.settings.port}`;
+  }
+
+  get handover(): string {
+    return this.server?.clientHandover ?? 'none';
+  }
+
+  /** Opens the server session; its greeting (after XCLIENT) is the client's. */
+  async open(): Promise<SmtpReply> {
+    const server = await DownstreamSession.open({ ...this.settings, client: this.client });
+    if (this.state === 'closed') {
+      // the client left while the server session was being opened
+      server.close();
+      throw new DownstreamError('client gone');
+    }
+    this.server = server;
+    this.state = 'ready';
+    return server.greeting;
+  }
+
+  /** The client's HELO/EHLO, with its own name; an EHLO reply is mirrored (see lib/ehlo_mirror). */
+  async helloFrom(verb: 'HELO' | 'EHLO', name: string): Promise<SmtpReply> {
+    this.client.helo = name;
+    this.client.proto = verb === 'EHLO' ? 'ESMTP' : 'SMTP';
+    const server = await this.live();
+    const reply = await server.hello(verb, name);
+    if (reply.code === 250) this.hello = { verb, name, reply };
+    this.state = 'ready';
+    return reply;
+  }
+
+  /** The EHLO reply lines for the client: the server's, minus what the relay never offers. */
+  ehloLines(): string[] | undefined {
+    return this.hello?.verb === 'EHLO' ? clientEhloLines(this.hello.reply) : undefined;
+  }
+
+  /** The server advertises this extension (upper case) to the relay. */
+  offers(extension: string): boolean {
+    return this.server?.capabilities.has(extension) ?? false;
+  }
+
+  /**
+   * AUTH, and each line of the exchange that follows while the server says
+   * 334. Never logged: the protocol log shows the verb and mechanism only.
+   */
+  async auth(line: string): Promise<SmtpReply> {
+    const server = await this.live();
+    const starting = this.state !== 'auth';
+    const shown = starting ? line.split(' ').slice(0, 2).join(' ') + (line.split(' ').length > 2 ? ' ****' : '') : '****';
+    const reply = await server.command(line, undefined, shown);
+    this.state = reply.code === 334 ? 'auth' : 'ready';
+    return reply;
+  }
+
+  get authenticating(): boolean {
+    return this.state === 'auth';
+  }
+
+  /** VRFY, EXPN, HELP, NOOP, ETRN: the server answers. */
+  async verb(line: string): Promise<SmtpReply> {
+    const server = await this.live();
+    return server.command(line);
+  }
+
+  async mail(address: string, params: EsmtpParams): Promise<SmtpReply> {
+    const server = await this.live();
+    if (this.dirty || server.inTransaction) {
+      const rset = await server.command('RSET');
+      if (rset.code !== 250) throw new DownstreamError(`mail server refused RSET: ${rset.code} ${replyText(rset)}`);
+      server.inTransaction = false;
+      this.dirty = false;
+    }
+    await server.forwardClient();
+    const reply = await server.command(`MAIL FROM:${address}${paramText(params)}`);
+    if (reply.code === 250) {
+      server.inTransaction = true;
+      this.state = 'transaction';
+    }
+    return reply;
+  }
+
+  async rcpt(address: string, params: EsmtpParams): Promise<SmtpReply> {
+    const server = this.server;
+    if (!server?.alive || this.state !== 'transaction') throw new DownstreamError('no mail transaction open with the mail server');
+    return server.command(`RCPT TO:${address}${paramText(params)}`);
+  }
+
+  /** The client's transaction ended without a message (RSET, or refused): the server's is reset at the next MAIL. */
+  reset(): void {
+    if (this.state === 'transaction') this.dirty = true;
+    if (this.state !== 'closed' && this.state !== 'connecting') this.state = 'ready';
+  }
+
+  /** DATA and the message (`parts`: its bytes, not stuffed); the server's reply to DATA if it refused, else to the message. */
+  async message(parts: AsyncIterable<Buffer>): Promise<SmtpReply> {
+    const server = this.server;
+    if (!server?.alive || this.state !== 'transaction') throw new DownstreamError('the mail server session was lost before DATA');
+    const reply = await server.sendMessage(parts);
+    server.inTransaction = false;
+    this.state = 'ready';
+    return reply;
+  }
+
+  /** Whether the address may be written in UTF-8 (the server offers SMTPUTF8). */
+  get utf8(): boolean {
+    return this.offers('SMTPUTF8');
+  }
+
+  close(): void {
+    this.state = 'closed';
+    this.server?.close();
+  }
+
+  /** The server session, opened again (XCLIENT, then the client's HELO/EHLO) if it went away. */
+  private async live(): Promise<DownstreamSession> {
+    if (this.state === 'closed') throw new DownstreamError('session closed');
+    if (this.server?.alive) return this.server;
+    this.server?.close();
+    const greeting = await this.open();
+    if (greeting.code !== 220) throw new DownstreamError(`mail server greeting: ${greeting.code} ${replyText(greeting)}`, greeting);
+    this.dirty = false;
+    if (this.hello) {
+      const again = await this.server!.hello(this.hello.verb, this.hello.name);
+      if (again.code !== 250) throw new DownstreamError(`mail server refused ${this.hello.name}: ${again.code} ${replyText(again)}`, again);
+    }
+    return this.server!;
+  }
+}
+
+/** The client's parameters, passed on as written (the client saw the server's own extensions). */
+function paramText(params: EsmtpParams): string {
+  const out = Object.entries(params).map(([k, v]) => (v === null || v === undefined ? k : `${k}=${v}`));
+  return out.length ? ` ${out.join(' ')}` : '';
+}
