@@ -25,7 +25,22 @@ export interface LoadResult {
   diagnostics: Diagnostic[];
 }
 
+/** Never throws: an unexpected exception is an error diagnostic, so a reload cannot take the relay down. */
 export function loadConfigFiles(file: string, overrides: Partial<EsetsConfig>): LoadResult {
+  return guardLoad(file, () => load(file, overrides));
+}
+
+/** Runs a load; an exception becomes an error naming the file (callers keep what they had). */
+export function guardLoad(file: string, run: () => LoadResult): LoadResult {
+  try {
+    return run();
+  } catch (err) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    return { diagnostics: [{ severity: 'error', file, message: `cannot load the configuration: ${e.name}: ${e.message}` }] };
+  }
+}
+
+function load(file: string, overrides: Partial<EsetsConfig>): LoadResult {
   const diagnostics: Diagnostic[] = [];
   const text = readText(file, diagnostics);
   if (text === undefined) return { diagnostics };

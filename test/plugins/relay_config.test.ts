@@ -1,0 +1,90 @@
+// Loading and reloading esets.cfg and user_config: nothing a file holds, and
+// no exception, takes the relay down; the configuration in force stays.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { formatDiagnostic } from '../../src/lib/diagnostics';
+import { guardLoad } from '../../src/plugins/shared/config_files';
+import type { Plugin } from '../../src/plugins/shared/haraka';
+import { forgetRelayConfig, relayConfig } from '../../src/plugins/shared/relay_config';
+import { useHarakaDir } from '../support/haraka_dir';
+
+const ESETS = '[smtp]\nagent_enabled = yes\nuser_config = "users.cfg"\n';
+
+/** Sections [g0] .. [g<n-1>], each inheriting the next. */
+function chain(n: number): string {
+  return Array.from({ length: n }, (_, i) => `[g${i}]\n${i < n - 1 ? `parent_id = "g${i + 1}"` : 'action_av = reject'}\n`).join('');
+}
+
+interface FakePlugin extends Plugin {
+  logs: { level: string; text: string }[];
+}
+
+function fakePlugin(): FakePlugin {
+  const logs: { level: string; text: string }[] = [];
+  const log = (level: string) => (...args: unknown[]) => { logs.push({ level, text: args.map(String).join(' ') }); };
+  return {
+    name: 'test', logs,
+    config: { get: () => ({ main: { esets_cfg: 'esets.cfg' } }) },
+    register_hook: () => undefined,
+    logdebug: log('debug'), loginfo: log('info'), lognotice: log('notice'), logwarn: log('warn'), logerror: log('error'), logcrit: log('crit'),
+  } as unknown as FakePlugin;
+}
+
+async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end;) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+describe('configuration load and reload', function () {
+  this.timeout(20_000);
+  afterEach(() => forgetRelayConfig());
+
+  it('turns an exception while loading into an error naming the file', () => {
+    const r = guardLoad('/etc/esets.cfg', () => { throw new RangeError('Maximum call stack size exceeded'); });
+    assert.equal(r.loaded, undefined);
+    assert.deepEqual(r.diagnostics.map(formatDiagnostic), ['/etc/esets.cfg: error: cannot load the configuration: RangeError: Maximum call stack size exceeded']);
+  });
+
+  it('refuses a user_config with a 7,000-section parent_id chain at first load: a ConfigError naming file, line and the bound, no stack', () => {
+    const dir = useHarakaDir(ESETS);
+    fs.writeFileSync(path.join(dir, 'config', 'users.cfg'), chain(7000));
+    const err = (() => { try { relayConfig(fakePlugin()); } catch (e) { return e; } return undefined; })();
+    assert.ok(err instanceof Error, String(err));
+    assert.match(err.message, /users\.cfg:13798: error: \[g6898\] parent_id "g6899" is step 101 of a parent_id chain: at most 100 are allowed/);
+    assert.doesNotMatch(err.stack ?? '', /\n\s+at /);
+  });
+
+  it('keeps the configuration in force when a live edit brings a 7,000-section chain, and takes the next good edit', async () => {
+    const dir = useHarakaDir(ESETS);
+    const users = path.join(dir, 'config', 'users.cfg');
+    fs.writeFileSync(users, '[a.example]\naction_av_infected = defer\n');
+    const plugin = fakePlugin();
+    const first = relayConfig(plugin);
+    fs.writeFileSync(users, `[a.example]\naction_av_infected = discard\n${chain(7000)}`);
+    await until('the failed reload', () => plugin.logs.some((l) => /configuration not reloaded/.test(l.text)));
+    assert.ok(plugin.logs.some((l) => l.level === 'error' && /users\.cfg:\d+: error: .*at most 100 are allowed/.test(l.text)));
+    assert.equal(relayConfig(plugin), first, 'the configuration in force changed');
+    fs.writeFileSync(users, '[a.example]\naction_av_infected = reject\n');
+    await until('the good reload', () => relayConfig(plugin) !== first);
+    assert.equal(relayConfig(plugin).users?.index.sections[0].settings.action_av_infected, 'reject');
+  });
+
+  it('keeps the configuration in force when a reload throws (here: the log itself), and logs why', async () => {
+    const dir = useHarakaDir(ESETS);
+    const users = path.join(dir, 'config', 'users.cfg');
+    fs.writeFileSync(users, '[a.example]\naction_av_infected = defer\n');
+    const plugin = fakePlugin();
+    const first = relayConfig(plugin);
+    plugin.logwarn = () => { throw new RangeError('Maximum call stack size exceeded'); };
+    // an unknown key: a warning, so the reload calls logwarn
+    fs.writeFileSync(users, '[a.example]\naction_av_infected = discard\ncolour = blue\n');
+    await until('the failed reload', () => plugin.logs.some((l) => /configuration not reloaded/.test(l.text)));
+    assert.match(plugin.logs.find((l) => /not reloaded/.test(l.text))!.text, /configuration not reloaded \(RangeError: Maximum call stack size exceeded\): the one in force stays/);
+    assert.equal(relayConfig(plugin), first);
+  });
+});
