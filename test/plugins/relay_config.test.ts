@@ -3,9 +3,10 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { formatDiagnostic } from '../../src/lib/diagnostics';
-import { guardLoad } from '../../src/plugins/shared/config_files';
+import { guardLoad, loadConfigFiles } from '../../src/plugins/shared/config_files';
 import type { Plugin } from '../../src/plugins/shared/haraka';
 import { forgetRelayConfig, relayConfig } from '../../src/plugins/shared/relay_config';
 import { useHarakaDir } from '../support/haraka_dir';
@@ -86,5 +87,50 @@ describe('configuration load and reload', function () {
     await until('the failed reload', () => plugin.logs.some((l) => /configuration not reloaded/.test(l.text)));
     assert.match(plugin.logs.find((l) => /not reloaded/.test(l.text))!.text, /configuration not reloaded \(RangeError: Maximum call stack size exceeded\): the one in force stays/);
     assert.equal(relayConfig(plugin), first);
+  });
+});
+
+describe('user_config that others can change (files on disk)', () => {
+  let dir: string;
+  let cfg: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-trust-'));
+    cfg = path.join(dir, 'esets.cfg');
+    fs.writeFileSync(cfg, `[smtp]\nagent_enabled = yes\n\nuser_config = "users.cfg"\n`);
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const warnings = (): string[] => loadConfigFiles(cfg, {}).diagnostics.map(formatDiagnostic);
+
+  it('says nothing of a private file in a private folder', () => {
+    fs.writeFileSync(path.join(dir, 'users.cfg'), '[a.example]\n', { mode: 0o644 });
+    assert.deepEqual(warnings(), []);
+  });
+
+  it('warns of a world-writable file, naming it and the esets.cfg line that names it; the relay still loads it', () => {
+    fs.writeFileSync(path.join(dir, 'users.cfg'), '[a.example]\n');
+    fs.chmodSync(path.join(dir, 'users.cfg'), 0o666);
+    const r = loadConfigFiles(cfg, {});
+    assert.ok(r.loaded);
+    assert.deepEqual(r.diagnostics.map(formatDiagnostic), [`${cfg}:4: warning: user_config ${path.join(dir, 'users.cfg')} is world-writable (mode 0666): any local user can change the policy; chmod o-w it`]);
+  });
+
+  it('warns of a symbolic link', () => {
+    fs.writeFileSync(path.join(dir, 'real.cfg'), '[a.example]\n');
+    fs.symlinkSync(path.join(dir, 'real.cfg'), path.join(dir, 'users.cfg'));
+    assert.deepEqual(warnings(), [`${cfg}:4: warning: user_config ${path.join(dir, 'users.cfg')} is a symbolic link (to ${path.join(dir, 'real.cfg')}): whoever can change the link chooses the file; name the file itself`]);
+  });
+
+  it('warns of a world-writable folder without the sticky bit, not with it', () => {
+    fs.writeFileSync(path.join(dir, 'users.cfg'), '[a.example]\n');
+    fs.chmodSync(dir, 0o777);
+    assert.match(warnings().join('\n'), /:4: warning: user_config .* is in a world-writable folder without the sticky bit \(mode 0777\)/);
+    fs.chmodSync(dir, 0o1777);
+    assert.deepEqual(warnings(), []);
+  });
+
+  it('names the esets.cfg line when user_config cannot be read', () => {
+    const [error] = warnings();
+    assert.equal(error, `${path.join(dir, 'users.cfg')}: error: cannot read: ENOENT: no such file or directory, open '${path.join(dir, 'users.cfg')}' (user_config, named at ${cfg}:4)`);
   });
 });

@@ -75,7 +75,7 @@ function loadWithIniOverrides(file: string, raw: Record<string, string | number 
     }
     (overrides as Record<string, unknown>)[key] = parsed.value;
   }
-  const result = loadConfigFiles(file, overrides);
+  const result = loadConfigFiles(file, overrides, 'esets_relay.ini [overrides]');
   return { loaded: hasErrors(diagnostics) ? undefined : result.loaded, diagnostics: [...diagnostics, ...result.diagnostics] };
 }
 
