@@ -167,7 +167,8 @@ function forgeableAccept(
   if (!accepting.length) return undefined;
   const named = accepting.map((key) => {
     const from = setter(cfg, key, parents, own);
-    return from === cfg ? `${key} = accept` : `${key} = accept (from [${from.name}], line ${from.line})`;
+    const line = from.entries.find((e) => e.key === key)?.line;
+    return from === cfg ? `${key} = accept` : `${key} = accept (from [${from.name}], line ${line})`;
   });
   return {
     severity: 'warning', file, line: section.line, key: accepting[0],

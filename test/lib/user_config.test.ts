@@ -123,7 +123,7 @@ describe('user-specific configuration: sender sections that accept', () => {
       '[|override.example]', 'parent_id = "group_lenient"', 'action_av_infected = defer', // 16: own setting wins
     ].join('\n'), 'u.cfg');
     assert.deepEqual(diagnostics.map(formatDiagnostic), [
-      `u.cfg:3: warning: [|trusted@partner.example] sets action_av_infected = accept (from [group_lenient], line 1): ${FORGED}`,
+      `u.cfg:3: warning: [|trusted@partner.example] sets action_av_infected = accept (from [group_lenient], line 2): ${FORGED}`,
       `u.cfg:5: warning: [example.org|partner.example] sets action_av = accept, action_av_notscanned = accept: ${FORGED}`,
       `u.cfg:8: warning: [|other.example] sets action_av_deleted = accept: ${FORGED}`,
     ]);
@@ -132,7 +132,7 @@ describe('user-specific configuration: sender sections that accept', () => {
 
   it('names the section that sets the option several steps up the chain', () => {
     const { diagnostics } = parseUserConfig('[base]\naction_av = accept\n[mid]\nparent_id = "base"\n[|x@y.example]\nparent_id = "mid"\n', 'u.cfg');
-    assert.deepEqual(diagnostics.map(formatDiagnostic), [`u.cfg:5: warning: [|x@y.example] sets action_av = accept (from [base], line 1): ${FORGED}`]);
+    assert.deepEqual(diagnostics.map(formatDiagnostic), [`u.cfg:5: warning: [|x@y.example] sets action_av = accept (from [base], line 2): ${FORGED}`]);
   });
 });
 
