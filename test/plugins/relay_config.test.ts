@@ -88,6 +88,27 @@ describe('configuration load and reload', function () {
     assert.match(plugin.logs.find((l) => /not reloaded/.test(l.text))!.text, /configuration not reloaded \(RangeError: Maximum call stack size exceeded\): the one in force stays/);
     assert.equal(relayConfig(plugin), first);
   });
+
+  it("survives a watcher's error event (it would end the process without a listener)", () => {
+    const dir = useHarakaDir(ESETS);
+    fs.writeFileSync(path.join(dir, 'config', 'users.cfg'), '[a.example]\n');
+    const watchers: fs.FSWatcher[] = [];
+    const realWatch = fs.watch;
+    (fs as { watch: unknown }).watch = (...args: Parameters<typeof fs.watch>) => {
+      const w = realWatch(...args);
+      watchers.push(w);
+      return w;
+    };
+    const plugin = fakePlugin();
+    try {
+      relayConfig(plugin);
+    } finally {
+      (fs as { watch: unknown }).watch = realWatch;
+    }
+    assert.ok(watchers.length > 0);
+    watchers[0].emit('error', new Error('EMFILE: too many open files, watch'));
+    assert.ok(plugin.logs.some((l) => l.level === 'warn' && /stopped watching .* EMFILE/.test(l.text)));
+  });
 });
 
 describe('user_config that others can change (files on disk)', () => {

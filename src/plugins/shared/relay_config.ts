@@ -94,6 +94,8 @@ function watch(plugin: Plugin, rawOverrides: Record<string, string | number | bo
         reloadTimer = setTimeout(() => reload(plugin, rawOverrides), 100);
       });
       watcher.unref();
+      // an 'error' event without a listener would end the process; the configuration in force stays
+      watcher.on('error', (err) => plugin.logwarn(`stopped watching ${dir} for configuration changes: ${err.message}`));
       watchers.push(watcher);
     } catch (err) {
       plugin.logwarn(`cannot watch ${dir} for configuration changes: ${(err as Error).message}`);
