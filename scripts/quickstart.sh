@@ -54,6 +54,8 @@ TCPAddr 127.0.0.1
 DatabaseDirectory $run/clamd/db
 LogFile $run/clamd/clamd.log
 CONF
+# the settings the relay needs (limits, and alerts for what is beyond them), as README asks of every clamd
+cat config/clamd-esets-relay.conf >> "$run/clamd/clamd.conf"
 clamd -c "$run/clamd/clamd.conf" > /dev/null 2>&1 & pids+=($!)
 
 user_opt=()

@@ -41,20 +41,28 @@ function main(): void {
   const configFile = cli.configPath === DEFAULT_CONFIG_PATH
     ? path.join(PROJECT_DIR, DEFAULT_CONFIG_PATH)
     : path.resolve(cli.configPath);
-  const { loaded, diagnostics } = loadConfigFiles(configFile, cli.overrides);
-  const settings = loaded ? deriveHarakaSettings(loaded.config, configFile, cli.overrides) : undefined;
-  diagnostics.push(...(settings?.diagnostics ?? []));
-  for (const d of diagnostics.filter((x) => x.severity === 'warning')) process.stderr.write(`${formatDiagnostic(d)}\n`);
-  if (!loaded || !settings || hasErrors(diagnostics)) {
-    fail([...diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic), 'esets_smtp: not started'], 1);
+  // loadConfigFiles turns any exception into an error; what follows gets the same: a message, not a stack
+  let runtime: string;
+  let timeoutClient: number;
+  try {
+    const { loaded, diagnostics } = loadConfigFiles(configFile, cli.overrides);
+    const settings = loaded ? deriveHarakaSettings(loaded.config, configFile, cli.overrides) : undefined;
+    diagnostics.push(...(settings?.diagnostics ?? []));
+    for (const d of diagnostics.filter((x) => x.severity === 'warning')) process.stderr.write(`${formatDiagnostic(d)}\n`);
+    if (!loaded || !settings || hasErrors(diagnostics)) {
+      fail([...diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic), 'esets_smtp: not started'], 1);
+    }
+    const harakaConfig = cli.harakaConfigDir ? path.resolve(cli.harakaConfigDir) : path.join(PROJECT_DIR, 'config');
+    runtime = writeRuntimeDir(harakaConfig, settings);
+    timeoutClient = loaded.config.timeout_client;
+  } catch (err) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    fail([`${configFile}: error: cannot start: ${e.name}: ${e.message}`, 'esets_smtp: not started'], 1);
   }
-
-  const harakaConfig = cli.harakaConfigDir ? path.resolve(cli.harakaConfigDir) : path.join(PROJECT_DIR, 'config');
-  const runtime = writeRuntimeDir(harakaConfig, settings);
   process.env[RUNTIME_ENV] = runtime;
-  process.env[TIMEOUT_ENV] = String(loaded.config.timeout_client);
+  process.env[TIMEOUT_ENV] = String(timeoutClient);
   process.on('exit', () => fs.rmSync(runtime, { recursive: true, force: true }));
-  handleSignals(loaded.config.timeout_client);
+  handleSignals(timeoutClient);
   startHaraka(runtime);
 }
 

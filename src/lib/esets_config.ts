@@ -4,7 +4,7 @@
 import { Diagnostic, hasErrors } from './diagnostics';
 import { CfgSection, parseEsetsCfg } from './esets_cfg_parser';
 import {
-  DEFAULT_CONFIG, ESETS_DAEMON_KEYS, EsetsConfig, OPTION_SPECS, OptionScope,
+  DEFAULT_CONFIG, ESETS_DAEMON_KEYS, EsetsConfig, OPTION_SPECS, OptionName, OptionScope,
   isOptionName, parseOptionValue,
 } from './esets_options';
 
@@ -15,6 +15,8 @@ export interface ConfigResult {
   config: EsetsConfig;
   diagnostics: Diagnostic[];
   ok: boolean;
+  /** the line that set each option in force from the file (absent: default or override) */
+  lines: Partial<Record<OptionName, number>>;
 }
 
 const SECTION_SCOPES: Record<string, readonly OptionScope[]> = {
@@ -26,15 +28,18 @@ export function buildConfig(text: string, file: string, overrides: Partial<Esets
   const parsed = parseEsetsCfg(text, file);
   const diagnostics = [...parsed.diagnostics];
   const config: EsetsConfig = { ...DEFAULT_CONFIG };
+  const lines: ConfigResult['lines'] = {};
 
   for (const name of [GLOBAL_SECTION, AGENT_SECTION]) {
     for (const section of parsed.sections.filter((s) => s.name.toLowerCase() === name)) {
-      applySection(config, section, SECTION_SCOPES[name], file, diagnostics);
+      const applied = applySection(config, section, SECTION_SCOPES[name], file, diagnostics);
+      for (const entry of section.entries) if (entry.key in applied) lines[entry.key as OptionName] = entry.line;
     }
   }
   Object.assign(config, overrides);
+  for (const key of Object.keys(overrides)) delete lines[key as OptionName];
 
-  return { config, diagnostics, ok: !hasErrors(diagnostics) };
+  return { config, diagnostics, ok: !hasErrors(diagnostics), lines };
 }
 
 /** Applies one section's entries to config, reporting unknown keys and bad values; returns what it set. */

@@ -27,6 +27,18 @@ export interface UserConfig {
 
 const PARENT = 'parent_id';
 
+/**
+ * The longest parent_id chain (steps from a section to its farthest ancestor). A bound keeps
+ * resolution cheap whatever the file holds; a deeper chain is an error naming the link.
+ */
+export const MAX_PARENT_DEPTH = 100;
+
+/** The depth of a section in or under a parent_id cycle, or deeper than MAX_PARENT_DEPTH: already reported. */
+const BROKEN = Infinity;
+
+/** Options that let a message through unscanned or despite its verdict. */
+const AV_ACCEPT_OPTIONS = ['action_av', 'action_av_infected', 'action_av_notscanned', 'action_av_deleted'] as const;
+
 export function parseUserConfig(text: string, file: string): { userConfig: UserConfig; diagnostics: Diagnostic[] } {
   const parsed = parseEsetsCfg(text, file);
   const diagnostics = [...parsed.diagnostics];
@@ -39,28 +51,16 @@ export function parseUserConfig(text: string, file: string): { userConfig: UserC
     byName.set(section.name.toLowerCase(), section);
   }
 
+  const parents = parentLinks(parsed.sections, byName, file, diagnostics);
+  const depths = inheritanceDepths(parsed.sections, parents, file, diagnostics);
+  const own = new Map(parsed.sections.map((s) => [s, settingsOf(s, file, diagnostics)]));
+  // ancestors before descendants, so each section needs only its parent's result (no recursion)
   const resolved = new Map<CfgSection, Partial<EsetsConfig>>();
-  const resolve = (section: CfgSection, chain: CfgSection[]): Partial<EsetsConfig> => {
-    const done = resolved.get(section);
-    if (done) return done;
-    let inherited: Partial<EsetsConfig> = {};
-    const parentEntry = section.entries.find((e) => e.key === PARENT);
-    if (parentEntry) {
-      const parent = byName.get(parentEntry.value.toLowerCase());
-      if (!parent) {
-        diagnostics.push({ severity: 'error', file, line: parentEntry.line, key: PARENT, message: `[${section.name}] parent_id "${parentEntry.value}" names no section of this file` });
-      } else if (chain.includes(parent) || parent === section) {
-        const cycle = [...chain, section, parent].map((s) => `[${s.name}]`).join(' -> ');
-        diagnostics.push({ severity: 'error', file, line: parentEntry.line, key: PARENT, message: `parent_id cycle: ${cycle}` });
-      } else {
-        inherited = resolve(parent, [...chain, section]);
-      }
-    }
-    const own = settingsOf(section, file, diagnostics);
-    const settings = { ...inherited, ...own };
-    resolved.set(section, settings);
-    return settings;
-  };
+  const byDepth = parsed.sections.filter((s) => depths.get(s) !== BROKEN).sort((a, b) => depths.get(a)! - depths.get(b)!);
+  for (const section of byDepth) {
+    const parent = parents.get(section)?.section;
+    resolved.set(section, { ...(parent ? resolved.get(parent) : undefined), ...own.get(section)! });
+  }
 
   const sections: UserSection[] = parsed.sections.map((section) => {
     const bar = section.name.indexOf('|');
@@ -71,10 +71,120 @@ export function parseUserConfig(text: string, file: string): { userConfig: UserC
       rcpt: rcpt.trim() ? normalizeAddressOrDomain(rcpt) : '',
       sender: sender.trim() ? normalizeAddressOrDomain(sender) : '',
       line: section.line,
-      settings: resolve(section, []),
+      // a broken chain is an error already: its own settings are enough to go on checking
+      settings: resolved.get(section) ?? own.get(section)!,
     };
   });
+  parsed.sections.forEach((section, i) => {
+    const warning = forgeableAccept(sections[i], section, parents, own, file);
+    if (warning) diagnostics.push(warning);
+  });
   return { userConfig: { file, sections }, diagnostics };
+}
+
+interface ParentLink {
+  section: CfgSection;
+  /** the parent_id line */
+  line: number;
+}
+
+/** Each section's parent; a name that matches no section is an error (the section then inherits nothing). */
+function parentLinks(sections: readonly CfgSection[], byName: Map<string, CfgSection>, file: string, diagnostics: Diagnostic[]): Map<CfgSection, ParentLink> {
+  const links = new Map<CfgSection, ParentLink>();
+  for (const section of sections) {
+    const entry = section.entries.find((e) => e.key === PARENT);
+    if (!entry) continue;
+    const parent = byName.get(entry.value.toLowerCase());
+    if (parent) links.set(section, { section: parent, line: entry.line });
+    else diagnostics.push({ severity: 'error', file, line: entry.line, key: PARENT, message: `[${section.name}] parent_id "${entry.value}" names no section of this file` });
+  }
+  return links;
+}
+
+/**
+ * Steps from each section to its farthest ancestor, or BROKEN. Iterative: each section joins one
+ * walk up its chain, so the work is linear in the number of sections whatever the chains.
+ */
+function inheritanceDepths(sections: readonly CfgSection[], parents: Map<CfgSection, ParentLink>, file: string, diagnostics: Diagnostic[]): Map<CfgSection, number> {
+  const depths = new Map<CfgSection, number>();
+  for (const start of sections) {
+    const walk: CfgSection[] = [];
+    const onWalk = new Set<CfgSection>();
+    let top: CfgSection | undefined = start;
+    // bounded: a section already on this walk or already measured stops it
+    while (top && !depths.has(top) && !onWalk.has(top)) {
+      walk.push(top);
+      onWalk.add(top);
+      top = parents.get(top)?.section;
+    }
+    let above = top === undefined ? -1 : depths.get(top) ?? BROKEN;
+    if (top && onWalk.has(top)) {
+      const last = walk[walk.length - 1];
+      const cycle = [...walk.slice(walk.indexOf(top)), top];
+      diagnostics.push({ severity: 'error', file, line: parents.get(last)!.line, key: PARENT, message: `parent_id cycle: ${chainText(cycle)}` });
+      above = BROKEN;
+    }
+    for (let i = walk.length - 1; i >= 0; i--) {
+      const section = walk[i];
+      if (above === BROKEN) {
+        depths.set(section, BROKEN);
+        continue;
+      }
+      const depth = above + 1;
+      if (depth > MAX_PARENT_DEPTH) {
+        const link = parents.get(section)!;
+        diagnostics.push({
+          severity: 'error', file, line: link.line, key: PARENT,
+          message: `[${section.name}] parent_id "${link.section.name}" is step ${depth} of a parent_id chain: at most ${MAX_PARENT_DEPTH} are allowed`,
+        });
+        depths.set(section, BROKEN);
+        above = BROKEN;
+        continue;
+      }
+      depths.set(section, depth);
+      above = depth;
+    }
+  }
+  return depths;
+}
+
+/** `[a] -> [b] -> [a]`, shortened in the middle when long (a cycle may hold thousands of sections). */
+function chainText(chain: readonly CfgSection[]): string {
+  const names = chain.map((s) => `[${s.name}]`);
+  if (names.length <= 8) return names.join(' -> ');
+  return [...names.slice(0, 4), `... (${names.length - 7} more)`, ...names.slice(-3)].join(' -> ');
+}
+
+/**
+ * A section chosen by the sender that lets mail through unscanned or despite its verdict: MAIL FROM
+ * is not authenticated, so any client can pick that section by forging it.
+ */
+function forgeableAccept(
+  section: UserSection, cfg: CfgSection, parents: Map<CfgSection, ParentLink>, own: Map<CfgSection, Partial<EsetsConfig>>, file: string,
+): Diagnostic | undefined {
+  if (!section.sender) return undefined;
+  const accepting = AV_ACCEPT_OPTIONS.filter((key) => section.settings[key] === 'accept');
+  if (!accepting.length) return undefined;
+  const named = accepting.map((key) => {
+    const from = setter(cfg, key, parents, own);
+    const line = from.entries.find((e) => e.key === key)?.line;
+    return from === cfg ? `${key} = accept` : `${key} = accept (from [${from.name}], line ${line})`;
+  });
+  return {
+    severity: 'warning', file, line: section.line, key: accepting[0],
+    message: `[${section.name}] sets ${named.join(', ')}: sender addresses are not authenticated: a forged MAIL FROM chooses this section`,
+  };
+}
+
+/** The section of the chain that sets key itself (the chain is resolved: at most MAX_PARENT_DEPTH steps). */
+function setter(section: CfgSection, key: keyof EsetsConfig, parents: Map<CfgSection, ParentLink>, own: Map<CfgSection, Partial<EsetsConfig>>): CfgSection {
+  let at = section;
+  for (let step = 0; step <= MAX_PARENT_DEPTH && own.get(at)![key] === undefined; step++) {
+    const parent = parents.get(at)?.section;
+    if (!parent) break;
+    at = parent;
+  }
+  return at;
 }
 
 /** Only the options the section sets, checked as in [smtp] (agent-only options are refused). */

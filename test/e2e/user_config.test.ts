@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
-import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
+import { canConnect } from '../support/processes';
+import { esetsCfg, freePort, Relay, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
 
@@ -17,6 +18,11 @@ async function send(relay: Relay, from: string, to: string[], subject: string, b
   client.end();
   const last = r.data ?? r.rcpts[r.rcpts.length - 1];
   return { code: last.code, text: last.lines.join(' '), rcpts: r.rcpts.map((x) => x.code) };
+}
+
+/** Sections [g0] .. [g<n-1>], each inheriting the next: deeper than parent_id chains may go. */
+function chain(n: number): string {
+  return Array.from({ length: n }, (_, i) => `[g${i}]\n${i < n - 1 ? `parent_id = "g${i + 1}"` : 'action_av = reject'}\n`).join('');
 }
 
 const USERS = [
@@ -83,6 +89,25 @@ describe('user-specific configuration end to end', function () {
     assert.equal(r.code, 451);
   });
 
+  it('keeps serving with the configuration in force when a live edit brings a parent_id chain of 7,000 sections', async () => {
+    const before = relay.output().length;
+    // were it loaded, [defer.example] would discard
+    fs.writeFileSync(usersFile, `${USERS.replace('action_av_infected = defer', 'action_av_infected = discard')}\n${chain(7000)}`);
+    for (let i = 0; i < 100 && !/configuration not reloaded/.test(relay.output().slice(before)); i++) await new Promise((r) => setTimeout(r, 100));
+    const log = relay.output().slice(before);
+    assert.match(log, /users\.cfg:\d+: error: \[g6898\] parent_id "g6899" is step 101 of a parent_id chain: at most 100 are allowed/);
+    assert.match(log, /configuration not reloaded: the one in force stays/);
+    assert.doesNotMatch(log, /RangeError|Caught exception/);
+    assert.equal(relay.process.exitCode, null, 'the relay exited');
+    assert.ok(await canConnect(relay.port), 'the port no longer answers');
+    // the old sections still decide: defer for [defer.example], accept for the trusted sender
+    assert.equal((await send(relay, 'a@example.com', ['x@defer.example'], 'chain-defer', EICAR)).code, 451);
+    assert.equal((await send(relay, 'trusted@partner.example', ['user@example.org'], 'chain-lenient', EICAR)).code, 250);
+    assert.equal((await send(relay, 'a@example.com', ['user@example.org'], 'chain-clean', 'clean')).code, 250);
+    assert.ok(delivered('chain-clean'));
+    fs.writeFileSync(usersFile, USERS);
+  });
+
   it('takes an edit of user_config for new messages, keeps the last good one on a broken edit, loses no message meanwhile', async () => {
     const stopAt = Date.now() + 60_000;
     let sent = 0;
@@ -137,5 +162,18 @@ describe('user-specific configuration end to end', function () {
     assert.ok(sent > 20, `only ${sent} messages sent`);
     assert.equal(answered250, subjects.length, 'a clean message was not accepted during reloads');
     for (const subject of subjects) assert.ok(delivered(subject), `${subject} was answered 250 but not delivered`);
+  });
+});
+
+describe('user-specific configuration at start', function () {
+  this.timeout(60_000);
+
+  it('does not start on a parent_id chain of 7,000 sections: exit 1, file, line and the bound, no stack trace', async () => {
+    const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, smtp: { user_config: '"users.cfg"' } }));
+    fs.writeFileSync(path.join(path.dirname(file), 'users.cfg'), chain(7000));
+    const r = await runLauncher(['--config', file]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /users\.cfg:13798: error: \[g6898\] parent_id "g6899" is step 101 of a parent_id chain: at most 100 are allowed\nesets_smtp: not started\n$/);
+    assert.doesNotMatch(r.stderr, /RangeError|\n\s+at /);
   });
 });

@@ -95,6 +95,12 @@ describe('esets.cfg options', () => {
     );
   });
 
+  it('records the line that set each option in force; an override has no line', () => {
+    const r = buildConfig('[global]\naction_av = reject\n[smtp]\nuser_config = "a.cfg"\n\nuser_config = "b.cfg"\naction_av = scan\n', 'e.cfg', { action_av_infected: 'defer' });
+    assert.deepEqual(r.lines, { user_config: 6, action_av: 7 });
+    assert.equal(buildConfig('[smtp]\nuser_config = "a.cfg"\n', 'e.cfg', { user_config: 'c.cfg' }).lines.user_config, undefined);
+  });
+
   it('names the allowed values of an enumeration in the error', () => {
     const r = buildConfig('[smtp]\naction_av = quarantine\n', 'e.cfg');
     assert.match(r.diagnostics[0].message, /expected one of accept, scan, defer, discard, reject/);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { addressKeys, normalizeAddressOrDomain } from '../../src/lib/address_keys';
 import { formatDiagnostic } from '../../src/lib/diagnostics';
-import { parseUserConfig } from '../../src/lib/user_config';
+import { MAX_PARENT_DEPTH, parseUserConfig } from '../../src/lib/user_config';
 import { MISSING, UserSectionIndex } from '../../src/lib/user_section_index';
 
 function index(text: string): UserSectionIndex {
@@ -58,6 +58,81 @@ describe('user-specific configuration: parsing', () => {
     assert.match(formatDiagnostic(cycle[0]), /^u\.cfg:\d: error: parent_id cycle: \[a\] -> \[b\] -> \[a\]|^u\.cfg:\d: error: parent_id cycle/);
     const self = parseUserConfig('[a]\nparent_id = "a"\n', 'u.cfg').diagnostics;
     assert.match(formatDiagnostic(self[0]), /^u\.cfg:2: error: parent_id cycle: \[a\] -> \[a\]/);
+  });
+});
+
+/** Sections [g0] .. [g<n-1>], each inheriting the next; the last sets action_av = reject. */
+function chain(n: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) lines.push(`[g${i}]`, i < n - 1 ? `parent_id = "g${i + 1}"` : 'action_av = reject');
+  return `${lines.join('\n')}\n`;
+}
+
+describe('user-specific configuration: parent_id chains of any length', () => {
+  it('reports a chain of 7,000 sections as one error naming file, line and the bound, without throwing, in well under a second', () => {
+    const started = Date.now();
+    const { userConfig, diagnostics } = parseUserConfig(chain(7000), 'u.cfg');
+    assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+    assert.deepEqual(diagnostics.map(formatDiagnostic), [
+      // [g6898] is 101 steps above [g6999]; its parent_id is on line 2 * 6898 + 2
+      `u.cfg:13798: error: [g6898] parent_id "g6899" is step ${MAX_PARENT_DEPTH + 1} of a parent_id chain: at most ${MAX_PARENT_DEPTH} are allowed`,
+    ]);
+    assert.equal(userConfig.sections.length, 7000);
+  });
+
+  it(`resolves a chain of ${MAX_PARENT_DEPTH} steps: the deepest section inherits from the root`, () => {
+    const { userConfig, diagnostics } = parseUserConfig(chain(MAX_PARENT_DEPTH + 1), 'u.cfg');
+    assert.deepEqual(diagnostics, []);
+    assert.deepEqual(userConfig.sections[0].settings, { action_av: 'reject' });
+  });
+
+  it('finds the same depths whatever the file order (a chain written root first)', () => {
+    const lines: string[] = ['[g0]', 'action_av = reject'];
+    for (let i = 1; i <= MAX_PARENT_DEPTH + 1; i++) lines.push(`[g${i}]`, `parent_id = "g${i - 1}"`);
+    const { userConfig, diagnostics } = parseUserConfig(lines.join('\n'), 'u.cfg');
+    assert.deepEqual(diagnostics.map(formatDiagnostic), [
+      `u.cfg:${2 * (MAX_PARENT_DEPTH + 1) + 2}: error: [g${MAX_PARENT_DEPTH + 1}] parent_id "g${MAX_PARENT_DEPTH}" is step ${MAX_PARENT_DEPTH + 1} of a parent_id chain: at most ${MAX_PARENT_DEPTH} are allowed`,
+    ]);
+    assert.deepEqual(userConfig.sections[MAX_PARENT_DEPTH].settings, { action_av: 'reject' });
+  });
+
+  it('reports a cycle of 7,000 sections once, with the chain shortened', () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 7000; i++) lines.push(`[g${i}]`, `parent_id = "g${(i + 1) % 7000}"`);
+    const { diagnostics } = parseUserConfig(lines.join('\n'), 'u.cfg');
+    assert.deepEqual(diagnostics.map(formatDiagnostic), ['u.cfg:14000: error: parent_id cycle: [g0] -> [g1] -> [g2] -> [g3] -> ... (6994 more) -> [g6998] -> [g6999] -> [g0]']);
+  });
+
+  it('reports a section under a cycle only through the cycle', () => {
+    const { diagnostics } = parseUserConfig('[x.example]\nparent_id = "a"\n[a]\nparent_id = "b"\n[b]\nparent_id = "a"\n', 'u.cfg');
+    assert.deepEqual(diagnostics.map(formatDiagnostic), ['u.cfg:6: error: parent_id cycle: [a] -> [b] -> [a]']);
+  });
+});
+
+describe('user-specific configuration: sender sections that accept', () => {
+  const FORGED = 'sender addresses are not authenticated: a forged MAIL FROM chooses this section';
+
+  it('warns, at the section, for each sender section whose settings accept mail unscanned or despite the verdict', () => {
+    const { diagnostics } = parseUserConfig([
+      '[group_lenient]', 'action_av_infected = accept', // 1
+      '[|trusted@partner.example]', 'parent_id = "group_lenient"', // 3
+      '[example.org|partner.example]', 'action_av = accept', 'action_av_notscanned = accept', // 5
+      '[|other.example]', 'action_av_deleted = accept', 'action_av_infected = defer', // 8
+      '[lenient.example]', 'action_av_infected = accept', // 11: recipient part only
+      '[|strict.example]', 'action_av_infected = reject', 'action_as = accept', // 13: AS accept is not the AV stage
+      '[|override.example]', 'parent_id = "group_lenient"', 'action_av_infected = defer', // 16: own setting wins
+    ].join('\n'), 'u.cfg');
+    assert.deepEqual(diagnostics.map(formatDiagnostic), [
+      `u.cfg:3: warning: [|trusted@partner.example] sets action_av_infected = accept (from [group_lenient], line 2): ${FORGED}`,
+      `u.cfg:5: warning: [example.org|partner.example] sets action_av = accept, action_av_notscanned = accept: ${FORGED}`,
+      `u.cfg:8: warning: [|other.example] sets action_av_deleted = accept: ${FORGED}`,
+    ]);
+    assert.ok(diagnostics.every((d) => d.severity === 'warning'), 'a warning: the file still loads');
+  });
+
+  it('names the section that sets the option several steps up the chain', () => {
+    const { diagnostics } = parseUserConfig('[base]\naction_av = accept\n[mid]\nparent_id = "base"\n[|x@y.example]\nparent_id = "mid"\n', 'u.cfg');
+    assert.deepEqual(diagnostics.map(formatDiagnostic), [`u.cfg:5: warning: [|x@y.example] sets action_av = accept (from [base], line 2): ${FORGED}`]);
   });
 });
 

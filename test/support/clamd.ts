@@ -1,6 +1,8 @@
 // A real clamd (Debian clamav-daemon) with a signature database written here:
 // EICAR by MD5 (.hdb, for the file as an attachment) and by content (.ndb,
-// for EICAR anywhere in a message body). Started in the foreground, stopped by PID.
+// for EICAR anywhere in a message body), configured with the shipped snippet
+// config/clamd-esets-relay.conf as operators are told to. Started in the
+// foreground, stopped by PID.
 
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,6 +16,8 @@ export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST
 export const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
 /** Debian's clamav-testfiles: ClamAV's harmless test executable, packed in many formats */
 export const CLAMAV_TESTFILES = '/usr/share/clamav-testfiles';
+/** The clamd settings the relay needs, shipped for operators */
+export const CLAMD_SNIPPET = path.resolve(__dirname, '..', '..', '..', 'config', 'clamd-esets-relay.conf');
 
 export interface Clamd {
   socket: string;
@@ -38,8 +42,13 @@ export function writeSignatureDb(dir: string): void {
   fs.appendFileSync(path.join(dir, 'esets-relay-test.hdb'), `${clamMd5}:${clamExe.length}:ClamAV-Test-File\n`);
 }
 
-/** Starts clamd; with `dir`, in that folder (same socket path: a restart as the relay sees it). */
-export async function startClamd(dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-clamd-')), keepDir = false): Promise<Clamd> {
+/**
+ * Starts clamd; with `dir`, in that folder (same socket path: a restart as the relay sees it).
+ * `settings` replaces the shipped snippet (to show what happens without it).
+ */
+export async function startClamd(
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-clamd-')), keepDir = false, settings = fs.readFileSync(CLAMD_SNIPPET, 'utf8'),
+): Promise<Clamd> {
   fs.mkdirSync(dir, { recursive: true });
   const db = path.join(dir, 'db');
   writeSignatureDb(db);
@@ -51,11 +60,8 @@ export async function startClamd(dir = fs.mkdtempSync(path.join(os.tmpdir(), 'es
     `LocalSocket ${socket}`,
     `DatabaseDirectory ${db}`,
     `LogFile ${path.join(dir, 'clamd.log')}`,
-    'StreamMaxLength 100M',
-    // encrypted archives and limits are reported, so the relay can call them "not scanned"
-    'AlertEncrypted yes',
-    'AlertExceedsMax yes',
-    '',
+    // limits, and the alerts that make what is beyond them "not scanned"
+    settings,
   ].join('\n'));
   const child = spawn('clamd', ['-c', conf], { stdio: 'ignore' });
   const stall = (): void => { child.kill('SIGSTOP'); };

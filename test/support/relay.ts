@@ -54,10 +54,14 @@ export function esetsCfg(listenPort: number, opts: RelayConfigOptions): string {
     server_port: opts.serverPort,
     ...opts.smtp,
   };
+  // the clamd.conf checked at start is the test clamd's (startClamd writes it beside its socket),
+  // not whatever the machine has in /etc/clamav
+  const socketDir = opts.clamdSocket && /^\/[^,]*$/.test(opts.clamdSocket) ? path.dirname(opts.clamdSocket) : '/nonexistent';
+  const global: Record<string, string | number> = { clamd_config: `"${path.join(socketDir, 'clamd.conf')}"`, ...opts.global };
   return [
     '[global]',
     `daemon_sock_path = "${opts.clamdSocket ?? '/nonexistent/clamd.sock'}"`,
-    ...Object.entries(opts.global ?? {}).map(([k, v]) => `${k} = ${v}`),
+    ...Object.entries(global).map(([k, v]) => `${k} = ${v}`),
     '',
     '[smtp]',
     ...Object.entries(smtp).map(([k, v]) => `${k} = ${v}`),

@@ -27,6 +27,7 @@ import type { ClamdOptions } from './clamd_client';
 import { clamdVersion } from './clamd_version';
 import { attachLiveScan, LiveScan } from './live_scan';
 import { MESSAGE_CONFIG, MessageConfig, sectionName } from '../shared/message_config';
+import { checkClamdConf } from './clamd_conf_check';
 
 const PRODUCT = `esets-relay ${require('../../../../package.json').version as string}`;
 const VERSION_REFRESH_MS = 5 * 60_000;
@@ -52,6 +53,7 @@ export function register(this: Plugin): void {
   this.register_hook('queue', 'discard_message', -100);
   this.register_hook('queue_outbound', 'discard_message', -100);
   watchScannerVersion(this, config);
+  checkClamdConf(this);
 }
 
 interface Verdicts {

@@ -1,15 +1,15 @@
 // The configuration every esets_* plugin reads: esets.cfg (named by
 // config/esets_relay.ini, with the launcher's command-line overrides) and
 // its user_config file. Loaded once per process, then reloaded when either
-// file changes; a reload with errors is reported and the configuration in
-// force stays.
+// file changes; a reload with errors, or one that throws, is reported and the
+// configuration in force stays: a bad edit never stops the relay.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { Diagnostic, formatDiagnostic, hasErrors } from '../../lib/diagnostics';
 import { EsetsConfig, isOptionName, parseOptionValue } from '../../lib/esets_options';
 import type { UserSection } from '../../lib/user_config';
-import { loadConfigFiles, LoadResult, RelayConfig } from './config_files';
+import { guardLoad, loadConfigFiles, LoadResult, RelayConfig } from './config_files';
 import type { Plugin } from './haraka';
 
 export type { RelayConfig } from './config_files';
@@ -34,14 +34,23 @@ export function forgetRelayConfig(): void {
   watchers = [];
 }
 
-/** The configuration in force; the first call throws (stopping Haraka's start) when it has errors. */
+/** A configuration that cannot be used: the message says where, a stack trace would add nothing. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+    this.stack = `${this.name}: ${message}`;
+  }
+}
+
+/** The configuration in force; the first call throws a ConfigError (stopping Haraka's start) when it has errors. */
 export function relayConfig(plugin: Plugin): RelayConfig {
   if (current) return current;
   const ini = plugin.config.get('esets_relay.ini') as RelayIni;
   const file = path.resolve(configDir(), ini.main?.esets_cfg ?? 'esets.cfg');
-  const { loaded, diagnostics } = loadWithIniOverrides(file, ini.overrides ?? {});
+  const { loaded, diagnostics } = guardLoad(file, () => loadWithIniOverrides(file, ini.overrides ?? {}));
   for (const d of diagnostics) if (d.severity === 'warning') plugin.logwarn(formatDiagnostic(d));
-  if (!loaded) throw new Error(diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic).join('\n'));
+  if (!loaded) throw new ConfigError(diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic).join('\n'));
   current = loaded;
   watch(plugin, ini.overrides ?? {});
   return current;
@@ -66,7 +75,7 @@ function loadWithIniOverrides(file: string, raw: Record<string, string | number 
     }
     (overrides as Record<string, unknown>)[key] = parsed.value;
   }
-  const result = loadConfigFiles(file, overrides);
+  const result = loadConfigFiles(file, overrides, 'esets_relay.ini [overrides]');
   return { loaded: hasErrors(diagnostics) ? undefined : result.loaded, diagnostics: [...diagnostics, ...result.diagnostics] };
 }
 
@@ -85,6 +94,8 @@ function watch(plugin: Plugin, rawOverrides: Record<string, string | number | bo
         reloadTimer = setTimeout(() => reload(plugin, rawOverrides), 100);
       });
       watcher.unref();
+      // an 'error' event without a listener would end the process; the configuration in force stays
+      watcher.on('error', (err) => plugin.logwarn(`stopped watching ${dir} for configuration changes: ${err.message}`));
       watchers.push(watcher);
     } catch (err) {
       plugin.logwarn(`cannot watch ${dir} for configuration changes: ${(err as Error).message}`);
@@ -92,19 +103,30 @@ function watch(plugin: Plugin, rawOverrides: Record<string, string | number | bo
   }
 }
 
+/** Never throws (it runs from a timer, where an exception would end the process): the config in force stays. */
 function reload(plugin: Plugin, rawOverrides: Record<string, string | number | boolean>): void {
   if (!current) return;
-  const { loaded, diagnostics } = loadWithIniOverrides(current.file, rawOverrides);
-  for (const d of diagnostics) {
-    if (d.severity === 'warning') plugin.logwarn(formatDiagnostic(d));
-    else plugin.logerror(formatDiagnostic(d));
+  const inForce = current.file;
+  try {
+    const { loaded, diagnostics } = guardLoad(inForce, () => loadWithIniOverrides(inForce, rawOverrides));
+    for (const d of diagnostics) {
+      if (d.severity === 'warning') plugin.logwarn(formatDiagnostic(d));
+      else plugin.logerror(formatDiagnostic(d));
+    }
+    if (!loaded) {
+      plugin.logerror(`configuration not reloaded: the one in force stays (${inForce})`);
+      return;
+    }
+    const before = current.users?.file;
+    current = loaded;
+    plugin.lognotice(`configuration reloaded from ${loaded.file}${loaded.users ? ` and ${loaded.users.file} (${loaded.users.index.sections.length} user sections)` : ''}`);
+    if (loaded.users?.file !== before) watch(plugin, rawOverrides);
+  } catch (err) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    try {
+      plugin.logerror(`configuration not reloaded (${e.name}: ${e.message}): the one in force stays (${inForce})`);
+    } catch {
+      // the log itself failed: nothing left to tell, and the relay keeps serving
+    }
   }
-  if (!loaded) {
-    plugin.logerror(`configuration not reloaded: the one in force stays (${current.file})`);
-    return;
-  }
-  const before = current.users?.file;
-  current = loaded;
-  plugin.lognotice(`configuration reloaded from ${loaded.file}${loaded.users ? ` and ${loaded.users.file} (${loaded.users.index.sections.length} user sections)` : ''}`);
-  if (loaded.users?.file !== before) watch(plugin, rawOverrides);
 }

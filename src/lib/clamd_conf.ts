@@ -1,0 +1,134 @@
+// clamd.conf as clamd reads it (ClamAV shared/optparser.c): one `Name value`
+// per line, names case-sensitive, lines starting with `#` are comments, and a
+// line starting with `Example` makes clamd refuse the whole file. A setting
+// given twice keeps its FIRST value: clamd ignores the later lines (checked
+// with clamd 1.4.6), so appending "AlertExceedsMax yes" after a "no" changes
+// nothing. Pure: which settings the relay needs are missing.
+
+import { Diagnostic } from './diagnostics';
+
+export interface ClamdSetting {
+  value: string;
+  line: number;
+}
+
+export interface ClamdConf {
+  /** the value clamd uses: the first one */
+  settings: Map<string, ClamdSetting>;
+  /** later lines of a setting, which clamd ignores */
+  ignored: Map<string, ClamdSetting[]>;
+  /** an `Example` line: clamd does not start with this file (the rest is read as if it were gone) */
+  exampleLine?: number;
+}
+
+export function parseClamdConf(text: string): ClamdConf {
+  const settings = new Map<string, ClamdSetting>();
+  const ignored = new Map<string, ClamdSetting[]>();
+  let exampleLine: number | undefined;
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = i + 1;
+    const body = lines[i].replace(/\r$/, '').replace(/^[ \t]+/, '');
+    if (body.length <= 1 || body.startsWith('#')) continue;
+    // clamd refuses to start; removing the line is the operator's next step, so read on
+    if (body.startsWith('Example')) {
+      exampleLine ??= line;
+      continue;
+    }
+    const m = /^(\S+)[ \t]+(.*?)[ \t]*$/.exec(body);
+    if (!m || !m[2]) continue; // clamd: "Missing argument"; not ours to judge
+    const value = /^"(.*)"$/.exec(m[2])?.[1] ?? m[2];
+    const first = settings.get(m[1]);
+    if (first) ignored.set(m[1], [...(ignored.get(m[1]) ?? []), { value, line }]);
+    else settings.set(m[1], { value, line });
+  }
+  return { settings, ignored, exampleLine };
+}
+
+/** clamd's BOOL: yes, true, 1 (any case) are true; anything else is false. */
+const isYes = (value: string): boolean => /^(yes|true|1)$/i.test(value);
+
+interface Requirement {
+  /** the line that fixes it, as config/clamd-esets-relay.conf writes it */
+  fix: string;
+  /** any of these set to yes meets it (clamd ORs them) */
+  anyOf: readonly string[];
+  /** clamd's default when none of them is set */
+  defaultYes: boolean;
+  /** what goes wrong without it */
+  why: string;
+}
+
+const ENCRYPTED_ARCHIVES: Requirement = {
+  fix: 'AlertEncryptedArchive yes', anyOf: ['AlertEncrypted', 'AlertEncryptedArchive', 'ArchiveBlockEncrypted'], defaultYes: false,
+  why: 'encrypted archives (.zip, .7z, .rar) are reported clean',
+};
+const ENCRYPTED_DOCS: Requirement = {
+  fix: 'AlertEncryptedDoc yes', anyOf: ['AlertEncrypted', 'AlertEncryptedDoc', 'ArchiveBlockEncrypted'], defaultYes: false,
+  why: 'encrypted documents (.pdf) are reported clean',
+};
+
+const REQUIREMENTS: readonly Requirement[] = [
+  {
+    fix: 'AlertExceedsMax yes', anyOf: ['AlertExceedsMax'], defaultYes: false,
+    why: "content beyond clamd's limits (MaxScanSize, MaxFileSize, MaxRecursion, MaxFiles) is reported clean",
+  },
+  ENCRYPTED_ARCHIVES,
+  ENCRYPTED_DOCS,
+  { fix: 'ScanMail yes', anyOf: ['ScanMail'], defaultYes: true, why: 'attachments are not decoded, only the raw message is searched' },
+  { fix: 'ScanArchive yes', anyOf: ['ScanArchive'], defaultYes: true, why: 'archives are not opened, their members are not scanned' },
+];
+
+export interface MissingSetting {
+  /** the line to have, e.g. "AlertExceedsMax yes" */
+  fix: string;
+  /** the line whose value clamd uses instead, when the setting is there with another value */
+  line?: number;
+  /** that line as written, e.g. "AlertExceedsMax no" */
+  current?: string;
+  /** later lines that set it as wanted but are ignored (clamd keeps the first value) */
+  ignoredLines: number[];
+  why: string;
+}
+
+/** The settings the relay needs that clamd, reading this file, would not have. */
+export function missingClamdSettings(conf: ClamdConf): MissingSetting[] {
+  const unmet = REQUIREMENTS.filter((req) => {
+    const set = req.anyOf.map((name) => conf.settings.get(name)).filter((s): s is ClamdSetting => s !== undefined);
+    return set.length ? !set.some((s) => isYes(s.value)) : !req.defaultYes;
+  });
+  // both encrypted kinds missing: the one switch AlertEncrypted fixes both
+  const merged = unmet.includes(ENCRYPTED_ARCHIVES) && unmet.includes(ENCRYPTED_DOCS)
+    ? unmet.filter((r) => r !== ENCRYPTED_DOCS).map((r) => (r === ENCRYPTED_ARCHIVES
+      ? { ...r, fix: 'AlertEncrypted yes', anyOf: ['AlertEncrypted'], why: 'encrypted archives (.zip, .7z, .rar) and documents (.pdf) are reported clean' }
+      : r))
+    : unmet;
+  return merged.map((req) => {
+    const name = req.fix.split(' ')[0];
+    const setting = conf.settings.get(name);
+    const ignoredLines = (conf.ignored.get(name) ?? []).filter((s) => isYes(s.value)).map((s) => s.line);
+    return { fix: req.fix, line: setting?.line, current: setting && `${name} ${setting.value}`, ignoredLines, why: req.why };
+  });
+}
+
+/** One warning per missing setting, compiler-style, naming the fix and where the full set is (snippet). */
+export function clamdConfWarnings(text: string, file: string, snippet: string): Diagnostic[] {
+  const conf = parseClamdConf(text);
+  const warnings: Diagnostic[] = [];
+  if (conf.exampleLine !== undefined) {
+    warnings.push({ severity: 'warning', file, line: conf.exampleLine, message: 'an "Example" line: clamd does not start with this file; remove the line' });
+  }
+  for (const m of missingClamdSettings(conf)) {
+    const name = m.fix.split(' ')[0];
+    const what = m.current ? `"${m.current}"` : `${name} is not set`;
+    const ignored = m.ignoredLines.length
+      ? ` (line ${m.ignoredLines.join(', ')} has no effect: clamd uses the first value of a setting)`
+      : '';
+    const fix = m.current ? `change this line to "${m.fix}"` : `add "${m.fix}"`;
+    warnings.push({
+      severity: 'warning', file, line: m.line, key: name,
+      message: `${what}: ${m.why}${ignored}; ${fix} (${snippet} has every setting the relay needs) and restart clamd`,
+    });
+  }
+  return warnings;
+}

@@ -1,0 +1,120 @@
+// Content beyond clamd's limits, with a real clamd configured by the shipped
+// snippet config/clamd-esets-relay.conf: deferred as "not scanned", never
+// delivered as clean. The same messages through a clamd whose only change is
+// "AlertExceedsMax no" (clamd's default) show what the snippet prevents; and
+// the relay says so at start when clamd_config names such a clamd.conf.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Clamd, CLAMD_SNIPPET, EICAR, startClamd } from '../support/clamd';
+import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
+import { Sink } from '../support/sink';
+import { SmtpTestClient } from '../support/smtp_client';
+import { zip } from '../support/zip';
+
+const base64 = (data: Buffer): string => data.toString('base64').replace(/.{76}/g, '$&\r\n');
+
+/** EICAR as a base64 attachment: only clamd's MIME decoding finds it (not a search of the raw bytes). */
+function withEicar(subject: string): string {
+  return `Subject: ${subject}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="e"\r\n\r\n--e\r\nContent-Type: text/plain\r\n\r\ninner\r\n`
+    + `--e\r\nContent-Type: application/octet-stream; name="eicar.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64(Buffer.from(EICAR))}\r\n--e--\r\n`;
+}
+
+/** 20 messages each attached (message/rfc822) to the one around it, EICAR in the innermost. */
+function nestedMessages(subject: string, depth = 20): string {
+  let m = withEicar('innermost');
+  for (let i = 0; i < depth; i++) {
+    m = `Subject: ${i === depth - 1 ? subject : `layer ${i}`}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="m${i}"\r\n\r\n`
+      + `--m${i}\r\nContent-Type: text/plain\r\n\r\nforwarded\r\n--m${i}\r\nContent-Type: message/rfc822\r\n\r\n${m}\r\n--m${i}--\r\n`;
+  }
+  return m;
+}
+
+/** A zip in a zip ... 16 deep, EICAR in the innermost, attached. */
+function nestedZips(subject: string, depth = 16): string {
+  let archive = zip([{ name: 'eicar.com', data: Buffer.from(EICAR) }]);
+  for (let i = 1; i < depth; i++) archive = zip([{ name: `level${i}.zip`, data: archive }]);
+  return `Subject: ${subject}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="z"\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n`
+    + `--z\r\nContent-Type: application/zip; name="nested.zip"\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64(archive)}\r\n--z--\r\n`;
+}
+
+/** 20,001 MIME parts, EICAR (base64) in the last one. */
+function manyParts(subject: string, count = 20_001): string {
+  const parts: string[] = [];
+  for (let i = 0; i < count - 1; i++) parts.push(`--p\r\nContent-Type: text/plain\r\n\r\npart ${i}\r\n`);
+  parts.push(`--p\r\nContent-Type: application/octet-stream; name="eicar.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64(Buffer.from(EICAR))}\r\n`);
+  return `Subject: ${subject}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="p"\r\n\r\n${parts.join('')}--p--\r\n`;
+}
+
+const CASES: [string, (subject: string) => string][] = [
+  ['20 nested message/rfc822', nestedMessages],
+  ['a zip nested 16 deep', nestedZips],
+  ['20,001 MIME parts', manyParts],
+];
+
+describe("content beyond clamd's limits (clamd with config/clamd-esets-relay.conf)", function () {
+  this.timeout(240_000);
+  let clamd: Clamd;
+  let lenient: Clamd;
+  let sink: Sink;
+  let relay: Relay;
+  let unguarded: Relay;
+
+  before(async () => {
+    const noAlert = fs.readFileSync(CLAMD_SNIPPET, 'utf8').replace(/^AlertExceedsMax yes$/m, 'AlertExceedsMax no');
+    assert.match(noAlert, /^AlertExceedsMax no$/m);
+    [clamd, lenient] = await Promise.all([startClamd(), startClamd(undefined, false, noAlert)]);
+    sink = new Sink();
+    await sink.start();
+    const [port, port2] = [await freePort(), await freePort()];
+    const cfg = (p: number, c: Clamd): string => writeEsetsCfg(esetsCfg(p, {
+      serverPort: sink.port, clamdSocket: c.socket, global: { clamd_config: `"${path.join(c.dir, 'clamd.conf')}"` },
+    }));
+    [relay, unguarded] = await Promise.all([startRelay(['--config', cfg(port, clamd)], port), startRelay(['--config', cfg(port2, lenient)], port2)]);
+  });
+
+  after(async () => {
+    await Promise.all([relay?.stop(), unguarded?.stop()]);
+    await Promise.all([sink?.stop(), clamd?.stop(), lenient?.stop()]);
+  });
+
+  async function send(through: Relay, subject: string, text: string): Promise<{ code: number; text: string; delivered: boolean }> {
+    const client = await SmtpTestClient.connect(through.port);
+    await client.read();
+    await client.command('EHLO client.example');
+    assert.equal((await client.command('MAIL FROM:<a@example.com>')).code, 250);
+    assert.equal((await client.command('RCPT TO:<user@example.org>')).code, 250);
+    const reply = await client.data(text, 120_000);
+    client.end();
+    const delivered = sink.messages.some((m) => m.data.toString('latin1').includes(`Subject: ${subject}\r\n`));
+    return { code: reply.code, text: reply.lines.join(' '), delivered };
+  }
+
+  for (const [name, build] of CASES) {
+    it(`defers ${name} as not scanned (451), and does not deliver it`, async () => {
+      const subject = `limits-${name.replace(/\W+/g, '-')}`;
+      const r = await send(relay, subject, build(subject));
+      assert.equal(r.code, 451, r.text);
+      assert.match(r.text, /^4\.7\.1 .*not scanned: clamd: Heuristics\.Limits\.Exceeded\.Max(Recursion|Files)/);
+      assert.equal(r.delivered, false);
+    });
+
+    it(`${name}: with clamd's default AlertExceedsMax no, the same message would be delivered as clean`, async () => {
+      const subject = `unguarded-${name.replace(/\W+/g, '-')}`;
+      const r = await send(unguarded, subject, build(subject));
+      assert.equal(r.code, 250, r.text);
+      assert.equal(r.delivered, true);
+      const got = sink.messages.find((m) => m.data.toString('latin1').includes(`Subject: ${subject}\r\n`))!;
+      assert.match(got.data.toString('latin1'), /^X-Virus-Scanner: .*; clean\r$/m);
+    });
+  }
+
+  it('warns at start, naming the file, the line and the fix, when clamd_config lacks AlertExceedsMax; says nothing when it has it', () => {
+    const conf = path.join(lenient.dir, 'clamd.conf');
+    const line = fs.readFileSync(conf, 'utf8').split('\n').indexOf('AlertExceedsMax no') + 1;
+    assert.match(unguarded.output(), new RegExp(`${conf.replace(/[.\\/]/g, '\\$&')}:${line}: warning: "AlertExceedsMax no": content beyond clamd's limits .* is reported clean; change this line to "AlertExceedsMax yes"`));
+    assert.equal(unguarded.output().split('"AlertExceedsMax no"').length - 1, 1, 'once, not once per process');
+    assert.doesNotMatch(relay.output(), /clamd\.conf(:\d+)?: warning/);
+  });
+});

@@ -1,0 +1,157 @@
+// Loading and reloading esets.cfg and user_config: nothing a file holds, and
+// no exception, takes the relay down; the configuration in force stays.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { formatDiagnostic } from '../../src/lib/diagnostics';
+import { guardLoad, loadConfigFiles } from '../../src/plugins/shared/config_files';
+import type { Plugin } from '../../src/plugins/shared/haraka';
+import { forgetRelayConfig, relayConfig } from '../../src/plugins/shared/relay_config';
+import { useHarakaDir } from '../support/haraka_dir';
+
+const ESETS = '[smtp]\nagent_enabled = yes\nuser_config = "users.cfg"\n';
+
+/** Sections [g0] .. [g<n-1>], each inheriting the next. */
+function chain(n: number): string {
+  return Array.from({ length: n }, (_, i) => `[g${i}]\n${i < n - 1 ? `parent_id = "g${i + 1}"` : 'action_av = reject'}\n`).join('');
+}
+
+interface FakePlugin extends Plugin {
+  logs: { level: string; text: string }[];
+}
+
+function fakePlugin(): FakePlugin {
+  const logs: { level: string; text: string }[] = [];
+  const log = (level: string) => (...args: unknown[]) => { logs.push({ level, text: args.map(String).join(' ') }); };
+  return {
+    name: 'test', logs,
+    config: { get: () => ({ main: { esets_cfg: 'esets.cfg' } }) },
+    register_hook: () => undefined,
+    logdebug: log('debug'), loginfo: log('info'), lognotice: log('notice'), logwarn: log('warn'), logerror: log('error'), logcrit: log('crit'),
+  } as unknown as FakePlugin;
+}
+
+async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end;) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+describe('configuration load and reload', function () {
+  this.timeout(20_000);
+  afterEach(() => forgetRelayConfig());
+
+  it('turns an exception while loading into an error naming the file', () => {
+    const r = guardLoad('/etc/esets.cfg', () => { throw new RangeError('Maximum call stack size exceeded'); });
+    assert.equal(r.loaded, undefined);
+    assert.deepEqual(r.diagnostics.map(formatDiagnostic), ['/etc/esets.cfg: error: cannot load the configuration: RangeError: Maximum call stack size exceeded']);
+  });
+
+  it('refuses a user_config with a 7,000-section parent_id chain at first load: a ConfigError naming file, line and the bound, no stack', () => {
+    const dir = useHarakaDir(ESETS);
+    fs.writeFileSync(path.join(dir, 'config', 'users.cfg'), chain(7000));
+    const err = (() => { try { relayConfig(fakePlugin()); } catch (e) { return e; } return undefined; })();
+    assert.ok(err instanceof Error, String(err));
+    assert.match(err.message, /users\.cfg:13798: error: \[g6898\] parent_id "g6899" is step 101 of a parent_id chain: at most 100 are allowed/);
+    assert.doesNotMatch(err.stack ?? '', /\n\s+at /);
+  });
+
+  it('keeps the configuration in force when a live edit brings a 7,000-section chain, and takes the next good edit', async () => {
+    const dir = useHarakaDir(ESETS);
+    const users = path.join(dir, 'config', 'users.cfg');
+    fs.writeFileSync(users, '[a.example]\naction_av_infected = defer\n');
+    const plugin = fakePlugin();
+    const first = relayConfig(plugin);
+    fs.writeFileSync(users, `[a.example]\naction_av_infected = discard\n${chain(7000)}`);
+    await until('the failed reload', () => plugin.logs.some((l) => /configuration not reloaded/.test(l.text)));
+    assert.ok(plugin.logs.some((l) => l.level === 'error' && /users\.cfg:\d+: error: .*at most 100 are allowed/.test(l.text)));
+    assert.equal(relayConfig(plugin), first, 'the configuration in force changed');
+    fs.writeFileSync(users, '[a.example]\naction_av_infected = reject\n');
+    await until('the good reload', () => relayConfig(plugin) !== first);
+    assert.equal(relayConfig(plugin).users?.index.sections[0].settings.action_av_infected, 'reject');
+  });
+
+  it('keeps the configuration in force when a reload throws (here: the log itself), and logs why', async () => {
+    const dir = useHarakaDir(ESETS);
+    const users = path.join(dir, 'config', 'users.cfg');
+    fs.writeFileSync(users, '[a.example]\naction_av_infected = defer\n');
+    const plugin = fakePlugin();
+    const first = relayConfig(plugin);
+    plugin.logwarn = () => { throw new RangeError('Maximum call stack size exceeded'); };
+    // an unknown key: a warning, so the reload calls logwarn
+    fs.writeFileSync(users, '[a.example]\naction_av_infected = discard\ncolour = blue\n');
+    await until('the failed reload', () => plugin.logs.some((l) => /configuration not reloaded/.test(l.text)));
+    assert.match(plugin.logs.find((l) => /not reloaded/.test(l.text))!.text, /configuration not reloaded \(RangeError: Maximum call stack size exceeded\): the one in force stays/);
+    assert.equal(relayConfig(plugin), first);
+  });
+
+  it("survives a watcher's error event (it would end the process without a listener)", () => {
+    const dir = useHarakaDir(ESETS);
+    fs.writeFileSync(path.join(dir, 'config', 'users.cfg'), '[a.example]\n');
+    const watchers: fs.FSWatcher[] = [];
+    const realWatch = fs.watch;
+    (fs as { watch: unknown }).watch = (...args: Parameters<typeof fs.watch>) => {
+      const w = realWatch(...args);
+      watchers.push(w);
+      return w;
+    };
+    const plugin = fakePlugin();
+    try {
+      relayConfig(plugin);
+    } finally {
+      (fs as { watch: unknown }).watch = realWatch;
+    }
+    assert.ok(watchers.length > 0);
+    watchers[0].emit('error', new Error('EMFILE: too many open files, watch'));
+    assert.ok(plugin.logs.some((l) => l.level === 'warn' && /stopped watching .* EMFILE/.test(l.text)));
+  });
+});
+
+describe('user_config that others can change (files on disk)', () => {
+  let dir: string;
+  let cfg: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-trust-'));
+    cfg = path.join(dir, 'esets.cfg');
+    fs.writeFileSync(cfg, `[smtp]\nagent_enabled = yes\n\nuser_config = "users.cfg"\n`);
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const warnings = (): string[] => loadConfigFiles(cfg, {}).diagnostics.map(formatDiagnostic);
+
+  it('says nothing of a private file in a private folder', () => {
+    fs.writeFileSync(path.join(dir, 'users.cfg'), '[a.example]\n', { mode: 0o644 });
+    assert.deepEqual(warnings(), []);
+  });
+
+  it('warns of a world-writable file, naming it and the esets.cfg line that names it; the relay still loads it', () => {
+    fs.writeFileSync(path.join(dir, 'users.cfg'), '[a.example]\n');
+    fs.chmodSync(path.join(dir, 'users.cfg'), 0o666);
+    const r = loadConfigFiles(cfg, {});
+    assert.ok(r.loaded);
+    assert.deepEqual(r.diagnostics.map(formatDiagnostic), [`${cfg}:4: warning: user_config ${path.join(dir, 'users.cfg')} is world-writable (mode 0666): any local user can change the policy; chmod o-w it`]);
+  });
+
+  it('warns of a symbolic link', () => {
+    fs.writeFileSync(path.join(dir, 'real.cfg'), '[a.example]\n');
+    fs.symlinkSync(path.join(dir, 'real.cfg'), path.join(dir, 'users.cfg'));
+    assert.deepEqual(warnings(), [`${cfg}:4: warning: user_config ${path.join(dir, 'users.cfg')} is a symbolic link (to ${path.join(dir, 'real.cfg')}): whoever can change the link chooses the file; name the file itself`]);
+  });
+
+  it('warns of a world-writable folder without the sticky bit, not with it', () => {
+    fs.writeFileSync(path.join(dir, 'users.cfg'), '[a.example]\n');
+    fs.chmodSync(dir, 0o777);
+    assert.match(warnings().join('\n'), /:4: warning: user_config .* is in a world-writable folder without the sticky bit \(mode 0777\)/);
+    fs.chmodSync(dir, 0o1777);
+    assert.deepEqual(warnings(), []);
+  });
+
+  it('names the esets.cfg line when user_config cannot be read', () => {
+    const [error] = warnings();
+    assert.equal(error, `${path.join(dir, 'users.cfg')}: error: cannot read: ENOENT: no such file or directory, open '${path.join(dir, 'users.cfg')}' (user_config, named at ${cfg}:4)`);
+  });
+});
