@@ -724,8 +724,8 @@ describe('transparency (issue 11): the client sees the server, the server sees t
       const client = await session(pfRelay.port);
       const r = await client.command('VRFY user@example.org');
       await pfSettle(client);
-      assert.ok(tap.commands().includes('VRFY user@example.org'), tap.commands().join(' / '));
-      assert.deepEqual({ code: r.code, lines: r.lines }, { code: 252, lines: ['2.0.0 user@example.org'] });
+      assert.deepEqual({ code: r.code, lines: r.lines }, { code: 252, lines: ['2.0.0 user@example.org'] }, `VRFY: ${show(r)}`);
+      assert.ok(tap.commands().includes('VRFY user@example.org'), `Postfix got: ${tap.commands().join(' / ')}`);
     });
 
     it('the client\'s HELO name is in Postfix\'s log and Received: for both of two transactions', async () => {
