@@ -150,6 +150,7 @@ describe('transparency (issue 11): the client sees the server, the server sees t
   let tap: Tap;
   let pfRelay: Relay;
   let logMark = 0;
+  let verboseConfig = '';
   const extra: { stop(): Promise<unknown> }[] = [];
 
   async function relayTo(serverPort: number, args: string[] = []): Promise<Relay> {
@@ -169,7 +170,8 @@ describe('transparency (issue 11): the client sees the server, the server sees t
     ]);
     tap = new Tap(postfix.port);
     await tap.start();
-    [relay, pfRelay] = await Promise.all([relayTo(scripted.port, ['--haraka-config', verboseHarakaConfig()]), relayTo(tap.port)]);
+    verboseConfig = verboseHarakaConfig();
+    [relay, pfRelay] = await Promise.all([relayTo(scripted.port, ['--haraka-config', verboseConfig]), relayTo(tap.port)]);
   });
 
   after(async () => {
@@ -181,6 +183,7 @@ describe('transparency (issue 11): the client sees the server, the server sees t
     await scripted?.stop();
     await sink?.stop();
     await clamd?.stop();
+    if (verboseConfig) fs.rmSync(verboseConfig, { recursive: true, force: true });
   });
 
   const clients: SmtpTestClient[] = [];
