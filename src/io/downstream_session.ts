@@ -213,10 +213,11 @@ export class DownstreamSession {
     if (!this.opts.client) return;
     if (this.capabilities.has('XCLIENT')) {
       const reply = await this.command(`XCLIENT ${this.attributes('XCLIENT').join(' ')}`);
-      if (reply.code < 300) {
+      // XCLIENT starts the session over and its reply is the new session's greeting: 220 (Postfix; others
+      // say 250), or 554/421 when the server refuses the client itself; anything else refuses XCLIENT
+      if (reply.code < 300 || reply.code === 554 || reply.code === 421) {
         this.clientHandover = 'XCLIENT';
-        // XCLIENT starts the session over: Postfix greets again (220), others say 250
-        if (reply.code === 220) this.greeting = reply;
+        if (reply.code !== 250) this.greeting = reply;
         return;
       }
       if (this.opts.requireXclient) throw new HandoverRefused(`mail server ${this.where} refused XCLIENT: ${reply.code} ${replyText(reply)}`);

@@ -13,3 +13,19 @@ export function clientEhloLines(serverEhlo: SmtpReply): string[] {
   const [first, ...extensions] = serverEhlo.lines;
   return [first ?? '', ...extensions.filter((line) => !HIDDEN_EXTENSIONS.has(line.trim().split(/[\s=]/)[0].toUpperCase()))];
 }
+
+/** A MAIL parameter that only a hidden extension allows (BODY=BINARYMIME), or undefined. */
+export function hiddenParameter(params: Record<string, string | null>): string | undefined {
+  return (params.BODY ?? '').toUpperCase() === 'BINARYMIME' ? 'BODY=BINARYMIME' : undefined;
+}
+
+/**
+ * A client command line as the protocol log may show it: never an AUTH
+ * credential (the initial response, or a line of the exchange that follows).
+ */
+export function loggableCommand(line: string, authenticating: boolean): string {
+  if (authenticating) return '****';
+  const m = /^(AUTH\s+\S+)(\s+\S.*)?$/i.exec(line);
+  if (m) return m[2] ? `${m[1]} ****` : m[1];
+  return line;
+}

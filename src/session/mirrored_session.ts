@@ -12,7 +12,7 @@
 // forward-confirmed name only), then the client's own HELO/EHLO. If it goes
 // away between transactions, the next MAIL opens it again the same way.
 
-import { clientEhloLines } from '../lib/ehlo_mirror';
+import { clientEhloLines, loggableCommand } from '../lib/ehlo_mirror';
 import type { SmtpReply } from '../lib/smtp_reply';
 import { replyText } from '../lib/smtp_reply';
 import { ClientIdentity, DownstreamError, DownstreamSession } from '../io/downstream_session';
@@ -91,9 +91,7 @@ export class MirroredSession {
    */
   async auth(line: string): Promise<SmtpReply> {
     const server = await this.live();
-    const starting = this.state !== 'auth';
-    const shown = starting ? line.split(' ').slice(0, 2).join(' ') + (line.split(' ').length > 2 ? ' ****' : '') : '****';
-    const reply = await server.command(line, undefined, shown);
+    const reply = await server.command(line, undefined, loggableCommand(line, this.state === 'auth'));
     this.state = reply.code === 334 ? 'auth' : 'ready';
     return reply;
   }

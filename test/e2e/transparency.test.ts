@@ -389,7 +389,8 @@ describe('transparency (issue 11): the client sees the server, the server sees t
         const line = log.split('\n').find((l) => l.includes(secret));
         assert.equal(line, undefined, `a credential (${secret}) is in the relay's log (Haraka log level protocol): ${line}`);
       }
-      const authLine = log.split('\n').find((l) => /\bAUTH (PLAIN|LOGIN)\b/i.test(l));
+      // the client's AUTH commands appear masked at most (the server's EHLO line "AUTH PLAIN LOGIN" is no secret)
+      const authLine = log.split('\n').find((l) => /\bC: AUTH (PLAIN|LOGIN) (?!\*\*\*\*$)\S/i.test(l.replace(/ state=\d+$/, '')));
       assert.equal(authLine, undefined, `an AUTH command line is in the relay's log (Haraka log level protocol): ${authLine}`);
     }
 
@@ -422,7 +423,9 @@ describe('transparency (issue 11): the client sees the server, the server sees t
       const challenge = await client.command('AUTH PLAIN');
       const r = challenge.code === 334 ? await client.command(PLAIN) : challenge;
       await settle(client);
-      assertExact(challenge, reply(334, ''), 'AUTH PLAIN');
+      // an empty challenge: Haraka always writes "334 " plus one space for it (connection.respond), which
+      // clients read as the same empty base64 text
+      assert.ok(challenge.code === 334 && challenge.lines.every((l) => l.trim() === ''), `AUTH PLAIN: ${show(challenge)}`);
       assertExact(r, SUCCESS, 'AUTH PLAIN credentials');
       const commands = clientCommands();
       const at = commands.indexOf('AUTH PLAIN');
@@ -538,7 +541,10 @@ describe('transparency (issue 11): the client sees the server, the server sees t
         await postfixClient.stop();
       }
       for (const p of ['RET=HDRS', 'ENVID=PF-ENV-42']) assert.ok(mail.split(' ').includes(p), `MAIL at the server: ${mail} (no ${p})`);
-      for (const p of ['NOTIFY=SUCCESS,DELAY,FAILURE', 'ORCPT=rfc822;user@example.org']) assert.ok(rcpt.split(' ').includes(p), `RCPT at the server: ${rcpt} (no ${p})`);
+      assert.ok(rcpt.split(' ').includes('ORCPT=rfc822;user@example.org'), `RCPT at the server: ${rcpt} (no ORCPT)`);
+      // Postfix writes the NOTIFY keywords in its own order
+      const notify = rcpt.split(' ').find((p) => p.startsWith('NOTIFY='));
+      assert.deepEqual(notify?.slice(7).split(',').sort(), ['DELAY', 'FAILURE', 'SUCCESS'], `RCPT at the server: ${rcpt}`);
     });
   });
 

@@ -9,6 +9,7 @@ import constants from 'haraka-constants';
 import type { CapturedMessage } from '../../io/captured_message';
 import { confirmedName, reverseName } from '../../io/confirmed_name';
 import { DownstreamError, HandoverRefused } from '../../io/downstream_session';
+import { hiddenParameter, loggableCommand } from '../../lib/ehlo_mirror';
 import { editHeaderSection } from '../../lib/smtp_data';
 import type { SmtpReply } from '../../lib/smtp_reply';
 import { replyText } from '../../lib/smtp_reply';
@@ -18,7 +19,7 @@ import { HEADER_EDITS, HeaderEdits } from '../shared/header_edits';
 import { captureMessage, dropMessage, finishedMessage } from '../shared/message_capture';
 import { DISCARDED } from '../shared/policy_outcome';
 import { relayConfig } from '../shared/relay_config';
-import { exactReply } from '../shared/server_reply';
+import { DSN, exactReply } from '../shared/server_reply';
 
 const SESSION = 'esets_mirrored_session';
 /** transaction note: the server's reply to the message, for the queue hook */
@@ -34,7 +35,7 @@ interface ForwardPlugin extends Plugin {
   requireXclient: boolean;
 }
 
-type HelpCommand = (this: Connection, args: string) => void;
+type HelpCommand = (this: HarakaConnection, args: string) => void;
 
 export function register(this: ForwardPlugin): void {
   const { config } = relayConfig(this);
@@ -90,7 +91,7 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
     const greeting = await session.open();
     connection.results.add(this, { msg: `mail server ${session.where}, client handover ${session.handover}` });
     if (connection.remote.closed) return next();
-    relayHelp(connection);
+    adaptConnection(connection, session);
     if (greeting.code !== 220) return next(greeting.code < 500 ? constants.denysoftdisconnect : constants.denydisconnect, exactReply(greeting));
     next(constants.ok, exactReply(greeting));
   };
@@ -108,16 +109,51 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
   });
 }
 
-/** Haraka answers HELP itself (no hook): for this connection, the server answers it. */
-function relayHelp(connection: Connection): void {
-  const conn = connection as Connection & { cmd_help: HelpCommand; respond(code: number, msg: unknown): void };
-  conn.cmd_help = function help(this: Connection, args: string): void {
-    const session = sessionOf(this);
-    if (!session) return conn.respond(502, '5.5.1 HELP not available');
+interface HarakaConnection extends Connection {
+  cmd_help: HelpCommand;
+  helo_respond(retval: number, msg: unknown): void;
+  respond(code: number, msg: unknown): void;
+}
+
+/**
+ * Three things Haraka does for every connection with no hook to change them,
+ * changed for this connection only: it answers HELP itself (the server
+ * answers here), it answers HELO with its own text even when a plugin gives
+ * one (the server's is sent), and it logs each command line at protocol level
+ * before any plugin sees it (AUTH credentials are masked).
+ */
+function adaptConnection(connection: Connection, session: MirroredSession): void {
+  const conn = connection as HarakaConnection;
+  conn.cmd_help = function help(this: HarakaConnection, args: string): void {
     session.verb(args ? `HELP ${args}` : 'HELP')
-      .then((reply) => { const r = exactReply(reply); conn.respond(r.code, r); })
-      .catch(() => conn.respond(451, '4.4.4 Mail server unavailable, try again later'));
+      .then((reply) => this.respond(reply.code, exactReply(reply)))
+      .catch(() => this.respond(451, '4.4.4 Mail server unavailable, try again later'));
   };
+  const heloRespond = conn.helo_respond;
+  conn.helo_respond = function mirroredHelo(this: HarakaConnection, retval: number, msg: unknown): void {
+    if (retval === constants.ok && msg instanceof DSN) return this.respond(msg.code, msg);
+    heloRespond.call(this, retval, msg);
+  };
+  // Haraka logs each command line (protocol level), then the hook's params (info/debug): a line that holds a
+  // credential is masked in both
+  let secretLine = false;
+  const logprotocol = conn.logprotocol;
+  conn.logprotocol = function maskedProtocolLog(this: HarakaConnection, first: unknown, ...rest: unknown[]): void {
+    if (typeof first === 'string' && first.startsWith('C: ')) {
+      const shown = loggableCommand(first.slice(3), session.authenticating);
+      secretLine = shown !== first.slice(3);
+      return logprotocol.call(this, `C: ${shown}`, ...rest);
+    }
+    logprotocol.call(this, first, ...rest);
+  };
+  for (const level of ['loginfo', 'logdebug'] as const) {
+    const log = conn[level];
+    conn[level] = function maskedHookLog(this: HarakaConnection, first: unknown, ...rest: unknown[]): void {
+      const hookRun = first as { hook?: string; params?: unknown } | undefined;
+      if (secretLine && hookRun?.hook === 'unrecognized_command') return log.call(this, { ...hookRun, params: '****' }, ...rest);
+      log.call(this, first, ...rest);
+    };
+  }
 }
 
 export function forward_helo(this: ForwardPlugin, next: Next, connection: Connection, name: string): void {
@@ -155,11 +191,14 @@ export function forward_vrfy(this: ForwardPlugin, next: Next, connection: Connec
 }
 
 export function forward_noop(this: ForwardPlugin, next: Next, connection: Connection): void {
-  step(this, connection, next, (s) => s.verb('NOOP'), constants.ok);
+  // Haraka's noop answer ignores a plugin's text except on the deny path (which keeps the reply's code)
+  step(this, connection, next, (s) => s.verb('NOOP'), constants.deny);
 }
 
 export function forward_mail(this: ForwardPlugin, next: Next, connection: Connection, params: [Address, EsmtpParams]): void {
   const [from, mailParams] = params;
+  const hidden = hiddenParameter(mailParams);
+  if (hidden) return next(constants.deny, HarakaDsn.create(555, `${hidden} not supported`, 5, 4));
   step(this, connection, next, (s) => s.mail(from.format(!s.utf8), mailParams), constants.ok);
 }
 
