@@ -4,6 +4,7 @@
 // that can also hold clamd's replies.
 
 import assert from 'node:assert/strict';
+import { eventually } from '../support/processes';
 import net from 'node:net';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
@@ -101,12 +102,6 @@ describe('live scan: the message reaches clamd during DATA', function () {
     assert.equal(sink.messages.length, before);
   });
 
-  async function waitFor(condition: () => boolean, ms = 10_000): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    return condition();
-  }
-
   it('sends the mail server nothing of a message before the verdict: clean is delivered after it, EICAR never', async () => {
     const client = await SmtpTestClient.connect(relay.port);
     await client.read();
@@ -122,7 +117,7 @@ describe('live scan: the message reaches clamd during DATA', function () {
       held = [];
       const reply = client.send('a@example.com', ['user@example.org'], body);
       // clamd has the whole message and its verdict is held
-      assert.ok(await waitFor(() => connections.slice(scansBefore).some((c) => c.instream && c.bytes >= body.length)), `${kind}: clamd got the message`);
+      assert.ok(await eventually(() => connections.slice(scansBefore).some((c) => c.instream && c.bytes >= body.length), 10_000), `${kind}: clamd got the message`);
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(sink.dataBytes, bytesBefore, `${kind}: message bytes reached the server before the verdict`);
       const release = held;

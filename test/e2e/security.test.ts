@@ -15,6 +15,7 @@
 // XFORWARD for every transaction); the client's HELO in the EHLO after XCLIENT.
 
 import assert from 'node:assert/strict';
+import { eventually } from '../support/processes';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SmtpReply } from '../../src/lib/smtp_reply';
@@ -70,16 +71,6 @@ async function readOrClosed(client: SmtpTestClient, timeoutMs = 20_000): Promise
 }
 
 const show = (r: Reply | undefined): string => (r === undefined ? 'none' : r === 'closed' ? 'connection closed' : `${r.code} ${r.lines.join(' | ')}`);
-
-/** Polls `ok` until it holds (bounded): for output a child writes asynchronously. */
-async function eventually(ok: () => boolean, ms = 5_000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
-}
 
 /** A bare CR or bare LF anywhere */
 const BARE = /\r(?!\n)|(?<!\r)\n/;

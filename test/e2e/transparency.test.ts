@@ -22,6 +22,7 @@
 // relay), so that a failure above is the relay's and not the test's.
 
 import assert from 'node:assert/strict';
+import { eventually } from '../support/processes';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -70,16 +71,6 @@ function assertExact(got: Reply, raw: string, what: string): void {
 function serverReplies(tap: Tap): SmtpReply[] {
   const session = tap.sessions.find((s) => /^XCLIENT .*\bADDR=127\.0\.0\.2\b/m.test(Buffer.concat(s.sent).toString('latin1')));
   return new SmtpReplyReader().push(Buffer.concat(session?.received ?? []).toString('latin1'));
-}
-
-/** Polls `ok` until it holds (bounded): for output a child writes asynchronously. */
-async function eventually(ok: () => boolean, ms = 5_000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
 }
 
 /** config/ with Haraka's log at its most verbose level (every command line is logged unless the relay keeps it out) */

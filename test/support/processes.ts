@@ -19,3 +19,13 @@ export function canConnect(port: number): Promise<boolean> {
     s.once('error', () => resolve(false));
   });
 }
+
+/** Polls `ok` until it holds or `ms` pass (bounded): for what another process does asynchronously. */
+export async function eventually(ok: () => boolean, ms = 5_000, everyMs = 20): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return true;
+}
