@@ -230,7 +230,7 @@ async function latency(target: Target, bytes: number, count: number): Promise<{ 
  * clamd caches the verdicts of contents it has seen, and the same bytes again would not be scanned.
  */
 async function clamdAlone(clamd: Clamd, bytes: number, count: number): Promise<{ rate: number; cpuMs: number }> {
-  const { clamdScan } = await import('../src/plugins/esets_policy/clamd_client');
+  const { clamdScan } = await import('../src/io/clamd_client');
   const message = (n: number): Buffer => {
     const lines: string[] = ['From: <bench@example.com>', 'To: <user@example.org>', `Date: ${new Date().toUTCString()}`, `Message-Id: <${n}.${Date.now()}@example.com>`, ''];
     for (let i = 1, size = 0; size < bytes; i++) {

@@ -12,7 +12,7 @@ import { helpText, parseCommandLine, DEFAULT_CONFIG_PATH } from '../lib/command_
 import { formatDiagnostic, hasErrors } from '../lib/diagnostics';
 import { deriveHarakaSettings, HarakaSettings } from '../lib/haraka_settings';
 import { formatIni, mergeIni, parseIni } from '../lib/ini';
-import { loadConfigFiles } from '../plugins/shared/config_files';
+import { loadConfigFiles } from '../io/config_files';
 
 const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
 const RUNTIME_ENV = 'ESETS_RELAY_RUNTIME';

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { CapturedMessage } from '../../src/io/captured_message';
-import { MAIL_MARKER } from '../../src/plugins/esets_policy/clamd_client';
+import { MAIL_MARKER } from '../../src/io/clamd_client';
 import { attachLiveScan, LiveResult, LiveScan } from '../../src/plugins/esets_policy/live_scan';
 
 const lines = (text: string): Buffer[] => text.split(/(?<=\r\n)/).map((l) => Buffer.from(l));

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { formatDiagnostic } from '../../src/lib/diagnostics';
-import { guardLoad, loadConfigFiles } from '../../src/plugins/shared/config_files';
+import { guardLoad, loadConfigFiles } from '../../src/io/config_files';
 import type { Plugin } from '../../src/plugins/shared/haraka';
 import { forgetRelayConfig, relayConfig } from '../../src/plugins/shared/relay_config';
 import { useHarakaDir } from '../support/haraka_dir';

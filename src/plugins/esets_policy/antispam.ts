@@ -2,7 +2,7 @@
 
 import type { AsOutcome } from '../../lib/policy';
 import type { CapturedMessage } from '../../io/captured_message';
-import { spamdCheck, SpamdOptions } from './spamd_client';
+import { spamdCheck, SpamdOptions } from '../../io/spamd_client';
 
 export interface AsSettings {
   spamd: SpamdOptions;

@@ -8,7 +8,7 @@ import type { CleanMode } from '../../lib/esets_options';
 import { decodedBody, leafParts, parseMime } from '../../lib/mime_tree';
 import { replaceParts } from '../../lib/mime_tree';
 import type { AvOutcome } from '../../lib/policy';
-import { clamdScan, ClamdOptions, MAIL_MARKER } from './clamd_client';
+import { clamdScan, ClamdOptions, MAIL_MARKER } from '../../io/clamd_client';
 import type { LiveScan } from './live_scan';
 
 export interface AvSettings {

@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream';
 import type { ClamdVerdict } from '../../lib/clamd_reply';
 import type { CapturedMessage } from '../../io/captured_message';
 import { connectWithin } from '../../io/connect';
-import { ClamdOptions, connectTo, MAIL_MARKER, scanOn } from './clamd_client';
+import { ClamdOptions, connectTo, MAIL_MARKER, scanOn } from '../../io/clamd_client';
 
 /** Written to clamd in pieces of about this size (one INSTREAM frame each). */
 const BATCH_BYTES = 64 * 1024;

@@ -9,10 +9,10 @@ import path from 'node:path';
 import { Diagnostic, formatDiagnostic, hasErrors } from '../../lib/diagnostics';
 import { EsetsConfig, isOptionName, parseOptionValue } from '../../lib/esets_options';
 import type { UserSection } from '../../lib/user_config';
-import { guardLoad, loadConfigFiles, LoadResult, RelayConfig } from './config_files';
+import { guardLoad, loadConfigFiles, LoadResult, RelayConfig } from '../../io/config_files';
 import type { Plugin } from './haraka';
 
-export type { RelayConfig } from './config_files';
+export type { RelayConfig } from '../../io/config_files';
 
 interface RelayIni {
   main?: { esets_cfg?: string };

@@ -1,7 +1,7 @@
 // spamd's SYMBOLS command (SPAMC/1.5): the message follows the request
 // headers and our half-close marks its end, so no Content-length is needed.
 
-import { parseSpamdReply, SpamdResult } from '../../lib/spamd_reply';
+import { parseSpamdReply, SpamdResult } from '../lib/spamd_reply';
 import { connectTo, Feed } from './clamd_client';
 
 export interface SpamdOptions {

@@ -3,9 +3,9 @@
 
 import net from 'node:net';
 import { Transform, TransformCallback, Writable } from 'node:stream';
-import { ClamdVerdict, parseClamdReply } from '../../lib/clamd_reply';
-import { parseHostPort } from '../../lib/esets_options';
-import { connectWithin } from '../../io/connect';
+import { ClamdVerdict, parseClamdReply } from '../lib/clamd_reply';
+import { parseHostPort } from '../lib/esets_options';
+import { connectWithin } from './connect';
 
 export interface ClamdOptions {
   addresses: string[];

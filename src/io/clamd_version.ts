@@ -1,7 +1,7 @@
 // Asks clamd for its engine and signature version (the VERSION command).
 
 import net from 'node:net';
-import { parseHostPort } from '../../lib/esets_options';
+import { parseHostPort } from '../lib/esets_options';
 
 export function clamdVersion(address: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -4,12 +4,12 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { Diagnostic, hasErrors } from '../../lib/diagnostics';
-import { buildConfig } from '../../lib/esets_config';
-import { EsetsConfig } from '../../lib/esets_options';
-import { FileFacts, fileTrustWarnings, NamedAt } from '../../lib/file_trust';
-import { parseUserConfig } from '../../lib/user_config';
-import { UserSectionIndex } from '../../lib/user_section_index';
+import { Diagnostic, hasErrors } from '../lib/diagnostics';
+import { buildConfig } from '../lib/esets_config';
+import { EsetsConfig } from '../lib/esets_options';
+import { FileFacts, fileTrustWarnings, NamedAt } from '../lib/file_trust';
+import { parseUserConfig } from '../lib/user_config';
+import { UserSectionIndex } from '../lib/user_section_index';
 
 export interface RelayConfig {
   /** the agent section: default < [global] < [smtp] < command line */
