@@ -19,6 +19,7 @@ import { HEADER_EDITS, HeaderEdits } from '../shared/header_edits';
 import { captureMessage, dropMessage, finishedMessage } from '../shared/message_capture';
 import { DISCARDED } from '../shared/policy_outcome';
 import { relayConfig } from '../shared/relay_config';
+import { relayWaits } from '../shared/relay_waits';
 import { DSN, exactReply } from '../shared/server_reply';
 
 const SESSION = 'esets_mirrored_session';
@@ -95,7 +96,7 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
     if (greeting.code !== 220) return next(greeting.code < 500 ? constants.denysoftdisconnect : constants.denydisconnect, exactReply(greeting));
     next(constants.ok, exactReply(greeting));
   };
-  run().catch((err: Error) => {
+  relayWaits(connection, run).catch((err: Error) => {
     if (connection.remote.closed) return next();
     if (err instanceof HandoverRefused) {
       connection.logerror(this, `${err.message}: every client would reach the server as the relay. Authorize the relay for XCLIENT `
@@ -237,7 +238,7 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
     txn.notes.set(SERVER_REPLY, reply);
     next();
   };
-  run().catch((err: Error) => unavailable(this, connection, next, err));
+  relayWaits(connection, run).catch((err: Error) => unavailable(this, connection, next, err));
 }
 
 /** The server took the message: its 250 is the client's (Haraka adds the transaction id). */
@@ -281,7 +282,7 @@ export function close_session(this: ForwardPlugin, next: Next, connection: Conne
 function step(plugin: Plugin, connection: Connection, next: Next, call: (s: MirroredSession) => Promise<SmtpReply>, success: number): void {
   const session = sessionOf(connection);
   if (!session) return unavailable(plugin, connection, next, new DownstreamError('no session with the mail server'));
-  call(session)
+  relayWaits(connection, () => call(session))
     .then((reply) => {
       if (connection.remote.closed) return;
       if (reply.code >= 400) return next(reply.code < 500 ? constants.denysoft : constants.deny, exactReply(reply));

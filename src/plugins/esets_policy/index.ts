@@ -20,6 +20,7 @@ import { HEADER_EDITS, HeaderEdits, isScannerField } from '../shared/header_edit
 import { captureMessage, finishedMessage } from '../shared/message_capture';
 import { DISCARDED } from '../shared/policy_outcome';
 import { relayConfig } from '../shared/relay_config';
+import { relayWaits } from '../shared/relay_waits';
 import { writeLog } from '../shared/relay_log';
 import { scanForSpam } from './antispam';
 import { scanForViruses } from './antivirus';
@@ -118,7 +119,7 @@ export function apply_policy(this: Plugin, next: Next, connection: Connection): 
     });
     return next(constants.deny, DSN.create(550, `Message refused: ${message.malformed} (lines must end in CRLF)`, 6, 0));
   }
-  decide(config, message, run)
+  relayWaits(connection, () => decide(config, message, run))
     .then((verdicts) => {
       if (connection.remote.closed) return;
       finish(this, connection, txn, config, message, verdicts, Date.now() - started, next);

@@ -1,0 +1,40 @@
+// timeout_client is the client's silence (Haraka: the socket's inactivity
+// timeout). While the relay itself waits, on the mail server or a scanner, the
+// client is silent because it waits for the relay: that time is not counted,
+// or a client could be told "421 timeout" about a message the server then
+// takes (a duplicate when it sends it again).
+
+import type { Connection } from './haraka';
+
+const WAITS = 'esets_relay.waits';
+
+interface TimedSocket {
+  timeout?: number;
+  setTimeout(ms: number): unknown;
+}
+
+interface Waits {
+  count: number;
+  timeoutMs: number;
+}
+
+function clientSocket(connection: Connection): TimedSocket | undefined {
+  const client = connection.client as unknown as (TimedSocket & { targetsocket?: TimedSocket }) | undefined;
+  return client?.targetsocket ?? client;
+}
+
+/** Runs `work` with the client's inactivity timeout off; it is set again (from zero) when the last wait ends. */
+export async function relayWaits<T>(connection: Connection, work: () => Promise<T>): Promise<T> {
+  const socket = clientSocket(connection);
+  if (!socket?.setTimeout) return work();
+  const waits = (connection.notes[WAITS] ??= { count: 0, timeoutMs: 0 }) as Waits;
+  if (waits.count++ === 0) {
+    waits.timeoutMs = socket.timeout ?? 0;
+    socket.setTimeout(0);
+  }
+  try {
+    return await work();
+  } finally {
+    if (--waits.count === 0 && !connection.remote.closed) socket.setTimeout(waits.timeoutMs);
+  }
+}
