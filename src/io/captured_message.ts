@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { hasBareCr, hasBareLf, unstuffLine } from '../lib/smtp_data';
+import { HeaderBlocks, hasBareCr, hasBareLf, unstuffLine } from '../lib/smtp_data';
 
 /** Messages larger than this go to disk. */
 export const MEMORY_LIMIT_BYTES = 4 * 1024 * 1024;
@@ -29,6 +29,7 @@ export class CapturedMessage {
   private file?: string;
   private listeners: LineListener[] = [];
   private destroyed = false;
+  private readonly headerBlocks = new HeaderBlocks();
 
   constructor(private readonly spoolDir: string, private readonly memoryLimit = MEMORY_LIMIT_BYTES) {}
 
@@ -40,10 +41,11 @@ export class CapturedMessage {
   /** A DATA line as the client sent it, with its line ending. */
   addLine(raw: Buffer): void {
     if (this.destroyed) return;
-    if (!this.malformed && hasBareCr(raw)) this.malformed = `bare CR in line ${this.lineCount + 1}`;
-    if (!this.malformed && hasBareLf(raw)) this.malformed = `bare LF in line ${this.lineCount + 1}`;
+    if (!this.malformed && hasBareCr(raw)) this.malformed = `bare CR in line ${this.lineCount + 1} (lines must end in CRLF)`;
+    if (!this.malformed && hasBareLf(raw)) this.malformed = `bare LF in line ${this.lineCount + 1} (lines must end in CRLF)`;
     this.lineCount++;
     const line = unstuffLine(raw);
+    if (!this.malformed && this.headerBlocks.hidesEncoding(line)) this.malformed = `line ${this.lineCount} of a header holds only blanks (read differently by scanners and mail readers)`;
     if (this.headerEndAt === undefined && (line.length === 2 && line[0] === 0x0d && line[1] === 0x0a)) this.headerEndAt = this.size;
     this.store(line);
     for (const listener of this.listeners) listener(line);

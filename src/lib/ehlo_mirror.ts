@@ -8,6 +8,12 @@ import type { SmtpReply } from './smtp_reply';
 /** Never advertised to the client, whatever the server offers; their verbs are refused. */
 export const HIDDEN_EXTENSIONS: ReadonlySet<string> = new Set(['STARTTLS', 'CHUNKING', 'BINARYMIME', 'XCLIENT', 'XFORWARD']);
 
+/** The verbs of the hidden extensions: never passed to the server, whatever state the session is in. */
+export const HIDDEN_VERBS: ReadonlySet<string> = new Set(['STARTTLS', 'BDAT', 'XCLIENT', 'XFORWARD']);
+
+/** Verbs a client may pipeline or send early (RFC 5321, 2920): any other pipelined line may be an AUTH answer. */
+const PLAIN_VERBS = new Set(['HELO', 'EHLO', 'MAIL', 'RCPT', 'DATA', 'RSET', 'NOOP', 'QUIT', 'VRFY', 'EXPN', 'HELP', 'ETRN', 'STARTTLS', 'BDAT']);
+
 /** The server's EHLO reply lines for the client: its first line, then its extensions in order, the hidden ones left out. */
 export function clientEhloLines(serverEhlo: SmtpReply): string[] {
   const [first, ...extensions] = serverEhlo.lines;
@@ -28,4 +34,11 @@ export function loggableCommand(line: string, authenticating: boolean): string {
   const m = /^(AUTH\s+\S+)(\s+\S.*)?$/i.exec(line);
   if (m) return m[2] ? `${m[1]} ****` : m[1];
   return line;
+}
+
+/** A line Haraka logs as pipelined or early (debug level): shown only when it is a plain command. */
+export function loggablePipelined(line: string): string {
+  const verb = line.trim().split(/\s+/)[0]?.toUpperCase() ?? '';
+  if (verb === 'AUTH') return loggableCommand(line.trim(), false);
+  return PLAIN_VERBS.has(verb) ? line : '****';
 }

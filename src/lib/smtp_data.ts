@@ -96,9 +96,12 @@ export function editHeaderSection(header: Buffer, remove: (name: string) => bool
     let nl = header.indexOf(LF, pos);
     nl = nl < 0 ? header.length : nl + 1;
     const line = header.subarray(pos, nl);
-    const name = fieldName(line.toString('latin1'));
-    if (name !== undefined) dropping = remove(name);
-    // a continuation line belongs to the field before it
+    const continues = line[0] === 0x20 || line[0] === 0x09;
+    // a continuation line belongs to the field before it; any other line ends it
+    if (!continues) {
+      const name = fieldName(line.toString('latin1'));
+      dropping = name !== undefined && remove(name);
+    }
     if (!dropping) kept.push(line);
     pos = nl;
   }
@@ -123,4 +126,45 @@ export function headerValues(header: Buffer, name: string): string[] {
   }
   if (current !== undefined) values.push(current.trim());
   return values;
+}
+
+/**
+ * Watches the header blocks of a message as its lines go by: the top-level
+ * header, and the header of each MIME part (a line after a "--" line that is a
+ * header field starts one; an empty line ends it). A line of only blanks in a
+ * header block is read as a continuation by mail readers but ends the header
+ * for clamd, which then misses a Content-Transfer-Encoding after it: such a
+ * message is refused rather than scanned one way and read another.
+ */
+export class HeaderBlocks {
+  private inBlock = true;
+  private afterDashes = false;
+
+  /** `line`: one line of the message (un-stuffed, with its CRLF). True when it is a blank-only line in a header block. */
+  hidesEncoding(line: Buffer): boolean {
+    const empty = line.length === 2 && line[0] === CR;
+    if (this.afterDashes) {
+      this.afterDashes = false;
+      if (!empty && fieldName(line.toString('latin1')) !== undefined) this.inBlock = true;
+    }
+    if (this.inBlock) {
+      if (empty) {
+        this.inBlock = false;
+        return false;
+      }
+      return isBlankOnly(line);
+    }
+    if (line[0] === 0x2d && line[1] === 0x2d) this.afterDashes = true;
+    return false;
+  }
+}
+
+/** A line of spaces and tabs only (before its CRLF). */
+function isBlankOnly(line: Buffer): boolean {
+  let end = line.length;
+  if (line[end - 1] === LF) end--;
+  if (line[end - 1] === CR) end--;
+  if (end === 0) return false;
+  for (let i = 0; i < end; i++) if (line[i] !== 0x20 && line[i] !== 0x09) return false;
+  return true;
 }

@@ -66,6 +66,7 @@ export class MirroredSession {
 
   /** The client's HELO/EHLO, with its own name; an EHLO reply is mirrored (see lib/ehlo_mirror). */
   async helloFrom(verb: 'HELO' | 'EHLO', name: string): Promise<SmtpReply> {
+    this.endAuth();
     this.client.helo = name;
     this.client.proto = verb === 'EHLO' ? 'ESMTP' : 'SMTP';
     const server = await this.live();
@@ -96,17 +97,25 @@ export class MirroredSession {
     return reply;
   }
 
+  /** The server's last reply was a 334 and nothing else was sent since: the next client line answers it. */
   get authenticating(): boolean {
     return this.state === 'auth';
   }
 
+  /** Any other command ends an AUTH exchange (the server takes it as the answer, and says so). */
+  private endAuth(): void {
+    if (this.state === 'auth') this.state = 'ready';
+  }
+
   /** VRFY, EXPN, HELP, NOOP, ETRN: the server answers. */
   async verb(line: string): Promise<SmtpReply> {
+    this.endAuth();
     const server = await this.live();
     return server.command(line);
   }
 
   async mail(address: string, params: EsmtpParams): Promise<SmtpReply> {
+    this.endAuth();
     const server = await this.live();
     if (this.dirty || server.inTransaction) {
       const rset = await server.command('RSET');

@@ -523,6 +523,39 @@ describe('security (issue 10): message bytes, smuggling, client identity', funct
   });
 
   // ---------------------------------------------------------------------------------------------
+  describe('found by the review: header blocks, AUTH state, header edits', () => {
+    const zipPart = (blank: string): string => [
+      'From: a@x.test', 'To: user@example.org', 'Subject: blank line in a part header', 'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="b"', '', 'preamble', '--b', 'Content-Type: text/plain', '', 'hi', '--b',
+      'Content-Type: application/zip', 'X-A: 1', blank, 'Content-Transfer-Encoding: base64', '',
+      ...(CLAM_ZIP.toString('base64').match(/.{1,76}/g) ?? []), '--b--', '.', '',
+    ].join('\r\n');
+
+    for (const [name, blank] of [['a space', ' '], ['a tab', '\t'], ['blanks', ' \t ']]) {
+      it(`a line of ${name} in a MIME part's header (clamd stops there, readers read on): 550 5.6.0, nothing delivered`, async () => {
+        const client = await session();
+        const r = await rawMessage(client, zipPart(blank));
+        await settle(client);
+        assert.ok(r !== 'closed' && r.code === 550 && /^5\.6\.0 .*only blanks/.test(r.lines[0]), show(r));
+        assertNothingDelivered(name);
+        assertNoDataAtServer(name);
+      });
+    }
+
+    it('a non-header line after a client X-Spam-* field is kept: the server gets the header the scanner saw', async () => {
+      const client = await session();
+      const head = 'From: a@x.test\r\nTo: user@example.org\r\nSubject: keep\r\nX-Spam-Flag: NO\r\nTHIS LINE IS NOT A HEADER\r\nMIME-Version: 1.0\r\n';
+      const r = await rawMessage(client, `${head}\r\nbody\r\n.\r\n`);
+      await settle(client);
+      assert.ok(r !== 'closed' && r.code === 250, show(r));
+      assert.equal(delivered().length, 1);
+      // (Postfix reads that line as the start of the body, as clamd did: it is there, with what follows it)
+      assert.match(delivered()[0], /\r\nTHIS LINE IS NOT A HEADER\r\nMIME-Version: 1\.0\r\n/);
+      assert.doesNotMatch(delivered()[0], /X-Spam-Flag: NO/);
+    });
+  });
+
+  // ---------------------------------------------------------------------------------------------
   describe('MEDIUM 5: no XCLIENT, no session (unless server_trusts_relay = no)', () => {
     /** Connects as an outside client; if the relay lets it in, tries to relay to a foreign domain. */
     async function tryRelay(port: number): Promise<{ greeting: Reply; attempt: string }> {

@@ -456,6 +456,28 @@ describe('transparency (issue 11): the client sees the server, the server sees t
       await assertNotLogged();
     });
 
+    it('another verb in the middle of an AUTH exchange ends it: a later XCLIENT is refused by the relay, never sent to the server', async () => {
+      const client = await authSession();
+      const challenge = await client.command('AUTH LOGIN');
+      assert.equal(challenge.code, 334);
+      // Haraka handles VRFY itself and the relay passes it on: the server takes it as the AUTH answer
+      await client.command('VRFY root');
+      const xclient = await client.command('XCLIENT ADDR=127.0.0.1');
+      await settle(client);
+      assert.ok(xclient.code >= 500, `XCLIENT: ${show(xclient)}`);
+      assert.ok(!clientCommands().some((c) => /^XCLIENT ADDR=127\.0\.0\.1/i.test(c)), `the server got: ${clientCommands().join(' / ')}`);
+      await assertNotLogged();
+    });
+
+    it('pipelined AUTH lines are masked in Haraka\'s debug log too', async () => {
+      const client = await authSession();
+      client.write(`NOOP\r\nAUTH PLAIN ${PLAIN}\r\n`);
+      await client.read();
+      await client.read();
+      await settle(client);
+      await assertNotLogged();
+    });
+
     it('whatever the replies, no AUTH line and no credential reaches the relay\'s log (Haraka at log level protocol)', async () => {
       for (const exchange of [
         [`AUTH PLAIN ${PLAIN}`], ['AUTH PLAIN', PLAIN], [`AUTH PLAIN ${PLAIN_WRONG}`],

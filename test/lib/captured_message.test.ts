@@ -15,7 +15,7 @@ describe('captured message', () => {
     m.end();
     assert.equal((await m.readAll()).toString(), 'Subject: x\r\n\r\n.two\r\none\r\ncr\ralone\r\nend\r\n');
     assert.equal((await m.readAll(0, m.headerEnd)).toString(), 'Subject: x\r\n');
-    assert.equal(m.malformed, 'bare CR in line 5');
+    assert.equal(m.malformed, 'bare CR in line 5 (lines must end in CRLF)');
   });
 
   it('spools past its memory limit to a private file (0600 in a 0700 folder) and removes it', async () => {

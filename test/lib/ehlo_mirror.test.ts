@@ -23,3 +23,12 @@ describe("the client's EHLO reply (the server's, mirrored)", () => {
     assert.equal(loggableCommand('MAIL FROM:<a@b>', false), 'MAIL FROM:<a@b>');
   });
 });
+
+describe("Haraka's debug lines of pipelined commands", () => {
+  it('shows plain commands, masks AUTH credentials and any other line', async () => {
+    const { loggablePipelined } = await import('../../src/lib/ehlo_mirror');
+    assert.equal(loggablePipelined('MAIL FROM:<a@b>'), 'MAIL FROM:<a@b>');
+    assert.equal(loggablePipelined('AUTH PLAIN AGFsaWNl'), 'AUTH PLAIN ****');
+    assert.equal(loggablePipelined('TE9HSU5TRUNSRVQy'), '****');
+  });
+});

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { DotStuffer, editHeaderSection, fieldName, hasBareCr, hasBareLf, headerValues, unstuffLine } from '../../src/lib/smtp_data';
+import { DotStuffer, editHeaderSection, fieldName, hasBareCr, hasBareLf, HeaderBlocks, headerValues, unstuffLine } from '../../src/lib/smtp_data';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 
@@ -52,7 +52,27 @@ describe('SMTP DATA bytes (RFC 5321 4.5.2)', () => {
     assert.equal(out.toString(), 'Received: from a\r\n\tby b\r\nAuthentication-Results: mx; dkim=pass\r\nSubject: hi\r\nX-Virus-Scanner: ours; clean\r\n');
   });
 
+  it('keeps a line that is no field and no continuation, even after a removed field', () => {
+    const out = editHeaderSection(b('X-Spam-Flag: NO\r\nNOT A HEADER\r\nSubject: x\r\n'), (n) => n.startsWith('x-spam-'), []);
+    assert.equal(out.toString(), 'NOT A HEADER\r\nSubject: x\r\n');
+  });
+
   it('unfolds header values', () => {
     assert.deepEqual(headerValues(b('Message-ID:\r\n <a@b>\r\nSubject: x\r\n'), 'message-id'), ['<a@b>']);
+  });
+});
+
+describe('header blocks (blank-only lines that hide a part header from clamd)', () => {
+  const scan = (lines: string[]): number[] => {
+    const blocks = new HeaderBlocks();
+    return lines.flatMap((l, i) => (blocks.hidesEncoding(Buffer.from(`${l}\r\n`)) ? [i] : []));
+  };
+
+  it('finds a blank-only line in the top header and in a MIME part header, not in bodies', () => {
+    assert.deepEqual(scan(['Subject: x', ' ', '', 'body', ' ', '--b', 'Content-Type: a/b', 'X: 1', '\t', 'Content-Transfer-Encoding: base64', '', 'QUJD', ' ']), [1, 8]);
+  });
+
+  it('takes a "-- " signature line followed by text as body', () => {
+    assert.deepEqual(scan(['Subject: x', '', 'hi', '-- ', 'John', ' ', '']), []);
   });
 });

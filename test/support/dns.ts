@@ -92,8 +92,28 @@ export function answer(msg: Buffer, records: DnsRecords, seen?: string[]): Buffe
 }
 
 /** Starts the responder on `address`:53 (a loopback address of its own). */
-export async function startDnsServer(records: DnsRecords, address = '127.53.53.53'): Promise<DnsServer> {
-  const socket = dgram.createSocket('udp4');
+/** A socket on port 53 of a loopback address in 127.53.0.0/16 that no other run holds (resolv.conf takes no port). */
+async function bindFree(wanted?: string): Promise<{ socket: dgram.Socket; address: string }> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const address = wanted ?? `127.53.${1 + Math.floor(Math.random() * 254)}.${1 + Math.floor(Math.random() * 254)}`;
+    const socket = dgram.createSocket('udp4');
+    const bound = await new Promise<boolean>((resolve, reject) => {
+      socket.once('error', (err: NodeJS.ErrnoException) => {
+        socket.close();
+        if (err.code === 'EADDRINUSE' && !wanted) resolve(false);
+        else reject(err);
+      });
+      socket.bind(53, address, () => resolve(true));
+    });
+    if (bound) return { socket, address };
+  }
+  throw new Error('no free loopback address for the test DNS server');
+}
+
+export async function startDnsServer(records: DnsRecords, wanted?: string): Promise<DnsServer> {
+  const { socket, address } = await bindFree(wanted);
+  socket.removeAllListeners('error');
+  socket.on('error', () => undefined);
   const queries: string[] = [];
   socket.on('message', (msg, from) => {
     let reply: Buffer | undefined;
@@ -103,10 +123,6 @@ export async function startDnsServer(records: DnsRecords, address = '127.53.53.5
       reply = undefined;
     }
     if (reply) socket.send(reply, from.port, from.address);
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(53, address, () => resolve());
   });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-dns-'));
   const resolvConf = path.join(dir, 'resolv.conf');

@@ -9,7 +9,7 @@ import constants from 'haraka-constants';
 import type { CapturedMessage } from '../../io/captured_message';
 import { confirmedName, reverseName } from '../../io/confirmed_name';
 import { DownstreamError, HandoverRefused } from '../../io/downstream_session';
-import { hiddenParameter, loggableCommand } from '../../lib/ehlo_mirror';
+import { HIDDEN_VERBS, hiddenParameter, loggableCommand, loggablePipelined } from '../../lib/ehlo_mirror';
 import { editHeaderSection } from '../../lib/smtp_data';
 import type { SmtpReply } from '../../lib/smtp_reply';
 import { replyText } from '../../lib/smtp_reply';
@@ -150,6 +150,10 @@ function adaptConnection(connection: Connection, session: MirroredSession): void
   for (const level of ['loginfo', 'logdebug'] as const) {
     const log = conn[level];
     conn[level] = function maskedHookLog(this: HarakaConnection, first: unknown, ...rest: unknown[]): void {
+      // Haraka's own debug lines of pipelined and early lines: "pipeline: LINE", "[early_talker]" {line}
+      if (typeof first === 'string' && first.startsWith('pipeline: ')) return log.call(this, `pipeline: ${loggablePipelined(first.slice(10))}`, ...rest);
+      const early = rest[0] as { line?: unknown } | undefined;
+      if (first === '[early_talker]' && typeof early?.line === 'string') return log.call(this, first, { ...early, line: loggablePipelined(early.line) }, ...rest.slice(1));
       const hookRun = first as { hook?: string; params?: unknown } | undefined;
       if (secretLine && hookRun?.hook === 'unrecognized_command') return log.call(this, { ...hookRun, params: '****' }, ...rest);
       log.call(this, first, ...rest);
@@ -179,8 +183,10 @@ export function forward_verb(this: ForwardPlugin, next: Next, connection: Connec
   const [verb, rest] = params;
   const line = rest ? `${verb} ${rest}` : verb;
   if (!session) return next();
-  if (session.authenticating) return step(this, connection, next, (s) => s.auth(line), constants.deny);
   const upper = verb.toUpperCase();
+  // never to the server, whatever the session's state (Haraka answers 500)
+  if (HIDDEN_VERBS.has(upper)) return next();
+  if (session.authenticating) return step(this, connection, next, (s) => s.auth(line), constants.deny);
   if (upper === 'AUTH') return step(this, connection, next, (s) => s.auth(line), constants.deny);
   if (RELAYED_VERBS.has(upper)) return step(this, connection, next, (s) => s.verb(line), constants.deny);
   next();

@@ -117,7 +117,7 @@ export function apply_policy(this: Plugin, next: Next, connection: Connection): 
     logSummary(this, connection, txn, config, {
       action: 'reject', option: 'message_format', verdict: message.malformed, size: message.size, elapsedMs: Date.now() - started,
     });
-    return next(constants.deny, DSN.create(550, `Message refused: ${message.malformed} (lines must end in CRLF)`, 6, 0));
+    return next(constants.deny, DSN.create(550, `Message refused: ${message.malformed}`, 6, 0));
   }
   relayWaits(connection, () => decide(config, message, run))
     .then((verdicts) => {
