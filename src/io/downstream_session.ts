@@ -70,6 +70,7 @@ export class DownstreamSession {
   /** the greeting the client gets: the server's, after XCLIENT when it sent one */
   greeting: SmtpReply = { code: 220, lines: [] };
 
+  private quitSent = false;
   private readonly reader = new SmtpReplyReader();
   private readonly early: SmtpReply[] = [];
   private readonly waiters: Waiter[] = [];
@@ -100,7 +101,8 @@ export class DownstreamSession {
       if (greeting.code !== 220) throw new DownstreamError(`mail server greeting: ${greeting.code} ${replyText(greeting)}`, greeting);
       session.greeting = greeting;
       const ehlo = await session.hello('EHLO', opts.heloName);
-      if (ehlo.code !== 250) throw new DownstreamError(`mail server refused EHLO: ${ehlo.code} ${replyText(ehlo)}`, ehlo);
+      // the relay's own name refused: no client can get through; the operator must fix it, not the client
+      if (ehlo.code !== 250) throw new HandoverRefused(`mail server ${session.where} refused the relay's EHLO ${opts.heloName}: ${ehlo.code} ${replyText(ehlo)}`);
       await session.handOverClient();
       return session;
     } catch (err) {
@@ -128,6 +130,7 @@ export class DownstreamSession {
   /** `logAs`: what the protocol log shows instead of the line (AUTH: never the credentials) */
   async command(line: string, timeoutMs = this.opts.commandTimeoutMs, logAs = line): Promise<SmtpReply> {
     if (this.failure) throw this.failure;
+    if (line === 'QUIT') this.quitSent = true;
     this.opts.onProtocol?.('C', logAs);
     this.socket.write(`${line}\r\n`);
     return this.expect(timeoutMs);
@@ -195,7 +198,7 @@ export class DownstreamSession {
 
   /** Ends the session politely; the socket is destroyed if the server does not answer soon. */
   close(): void {
-    if (this.alive) {
+    if (this.alive && !this.quitSent) {
       this.socket.end('QUIT\r\n');
       setTimeout(() => this.socket.destroy(), 1000).unref();
     } else {

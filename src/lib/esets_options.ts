@@ -58,6 +58,8 @@ export interface EsetsConfig {
   syslog_socket: string;
   /** extension: no means the mail server treats the relay's address as untrusted (XCLIENT not required) */
   server_trusts_relay: boolean;
+  /** extension: the relay's own EHLO name to the mail server (before XCLIENT); undefined: Haraka's host name */
+  helo_name: string | undefined;
   /** extension: clamd.conf checked at start for the settings the relay needs */
   clamd_config: string;
   /** extension: most infected parts cleaning will scan one by one; more is "not scanned" */
@@ -147,6 +149,7 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   spamd_timeout: { type: int(1, 3600), scope: 'common', help: 'seconds to wait for spamd (extension)' },
   syslog_socket: { type: STRING, scope: 'global', help: 'the syslog socket, when syslog_facility is not none (extension)' },
   server_trusts_relay: { type: BOOL, scope: 'agent', help: "yes: the mail server trusts the relay's address, so XCLIENT is required (extension)" },
+  helo_name: { type: STRING, scope: 'agent', help: "the relay's own EHLO name to the mail server, a fully qualified name (extension)" },
   clamd_config: { type: STRING, scope: 'global', help: 'the local clamd.conf checked at start for AlertExceedsMax and AlertEncrypted (extension)' },
   av_clean_max_parts: { type: int(1, 100_000), scope: 'common', help: 'most MIME parts cleaning scans one by one; more: not scanned (extension)' },
   max_connections: { type: int(0, 1_000_000), scope: 'agent', help: 'concurrent client connections per process, 0: no cap (extension)' },
@@ -197,6 +200,7 @@ export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>(
   spamd_timeout: 30,
   syslog_socket: '/dev/log',
   server_trusts_relay: true,
+  helo_name: undefined,
   clamd_config: '/etc/clamav/clamd.conf',
   av_clean_max_parts: 100,
   max_connections: 1000,

@@ -79,8 +79,19 @@ export interface PolicyReply {
 }
 
 /** What the client is told for a non-accept action; accept is the downstream server's own reply. */
+/**
+ * The verdict as the client may read it: without the scanners' addresses and
+ * socket paths (the log keeps them).
+ */
+export function publicVerdict(verdict: string): string {
+  return verdict
+    .replace(/\b(clamd|spamd) (?:\/\S*?|\[[0-9A-Fa-f:.]+\]:\d+|[A-Za-z0-9.-]+:\d+)(?=[:\s)]|$):?/g, '$1')
+    .replace(/\s\/[^\s)]+/g, '')
+    .replace(/[\r\n]+/g, ' ');
+}
+
 export function replyFor(action: Exclude<VerdictAction, 'accept'>, verdict: string): PolicyReply {
-  const why = verdict.replace(/[\r\n]+/g, ' ');
+  const why = publicVerdict(verdict);
   switch (action) {
     case 'reject': return { code: 550, text: `5.7.1 Message rejected (${why})` };
     case 'defer': return { code: 451, text: `4.7.1 Message deferred, try again later (${why})` };

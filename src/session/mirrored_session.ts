@@ -17,6 +17,9 @@ import type { SmtpReply } from '../lib/smtp_reply';
 import { replyText } from '../lib/smtp_reply';
 import { ClientIdentity, DownstreamError, DownstreamSession } from '../io/downstream_session';
 
+/** how long the client's QUIT waits for the server's goodbye before the relay says its own */
+const QUIT_TIMEOUT_MS = 5_000;
+
 export type SessionState = 'connecting' | 'ready' | 'auth' | 'transaction' | 'closed';
 
 export interface MirrorSettings {
@@ -157,6 +160,16 @@ export class MirroredSession {
   /** Whether the address may be written in UTF-8 (the server offers SMTPUTF8). */
   get utf8(): boolean {
     return this.offers('SMTPUTF8');
+  }
+
+  /** QUIT to the server; its reply (the session then ends). */
+  async quit(): Promise<SmtpReply> {
+    const server = this.server;
+    if (!server?.alive || this.state === 'closed') throw new DownstreamError('no session with the mail server');
+    this.state = 'closed';
+    const reply = await server.command('QUIT', QUIT_TIMEOUT_MS);
+    server.close();
+    return reply;
   }
 
   close(): void {

@@ -272,6 +272,45 @@ describe('transparency (issue 11): the client sees the server, the server sees t
       assert.ok(!clientCommands().some((c) => /^(MAIL|RCPT|DATA)\b/i.test(c)), clientCommands().join(' / '));
     });
 
+    it("after the server's 554 greeting the session stays until QUIT: 5xx to other commands, then 221", async () => {
+      scripted.options = { xclient: reply(554, '5.7.1 <unknown[127.0.0.2]>: Client host rejected: scripted says no') };
+      const { client, greeting } = await connect();
+      assert.ok(greeting !== 'closed' && greeting.code === 554, `greeting: ${show(greeting)}`);
+      const ehlo = await client.command('EHLO client.example');
+      const quit = await client.command('QUIT');
+      await settle(client);
+      // (Haraka repeats the refusal where RFC 5321 3.1 suggests 503: both are permanent refusals)
+      assert.ok(ehlo.code === 503 || ehlo.code === 554, `EHLO: ${show(ehlo)}`);
+      assert.equal(quit.code, 221, `QUIT: ${show(quit)}`);
+    });
+
+    it("a server that refuses the relay's own EHLO name: 421 4.3.0 (the operator's to fix), and the log names helo_name", async () => {
+      scripted.options = {
+        ehloReply: (_line, s) => (s.commands.some((c) => /^XCLIENT /i.test(c))
+          ? reply(250, ...EHLO_POSTFIX_LIKE) : reply(504, '5.5.2 <vm>: Helo command rejected: need fully-qualified hostname')),
+      };
+      const mark = relay.output().length;
+      const { client, greeting } = await connect();
+      if (!client.closed) client.end();
+      assert.ok(greeting !== 'closed' && greeting.code === 421 && /^4\.3\.0\b/.test(greeting.lines[0]), `greeting: ${show(greeting)}`);
+      assert.ok(await eventually(() => /set helo_name in \[smtp\]/.test(relay.output().slice(mark))), 'no error log naming helo_name');
+    });
+
+    it("helo_name sets the relay's own EHLO name", async () => {
+      const port = await freePort();
+      const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: scripted.port, clamdSocket: clamd.socket, smtp: { helo_name: '"relay.example.net"' } }));
+      const named = await startRelay(['--config', cfg], port);
+      extra.push(named);
+      scripted.reset();
+      const { client, greeting } = await connect(named.port);
+      assert.ok(greeting !== 'closed' && greeting.code === 220, `greeting: ${show(greeting)}`);
+      const quit = await client.command('QUIT');
+      assertExact(quit, reply(221, '2.0.0 Bye'), "QUIT: the server's goodbye");
+      await settle(client);
+      const first = scripted.sessions.find((sess) => sess.commands.some((c) => /^XCLIENT .*ADDR=127\.0\.0\.2\b/.test(c)));
+      assert.equal(first?.commands[0], 'EHLO relay.example.net');
+    });
+
     it('the server down at connect: 421 4.4.1 at once', async () => {
       await scripted.down();
       const started = Date.now();

@@ -112,3 +112,13 @@ describe('Handle Object Policy', () => {
   });
 });
 
+
+describe('the verdict in the client\'s reply', () => {
+  it("leaves out the scanners' addresses and socket paths", async () => {
+    const { publicVerdict } = await import('../../src/lib/policy');
+    assert.equal(publicVerdict('not scanned: clamd unavailable (clamd /run/x/clamd.sock: connect ENOENT /run/x/clamd.sock)'), 'not scanned: clamd unavailable (clamd connect ENOENT)');
+    assert.equal(publicVerdict('not scanned: clamd 10.1.2.3:3310 did not answer within 2 s'), 'not scanned: clamd did not answer within 2 s');
+    assert.equal(publicVerdict('not scanned: spamd [::1]:783: connect ECONNREFUSED'), 'not scanned: spamd connect ECONNREFUSED');
+    assert.equal(publicVerdict('infected: Eicar-Test-Signature'), 'infected: Eicar-Test-Signature');
+  });
+});

@@ -28,6 +28,8 @@ export interface ScriptedServerOptions {
   xclient?: Scripted;
   /** the EHLO reply's lines: its first line's text, then the extensions, in order (see EHLO_POSTFIX_LIKE) */
   ehlo?: string[];
+  /** the whole reply to EHLO, instead of a 250 with `ehlo` (e.g. a refusal of some names) */
+  ehloReply?: Scripted;
   /** the reply to HELO (default `250 ` + the EHLO reply's first line) */
   helo?: Scripted;
   /** the user and password AUTH accepts */
@@ -259,7 +261,7 @@ export class ScriptedServer {
     };
     switch (verb) {
       case 'EHLO':
-        return answer(undefined, reply(250, ...ehlo));
+        return answer(o.ehloReply, reply(250, ...ehlo));
       case 'HELO':
         return answer(o.helo, reply(250, ehlo[0]));
       case 'XCLIENT':

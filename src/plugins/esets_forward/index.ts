@@ -34,6 +34,7 @@ const RELAYED_VERBS = new Set(['EXPN', 'ETRN']);
 interface ForwardPlugin extends Plugin {
   server: { host: string; port: number };
   requireXclient: boolean;
+  heloName?: string;
 }
 
 type HelpCommand = (this: HarakaConnection, args: string) => void;
@@ -45,6 +46,7 @@ export function register(this: ForwardPlugin): void {
   }
   this.server = { host: config.server_addr, port: config.server_port };
   this.requireXclient = config.server_trusts_relay;
+  this.heloName = config.helo_name;
   this.register_hook('connect_init', 'client_nodelay');
   this.register_hook('connect', 'open_session');
   this.register_hook('helo', 'forward_helo');
@@ -53,6 +55,7 @@ export function register(this: ForwardPlugin): void {
   this.register_hook('unrecognized_command', 'forward_verb');
   this.register_hook('vrfy', 'forward_vrfy');
   this.register_hook('noop', 'forward_noop');
+  this.register_hook('quit', 'forward_quit');
   this.register_hook('mail', 'forward_mail');
   this.register_hook('rcpt', 'forward_rcpt');
   this.register_hook('data', 'capture_message');
@@ -81,7 +84,7 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
     const name = await confirmedName(connection.remote.ip, connection.remote.host);
     const session = new MirroredSession({
       ...this.server,
-      heloName: connection.local.host || 'localhost',
+      heloName: this.heloName ?? (connection.local.host || 'localhost'),
       requireXclient: this.requireXclient,
       connectTimeoutMs: CONNECT_TIMEOUT_MS,
       commandTimeoutMs: COMMAND_TIMEOUT_MS,
@@ -93,14 +96,17 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
     connection.results.add(this, { msg: `mail server ${session.where}, client handover ${session.handover}` });
     if (connection.remote.closed) return next();
     adaptConnection(connection, session);
-    if (greeting.code !== 220) return next(greeting.code < 500 ? constants.denysoftdisconnect : constants.denydisconnect, exactReply(greeting));
+    // a 554 greeting: Haraka then answers 503 to all but QUIT, as RFC 5321 3.1 wants (a 421 closes)
+    if (greeting.code !== 220) return next(greeting.code < 500 ? constants.denysoftdisconnect : constants.deny, exactReply(greeting));
     next(constants.ok, exactReply(greeting));
   };
   relayWaits(connection, run).catch((err: Error) => {
     if (connection.remote.closed) return next();
     if (err instanceof HandoverRefused) {
-      connection.logerror(this, `${err.message}: every client would reach the server as the relay. Authorize the relay for XCLIENT `
-        + '(Postfix: smtpd_authorized_xclient_hosts), or set server_trusts_relay = no in [smtp] if the server treats the relay as untrusted');
+      connection.logerror(this, /refused the relay's EHLO/.test(err.message)
+        ? `${err.message}: set helo_name in [smtp] to a fully qualified name the mail server accepts`
+        : `${err.message}: every client would reach the server as the relay. Authorize the relay for XCLIENT `
+          + '(Postfix: smtpd_authorized_xclient_hosts), or set server_trusts_relay = no in [smtp] if the server treats the relay as untrusted');
       return next(constants.denysoftdisconnect, HarakaDsn.create(421, 'Mail server does not accept this relay, try again later', 3, 0));
     }
     connection.logerror(this, err.message);
@@ -200,6 +206,15 @@ export function forward_vrfy(this: ForwardPlugin, next: Next, connection: Connec
 export function forward_noop(this: ForwardPlugin, next: Next, connection: Connection): void {
   // Haraka's noop answer ignores a plugin's text except on the deny path (which keeps the reply's code)
   step(this, connection, next, (s) => s.verb('NOOP'), constants.deny);
+}
+
+/** QUIT: the server's goodbye is the client's. */
+export function forward_quit(this: ForwardPlugin, next: Next, connection: Connection): void {
+  const session = sessionOf(connection);
+  if (!session) return next();
+  session.quit()
+    .then((reply) => next(constants.ok, exactReply(reply)))
+    .catch(() => next());
 }
 
 export function forward_mail(this: ForwardPlugin, next: Next, connection: Connection, params: [Address, EsmtpParams]): void {
