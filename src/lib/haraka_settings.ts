@@ -25,7 +25,13 @@ export function policyHookTimeout(config: EsetsConfig): number {
   return 4 * scan + config.spamd_timeout + 10;
 }
 
-export function deriveHarakaSettings(config: EsetsConfig, source: string, overrides: Partial<EsetsConfig>): HarakaSettings {
+/**
+ * What a configuration must say for the relay to run: the agent enabled and
+ * the mail server (and, for the launcher, the listener). Checked at start and
+ * at every reload: a truncated or half-written esets.cfg must not replace a
+ * good one with built-in defaults.
+ */
+export function missingSettings(config: EsetsConfig, source: string, withListener: boolean): Diagnostic[] {
   const diagnostics: Diagnostic[] = [];
   const need = (key: OptionName, why: string): void => {
     if (config[key] === undefined) {
@@ -38,10 +44,17 @@ export function deriveHarakaSettings(config: EsetsConfig, source: string, overri
       message: "the SMTP agent is disabled: set 'agent_enabled = yes' in [smtp] (or pass --agent-enabled)",
     });
   }
-  need('listen_addr', 'the address to listen on');
-  need('listen_port', 'the port to listen on');
+  if (withListener) {
+    need('listen_addr', 'the address to listen on');
+    need('listen_port', 'the port to listen on');
+  }
   need('server_addr', 'the mail server to forward to');
   need('server_port', "the mail server's port");
+  return diagnostics;
+}
+
+export function deriveHarakaSettings(config: EsetsConfig, source: string, overrides: Partial<EsetsConfig>): HarakaSettings {
+  const diagnostics = missingSettings(config, source, true);
 
   const overrideLines: Record<string, string> = {};
   for (const [key, value] of Object.entries(overrides)) {

@@ -11,7 +11,7 @@ import type { Plugin } from '../../src/plugins/shared/haraka';
 import { forgetRelayConfig, relayConfig } from '../../src/plugins/shared/relay_config';
 import { useHarakaDir } from '../support/haraka_dir';
 
-const ESETS = '[smtp]\nagent_enabled = yes\nuser_config = "users.cfg"\n';
+const ESETS = '[smtp]\nagent_enabled = yes\nserver_addr = "127.0.0.1"\nserver_port = 2526\nuser_config = "users.cfg"\n';
 
 /** Sections [g0] .. [g<n-1>], each inheriting the next. */
 function chain(n: number): string {
@@ -73,6 +73,25 @@ describe('configuration load and reload', function () {
     fs.writeFileSync(users, '[a.example]\naction_av_infected = reject\n');
     await until('the good reload', () => relayConfig(plugin) !== first);
     assert.equal(relayConfig(plugin).users?.index.sections[0].settings.action_av_infected, 'reject');
+  });
+
+  it('keeps the configuration in force when esets.cfg is emptied or loses its [smtp] essentials (a truncated write)', async () => {
+    const dir = useHarakaDir(ESETS);
+    const esets = path.join(dir, 'config', 'esets.cfg');
+    fs.writeFileSync(path.join(dir, 'config', 'users.cfg'), '[a.example]\naction_av_infected = defer\n');
+    const plugin = fakePlugin();
+    const first = relayConfig(plugin);
+    fs.writeFileSync(esets, '');
+    await until('the refused reload', () => plugin.logs.some((l) => /configuration not reloaded/.test(l.text)));
+    assert.ok(plugin.logs.some((l) => l.level === 'error' && /esets\.cfg: error: .*agent_enabled/.test(l.text)), plugin.logs.map((l) => l.text).join('\n'));
+    assert.equal(relayConfig(plugin), first, 'the configuration in force changed');
+    fs.writeFileSync(esets, '[smtp]\nagent_enabled = yes\n');
+    await until('the second refusal', () => plugin.logs.filter((l) => /configuration not reloaded/.test(l.text)).length >= 2);
+    assert.ok(plugin.logs.some((l) => /option 'server_addr' is not set/.test(l.text)));
+    assert.equal(relayConfig(plugin), first);
+    fs.writeFileSync(esets, `${ESETS}action_av_infected = discard\n`);
+    await until('the good reload', () => relayConfig(plugin) !== first);
+    assert.equal(relayConfig(plugin).config.action_av_infected, 'discard');
   });
 
   it('keeps the configuration in force when a reload throws (here: the log itself), and logs why', async () => {

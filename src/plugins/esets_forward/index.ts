@@ -8,6 +8,7 @@ import HarakaDsn from 'haraka-dsn';
 import constants from 'haraka-constants';
 import type { CapturedMessage } from '../../io/captured_message';
 import { confirmedName, reverseName } from '../../io/confirmed_name';
+import { spoolDir } from '../../io/spool_dir';
 import { DownstreamError, HandoverRefused } from '../../io/downstream_session';
 import { HIDDEN_VERBS, hiddenParameter, loggableCommand, loggablePipelined } from '../../lib/ehlo_mirror';
 import { editHeaderSection } from '../../lib/smtp_data';
@@ -28,6 +29,8 @@ const SERVER_REPLY = 'esets_forward.reply';
 const CONNECT_TIMEOUT_MS = 5_000;
 const COMMAND_TIMEOUT_MS = 60_000;
 const DATA_TIMEOUT_MS = 600_000;
+const HANDOVER_ERROR_EVERY_MS = 60_000;
+let lastHandoverError = 0;
 /** verbs Haraka does not know that the server answers; AUTH has its own path */
 const RELAYED_VERBS = new Set(['EXPN', 'ETRN']);
 
@@ -47,6 +50,8 @@ export function register(this: ForwardPlugin): void {
   this.server = { host: config.server_addr, port: config.server_port };
   this.requireXclient = config.server_trusts_relay;
   this.heloName = config.helo_name;
+  // the private spool now: folders that killed processes left behind are removed at start
+  spoolDir();
   this.register_hook('connect_init', 'client_nodelay');
   this.register_hook('connect', 'open_session');
   this.register_hook('helo', 'forward_helo');
@@ -103,10 +108,14 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
   relayWaits(connection, run).catch((err: Error) => {
     if (connection.remote.closed) return next();
     if (err instanceof HandoverRefused) {
-      connection.logerror(this, /refused the relay's EHLO/.test(err.message)
-        ? `${err.message}: set helo_name in [smtp] to a fully qualified name the mail server accepts`
-        : `${err.message}: every client would reach the server as the relay. Authorize the relay for XCLIENT `
-          + '(Postfix: smtpd_authorized_xclient_hosts), or set server_trusts_relay = no in [smtp] if the server treats the relay as untrusted');
+      // the same fault for every client until the operator fixes it: said once a minute, not per connection
+      if (Date.now() - lastHandoverError >= HANDOVER_ERROR_EVERY_MS) {
+        lastHandoverError = Date.now();
+        connection.logerror(this, /refused the relay's EHLO/.test(err.message)
+          ? `${err.message}: set helo_name in [smtp] to a fully qualified name the mail server accepts`
+          : `${err.message}: every client would reach the server as the relay. Authorize the relay for XCLIENT `
+            + '(Postfix: smtpd_authorized_xclient_hosts), or set server_trusts_relay = no in [smtp] if the server treats the relay as untrusted');
+      }
       return next(constants.denysoftdisconnect, HarakaDsn.create(421, 'Mail server does not accept this relay, try again later', 3, 0));
     }
     connection.logerror(this, err.message);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { Diagnostic, formatDiagnostic, hasErrors } from '../../lib/diagnostics';
 import { EsetsConfig, isOptionName, parseOptionValue } from '../../lib/esets_options';
 import type { UserSection } from '../../lib/user_config';
+import { missingSettings } from '../../lib/haraka_settings';
 import { guardLoad, loadConfigFiles, LoadResult, RelayConfig } from '../../io/config_files';
 import type { Plugin } from './haraka';
 
@@ -22,6 +23,8 @@ interface RelayIni {
 let current: RelayConfig | undefined;
 let watchers: fs.FSWatcher[] = [];
 let reloadTimer: NodeJS.Timeout | undefined;
+/** how long a changed file must stay unchanged before it is read */
+const RELOAD_SETTLE_MS = 300;
 
 export function configDir(): string {
   return path.join(process.env.HARAKA ?? process.cwd(), 'config');
@@ -91,7 +94,8 @@ function watch(plugin: Plugin, rawOverrides: Record<string, string | number | bo
       const watcher = fs.watch(dir, (_event, name) => {
         if (name && !names.has(name.toString())) return;
         clearTimeout(reloadTimer);
-        reloadTimer = setTimeout(() => reload(plugin, rawOverrides), 100);
+        // each change starts the wait again: a file still being written is read once it is still
+        reloadTimer = setTimeout(() => reload(plugin, rawOverrides), RELOAD_SETTLE_MS);
       });
       watcher.unref();
       // an 'error' event without a listener would end the process; the configuration in force stays
@@ -113,7 +117,10 @@ function reload(plugin: Plugin, rawOverrides: Record<string, string | number | b
       if (d.severity === 'warning') plugin.logwarn(formatDiagnostic(d));
       else plugin.logerror(formatDiagnostic(d));
     }
-    if (!loaded) {
+    // (agent_enabled only if the configuration in force has it: under `haraka -c` it may be unset)
+    const missing = loaded ? missingSettings(loaded.config, loaded.file, false).filter((d) => d.key !== 'agent_enabled' || current?.config.agent_enabled) : [];
+    for (const d of missing) plugin.logerror(formatDiagnostic(d));
+    if (!loaded || missing.length) {
       plugin.logerror(`configuration not reloaded: the one in force stays (${inForce})`);
       return;
     }
