@@ -85,6 +85,22 @@ describe('esets_smtp launcher', function () {
     }
   });
 
+  it('warns at start about a sender-only section that lowers the AV policy (sender addresses are not authenticated)', async () => {
+    const sink = new Sink();
+    await sink.start();
+    const port = await freePort();
+    const file = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, smtp: { action_av: 'accept', user_config: '"users.cfg"' } }));
+    fs.writeFileSync(path.join(path.dirname(file), 'users.cfg'), '[|partner.example]\naction_av_infected = accept\n\n[example.org]\naction_av_infected = defer\n');
+    const relay = await startRelay(['--config', file], port);
+    try {
+      assert.match(relay.output(), /users\.cfg:1: warning: \[\|partner\.example\] sets action_av_infected = accept: sender addresses are not authenticated/);
+      assert.doesNotMatch(relay.output(), /\[example\.org\] sets/, 'a recipient section is not warned about');
+    } finally {
+      await relay.stop();
+      await sink.stop();
+    }
+  });
+
   it('on TERM finishes the transfer in progress, refuses new connections, then exits 0', async () => {
     const sink = new Sink();
     await sink.start();

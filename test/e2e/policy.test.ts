@@ -231,6 +231,23 @@ describe('Handle Object Policy end to end (clamd, spamd)', function () {
       assert.match(reply.text, /infected: Eicar/);
     });
 
+    it('is bounded in parts (av_clean_max_parts): over the bound the message stays infected, at or under it is cleaned', async () => {
+      const message = (subject: string, parts: number): string => [
+        `Subject: ${subject}`, 'Content-Type: multipart/mixed; boundary="b"', '',
+        ...Array.from({ length: parts - 1 }, (_, i) => ['--b', 'Content-Type: text/plain', '', `clean part ${i}`]).flat(),
+        '--b', 'Content-Type: application/octet-stream', 'Content-Disposition: attachment; filename="eicar.com"', '', EICAR,
+        '--b--', '',
+      ].join('\r\n');
+      const bounded = await relay({ av_clean_mode: 'standard', av_clean_max_parts: 5 }, {}, clamd.socket);
+      const over = await sendOne(bounded, message(uniqueSubject('six parts'), 6));
+      assert.equal(over.code, 550, over.text);
+      assert.match(over.text, /infected: Eicar/);
+      const subject = uniqueSubject('five parts');
+      const under = await sendOne(bounded, message(subject, 5));
+      assert.equal(under.code, 250, under.text);
+      assert.match(received(subject)!.toString('latin1'), /X-Virus-Scanner: .*; cleaned: 1 part removed/);
+    });
+
     it('standard does not remove an infected inline text part; rigorous does', async () => {
       const message = (subject: string): string => [
         `Subject: ${subject}`, 'Content-Type: multipart/mixed; boundary="b"', '',
