@@ -5,6 +5,8 @@ import net from 'node:net';
 import { Transform, TransformCallback, Writable } from 'node:stream';
 import { ClamdVerdict, parseClamdReply } from '../lib/clamd_reply';
 import { parseHostPort } from '../lib/esets_options';
+import { ClamdHealth } from '../lib/clamd_health';
+import { answersPing } from './clamd_version';
 import { connectWithin } from './connect';
 
 export interface ClamdOptions {
@@ -32,21 +34,35 @@ export function connectTo(address: string): net.Socket {
   return socket;
 }
 
+/** The daemons' health, per process (lib/clamd_health): a failed one is skipped for a while. */
+export const clamdHealth = new ClamdHealth();
+/** a scan without a verdict this long asks its daemon for PONG (and again as long as it lasts) */
+export const PROBE_AFTER_MS = 3_000;
+export const PING_TIMEOUT_MS = 2_000;
+
 /**
- * Scans what `feed` writes; tries each address in turn until one gives a
- * verdict: a daemon that refuses the connection, or drops it before
- * answering (it died), hands the message to the next one.
+ * Scans what `feed` writes; tries the addresses (healthy ones first) until
+ * one gives a verdict: a daemon that refuses the connection, drops it before
+ * answering (it died), or stops answering PING while it scans (it hangs)
+ * hands the message to the next one, and is skipped for a while.
  */
 export async function clamdScan(opts: ClamdOptions, feed: Feed): Promise<ClamdVerdict> {
   const failures: string[] = [];
-  for (const [i, address] of opts.addresses.entries()) {
+  const order = clamdHealth.order(opts.addresses);
+  for (const [i, address] of order.entries()) {
+    const last = i === order.length - 1;
     const socket = await connectWithin(connectTo(address), opts.connectTimeoutMs).catch((err: Error) => {
       failures.push(`${address}: ${err.message}`);
+      clamdHealth.markDown(address);
       return undefined;
     });
     if (!socket) continue;
-    const outcome = await scanOn(socket, address, opts.scanTimeoutMs, feed);
-    if (!outcome.dropped || i === opts.addresses.length - 1) return outcome.verdict;
+    // with nowhere else to go, a slow daemon is waited for (the scan timeout decides)
+    const probe = last ? undefined : (): Promise<boolean> => answersPing(address, PING_TIMEOUT_MS);
+    const outcome = await scanOn(socket, address, opts.scanTimeoutMs, feed, { probe });
+    if (outcome.dropped) clamdHealth.markDown(address);
+    else clamdHealth.markUp(address);
+    if (!outcome.dropped || last) return outcome.verdict;
     failures.push(`${address}: ${outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped'}`);
   }
   return { kind: 'not_scanned', reason: `clamd unavailable (${failures.join('; ')})` };
@@ -63,6 +79,8 @@ export interface ScanControl {
   fed?: Promise<void>;
   /** gives up: the socket is closed and the scan settles as not scanned */
   signal?: AbortSignal;
+  /** asked every PROBE_AFTER_MS while no verdict is in: false means the daemon hangs (dropped, try another) */
+  probe?: () => Promise<boolean>;
 }
 
 export function scanOn(socket: net.Socket, address: string, timeoutMs: number, feed: Feed, control: ScanControl = {}): Promise<ScanOutcome> {
@@ -87,6 +105,18 @@ export function scanOn(socket: net.Socket, address: string, timeoutMs: number, f
       timer = setTimeout(() => {
         settle({ kind: 'not_scanned', reason: `clamd ${address} did not answer within ${Math.round(timeoutMs / 1000)} s` });
       }, timeoutMs);
+      if (control.probe) probeLater(control.probe);
+    };
+    const probeLater = (probe: () => Promise<boolean>): void => {
+      const probeTimer = setTimeout(() => {
+        if (settled) return;
+        void probe().then((alive) => {
+          if (settled) return;
+          if (!alive) settle({ kind: 'not_scanned', reason: `clamd ${address} does not answer PING while scanning (hung)` }, true);
+          else probeLater(probe);
+        });
+      }, PROBE_AFTER_MS);
+      probeTimer.unref?.();
     };
     if (control.signal?.aborted) return abort();
     control.signal?.addEventListener('abort', abort);

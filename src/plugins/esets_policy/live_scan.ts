@@ -8,7 +8,8 @@ import { PassThrough } from 'node:stream';
 import type { ClamdVerdict } from '../../lib/clamd_reply';
 import type { CapturedMessage } from '../../io/captured_message';
 import { connectWithin } from '../../io/connect';
-import { ClamdOptions, connectTo, MAIL_MARKER, scanOn } from '../../io/clamd_client';
+import { clamdHealth, ClamdOptions, connectTo, MAIL_MARKER, PING_TIMEOUT_MS, scanOn } from '../../io/clamd_client';
+import { answersPing } from '../../io/clamd_version';
 
 /** Written to clamd in pieces of about this size (one INSTREAM frame each). */
 const BATCH_BYTES = 64 * 1024;
@@ -104,17 +105,21 @@ export class LiveScan {
   }
 
   private async run(): Promise<LiveResult> {
-    const address = this.opts.addresses[0];
+    const address = clamdHealth.order(this.opts.addresses)[0];
     let socket;
     try {
       socket = await connectWithin(connectTo(address), this.opts.connectTimeoutMs);
     } catch (err) {
+      clamdHealth.markDown(address);
       this.abandon(`clamd ${address}: ${(err as Error).message}`);
       return { reason: this.abandonReason, failed: address };
     }
+    // with another daemon to go to, one that hangs is found by PING and the scan moves on
+    const probe = this.opts.addresses.length > 1 ? (): Promise<boolean> => answersPing(address, PING_TIMEOUT_MS) : undefined;
     const outcome = await scanOn(socket, address, this.opts.scanTimeoutMs, (framer) => this.input.pipe(framer), {
-      fed: this.fed, signal: this.controller.signal,
+      fed: this.fed, signal: this.controller.signal, probe,
     });
+    if (outcome.dropped && this.state !== 'abandoned') clamdHealth.markDown(address);
     if (this.state === 'abandoned') return { reason: this.abandonReason, cancelled: this.cancelled };
     const beforeTheEnd = this.state === 'streaming';
     // clamd is done with this message: stop the tap

@@ -1,0 +1,28 @@
+// Which clamd daemons of daemon_sock_path to try, and in what order: one that
+// failed (refused, died, or hung: no PONG) is skipped for a back-off period,
+// then tried again. INSTREAM says nothing until the verdict, so a slow scan
+// and a hung daemon look alike without a PING on the side (clamd_client).
+
+export const CLAMD_BACKOFF_MS = 30_000;
+
+export class ClamdHealth {
+  private readonly downUntil = new Map<string, number>();
+
+  /** The addresses in their configured order, the ones in back-off last (still tried when nothing else is left). */
+  order(addresses: readonly string[], now = Date.now()): string[] {
+    const up = addresses.filter((a) => (this.downUntil.get(a) ?? 0) <= now);
+    return [...up, ...addresses.filter((a) => !up.includes(a))];
+  }
+
+  markDown(address: string, now = Date.now(), backoffMs = CLAMD_BACKOFF_MS): void {
+    this.downUntil.set(address, now + backoffMs);
+  }
+
+  markUp(address: string): void {
+    this.downUntil.delete(address);
+  }
+
+  isDown(address: string, now = Date.now()): boolean {
+    return (this.downUntil.get(address) ?? 0) > now;
+  }
+}
