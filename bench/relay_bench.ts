@@ -1,12 +1,22 @@
 // The relay side by side with what a user could put in the same place, in
 // one run on one machine: (a) direct to the sink, (b) clamsmtpd, (c) plain
 // Haraka with queue/smtp_forward and haraka-plugin-clamd, (d) this relay with
-// action_av = scan, (e) this relay with action_as = scan too. All on
+// action_av = scan, (e) this relay with action_as = scan too, (f) bare Haraka
+// (queue/smtp_forward alone: the floor of any Haraka-based relay). All on
 // 127.0.0.1, started and stopped here by PID; smtp-source is the load,
 // smtp-sink the mail server, a nodemailer client measures latency.
 // Run: npm run bench  (BENCH_QUICK=1 for a short smoke run). Prints Markdown.
+//
+// Old against new: BENCH_OLD_DIR=/path/to/another/checkout (built: npm ci && npm run build there)
+// adds that checkout's launcher, with the same esets.cfg, as "relay (<commit>)", and the same with
+// action_av_notscanned = accept, which turns off the early send of the relays that had one (it
+// starts only when nothing but a clean message can be delivered). These and "relay" form the A/B
+// group: the same message count, BENCH_AB_REPS runs each (5) of about BENCH_AB_SECONDS (3), their
+// order rotated each repetition, interleaved with the other targets' runs.
+// Other settings: BENCH_SECONDS (measured run length of the other targets, 2), BENCH_SIZES
+// (e.g. "2 KB,2 MB": the rows to run), BENCH_JSON (a file for every run's figures).
 
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,7 +28,13 @@ import { Spamd, startSpamd } from '../test/support/spamd';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const REPS = QUICK ? 1 : 3;
-const SIZES = [{ label: '2 KB', bytes: 2048 }, { label: '100 KB', bytes: 100 * 1024 }, { label: '2 MB', bytes: 2 * 1024 * 1024 }];
+const ALL_SIZES = [{ label: '2 KB', bytes: 2048 }, { label: '100 KB', bytes: 100 * 1024 }, { label: '2 MB', bytes: 2 * 1024 * 1024 }];
+const SIZES = process.env.BENCH_SIZES
+  ? ALL_SIZES.filter((s) => process.env.BENCH_SIZES!.split(',').map((x) => x.trim()).includes(s.label))
+  : ALL_SIZES;
+/** another checkout of the relay, measured beside this one (see the top) */
+const OLD_DIR = process.env.BENCH_OLD_DIR ? path.resolve(process.env.BENCH_OLD_DIR) : undefined;
+const AB_REPS = Number(process.env.BENCH_AB_REPS) || (QUICK ? 1 : OLD_DIR ? 5 : REPS);
 const SESSIONS = [1, 20];
 const MODES: ('new' | 'reuse')[] = ['new', 'reuse'];
 
@@ -29,10 +45,12 @@ function probeCount(bytes: number, sessions: number): number {
 }
 
 /** measured runs last about this long at the target's probed rate */
-const RUN_SECONDS = QUICK ? 0.7 : 2;
+const RUN_SECONDS = Number(process.env.BENCH_SECONDS) || (QUICK ? 0.7 : 2);
+/** the same for the A/B group (relay against the old checkout) */
+const AB_SECONDS = Number(process.env.BENCH_AB_SECONDS) || (OLD_DIR ? 3 : RUN_SECONDS);
 
-function messageCount(probedRate: number, bytes: number, sessions: number): number {
-  return Math.min(Math.max(Math.round(probedRate * RUN_SECONDS), sessions, 4), probeCount(bytes, sessions) * 100);
+function messageCount(probedRate: number, bytes: number, sessions: number, seconds = RUN_SECONDS): number {
+  return Math.min(Math.max(Math.round(probedRate * seconds), sessions, 4), probeCount(bytes, sessions) * 100);
 }
 
 interface Target {
@@ -40,6 +58,8 @@ interface Target {
   port: number;
   /** processes whose CPU and memory count for this target (not clamd/spamd, reported apart) */
   pids(): number[];
+  /** measured against each other: same message count, more and longer runs, order rotated */
+  ab?: boolean;
 }
 
 interface Run {
@@ -50,6 +70,8 @@ interface Run {
   messages: number;
   received: number;
   seconds: number;
+  /** msg/s between the sink's 10% and 90% marks (start-up and the last sessions' drain left out); NaN under 20 messages */
+  steadyRate: number;
   cpuMsPerMsg: Record<string, number>;
   peakRssMb: number;
 }
@@ -86,12 +108,16 @@ async function waitPort(port: number, ms = 30_000): Promise<void> {
 class CountingSink {
   port = 0;
   private output = '';
+  /** when the counter moved: smtp-sink -c writes it at every end of data, session end and QUIT */
+  readonly marks: { ms: number; count: number }[] = [];
 
   async start(): Promise<void> {
     this.port = await freePort();
     const child = spawnTracked('smtp-sink', ['-u', 'root', '-c', `127.0.0.1:${this.port}`, '1000'], { stdio: ['ignore', 'pipe', 'ignore'] });
     child.stdout!.on('data', (d: Buffer) => {
       this.output = (this.output + d.toString()).slice(-200);
+      const count = this.received();
+      if (!this.marks.length || this.marks[this.marks.length - 1].count !== count) this.marks.push({ ms: performance.now(), count });
     });
     await waitPort(this.port);
   }
@@ -99,6 +125,16 @@ class CountingSink {
   received(): number {
     const all = [...this.output.matchAll(/mesg=(\d+)/g)];
     return all.length ? Number(all[all.length - 1][1]) : 0;
+  }
+
+  /** msg/s between the 10% and the 90% of `messages` received since `before` (marks from index `from`) */
+  steadyRate(from: number, before: number, messages: number): number {
+    if (messages < 20) return NaN;
+    const marks = this.marks.slice(from);
+    const lo = marks.find((m) => m.count - before >= Math.ceil(messages * 0.1));
+    const hi = marks.find((m) => m.count - before >= Math.floor(messages * 0.9));
+    if (!lo || !hi || hi.ms <= lo.ms) return NaN;
+    return ((hi.count - lo.count) * 1000) / (hi.ms - lo.ms);
   }
 }
 
@@ -117,12 +153,13 @@ async function clamsmtpd(clamd: Clamd, sinkPort: number): Promise<Target> {
   return { name: 'clamsmtpd', port, pids: () => [child.pid!] };
 }
 
-async function plainHaraka(clamd: Clamd, sinkPort: number): Promise<Target> {
+/** Haraka with haraka-plugin-clamd and queue/smtp_forward; without clamd: bare Haraka, the floor */
+async function plainHaraka(clamd: Clamd, sinkPort: number, withClamd = true): Promise<Target> {
   const dir = tmpdir('bench-haraka-');
   const port = await freePort();
   const cfg = path.join(dir, 'config');
   fs.mkdirSync(cfg);
-  fs.writeFileSync(path.join(cfg, 'plugins'), 'clamd\nqueue/smtp_forward\n');
+  fs.writeFileSync(path.join(cfg, 'plugins'), withClamd ? 'clamd\nqueue/smtp_forward\n' : 'queue/smtp_forward\n');
   fs.writeFileSync(path.join(cfg, 'smtp.ini'), `[main]\nlisten=127.0.0.1:${port}\nnodes=1\n`);
   fs.writeFileSync(path.join(cfg, 'smtp_forward.ini'), `host=127.0.0.1\nport=${sinkPort}\ncheck_recipient=true\n[example.org]\nhost=127.0.0.1\nport=${sinkPort}\n`);
   fs.writeFileSync(path.join(cfg, 'clamd.ini'), `[main]\nclamd_socket=${clamd.socket}\nmax_size=104857600\n`);
@@ -131,14 +168,22 @@ async function plainHaraka(clamd: Clamd, sinkPort: number): Promise<Target> {
   fs.symlinkSync(path.join(PROJECT_DIR, 'node_modules'), path.join(dir, 'node_modules'));
   const child = spawnTracked(process.execPath, [path.join(PROJECT_DIR, 'node_modules', 'Haraka', 'bin', 'haraka'), '-c', dir]);
   await waitPort(port);
-  return { name: 'plain Haraka', port, pids: () => [child.pid!, ...childPids(child.pid!)] };
+  return { name: withClamd ? 'plain Haraka' : 'bare Haraka', port, pids: () => [child.pid!, ...childPids(child.pid!)] };
 }
 
-async function relay(name: string, clamd: Clamd, sinkPort: number, smtp: Record<string, string | number>, global: Record<string, string | number> = {}): Promise<Target & { relay: Relay }> {
+/** The esets_smtp launcher of this checkout, or of `projectDir` (the old one), with this esets.cfg */
+async function relay(
+  name: string, clamd: Clamd, sinkPort: number, smtp: Record<string, string | number>,
+  global: Record<string, string | number> = {}, projectDir = PROJECT_DIR, ab = false,
+): Promise<Target & { relay: Relay }> {
   const port = await freePort();
-  const r = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sinkPort, clamdSocket: clamd.socket, smtp, global }))], port);
+  const r = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sinkPort, clamdSocket: clamd.socket, smtp, global }))], port, {}, [], projectDir);
   cleanups.push(async () => { await r.stop(); });
-  return { name, port, relay: r, pids: () => [r.process.pid!, ...childPids(r.process.pid!)] };
+  return { name, port, relay: r, ab, pids: () => [r.process.pid!, ...childPids(r.process.pid!)] };
+}
+
+function shortCommit(dir: string): string {
+  return execFileSync('git', ['-C', dir, 'rev-parse', '--short=7', 'HEAD'], { encoding: 'utf8' }).trim();
 }
 
 // ---- /proc ----
@@ -178,6 +223,7 @@ async function run(target: Target, sink: CountingSink, scannerPids: () => Record
   const groups: Record<string, number[]> = { [target.name]: pids, ...scannerPids() };
   const cpuBefore = Object.fromEntries(Object.entries(groups).map(([k, ps]) => [k, ps.reduce((a, p) => a + cpuMs(p), 0)]));
   const receivedBefore = sink.received();
+  const marksBefore = sink.marks.length;
   let peak = 0;
   const sampler = setInterval(() => { peak = Math.max(peak, pids.reduce((a, p) => a + rssMb(p), 0)); }, 50);
   const started = process.hrtime.bigint();
@@ -192,7 +238,8 @@ async function run(target: Target, sink: CountingSink, scannerPids: () => Record
   peak = Math.max(peak, pids.reduce((a, p) => a + rssMb(p), 0));
   await new Promise((r) => setTimeout(r, 100));
   const cpuMsPerMsg = Object.fromEntries(Object.entries(groups).map(([k, ps]) => [k, (ps.reduce((a, p) => a + cpuMs(p), 0) - cpuBefore[k]) / messages]));
-  return { target: target.name, size: label, sessions, mode, messages, received: sink.received() - receivedBefore, seconds, cpuMsPerMsg, peakRssMb: peak };
+  const steadyRate = sink.steadyRate(marksBefore, receivedBefore, messages);
+  return { target: target.name, size: label, sessions, mode, messages, received: sink.received() - receivedBefore, seconds, steadyRate, cpuMsPerMsg, peakRssMb: peak };
 }
 
 /** Per-message latency, one session, reused connection, EHLO + PIPELINING-aware client (nodemailer). */
@@ -250,8 +297,27 @@ async function clamdAlone(clamd: Clamd, bytes: number, count: number): Promise<{
 }
 
 function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  const s = [...values].filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)] : NaN;
+}
+
+function fixed(value: number, digits = 1): string {
+  return Number.isNaN(value) ? '-' : value.toFixed(digits);
+}
+
+/** One 50 MB message through a relay: RSS growth over idle */
+async function bigMessage(big: Target, sink: CountingSink): Promise<string> {
+  await new Promise((r) => setTimeout(r, 500));
+  const idle = big.pids().reduce((a, p) => a + rssMb(p), 0);
+  let bigPeak = idle;
+  const bigSampler = setInterval(() => { bigPeak = Math.max(bigPeak, big.pids().reduce((a, p) => a + rssMb(p), 0)); }, 50);
+  const bigBefore = sink.received();
+  const bigStarted = Date.now();
+  const bigLatency = await latency(big, 50 * 1024 * 1024, 1);
+  clearInterval(bigSampler);
+  const received = sink.received() - bigBefore;
+  const seconds = (Date.now() - bigStarted) / 1000;
+  return `50 MB message through ${big.name}: ${bigLatency.errors === 0 && received === 1 ? 'answered 250 and delivered' : 'NOT delivered'} in ${seconds.toFixed(1)} s; RSS idle ${idle.toFixed(0)} MB, peak ${bigPeak.toFixed(0)} MB, growth ${(bigPeak - idle).toFixed(0)} MB.`;
 }
 
 async function main(): Promise<void> {
@@ -266,27 +332,59 @@ async function main(): Promise<void> {
   const none = (): Record<string, number[]> => ({});
 
   const direct: Target = { name: 'direct', port: sink.port, pids: () => [] };
+  const newCommit = shortCommit(PROJECT_DIR);
+  const oldCommit = OLD_DIR ? shortCommit(OLD_DIR) : '';
+  const OLD = `relay (${oldCommit})`;
+  const OLD_NO_EARLY = `relay (${oldCommit}), no early send`;
+  const mainRelay = await relay('relay', clamd, sink.port, { action_av: 'scan' }, {}, PROJECT_DIR, !!OLD_DIR);
+  const oldRelays = OLD_DIR
+    ? [
+      await relay(OLD, clamd, sink.port, { action_av: 'scan' }, {}, OLD_DIR, true),
+      // the early send starts only when nothing but a clean message can be delivered
+      await relay(OLD_NO_EARLY, clamd, sink.port, { action_av: 'scan', action_av_notscanned: 'accept' }, {}, OLD_DIR, true),
+    ]
+    : [];
   const targets: Target[] = [
     direct,
     await clamsmtpd(clamd, sink.port),
     await plainHaraka(clamd, sink.port),
-    await relay('relay', clamd, sink.port, { action_av: 'scan' }),
+    await plainHaraka(clamd, sink.port, false),
+    mainRelay,
+    ...oldRelays,
     await relay('relay+spamd', clamd, sink.port, { action_av: 'scan', action_as: 'scan' }, { spamd_addr: `127.0.0.1:${spamd.port}` }),
   ];
+  const abGroup = targets.filter((t) => t.ab);
 
   const runs: Run[] = [];
   const latencies = new Map<string, { p50: number; p99: number; errors: number }>();
   for (const size of SIZES) {
     for (const sessions of SESSIONS) {
       for (const mode of MODES) {
-        // a probe per target (also its warm-up), then runs of about RUN_SECONDS each, interleaved
+        // a probe per target (also its warm-up), then runs of about RUN_SECONDS each, interleaved;
+        // the A/B group: one message count for all (their mean probed rate, AB_SECONDS), AB_REPS
+        // runs each, the group's order rotated every repetition
         const counts = new Map<string, number>();
+        const abRates: number[] = [];
         for (const target of targets) {
           const probe = await run(target, sink, none, size.bytes, size.label, sessions, mode, probeCount(size.bytes, sessions));
           counts.set(target.name, messageCount(probe.messages / probe.seconds, size.bytes, sessions));
+          if (target.ab) abRates.push(probe.messages / probe.seconds);
         }
-        for (let rep = 0; rep < REPS; rep++) {
+        if (abGroup.length) {
+          const abCount = messageCount(abRates.reduce((a, b) => a + b, 0) / abRates.length, size.bytes, sessions, AB_SECONDS);
+          for (const t of abGroup) counts.set(t.name, abCount);
+        }
+        for (let rep = 0; rep < Math.max(REPS, abGroup.length ? AB_REPS : 0); rep++) {
+          const rotated = abGroup.map((_, i) => abGroup[(i + rep) % abGroup.length]);
+          const order: Target[] = [];
           for (const target of targets) {
+            if (target.ab) {
+              if (target === abGroup[0] && rep < AB_REPS) order.push(...rotated);
+            } else if (rep < REPS) {
+              order.push(target);
+            }
+          }
+          for (const target of order) {
             runs.push(await run(target, sink, target === direct ? none : scanners, size.bytes, size.label, sessions, mode, counts.get(target.name)!));
           }
         }
@@ -306,7 +404,7 @@ async function main(): Promise<void> {
     const one: number[] = [];
     const two: number[] = [];
     for (let rep = 0; rep < REPS; rep++) {
-      const a = await run(targets[3], sink, scanners, 2048, '2 KB', 20, mode, QUICK ? 200 : 600);
+      const a = await run(mainRelay, sink, scanners, 2048, '2 KB', 20, mode, QUICK ? 200 : 600);
       const b = await run(relay2, sink, scanners, 2048, '2 KB', 20, mode, QUICK ? 200 : 600);
       one.push(a.messages / a.seconds);
       two.push(b.messages / b.seconds);
@@ -314,24 +412,16 @@ async function main(): Promise<void> {
     scale.push(`| 2 KB, 20 sessions, ${mode} connection | ${median(one).toFixed(0)} | ${median(two).toFixed(0)} | ${(median(two) / median(one)).toFixed(2)}x |`);
   }
 
-  // one 50 MB message through the relay: RSS growth over idle
-  const big = await relay('relay 50 MB', clamd, sink.port, { action_av: 'scan' });
-  await new Promise((r) => setTimeout(r, 500));
-  const idle = big.pids().reduce((a, p) => a + rssMb(p), 0);
-  let bigPeak = idle;
-  const bigSampler = setInterval(() => { bigPeak = Math.max(bigPeak, big.pids().reduce((a, p) => a + rssMb(p), 0)); }, 50);
-  const bigBefore = sink.received();
-  const bigStarted = Date.now();
-  const bigLatency = await latency(big, 50 * 1024 * 1024, 1);
-  clearInterval(bigSampler);
-  const bigRun = { received: sink.received() - bigBefore, seconds: (Date.now() - bigStarted) / 1000, peakRssMb: bigPeak, accepted: bigLatency.errors === 0 };
+  // one 50 MB message through a fresh relay (and a fresh old one): RSS growth over idle
+  const bigLines = [await bigMessage(await relay('the relay', clamd, sink.port, { action_av: 'scan' }), sink)];
+  if (OLD_DIR) bigLines.push(await bigMessage(await relay(`the old relay (${oldCommit})`, clamd, sink.port, { action_av: 'scan' }, {}, OLD_DIR), sink));
 
   // ---- report ----
   const out: string[] = [];
-  out.push(`Run of ${new Date().toISOString()}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${REPS} repetitions (median), ${Math.round((Date.now() - started) / 1000)} s in all.`);
+  out.push(`Run of ${new Date().toISOString()}, relay ${newCommit}${OLD_DIR ? `, old relay ${oldCommit}` : ''}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${REPS} repetitions of about ${RUN_SECONDS} s (median)${abGroup.length ? `, the A/B group (${abGroup.map((t) => t.name).join(', ')}) ${AB_REPS} of about ${AB_SECONDS} s` : ''}, ${Math.round((Date.now() - started) / 1000)} s in all.`);
   out.push('');
-  out.push('| size | sessions | connection | target | msg/s | MB/s | vs clamsmtpd | vs plain Haraka | p50 ms | p99 ms | CPU ms/msg (target; clamd; spamd) | peak RSS MB | sent = received |');
-  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  out.push('| size | sessions | connection | target | msg/s | steady msg/s | MB/s | vs clamsmtpd | vs plain Haraka | p50 ms | p99 ms | CPU ms/msg (target; clamd; spamd) | peak RSS MB | sent = received |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const size of SIZES) {
     for (const sessions of SESSIONS) {
       for (const mode of MODES) {
@@ -343,7 +433,33 @@ async function main(): Promise<void> {
           const lat = latencies.get(`${target.name} ${size.label}`)!;
           const cpu = (k: string): string => (mine[0].cpuMsPerMsg[k] === undefined ? '-' : median(mine.map((r) => r.cpuMsPerMsg[k])).toFixed(2));
           const equal = mine.every((r) => r.received === r.messages) ? 'yes' : `NO (${mine.map((r) => `${r.received}/${r.messages}`).join(', ')})`;
-          out.push(`| ${size.label} | ${sessions} | ${mode} | ${target.name} | ${msgs.toFixed(1)} | ${((msgs * size.bytes) / 2 ** 20).toFixed(2)} | ${target.name === 'direct' ? '' : `${(msgs / rate('clamsmtpd')).toFixed(2)}x`} | ${target.name === 'direct' ? '' : `${(msgs / rate('plain Haraka')).toFixed(2)}x`} | ${lat.p50.toFixed(1)} | ${lat.p99.toFixed(1)} | ${target.name === 'direct' ? '-' : `${cpu(target.name)}; ${cpu('clamd')}; ${cpu('spamd')}`} | ${target.name === 'direct' ? '-' : median(mine.map((r) => r.peakRssMb)).toFixed(0)} | ${equal} |`);
+          const steady = median(mine.map((r) => r.steadyRate));
+          out.push(`| ${size.label} | ${sessions} | ${mode} | ${target.name} | ${msgs.toFixed(1)} | ${fixed(steady)} | ${((msgs * size.bytes) / 2 ** 20).toFixed(2)} | ${target.name === 'direct' ? '' : `${(msgs / rate('clamsmtpd')).toFixed(2)}x`} | ${target.name === 'direct' ? '' : `${(msgs / rate('plain Haraka')).toFixed(2)}x`} | ${lat.p50.toFixed(1)} | ${lat.p99.toFixed(1)} | ${target.name === 'direct' ? '-' : `${cpu(target.name)}; ${cpu('clamd')}; ${cpu('spamd')}`} | ${target.name === 'direct' ? '-' : median(mine.map((r) => r.peakRssMb)).toFixed(0)} | ${equal} |`);
+        }
+      }
+    }
+  }
+  if (OLD_DIR) {
+    // old against new, row by row: medians; ranges are min-max over the runs
+    out.push('');
+    out.push(`Old (${oldCommit}) against new (${newCommit}): msg/s median of ${AB_REPS} runs (min-max), steady = between the sink's 10% and 90% marks; ratio = new / old; "no early send" = ${oldCommit} with action_av_notscanned = accept (the early send off, the same work for a clean message).`);
+    out.push('');
+    out.push(`| size | sessions | connection | new msg/s | new steady | ${oldCommit} msg/s | ${oldCommit} steady | new / old | new / old steady | ${oldCommit} no early send msg/s | steady | new / no early send | early send gain (old / no early) | CPU ms/msg new; old; no early (relay) | clamd CPU ms/msg new; old; no early |`);
+    out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const size of SIZES) {
+      for (const sessions of SESSIONS) {
+        for (const mode of MODES) {
+          const rowRuns = runs.filter((r) => r.size === size.label && r.sessions === sessions && r.mode === mode);
+          const of = (name: string): Run[] => rowRuns.filter((r) => r.target === name);
+          const rate = (name: string): number => median(of(name).map((r) => r.messages / r.seconds));
+          const steady = (name: string): number => median(of(name).map((r) => r.steadyRate));
+          const range = (name: string): string => {
+            const v = of(name).map((r) => r.messages / r.seconds);
+            return `${rate(name).toFixed(1)} (${Math.min(...v).toFixed(1)}-${Math.max(...v).toFixed(1)})`;
+          };
+          const cpu = (name: string, k: string): string => fixed(median(of(name).map((r) => r.cpuMsPerMsg[k])), 2);
+          const ratio = (a: number, b: number): string => (Number.isNaN(a) || Number.isNaN(b) ? '-' : `${(a / b).toFixed(2)}x`);
+          out.push(`| ${size.label} | ${sessions} | ${mode} | ${range('relay')} | ${fixed(steady('relay'))} | ${range(OLD)} | ${fixed(steady(OLD))} | ${ratio(rate('relay'), rate(OLD))} | ${ratio(steady('relay'), steady(OLD))} | ${range(OLD_NO_EARLY)} | ${fixed(steady(OLD_NO_EARLY))} | ${ratio(rate('relay'), rate(OLD_NO_EARLY))} | ${ratio(rate(OLD), rate(OLD_NO_EARLY))} | ${cpu('relay', 'relay')}; ${cpu(OLD, OLD)}; ${cpu(OLD_NO_EARLY, OLD_NO_EARLY)} | ${cpu('relay', 'clamd')}; ${cpu(OLD, 'clamd')}; ${cpu(OLD_NO_EARLY, 'clamd')} |`);
         }
       }
     }
@@ -355,8 +471,10 @@ async function main(): Promise<void> {
   out.push('|---|---|---|---|');
   out.push(...scale);
   out.push('');
-  out.push(`50 MB message through the relay: ${bigRun.accepted && bigRun.received === 1 ? 'answered 250 and delivered' : 'NOT delivered'} in ${bigRun.seconds.toFixed(1)} s; relay RSS idle ${idle.toFixed(0)} MB, peak ${bigRun.peakRssMb.toFixed(0)} MB, growth ${(bigRun.peakRssMb - idle).toFixed(0)} MB.`);
+  for (const line of bigLines) out.push(line, '');
   process.stdout.write(`${out.join('\n')}\n`);
+  // every run, for a closer look (BENCH_JSON=file)
+  if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify({ runs, latencies: Object.fromEntries(latencies) }, null, 1));
 }
 
 main()

@@ -72,12 +72,13 @@ export function esetsCfg(listenPort: number, opts: RelayConfigOptions): string {
 /**
  * Runs the launcher; resolves once the relay accepts connections (or rejects if it exits first).
  * `wrap`: a command prefix that execs the launcher in the end (e.g. dns.ts's private resolver),
- * so that the PID is still the launcher's.
+ * so that the PID is still the launcher's. `projectDir`: another checkout's launcher (the benchmark's
+ * old-against-new runs), built there.
  */
-export async function startRelay(args: string[], port: number, env: NodeJS.ProcessEnv = {}, wrap: string[] = []): Promise<Relay> {
-  const command = [...wrap, process.execPath, LAUNCHER, ...args];
+export async function startRelay(args: string[], port: number, env: NodeJS.ProcessEnv = {}, wrap: string[] = [], projectDir = PROJECT_DIR): Promise<Relay> {
+  const command = [...wrap, process.execPath, path.join(projectDir, 'bin', 'esets_smtp.js'), ...args];
   const child = spawn(command[0], command.slice(1), {
-    cwd: PROJECT_DIR,
+    cwd: projectDir,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
