@@ -22,7 +22,11 @@ export class CapturedMessage {
   private headerEndAt?: number;
   /** what refuses the message outright: a bare CR or LF in a line */
   malformed?: string;
+  /** in memory: blocks of about 64 KiB (copies: a line is a view into Haraka's read buffer, which it would keep) */
   private chunks: Buffer[] = [];
+  /** lines not yet joined into a block */
+  private block: Buffer[] = [];
+  private blockBytes = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private fd?: number;
@@ -64,12 +68,14 @@ export class CapturedMessage {
 
   /** What is stored so far, while it is all in memory (at the data hook: the relay's own lines). */
   bytesSoFar(): Buffer {
+    this.sealBlock();
     return this.fd === undefined ? Buffer.concat(this.chunks) : Buffer.alloc(0);
   }
 
   /** The client sent the final dot: everything is stored. */
   end(): void {
     this.listeners = [];
+    this.sealBlock();
     this.flushToDisk();
   }
 
@@ -79,6 +85,7 @@ export class CapturedMessage {
 
   /** The bytes from `start` to `end`, from memory or the spool file. */
   read(start = 0, end = this.size): Readable {
+    this.sealBlock();
     this.flushToDisk();
     if (this.fd === undefined) {
       const slices: Buffer[] = [];
@@ -105,6 +112,8 @@ export class CapturedMessage {
   /** Puts a rebuilt message in place of this one (cleaning). */
   replace(message: Buffer): void {
     this.closeFile();
+    this.block = [];
+    this.blockBytes = 0;
     this.chunks = [message];
     this.size = message.length;
     const blank = message.indexOf('\r\n\r\n');
@@ -115,6 +124,7 @@ export class CapturedMessage {
     this.destroyed = true;
     this.listeners = [];
     this.chunks = [];
+    this.block = [];
     this.pending = [];
     this.closeFile();
   }
@@ -122,7 +132,9 @@ export class CapturedMessage {
   private store(line: Buffer): void {
     this.size += line.length;
     if (this.fd === undefined && this.size <= this.memoryLimit) {
-      this.chunks.push(line);
+      this.block.push(line);
+      this.blockBytes += line.length;
+      if (this.blockBytes >= WRITE_BATCH_BYTES) this.sealBlock();
       return;
     }
     if (this.fd === undefined) this.openFile();
@@ -131,7 +143,15 @@ export class CapturedMessage {
     if (this.pendingBytes >= WRITE_BATCH_BYTES) this.flushToDisk();
   }
 
+  private sealBlock(): void {
+    if (this.blockBytes === 0) return;
+    this.chunks.push(Buffer.concat(this.block, this.blockBytes));
+    this.block = [];
+    this.blockBytes = 0;
+  }
+
   private openFile(): void {
+    this.sealBlock();
     this.file = path.join(this.spoolDir, `${crypto.randomUUID()}.eml`);
     // O_EXCL: never write through a file or link someone placed there
     this.fd = fs.openSync(this.file, 'wx+', 0o600);

@@ -16,8 +16,9 @@ export function unstuffLine(line: Buffer): Buffer {
 
 /** True when the line holds a CR that is not the CR of its final CRLF. */
 export function hasBareCr(line: Buffer): boolean {
-  const end = line.length >= 2 && line[line.length - 1] === LF && line[line.length - 2] === CR ? line.length - 2 : line.length;
-  return line.subarray(0, end).includes(CR);
+  // the first CR is the only one allowed, and only as the line's CRLF
+  const cr = line.indexOf(CR);
+  return cr >= 0 && !(cr === line.length - 2 && line[cr + 1] === LF);
 }
 
 /** True when the line holds an LF not preceded by CR (Haraka refuses bare-LF line endings; this catches the rest). */
