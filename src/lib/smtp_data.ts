@@ -112,23 +112,6 @@ export function editHeaderSection(header: Buffer, remove: (name: string) => bool
   return Buffer.concat(kept);
 }
 
-/** The values of the fields named `name` (lower case), unfolded. */
-export function headerValues(header: Buffer, name: string): string[] {
-  const values: string[] = [];
-  let current: string | undefined;
-  for (const line of header.toString('latin1').split(/\r\n/)) {
-    const n = fieldName(line);
-    if (n !== undefined) {
-      if (current !== undefined) values.push(current.trim());
-      current = n === name ? line.slice(line.indexOf(':') + 1) : undefined;
-    } else if (current !== undefined && /^[ \t]/.test(line)) {
-      current += line;
-    }
-  }
-  if (current !== undefined) values.push(current.trim());
-  return values;
-}
-
 /**
  * Watches the header blocks of a message as its lines go by: the top-level
  * header, and the header of each MIME part (a line after a "--" line that is a

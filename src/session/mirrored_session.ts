@@ -41,8 +41,6 @@ export class MirroredSession {
   state: SessionState = 'connecting';
   private server?: DownstreamSession;
   private hello?: { verb: 'HELO' | 'EHLO'; name: string; reply: SmtpReply };
-  /** the server's reply to the last transaction left it mid-transaction (RSET due) */
-  private dirty = false;
 
   constructor(private readonly settings: MirrorSettings, readonly client: ClientIdentity) {}
 
@@ -120,11 +118,11 @@ export class MirroredSession {
   async mail(address: string, params: EsmtpParams): Promise<SmtpReply> {
     this.endAuth();
     const server = await this.live();
-    if (this.dirty || server.inTransaction) {
+    // a transaction the client ended (RSET, a refusal) is still open at the server
+    if (server.inTransaction) {
       const rset = await server.command('RSET');
       if (rset.code !== 250) throw new DownstreamError(`mail server refused RSET: ${rset.code} ${replyText(rset)}`);
       server.inTransaction = false;
-      this.dirty = false;
     }
     await server.forwardClient();
     const reply = await server.command(`MAIL FROM:${address}${paramText(params)}`);
@@ -143,7 +141,6 @@ export class MirroredSession {
 
   /** The client's transaction ended without a message (RSET, or refused): the server's is reset at the next MAIL. */
   reset(): void {
-    if (this.state === 'transaction') this.dirty = true;
     if (this.state !== 'closed' && this.state !== 'connecting') this.state = 'ready';
   }
 
@@ -184,7 +181,6 @@ export class MirroredSession {
     this.server?.close();
     const greeting = await this.open();
     if (greeting.code !== 220) throw new DownstreamError(`mail server greeting: ${greeting.code} ${replyText(greeting)}`, greeting);
-    this.dirty = false;
     if (this.hello) {
       const again = await this.server!.hello(this.hello.verb, this.hello.name);
       if (again.code !== 250) throw new DownstreamError(`mail server refused ${this.hello.name}: ${again.code} ${replyText(again)}`, again);
