@@ -81,9 +81,6 @@ function writeRuntimeDir(harakaConfig: string, settings: HarakaSettings): string
     const base = fs.existsSync(file) ? parseIni(fs.readFileSync(file, 'utf8')) : {};
     fs.writeFileSync(file, formatIni(mergeIni(base, changes)));
   }
-  for (const [name, value] of Object.entries(settings.valueFiles)) {
-    fs.writeFileSync(path.join(configDir, name), `${value}\n`);
-  }
   // plugins/<name>/package.json points into dist/ by a relative path
   for (const dir of ['plugins', 'dist', 'node_modules']) {
     fs.symlinkSync(path.join(PROJECT_DIR, dir), path.join(runtime, dir));

@@ -6,6 +6,7 @@ import { Transform, TransformCallback, Writable } from 'node:stream';
 import { ClamdVerdict, parseClamdReply } from '../lib/clamd_reply';
 import { parseHostPort } from '../lib/esets_options';
 import { ClamdHealth } from '../lib/clamd_health';
+import { CLAMD_PING_MS, CLAMD_PROBE_AFTER_MS } from '../lib/timeout_budget';
 import { answersPing } from './clamd_version';
 import { connectWithin } from './connect';
 
@@ -36,9 +37,6 @@ export function connectTo(address: string): net.Socket {
 
 /** The daemons' health, per process (lib/clamd_health): a failed one is skipped for a while. */
 export const clamdHealth = new ClamdHealth();
-/** a scan without a verdict this long asks its daemon for PONG (and again as long as it lasts) */
-export const PROBE_AFTER_MS = 3_000;
-export const PING_TIMEOUT_MS = 2_000;
 
 /**
  * Scans what `feed` writes; tries the addresses (healthy ones first) until
@@ -46,7 +44,7 @@ export const PING_TIMEOUT_MS = 2_000;
  * answering (it died), or stops answering PING while it scans (it hangs)
  * hands the message to the next one, and is skipped for a while.
  */
-export async function clamdScan(opts: ClamdOptions, feed: Feed): Promise<ClamdVerdict> {
+export async function clamdScan(opts: ClamdOptions, feed: Feed, signal?: AbortSignal): Promise<ClamdVerdict> {
   const failures: string[] = [];
   const order = clamdHealth.order(opts.addresses);
   for (const [i, address] of order.entries()) {
@@ -57,15 +55,24 @@ export async function clamdScan(opts: ClamdOptions, feed: Feed): Promise<ClamdVe
       return undefined;
     });
     if (!socket) continue;
+    if (signal?.aborted) {
+      socket.destroy();
+      return { kind: 'not_scanned', reason: abortReason(signal, address) };
+    }
     // with nowhere else to go, a slow daemon is waited for (the scan timeout decides)
-    const probe = last ? undefined : (): Promise<boolean> => answersPing(address, PING_TIMEOUT_MS);
-    const outcome = await scanOn(socket, address, opts.scanTimeoutMs, feed, { probe });
+    const probe = last ? undefined : (): Promise<boolean> => answersPing(address, CLAMD_PING_MS);
+    const outcome = await scanOn(socket, address, opts.scanTimeoutMs, feed, { probe, signal });
     if (outcome.dropped) clamdHealth.markDown(address);
     else clamdHealth.markUp(address);
     if (!outcome.dropped || last) return outcome.verdict;
     failures.push(`${address}: ${outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped'}`);
   }
   return { kind: 'not_scanned', reason: `clamd unavailable (${failures.join('; ')})` };
+}
+
+/** Why a scan was given up: the signal's own reason when it gave one (e.g. the scanning budget). */
+function abortReason(signal: AbortSignal | undefined, address: string): string {
+  return typeof signal?.reason === 'string' ? signal.reason : `scan on clamd ${address} abandoned`;
 }
 
 export interface ScanOutcome {
@@ -79,7 +86,7 @@ export interface ScanControl {
   fed?: Promise<void>;
   /** gives up: the socket is closed and the scan settles as not scanned */
   signal?: AbortSignal;
-  /** asked every PROBE_AFTER_MS while no verdict is in: false means the daemon hangs (dropped, try another) */
+  /** asked every CLAMD_PROBE_AFTER_MS while no verdict is in: false means the daemon hangs (dropped, try another) */
   probe?: () => Promise<boolean>;
 }
 
@@ -99,7 +106,7 @@ export function scanOn(socket: net.Socket, address: string, timeoutMs: number, f
       framer.destroy();
       resolve({ verdict, dropped });
     };
-    const abort = (): void => settle({ kind: 'not_scanned', reason: `scan on clamd ${address} abandoned` });
+    const abort = (): void => settle({ kind: 'not_scanned', reason: abortReason(control.signal, address) });
     const arm = (): void => {
       if (settled) return;
       timer = setTimeout(() => {
@@ -115,7 +122,7 @@ export function scanOn(socket: net.Socket, address: string, timeoutMs: number, f
           if (!alive) settle({ kind: 'not_scanned', reason: `clamd ${address} does not answer PING while scanning (hung)` }, true);
           else probeLater(probe);
         });
-      }, PROBE_AFTER_MS);
+      }, CLAMD_PROBE_AFTER_MS);
       probeTimer.unref?.();
     };
     if (control.signal?.aborted) return abort();

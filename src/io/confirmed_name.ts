@@ -4,8 +4,7 @@
 // relaying by host name (README "Security").
 
 import dns from 'node:dns';
-
-const LOOKUP_TIMEOUT_MS = 3_000;
+import { CLIENT_NAME_LOOKUP_MS } from '../lib/timeout_budget';
 
 function plain(ip: string): string {
   return ip.toLowerCase().replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
@@ -15,7 +14,7 @@ function plain(ip: string): string {
 export async function confirmedName(ip: string, ptr: string | null | undefined): Promise<string | undefined> {
   if (!ptr || !/^[A-Za-z0-9._-]+$/.test(ptr) || !ptr.includes('.')) return undefined;
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), LOOKUP_TIMEOUT_MS); });
+  const timeout = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), CLIENT_NAME_LOOKUP_MS); });
   const lookup = dns.promises.lookup(ptr, { all: true, verbatim: true })
     .then((addresses) => (addresses.some((a) => plain(a.address) === plain(ip)) ? ptr.replace(/\.$/, '') : undefined))
     .catch(() => undefined);

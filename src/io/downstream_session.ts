@@ -6,6 +6,7 @@ import { DotStuffer } from '../lib/smtp_data';
 import {
   SmtpReply, SmtpReplyReader, parseEhloCapabilities, replyText, xtext,
 } from '../lib/smtp_reply';
+import { remainingMs } from '../lib/timeout_budget';
 import { connectWithin } from './connect';
 
 /** the message goes to the server in writes of about this size */
@@ -27,7 +28,6 @@ export interface DownstreamOptions {
   port: number;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
-  dataTimeoutMs: number;
   /** our EHLO name, before XCLIENT */
   heloName: string;
   /** who the server must judge: handed over with XCLIENT */
@@ -54,6 +54,13 @@ export class DownstreamError extends Error {
 
 /** The server does not take XCLIENT from the relay while it trusts the relay's address. */
 export class HandoverRefused extends DownstreamError {}
+
+/**
+ * The whole message and its final dot were sent, and the server's answer was
+ * lost (no answer in time, or the connection dropped): the server may have
+ * taken the message.
+ */
+export class OutcomeUnknown extends DownstreamError {}
 
 interface Waiter {
   resolve(reply: SmtpReply): void;
@@ -138,13 +145,14 @@ export class DownstreamSession {
 
   /**
    * DATA, then the message: `parts` are its bytes (not dot-stuffed), which the
-   * relay stuffs here, and the final dot; returns the server's final reply.
+   * relay stuffs here, and the final dot; returns the server's final reply, due
+   * by `deadline` (epoch ms). Its loss after the dot is an OutcomeUnknown.
    */
-  async sendMessage(parts: AsyncIterable<Buffer>): Promise<SmtpReply> {
-    const go = await this.command('DATA');
+  async sendMessage(parts: AsyncIterable<Buffer>, deadline: number): Promise<SmtpReply> {
+    const go = await this.command('DATA', Math.min(this.opts.commandTimeoutMs, remainingMs(deadline)));
     if (go.code >= 400) return go;
     if (go.code !== 354) throw this.destroy(`mail server answered DATA with ${go.code} ${replyText(go)}`);
-    const final = this.expect(this.opts.dataTimeoutMs);
+    const final = this.expect(remainingMs(deadline));
     final.catch(() => undefined);
     const stuffer = new DotStuffer();
     let batch: Buffer[] = [];
@@ -164,16 +172,20 @@ export class DownstreamSession {
         batchBytes += stuffed.length;
         if (batchBytes >= BATCH_BYTES) await flush();
       }
-      const ending = stuffer.end();
-      batch.push(ending);
-      batchBytes += ending.length;
-      await flush();
-      this.opts.onProtocol?.('C', '.');
     } catch (err) {
       // the message could not be read: the server must not take a partial one
       throw this.destroy(`message not sent: ${(err as Error).message}`);
     }
-    return final;
+    // the link failed before the dot: the server cannot have taken the message
+    if (this.failure) throw this.failure;
+    const ending = stuffer.end();
+    batch.push(ending);
+    batchBytes += ending.length;
+    await flush();
+    this.opts.onProtocol?.('C', '.');
+    return final.catch((err: Error) => {
+      throw new OutcomeUnknown(`${err.message} after the message was sent: it may have been delivered`);
+    });
   }
 
   private drained(): Promise<void> {

@@ -3,7 +3,7 @@
 // then tried again. INSTREAM says nothing until the verdict, so a slow scan
 // and a hung daemon look alike without a PING on the side (clamd_client).
 
-export const CLAMD_BACKOFF_MS = 30_000;
+import { CLAMD_BACKOFF_MS } from './timeout_budget';
 
 export class ClamdHealth {
   private readonly downUntil = new Map<string, number>();

@@ -17,6 +17,8 @@ export interface EsetsConfig {
   server_addr: string | undefined;
   server_port: number | undefined;
   timeout_client: number;
+  /** extension: scanning and the mail server's answer to a message, from the final dot, seconds */
+  timeout_message: number;
   add_header_xvirus: boolean;
   add_header_received: boolean;
   user_config: string | undefined;
@@ -111,6 +113,7 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   server_addr: { type: STRING, scope: 'agent', help: 'mail server the relay forwards to' },
   server_port: { type: PORT, scope: 'agent', help: 'port of the mail server' },
   timeout_client: { type: int(1, 86400), scope: 'agent', help: 'client inactivity timeout, seconds' },
+  timeout_message: { type: int(10, 590), scope: 'agent', help: "longest wait for the answer to a message (scanners, then the mail server), seconds; under RFC 5321's 600 (extension)" },
   add_header_xvirus: { type: BOOL, scope: 'common', help: 'add X-Virus-Scanner: to forwarded messages' },
   add_header_received: { type: BOOL, scope: 'agent', help: "add the relay's Received: line" },
   user_config: { type: STRING, scope: 'agent', help: 'file of user-specific sections, relative to esets.cfg' },
@@ -151,7 +154,7 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   server_trusts_relay: { type: BOOL, scope: 'agent', help: "yes: the mail server trusts the relay's address, so XCLIENT is required (extension)" },
   helo_name: { type: STRING, scope: 'agent', help: "the relay's own EHLO name to the mail server, a fully qualified name (extension)" },
   clamd_config: { type: STRING, scope: 'global', help: 'the local clamd.conf checked at start for AlertExceedsMax and AlertEncrypted (extension)' },
-  av_clean_max_parts: { type: int(1, 100_000), scope: 'common', help: 'most MIME parts cleaning scans one by one; more: not scanned (extension)' },
+  av_clean_max_parts: { type: int(1, 100_000), scope: 'common', help: 'most MIME parts cleaning scans one by one; more: the message stays infected (extension)' },
   max_connections: { type: int(0, 1_000_000), scope: 'agent', help: 'concurrent client connections per process, 0: no cap (extension)' },
   max_connections_per_ip: { type: int(0, 1_000_000), scope: 'agent', help: 'concurrent connections from one client address per process, 0: no cap (extension)' },
 };
@@ -165,6 +168,7 @@ export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>(
   server_addr: undefined,
   server_port: undefined,
   timeout_client: 30,
+  timeout_message: 540,
   add_header_xvirus: true,
   add_header_received: false,
   user_config: undefined,

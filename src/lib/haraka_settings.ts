@@ -8,21 +8,7 @@ import { IniFile } from './ini';
 export interface HarakaSettings {
   /** ini file name in config/ → the sections and keys to set in it */
   iniFiles: Record<string, IniFile>;
-  /** single-value file name in config/ (e.g. a plugin timeout) → its whole text */
-  valueFiles: Record<string, string>;
   diagnostics: Diagnostic[];
-}
-
-/** clamd's scan timeout when av_scan_obj_timeout is 0 */
-export const CLAMD_SCAN_TIMEOUT_S = 60;
-
-/**
- * Haraka's timeout for esets_policy's data_post hook: above the worst case of
- * its own bounded steps (scan, part scans and rescan when cleaning, spamd).
- */
-export function policyHookTimeout(config: EsetsConfig): number {
-  const scan = config.av_scan_obj_timeout || CLAMD_SCAN_TIMEOUT_S;
-  return 4 * scan + config.spamd_timeout + 10;
 }
 
 /**
@@ -63,7 +49,6 @@ export function deriveHarakaSettings(config: EsetsConfig, source: string, overri
 
   return {
     diagnostics,
-    valueFiles: { 'esets_policy.timeout': String(policyHookTimeout(config)) },
     iniFiles: {
       'smtp.ini': {
         main: {

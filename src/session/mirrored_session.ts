@@ -16,9 +16,8 @@ import { clientEhloLines, loggableCommand } from '../lib/ehlo_mirror';
 import type { SmtpReply } from '../lib/smtp_reply';
 import { replyText } from '../lib/smtp_reply';
 import { ClientIdentity, DownstreamError, DownstreamSession } from '../io/downstream_session';
+import { SERVER_QUIT_MS } from '../lib/timeout_budget';
 
-/** how long the client's QUIT waits for the server's goodbye before the relay says its own */
-const QUIT_TIMEOUT_MS = 5_000;
 
 export type SessionState = 'connecting' | 'ready' | 'auth' | 'transaction' | 'closed';
 
@@ -30,7 +29,6 @@ export interface MirrorSettings {
   requireXclient: boolean;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
-  dataTimeoutMs: number;
   onProtocol?: (direction: 'C' | 'S', line: string) => void;
 }
 
@@ -144,11 +142,14 @@ export class MirroredSession {
     if (this.state !== 'closed' && this.state !== 'connecting') this.state = 'ready';
   }
 
-  /** DATA and the message (`parts`: its bytes, not stuffed); the server's reply to DATA if it refused, else to the message. */
-  async message(parts: AsyncIterable<Buffer>): Promise<SmtpReply> {
+  /**
+   * DATA and the message (`parts`: its bytes, not stuffed); the server's reply
+   * to DATA if it refused, else to the message, due by `deadline` (epoch ms).
+   */
+  async message(parts: AsyncIterable<Buffer>, deadline: number): Promise<SmtpReply> {
     const server = this.server;
     if (!server?.alive || this.state !== 'transaction') throw new DownstreamError('the mail server session was lost before DATA');
-    const reply = await server.sendMessage(parts);
+    const reply = await server.sendMessage(parts, deadline);
     server.inTransaction = false;
     this.state = 'ready';
     return reply;
@@ -164,7 +165,7 @@ export class MirroredSession {
     const server = this.server;
     if (!server?.alive || this.state === 'closed') throw new DownstreamError('no session with the mail server');
     this.state = 'closed';
-    const reply = await server.command('QUIT', QUIT_TIMEOUT_MS);
+    const reply = await server.command('QUIT', SERVER_QUIT_MS);
     server.close();
     return reply;
   }

@@ -9,7 +9,7 @@ import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
 
 const MAX_LINE_BYTES = 900;
-const SUMMARY_KEYS = ['action', 'by', 'from', 'to', 'section', 'rcpts', 'av', 'as', 'message_id', 'size', 'time'];
+const SUMMARY_KEYS = ['action', 'by', 'from', 'to', 'section', 'rcpts', 'av', 'as', 'message_id', 'size', 'server', 'reply', 'scan', 'time'];
 
 /**
  * A Message-ID past 1,100 bytes with `<0>`, ESC and a fake field, as in issue 10
@@ -44,9 +44,10 @@ function summaryKeys(text: string): string[] {
 function assertSafeSummary(text: string, action: 'accept' | 'reject'): void {
   assert.ok(Buffer.byteLength(text) <= MAX_LINE_BYTES, `${Buffer.byteLength(text)} bytes`);
   assert.doesNotMatch(text, /[\x00-\x1f\x7f-\x9f]|#033/, 'no control character, none escaped by rsyslog instead of us');
-  assert.deepEqual(summaryKeys(text), SUMMARY_KEYS.filter((k) => k !== 'as' || action === 'accept'));
+  // as= and server= only for an accepted message (the spam stage ran, the server was asked)
+  assert.deepEqual(summaryKeys(text), SUMMARY_KEYS.filter((k) => !['as', 'server'].includes(k) || action === 'accept'));
   assert.ok(text.startsWith(`action=${action} by=action_`), text.slice(0, 40));
-  assert.match(text, / message_id="<p{0,2}\\x1b action=accept by=x (<0>)+(<0?)?\\\[truncated\]" size=\d+ time=\d+ms$/);
+  assert.match(text, / message_id="<p{0,2}\\x1b action=accept by=x (<0>)+(<0?)?\\\[truncated\]" size=\d+ (server=accepted reply="250 [^"]*"|reply="550 [^"]*") scan=\d+ms time=\d+ms$/);
 }
 
 async function send(relay: Relay, from: string, subject: string, body: string): Promise<number> {
@@ -94,7 +95,7 @@ describe('summary logging', function () {
       assert.equal(await send(relay, 'bad@example.com', 'log-virus', EICAR), 550);
       const log = await waitFor(rsyslog.read, /log-virus/);
       // the pid is the Haraka worker's (num_proc workers under the launcher)
-      assert.match(log, new RegExp(`^mail\\.notice esets_smtp\\[\\d+\\]: action=accept by=action_as from="<good@example\\.com>" to="<user@example\\.org>" section="\\[smtp\\]" rcpts=1 av="clean" as="not scanned: action_as = accept" message_id="<log-clean@test>" size=\\d+ time=\\d+ms$`, 'm'));
+      assert.match(log, new RegExp(`^mail\\.notice esets_smtp\\[\\d+\\]: action=accept by=action_as from="<good@example\\.com>" to="<user@example\\.org>" section="\\[smtp\\]" rcpts=1 av="clean" as="not scanned: action_as = accept" message_id="<log-clean@test>" size=\\d+ server=accepted reply="250 [^"]*" scan=\\d+ms time=\\d+ms$`, 'm'));
       assert.match(log, /^mail\.warning esets_smtp\[\d+\]: action=reject by=action_av_infected from="<bad@example\.com>" .*av="infected: Eicar-Test-Signature.*" message_id="<log-virus@test>"/m);
       assert.doesNotMatch(relay.output(), /action=accept by=/, "with syslog on, summaries do not go to Haraka's log");
     } finally {

@@ -7,7 +7,17 @@ import assert from 'node:assert/strict';
 import { Clamd, startClamd } from '../support/clamd';
 import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
+import { eventually } from '../support/processes';
 import { SmtpTestClient } from '../support/smtp_client';
+
+/** The summary line of one message, once written (it follows the client's answer). */
+async function summaryOf(relay: Relay, messageId: string): Promise<string> {
+  const find = (): string | undefined => relay.output().split('\n').find((l) => l.includes(`message_id="<${messageId}>"`));
+  await eventually(() => find() !== undefined);
+  const line = find();
+  assert.ok(line, `no summary line for ${messageId}`);
+  return line;
+}
 
 describe('timeout_client counts only the client\'s own silence', function () {
   this.timeout(60_000);
@@ -27,8 +37,8 @@ describe('timeout_client counts only the client\'s own silence', function () {
     }
   }
 
-  it("a server that answers the final dot 3 s after timeout_client: the client gets the server's 250, the server holds one message", async () => {
-    const sink = new Sink({ dataDelayMs: 5_000 });
+  it("a server that answers the final dot 5 s after timeout_client: the client gets the server's 250, the server holds one message", async () => {
+    const sink = new Sink({ dataDelayMs: 7_000 });
     await withRelay(sink, { timeout_client: 2 }, clamd.socket, async (relay) => {
       const client = await SmtpTestClient.connect(relay.port);
       await client.read();
@@ -37,8 +47,12 @@ describe('timeout_client counts only the client\'s own silence', function () {
       const { data } = await client.send('a@example.com', ['b@example.org'], 'Subject: slow server\r\nMessage-ID: <slow-1@test>\r\n\r\nbody\r\n');
       const waited = Date.now() - started;
       assert.equal(data?.code, 250, `the client was told ${data?.code} ${data?.lines.join(' ')}`);
-      assert.ok(waited >= 4_500, `the reply came after ${waited} ms, before the server's`);
+      assert.ok(waited >= 6_500, `the reply came after ${waited} ms, before the server's`);
       assert.equal(sink.messages.length, 1);
+      // the summary line says what the client was told, after the server said it
+      const summary = await summaryOf(relay, 'slow-1@test');
+      assert.match(summary, / server=accepted reply="250 [^"]*" scan=\d+ms time=\d+ms$/);
+      assert.ok(Number(/time=(\d+)ms/.exec(summary)![1]) >= 6_500, summary);
       // and the session goes on: the client's own silence still counts afterwards
       const noop = await client.command('NOOP');
       assert.equal(noop.code, 250);
@@ -64,6 +78,25 @@ describe('timeout_client counts only the client\'s own silence', function () {
     } finally {
       await stalled.stop();
     }
+  });
+
+  it("a server that never answers the final dot: 421 4.4.2 at timeout_message, logged as outcome unknown (it may have been delivered)", async () => {
+    const sink = new Sink({ dataDelayMs: 30_000 });
+    await withRelay(sink, { timeout_client: 2, timeout_message: 10 }, clamd.socket, async (relay) => {
+      const client = await SmtpTestClient.connect(relay.port);
+      await client.read();
+      await client.command('EHLO client.example');
+      const started = Date.now();
+      const { data } = await client.send('a@example.com', ['b@example.org'], 'Subject: lost answer\r\nMessage-ID: <lost-1@test>\r\n\r\nbody\r\n');
+      const waited = Date.now() - started;
+      assert.equal(data?.code, 421, `the client was told ${data?.code} ${data?.lines.join(' ')}`);
+      assert.match(data?.lines.join(' ') ?? '', /^4\.4\.2 .*may have been delivered/);
+      assert.ok(waited >= 9_000 && waited < 20_000, `answered after ${waited} ms, not at timeout_message`);
+      assert.ok(await eventually(() => client.closed), 'the relay closes the session: its server session is gone');
+      const summary = await summaryOf(relay, 'lost-1@test');
+      assert.match(summary, / server=unknown reply="421 4\.4\.2 [^"]*"/);
+      assert.match(relay.output(), /\[ERROR\].*may have been delivered/);
+    });
   });
 
   it('a client that goes silent is still timed out after timeout_client', async () => {

@@ -14,11 +14,6 @@ describe('Haraka settings derived from esets.cfg', () => {
     assert.equal(s.iniFiles['esets_relay.ini'].main.esets_cfg, '/e.cfg');
   });
 
-  it("keeps Haraka's timeout for the policy hook above its scans (two clamd passes and part scans) and spamd", () => {
-    const s = deriveHarakaSettings(buildConfig(`${BASE}av_scan_obj_timeout = 100\nspamd_timeout = 20\n`, '/e.cfg').config, '/e.cfg', {});
-    assert.ok(Number(s.valueFiles['esets_policy.timeout']) > 3 * 100 + 20);
-  });
-
   it('passes command-line overrides to the plugins in esets.cfg spelling', () => {
     const s = deriveHarakaSettings(buildConfig(BASE, '/e.cfg').config, '/e.cfg', { add_header_xvirus: false, action_av: 'reject' });
     assert.deepEqual(s.iniFiles['esets_relay.ini'].overrides, { add_header_xvirus: 'no', action_av: 'reject' });

@@ -4,10 +4,10 @@
 
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { DownstreamError, DownstreamSession, HandoverRefused } from '../../src/io/downstream_session';
+import { DownstreamError, DownstreamSession, HandoverRefused, OutcomeUnknown } from '../../src/io/downstream_session';
 
 /** A server answering each command line with `answer(line)`; DATA content is collected. */
-async function scriptedServer(answer: (line: string) => string | undefined): Promise<{ port: number; data: string[]; close(): Promise<void> }> {
+async function scriptedServer(answer: (line: string) => string | undefined, dotReply: string = '250 2.0.0 queued'): Promise<{ port: number; data: string[]; close(): Promise<void> }> {
   const data: string[] = [];
   const server = net.createServer((socket) => {
     socket.write('220 scripted\r\n');
@@ -22,8 +22,12 @@ async function scriptedServer(answer: (line: string) => string | undefined): Pro
         if (inData) {
           if (line === '.') {
             inData = false;
-            socket.write('250 2.0.0 queued\r\n');
-          } else data.push(line);
+            if (dotReply === 'close') socket.destroy();
+            else if (dotReply !== 'silent') socket.write(`${dotReply}\r\n`);
+          } else {
+            data.push(line);
+            if (line === 'drop-now') socket.destroy();
+          }
           continue;
         }
         const reply = answer(line);
@@ -40,7 +44,7 @@ async function scriptedServer(answer: (line: string) => string | undefined): Pro
 }
 
 const open = (port: number): Promise<DownstreamSession> => DownstreamSession.open({
-  host: '127.0.0.1', port, connectTimeoutMs: 2000, commandTimeoutMs: 2000, dataTimeoutMs: 2000, heloName: 'relay.test', requireXclient: false,
+  host: '127.0.0.1', port, connectTimeoutMs: 2000, commandTimeoutMs: 2000, heloName: 'relay.test', requireXclient: false,
 });
 
 async function* parts(chunks: string[]): AsyncGenerator<Buffer> {
@@ -52,7 +56,7 @@ describe('downstream session: DATA (scripted server)', () => {
     const server = await scriptedServer((line) => (line.startsWith('DATA') ? '250 2.0.0 fine' : '250 ok'));
     try {
       const session = await open(server.port);
-      await assert.rejects(session.sendMessage(parts(['Subject: x\r\n', '\r\n', 'body\r\n'])), DownstreamError);
+      await assert.rejects(session.sendMessage(parts(['Subject: x\r\n', '\r\n', 'body\r\n']), Date.now() + 2000), DownstreamError);
       session.close();
     } finally {
       await server.close();
@@ -64,7 +68,7 @@ describe('downstream session: DATA (scripted server)', () => {
     try {
       const session = await open(server.port);
       // the captured (un-stuffed) bytes: a line "." and a line ".x" split over chunks
-      const reply = await session.sendMessage(parts(['Subject: x\r\n\r\n.one dot\r', '\n', '.', '\r\n..two\r\nlast']));
+      const reply = await session.sendMessage(parts(['Subject: x\r\n\r\n.one dot\r', '\n', '.', '\r\n..two\r\nlast']), Date.now() + 2000);
       assert.equal(reply.code, 250);
       assert.deepEqual(server.data, ['Subject: x', '', '..one dot', '..', '...two', 'last'], 'stuffed once, a CRLF added to the last line');
       session.close();
@@ -81,8 +85,48 @@ describe('downstream session: DATA (scripted server)', () => {
         yield Buffer.from('Subject: x\r\n\r\npart\r\n');
         throw new Error('spool file gone');
       }
-      await assert.rejects(session.sendMessage(broken()), /spool file gone/);
+      await assert.rejects(session.sendMessage(broken(), Date.now() + 2000), /spool file gone/);
       assert.equal(session.alive, false, 'the session is dropped: the server discards a message without its dot');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("an answer to the final dot that never comes (by the deadline) or is cut off: outcome unknown, the session dropped", async () => {
+    for (const dotReply of ['silent', 'close']) {
+      const server = await scriptedServer((line) => (line.startsWith('DATA') ? '354 go on' : '250 ok'), dotReply);
+      let session: DownstreamSession | undefined;
+      try {
+        session = await open(server.port);
+        const started = Date.now();
+        await assert.rejects(session.sendMessage(parts(['Subject: x\r\n\r\nbody\r\n']), Date.now() + 1500), (err: Error) => {
+          assert.ok(err instanceof OutcomeUnknown, `${dotReply}: ${err.constructor.name}: ${err.message}`);
+          assert.match(err.message, /may have been delivered/);
+          return true;
+        });
+        if (dotReply === 'silent') assert.ok(Date.now() - started >= 1000, 'the deadline decides, not the command timeout');
+        assert.equal(session.alive, false);
+      } finally {
+        session?.close();
+        await server.close();
+      }
+    }
+  });
+
+  it('a link that fails before the final dot is a plain failure: the server cannot have taken the message', async () => {
+    const server = await scriptedServer((line) => (line.startsWith('DATA') ? '354 go on' : '250 ok'));
+    try {
+      const session = await open(server.port);
+      async function* slow(): AsyncGenerator<Buffer> {
+        // more than one write's worth, so it goes out before the rest is read
+        yield Buffer.from(`Subject: x\r\n\r\ndrop-now\r\n${'filler line\r\n'.repeat(6000)}`);
+        await new Promise((r) => setTimeout(r, 300));
+        yield Buffer.from('rest\r\n');
+      }
+      await assert.rejects(session.sendMessage(slow(), Date.now() + 2000), (err: Error) => {
+        assert.ok(err instanceof DownstreamError && !(err instanceof OutcomeUnknown), `${err.constructor.name}: ${err.message}`);
+        return true;
+      });
     } finally {
       await server.close();
     }
@@ -92,7 +136,7 @@ describe('downstream session: DATA (scripted server)', () => {
     const server = await scriptedServer(() => '250 ok');
     try {
       await assert.rejects(DownstreamSession.open({
-        host: '127.0.0.1', port: server.port, connectTimeoutMs: 2000, commandTimeoutMs: 2000, dataTimeoutMs: 2000,
+        host: '127.0.0.1', port: server.port, connectTimeoutMs: 2000, commandTimeoutMs: 2000,
         heloName: 'relay.test', requireXclient: true, client: { addr: '192.0.2.1' },
       }), HandoverRefused);
     } finally {

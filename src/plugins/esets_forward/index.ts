@@ -9,16 +9,18 @@ import constants from 'haraka-constants';
 import type { CapturedMessage } from '../../io/captured_message';
 import { confirmedName, reverseName } from '../../io/confirmed_name';
 import { spoolDir } from '../../io/spool_dir';
-import { DownstreamError, HandoverRefused } from '../../io/downstream_session';
+import { DownstreamError, HandoverRefused, OutcomeUnknown } from '../../io/downstream_session';
 import { HIDDEN_VERBS, hiddenParameter, loggableCommand, loggablePipelined } from '../../lib/ehlo_mirror';
 import { editHeaderSection } from '../../lib/smtp_data';
+import { hookTimeoutS, SERVER_COMMAND_MS, SERVER_CONNECT_MS } from '../../lib/timeout_budget';
 import type { SmtpReply } from '../../lib/smtp_reply';
 import { replyText } from '../../lib/smtp_reply';
 import { EsmtpParams, MirroredSession } from '../../session/mirrored_session';
+import { finalDotAt } from '../shared/haraka';
 import type { Address, Connection, Next, Plugin, Transaction } from '../shared/haraka';
 import { HEADER_EDITS, HeaderEdits } from '../shared/header_edits';
 import { captureMessage, dropMessage, finishedMessage } from '../shared/message_capture';
-import { DISCARDED } from '../shared/policy_outcome';
+import { DISCARDED, SERVER_OUTCOME, ServerOutcome } from '../shared/policy_outcome';
 import { relayConfig } from '../shared/relay_config';
 import { relayWaits } from '../shared/relay_waits';
 import { DSN, exactReply } from '../shared/server_reply';
@@ -26,9 +28,6 @@ import { DSN, exactReply } from '../shared/server_reply';
 const SESSION = 'esets_mirrored_session';
 /** transaction note: the server's reply to the message, for the queue hook */
 const SERVER_REPLY = 'esets_forward.reply';
-const CONNECT_TIMEOUT_MS = 5_000;
-const COMMAND_TIMEOUT_MS = 60_000;
-const DATA_TIMEOUT_MS = 600_000;
 const HANDOVER_ERROR_EVERY_MS = 60_000;
 let lastHandoverError = 0;
 /** verbs Haraka does not know that the server answers; AUTH has its own path */
@@ -50,6 +49,8 @@ export function register(this: ForwardPlugin): void {
   this.server = { host: config.server_addr, port: config.server_port };
   this.requireXclient = config.server_trusts_relay;
   this.heloName = config.helo_name;
+  // Haraka's hook timeout above every wait of ours (lib/timeout_budget): ours answer first, with their own reply
+  this.timeout = hookTimeoutS(config);
   // the private spool now: folders that killed processes left behind are removed at start
   spoolDir();
   this.register_hook('connect_init', 'client_nodelay');
@@ -91,9 +92,8 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
       ...this.server,
       heloName: this.heloName ?? (connection.local.host || 'localhost'),
       requireXclient: this.requireXclient,
-      connectTimeoutMs: CONNECT_TIMEOUT_MS,
-      commandTimeoutMs: COMMAND_TIMEOUT_MS,
-      dataTimeoutMs: DATA_TIMEOUT_MS,
+      connectTimeoutMs: SERVER_CONNECT_MS,
+      commandTimeoutMs: SERVER_COMMAND_MS,
       onProtocol: (direction, line) => connection.logprotocol(this, `${direction}: ${line}`),
     }, { addr: connection.remote.ip, name, reverseName: name ? undefined : reverseName(connection.remote.host) });
     connection.notes[SESSION] = session;
@@ -261,14 +261,27 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
     const session = sessionOf(connection);
     const message = finishedMessage(txn);
     if (!session || !message) throw new DownstreamError('the mail server session was lost before DATA');
-    const reply = await session.message(outgoing(message, txn.notes.get(HEADER_EDITS) as HeaderEdits | undefined));
+    // the end of data as a whole (scanning, then the server) is due timeout_message after the final dot
+    const deadline = finalDotAt(txn) + relayConfig(this).config.timeout_message * 1000;
+    txn.notes.set(SERVER_OUTCOME, 'unknown' satisfies ServerOutcome);
+    const reply = await session.message(outgoing(message, txn.notes.get(HEADER_EDITS) as HeaderEdits | undefined), deadline);
     txn.results.add(this, { [reply.code < 400 ? 'pass' : 'fail']: `${reply.code} ${replyText(reply)}` });
+    txn.notes.set(SERVER_OUTCOME, (reply.code < 400 ? 'accepted' : 'refused') satisfies ServerOutcome);
     if (connection.remote.closed) return;
     if (reply.code >= 400) return next(reply.code < 500 ? constants.denysoft : constants.deny, exactReply(reply));
     txn.notes.set(SERVER_REPLY, reply);
     next();
   };
-  relayWaits(connection, run).catch((err: Error) => unavailable(this, connection, next, err));
+  relayWaits(connection, run).catch((err: Error) => {
+    if (!(err instanceof OutcomeUnknown)) {
+      if (txn.notes.get(SERVER_OUTCOME)) txn.notes.set(SERVER_OUTCOME, 'failed' satisfies ServerOutcome);
+      return unavailable(this, connection, next, err);
+    }
+    // a 4xx may make a duplicate, a 250 may lose the message: RFC 5321 6.1 prefers the duplicate
+    txn.notes.set(SERVER_OUTCOME, 'unknown' satisfies ServerOutcome);
+    connection.logerror(this, err.message);
+    if (!connection.remote.closed) next(constants.denysoftdisconnect, HarakaDsn.create(421, "Lost the mail server's answer to the message, it may have been delivered", 4, 2));
+  });
 }
 
 /** The server took the message: its 250 is the client's (Haraka adds the transaction id). */

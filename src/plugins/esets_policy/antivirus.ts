@@ -19,7 +19,7 @@ export interface AvSettings {
   /** av_clean_max_parts: more leaf parts than this cannot be cleaned part by part */
   cleanMaxParts: number;
   product: string;
-  /** the transaction ended (the client left): stop scanning */
+  /** the transaction ended (the client left), or scanning's time is up: stop scanning */
   signal: AbortSignal;
 }
 
@@ -37,7 +37,11 @@ export async function scanForViruses(message: CapturedMessage, settings: AvSetti
 async function wholeMessageVerdict(message: CapturedMessage, settings: AvSettings, live?: LiveScan): Promise<ClamdVerdict> {
   let { addresses } = settings.clamd;
   if (live) {
-    const result = await live.end(message.size);
+    // the live scan stops with the signal, its reason becoming the verdict's
+    const stop = (): void => live.cancel(typeof settings.signal.reason === 'string' ? settings.signal.reason : undefined);
+    if (settings.signal.aborted) stop();
+    settings.signal.addEventListener('abort', stop, { once: true });
+    const result = await live.end(message.size).finally(() => settings.signal.removeEventListener('abort', stop));
     if ('verdict' in result) return result.verdict;
     if (result.cancelled) return { kind: 'not_scanned', reason: result.reason };
     if (result.failed) {
@@ -45,11 +49,11 @@ async function wholeMessageVerdict(message: CapturedMessage, settings: AvSetting
       if (addresses.length === 0) return { kind: 'not_scanned', reason: `clamd unavailable (${result.reason})` };
     }
   }
-  if (settings.signal.aborted) return { kind: 'not_scanned', reason: 'transaction ended' };
+  if (settings.signal.aborted) return { kind: 'not_scanned', reason: String(settings.signal.reason ?? 'transaction ended') };
   return clamdScan({ ...settings.clamd, addresses }, (sink) => {
     sink.write(MAIL_MARKER);
     message.read().pipe(sink);
-  });
+  }, settings.signal);
 }
 
 /**
@@ -69,7 +73,7 @@ async function clean(message: CapturedMessage, settings: AvSettings, names: stri
   for (const part of leaves) {
     const left = deadline - Date.now();
     if (settings.signal.aborted || left <= 0) return infected;
-    const verdict: ClamdVerdict = await clamdScan({ ...settings.clamd, scanTimeoutMs: left }, (sink) => sink.end(decodedBody(bytes, part)));
+    const verdict: ClamdVerdict = await clamdScan({ ...settings.clamd, scanTimeoutMs: left }, (sink) => sink.end(decodedBody(bytes, part)), settings.signal);
     if (verdict.kind === 'not_scanned') return infected;
     if (verdict.kind === 'infected') found.push({ part, names: verdict.names });
   }
@@ -79,7 +83,7 @@ async function clean(message: CapturedMessage, settings: AvSettings, names: stri
   const cleaned = replaceParts(bytes, new Map(found.map((f) => [f.part, removalNotice(f, settings.product)])));
   const left = deadline - Date.now();
   if (settings.signal.aborted || left <= 0) return infected;
-  const rescan = await clamdScan({ ...settings.clamd, scanTimeoutMs: left }, (sink) => sink.end(Buffer.concat([MAIL_MARKER, cleaned])));
+  const rescan = await clamdScan({ ...settings.clamd, scanTimeoutMs: left }, (sink) => sink.end(Buffer.concat([MAIL_MARKER, cleaned])), settings.signal);
   if (rescan.kind !== 'clean') return infected;
   message.replace(cleaned);
   return { kind: 'cleaned', removed: found.length, names: found.flatMap((f) => f.names) };

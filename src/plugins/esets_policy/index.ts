@@ -15,10 +15,12 @@ import type { HeaderField } from '../../lib/smtp_data';
 import { xSpamStatus } from '../../lib/spamd_reply';
 import { errorLine, summaryLine, word } from '../../lib/syslog';
 import { parseClamdVersion, ScannerVersion, xVirusScannerValue } from '../../lib/virus_scanner_header';
+import { finalDotAt } from '../shared/haraka';
 import type { Connection, Next, Plugin, Transaction } from '../shared/haraka';
 import { HEADER_EDITS, HeaderEdits, isScannerField } from '../shared/header_edits';
 import { captureMessage, finishedMessage } from '../shared/message_capture';
-import { DISCARDED } from '../shared/policy_outcome';
+import { DISCARDED, SERVER_OUTCOME, ServerOutcome } from '../shared/policy_outcome';
+import { CLAMD_CONNECT_MS, CLAMD_VERSION_MS, hookTimeoutS, messageBudget } from '../../lib/timeout_budget';
 import { relayConfig } from '../shared/relay_config';
 import { relayWaits } from '../shared/relay_waits';
 import { writeLog } from '../shared/relay_log';
@@ -32,10 +34,10 @@ import { checkClamdConf } from './clamd_conf_check';
 
 const PRODUCT = `esets-relay ${require('../../../../package.json').version as string}`;
 const VERSION_REFRESH_MS = 5 * 60_000;
-const CLAMD_CONNECT_TIMEOUT_MS = 2_000;
-const CLAMD_SCAN_TIMEOUT_S = 60;
 
 const RUN_NOTE = 'esets_policy.run';
+/** the message's summary, written once the client has its answer (reset_transaction) */
+const SUMMARY_NOTE = 'esets_policy.summary';
 
 let scanner: ScannerVersion | undefined;
 
@@ -43,13 +45,17 @@ let scanner: ScannerVersion | undefined;
 interface PolicyRun {
   live?: LiveScan;
   ended: AbortController;
+  /** the transaction was reset before its summary was ready (the client left): write it at once */
+  reset?: boolean;
 }
 
 export function register(this: Plugin): void {
   const { config } = relayConfig(this);
+  // Haraka's hook timeout above every wait of ours (lib/timeout_budget): ours answer first, with the policy's reply
+  this.timeout = hookTimeoutS(config);
   this.register_hook('data', 'start_live_scan');
   this.register_hook('data_post', 'apply_policy');
-  this.register_hook('reset_transaction', 'stop_live_scan');
+  this.register_hook('reset_transaction', 'end_transaction');
   // before esets_forward: a discarded message is answered 250 and not forwarded
   this.register_hook('queue', 'discard_message', -100);
   this.register_hook('queue_outbound', 'discard_message', -100);
@@ -70,11 +76,7 @@ function configOf(plugin: Plugin, txn: Transaction): EsetsConfig {
 }
 
 function clamdOptions(config: EsetsConfig): ClamdOptions {
-  return {
-    addresses: config.daemon_sock_path,
-    connectTimeoutMs: CLAMD_CONNECT_TIMEOUT_MS,
-    scanTimeoutMs: (config.av_scan_obj_timeout || CLAMD_SCAN_TIMEOUT_S) * 1000,
-  };
+  return { addresses: config.daemon_sock_path, connectTimeoutMs: CLAMD_CONNECT_MS, scanTimeoutMs: messageBudget(config).clamdScanMs };
 }
 
 /** At DATA: the relay's copy of the message, and the live scan: the message goes to clamd as it arrives (see live_scan.ts). */
@@ -92,11 +94,21 @@ export function start_live_scan(this: Plugin, next: Next, connection: Connection
   next();
 }
 
-/** The transaction ended (reset, or the client left): scans in flight stop. */
-export function stop_live_scan(this: Plugin, next: Next, connection: Connection): void {
-  const run = connection.transaction?.notes.get(RUN_NOTE) as PolicyRun | undefined;
-  run?.live?.cancel();
-  run?.ended.abort();
+/**
+ * The transaction ended (answered, reset, or the client left): scans in flight
+ * stop, and the message's summary is written with what the client was told.
+ */
+export function end_transaction(this: Plugin, next: Next, connection: Connection): void {
+  const txn = connection.transaction;
+  const run = txn?.notes.get(RUN_NOTE) as PolicyRun | undefined;
+  if (txn && run) {
+    run.live?.cancel();
+    run.ended.abort('transaction ended');
+    run.reset = true;
+    const summary = txn.notes.get(SUMMARY_NOTE) as Summary | undefined;
+    txn.notes.set(SUMMARY_NOTE, undefined);
+    if (summary) logSummary(this, connection, txn, summary);
+  }
   next();
 }
 
@@ -114,15 +126,14 @@ export function apply_policy(this: Plugin, next: Next, connection: Connection): 
   if (message.malformed) {
     // never passed on and never normalised: servers read such line endings differently (README "Security")
     run.live?.cancel();
-    logSummary(this, connection, txn, config, {
-      action: 'reject', option: 'message_format', verdict: message.malformed, size: message.size, elapsedMs: Date.now() - started,
+    stageSummary(this, connection, txn, run, {
+      config, action: 'reject', option: 'message_format', verdict: message.malformed, size: message.size, scanMs: 0,
     });
     return next(constants.deny, DSN.create(550, `Message refused: ${message.malformed}`, 6, 0));
   }
-  relayWaits(connection, () => decide(config, message, run))
+  relayWaits(connection, () => decide(config, message, run, finalDotAt(txn)))
     .then((verdicts) => {
-      if (connection.remote.closed) return;
-      finish(this, connection, txn, config, message, verdicts, Date.now() - started, next);
+      finish(this, connection, txn, run, config, message, verdicts, Date.now() - started, next);
     })
     .catch((err: Error) => {
       writeLog(this, connection, config, errorLine(`policy failed: ${err.stack ?? err.message}`));
@@ -130,7 +141,29 @@ export function apply_policy(this: Plugin, next: Next, connection: Connection): 
     });
 }
 
-async function decide(config: EsetsConfig, message: CapturedMessage, run: PolicyRun): Promise<Verdicts> {
+/**
+ * Scanning as a whole ends at the budget's bound after the final dot (the mail
+ * server keeps the rest of timeout_message), or when the transaction ends;
+ * a scan still running then counts as not scanned.
+ */
+function scanningSignal(config: EsetsConfig, run: PolicyRun, dotAt: number): { signal: AbortSignal; deadline: number; done(): void } {
+  const { scanningMs } = messageBudget(config);
+  const deadline = dotAt + scanningMs;
+  const timeUp = new AbortController();
+  const timer = setTimeout(() => timeUp.abort(`scanning took longer than the ${scanningMs / 1000} s timeout_message leaves it`), Math.max(0, deadline - Date.now()));
+  return { signal: AbortSignal.any([run.ended.signal, timeUp.signal]), deadline, done: () => clearTimeout(timer) };
+}
+
+async function decide(config: EsetsConfig, message: CapturedMessage, run: PolicyRun, dotAt: number): Promise<Verdicts> {
+  const scanning = scanningSignal(config, run, dotAt);
+  try {
+    return await scanMessage(config, message, run, scanning.signal, scanning.deadline);
+  } finally {
+    scanning.done();
+  }
+}
+
+async function scanMessage(config: EsetsConfig, message: CapturedMessage, run: PolicyRun, signal: AbortSignal, deadline: number): Promise<Verdicts> {
   const av = config.action_av === 'scan'
     ? await scanForViruses(message, {
       clamd: clamdOptions(config),
@@ -138,7 +171,7 @@ async function decide(config: EsetsConfig, message: CapturedMessage, run: Policy
       cleanMode: config.av_clean_mode,
       cleanMaxParts: config.av_clean_max_parts,
       product: PRODUCT,
-      signal: run.ended.signal,
+      signal,
     }, run.live)
     : undefined;
   const avDecision = decideAv(config, av);
@@ -148,7 +181,7 @@ async function decide(config: EsetsConfig, message: CapturedMessage, run: Policy
   let spamTests: string[] = [];
   if (config.action_as === 'scan') {
     const result = await scanForSpam(message, {
-      spamd: { address: config.spamd_addr, timeoutMs: config.spamd_timeout * 1000 },
+      spamd: { address: config.spamd_addr, timeoutMs: Math.min(messageBudget(config).spamdMs, deadline - Date.now()) },
       maxSize: config.spamd_max_size,
     });
     as = result.outcome;
@@ -158,8 +191,8 @@ async function decide(config: EsetsConfig, message: CapturedMessage, run: Policy
 }
 
 function finish(
-  plugin: Plugin, connection: Connection, txn: Transaction, config: EsetsConfig, message: CapturedMessage,
-  verdicts: Verdicts, elapsedMs: number, next: Next,
+  plugin: Plugin, connection: Connection, txn: Transaction, run: PolicyRun, config: EsetsConfig, message: CapturedMessage,
+  verdicts: Verdicts, scanMs: number, next: Next,
 ): void {
   const { decision } = verdicts;
   const avVerdict = describeAv(verdicts.av, config);
@@ -167,9 +200,10 @@ function finish(
   const verdict = decision.option.startsWith('action_as') ? asVerdict : avVerdict;
 
   txn.results.add(plugin, { msg: `${decision.action} by ${decision.option}`, av: avVerdict, as: asVerdict || undefined });
-  logSummary(plugin, connection, txn, config, {
-    action: decision.action, option: decision.option, av: avVerdict, as: asVerdict, size: message.size, elapsedMs,
+  stageSummary(plugin, connection, txn, run, {
+    config, action: decision.action, option: decision.option, av: avVerdict, as: asVerdict, size: message.size, scanMs,
   });
+  if (connection.remote.closed) return;
 
   if (decision.action === 'accept') {
     setHeaders(txn, config, verdicts, avVerdict);
@@ -179,6 +213,7 @@ function finish(
 }
 
 interface Summary {
+  config: EsetsConfig;
   action: string;
   option: string;
   av?: string;
@@ -186,12 +221,29 @@ interface Summary {
   /** why the message was refused before any scan */
   verdict?: string;
   size: number;
-  elapsedMs: number;
+  /** the policy's own time (scanning) */
+  scanMs: number;
 }
 
-function logSummary(plugin: Plugin, connection: Connection, txn: Transaction, config: EsetsConfig, s: Summary): void {
-  // word(): ours, written bare; every string (client, config, scanner) is quoted and escaped by lib/syslog
-  writeLog(plugin, connection, config, summaryLine(s.action === 'accept', [
+/** The summary waits for the client's answer; if the client already left, it is written now. */
+function stageSummary(plugin: Plugin, connection: Connection, txn: Transaction, run: PolicyRun, s: Summary): void {
+  if (run.reset) return logSummary(plugin, connection, txn, s);
+  txn.notes.set(SUMMARY_NOTE, s);
+}
+
+/** The first line of the client's answer to the message; 'none' when it got none (it left, or the relay closed). */
+function clientAnswer(connection: Connection, txn: Transaction): string {
+  if (!txn.msg_status || !connection.last_response) return 'none';
+  return connection.last_response.split('\r\n')[0].replace(/^(\d{3})-/, '$1 ');
+}
+
+function logSummary(plugin: Plugin, connection: Connection, txn: Transaction, s: Summary): void {
+  const server = txn.notes.get(SERVER_OUTCOME) as ServerOutcome | undefined;
+  const told = clientAnswer(connection, txn);
+  // a client told 2xx about a message the server took (or the policy discarded) is the quiet case
+  const delivered = /^2/.test(told) && (server === 'accepted' || s.action === 'discard');
+  // word(): ours, written bare; every string (client, config, scanner, server) is quoted and escaped by lib/syslog
+  writeLog(plugin, connection, s.config, summaryLine(delivered, [
     ['action', word(s.action)],
     ['by', word(s.option)],
     ['from', txn.mail_from.format()],
@@ -203,7 +255,11 @@ function logSummary(plugin: Plugin, connection: Connection, txn: Transaction, co
     ['reason', s.verdict],
     ['message_id', txn.header.get('Message-ID').trim() || word('-')],
     ['size', s.size],
-    ['time', word(`${s.elapsedMs}ms`)],
+    // what the mail server did (absent: not forwarded), and what the client was told
+    ['server', server === undefined ? undefined : word(server)],
+    ['reply', told === 'none' ? word('none') : told],
+    ['scan', word(`${s.scanMs}ms`)],
+    ['time', word(`${Math.max(0, Date.now() - finalDotAt(txn))}ms`)],
   ]));
 }
 
@@ -246,7 +302,7 @@ function respond(next: Next, txn: Transaction, action: Exclude<VerdictAction, 'a
 
 function watchScannerVersion(plugin: Plugin, config: EsetsConfig): void {
   const refresh = (): void => {
-    clamdVersion(config.daemon_sock_path[0], CLAMD_CONNECT_TIMEOUT_MS)
+    clamdVersion(config.daemon_sock_path[0], CLAMD_VERSION_MS)
       .then((reply) => {
         scanner = parseClamdVersion(reply) ?? scanner;
       })

@@ -8,7 +8,8 @@ import { PassThrough } from 'node:stream';
 import type { ClamdVerdict } from '../../lib/clamd_reply';
 import type { CapturedMessage } from '../../io/captured_message';
 import { connectWithin } from '../../io/connect';
-import { clamdHealth, ClamdOptions, connectTo, MAIL_MARKER, PING_TIMEOUT_MS, scanOn } from '../../io/clamd_client';
+import { clamdHealth, ClamdOptions, connectTo, MAIL_MARKER, scanOn } from '../../io/clamd_client';
+import { CLAMD_PING_MS } from '../../lib/timeout_budget';
 import { answersPing } from '../../io/clamd_version';
 
 /** Written to clamd in pieces of about this size (one INSTREAM frame each). */
@@ -81,10 +82,11 @@ export class LiveScan {
     return this.result;
   }
 
-  /** The transaction ended (the client left, or it was reset): no verdict is wanted. */
-  cancel(): void {
+  /** No verdict is wanted any more: the transaction ended (the client left, or it was reset), or time is up. */
+  cancel(reason = 'transaction ended'): void {
+    if (this.state === 'abandoned') return;
     this.cancelled = true;
-    this.abandon('transaction ended');
+    this.abandon(reason);
   }
 
   abandon(reason: string): void {
@@ -115,7 +117,7 @@ export class LiveScan {
       return { reason: this.abandonReason, failed: address };
     }
     // with another daemon to go to, one that hangs is found by PING and the scan moves on
-    const probe = this.opts.addresses.length > 1 ? (): Promise<boolean> => answersPing(address, PING_TIMEOUT_MS) : undefined;
+    const probe = this.opts.addresses.length > 1 ? (): Promise<boolean> => answersPing(address, CLAMD_PING_MS) : undefined;
     const outcome = await scanOn(socket, address, this.opts.scanTimeoutMs, (framer) => this.input.pipe(framer), {
       fed: this.fed, signal: this.controller.signal, probe,
     });

@@ -24,6 +24,8 @@ export interface Plugin extends Logger {
   name: string;
   config: HarakaConfig;
   register_hook(hook: string, method: string, priority?: number): void;
+  /** Haraka's timeout for each of this plugin's hooks, seconds (read at every hook call) */
+  timeout?: number;
 }
 
 export interface Address {
@@ -65,6 +67,15 @@ export interface Transaction {
   header: { get(name: string): string };
   add_header(name: string, value: string): void;
   remove_header(name: string): void;
+  /** epoch ms when Haraka started the data_post hooks (the final dot) */
+  data_post_start: number;
+  /** set by Haraka when the end-of-data reply was sent: accepted, rejected or deferred */
+  msg_status?: 'accepted' | 'rejected' | 'deferred';
+}
+
+/** When the client's final dot came: Haraka's data_post start (now, where a Haraka does not set it). */
+export function finalDotAt(txn: Transaction): number {
+  return Number.isFinite(txn.data_post_start) ? txn.data_post_start : Date.now();
 }
 
 export interface Connection extends Logger {
@@ -78,6 +89,8 @@ export interface Connection extends Logger {
   notes: Notes;
   results: Results;
   transaction: Transaction | null;
+  /** the bytes of the last reply Haraka wrote to the client */
+  last_response?: string | null;
   /** Haraka's pluggable stream around the client's socket */
   client?: { targetsocket?: { setNoDelay?(noDelay: boolean): void } };
 }
