@@ -2,26 +2,30 @@
 // esets_smtp: reads esets.cfg and the command line, derives Haraka's settings
 // into a private copy of config/, and runs Haraka on it in this process.
 // Signals as esets_smtp(1): TERM finishes the sessions in progress and exits,
-// USR1 exits at once.
+// USR1 exits at once. Start-up failures (configuration, a listener that cannot
+// bind, no worker that can start) exit non-zero with the reason.
 
 import cluster from 'node:cluster';
 import fs from 'node:fs';
-import os from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { helpText, parseCommandLine, DEFAULT_CONFIG_PATH } from '../lib/command_line';
 import { formatDiagnostic, hasErrors } from '../lib/diagnostics';
-import { deriveHarakaSettings, HarakaSettings } from '../lib/haraka_settings';
+import { deriveHarakaSettings, formatListen, HarakaSettings } from '../lib/haraka_settings';
 import { formatIni, mergeIni, parseIni } from '../lib/ini';
+import { drainMs } from '../lib/timeout_budget';
 import { loadConfigFiles } from '../io/config_files';
+import { processDir } from '../io/process_dirs';
+import { Supervisor, superviseWorkers } from './worker_supervisor';
 
 const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
 const RUNTIME_ENV = 'ESETS_RELAY_RUNTIME';
-const TIMEOUT_ENV = 'ESETS_RELAY_TIMEOUT_CLIENT';
+const DRAIN_ENV = 'ESETS_RELAY_DRAIN_MS';
 const { version } = require(path.join(PROJECT_DIR, 'package.json')) as { version: string };
 
-function main(): void {
+async function main(): Promise<void> {
   if (cluster.isWorker && process.env[RUNTIME_ENV]) {
-    handleSignals(Number(process.env[TIMEOUT_ENV]) || 30);
+    handleSignals(Number(process.env[DRAIN_ENV]) || 30_000);
     startHaraka(process.env[RUNTIME_ENV]!);
     return;
   }
@@ -43,7 +47,8 @@ function main(): void {
     : path.resolve(cli.configPath);
   // loadConfigFiles turns any exception into an error; what follows gets the same: a message, not a stack
   let runtime: string;
-  let timeoutClient: number;
+  let drain: number;
+  let listen: { host: string; port: number };
   try {
     const { loaded, diagnostics } = loadConfigFiles(configFile, cli.overrides);
     const settings = loaded ? deriveHarakaSettings(loaded.config, configFile, cli.overrides) : undefined;
@@ -54,16 +59,46 @@ function main(): void {
     }
     const harakaConfig = cli.harakaConfigDir ? path.resolve(cli.harakaConfigDir) : path.join(PROJECT_DIR, 'config');
     runtime = writeRuntimeDir(harakaConfig, settings);
-    timeoutClient = loaded.config.timeout_client;
+    drain = drainMs(loaded.config);
+    listen = { host: loaded.config.listen_addr!, port: loaded.config.listen_port! };
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
     fail([`${configFile}: error: cannot start: ${e.name}: ${e.message}`, 'esets_smtp: not started'], 1);
   }
+  // the workers' listener is bound by this process (cluster): a port taken or refused is said here, once
+  const bindError = await tryListen(listen.host, listen.port);
+  if (bindError) fail([`${configFile}: error: ${bindError} (listen_addr, listen_port in [smtp])`, 'esets_smtp: not started'], 1);
   process.env[RUNTIME_ENV] = runtime;
-  process.env[TIMEOUT_ENV] = String(timeoutClient);
-  process.on('exit', () => fs.rmSync(runtime, { recursive: true, force: true }));
-  handleSignals(timeoutClient);
+  process.env[DRAIN_ENV] = String(drain);
+  const supervisor = superviseWorkers(harakaLog(), () => stopNow(1));
+  handleSignals(drain, supervisor);
   startHaraka(runtime);
+}
+
+/** Why `host:port` cannot be listened on, in words; undefined when it can. */
+function tryListen(host: string, port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    const where = formatListen(host, port);
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const why: Record<string, string> = {
+        EADDRINUSE: 'the address is in use (another program listens there)',
+        EACCES: 'permission denied (a port below 1024 needs root or CAP_NET_BIND_SERVICE)',
+        EADDRNOTAVAIL: 'no such address on this machine',
+      };
+      resolve(`cannot listen on ${where}: ${why[err.code ?? ''] ?? err.message}`);
+    });
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(undefined)));
+  });
+}
+
+/** Haraka's logger, for the manager's own lines (loaded once Haraka runs). */
+function harakaLog(): { notice(text: string): void; error(text: string): void } {
+  const logger = (): { lognotice(t: string): void; logerror(t: string): void } => require('Haraka/logger');
+  return {
+    notice: (text) => logger().lognotice(`[esets_smtp] ${text}`),
+    error: (text) => logger().logerror(`[esets_smtp] ${text}`),
+  };
 }
 
 function fail(lines: string[], code: number): never {
@@ -71,9 +106,9 @@ function fail(lines: string[], code: number): never {
   process.exit(code);
 }
 
-/** A Haraka directory of our own: config/ copied with the derived files written over it. */
+/** A Haraka directory of our own (the private run folder): config/ copied with the derived files written over it. */
 function writeRuntimeDir(harakaConfig: string, settings: HarakaSettings): string {
-  const runtime = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-relay-'));
+  const runtime = processDir('run');
   const configDir = path.join(runtime, 'config');
   fs.cpSync(harakaConfig, configDir, { recursive: true });
   for (const [name, changes] of Object.entries(settings.iniFiles)) {
@@ -111,24 +146,33 @@ interface HarakaServer {
   listeners: { close(cb?: () => void): void }[];
 }
 
-function handleSignals(timeoutClient: number): void {
+/** `drain`: how long TERM lets the sessions in progress finish (lib/timeout_budget). */
+function handleSignals(drain: number, supervisor?: Supervisor): void {
   process.once('SIGTERM', () => {
+    supervisor?.stop();
     if (cluster.isPrimary && cluster.workers && Object.keys(cluster.workers).length) {
-      stopWorkers('SIGTERM', timeoutClient + 5);
+      // the workers' own drain bound decides; this one only covers a worker that hangs
+      stopWorkers('SIGTERM', drain + 5_000);
     } else {
-      finishSessions(timeoutClient);
+      finishSessions(drain);
     }
   });
   process.once('SIGUSR1', () => {
-    if (cluster.isPrimary) {
-      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
-    }
-    process.exit(0);
+    supervisor?.stop();
+    stopNow(0);
   });
 }
 
-/** Stops accepting; exits when the open sessions have ended, or after timeout_client. */
-function finishSessions(timeoutClient: number): void {
+/** Exits at once, workers first. */
+function stopNow(code: number): void {
+  if (cluster.isPrimary) {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
+  }
+  process.exit(code);
+}
+
+/** Stops accepting; exits when the open sessions have ended, or after `drain` ms. */
+function finishSessions(drain: number): void {
   const server = require('Haraka/server') as HarakaServer;
   const listeners = server.listeners.splice(0);
   let open = listeners.length;
@@ -137,10 +181,10 @@ function finishSessions(timeoutClient: number): void {
   };
   if (open === 0) process.exit(0);
   for (const listener of listeners) listener.close(done);
-  setTimeout(() => process.exit(0), timeoutClient * 1000);
+  setTimeout(() => process.exit(0), drain);
 }
 
-function stopWorkers(signal: NodeJS.Signals, timeoutS: number): void {
+function stopWorkers(signal: NodeJS.Signals, waitMs: number): void {
   // Haraka restarts workers that exit; not now
   cluster.removeAllListeners('exit');
   const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
@@ -154,7 +198,7 @@ function stopWorkers(signal: NodeJS.Signals, timeoutS: number): void {
       if (--alive === 0) process.exit(0);
     });
   }
-  setTimeout(() => process.exit(0), timeoutS * 1000);
+  setTimeout(() => process.exit(0), waitMs);
 }
 
-main();
+main().catch((err: Error) => fail([`esets_smtp: not started: ${err.stack ?? err.message}`], 1));

@@ -18,6 +18,8 @@ export interface RelayConfig {
   file: string;
   overrides: Partial<EsetsConfig>;
   users?: { file: string; index: UserSectionIndex };
+  /** the text of each file it was built from (a worker restarted on a broken edit starts from these) */
+  texts: Record<string, string>;
 }
 
 export interface LoadResult {
@@ -26,9 +28,13 @@ export interface LoadResult {
   diagnostics: Diagnostic[];
 }
 
-/** Never throws: an unexpected exception is an error diagnostic, so a reload cannot take the relay down. */
-export function loadConfigFiles(file: string, overrides: Partial<EsetsConfig>, overridesFrom = 'command line'): LoadResult {
-  return guardLoad(file, () => load(file, overrides, overridesFrom));
+/**
+ * Never throws: an unexpected exception is an error diagnostic, so a reload
+ * cannot take the relay down. `saved`: file texts to use instead of the files
+ * (a configuration saved earlier), no file read.
+ */
+export function loadConfigFiles(file: string, overrides: Partial<EsetsConfig>, overridesFrom = 'command line', saved?: Record<string, string>): LoadResult {
+  return guardLoad(file, () => load(file, overrides, overridesFrom, saved));
 }
 
 /** Runs a load; an exception becomes an error naming the file (callers keep what they had). */
@@ -41,9 +47,15 @@ export function guardLoad(file: string, run: () => LoadResult): LoadResult {
   }
 }
 
-function load(file: string, overrides: Partial<EsetsConfig>, overridesFrom: string): LoadResult {
+function load(file: string, overrides: Partial<EsetsConfig>, overridesFrom: string, saved?: Record<string, string>): LoadResult {
   const diagnostics: Diagnostic[] = [];
-  const text = readText(file, diagnostics);
+  const texts: Record<string, string> = {};
+  const read = (name: string, named?: string): string | undefined => {
+    const t = saved ? savedText(saved, name, diagnostics) : readText(name, diagnostics, named);
+    if (t !== undefined) texts[name] = t;
+    return t;
+  };
+  const text = read(file);
   if (text === undefined) return { diagnostics };
 
   const result = buildConfig(text, file, overrides);
@@ -55,9 +67,9 @@ function load(file: string, overrides: Partial<EsetsConfig>, overridesFrom: stri
     const line = result.lines.user_config;
     const namedAt: NamedAt = line === undefined ? { file: overridesFrom } : { file, line };
     const named = `(user_config, named at ${namedAt.line === undefined ? namedAt.file : `${namedAt.file}:${namedAt.line}`})`;
-    const usersText = readText(usersFile, diagnostics, named);
+    const usersText = read(usersFile, named);
     if (usersText !== undefined) {
-      const facts = fileFacts(usersFile);
+      const facts = saved ? undefined : fileFacts(usersFile);
       if (facts) diagnostics.push(...fileTrustWarnings('user_config', facts, namedAt));
       const parsed = parseUserConfig(usersText, usersFile);
       diagnostics.push(...parsed.diagnostics);
@@ -65,7 +77,7 @@ function load(file: string, overrides: Partial<EsetsConfig>, overridesFrom: stri
     }
   }
   if (hasErrors(diagnostics)) return { diagnostics };
-  return { loaded: { config: result.config, file, overrides, users }, diagnostics };
+  return { loaded: { config: result.config, file, overrides, users, texts }, diagnostics };
 }
 
 /** What fileTrustWarnings needs; undefined when a stat fails (the read has already said why). */
@@ -82,6 +94,12 @@ function fileFacts(file: string): FileFacts | undefined {
   } catch {
     return undefined;
   }
+}
+
+function savedText(saved: Record<string, string>, file: string, diagnostics: Diagnostic[]): string | undefined {
+  if (Object.hasOwn(saved, file)) return saved[file];
+  diagnostics.push({ severity: 'error', file, message: 'not in the saved configuration' });
+  return undefined;
 }
 
 function readText(file: string, diagnostics: Diagnostic[], named?: string): string | undefined {

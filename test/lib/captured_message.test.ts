@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CapturedMessage } from '../../src/io/captured_message';
-import { spoolDir } from '../../src/io/spool_dir';
+import { spoolDir } from '../../src/io/process_dirs';
 
 describe('captured message', () => {
   it('keeps the un-stuffed bytes, finds the end of the header and the first bare CR', async () => {

@@ -8,7 +8,7 @@ import HarakaDsn from 'haraka-dsn';
 import constants from 'haraka-constants';
 import type { CapturedMessage } from '../../io/captured_message';
 import { confirmedName, reverseName } from '../../io/confirmed_name';
-import { spoolDir } from '../../io/spool_dir';
+import { spoolDir } from '../../io/process_dirs';
 import { DownstreamError, HandoverRefused, OutcomeUnknown } from '../../io/downstream_session';
 import { HIDDEN_VERBS, hiddenParameter, loggableCommand, loggablePipelined } from '../../lib/ehlo_mirror';
 import { editHeaderSection } from '../../lib/smtp_data';

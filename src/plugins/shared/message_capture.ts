@@ -4,7 +4,7 @@
 // esets_forward sends the captured bytes, esets_policy scans them.
 
 import { CapturedMessage } from '../../io/captured_message';
-import { spoolDir } from '../../io/spool_dir';
+import { spoolDir } from '../../io/process_dirs';
 import type { Transaction } from './haraka';
 
 const NOTE = 'esets_relay.message';

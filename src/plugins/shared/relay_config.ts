@@ -2,8 +2,11 @@
 // config/esets_relay.ini, with the launcher's command-line overrides) and
 // its user_config file. Loaded once per process, then reloaded when either
 // file changes; a reload with errors, or one that throws, is reported and the
-// configuration in force stays: a bad edit never stops the relay.
+// configuration in force stays: a bad edit never stops the relay. The
+// manager process saves each good configuration; a worker that starts while
+// a broken edit is on disk runs on that (io/last_good_config).
 
+import cluster from 'node:cluster';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Diagnostic, formatDiagnostic, hasErrors } from '../../lib/diagnostics';
@@ -11,6 +14,7 @@ import { EsetsConfig, isOptionName, parseOptionValue } from '../../lib/esets_opt
 import type { UserSection } from '../../lib/user_config';
 import { missingSettings } from '../../lib/haraka_settings';
 import { guardLoad, loadConfigFiles, LoadResult, RelayConfig } from '../../io/config_files';
+import { readLastGood, saveLastGood } from '../../io/last_good_config';
 import type { Plugin } from './haraka';
 
 export type { RelayConfig } from '../../io/config_files';
@@ -53,10 +57,37 @@ export function relayConfig(plugin: Plugin): RelayConfig {
   const file = path.resolve(configDir(), ini.main?.esets_cfg ?? 'esets.cfg');
   const { loaded, diagnostics } = guardLoad(file, () => loadWithIniOverrides(file, ini.overrides ?? {}));
   for (const d of diagnostics) if (d.severity === 'warning') plugin.logwarn(formatDiagnostic(d));
-  if (!loaded) throw new ConfigError(diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic).join('\n'));
-  current = loaded;
+  const errors = diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
+  current = loaded ?? lastGood(plugin, file, ini.overrides ?? {}, errors);
+  if (!current) throw new ConfigError(errors.join('\n'));
+  saveForWorkers(plugin, current);
   watch(plugin, ini.overrides ?? {});
   return current;
+}
+
+/** A worker started while the files on disk have errors: the manager's last good configuration, said loudly. */
+function lastGood(plugin: Plugin, file: string, rawOverrides: Record<string, string | number | boolean>, errors: string[]): RelayConfig | undefined {
+  if (!cluster.isWorker) return undefined;
+  const saved = readLastGood(file);
+  if (!saved) return undefined;
+  const { loaded } = guardLoad(file, () => loadWithIniOverrides(file, rawOverrides, saved.texts));
+  if (!loaded) return undefined;
+  for (const e of errors) plugin.logerror(e);
+  plugin.logerror(`configuration on disk not used (errors above): this worker runs on the last good one, loaded ${saved.savedAt} (${file})`);
+  return loaded;
+}
+
+/** The manager of a cluster (the launcher, or Haraka with smtp.ini nodes) keeps each good configuration for its workers. */
+function saveForWorkers(plugin: Plugin, config: RelayConfig): void {
+  if (!cluster.isPrimary) return;
+  const smtp = plugin.config.get('smtp.ini') as { main?: { nodes?: string | number } } | undefined;
+  const nodes = smtp?.main?.nodes;
+  if (!nodes || nodes === '0') return;
+  try {
+    saveLastGood(config);
+  } catch (err) {
+    plugin.logwarn(`cannot save the configuration for restarted workers: ${(err as Error).message}`);
+  }
 }
 
 /** The effective configuration of one message: the matched user section over the agent section, then the command line. */
@@ -66,7 +97,7 @@ export function configFor(rc: RelayConfig, rcptKeys: string[] | undefined, sende
   return { config: { ...rc.config, ...section.settings, ...rc.overrides }, section };
 }
 
-function loadWithIniOverrides(file: string, raw: Record<string, string | number | boolean>): LoadResult {
+function loadWithIniOverrides(file: string, raw: Record<string, string | number | boolean>, saved?: Record<string, string>): LoadResult {
   const diagnostics: Diagnostic[] = [];
   const overrides: Partial<EsetsConfig> = {};
   for (const [key, value] of Object.entries(raw)) {
@@ -78,7 +109,7 @@ function loadWithIniOverrides(file: string, raw: Record<string, string | number 
     }
     (overrides as Record<string, unknown>)[key] = parsed.value;
   }
-  const result = loadConfigFiles(file, overrides, 'esets_relay.ini [overrides]');
+  const result = loadConfigFiles(file, overrides, 'esets_relay.ini [overrides]', saved);
   return { loaded: hasErrors(diagnostics) ? undefined : result.loaded, diagnostics: [...diagnostics, ...result.diagnostics] };
 }
 
@@ -126,6 +157,7 @@ function reload(plugin: Plugin, rawOverrides: Record<string, string | number | b
     }
     const before = current.users?.file;
     current = loaded;
+    saveForWorkers(plugin, loaded);
     plugin.lognotice(`configuration reloaded from ${loaded.file}${loaded.users ? ` and ${loaded.users.file} (${loaded.users.index.sections.length} user sections)` : ''}`);
     if (loaded.users?.file !== before) watch(plugin, rawOverrides);
   } catch (err) {

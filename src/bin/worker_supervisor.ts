@@ -1,0 +1,72 @@
+// The manager's restarts of dead workers, in place of Haraka's (which
+// restarts at once, forever): lib/restart_backoff decides when, and when to
+// give up. Only the launcher installs it.
+
+import cluster, { Worker } from 'node:cluster';
+import { RESTART_BACKOFF, RestartBackoff } from '../lib/restart_backoff';
+
+export interface SupervisorLog {
+  notice(text: string): void;
+  error(text: string): void;
+}
+
+export interface Supervisor {
+  /** no restarts from now on (the relay is stopping) */
+  stop(): void;
+}
+
+export function superviseWorkers(log: SupervisorLog, giveUp: () => void): Supervisor {
+  const backoff = new RestartBackoff();
+  /** listening workers: id → since when */
+  const listening = new Map<number, number>();
+  const pending = new Set<NodeJS.Timeout>();
+  let stopping = false;
+
+  cluster.on('listening', (worker: Worker) => {
+    listening.set(worker.id, Date.now());
+    setTimeout(() => {
+      if (listening.has(worker.id)) backoff.workerStable();
+    }, RESTART_BACKOFF.stableMs).unref();
+  });
+
+  const onExit = (worker: Worker, code: number | null, signal: string | null): void => {
+    const since = listening.get(worker.id);
+    listening.delete(worker.id);
+    // a worker that ends on its own with 0 was told to (TERM); the manager is stopping too
+    if (stopping || (!signal && code === 0)) return;
+    const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+    const decision = backoff.workerDied(since === undefined ? undefined : Date.now() - since, listening.size);
+    const pid = worker.process.pid;
+    if (decision.action === 'give_up') {
+      log.error(`worker ${pid} ${how} before listening: no worker could start (${decision.failures} failures in a row; their errors are above). esets_smtp stops`);
+      stopping = true;
+      return giveUp();
+    }
+    const when = decision.delayMs ? `in ${decision.delayMs / 1000} s` : 'now';
+    const line = `worker ${pid} ${how}${since === undefined ? ' before listening' : ''}: a new one starts ${when}`;
+    if (decision.delayMs) log.error(line);
+    else log.notice(line);
+    const timer = setTimeout(() => {
+      pending.delete(timer);
+      if (stopping) return;
+      const replacement = cluster.fork({ CLUSTER_MASTER_PID: String(process.pid) });
+      // as Haraka does: the new worker takes over the dead one's outbound queue files
+      replacement.send({ event: 'outbound.load_pid_queue', data: pid });
+    }, decision.delayMs);
+    pending.add(timer);
+  };
+
+  // Haraka adds its own exit listener right after it forks the first workers (same tick): ours replaces it
+  cluster.once('fork', () => setImmediate(() => {
+    cluster.removeAllListeners('exit');
+    cluster.on('exit', onExit);
+  }));
+
+  return {
+    stop(): void {
+      stopping = true;
+      for (const timer of pending) clearTimeout(timer);
+      pending.clear();
+    },
+  };
+}
