@@ -164,7 +164,8 @@ describe('summary logging', function () {
     try {
       assert.equal(await send(relay, 'a@example.com', 'haraka-clean', 'hello'), 250);
       assert.equal(await send(relay, 'a@example.com', 'haraka-virus', EICAR), 550);
-      const out = await waitFor(relay.output, /haraka-virus/);
+      // the summary follows the client's answer: wait for it, not for Haraka's own line
+      const out = await waitFor(relay.output, /action=reject .*haraka-virus/);
       assert.match(out, /\[NOTICE\] .*\[esets_policy\] action=accept by=action_as .*message_id="<haraka-clean@test>"/);
       assert.match(out, /\[WARN\] .*\[esets_policy\] action=reject by=action_av_infected .*message_id="<haraka-virus@test>"/);
     } finally {

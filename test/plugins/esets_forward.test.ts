@@ -38,6 +38,13 @@ describe('esets_forward plugin (against a real SMTP server)', () => {
     await callHook(plugin, 'close_session', conn);
   });
 
+  it("sets its own Haraka hook timeout above timeout_message and its longest server step (no .timeout file)", () => {
+    useHarakaDir(`${CFG(sink.port)}timeout_message = 300\n`);
+    assert.equal(makePlugin('esets_forward').timeout, 428 + 30);
+    useHarakaDir(`${CFG(sink.port)}timeout_message = 590\n`);
+    assert.equal(makePlugin('esets_forward').timeout, 590 + 30);
+  });
+
   it("vouches for a recipient the server accepts and refuses one it refuses, with the server's code and text", async () => {
     useHarakaDir(CFG(sink.port));
     const plugin = makePlugin('esets_forward');

@@ -36,6 +36,11 @@ describe('esets_policy plugin (with a real clamd)', function () {
     assert.deepEqual(plugin.hooks.queue, ['discard_message']);
   });
 
+  it("sets its own Haraka hook timeout above timeout_message (no .timeout file)", () => {
+    useHarakaDir(cfg('timeout_message = 590\n'));
+    assert.equal(makePlugin('esets_policy').timeout, 620);
+  });
+
   it('accepts a clean message and replaces any X-Virus-Scanner header with its own', async () => {
     useHarakaDir(cfg(''));
     const plugin = makePlugin('esets_policy');
