@@ -2,12 +2,12 @@
 # Installs what the relay, its tests and the quick start need on Debian:
 # clamd (clamav-daemon) and its test files, spamd (spamassassin), rsyslog and
 # logger (the syslog tests),
-# Postfix's smtp-sink/smtp-source, swaks, openssl,
+# Postfix's smtp-sink/smtp-source, swaks, openssl, HAProxy (the load balancer tests),
 # then the npm packages (from the lock file) and the TypeScript build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(clamav-daemon clamdscan clamav-testfiles spamassassin spamd postfix swaks openssl rsyslog bsdutils)
+packages=(clamav-daemon clamdscan clamav-testfiles spamassassin spamd postfix swaks openssl rsyslog bsdutils haproxy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

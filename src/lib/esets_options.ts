@@ -1,6 +1,8 @@
 // Every option esets_smtp understands: its type, default, allowed values and
 // where it may appear. The typed EsetsConfig is what the rest of the relay reads.
 
+import { isIP } from 'node:net';
+
 export type AvAction = 'accept' | 'scan' | 'defer' | 'discard' | 'reject';
 export type VerdictAction = 'accept' | 'defer' | 'discard' | 'reject';
 export type CleanMode = 'none' | 'standard' | 'strict' | 'rigorous' | 'delete';
@@ -70,6 +72,8 @@ export interface EsetsConfig {
   max_connections: number;
   /** extension: concurrent client connections from one address per process (0: no cap) */
   max_connections_per_ip: number;
+  /** extension: the load balancers whose connections start with a PROXY line (address/prefix each) */
+  proxy_hosts: string[];
 }
 
 export type OptionName = keyof EsetsConfig;
@@ -87,7 +91,8 @@ export type OptionType =
   | { kind: 'string' }
   | { kind: 'enum'; values: readonly string[] }
   | { kind: 'enum_list'; values: readonly string[] }
-  | { kind: 'address_list' };
+  | { kind: 'address_list' }
+  | { kind: 'network_list' };
 
 export interface OptionSpec {
   type: OptionType;
@@ -157,6 +162,7 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   av_clean_max_parts: { type: int(1, 100_000), scope: 'common', help: 'most MIME parts cleaning scans one by one; more: the message stays infected (extension)' },
   max_connections: { type: int(0, 1_000_000), scope: 'agent', help: 'concurrent client connections per process, 0: no cap (extension)' },
   max_connections_per_ip: { type: int(0, 1_000_000), scope: 'agent', help: 'concurrent connections from one client address per process, 0: no cap (extension)' },
+  proxy_hosts: { type: { kind: 'network_list' }, scope: 'agent', help: 'load balancers that send the PROXY protocol, comma-separated addresses or networks (extension)' },
 };
 
 export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>({
@@ -209,6 +215,7 @@ export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>(
   av_clean_max_parts: 100,
   max_connections: 1000,
   max_connections_per_ip: 50,
+  proxy_hosts: [],
 });
 
 /**
@@ -247,6 +254,7 @@ export function describeType(type: OptionType): string {
     case 'enum': return `one of ${type.values.join(', ')}`;
     case 'enum_list': return `a ':'-separated list of ${type.values.join(', ')}`;
     case 'address_list': return 'a unix socket path or host:port, comma-separated for several';
+    case 'network_list': return 'IPv4 or IPv6 addresses or networks (address/prefix), comma-separated';
   }
 }
 
@@ -282,7 +290,27 @@ export function parseOptionValue(name: OptionName, raw: string): ParsedValue {
       if (addresses.length === 0 || addresses.some((a) => !isSocketAddress(a))) return fail();
       return { ok: true, value: addresses };
     }
+    case 'network_list': {
+      const networks = text.split(/[,\s]+/).filter(Boolean).map(parseNetwork);
+      if (networks.length === 0 || networks.some((n) => n === undefined)) return fail();
+      return { ok: true, value: networks as string[] };
+    }
   }
+}
+
+/**
+ * An address or network as `address/prefix`, the prefix always written: a
+ * bare IPv6 address would otherwise mean its whole /64 to haraka-net-utils.
+ */
+export function parseNetwork(text: string): string | undefined {
+  const m = /^\[?([0-9A-Fa-f:.]+?)\]?(?:\/(\d{1,3}))?$/.exec(text);
+  if (!m) return undefined;
+  const family = isIP(m[1]);
+  if (family === 0) return undefined;
+  const max = family === 4 ? 32 : 128;
+  const prefix = m[2] === undefined ? max : Number(m[2]);
+  if (prefix > max) return undefined;
+  return `${m[1].toLowerCase()}/${prefix}`;
 }
 
 /** A unix socket path (absolute) or host:port / [v6]:port. */

@@ -57,7 +57,11 @@ export function deriveHarakaSettings(config: EsetsConfig, source: string, overri
           inactivity_timeout: String(config.timeout_client),
         },
       },
-      'connection.ini': { headers: { add_received: String(config.add_header_received) } },
+      'connection.ini': {
+        headers: { add_received: String(config.add_header_received) },
+        // the balancers' connections must start with a PROXY line; everyone else's must not (Haraka's haproxy support)
+        ...(config.proxy_hosts.length ? { haproxy: { enabled: 'true', 'hosts[]': config.proxy_hosts } } : {}),
+      },
       'esets_relay.ini': { main: { esets_cfg: source }, overrides: overrideLines },
     },
   };
@@ -72,6 +76,6 @@ export function formatListen(addr: string, port: number): string {
 export function formatOptionValue(key: OptionName, value: OptionValue): string {
   const { kind } = OPTION_SPECS[key].type;
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
-  if (Array.isArray(value)) return value.join(kind === 'address_list' ? ',' : ':');
+  if (Array.isArray(value)) return value.join(kind === 'enum_list' ? ':' : ',');
   return String(value);
 }

@@ -1,8 +1,10 @@
 // Minimal reader/writer for Haraka's ini files: enough to set keys in a copy of
 // an operator's file while keeping the rest of it. Comments are not kept.
-// Section '' holds keys before any header.
+// Section '' holds keys before any header. A key ending in `[]` is a list, as
+// in haraka-config (`hosts[] = a` then `hosts[] = b`): each line is kept.
 
-export type IniFile = Record<string, Record<string, string>>;
+export type IniValue = string | string[];
+export type IniFile = Record<string, Record<string, IniValue>>;
 
 export function parseIni(text: string): IniFile {
   const ini: IniFile = { '': {} };
@@ -17,12 +19,19 @@ export function parseIni(text: string): IniFile {
       continue;
     }
     const eq = line.indexOf('=');
-    if (eq < 0) ini[section][line] = '';
-    else ini[section][line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+    const key = (eq < 0 ? line : line.slice(0, eq)).trim();
+    const value = eq < 0 ? '' : line.slice(eq + 1).trim();
+    if (key.endsWith('[]')) {
+      const list = ini[section][key];
+      ini[section][key] = [...(Array.isArray(list) ? list : []), value];
+    } else {
+      ini[section][key] = value;
+    }
   }
   return ini;
 }
 
+/** `changes` over `base`, key by key; a list in `changes` replaces the base's list whole. */
 export function mergeIni(base: IniFile, changes: IniFile): IniFile {
   const merged: IniFile = {};
   for (const [name, keys] of Object.entries(base)) merged[name] = { ...keys };
@@ -32,12 +41,16 @@ export function mergeIni(base: IniFile, changes: IniFile): IniFile {
 
 export function formatIni(ini: IniFile): string {
   const out: string[] = [];
-  const plain = ini[''] ?? {};
-  for (const [key, value] of Object.entries(plain)) out.push(`${key}=${value}`);
+  const lines = (keys: Record<string, IniValue>): void => {
+    for (const [key, value] of Object.entries(keys)) {
+      for (const v of Array.isArray(value) ? value : [value]) out.push(`${key}=${v}`);
+    }
+  };
+  lines(ini[''] ?? {});
   for (const [name, keys] of Object.entries(ini)) {
     if (name === '') continue;
     out.push(`[${name}]`);
-    for (const [key, value] of Object.entries(keys)) out.push(`${key}=${value}`);
+    lines(keys);
   }
   return `${out.join('\n')}\n`;
 }

@@ -44,4 +44,34 @@ describe('ini files', () => {
       '': { top: '1' }, main: { listen: '1.2.3.4:25', nodes: '2' }, other: { x: 'y' }, added: { k: 'v' },
     });
   });
+
+  it("keeps every line of a list key (haraka-config's `hosts[]`), and a list given replaces the file's whole", () => {
+    const base = parseIni('[haproxy]\nhosts[] = 192.0.2.4\nhosts[] = 192.0.2.5\n[main]\nx=1\n');
+    assert.deepEqual(base.haproxy, { 'hosts[]': ['192.0.2.4', '192.0.2.5'] });
+    assert.equal(formatIni(base), '[haproxy]\nhosts[]=192.0.2.4\nhosts[]=192.0.2.5\n[main]\nx=1\n');
+    const merged = mergeIni(base, { haproxy: { 'hosts[]': ['10.0.0.1/32'] } });
+    assert.deepEqual(parseIni(formatIni(merged)).haproxy, { 'hosts[]': ['10.0.0.1/32'] });
+  });
+});
+
+describe('proxy_hosts (PROXY protocol from load balancers)', () => {
+  it('writes each balancer to connection.ini [haproxy] hosts[], with an explicit prefix (a bare IPv6 would mean its /64)', () => {
+    const s = deriveHarakaSettings(buildConfig(`${BASE}proxy_hosts = "127.0.0.2, 2001:DB8::1, [2001:db8::2], 10.1.0.0/16"\n`, '/e.cfg').config, '/e.cfg', {});
+    assert.deepEqual(s.iniFiles['connection.ini'].haproxy, {
+      enabled: 'true', 'hosts[]': ['127.0.0.2/32', '2001:db8::1/128', '2001:db8::2/128', '10.1.0.0/16'],
+    });
+  });
+
+  it('writes nothing of [haproxy] without proxy_hosts (an operator config folder keeps its own)', () => {
+    const s = deriveHarakaSettings(buildConfig(BASE, '/e.cfg').config, '/e.cfg', {});
+    assert.equal(s.iniFiles['connection.ini'].haproxy, undefined);
+  });
+
+  it('refuses what is not an address or network, naming the line', () => {
+    for (const bad of ['lb.example.com', '10.0.0.1/33', '2001:db8::1/129', '10.0.0.256', '']) {
+      const r = buildConfig(`${BASE}proxy_hosts = "${bad}"\n`, '/e.cfg');
+      assert.equal(r.ok, false, bad);
+      assert.match(r.diagnostics.find((d) => d.severity === 'error')!.message, /proxy_hosts/, bad);
+    }
+  });
 });

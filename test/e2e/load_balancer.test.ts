@@ -1,0 +1,108 @@
+// Behind a TCP load balancer: a real HAProxy pair (two balancer addresses,
+// both sending the PROXY protocol) in front of the relay, and a real Postfix
+// as the mail server that lets only its own network (127.0.0.1) relay and
+// authorizes XCLIENT for the relay. With proxy_hosts listing both balancers,
+// the server judges the real client: an outside client cannot relay, an inside
+// one can, and neither looks like the balancer. Nobody else may send PROXY.
+
+import assert from 'node:assert/strict';
+import { Clamd, startClamd } from '../support/clamd';
+import { DnsServer, startDnsServer } from '../support/dns';
+import { HaproxyInstance, startHaproxy } from '../support/haproxy';
+import { PostfixServer, startPostfixServer } from '../support/postfix_server';
+import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
+import { Sink } from '../support/sink';
+import { SmtpTestClient } from '../support/smtp_client';
+
+const BALANCERS = ['127.0.0.2', '127.0.0.3'];
+const INSIDE = '127.0.0.1';
+const OUTSIDE = '127.0.0.5';
+
+describe('behind a TCP load balancer (HAProxy, PROXY protocol, proxy_hosts)', function () {
+  this.timeout(90_000);
+  let dns: DnsServer;
+  let clamd: Clamd;
+  let sink: Sink;
+  let postfix: PostfixServer;
+  let relay: Relay;
+  let haproxy: HaproxyInstance;
+  const clients: SmtpTestClient[] = [];
+
+  before(async () => {
+    dns = await startDnsServer({});
+    sink = new Sink();
+    await sink.start();
+    [clamd, postfix] = await Promise.all([startClamd(), startPostfixServer({ deliverTo: sink.port })]);
+    const port = await freePort();
+    const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: postfix.port, clamdSocket: clamd.socket, smtp: { proxy_hosts: `"${BALANCERS.join(', ')}"` } }));
+    relay = await startRelay(['--config', cfg], port, {}, dns.wrap);
+    haproxy = await startHaproxy(relay.port, BALANCERS);
+  });
+
+  after(async () => {
+    await haproxy?.stop();
+    await relay?.stop();
+    await postfix?.stop();
+    await clamd?.stop();
+    await sink?.stop();
+    await dns?.stop();
+  });
+
+  afterEach(() => {
+    for (const c of clients.splice(0)) if (!c.closed) c.destroy();
+    sink.messages.length = 0;
+  });
+
+  async function through(balancer: number, from: string): Promise<SmtpTestClient> {
+    const client = await SmtpTestClient.connect(haproxy.balancers[balancer].port, from);
+    clients.push(client);
+    const greeting = await client.read();
+    assert.equal(greeting.code, 220, `greeting through balancer ${balancer}: ${greeting.code} ${greeting.lines.join(' ')}`);
+    assert.equal((await client.command('EHLO client.example')).code, 250);
+    return client;
+  }
+
+  function deliveredFor(messageId: string): string | undefined {
+    return sink.messages.map((m) => m.data.toString()).find((d) => d.includes(messageId));
+  }
+
+  it('an inside client relays through either balancer, and the server sees its own address, not a balancer', async () => {
+    for (const balancer of [0, 1]) {
+      const client = await through(balancer, INSIDE);
+      const id = `<inside-${balancer}@lb.test>`;
+      const r = await client.send('a@inside.test', ['someone@foreign.test'], `Subject: inside\r\nMessage-ID: ${id}\r\n\r\nhello\r\n`);
+      assert.equal(r.rcpts[0].code, 250, `RCPT: ${r.rcpts[0].code} ${r.rcpts[0].lines.join(' ')}`);
+      assert.equal(r.data?.code, 250);
+      assert.equal((await client.command('QUIT')).code, 221);
+      await postfix.settle();
+      const message = deliveredFor(id);
+      assert.ok(message, 'not delivered');
+      assert.match(message, new RegExp(`Received: from client\\.example \\(unknown \\[${INSIDE.replace(/\./g, '\\.')}\\]\\)`));
+      for (const b of BALANCERS) assert.ok(!message.includes(`[${b}]`), `the server saw balancer ${b}`);
+    }
+  });
+
+  it('an outside client cannot relay to a foreign domain; its mail for the server\'s own domains arrives with its address', async () => {
+    const client = await through(1, OUTSIDE);
+    const refused = await client.send('x@outside.test', ['victim@foreign.test'], 'Subject: relay attempt\r\n\r\nspam\r\n');
+    assert.equal(refused.rcpts[0].code, 554, `RCPT: ${refused.rcpts[0].code} ${refused.rcpts[0].lines.join(' ')}`);
+    assert.match(refused.rcpts[0].lines.join(' '), /Relay access denied/);
+    const id = '<outside-local@lb.test>';
+    const ok = await client.send('x@outside.test', ['user@example.org'], `Subject: local\r\nMessage-ID: ${id}\r\n\r\nhello\r\n`);
+    assert.equal(ok.data?.code, 250);
+    assert.equal((await client.command('QUIT')).code, 221);
+    await postfix.settle();
+    assert.match(deliveredFor(id) ?? '', /Received: from client\.example \(unknown \[127\.0\.0\.5\]\)/);
+    assert.ok(!sink.messages.some((m) => m.to.includes('victim@foreign.test')), 'relayed for an outside client');
+  });
+
+  it('a client that is not a balancer cannot send PROXY (it would choose its own address)', async () => {
+    const client = await SmtpTestClient.connect(relay.port, OUTSIDE);
+    clients.push(client);
+    (client as unknown as { socket: import('node:net').Socket }).socket.write(`PROXY TCP4 ${INSIDE} 127.0.0.1 40000 25\r\n`);
+    const reply = await client.read();
+    // the greeting came first (no PROXY expected from this address); then PROXY is refused and the session closed
+    const replies = [reply, await client.read().catch(() => undefined)].filter((r) => r !== undefined);
+    assert.ok(replies.some((r) => r.code === 421 && /PROXY not allowed/.test(r.lines.join(' '))), replies.map((r) => `${r.code} ${r.lines.join(' ')}`).join(' | '));
+  });
+});
