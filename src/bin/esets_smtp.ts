@@ -13,6 +13,7 @@ import { helpText, parseCommandLine, DEFAULT_CONFIG_PATH } from '../lib/command_
 import { formatDiagnostic, hasErrors } from '../lib/diagnostics';
 import { deriveHarakaSettings, formatListen, HarakaSettings } from '../lib/haraka_settings';
 import { formatIni, mergeIni, parseIni } from '../lib/ini';
+import { parseHostPort } from '../lib/esets_options';
 import { drainMs } from '../lib/timeout_budget';
 import { loadConfigFiles } from '../io/config_files';
 import { processDir } from '../io/process_dirs';
@@ -49,6 +50,7 @@ async function main(): Promise<void> {
   let runtime: string;
   let drain: number;
   let listen: { host: string; port: number };
+  let statusListen: { host: string; port: number } | undefined;
   try {
     const { loaded, diagnostics } = loadConfigFiles(configFile, cli.overrides);
     const settings = loaded ? deriveHarakaSettings(loaded.config, configFile, cli.overrides) : undefined;
@@ -61,6 +63,7 @@ async function main(): Promise<void> {
     runtime = writeRuntimeDir(harakaConfig, settings);
     drain = drainMs(loaded.config);
     listen = { host: loaded.config.listen_addr!, port: loaded.config.listen_port! };
+    statusListen = loaded.config.http_listen ? parseHostPort(loaded.config.http_listen) : undefined;
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
     fail([`${configFile}: error: cannot start: ${e.name}: ${e.message}`, 'esets_smtp: not started'], 1);
@@ -68,6 +71,8 @@ async function main(): Promise<void> {
   // the workers' listener is bound by this process (cluster): a port taken or refused is said here, once
   const bindError = await tryListen(listen.host, listen.port);
   if (bindError) fail([`${configFile}: error: ${bindError} (listen_addr, listen_port in [smtp])`, 'esets_smtp: not started'], 1);
+  const statusError = statusListen && await tryListen(statusListen.host, statusListen.port);
+  if (statusError) fail([`${configFile}: error: ${statusError} (http_listen in [smtp])`, 'esets_smtp: not started'], 1);
   process.env[RUNTIME_ENV] = runtime;
   process.env[DRAIN_ENV] = String(drain);
   const supervisor = superviseWorkers(harakaLog(), () => stopNow(1));

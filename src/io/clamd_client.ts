@@ -9,6 +9,7 @@ import { ClamdHealth } from '../lib/clamd_health';
 import { CLAMD_PING_MS, CLAMD_PROBE_AFTER_MS } from '../lib/timeout_budget';
 import { answersPing } from './clamd_version';
 import { connectWithin } from './connect';
+import { relayMetrics } from './relay_metrics';
 
 export interface ClamdOptions {
   addresses: string[];
@@ -52,6 +53,7 @@ export async function clamdScan(opts: ClamdOptions, feed: Feed, signal?: AbortSi
     const socket = await connectWithin(connectTo(address), opts.connectTimeoutMs).catch((err: Error) => {
       failures.push(`${address}: ${err.message}`);
       clamdHealth.markDown(address);
+      relayMetrics.scannerFailure('clamd');
       return undefined;
     });
     if (!socket) continue;
@@ -64,6 +66,7 @@ export async function clamdScan(opts: ClamdOptions, feed: Feed, signal?: AbortSi
     const outcome = await scanOn(socket, address, opts.scanTimeoutMs, feed, { probe, signal });
     if (outcome.dropped) clamdHealth.markDown(address);
     else clamdHealth.markUp(address);
+    if (outcome.dropped || outcome.timedOut) relayMetrics.scannerFailure('clamd');
     if (!outcome.dropped || last) return outcome.verdict;
     failures.push(`${address}: ${outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped'}`);
   }
@@ -79,6 +82,8 @@ export interface ScanOutcome {
   verdict: ClamdVerdict;
   /** the connection failed before clamd said anything (another daemon may be tried) */
   dropped: boolean;
+  /** clamd gave no verdict within the scan timeout */
+  timedOut?: boolean;
 }
 
 export interface ScanControl {
@@ -96,7 +101,7 @@ export function scanOn(socket: net.Socket, address: string, timeoutMs: number, f
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
     const framer = new InstreamFramer();
-    const settle = (verdict: ClamdVerdict, dropped = false): void => {
+    const settle = (verdict: ClamdVerdict, dropped = false, timedOut = false): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -104,13 +109,13 @@ export function scanOn(socket: net.Socket, address: string, timeoutMs: number, f
       socket.destroy();
       // ends the message stream's pipe into the framer, so it can be piped again
       framer.destroy();
-      resolve({ verdict, dropped });
+      resolve({ verdict, dropped, timedOut });
     };
     const abort = (): void => settle({ kind: 'not_scanned', reason: abortReason(control.signal, address) });
     const arm = (): void => {
       if (settled) return;
       timer = setTimeout(() => {
-        settle({ kind: 'not_scanned', reason: `clamd ${address} did not answer within ${Math.round(timeoutMs / 1000)} s` });
+        settle({ kind: 'not_scanned', reason: `clamd ${address} did not answer within ${Math.round(timeoutMs / 1000)} s` }, false, true);
       }, timeoutMs);
       if (control.probe) probeLater(control.probe);
     };

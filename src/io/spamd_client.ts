@@ -3,6 +3,7 @@
 
 import { parseSpamdReply, SpamdResult } from '../lib/spamd_reply';
 import { connectTo, Feed } from './clamd_client';
+import { relayMetrics } from './relay_metrics';
 
 export interface SpamdOptions {
   address: string;
@@ -17,6 +18,7 @@ export function spamdCheck(opts: SpamdOptions, feed: Feed): Promise<SpamdResult>
     const settle = (result: SpamdResult): void => {
       if (settled) return;
       settled = true;
+      if (!result.ok) relayMetrics.scannerFailure('spamd');
       clearTimeout(timer);
       socket.destroy();
       resolve(result);

@@ -74,6 +74,8 @@ export interface EsetsConfig {
   max_connections_per_ip: number;
   /** extension: the load balancers whose connections start with a PROXY line (address/prefix each) */
   proxy_hosts: string[];
+  /** extension: the manager's HTTP listener for /health and /metrics (off when unset) */
+  http_listen: string | undefined;
 }
 
 export type OptionName = keyof EsetsConfig;
@@ -92,7 +94,8 @@ export type OptionType =
   | { kind: 'enum'; values: readonly string[] }
   | { kind: 'enum_list'; values: readonly string[] }
   | { kind: 'address_list' }
-  | { kind: 'network_list' };
+  | { kind: 'network_list' }
+  | { kind: 'host_port' };
 
 export interface OptionSpec {
   type: OptionType;
@@ -162,6 +165,7 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   av_clean_max_parts: { type: int(1, 100_000), scope: 'common', help: 'most MIME parts cleaning scans one by one; more: the message stays infected (extension)' },
   max_connections: { type: int(0, 1_000_000), scope: 'agent', help: 'concurrent client connections per process, 0: no cap (extension)' },
   max_connections_per_ip: { type: int(0, 1_000_000), scope: 'agent', help: 'concurrent connections from one client address per process, 0: no cap (extension)' },
+  http_listen: { type: { kind: 'host_port' }, scope: 'agent', help: "the manager's HTTP listener for /health and /metrics, host:port; off when unset (extension)" },
   proxy_hosts: { type: { kind: 'network_list' }, scope: 'agent', help: 'load balancers that send the PROXY protocol, comma-separated addresses or networks (extension)' },
 };
 
@@ -216,6 +220,7 @@ export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>(
   max_connections: 1000,
   max_connections_per_ip: 50,
   proxy_hosts: [],
+  http_listen: undefined,
 });
 
 /**
@@ -255,6 +260,7 @@ export function describeType(type: OptionType): string {
     case 'enum_list': return `a ':'-separated list of ${type.values.join(', ')}`;
     case 'address_list': return 'a unix socket path or host:port, comma-separated for several';
     case 'network_list': return 'IPv4 or IPv6 addresses or networks (address/prefix), comma-separated';
+    case 'host_port': return 'host:port (an IPv6 address in brackets: [::1]:8025)';
   }
 }
 
@@ -290,6 +296,8 @@ export function parseOptionValue(name: OptionName, raw: string): ParsedValue {
       if (addresses.length === 0 || addresses.some((a) => !isSocketAddress(a))) return fail();
       return { ok: true, value: addresses };
     }
+    case 'host_port':
+      return parseHostPort(text) ? { ok: true, value: text } : fail();
     case 'network_list': {
       const networks = text.split(/[,\s]+/).filter(Boolean).map(parseNetwork);
       if (networks.length === 0 || networks.some((n) => n === undefined)) return fail();

@@ -9,6 +9,7 @@ import constants from 'haraka-constants';
 import type { CapturedMessage } from '../../io/captured_message';
 import { confirmedName, reverseName } from '../../io/confirmed_name';
 import { spoolDir } from '../../io/process_dirs';
+import { relayMetrics } from '../../io/relay_metrics';
 import { DownstreamError, HandoverRefused, OutcomeUnknown } from '../../io/downstream_session';
 import { HIDDEN_VERBS, hiddenParameter, loggableCommand, loggablePipelined } from '../../lib/ehlo_mirror';
 import { editHeaderSection } from '../../lib/smtp_data';
@@ -121,6 +122,7 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
     connection.logerror(this, err.message);
     const reply = err instanceof DownstreamError ? err.reply : undefined;
     if (reply) return next(reply.code < 500 ? constants.denysoftdisconnect : constants.denydisconnect, exactReply(reply));
+    relayMetrics.serverFailure('connect');
     next(constants.denysoftdisconnect, HarakaDsn.create(421, 'Mail server unavailable, try again later', 4, 1));
   });
 }
@@ -277,6 +279,7 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
       if (txn.notes.get(SERVER_OUTCOME)) txn.notes.set(SERVER_OUTCOME, 'failed' satisfies ServerOutcome);
       return unavailable(this, connection, next, err);
     }
+    relayMetrics.serverFailure('outcome_unknown');
     // a 4xx may make a duplicate, a 250 may lose the message: RFC 5321 6.1 prefers the duplicate
     txn.notes.set(SERVER_OUTCOME, 'unknown' satisfies ServerOutcome);
     connection.logerror(this, err.message);
@@ -340,5 +343,6 @@ function unavailable(plugin: Plugin, connection: Connection, next: Next, err: Er
   const reply = err instanceof DownstreamError ? err.reply : undefined;
   if (connection.remote.closed) return;
   if (reply) return next(reply.code < 500 ? constants.denysoft : constants.deny, exactReply(reply));
+  relayMetrics.serverFailure('session');
   next(constants.denysoft, HarakaDsn.create(451, 'Mail server unavailable, try again later', 4, 4));
 }

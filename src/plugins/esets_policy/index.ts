@@ -28,6 +28,7 @@ import { scanForSpam } from './antispam';
 import { scanForViruses } from './antivirus';
 import type { ClamdOptions } from '../../io/clamd_client';
 import { clamdVersion } from '../../io/clamd_version';
+import { relayMetrics } from '../../io/relay_metrics';
 import { attachLiveScan, LiveScan } from './live_scan';
 import { MESSAGE_CONFIG, MessageConfig, sectionName } from '../shared/message_config';
 import { checkClamdConf } from './clamd_conf_check';
@@ -164,6 +165,7 @@ async function decide(config: EsetsConfig, message: CapturedMessage, run: Policy
 }
 
 async function scanMessage(config: EsetsConfig, message: CapturedMessage, run: PolicyRun, signal: AbortSignal, deadline: number): Promise<Verdicts> {
+  const avStarted = Date.now();
   const av = config.action_av === 'scan'
     ? await scanForViruses(message, {
       clamd: clamdOptions(config),
@@ -174,16 +176,19 @@ async function scanMessage(config: EsetsConfig, message: CapturedMessage, run: P
       signal,
     }, run.live)
     : undefined;
+  if (av) relayMetrics.scan('clamd', (Date.now() - avStarted) / 1000);
   const avDecision = decideAv(config, av);
   if (avDecision.action !== 'accept') return { av, spamTests: [], decision: avDecision };
 
   let as: AsOutcome | undefined;
   let spamTests: string[] = [];
   if (config.action_as === 'scan') {
+    const asStarted = Date.now();
     const result = await scanForSpam(message, {
       spamd: { address: config.spamd_addr, timeoutMs: Math.min(messageBudget(config).spamdMs, deadline - Date.now()) },
       maxSize: config.spamd_max_size,
     });
+    relayMetrics.scan('spamd', (Date.now() - asStarted) / 1000);
     as = result.outcome;
     spamTests = result.tests;
   }
@@ -240,6 +245,7 @@ function clientAnswer(connection: Connection, txn: Transaction): string {
 function logSummary(plugin: Plugin, connection: Connection, txn: Transaction, s: Summary): void {
   const server = txn.notes.get(SERVER_OUTCOME) as ServerOutcome | undefined;
   const told = clientAnswer(connection, txn);
+  relayMetrics.message(s.action, s.option);
   // a client told 2xx about a message the server took (or the policy discarded) is the quiet case
   const delivered = /^2/.test(told) && (server === 'accepted' || s.action === 'discard');
   // word(): ours, written bare; every string (client, config, scanner, server) is quoted and escaped by lib/syslog

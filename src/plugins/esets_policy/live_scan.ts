@@ -11,6 +11,7 @@ import { connectWithin } from '../../io/connect';
 import { clamdHealth, ClamdOptions, connectTo, MAIL_MARKER, scanOn } from '../../io/clamd_client';
 import { CLAMD_PING_MS } from '../../lib/timeout_budget';
 import { answersPing } from '../../io/clamd_version';
+import { relayMetrics } from '../../io/relay_metrics';
 
 /** Written to clamd in pieces of about this size (one INSTREAM frame each). */
 const BATCH_BYTES = 64 * 1024;
@@ -113,6 +114,7 @@ export class LiveScan {
       socket = await connectWithin(connectTo(address), this.opts.connectTimeoutMs);
     } catch (err) {
       clamdHealth.markDown(address);
+      relayMetrics.scannerFailure('clamd');
       this.abandon(`clamd ${address}: ${(err as Error).message}`);
       return { reason: this.abandonReason, failed: address };
     }
@@ -121,7 +123,10 @@ export class LiveScan {
     const outcome = await scanOn(socket, address, this.opts.scanTimeoutMs, (framer) => this.input.pipe(framer), {
       fed: this.fed, signal: this.controller.signal, probe,
     });
-    if (outcome.dropped && this.state !== 'abandoned') clamdHealth.markDown(address);
+    if (outcome.dropped && this.state !== 'abandoned') {
+      clamdHealth.markDown(address);
+      relayMetrics.scannerFailure('clamd');
+    }
     if (this.state === 'abandoned') return { reason: this.abandonReason, cancelled: this.cancelled };
     const beforeTheEnd = this.state === 'streaming';
     // clamd is done with this message: stop the tap

@@ -15,6 +15,7 @@ import type { UserSection } from '../../lib/user_config';
 import { missingSettings } from '../../lib/haraka_settings';
 import { guardLoad, loadConfigFiles, LoadResult, RelayConfig } from '../../io/config_files';
 import { readLastGood, saveLastGood } from '../../io/last_good_config';
+import { relayMetrics } from '../../io/relay_metrics';
 import type { Plugin } from './haraka';
 
 export type { RelayConfig } from '../../io/config_files';
@@ -153,15 +154,18 @@ function reload(plugin: Plugin, rawOverrides: Record<string, string | number | b
     for (const d of missing) plugin.logerror(formatDiagnostic(d));
     if (!loaded || missing.length) {
       plugin.logerror(`configuration not reloaded: the one in force stays (${inForce})`);
+      relayMetrics.reload(false);
       return;
     }
     const before = current.users?.file;
     current = loaded;
     saveForWorkers(plugin, loaded);
+    relayMetrics.reload(true);
     plugin.lognotice(`configuration reloaded from ${loaded.file}${loaded.users ? ` and ${loaded.users.file} (${loaded.users.index.sections.length} user sections)` : ''}`);
     if (loaded.users?.file !== before) watch(plugin, rawOverrides);
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
+    relayMetrics.reload(false);
     try {
       plugin.logerror(`configuration not reloaded (${e.name}: ${e.message}): the one in force stays (${inForce})`);
     } catch {

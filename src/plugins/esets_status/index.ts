@@ -1,0 +1,43 @@
+// Health and counts for monitoring: the manager process (Haraka's master,
+// init_master: the launcher's manager, or a single-process Haraka) listens
+// at http_listen for GET /health (io/health_probe: clamd and the mail server
+// probed) and GET /metrics (io/relay_metrics: every worker's counts, summed).
+// In each worker it counts the client connections. See README "esets_status".
+
+import constants from 'haraka-constants';
+import { parseHostPort } from '../../lib/esets_options';
+import { HealthProbe } from '../../io/health_probe';
+import { relayMetrics } from '../../io/relay_metrics';
+import { startStatusServer } from '../../io/status_server';
+import type { Next, Plugin } from '../shared/haraka';
+import { relayConfig } from '../shared/relay_config';
+
+export function register(this: Plugin): void {
+  relayConfig(this);
+  this.register_hook('init_master', 'start_status_listener');
+  this.register_hook('connect_init', 'count_connection');
+}
+
+export function start_status_listener(this: Plugin, next: Next): void {
+  const { config } = relayConfig(this);
+  const where = config.http_listen ? parseHostPort(config.http_listen) : undefined;
+  if (!where) return next();
+  // the targets of the configuration in force at each probe (a reload may change them)
+  const probe = new HealthProbe(() => {
+    const c = relayConfig(this).config;
+    return { clamd: c.action_av === 'scan' ? c.daemon_sock_path : [], server: { host: c.server_addr ?? '127.0.0.1', port: c.server_port ?? 25 } };
+  });
+  startStatusServer(where.host, where.port, probe).then(
+    () => {
+      this.lognotice(`health and metrics at http://${config.http_listen}/health and /metrics`);
+      next();
+    },
+    // Haraka does not start without it: the operator asked for it
+    (err: Error) => next(constants.deny, `http_listen = ${config.http_listen}: ${err.message}`),
+  );
+}
+
+export function count_connection(this: Plugin, next: Next): void {
+  relayMetrics.connection();
+  next();
+}

@@ -1,0 +1,134 @@
+// The manager's /health and /metrics (esets_status, http_listen) with two
+// workers: health fails when no clamd answers and when the mail server cannot
+// be reached, says which, and passes again after; metrics scraped before and
+// after traffic count what was sent, one endpoint for both workers. Checks and
+// scrapes leave no log lines.
+
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { Clamd, EICAR, startClamd } from '../support/clamd';
+import { eventually } from '../support/processes';
+import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
+import { Sink } from '../support/sink';
+import { SmtpTestClient } from '../support/smtp_client';
+
+function get(port: number, path: string): Promise<{ status: number; type: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+    }).on('error', reject);
+  });
+}
+
+/** One sample's value from Prometheus text: name{labels} value (0 when absent). */
+function sample(text: string, name: string, labels = ''): number {
+  const line = text.split('\n').find((l) => l.startsWith(labels ? `${name}{${labels}} ` : `${name} `));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+describe('health and metrics (esets_status, http_listen), num_proc = 2', function () {
+  this.timeout(90_000);
+  let clamd: Clamd;
+  let sink: Sink;
+  let serverPort: number;
+  let relay: Relay;
+  let httpPort: number;
+
+  before(async () => {
+    clamd = await startClamd();
+    sink = new Sink();
+    serverPort = await sink.start();
+    const port = await freePort();
+    httpPort = await freePort();
+    const cfg = writeEsetsCfg(esetsCfg(port, { serverPort, clamdSocket: clamd.socket, smtp: { num_proc: 2, http_listen: `"127.0.0.1:${httpPort}"` } }));
+    relay = await startRelay(['--config', cfg], port);
+  });
+  after(async () => {
+    await relay?.stop();
+    await sink?.stop();
+    await clamd?.stop();
+  });
+
+  async function send(subject: string, body: string): Promise<number> {
+    const client = await SmtpTestClient.connect(relay.port);
+    await client.read();
+    await client.command('EHLO client.example');
+    const { data } = await client.send('a@example.com', ['b@example.org'], `Subject: ${subject}\r\nMessage-ID: <${subject}@status.test>\r\n\r\n${body}\r\n`);
+    await client.command('QUIT');
+    client.end();
+    return data!.code;
+  }
+
+  it('/metrics counts connections and messages by action and option for both workers, with scan times', async () => {
+    // the start-up probes' connections may still be counting: start from a settled count
+    let before = (await get(httpPort, '/metrics')).body;
+    for (let i = 0; i < 20; i++) {
+      await eventually(() => false, 300);
+      const again = (await get(httpPort, '/metrics')).body;
+      const settled = sample(again, 'esets_relay_connections_total') === sample(before, 'esets_relay_connections_total');
+      before = again;
+      if (settled) break;
+    }
+    const codes: number[] = [];
+    for (let i = 0; i < 12; i++) codes.push(await send(`m${i}`, i % 3 === 0 ? EICAR : 'hello'));
+    assert.deepEqual(codes, codes.map((_, i) => (i % 3 === 0 ? 550 : 250)));
+    // the summary (and its count) follows the client's answer: let the last one land
+    await eventually(() => false, 300);
+    const after = (await get(httpPort, '/metrics')).body;
+    const grew = (name: string, labels = ''): number => sample(after, name, labels) - sample(before, name, labels);
+    assert.equal(grew('esets_relay_connections_total'), 12, after);
+    assert.equal(grew('esets_relay_messages_total', 'action="accept",by="action_as"'), 8);
+    assert.equal(grew('esets_relay_messages_total', 'action="reject",by="action_av_infected"'), 4);
+    assert.equal(grew('esets_relay_scan_duration_seconds_count', 'engine="clamd"'), 12);
+    assert.match(after, /# TYPE esets_relay_scan_duration_seconds histogram/);
+    assert.equal(sample(after, 'esets_relay_scanner_failures_total', 'engine="clamd"'), 0);
+    const logged = relay.output().split('\n').filter((l) => /\/health|\/metrics/.test(l) && !/health and metrics at http/.test(l));
+    assert.deepEqual(logged, [], 'a scrape was logged');
+  });
+
+  it('/health fails while no clamd answers (saying so), and passes again once it does', async () => {
+    const ok = await get(httpPort, '/health');
+    assert.equal(ok.status, 200, ok.body);
+    assert.equal(JSON.parse(ok.body).status, 'ok');
+    clamd.stall();
+    try {
+      let down = ok;
+      await eventually(() => false, 2_500); // past the probe cache
+      for (let i = 0; i < 20 && down.status === 200; i++) down = await get(httpPort, '/health');
+      assert.equal(down.status, 503, down.body);
+      const body = JSON.parse(down.body) as { failing: string[]; clamd: Record<string, string> };
+      assert.match(body.failing.join(' '), /no clamd answers/);
+      assert.match(body.clamd[clamd.socket], /^down/);
+    } finally {
+      clamd.process.kill('SIGCONT');
+    }
+    let up = await get(httpPort, '/health');
+    for (let i = 0; i < 40 && up.status !== 200; i++) {
+      await eventually(() => false, 250);
+      up = await get(httpPort, '/health');
+    }
+    assert.equal(up.status, 200, up.body);
+  });
+
+  it('/health fails while the mail server cannot be reached, naming it, and passes again after', async () => {
+    await sink.stop();
+    try {
+      await eventually(() => false, 2_500);
+      const down = await get(httpPort, '/health');
+      assert.equal(down.status, 503, down.body);
+      assert.match(JSON.parse(down.body).failing.join(' '), new RegExp(`the mail server 127\\.0\\.0\\.1:${serverPort} cannot be reached`));
+    } finally {
+      await sink.start(serverPort);
+    }
+    await eventually(() => false, 2_500);
+    const up = await get(httpPort, '/health');
+    assert.equal(up.status, 200, up.body);
+  });
+
+  it('answers 404 elsewhere', async () => {
+    assert.equal((await get(httpPort, '/')).status, 404);
+  });
+});
