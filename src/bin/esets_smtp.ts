@@ -15,9 +15,10 @@ import { deriveHarakaSettings, formatListen, HarakaSettings } from '../lib/harak
 import { formatIni, mergeIni, parseIni } from '../lib/ini';
 import { parseHostPort } from '../lib/esets_options';
 import { drainMs } from '../lib/timeout_budget';
-import { loadConfigFiles } from '../io/config_files';
+import { loadConfigFiles, WARNED_ENV } from '../io/config_files';
 import { processDir } from '../io/process_dirs';
 import { Supervisor, superviseWorkers } from './worker_supervisor';
+import { canRead, dropToWorkerUser, giveTo, lookUpUser, WORKER_USER_ENV, WorkerUser } from './worker_user';
 
 const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
 const RUNTIME_ENV = 'ESETS_RELAY_RUNTIME';
@@ -26,6 +27,7 @@ const { version } = require(path.join(PROJECT_DIR, 'package.json')) as { version
 
 async function main(): Promise<void> {
   if (cluster.isWorker && process.env[RUNTIME_ENV]) {
+    dropToWorkerUser();
     handleSignals(Number(process.env[DRAIN_ENV]) || 30_000);
     startHaraka(process.env[RUNTIME_ENV]!);
     return;
@@ -56,11 +58,18 @@ async function main(): Promise<void> {
     const settings = loaded ? deriveHarakaSettings(loaded.config, configFile, cli.overrides) : undefined;
     diagnostics.push(...(settings?.diagnostics ?? []));
     for (const d of diagnostics.filter((x) => x.severity === 'warning')) process.stderr.write(`${formatDiagnostic(d)}\n`);
+    process.env[WARNED_ENV] = '1';
     if (!loaded || !settings || hasErrors(diagnostics)) {
       fail([...diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic), 'esets_smtp: not started'], 1);
     }
     const harakaConfig = cli.harakaConfigDir ? path.resolve(cli.harakaConfigDir) : path.join(PROJECT_DIR, 'config');
     runtime = writeRuntimeDir(harakaConfig, settings);
+    const user = workerUser(loaded.config.daemon_user, [loaded.file, loaded.users?.file]);
+    if (typeof user === 'string') fail([`${configFile}: error: ${user}`, 'esets_smtp: not started'], 1);
+    if (user) {
+      giveTo(user, runtime);
+      process.env[WORKER_USER_ENV] = `${user.name}:${user.uid}:${user.gid}`;
+    }
     drain = drainMs(loaded.config);
     listen = { host: loaded.config.listen_addr!, port: loaded.config.listen_port! };
     statusListen = loaded.config.http_listen ? parseHostPort(loaded.config.http_listen) : undefined;
@@ -78,6 +87,25 @@ async function main(): Promise<void> {
   const supervisor = superviseWorkers(harakaLog(), () => stopNow(1));
   handleSignals(drain, supervisor);
   startHaraka(runtime);
+}
+
+/**
+ * The user the workers switch to (undefined: they stay who started the relay),
+ * or why that cannot be: the manager must be root to switch, and the user
+ * must be able to read the files the workers read (at start and at every reload).
+ */
+function workerUser(name: string | undefined, files: (string | undefined)[]): WorkerUser | string | undefined {
+  if (!name) return undefined;
+  const user = lookUpUser(name);
+  if (typeof user === 'string') return `daemon_user = '${name}': ${user}`;
+  if (user.uid === process.getuid?.()) return undefined;
+  if (process.getuid?.() !== 0) return `daemon_user = '${name}': esets_smtp must start as root to run its workers as another user (or start it as '${name}')`;
+  for (const file of files) {
+    if (file && !canRead(user, file)) {
+      return `daemon_user = '${name}' cannot read ${file}: the workers read it at start and at every reload (e.g. chgrp ${name} ${file}; chmod g+r ${file}, and the folders on its path)`;
+    }
+  }
+  return user;
 }
 
 /** Why `host:port` cannot be listened on, in words; undefined when it can. */

@@ -85,6 +85,8 @@ export class CapturedMessage {
 
   /** The bytes from `start` to `end`, from memory or the spool file. */
   read(start = 0, end = this.size): Readable {
+    // never a part of a message for a whole one: a reader of a freed message gets an error
+    if (this.destroyed) return new Readable({ read(): void { this.destroy(new Error('the captured message was freed')); } });
     this.sealBlock();
     this.flushToDisk();
     if (this.fd === undefined) {

@@ -42,8 +42,9 @@ export const clamdHealth = new ClamdHealth();
 /**
  * Scans what `feed` writes; tries the addresses (healthy ones first) until
  * one gives a verdict: a daemon that refuses the connection, drops it before
- * answering (it died), or stops answering PING while it scans (it hangs)
- * hands the message to the next one, and is skipped for a while.
+ * answering (it died), stops answering PING while it scans (it hangs) or
+ * gives no verdict within the scan timeout hands the message to the next one,
+ * and is skipped for a while.
  */
 export async function clamdScan(opts: ClamdOptions, feed: Feed, signal?: AbortSignal): Promise<ClamdVerdict> {
   const failures: string[] = [];
@@ -64,10 +65,16 @@ export async function clamdScan(opts: ClamdOptions, feed: Feed, signal?: AbortSi
     // with nowhere else to go, a slow daemon is waited for (the scan timeout decides)
     const probe = last ? undefined : (): Promise<boolean> => answersPing(address, CLAMD_PING_MS);
     const outcome = await scanOn(socket, address, opts.scanTimeoutMs, feed, { probe, signal });
-    if (outcome.dropped) clamdHealth.markDown(address);
-    else clamdHealth.markUp(address);
-    if (outcome.dropped || outcome.timedOut) relayMetrics.scannerFailure('clamd');
-    if (!outcome.dropped || last) return outcome.verdict;
+    // no verdict in time counts as a failure too: a daemon that hangs before a probe could tell (a short
+    // av_scan_obj_timeout) hands the message on like one found hung
+    const failed = outcome.dropped || outcome.timedOut === true;
+    if (failed) {
+      clamdHealth.markDown(address);
+      relayMetrics.scannerFailure('clamd');
+    } else {
+      clamdHealth.markUp(address);
+    }
+    if (!failed || last) return outcome.verdict;
     failures.push(`${address}: ${outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped'}`);
   }
   return { kind: 'not_scanned', reason: `clamd unavailable (${failures.join('; ')})` };

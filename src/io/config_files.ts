@@ -11,6 +11,9 @@ import { FileFacts, fileTrustWarnings, NamedAt } from '../lib/file_trust';
 import { parseUserConfig } from '../lib/user_config';
 import { UserSectionIndex } from '../lib/user_section_index';
 
+/** set by the launcher once it has written the configuration's warnings to stderr: the plugins do not repeat them */
+export const WARNED_ENV = 'ESETS_RELAY_CONFIG_WARNED';
+
 export interface RelayConfig {
   /** the agent section: default < [global] < [smtp] < command line */
   config: EsetsConfig;

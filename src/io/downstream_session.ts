@@ -78,6 +78,10 @@ export class DownstreamSession {
   greeting: SmtpReply = { code: 220, lines: [] };
 
   private quitSent = false;
+  /** where DATA is: the message being written (no dot yet), or the dot sent and its answer awaited */
+  private phase: 'commands' | 'message' | 'answer' = 'commands';
+  /** close() came while the answer to the message was awaited: close once it is in (or lost) */
+  private closeAfterAnswer = false;
   private readonly reader = new SmtpReplyReader();
   private readonly early: SmtpReply[] = [];
   private readonly waiters: Waiter[] = [];
@@ -152,6 +156,7 @@ export class DownstreamSession {
     const go = await this.command('DATA', Math.min(this.opts.commandTimeoutMs, remainingMs(deadline)));
     if (go.code >= 400) return go;
     if (go.code !== 354) throw this.destroy(`mail server answered DATA with ${go.code} ${replyText(go)}`);
+    this.phase = 'message';
     const final = this.expect(remainingMs(deadline));
     final.catch(() => undefined);
     const stuffer = new DotStuffer();
@@ -176,16 +181,22 @@ export class DownstreamSession {
       // the message could not be read: the server must not take a partial one
       throw this.destroy(`message not sent: ${(err as Error).message}`);
     }
-    // the link failed before the dot: the server cannot have taken the message
+    // the link failed (or the client left, see close()) before the dot: the server cannot have taken the message
     if (this.failure) throw this.failure;
     const ending = stuffer.end();
     batch.push(ending);
     batchBytes += ending.length;
     await flush();
+    this.phase = 'answer';
     this.opts.onProtocol?.('C', '.');
-    return final.catch((err: Error) => {
-      throw new OutcomeUnknown(`${err.message} after the message was sent: it may have been delivered`);
-    });
+    return final
+      .catch((err: Error) => {
+        throw new OutcomeUnknown(`${err.message} after the message was sent: it may have been delivered`);
+      })
+      .finally(() => {
+        this.phase = 'commands';
+        if (this.closeAfterAnswer) this.close();
+      });
   }
 
   private drained(): Promise<void> {
@@ -208,8 +219,21 @@ export class DownstreamSession {
     return err;
   }
 
-  /** Ends the session politely; the socket is destroyed if the server does not answer soon. */
+  /**
+   * Ends the session politely; the socket is destroyed if the server does not
+   * answer soon. Mid-message (no dot yet) it is cut, so the server drops the
+   * message; after the dot it waits for the server's answer (bounded by the
+   * message's deadline), so what the server did is known.
+   */
   close(): void {
+    if (this.phase === 'message') {
+      this.destroy('the client left while its message was being sent');
+      return;
+    }
+    if (this.phase === 'answer' && this.alive) {
+      this.closeAfterAnswer = true;
+      return;
+    }
     if (this.alive && !this.quitSent) {
       this.socket.end('QUIT\r\n');
       setTimeout(() => this.socket.destroy(), 1000).unref();

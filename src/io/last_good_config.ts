@@ -25,6 +25,9 @@ export function saveLastGood(config: RelayConfig): void {
   // written whole, then renamed: a worker never reads half of it
   const temp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(temp, JSON.stringify(saved), { mode: 0o600 });
+  // the run folder belongs to the workers' user (daemon_user): so does what they must read in it
+  const owner = fs.statSync(path.dirname(file));
+  if (process.getuid?.() === 0 && owner.uid !== 0) fs.chownSync(temp, owner.uid, owner.gid);
   fs.renameSync(temp, file);
 }
 

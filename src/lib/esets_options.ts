@@ -74,6 +74,8 @@ export interface EsetsConfig {
   max_connections_per_ip: number;
   /** extension: the load balancers whose connections start with a PROXY line (address/prefix each) */
   proxy_hosts: string[];
+  /** ESETS [global]: who the workers run as (unset: the user that started the relay) */
+  daemon_user: string | undefined;
   /** extension: the manager's HTTP listener for /health and /metrics (off when unset) */
   http_listen: string | undefined;
 }
@@ -165,6 +167,7 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   av_clean_max_parts: { type: int(1, 100_000), scope: 'common', help: 'most MIME parts cleaning scans one by one; more: the message stays infected (extension)' },
   max_connections: { type: int(0, 1_000_000), scope: 'agent', help: 'concurrent client connections per process, 0: no cap (extension)' },
   max_connections_per_ip: { type: int(0, 1_000_000), scope: 'agent', help: 'concurrent connections from one client address per process, 0: no cap (extension)' },
+  daemon_user: { type: STRING, scope: 'global', help: 'the user the worker processes run as (the manager binds the listener); unset: the user that started the relay' },
   http_listen: { type: { kind: 'host_port' }, scope: 'agent', help: "the manager's HTTP listener for /health and /metrics, host:port; off when unset (extension)" },
   proxy_hosts: { type: { kind: 'network_list' }, scope: 'agent', help: 'load balancers that send the PROXY protocol, comma-separated addresses or networks (extension)' },
 };
@@ -220,6 +223,7 @@ export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>(
   max_connections: 1000,
   max_connections_per_ip: 50,
   proxy_hosts: [],
+  daemon_user: undefined,
   http_listen: undefined,
 });
 
@@ -229,7 +233,7 @@ export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>(
  */
 export const ESETS_DAEMON_KEYS: ReadonlySet<string> = new Set([
   'base_dir', 'cache_dir', 'data_dir', 'lib_dir', 'lic_dir', 'run_dir', 'tmp_dir', 'conf_dir',
-  'daemon_user', 'daemon_group', 'daemon_chroot', 'daemon_preload_modules', 'daemon_quarantine',
+  'daemon_group', 'daemon_chroot', 'daemon_preload_modules', 'daemon_quarantine',
   'daemon_event_cache', 'daemon_ipc', 'av_update_period', 'av_update_server', 'av_update_username',
   'av_update_password', 'av_mirror_enabled', 'av_mirror_dir', 'scan_log_level', 'license_warn_enabled',
 ]);

@@ -17,6 +17,12 @@ export const RFC_END_OF_DATA_S = 600;
 export const SERVER_CONNECT_MS = 5_000;
 /** each command's reply (greeting, EHLO, XCLIENT, MAIL, RCPT, DATA, AUTH steps, VRFY...) */
 export const SERVER_COMMAND_MS = 60_000;
+/**
+ * While the client sends its message and the relay scans it, the server's
+ * transaction is idle (DATA goes only after the verdict): a NOOP this often
+ * keeps it under the server's idle timeout (Postfix: 300 s, 10 s under stress).
+ */
+export const SERVER_KEEPALIVE_MS = 5_000;
 /** the client's QUIT waits this long for the server's goodbye */
 export const SERVER_QUIT_MS = 5_000;
 /** the forward-confirmed name lookup at connect (PTR, then A/AAAA) */

@@ -16,7 +16,7 @@ import { clientEhloLines, loggableCommand } from '../lib/ehlo_mirror';
 import type { SmtpReply } from '../lib/smtp_reply';
 import { replyText } from '../lib/smtp_reply';
 import { ClientIdentity, DownstreamError, DownstreamSession } from '../io/downstream_session';
-import { SERVER_QUIT_MS } from '../lib/timeout_budget';
+import { SERVER_KEEPALIVE_MS, SERVER_QUIT_MS } from '../lib/timeout_budget';
 
 
 export type SessionState = 'connecting' | 'ready' | 'auth' | 'transaction' | 'closed';
@@ -39,6 +39,8 @@ export class MirroredSession {
   state: SessionState = 'connecting';
   private server?: DownstreamSession;
   private hello?: { verb: 'HELO' | 'EHLO'; name: string; reply: SmtpReply };
+  private keepAliveTimer?: NodeJS.Timeout;
+  private keepAliveReply?: Promise<unknown>;
 
   constructor(private readonly settings: MirrorSettings, readonly client: ClientIdentity) {}
 
@@ -90,6 +92,11 @@ export class MirroredSession {
    * 334. Never logged: the protocol log shows the verb and mechanism only.
    */
   async auth(line: string): Promise<SmtpReply> {
+    // an exchange whose server session is gone is over: its next line must not become a command of a new session
+    if (this.state === 'auth' && !this.server?.alive) {
+      this.state = 'ready';
+      throw new DownstreamError('the mail server session was lost during AUTH');
+    }
     const server = await this.live();
     const reply = await server.command(line, undefined, loggableCommand(line, this.state === 'auth'));
     this.state = reply.code === 334 ? 'auth' : 'ready';
@@ -139,7 +146,29 @@ export class MirroredSession {
 
   /** The client's transaction ended without a message (RSET, or refused): the server's is reset at the next MAIL. */
   reset(): void {
+    void this.stopKeepAlive();
     if (this.state !== 'closed' && this.state !== 'connecting') this.state = 'ready';
+  }
+
+  /**
+   * From the client's DATA until the message goes: the server's transaction
+   * waits on the client and the scanners, so a NOOP keeps it from timing out.
+   */
+  keepAlive(): void {
+    void this.stopKeepAlive();
+    this.keepAliveTimer = setInterval(() => {
+      const server = this.server;
+      if (!server?.alive || this.state !== 'transaction' || this.keepAliveReply) return;
+      this.keepAliveReply = server.command('NOOP').catch(() => undefined).finally(() => { this.keepAliveReply = undefined; });
+    }, SERVER_KEEPALIVE_MS);
+    this.keepAliveTimer.unref();
+  }
+
+  /** No more NOOPs; resolves once the one in flight has its reply (so DATA is never pipelined behind it). */
+  private async stopKeepAlive(): Promise<void> {
+    clearInterval(this.keepAliveTimer);
+    this.keepAliveTimer = undefined;
+    await this.keepAliveReply;
   }
 
   /**
@@ -147,11 +176,15 @@ export class MirroredSession {
    * to DATA if it refused, else to the message, due by `deadline` (epoch ms).
    */
   async message(parts: AsyncIterable<Buffer>, deadline: number): Promise<SmtpReply> {
+    await this.stopKeepAlive();
     const server = this.server;
     if (!server?.alive || this.state !== 'transaction') throw new DownstreamError('the mail server session was lost before DATA');
     const reply = await server.sendMessage(parts, deadline);
-    server.inTransaction = false;
-    this.state = 'ready';
+    // a refusal at end of data may leave the server's transaction open (Postfix's smtpd_end_of_data_restrictions
+    // do): the next MAIL is preceded by RSET, as Postfix's own client does
+    server.inTransaction = reply.code >= 400;
+    // (the client may have left meanwhile: closed stays closed)
+    if ((this.state as SessionState) !== 'closed') this.state = 'ready';
     return reply;
   }
 
@@ -171,6 +204,7 @@ export class MirroredSession {
   }
 
   close(): void {
+    void this.stopKeepAlive();
     this.state = 'closed';
     this.server?.close();
   }

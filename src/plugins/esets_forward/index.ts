@@ -21,7 +21,7 @@ import { finalDotAt } from '../shared/haraka';
 import type { Address, Connection, Next, Plugin, Transaction } from '../shared/haraka';
 import { HEADER_EDITS, HeaderEdits } from '../shared/header_edits';
 import { captureMessage, dropMessage, finishedMessage } from '../shared/message_capture';
-import { DISCARDED, SERVER_OUTCOME, ServerOutcome } from '../shared/policy_outcome';
+import { DISCARDED, SERVER_OUTCOME, SERVER_SENDING, ServerOutcome } from '../shared/policy_outcome';
 import { relayConfig } from '../shared/relay_config';
 import { relayWaits } from '../shared/relay_waits';
 import { DSN, exactReply } from '../shared/server_reply';
@@ -248,6 +248,7 @@ export function capture_message(this: ForwardPlugin, next: Next, connection: Con
     captureMessage(txn);
     (txn as Transaction & { discard_data?: boolean }).discard_data = true;
   }
+  sessionOf(connection)?.keepAlive();
   next();
 }
 
@@ -270,10 +271,12 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
     txn.results.add(this, { [reply.code < 400 ? 'pass' : 'fail']: `${reply.code} ${replyText(reply)}` });
     txn.notes.set(SERVER_OUTCOME, (reply.code < 400 ? 'accepted' : 'refused') satisfies ServerOutcome);
     if (connection.remote.closed) return;
-    if (reply.code >= 400) return next(reply.code < 500 ? constants.denysoft : constants.deny, exactReply(reply));
+    if (reply.code >= 400) return next(refusal(reply), exactReply(reply));
     txn.notes.set(SERVER_REPLY, reply);
     next();
   };
+  let sent!: () => void;
+  txn.notes.set(SERVER_SENDING, new Promise<void>((resolve) => { sent = resolve; }));
   relayWaits(connection, run).catch((err: Error) => {
     if (!(err instanceof OutcomeUnknown)) {
       if (txn.notes.get(SERVER_OUTCOME)) txn.notes.set(SERVER_OUTCOME, 'failed' satisfies ServerOutcome);
@@ -284,7 +287,7 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
     txn.notes.set(SERVER_OUTCOME, 'unknown' satisfies ServerOutcome);
     connection.logerror(this, err.message);
     if (!connection.remote.closed) next(constants.denysoftdisconnect, HarakaDsn.create(421, "Lost the mail server's answer to the message, it may have been delivered", 4, 2));
-  });
+  }).finally(() => sent());
 }
 
 /** The server took the message: its 250 is the client's (Haraka adds the transaction id). */
@@ -331,7 +334,8 @@ function step(plugin: Plugin, connection: Connection, next: Next, call: (s: Mirr
   relayWaits(connection, () => call(session))
     .then((reply) => {
       if (connection.remote.closed) return;
-      if (reply.code >= 400) return next(reply.code < 500 ? constants.denysoft : constants.deny, exactReply(reply));
+      // Haraka's NOOP answer knows only deny and denydisconnect
+      if (reply.code >= 400) return next(refusal(reply, success === constants.deny ? constants.denydisconnect : constants.denysoftdisconnect), exactReply(reply));
       if (success === constants.cont) return next();
       next(success, exactReply(reply));
     })
@@ -342,7 +346,17 @@ function unavailable(plugin: Plugin, connection: Connection, next: Next, err: Er
   connection.logerror(plugin, err.message);
   const reply = err instanceof DownstreamError ? err.reply : undefined;
   if (connection.remote.closed) return;
-  if (reply) return next(reply.code < 500 ? constants.denysoft : constants.deny, exactReply(reply));
+  if (reply) return next(refusal(reply), exactReply(reply));
   relayMetrics.serverFailure('session');
   next(constants.denysoft, HarakaDsn.create(451, 'Mail server unavailable, try again later', 4, 4));
+}
+
+/**
+ * How Haraka is to answer a refusal of the server's: 4xx or 5xx, its code kept
+ * (the reply object); a 421 closes the client's session too, as the server's
+ * channel is closing (RFC 5321 3.8).
+ */
+function refusal(reply: SmtpReply, closing: number = constants.denysoftdisconnect): number {
+  if (reply.code === 421) return closing;
+  return reply.code < 500 ? constants.denysoft : constants.deny;
 }

@@ -19,7 +19,7 @@ import { finalDotAt } from '../shared/haraka';
 import type { Connection, Next, Plugin, Transaction } from '../shared/haraka';
 import { HEADER_EDITS, HeaderEdits, isScannerField } from '../shared/header_edits';
 import { captureMessage, finishedMessage } from '../shared/message_capture';
-import { DISCARDED, SERVER_OUTCOME, ServerOutcome } from '../shared/policy_outcome';
+import { DISCARDED, SERVER_OUTCOME, SERVER_SENDING, ServerOutcome } from '../shared/policy_outcome';
 import { CLAMD_CONNECT_MS, CLAMD_VERSION_MS, hookTimeoutS, messageBudget } from '../../lib/timeout_budget';
 import { relayConfig } from '../shared/relay_config';
 import { relayWaits } from '../shared/relay_waits';
@@ -48,6 +48,8 @@ interface PolicyRun {
   ended: AbortController;
   /** the transaction was reset before its summary was ready (the client left): write it at once */
   reset?: boolean;
+  /** its summary line was written */
+  summarized?: boolean;
 }
 
 export function register(this: Plugin): void {
@@ -106,11 +108,30 @@ export function end_transaction(this: Plugin, next: Next, connection: Connection
     run.live?.cancel();
     run.ended.abort('transaction ended');
     run.reset = true;
-    const summary = txn.notes.get(SUMMARY_NOTE) as Summary | undefined;
+    const summary = txn.notes.get(SUMMARY_NOTE) as Summary | undefined ?? refusedByHaraka(this, connection, txn);
     txn.notes.set(SUMMARY_NOTE, undefined);
-    if (summary) logSummary(this, connection, txn, summary);
+    if (summary) writeSummaryWhenSent(this, connection, txn, run, summary);
   }
   next();
+}
+
+/** The message Haraka itself refused at the end of DATA (its size limit, Received: loop, bare LF), before the policy ran. */
+function refusedByHaraka(plugin: Plugin, connection: Connection, txn: Transaction): Summary | undefined {
+  const run = txn.notes.get(RUN_NOTE) as PolicyRun | undefined;
+  const code = clientAnswer(connection).slice(0, 1);
+  if (!run || run.summarized || (code !== '4' && code !== '5')) return undefined;
+  return { config: configOf(plugin, txn), action: code === '5' ? 'reject' : 'defer', option: 'haraka', size: txn.data_bytes, scanMs: 0 };
+}
+
+/**
+ * The summary says what the server did: if the client left while the message
+ * was on its way, the line waits for the server's answer (its own deadline bounds that).
+ */
+function writeSummaryWhenSent(plugin: Plugin, connection: Connection, txn: Transaction, run: PolicyRun, summary: Summary): void {
+  run.summarized = true;
+  const sending = txn.notes.get(SERVER_SENDING) as Promise<void> | undefined;
+  if (sending && txn.notes.get(SERVER_OUTCOME) === 'unknown') void sending.then(() => logSummary(plugin, connection, txn, summary));
+  else logSummary(plugin, connection, txn, summary);
 }
 
 export function apply_policy(this: Plugin, next: Next, connection: Connection): void {
@@ -232,19 +253,24 @@ interface Summary {
 
 /** The summary waits for the client's answer; if the client already left, it is written now. */
 function stageSummary(plugin: Plugin, connection: Connection, txn: Transaction, run: PolicyRun, s: Summary): void {
-  if (run.reset) return logSummary(plugin, connection, txn, s);
+  if (run.reset) return writeSummaryWhenSent(plugin, connection, txn, run, s);
+  run.summarized = true;
   txn.notes.set(SUMMARY_NOTE, s);
 }
 
-/** The first line of the client's answer to the message; 'none' when it got none (it left, or the relay closed). */
-function clientAnswer(connection: Connection, txn: Transaction): string {
-  if (!txn.msg_status || !connection.last_response) return 'none';
-  return connection.last_response.split('\r\n')[0].replace(/^(\d{3})-/, '$1 ');
+/**
+ * The first line of the client's answer to its message: Haraka's last reply,
+ * unless that is still the 354 to DATA ('none': the client left first).
+ */
+function clientAnswer(connection: Connection): string {
+  const last = connection.last_response;
+  if (!last || last.startsWith('354')) return 'none';
+  return last.split('\r\n')[0].replace(/^(\d{3})-/, '$1 ');
 }
 
 function logSummary(plugin: Plugin, connection: Connection, txn: Transaction, s: Summary): void {
   const server = txn.notes.get(SERVER_OUTCOME) as ServerOutcome | undefined;
-  const told = clientAnswer(connection, txn);
+  const told = clientAnswer(connection);
   relayMetrics.message(s.action, s.option);
   // a client told 2xx about a message the server took (or the policy discarded) is the quiet case
   const delivered = /^2/.test(told) && (server === 'accepted' || s.action === 'discard');
@@ -259,7 +285,8 @@ function logSummary(plugin: Plugin, connection: Connection, txn: Transaction, s:
     ['av', s.av],
     ['as', s.as || undefined],
     ['reason', s.verdict],
-    ['message_id', txn.header.get('Message-ID').trim() || word('-')],
+    // the first Message-ID, when a message has several
+    ['message_id', txn.header.get('Message-ID').split('\n')[0].trim() || word('-')],
     ['size', s.size],
     // what the mail server did (absent: not forwarded), and what the client was told
     ['server', server === undefined ? undefined : word(server)],

@@ -123,7 +123,8 @@ export class LiveScan {
     const outcome = await scanOn(socket, address, this.opts.scanTimeoutMs, (framer) => this.input.pipe(framer), {
       fed: this.fed, signal: this.controller.signal, probe,
     });
-    if (outcome.dropped && this.state !== 'abandoned') {
+    const failed = outcome.dropped || outcome.timedOut === true;
+    if (failed && this.state !== 'abandoned') {
       clamdHealth.markDown(address);
       relayMetrics.scannerFailure('clamd');
     }
@@ -137,7 +138,7 @@ export class LiveScan {
       const sizeLimit = !outcome.dropped && outcome.verdict.kind === 'not_scanned' && /size limit/i.test(outcome.verdict.reason);
       return sizeLimit ? { verdict: outcome.verdict } : { reason: `clamd ${address} answered before the end of the message` };
     }
-    if (outcome.dropped) return { reason: outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped', failed: address };
+    if (failed) return { reason: outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped', failed: address };
     return { verdict: outcome.verdict };
   }
 }

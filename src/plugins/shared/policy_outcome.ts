@@ -10,3 +10,6 @@ export const DISCARDED = 'esets_policy.discard';
  */
 export const SERVER_OUTCOME = 'esets_forward.server_outcome';
 export type ServerOutcome = 'accepted' | 'refused' | 'failed' | 'unknown';
+
+/** set by esets_forward while it sends the message: settles when the server's outcome is known (or lost) */
+export const SERVER_SENDING = 'esets_forward.sending';

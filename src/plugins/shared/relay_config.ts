@@ -13,7 +13,7 @@ import { Diagnostic, formatDiagnostic, hasErrors } from '../../lib/diagnostics';
 import { EsetsConfig, isOptionName, parseOptionValue } from '../../lib/esets_options';
 import type { UserSection } from '../../lib/user_config';
 import { missingSettings } from '../../lib/haraka_settings';
-import { guardLoad, loadConfigFiles, LoadResult, RelayConfig } from '../../io/config_files';
+import { guardLoad, loadConfigFiles, LoadResult, RelayConfig, WARNED_ENV } from '../../io/config_files';
 import { readLastGood, saveLastGood } from '../../io/last_good_config';
 import { relayMetrics } from '../../io/relay_metrics';
 import type { Plugin } from './haraka';
@@ -57,7 +57,8 @@ export function relayConfig(plugin: Plugin): RelayConfig {
   const ini = plugin.config.get('esets_relay.ini') as RelayIni;
   const file = path.resolve(configDir(), ini.main?.esets_cfg ?? 'esets.cfg');
   const { loaded, diagnostics } = guardLoad(file, () => loadWithIniOverrides(file, ini.overrides ?? {}));
-  for (const d of diagnostics) if (d.severity === 'warning') plugin.logwarn(formatDiagnostic(d));
+  // said once: by the launcher (stderr) or the manager, not again by every worker
+  if (!cluster.isWorker && !process.env[WARNED_ENV]) for (const d of diagnostics) if (d.severity === 'warning') plugin.logwarn(formatDiagnostic(d));
   const errors = diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
   current = loaded ?? lastGood(plugin, file, ini.overrides ?? {}, errors);
   if (!current) throw new ConfigError(errors.join('\n'));
