@@ -18,7 +18,7 @@ import { drainMs } from '../lib/timeout_budget';
 import { loadConfigFiles, WARNED_ENV } from '../io/config_files';
 import { processDir } from '../io/process_dirs';
 import { Supervisor, superviseWorkers } from './worker_supervisor';
-import { canRead, dropToWorkerUser, giveTo, lookUpUser, WORKER_USER_ENV, WorkerUser } from './worker_user';
+import { canRead, dropToWorkerUser, lookUpUser, shareWith, WORKER_USER_ENV, WorkerUser } from './worker_user';
 
 const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
 const RUNTIME_ENV = 'ESETS_RELAY_RUNTIME';
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
     const user = workerUser(loaded.config.daemon_user, [loaded.file, loaded.users?.file]);
     if (typeof user === 'string') fail([`${configFile}: error: ${user}`, 'esets_smtp: not started'], 1);
     if (user) {
-      giveTo(user, runtime);
+      shareWith(user, runtime);
       process.env[WORKER_USER_ENV] = `${user.name}:${user.uid}:${user.gid}`;
     }
     drain = drainMs(loaded.config);

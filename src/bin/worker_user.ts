@@ -35,13 +35,23 @@ export function canRead(user: WorkerUser, file: string): boolean {
   return r.status === 0;
 }
 
-/** Gives a folder (and what is in it, links not followed) to the workers' user. */
-export function giveTo(user: WorkerUser, dir: string): void {
-  fs.lchownSync(dir, user.uid, user.gid);
+/**
+ * Lets the workers' user read a folder of the manager's (and what is in it,
+ * links not followed) through its group, and nothing more: a worker cannot
+ * change what the manager reads (folders 0750, files 0640, owner kept).
+ */
+export function shareWith(user: WorkerUser, dir: string): void {
+  fs.lchownSync(dir, -1, user.gid);
+  fs.chmodSync(dir, 0o750);
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) giveTo(user, full);
-    else fs.lchownSync(full, user.uid, user.gid);
+    if (entry.isSymbolicLink()) continue;
+    if (entry.isDirectory()) {
+      shareWith(user, full);
+    } else {
+      fs.lchownSync(full, -1, user.gid);
+      fs.chmodSync(full, 0o640);
+    }
   }
 }
 

@@ -25,9 +25,12 @@ export function saveLastGood(config: RelayConfig): void {
   // written whole, then renamed: a worker never reads half of it
   const temp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(temp, JSON.stringify(saved), { mode: 0o600 });
-  // the run folder belongs to the workers' user (daemon_user): so does what they must read in it
-  const owner = fs.statSync(path.dirname(file));
-  if (process.getuid?.() === 0 && owner.uid !== 0) fs.chownSync(temp, owner.uid, owner.gid);
+  // a run folder shared with the workers' group (daemon_user): they read this, and cannot change it
+  const folder = fs.statSync(path.dirname(file));
+  if (folder.gid !== process.getgid?.()) {
+    fs.chownSync(temp, -1, folder.gid);
+    fs.chmodSync(temp, 0o640);
+  }
   fs.renameSync(temp, file);
 }
 

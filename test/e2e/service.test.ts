@@ -1,0 +1,155 @@
+// Running as a service: the workers as daemon_user (the manager, root, binds
+// the listener and keeps running as root), mail flowing, a large message
+// spooled, a live reload read by the workers as that user; a configuration the
+// user cannot read refused at start; the systemd units pass systemd-analyze.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Clamd, EICAR, startClamd } from '../support/clamd';
+import { eventually } from '../support/processes';
+import { esetsCfg, freePort, PROJECT_DIR, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
+import { Sink } from '../support/sink';
+import { SmtpTestClient } from '../support/smtp_client';
+
+const USER = 'nobody';
+const UID = Number(spawnSync('id', ['-u', USER], { encoding: 'utf8' }).stdout.trim());
+
+function children(pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Real uid and supplementary groups of a process. */
+function identity(pid: number): { uid: number; groups: string } {
+  let status: string;
+  try {
+    status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return { uid: -1, groups: '' }; // gone meanwhile
+  }
+  return { uid: Number(/^Uid:\s+(\d+)/m.exec(status)![1]), groups: /^Groups:\s*(.*)$/m.exec(status)![1].trim() };
+}
+
+/** A config file the workers' user can read (folder 0755, file 0644). */
+function readableCfg(text: string): string {
+  const file = writeEsetsCfg(text);
+  fs.chmodSync(path.dirname(file), 0o755);
+  fs.chmodSync(file, 0o644);
+  return file;
+}
+
+async function send(port: number, subject: string, body: string): Promise<number> {
+  const client = await SmtpTestClient.connect(port);
+  await client.read();
+  await client.command('EHLO client.example');
+  const { data } = await client.send('a@example.com', ['b@example.org'], `Subject: ${subject}\r\nMessage-ID: <${subject}@service.test>\r\n\r\n${body}\r\n`);
+  await client.command('QUIT');
+  client.end();
+  return data!.code;
+}
+
+describe('running as a service', function () {
+  this.timeout(90_000);
+  let clamd: Clamd;
+  let sink: Sink;
+  before(async function () {
+    // the workers load the package as that user: it must be able to read it
+    assert.equal(spawnSync('setpriv', [`--reuid=${UID}`, `--regid=${UID}`, '--clear-groups', 'test', '-r', path.join(PROJECT_DIR, 'package.json')]).status, 0,
+      `${USER} cannot read ${PROJECT_DIR}: the test needs a world-readable checkout`);
+    clamd = await startClamd();
+    // the workers connect to clamd as that user
+    fs.chmodSync(path.dirname(clamd.socket), 0o755);
+    fs.chmodSync(clamd.socket, 0o666);
+    sink = new Sink();
+    await sink.start();
+  });
+  after(async () => {
+    await sink?.stop();
+    await clamd?.stop();
+  });
+
+  it(`daemon_user = ${USER}: the workers run as ${USER} (no root group), the manager binds; mail, spool and a live reload work`, async () => {
+    const port = await freePort();
+    const good = esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, global: { daemon_user: `"${USER}"` }, smtp: { num_proc: 2 } });
+    const cfg = readableCfg(good);
+    const relay = await startRelay(['--config', cfg], port);
+    try {
+      assert.ok(await eventually(() => children(relay.process.pid!).length === 2, 10_000));
+      assert.equal(identity(relay.process.pid!).uid, 0, 'the manager stays root (it binds and restarts)');
+      // each worker switches as it starts, before it loads anything
+      assert.ok(await eventually(() => children(relay.process.pid!).every((w) => identity(w).uid === UID), 10_000), 'a worker is not the user');
+      for (const worker of children(relay.process.pid!)) {
+        const id = identity(worker);
+        assert.equal(id.uid, UID, `worker ${worker} runs as uid ${id.uid}`);
+        assert.ok(!id.groups.split(/\s+/).includes('0'), `worker ${worker} kept root's group: ${id.groups}`);
+      }
+      assert.equal(await send(port, 'clean', 'hello'), 250);
+      assert.equal(await send(port, 'virus', EICAR), 550);
+      // past the in-memory limit: the worker's private spool, written as the user
+      assert.equal(await send(port, 'large', `${'x'.repeat(998)}\r\n`.repeat(5 * 1024)), 250);
+      assert.ok(sink.messages.some((m) => m.data.toString().includes('<large@service.test>')));
+
+      fs.writeFileSync(cfg, good.replace('[smtp]', '[smtp]\naction_av_infected = discard'));
+      assert.ok(await eventually(() => (relay.output().match(/configuration reloaded/g) ?? []).length >= 3, 10_000), relay.output());
+      assert.doesNotMatch(relay.output(), /configuration not reloaded|EACCES/);
+      assert.equal(await send(port, 'virus-after-reload', EICAR), 250, 'the reload did not reach the workers');
+      assert.ok(!sink.messages.some((m) => m.data.toString().includes('<virus-after-reload@service.test>')));
+
+      // the manager's run folder: the workers read it (Haraka's config, the last good configuration), never write it
+      const runDir = path.join(os.tmpdir(), `esets-relay-run-${relay.process.pid}`);
+      const asUser = (test: string, target: string): number | null =>
+        spawnSync('setpriv', [`--reuid=${UID}`, `--regid=${UID}`, `--init-groups`, 'test', test, target]).status;
+      assert.equal(asUser('-r', path.join(runDir, 'last-good.json')), 0);
+      assert.notEqual(asUser('-w', runDir), 0, 'a worker could change what the manager reads');
+      // a worker killed: its replacement is the user too, and serves
+      const [first] = children(relay.process.pid!);
+      process.kill(first, 'SIGKILL');
+      assert.ok(await eventually(() => children(relay.process.pid!).length === 2 && !children(relay.process.pid!).includes(first), 10_000));
+      // (a new worker starts as its manager's user and switches before it loads anything)
+      assert.ok(await eventually(() => children(relay.process.pid!).every((w) => identity(w).uid === UID), 10_000), 'the replacement worker is not the user');
+      let code = 0;
+      for (let i = 0; i < 20 && code !== 250; i++) code = await send(port, `after-kill-${i}`, 'hello').catch(() => 0);
+      assert.equal(code, 250);
+    } finally {
+      await relay.stop('SIGTERM');
+    }
+  });
+
+  it('daemon_user that cannot read esets.cfg: refused at start, naming the file and the fix', async () => {
+    const port = await freePort();
+    const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, global: { daemon_user: `"${USER}"` } }));
+    fs.chmodSync(cfg, 0o600);
+    const r = await runLauncher(['--config', cfg]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`daemon_user = '${USER}' cannot read ${cfg.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: the workers read it at start and at every reload`));
+    assert.match(r.stderr, /esets_smtp: not started/);
+  });
+
+  it('daemon_user naming no user is refused at start', async () => {
+    const port = await freePort();
+    const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, global: { daemon_user: '"no-such-user-here"' } }));
+    const r = await runLauncher(['--config', cfg]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /daemon_user = 'no-such-user-here': no such user/);
+  });
+
+  it('the systemd units pass systemd-analyze verify, and wait longer than the TERM drain bound', () => {
+    const dir = path.join(PROJECT_DIR, 'packaging', 'systemd');
+    for (const unit of ['esets-relay.service', 'esets-relay-user.service']) {
+      const r = spawnSync('systemd-analyze', ['verify', path.join(dir, unit)], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `${unit}: ${r.stdout}${r.stderr}`);
+      assert.equal(r.stderr.trim(), '', `${unit}: ${r.stderr}`);
+      const text = fs.readFileSync(path.join(dir, unit), 'utf8');
+      // timeout_client + timeout_message at their defaults, 30 + 540 s, and the manager's 5 s
+      assert.ok(Number(/^TimeoutStopSec=(\d+)/m.exec(text)![1]) > 30 + 540 + 5, unit);
+      assert.match(text, /^Type=simple$/m);
+    }
+    assert.match(fs.readFileSync(path.join(dir, 'esets-relay-user.service'), 'utf8'), /^AmbientCapabilities=CAP_NET_BIND_SERVICE$/m);
+  });
+});
