@@ -17,6 +17,7 @@ import { parseHostPort } from '../lib/esets_options';
 import { drainMs } from '../lib/timeout_budget';
 import { loadConfigFiles, WARNED_ENV } from '../io/config_files';
 import { processDir } from '../io/process_dirs';
+import { journalOutput } from './journal_output';
 import { Supervisor, superviseWorkers } from './worker_supervisor';
 import { canRead, dropToWorkerUser, lookUpUser, shareWith, WORKER_USER_ENV, WorkerUser } from './worker_user';
 
@@ -26,6 +27,7 @@ const DRAIN_ENV = 'ESETS_RELAY_DRAIN_MS';
 const { version } = require(path.join(PROJECT_DIR, 'package.json')) as { version: string };
 
 async function main(): Promise<void> {
+  journalOutput();
   if (cluster.isWorker && process.env[RUNTIME_ENV]) {
     dropToWorkerUser();
     handleSignals(Number(process.env[DRAIN_ENV]) || 30_000);
