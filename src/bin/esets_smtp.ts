@@ -16,7 +16,8 @@ import { formatIni, mergeIni, parseIni } from '../lib/ini';
 import { parseHostPort } from '../lib/esets_options';
 import { drainMs } from '../lib/timeout_budget';
 import { loadConfigFiles, WARNED_ENV } from '../io/config_files';
-import { processDir } from '../io/process_dirs';
+import { processDir, removeProcessDirs } from '../io/process_dirs';
+import { startDraining } from '../io/shutdown';
 import { journalOutput } from './journal_output';
 import { Supervisor, superviseWorkers } from './worker_supervisor';
 import { canRead, dropToWorkerUser, lookUpUser, shareWith, WORKER_USER_ENV, WorkerUser } from './worker_user';
@@ -174,17 +175,28 @@ function startHaraka(runtime: string): void {
     cluster.setupPrimary({ execArgv: [...process.execArgv, ...WORKER_EXEC_ARGV] });
   }
   process.env.HARAKA = runtime;
+  const ours = process.listeners('SIGTERM');
   require('Haraka/haraka.js');
+  // as PID 1 (a container) Haraka takes TERM for an immediate shutdown: here TERM drains (esets_smtp(1))
+  for (const listener of process.listeners('SIGTERM')) if (!ours.includes(listener)) process.off('SIGTERM', listener);
 }
 
 interface HarakaServer {
   listeners: { close(cb?: () => void): void }[];
 }
 
-/** `drain`: how long TERM lets the sessions in progress finish (lib/timeout_budget). */
+/**
+ * `drain`: how long TERM lets the sessions in progress finish (lib/timeout_budget).
+ * A TERM that comes again (an impatient operator, or systemd signalling the whole
+ * group while the manager passes it on) changes nothing: only USR1 cuts sessions.
+ */
 function handleSignals(drain: number, supervisor?: Supervisor): void {
-  process.once('SIGTERM', () => {
+  let stopping = false;
+  process.on('SIGTERM', () => {
+    if (stopping) return;
+    stopping = true;
     supervisor?.stop();
+    startDraining();
     if (cluster.isPrimary && cluster.workers && Object.keys(cluster.workers).length) {
       // the workers' own drain bound decides; this one only covers a worker that hangs
       stopWorkers('SIGTERM', drain + 5_000);
@@ -198,10 +210,14 @@ function handleSignals(drain: number, supervisor?: Supervisor): void {
   });
 }
 
-/** Exits at once, workers first. */
+/** Exits at once, workers first (their spool folders with them: a killed process cannot clean up). */
 function stopNow(code: number): void {
   if (cluster.isPrimary) {
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (!worker?.process.pid) continue;
+      worker.process.kill('SIGKILL');
+      removeProcessDirs('spool', worker.process.pid);
+    }
   }
   process.exit(code);
 }

@@ -24,6 +24,7 @@ export function superviseWorkers(log: SupervisorLog, giveUp: () => void): Superv
 
   cluster.on('listening', (worker: Worker) => {
     listening.set(worker.id, Date.now());
+    backoff.workerListening();
     setTimeout(() => {
       if (listening.has(worker.id)) backoff.workerStable();
     }, RESTART_BACKOFF.stableMs).unref();
@@ -32,13 +33,13 @@ export function superviseWorkers(log: SupervisorLog, giveUp: () => void): Superv
   const onExit = (worker: Worker, code: number | null, signal: string | null): void => {
     const since = listening.get(worker.id);
     listening.delete(worker.id);
-    // a worker that ends on its own with 0 was told to (TERM); the manager is stopping too
-    if (stopping || (!signal && code === 0)) return;
+    // while the manager runs, every worker that ends is replaced (one told to stop alone, exit 0, too)
+    if (stopping) return;
     const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
     const decision = backoff.workerDied(since === undefined ? undefined : Date.now() - since, listening.size);
     const pid = worker.process.pid;
     if (decision.action === 'give_up') {
-      log.error(`worker ${pid} ${how} before listening: no worker could start (${decision.failures} failures in a row; their errors are above). esets_smtp stops`);
+      log.error(`worker ${pid} ${how} before listening: no worker could start (${decision.failures} in a row died before listening; their errors are above). esets_smtp stops`);
       stopping = true;
       return giveUp();
     }

@@ -1,6 +1,7 @@
 // clamd's INSTREAM command over a unix or TCP socket, with the addresses of
 // daemon_sock_path tried in order when one cannot be reached.
 
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { Transform, TransformCallback, Writable } from 'node:stream';
 import { ClamdVerdict, parseClamdReply } from '../lib/clamd_reply';
@@ -39,6 +40,15 @@ export function connectTo(address: string): net.Socket {
 /** The daemons' health, per process (lib/clamd_health): a failed one is skipped for a while. */
 export const clamdHealth = new ClamdHealth();
 
+/** 'down' (address, reason): a daemon failed and is skipped for a while (once per back-off period) */
+export const clamdEvents = new EventEmitter<{ down: [address: string, reason: string] }>();
+
+/** A daemon failed a scan: skipped for a while, counted, and said once per back-off period. */
+export function daemonFailed(address: string, reason: string): void {
+  relayMetrics.scannerFailure('clamd');
+  if (clamdHealth.markDown(address)) clamdEvents.emit('down', address, reason);
+}
+
 /**
  * Scans what `feed` writes; tries the addresses (healthy ones first) until
  * one gives a verdict: a daemon that refuses the connection, drops it before
@@ -53,8 +63,7 @@ export async function clamdScan(opts: ClamdOptions, feed: Feed, signal?: AbortSi
     const last = i === order.length - 1;
     const socket = await connectWithin(connectTo(address), opts.connectTimeoutMs).catch((err: Error) => {
       failures.push(`${address}: ${err.message}`);
-      clamdHealth.markDown(address);
-      relayMetrics.scannerFailure('clamd');
+      daemonFailed(address, err.message);
       return undefined;
     });
     if (!socket) continue;
@@ -69,8 +78,7 @@ export async function clamdScan(opts: ClamdOptions, feed: Feed, signal?: AbortSi
     // av_scan_obj_timeout) hands the message on like one found hung
     const failed = outcome.dropped || outcome.timedOut === true;
     if (failed) {
-      clamdHealth.markDown(address);
-      relayMetrics.scannerFailure('clamd');
+      daemonFailed(address, outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped');
     } else {
       clamdHealth.markUp(address);
     }

@@ -3,8 +3,10 @@
 //   spool: large messages while they are scanned and forwarded (each worker)
 //   run:   the launcher's copy of Haraka's config, and the last good
 //          configuration the workers fall back on (the manager)
-// Each is removed when its process exits; folders that a killed process left
-// behind are removed by the next one to start.
+// Named esets-relay-KIND-PID-RANDOM (unique even where every manager is PID 1,
+// in containers sharing a /tmp). Each is removed when its process exits;
+// folders that a killed process left behind are removed by the next one to
+// start, or by the manager when it kills its workers.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,6 +20,12 @@ function prefix(kind: ProcessDirKind): string {
   return `esets-relay-${kind}-`;
 }
 
+/** The process a folder of `kind` belongs to, from its name. */
+function ownerPid(kind: ProcessDirKind, name: string): number | undefined {
+  const m = new RegExp(`^${prefix(kind)}(\\d+)-[A-Za-z0-9]+$`).exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -27,35 +35,46 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Removes the folders of this kind whose processes are gone (a kill leaves them behind). */
-function removeStale(base: string, kind: ProcessDirKind): void {
-  const start = prefix(kind);
-  for (const name of fs.readdirSync(base)) {
-    if (!name.startsWith(start)) continue;
-    const pid = Number(name.slice(start.length));
-    if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
+/** Removes the folders of `kind` that `dead` says are left over; only our own, never through a link. */
+function removeWhere(base: string, kind: ProcessDirKind, dead: (pid: number) => boolean): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(base);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = ownerPid(kind, name);
+    if (pid === undefined || !dead(pid)) continue;
     try {
       const full = path.join(base, name);
-      // only our own folders: never follow a link someone else planted
       const stat = fs.lstatSync(full);
       if (stat.isDirectory() && stat.uid === process.getuid?.()) fs.rmSync(full, { recursive: true, force: true });
     } catch { /* gone already, or not ours */ }
   }
 }
 
+/** The folders of `kind` of a process that was just killed (the manager's workers). */
+export function removeProcessDirs(kind: ProcessDirKind, pid: number, base = os.tmpdir()): void {
+  removeWhere(base, kind, (p) => p === pid);
+}
+
 /** This process's private folder of `kind`, made (and stale ones removed) on first use. */
 export function processDir(kind: ProcessDirKind, base = os.tmpdir()): string {
   const known = made.get(kind);
   if (known) return known;
-  removeStale(base, kind);
-  const wanted = path.join(base, `${prefix(kind)}${process.pid}`);
-  fs.rmSync(wanted, { recursive: true, force: true });
-  fs.mkdirSync(wanted, { mode: 0o700 });
-  const stat = fs.lstatSync(wanted);
-  if (!stat.isDirectory() || (stat.mode & 0o077) !== 0) throw new Error(`folder ${wanted} is not private`);
-  made.set(kind, wanted);
-  process.once('exit', () => fs.rmSync(wanted, { recursive: true, force: true }));
-  return wanted;
+  removeWhere(base, kind, (pid) => pid !== process.pid && !alive(pid));
+  // mkdtemp: a new name, made atomically, mode 0700
+  const dir = fs.mkdtempSync(path.join(base, `${prefix(kind)}${process.pid}-`));
+  const stat = fs.lstatSync(dir);
+  if (!stat.isDirectory() || (stat.mode & 0o077) !== 0) throw new Error(`folder ${dir} is not private`);
+  made.set(kind, dir);
+  process.once('exit', () => {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch { /* the exit goes on: the next start removes what is left */ }
+  });
+  return dir;
 }
 
 export function spoolDir(): string {

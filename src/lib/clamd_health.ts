@@ -14,8 +14,11 @@ export class ClamdHealth {
     return [...up, ...addresses.filter((a) => !up.includes(a))];
   }
 
-  markDown(address: string, now = Date.now(), backoffMs = CLAMD_BACKOFF_MS): void {
+  /** Skips `address` for the back-off period; true when it was not skipped already (a new failure to report). */
+  markDown(address: string, now = Date.now(), backoffMs = CLAMD_BACKOFF_MS): boolean {
+    const fresh = !this.isDown(address, now);
     this.downUntil.set(address, now + backoffMs);
+    return fresh;
   }
 
   markUp(address: string): void {

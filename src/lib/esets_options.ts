@@ -2,6 +2,7 @@
 // where it may appear. The typed EsetsConfig is what the rest of the relay reads.
 
 import { isIP } from 'node:net';
+import { MAX_TIMEOUT_MESSAGE_S } from './timeout_budget';
 
 export type AvAction = 'accept' | 'scan' | 'defer' | 'discard' | 'reject';
 export type VerdictAction = 'accept' | 'defer' | 'discard' | 'reject';
@@ -123,7 +124,7 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   server_addr: { type: STRING, scope: 'agent', help: 'mail server the relay forwards to' },
   server_port: { type: PORT, scope: 'agent', help: 'port of the mail server' },
   timeout_client: { type: int(1, 86400), scope: 'agent', help: 'client inactivity timeout, seconds' },
-  timeout_message: { type: int(10, 590), scope: 'agent', help: "longest wait for the answer to a message (scanners, then the mail server), seconds; under RFC 5321's 600 (extension)" },
+  timeout_message: { type: int(10, MAX_TIMEOUT_MESSAGE_S), scope: 'agent', help: "longest wait for the answer to a message (scanners, then the mail server), seconds; under RFC 5321's 600 (extension)" },
   add_header_xvirus: { type: BOOL, scope: 'common', help: 'add X-Virus-Scanner: to forwarded messages' },
   add_header_received: { type: BOOL, scope: 'agent', help: "add the relay's Received: line" },
   user_config: { type: STRING, scope: 'agent', help: 'file of user-specific sections, relative to esets.cfg' },

@@ -60,6 +60,10 @@ export function summaryLine(accepted: boolean, fields: readonly Field[]): LogLin
   return { logClass: 'summary', severity: accepted ? 'notice' : 'warning', text: formatFields(fields) };
 }
 
+export function warningLine(text: string): LogLine {
+  return { logClass: 'warning', severity: 'warning', text: logText(text) };
+}
+
 export function errorLine(text: string): LogLine {
   return { logClass: 'error', severity: 'err', text: logText(text) };
 }

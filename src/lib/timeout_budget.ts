@@ -76,15 +76,20 @@ function serverShareMs(endOfDataMs: number): number {
 }
 
 /** The longest one hook of esets_forward waits for the server: a MAIL that reopens the session (live()). */
-function longestSessionStepMs(): number {
+export function longestSessionStepMs(): number {
   const open = CLIENT_NAME_LOOKUP_MS + SERVER_CONNECT_MS + 4 * SERVER_COMMAND_MS; // greeting, EHLO, XCLIENT, HELO again
   return open + 3 * SERVER_COMMAND_MS; // RSET, XFORWARD, MAIL
 }
 
-/** Haraka's timeout for every hook of esets_policy and esets_forward: above all of their own bounds. */
-export function hookTimeoutS(config: EsetsConfig): number {
-  return Math.ceil(Math.max(config.timeout_message * 1000, longestSessionStepMs()) / 1000) + HOOK_MARGIN_S;
-}
+/** the most timeout_message may be (its option's range): under RFC 5321's 600 s */
+export const MAX_TIMEOUT_MESSAGE_S = 590;
+
+/**
+ * Haraka's timeout for every hook of esets_policy and esets_forward: above all
+ * of their own bounds for any timeout_message, so a live edit of it can never
+ * let Haraka's generic "plugin timeout" answer first.
+ */
+export const HOOK_TIMEOUT_S = Math.ceil(Math.max(MAX_TIMEOUT_MESSAGE_S * 1000, longestSessionStepMs()) / 1000) + HOOK_MARGIN_S;
 
 /** TERM: a session in progress may take one more client silence and a whole end of data to finish. */
 export function drainMs(config: EsetsConfig): number {

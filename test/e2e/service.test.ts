@@ -6,10 +6,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
-import { eventually } from '../support/processes';
+import { eventually, processDirOf } from '../support/processes';
 import { esetsCfg, freePort, PROJECT_DIR, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
@@ -102,7 +101,7 @@ describe('running as a service', function () {
       assert.ok(!sink.messages.some((m) => m.data.toString().includes('<virus-after-reload@service.test>')));
 
       // the manager's run folder: the workers read it (Haraka's config, the last good configuration), never write it
-      const runDir = path.join(os.tmpdir(), `esets-relay-run-${relay.process.pid}`);
+      const runDir = processDirOf('run', relay.process.pid!)!;
       const asUser = (test: string, target: string): number | null =>
         spawnSync('setpriv', [`--reuid=${UID}`, `--regid=${UID}`, `--init-groups`, 'test', test, target]).status;
       assert.equal(asUser('-r', path.join(runDir, 'last-good.json')), 0);

@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
-import { eventually } from '../support/processes';
+import { eventually, processDirOf } from '../support/processes';
 import { esetsCfg, freePort, LAUNCHER, PROJECT_DIR, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
@@ -113,26 +113,187 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
     }
   });
 
+  /** A session that has sent part of its message; `finish()` sends the rest and reads the answer. */
+  async function midData(port: number, id: string): Promise<{ client: SmtpTestClient; finish(): Promise<number> }> {
+    const client = await SmtpTestClient.connect(port);
+    await client.read();
+    await client.command('EHLO client.example');
+    assert.equal((await client.command('MAIL FROM:<a@example.com>')).code, 250);
+    assert.equal((await client.command('RCPT TO:<b@example.org>')).code, 250);
+    assert.equal((await client.command('DATA')).code, 354);
+    const socket = (client as unknown as { socket: net.Socket }).socket;
+    socket.write(`Subject: drain\r\nMessage-ID: <${id}@test>\r\n\r\nfirst half\r\n`);
+    return {
+      client,
+      finish: async () => {
+        socket.write('second half\r\n.\r\n');
+        return (await client.read()).code;
+      },
+    };
+  }
+
+  it('TERM twice, to the manager and to every worker (systemd signals the whole group): a session mid-DATA still finishes', async () => {
+    const port = await freePort();
+    const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { num_proc: 2 } }))], port);
+    try {
+      assert.ok(await eventually(() => children(relay.process.pid!).length === 2, 10_000));
+      const session = await midData(port, 'term-twice');
+      for (let round = 0; round < 2; round++) {
+        for (const pid of [relay.process.pid!, ...children(relay.process.pid!)]) process.kill(pid, 'SIGTERM');
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      assert.equal(await session.finish(), 250);
+      session.client.end();
+      assert.equal(await relay.exited, 0);
+      assert.equal(sink.messages.filter((m) => m.data.toString().includes('<term-twice@test>')).length, 1);
+    } finally {
+      await relay.stop('SIGKILL');
+    }
+  });
+
+  it('as PID 1 (a container), TERM drains too: a session mid-DATA finishes', async () => {
+    const port = await freePort();
+    const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket }));
+    const child = spawn('unshare', ['-pf', '--mount-proc', process.execPath, LAUNCHER, '--config', cfg], { cwd: PROJECT_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d.toString(); });
+    child.stderr.on('data', (d) => { out += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    try {
+      assert.ok(await eventually(() => /listening on/i.test(out), 20_000), out);
+      // the relay: unshare's child, PID 1 inside its namespace
+      const [launcher] = children(child.pid!);
+      assert.match(fs.readFileSync(`/proc/${launcher}/status`, 'utf8'), /^NSpid:\s+\d+\s+1$/m, 'not PID 1 in its namespace');
+      const session = await midData(port, 'pid-one');
+      process.kill(launcher, 'SIGTERM');
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(await session.finish(), 250, out);
+      session.client.end();
+      assert.equal(await exited, 0, out);
+      assert.equal(sink.messages.filter((m) => m.data.toString().includes('<pid-one@test>')).length, 1);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('after TERM, a client that keeps its connection gets 421 4.3.2 at its next MAIL, and the relay exits at once', async () => {
+    const port = await freePort();
+    const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket }))], port);
+    try {
+      const client = await SmtpTestClient.connect(port);
+      await client.read();
+      await client.command('EHLO client.example');
+      assert.equal((await client.send('a@example.com', ['b@example.org'], 'Subject: before\r\n\r\nhello\r\n')).data?.code, 250);
+      const termAt = Date.now();
+      relay.process.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 300));
+      const mail = await client.command('MAIL FROM:<a@example.com>');
+      assert.equal(mail.code, 421, `${mail.code} ${mail.lines.join(' ')}`);
+      assert.match(mail.lines.join(' '), /4\.3\.2 .*shutting down/);
+      assert.equal(await relay.exited, 0);
+      assert.ok(Date.now() - termAt < 5_000, `exited ${Date.now() - termAt} ms after TERM`);
+    } finally {
+      await relay.stop('SIGKILL');
+    }
+  });
+
+  /** Sends one message; its reply code (0: no connection, or it was cut). */
+  async function tryOne(port: number): Promise<number> {
+    return SmtpTestClient.connect(port).then(async (c) => {
+      await c.read();
+      await c.command('EHLO client.example');
+      const r = await c.send('a@example.com', ['b@example.org'], 'Subject: still\r\n\r\nhello\r\n');
+      c.end();
+      return r.data?.code ?? r.rcpts[0]?.code ?? 0;
+    }, () => 0).catch(() => 0);
+  }
+
+  async function servesWithin(port: number, ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      if ((await tryOne(port).catch(() => 0)) === 250) return true;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return false;
+  }
+
+  it('workers that serve, all killed again and again: the manager never gives up, and mail flows again within seconds', async () => {
+    const port = await freePort();
+    const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { num_proc: 2 } }))], port);
+    try {
+      for (let round = 0; round < 5; round++) {
+        assert.ok(await servesWithin(port, 10_000), `round ${round}: no worker serves\n${relay.output().slice(-2000)}`);
+        for (const pid of children(relay.process.pid!)) process.kill(pid, 'SIGKILL');
+      }
+      assert.ok(await servesWithin(port, 10_000), 'no worker serves after the last round');
+      assert.equal(relay.process.exitCode, null, 'the manager gave up');
+      assert.doesNotMatch(relay.output(), /no worker could start/);
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  it('a worker stopped alone (TERM) is replaced: num_proc stays what was asked', async () => {
+    const port = await freePort();
+    const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { num_proc: 2 } }))], port);
+    try {
+      assert.ok(await eventually(() => children(relay.process.pid!).length === 2, 10_000));
+      const [alone] = children(relay.process.pid!);
+      process.kill(alone, 'SIGTERM');
+      assert.ok(await eventually(() => children(relay.process.pid!).length === 2 && !children(relay.process.pid!).includes(alone), 15_000), relay.output());
+      const said = new RegExp(`worker ${alone} exited with code 0: a new one starts now`);
+      assert.ok(await eventually(() => said.test(relay.output()), 5_000), relay.output());
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  it('a live edit of server_port takes effect for the sessions after it, in every worker', async () => {
+    const other = new Sink();
+    await other.start();
+    const port = await freePort();
+    const text = esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { num_proc: 2 } });
+    const cfg = writeEsetsCfg(text);
+    const relay = await startRelay(['--config', cfg], port);
+    try {
+      fs.writeFileSync(cfg, text.replace(`server_port = ${sink.port}`, `server_port = ${other.port}`));
+      assert.ok(await eventually(() => (relay.output().match(/configuration reloaded/g) ?? []).length >= 3, 10_000), relay.output());
+      for (let i = 0; i < 6; i++) {
+        const client = await SmtpTestClient.connect(port);
+        await client.read();
+        await client.command('EHLO client.example');
+        assert.equal((await client.send('a@example.com', ['b@example.org'], `Subject: moved ${i}\r\n\r\nhello\r\n`)).data?.code, 250);
+        client.end();
+      }
+      assert.equal(other.messages.length, 6, 'a session went to the old server');
+    } finally {
+      await relay.stop();
+      await other.stop();
+    }
+  });
+
   it("the manager's run folder: removed when it stops; one a killed manager left is removed at the next start", async () => {
     const port = await freePort();
     const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket }));
-    const runDir = (pid: number): string => path.join(os.tmpdir(), `esets-relay-run-${pid}`);
 
     const first = await startRelay(['--config', cfg], port);
     const firstPid = first.process.pid!;
     const firstWorkers = children(firstPid);
-    assert.ok(fs.existsSync(runDir(firstPid)), 'the run folder is where it should be');
-    assert.equal(fs.statSync(runDir(firstPid)).mode & 0o777, 0o700);
+    const firstRun = processDirOf('run', firstPid);
+    assert.ok(firstRun && fs.existsSync(firstRun), 'the run folder is where it should be');
+    assert.equal(fs.statSync(firstRun).mode & 0o777, 0o700);
     await first.stop('SIGKILL');
     // the workers see their manager gone and exit
     assert.ok(await eventually(() => firstWorkers.every((p) => !fs.existsSync(`/proc/${p}`)), 10_000), 'workers outlived the manager');
-    assert.ok(fs.existsSync(runDir(firstPid)), 'a kill cannot clean up');
+    assert.ok(fs.existsSync(firstRun), 'a kill cannot clean up');
 
     const second = await startRelay(['--config', cfg], port);
     const secondPid = second.process.pid!;
-    assert.equal(fs.existsSync(runDir(firstPid)), false, 'the stale run folder is still there');
+    const secondRun = processDirOf('run', secondPid);
+    assert.ok(secondRun);
+    assert.equal(fs.existsSync(firstRun), false, 'the stale run folder is still there');
     assert.equal(await sendOne(port, 'second', 'hello'), 250);
     assert.equal(await second.stop('SIGTERM'), 0);
-    assert.equal(fs.existsSync(runDir(secondPid)), false, 'the run folder outlived its manager');
+    assert.equal(fs.existsSync(secondRun), false, 'the run folder outlived its manager');
   });
 });

@@ -38,10 +38,8 @@ describe('esets_forward plugin (against a real SMTP server)', () => {
     await callHook(plugin, 'close_session', conn);
   });
 
-  it("sets its own Haraka hook timeout above timeout_message and its longest server step (no .timeout file)", () => {
-    useHarakaDir(`${CFG(sink.port)}timeout_message = 300\n`);
-    assert.equal(makePlugin('esets_forward').timeout, 428 + 30);
-    useHarakaDir(`${CFG(sink.port)}timeout_message = 590\n`);
+  it("sets its own Haraka hook timeout above any timeout_message and its longest server step (no .timeout file)", () => {
+    useHarakaDir(`${CFG(sink.port)}timeout_message = 60\n`);
     assert.equal(makePlugin('esets_forward').timeout, 590 + 30);
   });
 

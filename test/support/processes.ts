@@ -2,7 +2,10 @@
 // and see whether something accepts connections on a loopback port.
 
 import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 
 /** Sends `signal` if the process still runs, and resolves once it has exited. */
 export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
@@ -28,4 +31,10 @@ export async function eventually(ok: () => boolean, ms = 5_000, everyMs = 20): P
     await new Promise((r) => setTimeout(r, everyMs));
   }
   return true;
+}
+
+/** The private folder of `kind` of process `pid` (esets-relay-KIND-PID-RANDOM in the temp folder), if there is one. */
+export function processDirOf(kind: 'run' | 'spool', pid: number): string | undefined {
+  const name = fs.readdirSync(os.tmpdir()).find((n) => n.startsWith(`esets-relay-${kind}-${pid}-`));
+  return name === undefined ? undefined : path.join(os.tmpdir(), name);
 }

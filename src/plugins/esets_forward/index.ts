@@ -13,7 +13,8 @@ import { relayMetrics } from '../../io/relay_metrics';
 import { DownstreamError, HandoverRefused, OutcomeUnknown } from '../../io/downstream_session';
 import { HIDDEN_VERBS, hiddenParameter, loggableCommand, loggablePipelined } from '../../lib/ehlo_mirror';
 import { editHeaderSection } from '../../lib/smtp_data';
-import { hookTimeoutS, SERVER_COMMAND_MS, SERVER_CONNECT_MS } from '../../lib/timeout_budget';
+import { HOOK_TIMEOUT_S, SERVER_COMMAND_MS, SERVER_CONNECT_MS } from '../../lib/timeout_budget';
+import { isDraining } from '../../io/shutdown';
 import type { SmtpReply } from '../../lib/smtp_reply';
 import { replyText } from '../../lib/smtp_reply';
 import { EsmtpParams, MirroredSession } from '../../session/mirrored_session';
@@ -34,11 +35,7 @@ let lastHandoverError = 0;
 /** verbs Haraka does not know that the server answers; AUTH has its own path */
 const RELAYED_VERBS = new Set(['EXPN', 'ETRN']);
 
-interface ForwardPlugin extends Plugin {
-  server: { host: string; port: number };
-  requireXclient: boolean;
-  heloName?: string;
-}
+type ForwardPlugin = Plugin;
 
 type HelpCommand = (this: HarakaConnection, args: string) => void;
 
@@ -47,11 +44,8 @@ export function register(this: ForwardPlugin): void {
   if (!config.server_addr || !config.server_port) {
     throw new Error('esets_forward: server_addr and server_port must be set in [smtp] of esets.cfg');
   }
-  this.server = { host: config.server_addr, port: config.server_port };
-  this.requireXclient = config.server_trusts_relay;
-  this.heloName = config.helo_name;
   // Haraka's hook timeout above every wait of ours (lib/timeout_budget): ours answer first, with their own reply
-  this.timeout = hookTimeoutS(config);
+  this.timeout = HOOK_TIMEOUT_S;
   // the private spool now: folders that killed processes left behind are removed at start
   spoolDir();
   this.register_hook('connect_init', 'client_nodelay');
@@ -87,12 +81,15 @@ export function client_nodelay(this: ForwardPlugin, next: Next, connection: Conn
 
 /** At connect: the server session (XCLIENT), and the server's greeting for the client. */
 export function open_session(this: ForwardPlugin, next: Next, connection: Connection): void {
+  // the configuration in force for each new session: a reload changes the server for the sessions after it
+  const { config } = relayConfig(this);
   const run = async (): Promise<void> => {
     const name = await confirmedName(connection.remote.ip, connection.remote.host);
     const session = new MirroredSession({
-      ...this.server,
-      heloName: this.heloName ?? (connection.local.host || 'localhost'),
-      requireXclient: this.requireXclient,
+      host: config.server_addr!,
+      port: config.server_port!,
+      heloName: config.helo_name ?? (connection.local.host || 'localhost'),
+      requireXclient: config.server_trusts_relay,
       connectTimeoutMs: SERVER_CONNECT_MS,
       commandTimeoutMs: SERVER_COMMAND_MS,
       onProtocol: (direction, line) => connection.logprotocol(this, `${direction}: ${line}`),
@@ -143,7 +140,7 @@ interface HarakaConnection extends Connection {
 function adaptConnection(connection: Connection, session: MirroredSession): void {
   const conn = connection as HarakaConnection;
   conn.cmd_help = function help(this: HarakaConnection, args: string): void {
-    session.verb(args ? `HELP ${args}` : 'HELP')
+    relayWaits(connection, () => session.verb(args ? `HELP ${args}` : 'HELP'))
       .then((reply) => this.respond(reply.code, exactReply(reply)))
       .catch(() => this.respond(451, '4.4.4 Mail server unavailable, try again later'));
   };
@@ -223,13 +220,15 @@ export function forward_noop(this: ForwardPlugin, next: Next, connection: Connec
 export function forward_quit(this: ForwardPlugin, next: Next, connection: Connection): void {
   const session = sessionOf(connection);
   if (!session) return next();
-  session.quit()
+  relayWaits(connection, () => session.quit())
     .then((reply) => next(constants.ok, exactReply(reply)))
     .catch(() => next());
 }
 
 export function forward_mail(this: ForwardPlugin, next: Next, connection: Connection, params: [Address, EsmtpParams]): void {
   const [from, mailParams] = params;
+  // stopping (TERM): the transaction in progress finishes, no new one starts (RFC 5321 3.8)
+  if (isDraining()) return next(constants.denysoftdisconnect, HarakaDsn.create(421, 'Service shutting down, try again later', 3, 2));
   const hidden = hiddenParameter(mailParams);
   if (hidden) return next(constants.deny, HarakaDsn.create(555, `${hidden} not supported`, 5, 4));
   step(this, connection, next, (s) => s.mail(from.format(!s.utf8), mailParams), constants.ok);

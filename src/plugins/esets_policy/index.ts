@@ -13,20 +13,20 @@ import {
 } from '../../lib/policy';
 import type { HeaderField } from '../../lib/smtp_data';
 import { xSpamStatus } from '../../lib/spamd_reply';
-import { errorLine, summaryLine, word } from '../../lib/syslog';
+import { errorLine, summaryLine, warningLine, word } from '../../lib/syslog';
 import { parseClamdVersion, ScannerVersion, xVirusScannerValue } from '../../lib/virus_scanner_header';
 import { finalDotAt } from '../shared/haraka';
 import type { Connection, Next, Plugin, Transaction } from '../shared/haraka';
 import { HEADER_EDITS, HeaderEdits, isScannerField } from '../shared/header_edits';
 import { captureMessage, finishedMessage } from '../shared/message_capture';
 import { DISCARDED, SERVER_OUTCOME, SERVER_SENDING, ServerOutcome } from '../shared/policy_outcome';
-import { CLAMD_CONNECT_MS, CLAMD_VERSION_MS, hookTimeoutS, messageBudget } from '../../lib/timeout_budget';
+import { CLAMD_BACKOFF_MS, CLAMD_CONNECT_MS, CLAMD_VERSION_MS, HOOK_TIMEOUT_S, messageBudget } from '../../lib/timeout_budget';
 import { relayConfig } from '../shared/relay_config';
 import { relayWaits } from '../shared/relay_waits';
 import { writeLog } from '../shared/relay_log';
 import { scanForSpam } from './antispam';
 import { scanForViruses } from './antivirus';
-import type { ClamdOptions } from '../../io/clamd_client';
+import { clamdEvents, ClamdOptions } from '../../io/clamd_client';
 import { clamdVersion } from '../../io/clamd_version';
 import { relayMetrics } from '../../io/relay_metrics';
 import { attachLiveScan, LiveScan } from './live_scan';
@@ -55,7 +55,7 @@ interface PolicyRun {
 export function register(this: Plugin): void {
   const { config } = relayConfig(this);
   // Haraka's hook timeout above every wait of ours (lib/timeout_budget): ours answer first, with the policy's reply
-  this.timeout = hookTimeoutS(config);
+  this.timeout = HOOK_TIMEOUT_S;
   this.register_hook('data', 'start_live_scan');
   this.register_hook('data_post', 'apply_policy');
   this.register_hook('reset_transaction', 'end_transaction');
@@ -64,6 +64,7 @@ export function register(this: Plugin): void {
   this.register_hook('queue_outbound', 'discard_message', -100);
   watchScannerVersion(this, config);
   checkClamdConf(this);
+  reportFailingDaemons(this);
 }
 
 interface Verdicts {
@@ -331,6 +332,25 @@ function respond(next: Next, txn: Transaction, action: Exclude<VerdictAction, 'a
       txn.notes.set(DISCARDED, true);
       return next();
   }
+}
+
+let failureReporter: Plugin | undefined;
+
+/** A daemon found failing is said at warning level, once per back-off period (failover is otherwise silent). */
+function reportFailingDaemons(plugin: Plugin): void {
+  if (!failureReporter) {
+    clamdEvents.on('down', (address, reason) => {
+      const p = failureReporter!;
+      const line = warningLine(`clamd ${address} failed (${reason}): other daemons are tried first for ${CLAMD_BACKOFF_MS / 1000} s`);
+      // never throws into the scan that reported it
+      try {
+        writeLog(p, undefined, relayConfig(p).config, line);
+      } catch {
+        p.logwarn(line.text);
+      }
+    });
+  }
+  failureReporter = plugin;
 }
 
 function watchScannerVersion(plugin: Plugin, config: EsetsConfig): void {

@@ -8,10 +8,9 @@ import { PassThrough } from 'node:stream';
 import type { ClamdVerdict } from '../../lib/clamd_reply';
 import type { CapturedMessage } from '../../io/captured_message';
 import { connectWithin } from '../../io/connect';
-import { clamdHealth, ClamdOptions, connectTo, MAIL_MARKER, scanOn } from '../../io/clamd_client';
+import { clamdHealth, ClamdOptions, connectTo, daemonFailed, MAIL_MARKER, scanOn } from '../../io/clamd_client';
 import { CLAMD_PING_MS } from '../../lib/timeout_budget';
 import { answersPing } from '../../io/clamd_version';
-import { relayMetrics } from '../../io/relay_metrics';
 
 /** Written to clamd in pieces of about this size (one INSTREAM frame each). */
 const BATCH_BYTES = 64 * 1024;
@@ -113,8 +112,7 @@ export class LiveScan {
     try {
       socket = await connectWithin(connectTo(address), this.opts.connectTimeoutMs);
     } catch (err) {
-      clamdHealth.markDown(address);
-      relayMetrics.scannerFailure('clamd');
+      daemonFailed(address, (err as Error).message);
       this.abandon(`clamd ${address}: ${(err as Error).message}`);
       return { reason: this.abandonReason, failed: address };
     }
@@ -124,10 +122,7 @@ export class LiveScan {
       fed: this.fed, signal: this.controller.signal, probe,
     });
     const failed = outcome.dropped || outcome.timedOut === true;
-    if (failed && this.state !== 'abandoned') {
-      clamdHealth.markDown(address);
-      relayMetrics.scannerFailure('clamd');
-    }
+    if (failed && this.state !== 'abandoned') daemonFailed(address, outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped');
     if (this.state === 'abandoned') return { reason: this.abandonReason, cancelled: this.cancelled };
     const beforeTheEnd = this.state === 'streaming';
     // clamd is done with this message: stop the tap
