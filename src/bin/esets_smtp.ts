@@ -19,8 +19,9 @@ import { loadConfigFiles, WARNED_ENV } from '../io/config_files';
 import { processDir, removeProcessDirs } from '../io/process_dirs';
 import { startDraining } from '../io/shutdown';
 import { journalOutput } from './journal_output';
+import { LOG_FILE_ENV, logToFile, prepareLogFile } from './log_file';
 import { Supervisor, superviseWorkers } from './worker_supervisor';
-import { canRead, dropToWorkerUser, lookUpUser, shareWith, WORKER_USER_ENV, WorkerUser } from './worker_user';
+import { canRead, canWrite, dropToWorkerUser, lookUpUser, shareWith, WORKER_USER_ENV, WorkerUser } from './worker_user';
 
 const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
 const RUNTIME_ENV = 'ESETS_RELAY_RUNTIME';
@@ -28,9 +29,14 @@ const DRAIN_ENV = 'ESETS_RELAY_DRAIN_MS';
 const { version } = require(path.join(PROJECT_DIR, 'package.json')) as { version: string };
 
 async function main(): Promise<void> {
-  journalOutput();
   if (cluster.isWorker && process.env[RUNTIME_ENV]) {
     dropToWorkerUser();
+    try {
+      if (process.env[LOG_FILE_ENV]) logToFile(process.env[LOG_FILE_ENV]);
+      else journalOutput();
+    } catch (err) {
+      process.stderr.write(`esets_smtp worker: log_file ${process.env[LOG_FILE_ENV]}: ${(err as Error).message}; logging to stderr\n`);
+    }
     handleSignals(Number(process.env[DRAIN_ENV]) || 30_000);
     startHaraka(process.env[RUNTIME_ENV]!);
     return;
@@ -56,6 +62,8 @@ async function main(): Promise<void> {
   let drain: number;
   let listen: { host: string; port: number };
   let statusListen: { host: string; port: number } | undefined;
+  let logFile: string | undefined;
+  let logOwner: WorkerUser | undefined;
   try {
     const { loaded, diagnostics } = loadConfigFiles(configFile, cli.overrides);
     const settings = loaded ? deriveHarakaSettings(loaded.config, configFile, cli.overrides) : undefined;
@@ -73,6 +81,8 @@ async function main(): Promise<void> {
       shareWith(user, runtime);
       process.env[WORKER_USER_ENV] = `${user.name}:${user.uid}:${user.gid}`;
     }
+    logFile = loaded.config.log_file ? path.resolve(path.dirname(configFile), loaded.config.log_file) : undefined;
+    logOwner = user;
     drain = drainMs(loaded.config);
     listen = { host: loaded.config.listen_addr!, port: loaded.config.listen_port! };
     statusListen = loaded.config.http_listen ? parseHostPort(loaded.config.http_listen) : undefined;
@@ -85,6 +95,21 @@ async function main(): Promise<void> {
   if (bindError) fail([`${configFile}: error: ${bindError} (listen_addr, listen_port in [smtp])`, 'esets_smtp: not started'], 1);
   const statusError = statusListen && await tryListen(statusListen.host, statusListen.port);
   if (statusError) fail([`${configFile}: error: ${statusError} (http_listen in [smtp])`, 'esets_smtp: not started'], 1);
+  if (logFile) {
+    // checked while errors still reach the terminal
+    try {
+      prepareLogFile(logFile, logOwner);
+    } catch (err) {
+      fail([`${configFile}: error: log_file ${logFile}: ${(err as Error).message}`, 'esets_smtp: not started'], 1);
+    }
+    if (logOwner && !canWrite(logOwner, logFile)) {
+      fail([`${configFile}: error: daemon_user = '${logOwner.name}' cannot write log_file ${logFile} (e.g. chown ${logOwner.name} ${logFile})`, 'esets_smtp: not started'], 1);
+    }
+    logToFile(logFile, logOwner);
+    process.env[LOG_FILE_ENV] = logFile;
+  } else {
+    journalOutput();
+  }
   process.env[RUNTIME_ENV] = runtime;
   process.env[DRAIN_ENV] = String(drain);
   const supervisor = superviseWorkers(harakaLog(), () => stopNow(1));
@@ -175,10 +200,13 @@ function startHaraka(runtime: string): void {
     cluster.setupPrimary({ execArgv: [...process.execArgv, ...WORKER_EXEC_ARGV] });
   }
   process.env.HARAKA = runtime;
-  const ours = process.listeners('SIGTERM');
+  const ours = { SIGTERM: process.listeners('SIGTERM'), SIGHUP: process.listeners('SIGHUP') };
   require('Haraka/haraka.js');
-  // as PID 1 (a container) Haraka takes TERM for an immediate shutdown: here TERM drains (esets_smtp(1))
-  for (const listener of process.listeners('SIGTERM')) if (!ours.includes(listener)) process.off('SIGTERM', listener);
+  // as PID 1 (a container) Haraka takes TERM for an immediate shutdown: here TERM drains (esets_smtp(1));
+  // HUP flushes Haraka's outbound queue, which the relay does not use: here it reopens log_file
+  for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+    for (const listener of process.listeners(signal)) if (!ours[signal].includes(listener)) process.off(signal, listener);
+  }
 }
 
 interface HarakaServer {

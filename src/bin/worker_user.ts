@@ -31,7 +31,15 @@ export function lookUpUser(name: string): WorkerUser | string {
 
 /** Whether `user` (with its groups) can read `file`: asked of the system itself (modes, groups, ACLs). */
 export function canRead(user: WorkerUser, file: string): boolean {
-  const r = spawnSync('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', 'test', '-r', file]);
+  return asUser(user, '-r', file);
+}
+
+export function canWrite(user: WorkerUser, file: string): boolean {
+  return asUser(user, '-w', file);
+}
+
+function asUser(user: WorkerUser, test: '-r' | '-w', file: string): boolean {
+  const r = spawnSync('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', 'test', test, file]);
   return r.status === 0;
 }
 

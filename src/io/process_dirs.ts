@@ -3,10 +3,12 @@
 //   spool: large messages while they are scanned and forwarded (each worker)
 //   run:   the launcher's copy of Haraka's config, and the last good
 //          configuration the workers fall back on (the manager)
-// Named esets-relay-KIND-PID-RANDOM (unique even where every manager is PID 1,
-// in containers sharing a /tmp). Each is removed when its process exits;
-// folders that a killed process left behind are removed by the next one to
-// start, or by the manager when it kills its workers.
+// Named esets-relay-KIND-PIDNS-PID-RANDOM: unique even where every manager is
+// PID 1, and a process removes only folders of its own PID namespace (in
+// another container sharing /tmp, a PID it cannot see is not a dead one).
+// Each is removed when its process exits; folders that a killed process left
+// behind are removed by the next one to start, or by the manager when it kills
+// its workers.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,11 +18,20 @@ export type ProcessDirKind = 'spool' | 'run';
 
 const made = new Map<ProcessDirKind, string>();
 
+/** this process's PID namespace (its inode number; '0' where /proc does not say) */
+const PID_NAMESPACE = ((): string => {
+  try {
+    return /\[(\d+)\]/.exec(fs.readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
+  } catch {
+    return '0';
+  }
+})();
+
 function prefix(kind: ProcessDirKind): string {
-  return `esets-relay-${kind}-`;
+  return `esets-relay-${kind}-${PID_NAMESPACE}-`;
 }
 
-/** The process a folder of `kind` belongs to, from its name. */
+/** The process a folder of `kind` of this PID namespace belongs to, from its name. */
 function ownerPid(kind: ProcessDirKind, name: string): number | undefined {
   const m = new RegExp(`^${prefix(kind)}(\\d+)-[A-Za-z0-9]+$`).exec(name);
   return m ? Number(m[1]) : undefined;

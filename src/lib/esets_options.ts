@@ -77,6 +77,8 @@ export interface EsetsConfig {
   proxy_hosts: string[];
   /** ESETS [global]: who the workers run as (unset: the user that started the relay) */
   daemon_user: string | undefined;
+  /** extension: the file the relay logs to instead of stdout (HUP reopens it) */
+  log_file: string | undefined;
   /** extension: the manager's HTTP listener for /health and /metrics (off when unset) */
   http_listen: string | undefined;
 }
@@ -169,6 +171,7 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   max_connections: { type: int(0, 1_000_000), scope: 'agent', help: 'concurrent client connections per process, 0: no cap (extension)' },
   max_connections_per_ip: { type: int(0, 1_000_000), scope: 'agent', help: 'concurrent connections from one client address per process, 0: no cap (extension)' },
   daemon_user: { type: STRING, scope: 'global', help: 'the user the worker processes run as (the manager binds the listener); unset: the user that started the relay' },
+  log_file: { type: STRING, scope: 'agent', help: 'the file the launcher logs to instead of stdout; HUP reopens it (extension)' },
   http_listen: { type: { kind: 'host_port' }, scope: 'agent', help: "the manager's HTTP listener for /health and /metrics, host:port; off when unset (extension)" },
   proxy_hosts: { type: { kind: 'network_list' }, scope: 'agent', help: 'load balancers that send the PROXY protocol, comma-separated addresses or networks (extension)' },
 };
@@ -226,6 +229,7 @@ export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>(
   proxy_hosts: [],
   daemon_user: undefined,
   http_listen: undefined,
+  log_file: undefined,
 });
 
 /**

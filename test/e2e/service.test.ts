@@ -4,15 +4,17 @@
 // user cannot read refused at start; the systemd units pass systemd-analyze.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { eventually, processDirOf } from '../support/processes';
-import { esetsCfg, freePort, PROJECT_DIR, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
+import { esetsCfg, freePort, LAUNCHER, PROJECT_DIR, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const USER = 'nobody';
 const UID = Number(spawnSync('id', ['-u', USER], { encoding: 'utf8' }).stdout.trim());
 
@@ -152,6 +154,40 @@ describe('running as a service', function () {
       assert.ok(lines.some((l) => /^<4>.*\[WARN\].*action=reject .*journal-virus@service\.test/.test(l)));
     } finally {
       await relay.stop();
+    }
+  });
+
+  it('log_file: the manager and the workers (as daemon_user) log there; HUP after logrotate moved it reopens it', async () => {
+    const port = await freePort();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-log-'));
+    fs.chmodSync(dir, 0o755);
+    const log = path.join(dir, 'relay.log');
+    const cfg = readableCfg(esetsCfg(port, {
+      serverPort: sink.port, clamdSocket: clamd.socket, global: { daemon_user: `"${USER}"` }, smtp: { num_proc: 2, log_file: `"${log}"` },
+    }));
+    const child = spawn(process.execPath, [LAUNCHER, '--config', cfg], { cwd: PROJECT_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d.toString(); });
+    child.stderr.on('data', (d) => { out += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    const read = (file: string): string => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '');
+    try {
+      assert.ok(await eventually(() => (read(log).match(/listening on/gi) ?? []).length >= 2, 20_000), `${out}\n${read(log)}`);
+      assert.equal(fs.statSync(log).uid, UID, 'the workers could not append to a file the manager created for itself');
+      assert.equal(await send(port, 'before-rotate', EICAR), 550);
+      assert.ok(await eventually(() => /action=reject .*before-rotate@service\.test/.test(read(log)), 10_000), read(log));
+      // logrotate: move it, then HUP the manager
+      fs.renameSync(log, `${log}.1`);
+      process.kill(child.pid!, 'SIGHUP');
+      await sleep(500);
+      for (let i = 0; i < 4; i++) assert.equal(await send(port, `after-rotate-${i}`, EICAR), 550);
+      assert.ok(await eventually(() => (read(log).match(/action=reject .*after-rotate-\d@service\.test/g) ?? []).length === 4, 10_000), read(log));
+      assert.doesNotMatch(read(`${log}.1`), /after-rotate/, 'a process kept writing to the moved file');
+      assert.equal(out, '', 'written to stdout/stderr instead of the file');
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
     }
   });
 

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { eventually, processDirOf } from '../support/processes';
-import { esetsCfg, freePort, LAUNCHER, PROJECT_DIR, startRelay, writeEsetsCfg } from '../support/relay';
+import { esetsCfg, freePort, LAUNCHER, PROJECT_DIR, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
 import { spawn } from 'node:child_process';
@@ -197,6 +197,11 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
     }
   });
 
+  /** Both workers of num_proc = 2 say they listen (startRelay returns at the first). */
+  function bothListening(relay: Relay): Promise<boolean> {
+    return eventually(() => (relay.output().match(/worker \d+ listening on/g) ?? []).length >= 2, 15_000);
+  }
+
   /** Sends one message; its reply code (0: no connection, or it was cut). */
   async function tryOne(port: number): Promise<number> {
     return SmtpTestClient.connect(port).then(async (c) => {
@@ -237,7 +242,7 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
     const port = await freePort();
     const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { num_proc: 2 } }))], port);
     try {
-      assert.ok(await eventually(() => children(relay.process.pid!).length === 2, 10_000));
+      assert.ok(await bothListening(relay), relay.output());
       const [alone] = children(relay.process.pid!);
       process.kill(alone, 'SIGTERM');
       assert.ok(await eventually(() => children(relay.process.pid!).length === 2 && !children(relay.process.pid!).includes(alone), 15_000), relay.output());
@@ -256,6 +261,8 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
     const cfg = writeEsetsCfg(text);
     const relay = await startRelay(['--config', cfg], port);
     try {
+      // every process watching its files (a worker still starting reads the edit at its start)
+      assert.ok(await bothListening(relay), relay.output());
       fs.writeFileSync(cfg, text.replace(`server_port = ${sink.port}`, `server_port = ${other.port}`));
       assert.ok(await eventually(() => (relay.output().match(/configuration reloaded/g) ?? []).length >= 3, 10_000), relay.output());
       for (let i = 0; i < 6; i++) {
@@ -275,11 +282,14 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
   it("the manager's run folder: removed when it stops; one a killed manager left is removed at the next start", async () => {
     const port = await freePort();
     const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket }));
+    // a temporary folder of these relays' own: another relay starting on the machine would clean up too
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-tmpdir-'));
+    const env = { TMPDIR: tmp };
 
-    const first = await startRelay(['--config', cfg], port);
+    const first = await startRelay(['--config', cfg], port, env);
     const firstPid = first.process.pid!;
     const firstWorkers = children(firstPid);
-    const firstRun = processDirOf('run', firstPid);
+    const firstRun = processDirOf('run', firstPid, tmp);
     assert.ok(firstRun && fs.existsSync(firstRun), 'the run folder is where it should be');
     assert.equal(fs.statSync(firstRun).mode & 0o777, 0o700);
     await first.stop('SIGKILL');
@@ -287,9 +297,9 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
     assert.ok(await eventually(() => firstWorkers.every((p) => !fs.existsSync(`/proc/${p}`)), 10_000), 'workers outlived the manager');
     assert.ok(fs.existsSync(firstRun), 'a kill cannot clean up');
 
-    const second = await startRelay(['--config', cfg], port);
+    const second = await startRelay(['--config', cfg], port, env);
     const secondPid = second.process.pid!;
-    const secondRun = processDirOf('run', secondPid);
+    const secondRun = processDirOf('run', secondPid, tmp);
     assert.ok(secondRun);
     assert.equal(fs.existsSync(firstRun), false, 'the stale run folder is still there');
     assert.equal(await sendOne(port, 'second', 'hello'), 250);

@@ -33,8 +33,8 @@ export async function eventually(ok: () => boolean, ms = 5_000, everyMs = 20): P
   return true;
 }
 
-/** The private folder of `kind` of process `pid` (esets-relay-KIND-PID-RANDOM in the temp folder), if there is one. */
-export function processDirOf(kind: 'run' | 'spool', pid: number): string | undefined {
-  const name = fs.readdirSync(os.tmpdir()).find((n) => n.startsWith(`esets-relay-${kind}-${pid}-`));
-  return name === undefined ? undefined : path.join(os.tmpdir(), name);
+/** The private folder of `kind` of process `pid` (esets-relay-KIND-PIDNS-PID-RANDOM in the temp folder), if there is one. */
+export function processDirOf(kind: 'run' | 'spool', pid: number, base = os.tmpdir()): string | undefined {
+  const name = fs.readdirSync(base).find((n) => new RegExp(`^esets-relay-${kind}-\\d+-${pid}-`).test(n));
+  return name === undefined ? undefined : path.join(base, name);
 }

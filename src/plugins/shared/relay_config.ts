@@ -64,7 +64,26 @@ export function relayConfig(plugin: Plugin): RelayConfig {
   if (!current) throw new ConfigError(errors.join('\n'));
   saveForWorkers(plugin, current);
   watch(plugin, ini.overrides ?? {});
+  // an edit between the read above and the watch would go unseen until the next edit
+  if (loaded && changedOnDisk(loaded)) scheduleReload(plugin, ini.overrides ?? {});
   return current;
+}
+
+/** Whether a file the configuration was built from now reads differently. */
+function changedOnDisk(config: RelayConfig): boolean {
+  return Object.entries(config.texts).some(([file, text]) => {
+    try {
+      return fs.readFileSync(file, 'utf8') !== text;
+    } catch {
+      return true;
+    }
+  });
+}
+
+/** Each change starts the wait again: a file still being written is read once it is still. */
+function scheduleReload(plugin: Plugin, rawOverrides: Record<string, string | number | boolean>): void {
+  clearTimeout(reloadTimer);
+  reloadTimer = setTimeout(() => reload(plugin, rawOverrides), RELOAD_SETTLE_MS);
 }
 
 /** A worker started while the files on disk have errors: the manager's last good configuration, said loudly. */
@@ -126,9 +145,7 @@ function watch(plugin: Plugin, rawOverrides: Record<string, string | number | bo
     try {
       const watcher = fs.watch(dir, (_event, name) => {
         if (name && !names.has(name.toString())) return;
-        clearTimeout(reloadTimer);
-        // each change starts the wait again: a file still being written is read once it is still
-        reloadTimer = setTimeout(() => reload(plugin, rawOverrides), RELOAD_SETTLE_MS);
+        scheduleReload(plugin, rawOverrides);
       });
       watcher.unref();
       // an 'error' event without a listener would end the process; the configuration in force stays

@@ -1,0 +1,62 @@
+// log_file: what the relay writes (Haraka's log, and the relay's own lines
+// with syslog_facility = none) goes to this file instead of stdout, from the
+// manager and every worker, each record with one O_APPEND write (records of
+// several processes never mix). HUP reopens it: logrotate moves the file, then
+// signals the manager, which reopens its own and passes HUP to the workers.
+
+import cluster from 'node:cluster';
+import fs from 'node:fs';
+
+/** what the workers inherit: the log file's path */
+export const LOG_FILE_ENV = 'ESETS_RELAY_LOG_FILE';
+
+type Write = (chunk: unknown, ...rest: unknown[]) => boolean;
+
+export interface LogOwner {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Sends stdout and stderr to `file`. `owner`: who a file the manager creates
+ * belongs to (the workers' user, so they can append to it).
+ */
+export function logToFile(file: string, owner?: LogOwner): void {
+  let fd = open(file, owner);
+  for (const stream of [process.stdout, process.stderr]) {
+    const write: Write = (chunk, ...rest) => {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+      try {
+        if (bytes.length) fs.writeSync(fd, bytes);
+      } catch {
+        // a log that cannot be written must not stop the mail
+      }
+      const done = rest.find((r): r is () => void => typeof r === 'function');
+      if (done) process.nextTick(done);
+      return true;
+    };
+    stream.write = write as typeof stream.write;
+  }
+  process.on('SIGHUP', () => {
+    const old = fd;
+    try {
+      fd = open(file, owner);
+      fs.closeSync(old);
+    } catch {
+      // keep writing where we were
+    }
+    if (cluster.isPrimary) for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
+  });
+}
+
+/** Creates the file if need be (for `owner`), so that start-up can check it before any output goes there. */
+export function prepareLogFile(file: string, owner?: LogOwner): void {
+  fs.closeSync(open(file, owner));
+}
+
+function open(file: string, owner?: LogOwner): number {
+  const existed = fs.existsSync(file);
+  const fd = fs.openSync(file, 'a', 0o640);
+  if (!existed && owner && cluster.isPrimary) fs.fchownSync(fd, owner.uid, owner.gid);
+  return fd;
+}
