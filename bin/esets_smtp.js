@@ -1,3 +1,9 @@
 #!/usr/bin/env node
 // Entry point of the esets_smtp launcher, compiled from src/bin/esets_smtp.ts by `npm run build`.
+// Until the launcher installs its own handling, USR1 and TERM end the process: Node's default USR1 would
+// open its debugger (a code-execution port) and keep running.
+const early = () => process.exit(0)
+process.once('SIGUSR1', early)
+process.once('SIGTERM', early)
+process.earlySignalHandler = early
 require('../dist/src/bin/esets_smtp.js')

@@ -8,16 +8,17 @@
 import cluster from 'node:cluster';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { helpText, parseCommandLine, DEFAULT_CONFIG_PATH } from '../lib/command_line';
 import { formatDiagnostic, hasErrors } from '../lib/diagnostics';
 import { deriveHarakaSettings, formatListen, HarakaSettings } from '../lib/haraka_settings';
 import { formatIni, mergeIni, parseIni } from '../lib/ini';
 import { parseHostPort } from '../lib/esets_options';
-import { drainMs } from '../lib/timeout_budget';
+import { drainMs, MAX_TIMEOUT_MESSAGE_S } from '../lib/timeout_budget';
 import { loadConfigFiles, WARNED_ENV } from '../io/config_files';
 import { processDir, removeProcessDirs } from '../io/process_dirs';
-import { startDraining } from '../io/shutdown';
+import { answersInFlight, startDraining } from '../io/shutdown';
 import { journalOutput } from './journal_output';
 import { LOG_FILE_ENV, logToFile, prepareLogFile } from './log_file';
 import { Supervisor, superviseWorkers } from './worker_supervisor';
@@ -33,7 +34,10 @@ async function main(): Promise<void> {
     dropToWorkerUser();
     try {
       if (process.env[LOG_FILE_ENV]) logToFile(process.env[LOG_FILE_ENV]);
-      else journalOutput();
+      else {
+        journalOutput();
+        ignoreHangup();
+      }
     } catch (err) {
       process.stderr.write(`esets_smtp worker: log_file ${process.env[LOG_FILE_ENV]}: ${(err as Error).message}; logging to stderr\n`);
     }
@@ -109,6 +113,8 @@ async function main(): Promise<void> {
     process.env[LOG_FILE_ENV] = logFile;
   } else {
     journalOutput();
+    // HUP reopens log_file; without one it means nothing (never Node's default: the end of the process)
+    ignoreHangup();
   }
   process.env[RUNTIME_ENV] = runtime;
   process.env[DRAIN_ENV] = String(drain);
@@ -133,7 +139,12 @@ function workerUser(name: string | undefined, files: (string | undefined)[]): Wo
       return `daemon_user = '${name}' cannot read ${file}: the workers read it at start and at every reload (e.g. chgrp ${name} ${file}; chmod g+r ${file}, and the folders on its path)`;
     }
   }
+  if (!canWrite(user, os.tmpdir())) return `daemon_user = '${name}' cannot write ${os.tmpdir()} (TMPDIR): each worker keeps its spool there`;
   return user;
+}
+
+function ignoreHangup(): void {
+  process.on('SIGHUP', () => undefined);
 }
 
 /** Why `host:port` cannot be listened on, in words; undefined when it can. */
@@ -207,6 +218,13 @@ function startHaraka(runtime: string): void {
   for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
     for (const listener of process.listeners(signal)) if (!ours[signal].includes(listener)) process.off(signal, listener);
   }
+  // Haraka's master calls any of its functions a worker names (createServer with daemonize: files opened
+  // as root); the relay's workers send it nothing, and a compromised one must not command the root manager
+  if (cluster.isPrimary) {
+    for (const listener of cluster.listeners('message') as ((...args: unknown[]) => void)[]) {
+      if (listener.name === 'messageHandler') cluster.off('message', listener);
+    }
+  }
 }
 
 interface HarakaServer {
@@ -219,15 +237,23 @@ interface HarakaServer {
  * group while the manager passes it on) changes nothing: only USR1 cuts sessions.
  */
 function handleSignals(drain: number, supervisor?: Supervisor): void {
+  // the entry point's handler, for signals that came before this one (bin/esets_smtp.js)
+  const early = (process as NodeJS.Process & { earlySignalHandler?: () => void }).earlySignalHandler;
+  if (early) {
+    process.off('SIGUSR1', early);
+    process.off('SIGTERM', early);
+  }
   let stopping = false;
   process.on('SIGTERM', () => {
     if (stopping) return;
     stopping = true;
     supervisor?.stop();
     startDraining();
+    // the manager starts a replacement now (a worker stopped alone): its listener is closing
+    if (cluster.isWorker) process.send?.({ esets: 'draining' });
     if (cluster.isPrimary && cluster.workers && Object.keys(cluster.workers).length) {
-      // the workers' own drain bound decides; this one only covers a worker that hangs
-      stopWorkers('SIGTERM', drain + 5_000);
+      // the workers' own drain bound decides (and the answers awaited at its end); this one only covers a worker that hangs
+      stopWorkers('SIGTERM', drain + MAX_TIMEOUT_MESSAGE_S * 1000 + 5_000);
     } else {
       finishSessions(drain);
     }
@@ -250,7 +276,15 @@ function stopNow(code: number): void {
   process.exit(code);
 }
 
-/** Stops accepting; exits when the open sessions have ended, or after `drain` ms. */
+/** after the drain bound, how long the answers just in get to reach their clients */
+const ANSWER_GRACE_MS = 1_000;
+
+/**
+ * Stops accepting; exits when the open sessions have ended, or after `drain`
+ * ms, then cutting the sessions left, except those whose message is at the
+ * server awaiting its answer: those are waited for (each bounded by its own
+ * timeout_message), so no client is cut off from a message the server takes.
+ */
 function finishSessions(drain: number): void {
   const server = require('Haraka/server') as HarakaServer;
   const listeners = server.listeners.splice(0);
@@ -260,7 +294,14 @@ function finishSessions(drain: number): void {
   };
   if (open === 0) process.exit(0);
   for (const listener of listeners) listener.close(done);
-  setTimeout(() => process.exit(0), drain);
+  setTimeout(() => {
+    void answersInFlight().then((n) => {
+      const logger = require('Haraka/logger') as { logwarn(t: string): void };
+      logger.logwarn(`[esets_smtp] TERM: the drain bound (${drain / 1000} s) passed${n ? ` and ${n} answer(s) of the mail server came in` : ''}: the sessions left are cut`);
+      // (a moment for the answers that came in to reach their clients)
+      setTimeout(() => process.exit(0), n ? ANSWER_GRACE_MS : 0);
+    });
+  }, drain).unref?.();
 }
 
 function stopWorkers(signal: NodeJS.Signals, waitMs: number): void {

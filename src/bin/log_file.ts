@@ -54,9 +54,19 @@ export function prepareLogFile(file: string, owner?: LogOwner): void {
   fs.closeSync(open(file, owner));
 }
 
+/**
+ * Opens the file to append, never through a symbolic link (the manager is root
+ * and the folder may be writable by others: a link planted there must not make
+ * it open, or hand over, another file); a file it creates itself goes to `owner`.
+ */
 function open(file: string, owner?: LogOwner): number {
-  const existed = fs.existsSync(file);
-  const fd = fs.openSync(file, 'a', 0o640);
-  if (!existed && owner && cluster.isPrimary) fs.fchownSync(fd, owner.uid, owner.gid);
-  return fd;
+  const { O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  try {
+    const fd = fs.openSync(file, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW, 0o640);
+    if (owner && cluster.isPrimary) fs.fchownSync(fd, owner.uid, owner.gid);
+    return fd;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  return fs.openSync(file, O_WRONLY | O_APPEND | O_NOFOLLOW);
 }

@@ -30,9 +30,37 @@ export function superviseWorkers(log: SupervisorLog, giveUp: () => void): Superv
     }, RESTART_BACKOFF.stableMs).unref();
   });
 
+  /** workers already replaced (stopped alone: their replacement started while they drained) */
+  const replaced = new Set<number>();
+  const fork = (after: number): void => {
+    try {
+      const replacement = cluster.fork({ CLUSTER_MASTER_PID: String(process.pid) });
+      // a process that could not be started: said, and tried again (an 'error' with no listener would end the manager)
+      replacement.on('error', (err: Error) => {
+        log.error(`worker ${replacement.process.pid ?? '(not started)'}: ${err.message}`);
+        if (replacement.process.pid === undefined && !stopping) setTimeout(() => fork(after), RESTART_BACKOFF.firstDelayMs * 5).unref();
+      });
+      // as Haraka does: the new worker takes over the dead one's outbound queue files
+      if (replacement.process.pid !== undefined) replacement.send({ event: 'outbound.load_pid_queue', data: after }, () => undefined);
+    } catch (err) {
+      // (out of processes or file descriptors) a fork that fails is a start that failed: tried again later
+      log.error(`cannot start a worker: ${(err as Error).message}`);
+    }
+  };
+
+  // a worker stopped alone (TERM) drains with its listener closed: its replacement starts now, not when it exits
+  cluster.on('message', (worker: Worker, message: unknown) => {
+    if (stopping || (message as { esets?: string } | null)?.esets !== 'draining' || replaced.has(worker.id)) return;
+    replaced.add(worker.id);
+    listening.delete(worker.id);
+    log.notice(`worker ${worker.process.pid} is stopping (TERM): a new one starts now`);
+    fork(worker.process.pid ?? 0);
+  });
+
   const onExit = (worker: Worker, code: number | null, signal: string | null): void => {
     const since = listening.get(worker.id);
     listening.delete(worker.id);
+    if (replaced.delete(worker.id)) return;
     // while the manager runs, every worker that ends is replaced (one told to stop alone, exit 0, too)
     if (stopping) return;
     const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
@@ -49,10 +77,7 @@ export function superviseWorkers(log: SupervisorLog, giveUp: () => void): Superv
     else log.notice(line);
     const timer = setTimeout(() => {
       pending.delete(timer);
-      if (stopping) return;
-      const replacement = cluster.fork({ CLUSTER_MASTER_PID: String(process.pid) });
-      // as Haraka does: the new worker takes over the dead one's outbound queue files
-      replacement.send({ event: 'outbound.load_pid_queue', data: pid });
+      if (!stopping) fork(pid ?? 0);
     }, decision.delayMs);
     pending.add(timer);
   };

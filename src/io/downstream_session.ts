@@ -7,6 +7,7 @@ import {
   SmtpReply, SmtpReplyReader, parseEhloCapabilities, replyText, xtext,
 } from '../lib/smtp_reply';
 import { remainingMs } from '../lib/timeout_budget';
+import { trackAnswer } from './shutdown';
 import { connectWithin } from './connect';
 
 /** the message goes to the server in writes of about this size */
@@ -188,6 +189,7 @@ export class DownstreamSession {
     batchBytes += ending.length;
     await flush();
     this.phase = 'answer';
+    trackAnswer(final);
     this.opts.onProtocol?.('C', '.');
     return final
       .catch((err: Error) => {
@@ -270,9 +272,10 @@ export class DownstreamSession {
   private attributes(verb: 'XCLIENT' | 'XFORWARD'): string[] {
     const client = this.opts.client;
     if (!client) return [];
+    const addr = xclientAddress(client.addr);
     const values: Record<string, string | undefined> = verb === 'XCLIENT'
-      ? { ADDR: client.addr, NAME: client.name ?? '[UNAVAILABLE]', REVERSE_NAME: client.reverseName }
-      : { ADDR: client.addr, NAME: client.name ?? '[UNAVAILABLE]', HELO: client.helo, PROTO: client.proto };
+      ? { ADDR: addr, NAME: client.name ?? '[UNAVAILABLE]', REVERSE_NAME: client.reverseName }
+      : { ADDR: addr, NAME: client.name ?? '[UNAVAILABLE]', HELO: client.helo, PROTO: client.proto };
     const offered = new Set((this.capabilities.get(verb) ?? '').toUpperCase().split(/\s+/));
     return Object.entries(values)
       .filter(([k, v]) => v !== undefined && offered.has(k))
@@ -322,6 +325,16 @@ export class DownstreamSession {
       waiter.reject(err);
     }
   }
+}
+
+/**
+ * A client address as XCLIENT and XFORWARD write it (Postfix's XCLIENT_README):
+ * IPv4 as is, an IPv4-mapped IPv6 address as its IPv4, IPv6 with `IPV6:`.
+ */
+export function xclientAddress(addr: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr);
+  if (mapped) return mapped[1];
+  return net.isIPv6(addr) ? `IPV6:${addr}` : addr;
 }
 
 function connect(opts: DownstreamOptions): Promise<net.Socket> {

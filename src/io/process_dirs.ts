@@ -46,8 +46,12 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Removes the folders of `kind` that `dead` says are left over; only our own, never through a link. */
-function removeWhere(base: string, kind: ProcessDirKind, dead: (pid: number) => boolean): void {
+/**
+ * Removes the folders of `kind` that `dead` says are left over, never through
+ * a link; only this user's, unless `anyOwner` (the manager removing the folders
+ * of workers it killed, which run as daemon_user).
+ */
+function removeWhere(base: string, kind: ProcessDirKind, dead: (pid: number) => boolean, anyOwner = false): void {
   let names: string[];
   try {
     names = fs.readdirSync(base);
@@ -60,14 +64,14 @@ function removeWhere(base: string, kind: ProcessDirKind, dead: (pid: number) => 
     try {
       const full = path.join(base, name);
       const stat = fs.lstatSync(full);
-      if (stat.isDirectory() && stat.uid === process.getuid?.()) fs.rmSync(full, { recursive: true, force: true });
+      if (stat.isDirectory() && (anyOwner || stat.uid === process.getuid?.())) fs.rmSync(full, { recursive: true, force: true });
     } catch { /* gone already, or not ours */ }
   }
 }
 
 /** The folders of `kind` of a process that was just killed (the manager's workers). */
 export function removeProcessDirs(kind: ProcessDirKind, pid: number, base = os.tmpdir()): void {
-  removeWhere(base, kind, (p) => p === pid);
+  removeWhere(base, kind, (p) => p === pid, true);
 }
 
 /** This process's private folder of `kind`, made (and stale ones removed) on first use. */

@@ -1,14 +1,22 @@
-// The relay's counts for monitoring (Prometheus, with prom-client): kept in
-// each process where the work happens (the workers), and collected by the
-// manager for one /metrics for all of them (prom-client's AggregatorRegistry
-// asks every worker over the cluster channel and sums).
+// The relay's counts for monitoring (Prometheus, with prom-client), kept by
+// the manager process: each worker sends its events over the cluster channel
+// as they happen, so the counts outlive a worker that dies (a sum of the
+// workers' own counters would go back when one is replaced) and a scrape never
+// waits for a worker. Events are checked against the known names and labels:
+// a worker cannot make up metrics or labels. A single process counts itself.
 
-import cluster from 'node:cluster';
-import { AggregatorRegistry, Counter, Histogram, register } from 'prom-client';
+import cluster, { Worker } from 'node:cluster';
+import { Counter, Histogram, register } from 'prom-client';
 
 export type ScanEngine = 'clamd' | 'spamd';
-/** where the mail server failed the relay: at connect, or later in the session */
+/** where the mail server failed the relay: at connect, or later in the session, or its answer to a message lost */
 export type ServerFailure = 'connect' | 'session' | 'outcome_unknown';
+
+const ACTIONS = new Set(['accept', 'defer', 'discard', 'reject']);
+const ENGINES = new Set<string>(['clamd', 'spamd']);
+const SERVER_FAILURES = new Set<string>(['connect', 'session', 'outcome_unknown']);
+/** the options that decide a message, as the summary line names them */
+const DECIDED_BY = /^(action_av(_infected|_notscanned|_deleted)?|action_as(_spam|_notscanned)?|message_format|haraka)$/;
 
 const connections = new Counter({ name: 'esets_relay_connections_total', help: 'client connections accepted' });
 const messages = new Counter({
@@ -32,29 +40,80 @@ const serverFailures = new Counter({
   help: 'mail server failures: unreachable at connect, lost in a session, or its answer to a message lost',
   labelNames: ['kind'] as const,
 });
-// every process reloads the same files: the most any worker saw, not the sum
 const reloads = new Counter({
   name: 'esets_relay_config_reloads_total',
-  help: 'configuration reloads, by result (failed: the configuration in force stayed)',
+  help: "the manager's configuration reloads, by result (failed: the configuration in force stayed)",
   labelNames: ['result'] as const,
-  aggregator: 'max',
 });
 
+type MetricEvent =
+  | { metric: 'connection' }
+  | { metric: 'message'; action: string; by: string }
+  | { metric: 'scan'; engine: string; seconds: number }
+  | { metric: 'scanner_failure'; engine: string }
+  | { metric: 'server_failure'; kind: string };
+
+const CHANNEL = 'esets_relay.metric';
+
+/** Counts an event that passed the checks; false when it did not (unknown name, label or value). */
+function apply(e: MetricEvent): boolean {
+  switch (e.metric) {
+    case 'connection':
+      connections.inc();
+      return true;
+    case 'message':
+      if (!ACTIONS.has(e.action) || !DECIDED_BY.test(e.by)) return false;
+      messages.inc({ action: e.action, by: e.by });
+      return true;
+    case 'scan':
+      if (!ENGINES.has(e.engine) || !Number.isFinite(e.seconds) || e.seconds < 0) return false;
+      scanSeconds.observe({ engine: e.engine }, e.seconds);
+      return true;
+    case 'scanner_failure':
+      if (!ENGINES.has(e.engine)) return false;
+      scannerFailures.inc({ engine: e.engine });
+      return true;
+    case 'server_failure':
+      if (!SERVER_FAILURES.has(e.kind)) return false;
+      serverFailures.inc({ kind: e.kind });
+      return true;
+    default:
+      return false;
+  }
+}
+
+function record(e: MetricEvent): void {
+  if (!cluster.isWorker) {
+    apply(e);
+    return;
+  }
+  try {
+    process.send?.({ [CHANNEL]: e });
+  } catch {
+    // the channel is closing (the worker stops): the count is lost, the mail is not
+  }
+}
+
+if (cluster.isPrimary) {
+  cluster.on('message', (_worker: Worker, message: unknown) => {
+    const e = (message as Record<string, unknown> | null)?.[CHANNEL] as MetricEvent | undefined;
+    if (e && typeof e === 'object') apply(e);
+  });
+}
+
 export const relayMetrics = {
-  connection(): void { connections.inc(); },
-  message(action: string, by: string): void { messages.inc({ action, by }); },
-  scan(engine: ScanEngine, seconds: number): void { scanSeconds.observe({ engine }, seconds); },
-  scannerFailure(engine: ScanEngine): void { scannerFailures.inc({ engine }); },
-  serverFailure(kind: ServerFailure): void { serverFailures.inc({ kind }); },
-  reload(ok: boolean): void { reloads.inc({ result: ok ? 'ok' : 'failed' }); },
+  connection(): void { record({ metric: 'connection' }); },
+  message(action: string, by: string): void { record({ metric: 'message', action, by }); },
+  scan(engine: ScanEngine, seconds: number): void { record({ metric: 'scan', engine, seconds }); },
+  scannerFailure(engine: ScanEngine): void { record({ metric: 'scanner_failure', engine }); },
+  serverFailure(kind: ServerFailure): void { record({ metric: 'server_failure', kind }); },
+  /** the manager's own reloads (every worker reloads the same files too) */
+  reload(ok: boolean): void {
+    if (!cluster.isWorker) reloads.inc({ result: ok ? 'ok' : 'failed' });
+  },
 };
 
-// a worker answers the manager's requests for its metrics once this registry exists
-const aggregator = new AggregatorRegistry();
-
-/** All processes' metrics, in Prometheus text format: the workers' summed, or this process's when it has none. */
+/** The manager's counts of all workers, in Prometheus text format. */
 export async function collectMetrics(): Promise<{ contentType: string; text: string }> {
-  const workers = cluster.isPrimary ? Object.values(cluster.workers ?? {}).filter((w) => w?.isConnected()) : [];
-  const text = workers.length ? await aggregator.clusterMetrics() : await register.metrics();
-  return { contentType: register.contentType, text };
+  return { contentType: register.contentType, text: await register.metrics() };
 }

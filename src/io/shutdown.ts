@@ -5,6 +5,8 @@
 // read by esets_forward at MAIL.
 
 let draining = false;
+/** the mail server's answers to messages already sent, not yet in */
+const answers = new Set<Promise<unknown>>();
 
 export function startDraining(): void {
   draining = true;
@@ -12,4 +14,22 @@ export function startDraining(): void {
 
 export function isDraining(): boolean {
   return draining;
+}
+
+/**
+ * A message's final dot went to the server: its answer is awaited (bounded by
+ * the message's own deadline). At the drain bound the process waits for these,
+ * since cutting one would leave the server with a message the client retries.
+ */
+export function trackAnswer(answer: Promise<unknown>): void {
+  const settled = answer.then(() => undefined, () => undefined);
+  answers.add(settled);
+  void settled.then(() => answers.delete(settled));
+}
+
+/** Resolves once every answer awaited now is in (or lost); how many there were. */
+export async function answersInFlight(): Promise<number> {
+  const pending = [...answers];
+  await Promise.all(pending);
+  return pending.length;
 }

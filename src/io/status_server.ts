@@ -5,6 +5,11 @@ import http from 'node:http';
 import type { HealthProbe } from './health_probe';
 import { collectMetrics } from './relay_metrics';
 
+/** a monitoring endpoint has a few clients: more at once are refused */
+const MAX_CONNECTIONS = 64;
+/** a connection silent this long is closed (a request never sent, a keep-alive left open) */
+const IDLE_MS = 10_000;
+
 export function startStatusServer(host: string, port: number, health: HealthProbe): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const send = (status: number, type: string, body: string): void => {
@@ -25,10 +30,15 @@ export function startStatusServer(host: string, port: number, health: HealthProb
     }
     send(404, 'text/plain', 'not found: /health, /metrics\n');
   });
-  // a slow or idle client must not hold the manager's sockets
+  // a slow or idle client must not hold the manager's sockets (its file descriptors are the workers' too:
+  // a manager out of them cannot start a worker)
   server.headersTimeout = 5_000;
   server.requestTimeout = 10_000;
   server.keepAliveTimeout = 5_000;
+  server.maxConnections = MAX_CONNECTIONS;
+  server.on('connection', (socket) => {
+    socket.setTimeout(IDLE_MS, () => socket.destroy());
+  });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -37,7 +37,8 @@ export class RestartBackoff {
   workerDied(servedMs: number | undefined, serving: number): RestartDecision {
     if (servedMs !== undefined && servedMs >= this.settings.stableMs) this.deaths = 0;
     this.deaths += 1;
-    if (servedMs === undefined) this.startFailures += 1;
+    // (a worker that cannot start while another serves is no sign that none can)
+    if (servedMs === undefined && serving === 0) this.startFailures += 1;
     if (servedMs === undefined && serving === 0 && this.startFailures >= this.settings.giveUpAfter) {
       return { action: 'give_up', failures: this.startFailures };
     }

@@ -20,9 +20,13 @@ export const SERVER_COMMAND_MS = 60_000;
 /**
  * While the client sends its message and the relay scans it, the server's
  * transaction is idle (DATA goes only after the verdict): a NOOP this often
- * keeps it under the server's idle timeout (Postfix: 300 s, 10 s under stress).
+ * keeps it under the server's idle timeout (Postfix: 300 s), and few enough
+ * (18 in the longest timeout_message) for Postfix's smtpd_junk_command_limit
+ * (100; a server under stress, 10 s and 1, cannot be helped either way).
  */
-export const SERVER_KEEPALIVE_MS = 5_000;
+export const SERVER_KEEPALIVE_MS = 30_000;
+/** a NOOP answered slower than this: the server is in trouble (DATA waits for it) */
+export const SERVER_KEEPALIVE_REPLY_MS = 10_000;
 /** the client's QUIT waits this long for the server's goodbye */
 export const SERVER_QUIT_MS = 5_000;
 /** the forward-confirmed name lookup at connect (PTR, then A/AAAA) */

@@ -16,7 +16,7 @@ import { clientEhloLines, loggableCommand } from '../lib/ehlo_mirror';
 import type { SmtpReply } from '../lib/smtp_reply';
 import { replyText } from '../lib/smtp_reply';
 import { ClientIdentity, DownstreamError, DownstreamSession } from '../io/downstream_session';
-import { SERVER_KEEPALIVE_MS, SERVER_QUIT_MS } from '../lib/timeout_budget';
+import { SERVER_KEEPALIVE_MS, SERVER_KEEPALIVE_REPLY_MS, SERVER_QUIT_MS } from '../lib/timeout_budget';
 
 
 export type SessionState = 'connecting' | 'ready' | 'auth' | 'transaction' | 'closed';
@@ -27,6 +27,8 @@ export interface MirrorSettings {
   /** the relay's own EHLO name, before XCLIENT */
   heloName: string;
   requireXclient: boolean;
+  /** the server to open the session again with, when it went away (a reload may have moved it); default host:port */
+  target?: () => { host: string; port: number };
   connectTimeoutMs: number;
   commandTimeoutMs: number;
   onProtocol?: (direction: 'C' | 'S', line: string) => void;
@@ -54,7 +56,7 @@ export class MirroredSession {
 
   /** Opens the server session; its greeting (after XCLIENT) is the client's. */
   async open(): Promise<SmtpReply> {
-    const server = await DownstreamSession.open({ ...this.settings, client: this.client });
+    const server = await DownstreamSession.open({ ...this.settings, ...this.settings.target?.(), client: this.client });
     if (this.state === 'closed') {
       // the client left while the server session was being opened
       server.close();
@@ -122,6 +124,8 @@ export class MirroredSession {
 
   async mail(address: string, params: EsmtpParams): Promise<SmtpReply> {
     this.endAuth();
+    // a NOOP of the last transaction still out: its reply first (RSET is never pipelined behind it)
+    await this.stopKeepAlive();
     const server = await this.live();
     // a transaction the client ended (RSET, a refusal) is still open at the server
     if (server.inTransaction) {
@@ -159,7 +163,7 @@ export class MirroredSession {
     this.keepAliveTimer = setInterval(() => {
       const server = this.server;
       if (!server?.alive || this.state !== 'transaction' || this.keepAliveReply) return;
-      this.keepAliveReply = server.command('NOOP').catch(() => undefined).finally(() => { this.keepAliveReply = undefined; });
+      this.keepAliveReply = server.command('NOOP', SERVER_KEEPALIVE_REPLY_MS).catch(() => undefined).finally(() => { this.keepAliveReply = undefined; });
     }, SERVER_KEEPALIVE_MS);
     this.keepAliveTimer.unref();
   }

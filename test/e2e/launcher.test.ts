@@ -141,6 +141,29 @@ describe('esets_smtp launcher', function () {
     }
   });
 
+  it("a local client's INTERNALCMD (Haraka's master commands) and a HUP without log_file change nothing", async () => {
+    const sink = new Sink();
+    await sink.start();
+    const port = await freePort();
+    const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, smtp: { action_av: 'accept' } }))], port);
+    try {
+      const client = await SmtpTestClient.connect(port);
+      await client.read();
+      const refused = await client.command('INTERNALCMD performShutdown');
+      assert.equal(refused.code, 500, `${refused.code} ${refused.lines.join(' ')}`);
+      client.end();
+      relay.process.kill('SIGHUP');
+      await new Promise((r) => setTimeout(r, 1_000));
+      assert.equal(relay.process.exitCode, null, 'the relay stopped');
+      const again = await SmtpTestClient.connect(port);
+      assert.equal((await again.read()).code, 220);
+      again.end();
+    } finally {
+      await relay.stop();
+      await sink.stop();
+    }
+  });
+
   it('on USR1 exits at once, even with a session open', async () => {
     const sink = new Sink();
     await sink.start();

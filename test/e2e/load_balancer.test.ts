@@ -96,6 +96,34 @@ describe('behind a TCP load balancer (HAProxy, PROXY protocol, proxy_hosts)', fu
     assert.ok(!sink.messages.some((m) => m.to.includes('victim@foreign.test')), 'relayed for an outside client');
   });
 
+  it('a client behind the balancer cannot send PROXY again (it would name itself an inside client)', async () => {
+    const client = await through(0, OUTSIDE);
+    (client as unknown as { socket: import('node:net').Socket }).socket.write(`PROXY TCP4 ${INSIDE} 127.0.0.1 40000 25\r\n`);
+    const reply = await client.read();
+    assert.equal(reply.code, 421, `${reply.code} ${reply.lines.join(' ')}`);
+    assert.match(reply.lines.join(' '), /PROXY not allowed/);
+    assert.ok(!sink.messages.length);
+  });
+
+  // (an IPv6 client goes as ADDR=IPV6:..., test/plugins/downstream_session.test.ts: this Postfix runs IPv4 only)
+  it('an IPv4 client a dual-stack balancer names as IPv4-mapped IPv6 reaches the server as its IPv4 address', async () => {
+    for (const [addr, seen] of [['::ffff:127.0.0.7', '127.0.0.7']]) {
+      // straight from a balancer's address, as HAProxy would send it for a client on an IPv6 or dual-stack bind
+      const client = await SmtpTestClient.connect(relay.port, BALANCERS[0]);
+      clients.push(client);
+      (client as unknown as { socket: import('node:net').Socket }).socket.write(`PROXY TCP6 ${addr} ::1 40000 25\r\n`);
+      const greeting = await client.read();
+      assert.equal(greeting.code, 220, `${addr}: ${greeting.code} ${greeting.lines.join(' ')}`);
+      assert.equal((await client.command('EHLO client.example')).code, 250);
+      const id = `<v6-${seen.replace(/\W/g, '')}@lb.test>`;
+      const r = await client.send('x@outside.test', ['user@example.org'], `Subject: v6\r\nMessage-ID: ${id}\r\n\r\nhello\r\n`);
+      assert.equal(r.data?.code, 250);
+      assert.equal((await client.command('QUIT')).code, 221);
+      await postfix.settle();
+      assert.ok((deliveredFor(id) ?? '').includes(`[${seen}]`), `${addr}: ${deliveredFor(id)}`);
+    }
+  });
+
   it('a client that is not a balancer cannot send PROXY (it would choose its own address)', async () => {
     const client = await SmtpTestClient.connect(relay.port, OUTSIDE);
     clients.push(client);

@@ -183,6 +183,14 @@ describe('running as a service', function () {
       for (let i = 0; i < 4; i++) assert.equal(await send(port, `after-rotate-${i}`, EICAR), 550);
       assert.ok(await eventually(() => (read(log).match(/action=reject .*after-rotate-\d@service\.test/g) ?? []).length === 4, 10_000), read(log));
       assert.doesNotMatch(read(`${log}.1`), /after-rotate/, 'a process kept writing to the moved file');
+      // a link planted where the log goes is never followed by the root manager
+      const target = path.join(dir, 'planted-target');
+      fs.renameSync(log, `${log}.2`);
+      fs.symlinkSync(target, log);
+      process.kill(child.pid!, 'SIGHUP');
+      await sleep(500);
+      assert.equal(fs.existsSync(target), false, 'the manager created a file through a link');
+      assert.equal(await send(port, 'after-link', 'hello'), 250, 'the relay stopped serving');
       assert.equal(out, '', 'written to stdout/stderr instead of the file');
       child.kill('SIGTERM');
       assert.equal(await exited, 0);
@@ -198,8 +206,8 @@ describe('running as a service', function () {
       assert.equal(r.status, 0, `${unit}: ${r.stdout}${r.stderr}`);
       assert.equal(r.stderr.trim(), '', `${unit}: ${r.stderr}`);
       const text = fs.readFileSync(path.join(dir, unit), 'utf8');
-      // timeout_client + timeout_message at their defaults, 30 + 540 s, and the manager's 5 s
-      assert.ok(Number(/^TimeoutStopSec=(\d+)/m.exec(text)![1]) > 30 + 540 + 5, unit);
+      // timeout_client + timeout_message at their defaults (30 + 540 s), an answer awaited after (590 s at most), the manager's 5 s
+      assert.ok(Number(/^TimeoutStopSec=(\d+)/m.exec(text)![1]) > 30 + 540 + 590 + 5, unit);
       assert.match(text, /^Type=simple$/m);
     }
     assert.match(fs.readFileSync(path.join(dir, 'esets-relay-user.service'), 'utf8'), /^AmbientCapabilities=CAP_NET_BIND_SERVICE$/m);

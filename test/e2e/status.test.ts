@@ -5,7 +5,9 @@
 // scrapes leave no log lines.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { eventually } from '../support/processes';
 import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
@@ -126,6 +128,30 @@ describe('health and metrics (esets_status, http_listen), num_proc = 2', functio
     await eventually(() => false, 2_500);
     const up = await get(httpPort, '/health');
     assert.equal(up.status, 200, up.body);
+  });
+
+  it('counts outlive a worker that dies (the manager keeps them), and a scrape does not wait for its replacement', async () => {
+    const before = (await get(httpPort, '/metrics')).body;
+    const [worker] = fs.readFileSync(`/proc/${relay.process.pid}/task/${relay.process.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    process.kill(worker, 'SIGKILL');
+    const started = Date.now();
+    const after = await get(httpPort, '/metrics');
+    assert.equal(after.status, 200);
+    assert.ok(Date.now() - started < 2_000, `the scrape took ${Date.now() - started} ms`);
+    for (const [name, labels] of [['esets_relay_connections_total', ''], ['esets_relay_messages_total', 'action="accept",by="action_as"']]) {
+      assert.ok(sample(after.body, name, labels) >= sample(before, name, labels) && sample(before, name, labels) > 0, `${name} went back`);
+    }
+  });
+
+  it('closes idle connections to the listener (they would use up the manager\'s file descriptors)', async () => {
+    const sockets = await Promise.all(Array.from({ length: 5 }, () => new Promise<net.Socket>((resolve) => {
+      const s = net.connect(httpPort, '127.0.0.1', () => resolve(s));
+      s.on('error', () => undefined);
+    })));
+    const closed = sockets.map((s) => new Promise<void>((resolve) => s.once('close', () => resolve())));
+    await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 20_000))]);
+    assert.ok(sockets.every((s) => s.destroyed), 'idle connections stay open');
+    assert.equal((await get(httpPort, '/health')).status, 200);
   });
 
   it('answers 404 elsewhere', async () => {

@@ -176,6 +176,32 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
     }
   });
 
+  it('TERM: a message at the server when the drain bound passes still gets its answer (no cut, no duplicate)', async () => {
+    const slow = new Sink({ dataDelayMs: 6_000 });
+    await slow.start();
+    const port = await freePort();
+    // drain bound: 2 + 10 s
+    const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: slow.port, clamdSocket: clamd.socket, smtp: { timeout_client: 2, timeout_message: 10 } }))], port);
+    try {
+      const session = await midData(port, 'at-the-bound');
+      const socket = (session.client as unknown as { socket: net.Socket }).socket;
+      relay.process.kill('SIGTERM');
+      // the client keeps sending (each line within timeout_client), its dot 10 s after TERM: the server answers 6 s later
+      for (let i = 0; i < 10; i++) {
+        await new Promise((r) => setTimeout(r, 1_000));
+        socket.write(`line ${i}\r\n`);
+      }
+      const started = Date.now();
+      assert.equal(await session.finish(), 250, relay.output().slice(-2000));
+      assert.ok(Date.now() - started >= 5_000, 'answered before the server did');
+      assert.equal(await relay.exited, 0);
+      assert.equal(slow.messages.length, 1);
+    } finally {
+      await relay.stop('SIGKILL');
+      await slow.stop();
+    }
+  });
+
   it('after TERM, a client that keeps its connection gets 421 4.3.2 at its next MAIL, and the relay exits at once', async () => {
     const port = await freePort();
     const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket }))], port);
@@ -246,7 +272,7 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
       const [alone] = children(relay.process.pid!);
       process.kill(alone, 'SIGTERM');
       assert.ok(await eventually(() => children(relay.process.pid!).length === 2 && !children(relay.process.pid!).includes(alone), 15_000), relay.output());
-      const said = new RegExp(`worker ${alone} exited with code 0: a new one starts now`);
+      const said = new RegExp(`worker ${alone} is stopping \\(TERM\\): a new one starts now`);
       assert.ok(await eventually(() => said.test(relay.output()), 5_000), relay.output());
     } finally {
       await relay.stop();

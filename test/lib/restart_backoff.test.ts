@@ -39,6 +39,12 @@ describe('worker restart back-off (lib/restart_backoff)', () => {
     assert.deepEqual(delays, [0, 1_000, 1_000, 1_000, 1_000, 1_000, 1_000, 1_000, 1_000, 1_000]);
   });
 
+  it('start failures while another worker serves do not count toward giving up', () => {
+    const b = new RestartBackoff(settings);
+    for (let i = 0; i < 4; i++) b.workerDied(undefined, 1);
+    assert.equal(b.workerDied(undefined, 0).action, 'restart', 'gave up on failures counted while a worker served');
+  });
+
   it('a worker that listens shows workers can start: the count of failed starts begins again', () => {
     const b = new RestartBackoff(settings);
     for (let i = 0; i < 4; i++) b.workerDied(undefined, 0);

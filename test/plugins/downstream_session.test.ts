@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { DownstreamError, DownstreamSession, HandoverRefused, OutcomeUnknown } from '../../src/io/downstream_session';
+import { DownstreamError, DownstreamSession, HandoverRefused, OutcomeUnknown, xclientAddress } from '../../src/io/downstream_session';
 
 /** A server answering each command line with `answer(line)`; DATA content is collected. */
 async function scriptedServer(answer: (line: string) => string | undefined, dotReply: string = '250 2.0.0 queued'): Promise<{ port: number; data: string[]; close(): Promise<void> }> {
@@ -142,5 +142,15 @@ describe('downstream session: DATA (scripted server)', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('client addresses in XCLIENT and XFORWARD', () => {
+  it('writes IPv4 as is, IPv4-mapped IPv6 as IPv4, IPv6 with IPV6: (Postfix XCLIENT_README)', () => {
+    assert.equal(xclientAddress('192.0.2.7'), '192.0.2.7');
+    assert.equal(xclientAddress('::ffff:192.0.2.7'), '192.0.2.7');
+    assert.equal(xclientAddress('::FFFF:192.0.2.7'), '192.0.2.7');
+    assert.equal(xclientAddress('2001:db8::25'), 'IPV6:2001:db8::25');
+    assert.equal(xclientAddress('::1'), 'IPV6:::1');
   });
 });

@@ -1,6 +1,7 @@
-// Caps on concurrent client connections (esets.cfg max_connections and
-// max_connections_per_ip, per process): a connection over a cap is answered
-// 421 4.7.0 at connect, before the relay opens a session with the mail server.
+// Who the client is, and how many: caps on concurrent client connections
+// (esets.cfg max_connections and max_connections_per_ip, per process; a
+// connection over a cap is answered 421 4.7.0 at connect, before the relay
+// opens a session with the mail server), and one PROXY line per connection.
 
 import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
@@ -13,8 +14,20 @@ const counts = new ConnectionCounts();
 
 export function register(this: Plugin): void {
   relayConfig(this);
+  this.register_hook('connect_init', 'one_proxy_line');
   this.register_hook('connect', 'admit_connection');
   this.register_hook('disconnect', 'release_connection');
+}
+
+/**
+ * Haraka runs connect_init once the client is known: after a balancer's PROXY
+ * line, or at once for a direct client. From then on PROXY is refused: Haraka
+ * would otherwise take a second one, sent by the client itself through the
+ * balancer, as a new client address (an open relay: README "Behind a load balancer").
+ */
+export function one_proxy_line(this: Plugin, next: Next, connection: Connection): void {
+  if (connection.proxy) connection.proxy.allowed = false;
+  next();
 }
 
 export function admit_connection(this: Plugin, next: Next, connection: Connection): void {

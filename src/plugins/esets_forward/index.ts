@@ -90,6 +90,10 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
       port: config.server_port!,
       heloName: config.helo_name ?? (connection.local.host || 'localhost'),
       requireXclient: config.server_trusts_relay,
+      target: () => {
+        const now = relayConfig(this).config;
+        return { host: now.server_addr!, port: now.server_port! };
+      },
       connectTimeoutMs: SERVER_CONNECT_MS,
       commandTimeoutMs: SERVER_COMMAND_MS,
       onProtocol: (direction, line) => connection.logprotocol(this, `${direction}: ${line}`),

@@ -1,6 +1,8 @@
 // esets_smtp does not support STARTTLS and hides it (esets_smtp(1)): the relay
 // must see every message in clear to scan it. CHUNKING/BINARYMIME are hidden
-// too, so that every message arrives through DATA.
+// too, so that every message arrives through DATA. And Haraka's INTERNALCMD,
+// which lets any local client (no key configured) call the master process's
+// functions (shut it down, daemonize it as root), is not a command here.
 
 import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
@@ -14,6 +16,19 @@ export function register(this: Plugin): void {
   this.register_hook('capabilities', 'hide_extensions', 100);
   // first among unrecognized_command hooks, before the tls plugin upgrades
   this.register_hook('unrecognized_command', 'refuse_verbs', -100);
+  this.register_hook('connect_init', 'no_internal_commands', -100);
+}
+
+interface InternalCommands {
+  cmd_internalcmd?: (this: { respond(code: number, msg: string): void }, line: string) => void;
+}
+
+/** Haraka answers INTERNALCMD itself, with no hook: replaced on this connection by its answer to any unknown verb. */
+export function no_internal_commands(this: Plugin, next: Next, connection: Connection): void {
+  (connection as Connection & InternalCommands).cmd_internalcmd = function refused(): void {
+    this.respond(500, 'Unrecognized command');
+  };
+  next();
 }
 
 export function hide_extensions(this: Plugin, next: Next, connection: Connection): void {

@@ -84,6 +84,8 @@ export interface Connection extends Logger {
   local: { ip: string; port: number; host: string };
   hello: { verb?: string; host?: string };
   relaying: boolean;
+  /** Haraka's PROXY protocol state: whether a PROXY line is taken now */
+  proxy?: { allowed?: boolean };
   capabilities: string[] | null;
   tls: { enabled?: boolean; advertised?: boolean };
   notes: Notes;
