@@ -94,8 +94,8 @@ describe('the server session around the message', function () {
         main: {
           // a rate limit at end of data, as a policy service would give it
           smtpd_end_of_data_restrictions: 'check_sender_access inline:{ { defer@example.com = 451 4.7.1 Try again later } }',
-          // a server that drops an idle client soon (Postfix under stress: 10 s)
-          smtpd_timeout: '6s',
+          // a server that drops an idle client sooner than its default 300 s, later than the relay's 30 s NOOPs
+          smtpd_timeout: '35s',
         },
       });
     });
@@ -124,7 +124,7 @@ describe('the server session around the message', function () {
     });
 
     it('a client slower than the server\'s idle timeout between RCPT and the end of data: the server session is kept alive (NOOP)', async () => {
-      const relay = await relayFor(postfix.port, clamd.socket);
+      const relay = await relayFor(postfix.port, clamd.socket, { timeout_client: 60 });
       try {
         const client = await session(relay);
         assert.equal((await client.command('MAIL FROM:<slow@example.com>')).code, 250);
@@ -132,8 +132,8 @@ describe('the server session around the message', function () {
         assert.equal((await client.command('DATA')).code, 354);
         const socket = (client as unknown as { socket: import('node:net').Socket }).socket;
         socket.write('Subject: slow\r\nMessage-ID: <slow@session.test>\r\n\r\nfirst\r\n');
-        // twice the server's smtpd_timeout, the client still within timeout_client
-        await sleep(12_000);
+        // longer than the server's smtpd_timeout, the client still within timeout_client (the relay's NOOP comes at 30 s)
+        await sleep(45_000);
         socket.write('second\r\n.\r\n');
         const end = await client.read();
         assert.equal(end.code, 250, `${end.code} ${end.lines.join(' ')}`);
