@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { esetsCfg, freePort, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
-import { processDirOf } from '../support/processes';
+import { childPids, processDirOf } from '../support/processes';
 import { SmtpTestClient } from '../support/smtp_client';
 
 describe('esets_smtp launcher', function () {
@@ -171,7 +171,7 @@ describe('esets_smtp launcher', function () {
     const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port }))], port);
     const client = await SmtpTestClient.connect(port);
     await client.read();
-    const workers = fs.readFileSync(`/proc/${relay.process.pid}/task/${relay.process.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    const workers = childPids(relay.process.pid!);
     assert.ok(workers.length > 0 && workers.every((w) => processDirOf('spool', w)), 'each worker has its spool folder');
     const started = Date.now();
     relay.process.kill('SIGUSR1');

@@ -6,14 +6,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Clamd, startClamd } from '../support/clamd';
 import { esetsCfg, freePort, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
+import { childPids } from '../support/processes';
 import { Sink } from '../support/sink';
 import { assertNothingLost, Traffic } from '../support/traffic';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function workers(pid: number): number[] {
-  return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-}
 
 describe('relay processes under load', function () {
   this.timeout(120_000);
@@ -37,11 +35,11 @@ describe('relay processes under load', function () {
     const port = await freePort();
     const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { num_proc: 2 } }))], port);
     try {
-      for (let i = 0; i < 50 && workers(relay.process.pid!).length < 2; i++) await sleep(100);
-      assert.equal(workers(relay.process.pid!).length, 2);
+      for (let i = 0; i < 50 && childPids(relay.process.pid!).length < 2; i++) await sleep(100);
+      assert.equal(childPids(relay.process.pid!).length, 2);
       const traffic = new Traffic({ port, sessions: 10, messages: 600, kinds: ['clean', 'eicar'] });
       while (traffic.sent.length < 100) await sleep(20);
-      process.kill(workers(relay.process.pid!)[0], 'SIGKILL');
+      process.kill(childPids(relay.process.pid!)[0], 'SIGKILL');
       await traffic.done;
       const cut = traffic.sent.filter((s) => s.code === 0);
       const late = traffic.sent.slice(-50).filter((s) => s.code !== (s.kind === 'eicar' ? 550 : 250));

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
-import { eventually, processDirOf } from '../support/processes';
+import { childPids, eventually, processDirOf } from '../support/processes';
 import { esetsCfg, freePort, LAUNCHER, PROJECT_DIR, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
@@ -17,14 +17,6 @@ import { SmtpTestClient } from '../support/smtp_client';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const USER = 'nobody';
 const UID = Number(spawnSync('id', ['-u', USER], { encoding: 'utf8' }).stdout.trim());
-
-function children(pid: number): number[] {
-  try {
-    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
 
 /** Real uid and supplementary groups of a process. */
 function identity(pid: number): { uid: number; groups: string } {
@@ -81,11 +73,11 @@ describe('running as a service', function () {
     const cfg = readableCfg(good);
     const relay = await startRelay(['--config', cfg], port);
     try {
-      assert.ok(await eventually(() => children(relay.process.pid!).length === 2, 10_000));
+      assert.ok(await eventually(() => childPids(relay.process.pid!).length === 2, 10_000));
       assert.equal(identity(relay.process.pid!).uid, 0, 'the manager stays root (it binds and restarts)');
       // each worker switches as it starts, before it loads anything
-      assert.ok(await eventually(() => children(relay.process.pid!).every((w) => identity(w).uid === UID), 10_000), 'a worker is not the user');
-      for (const worker of children(relay.process.pid!)) {
+      assert.ok(await eventually(() => childPids(relay.process.pid!).every((w) => identity(w).uid === UID), 10_000), 'a worker is not the user');
+      for (const worker of childPids(relay.process.pid!)) {
         const id = identity(worker);
         assert.equal(id.uid, UID, `worker ${worker} runs as uid ${id.uid}`);
         assert.ok(!id.groups.split(/\s+/).includes('0'), `worker ${worker} kept root's group: ${id.groups}`);
@@ -109,11 +101,11 @@ describe('running as a service', function () {
       assert.equal(asUser('-r', path.join(runDir, 'last-good.json')), 0);
       assert.notEqual(asUser('-w', runDir), 0, 'a worker could change what the manager reads');
       // a worker killed: its replacement is the user too, and serves
-      const [first] = children(relay.process.pid!);
+      const [first] = childPids(relay.process.pid!);
       process.kill(first, 'SIGKILL');
-      assert.ok(await eventually(() => children(relay.process.pid!).length === 2 && !children(relay.process.pid!).includes(first), 10_000));
+      assert.ok(await eventually(() => childPids(relay.process.pid!).length === 2 && !childPids(relay.process.pid!).includes(first), 10_000));
       // (a new worker starts as its manager's user and switches before it loads anything)
-      assert.ok(await eventually(() => children(relay.process.pid!).every((w) => identity(w).uid === UID), 10_000), 'the replacement worker is not the user');
+      assert.ok(await eventually(() => childPids(relay.process.pid!).every((w) => identity(w).uid === UID), 10_000), 'the replacement worker is not the user');
       let code = 0;
       for (let i = 0; i < 20 && code !== 250; i++) code = await send(port, `after-kill-${i}`, 'hello').catch(() => 0);
       assert.equal(code, 250);

@@ -5,11 +5,10 @@
 // scrapes leave no log lines.
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
-import { eventually } from '../support/processes';
+import { childPids, eventually } from '../support/processes';
 import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
@@ -132,7 +131,7 @@ describe('health and metrics (esets_status, http_listen), num_proc = 2', functio
 
   it('counts outlive a worker that dies (the manager keeps them), and a scrape does not wait for its replacement', async () => {
     const before = (await get(httpPort, '/metrics')).body;
-    const [worker] = fs.readFileSync(`/proc/${relay.process.pid}/task/${relay.process.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    const [worker] = childPids(relay.process.pid!);
     process.kill(worker, 'SIGKILL');
     const started = Date.now();
     const after = await get(httpPort, '/metrics');

@@ -10,19 +10,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
-import { eventually, processDirOf } from '../support/processes';
+import { childPids, eventually, processDirOf } from '../support/processes';
 import { esetsCfg, freePort, LAUNCHER, PROJECT_DIR, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
 import { spawn } from 'node:child_process';
-
-function children(pid: number): number[] {
-  try {
-    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
 
 async function sendOne(port: number, subject: string, body: string): Promise<number> {
   const client = await SmtpTestClient.connect(port);
@@ -59,7 +51,7 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
       let forked = 0;
       child.stdout.on('data', (d) => { out += d.toString(); });
       child.stderr.on('data', (d) => { out += d.toString(); });
-      const poll = setInterval(() => { forked = Math.max(forked, children(child.pid!).length); }, 50);
+      const poll = setInterval(() => { forked = Math.max(forked, childPids(child.pid!).length); }, 50);
       const code = await new Promise<number | null>((resolve) => {
         const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
         child.once('exit', (c) => { clearTimeout(timer); resolve(c); });
@@ -86,9 +78,9 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
       fs.writeFileSync(cfg, good.replace('action_av_infected = discard', 'action_av_infected = maybe'));
       assert.ok(await eventually(() => /configuration not reloaded/.test(relay.output()), 10_000), relay.output());
 
-      const [worker] = children(relay.process.pid!);
+      const [worker] = childPids(relay.process.pid!);
       process.kill(worker, 'SIGKILL');
-      assert.ok(await eventually(() => children(relay.process.pid!).some((p) => p !== worker)
+      assert.ok(await eventually(() => childPids(relay.process.pid!).some((p) => p !== worker)
         && /runs on the last good one/.test(relay.output()), 15_000), relay.output());
       // the new worker serves (the old one's listener is gone with it)
       let served = 0;
@@ -101,7 +93,7 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
       assert.equal(await sendOne(port, 'infected-after-kill', EICAR), 250);
       assert.ok(!sink.messages.some((m) => m.data.toString().includes('EICAR')), 'an infected message was delivered');
       assert.ok(sink.messages.some((m) => m.data.toString().includes('<after-kill@test>')));
-      assert.equal(children(relay.process.pid!).length, 1, 'one worker, not a restart loop');
+      assert.equal(childPids(relay.process.pid!).length, 1, 'one worker, not a restart loop');
       assert.equal((relay.output().match(/a new one starts/g) ?? []).length, 1, relay.output());
 
       // the fix is taken by the new worker (it watches the files it could not use)
@@ -136,10 +128,10 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
     const port = await freePort();
     const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { num_proc: 2 } }))], port);
     try {
-      assert.ok(await eventually(() => children(relay.process.pid!).length === 2, 10_000));
+      assert.ok(await eventually(() => childPids(relay.process.pid!).length === 2, 10_000));
       const session = await midData(port, 'term-twice');
       for (let round = 0; round < 2; round++) {
-        for (const pid of [relay.process.pid!, ...children(relay.process.pid!)]) process.kill(pid, 'SIGTERM');
+        for (const pid of [relay.process.pid!, ...childPids(relay.process.pid!)]) process.kill(pid, 'SIGTERM');
         await new Promise((r) => setTimeout(r, 300));
       }
       assert.equal(await session.finish(), 250);
@@ -162,7 +154,7 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
     try {
       assert.ok(await eventually(() => /listening on/i.test(out), 20_000), out);
       // the relay: unshare's child, PID 1 inside its namespace
-      const [launcher] = children(child.pid!);
+      const [launcher] = childPids(child.pid!);
       assert.match(fs.readFileSync(`/proc/${launcher}/status`, 'utf8'), /^NSpid:\s+\d+\s+1$/m, 'not PID 1 in its namespace');
       const session = await midData(port, 'pid-one');
       process.kill(launcher, 'SIGTERM');
@@ -254,7 +246,7 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
     try {
       for (let round = 0; round < 5; round++) {
         assert.ok(await servesWithin(port, 10_000), `round ${round}: no worker serves\n${relay.output().slice(-2000)}`);
-        for (const pid of children(relay.process.pid!)) process.kill(pid, 'SIGKILL');
+        for (const pid of childPids(relay.process.pid!)) process.kill(pid, 'SIGKILL');
       }
       assert.ok(await servesWithin(port, 10_000), 'no worker serves after the last round');
       assert.equal(relay.process.exitCode, null, 'the manager gave up');
@@ -269,9 +261,9 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
     const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { num_proc: 2 } }))], port);
     try {
       assert.ok(await bothListening(relay), relay.output());
-      const [alone] = children(relay.process.pid!);
+      const [alone] = childPids(relay.process.pid!);
       process.kill(alone, 'SIGTERM');
-      assert.ok(await eventually(() => children(relay.process.pid!).length === 2 && !children(relay.process.pid!).includes(alone), 15_000), relay.output());
+      assert.ok(await eventually(() => childPids(relay.process.pid!).length === 2 && !childPids(relay.process.pid!).includes(alone), 15_000), relay.output());
       const said = new RegExp(`worker ${alone} is stopping \\(TERM\\): a new one starts now`);
       assert.ok(await eventually(() => said.test(relay.output()), 5_000), relay.output());
     } finally {
@@ -314,7 +306,7 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
 
     const first = await startRelay(['--config', cfg], port, env);
     const firstPid = first.process.pid!;
-    const firstWorkers = children(firstPid);
+    const firstWorkers = childPids(firstPid);
     const firstRun = processDirOf('run', firstPid, tmp);
     assert.ok(firstRun && fs.existsSync(firstRun), 'the run folder is where it should be');
     assert.equal(fs.statSync(firstRun).mode & 0o777, 0o700);

@@ -38,3 +38,12 @@ export function processDirOf(kind: 'run' | 'spool', pid: number, base = os.tmpdi
   const name = fs.readdirSync(base).find((n) => new RegExp(`^esets-relay-${kind}-\\d+-${pid}-`).test(n));
   return name === undefined ? undefined : path.join(base, name);
 }
+
+/** The PIDs of a process's children (a relay's workers); none once it is gone. */
+export function childPids(pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
