@@ -248,22 +248,36 @@ async function latency(target: Target, bytes: number, count: number): Promise<{ 
   // a distinct Message-ID per message: clamd would not scan the same bytes twice (it caches verdicts)
   const headers = (n: number): string => `From: Bench <bench@example.com>\r\nTo: User <user@example.org>\r\nSubject: Quarterly figures\r\nDate: ${new Date().toUTCString()}\r\nMessage-ID: <latency-${Date.now()}-${n}@example.com>\r\n\r\n`;
   const text = line.repeat(Math.ceil(bytes / line.length));
-  const conn = new SMTPConnection({ host: '127.0.0.1', port: target.port, ignoreTLS: true, name: 'bench.client', socketTimeout: 120_000 });
-  await new Promise<void>((resolve, reject) => conn.connect((err?: Error) => (err ? reject(err) : resolve())));
-  const times: number[] = [];
   let errors = 0;
+  // an error event (e.g. ECONNRESET from a target that closed) counts and opens a new connection:
+  // without a listener it would end the whole benchmark
+  const open = async (): Promise<SMTPConnection> => {
+    const c = new SMTPConnection({ host: '127.0.0.1', port: target.port, ignoreTLS: true, name: 'bench.client', socketTimeout: 120_000 });
+    c.on('error', (err: Error) => {
+      errors++;
+      process.stderr.write(`latency ${target.name}: ${err.message}\n`);
+    });
+    await new Promise<void>((resolve, reject) => c.connect((err?: Error) => (err ? reject(err) : resolve())));
+    return c;
+  };
+  let conn = await open();
+  const times: number[] = [];
   for (let i = 0; i < count; i++) {
     const t = process.hrtime.bigint();
-    await new Promise<void>((resolve) => {
+    const failed = await new Promise<boolean>((resolve) => {
       conn.send({ from: 'bench@example.com', to: ['user@example.org'] }, headers(i) + text, (err) => {
         if (err) {
           errors++;
           process.stderr.write(`latency ${target.name}: ${err.message}\n`);
         }
-        resolve();
+        resolve(Boolean(err));
       });
     });
     times.push(Number(process.hrtime.bigint() - t) / 1e6);
+    if (failed) {
+      conn.close();
+      conn = await open();
+    }
   }
   conn.quit();
   times.sort((a, b) => a - b);

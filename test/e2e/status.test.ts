@@ -64,10 +64,11 @@ describe('health and metrics (esets_status, http_listen), num_proc = 2', functio
   }
 
   it('/metrics counts connections and messages by action and option for both workers, with scan times', async () => {
-    // the start-up probes' connections may still be counting: start from a settled count
+    // the start-up probes' connections may still be counting (workers send their
+    // counts at most a second late): start from a count settled for longer than that
     let before = (await get(httpPort, '/metrics')).body;
-    for (let i = 0; i < 20; i++) {
-      await eventually(() => false, 300);
+    for (let i = 0; i < 10; i++) {
+      await eventually(() => false, 1_500);
       const again = (await get(httpPort, '/metrics')).body;
       const settled = sample(again, 'esets_relay_connections_total') === sample(before, 'esets_relay_connections_total');
       before = again;
@@ -76,10 +77,16 @@ describe('health and metrics (esets_status, http_listen), num_proc = 2', functio
     const codes: number[] = [];
     for (let i = 0; i < 12; i++) codes.push(await send(`m${i}`, i % 3 === 0 ? EICAR : 'hello'));
     assert.deepEqual(codes, codes.map((_, i) => (i % 3 === 0 ? 550 : 250)));
-    // the summary (and its count) follows the client's answer: let the last one land
-    await eventually(() => false, 300);
-    const after = (await get(httpPort, '/metrics')).body;
+    // the summary (and its count) follows the client's answer, and the workers send
+    // their counts at most a second later: wait for the last one to land
+    let after = (await get(httpPort, '/metrics')).body;
     const grew = (name: string, labels = ''): number => sample(after, name, labels) - sample(before, name, labels);
+    for (let i = 0; i < 20 && grew('esets_relay_messages_total', 'action="accept",by="action_as"') < 8; i++) {
+      await eventually(() => false, 250);
+      after = (await get(httpPort, '/metrics')).body;
+    }
+    await eventually(() => false, 1_500); // and nothing more comes
+    after = (await get(httpPort, '/metrics')).body;
     assert.equal(grew('esets_relay_connections_total'), 12, after);
     assert.equal(grew('esets_relay_messages_total', 'action="accept",by="action_as"'), 8);
     assert.equal(grew('esets_relay_messages_total', 'action="reject",by="action_av_infected"'), 4);

@@ -94,7 +94,7 @@ export class LiveScan {
     this.state = 'abandoned';
     this.abandonReason = reason;
     this.pending = [];
-    this.controller.abort();
+    this.controller.abort(reason); // a string: no DOMException (and its stack) per message
     this.input.destroy();
   }
 
