@@ -15,17 +15,16 @@ import { formatDiagnostic, hasErrors } from '../lib/diagnostics';
 import { deriveHarakaSettings, formatListen, HarakaSettings } from '../lib/haraka_settings';
 import { formatIni, mergeIni, parseIni } from '../lib/ini';
 import { parseHostPort } from '../lib/esets_options';
-import { drainMs, MAX_TIMEOUT_MESSAGE_S } from '../lib/timeout_budget';
-import { loadConfigFiles, WARNED_ENV } from '../io/config_files';
-import { processDir, removeProcessDirs } from '../io/process_dirs';
-import { answersInFlight, startDraining } from '../io/shutdown';
+import { drainMs } from '../lib/timeout_budget';
+import { loadConfigFiles, RUNTIME_ENV, WARNED_ENV } from '../io/config_files';
+import { processDir } from '../io/process_dirs';
+import { handleStopSignals, stopNow } from '../plugins/shared/stop_signals';
 import { journalOutput } from './journal_output';
 import { LOG_FILE_ENV, logToFile, prepareLogFile } from './log_file';
 import { Supervisor, superviseWorkers } from './worker_supervisor';
 import { canRead, canWrite, dropToWorkerUser, lookUpUser, shareWith, WORKER_USER_ENV, WorkerUser } from './worker_user';
 
 const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
-const RUNTIME_ENV = 'ESETS_RELAY_RUNTIME';
 const DRAIN_ENV = 'ESETS_RELAY_DRAIN_MS';
 const { version } = require(path.join(PROJECT_DIR, 'package.json')) as { version: string };
 
@@ -41,7 +40,7 @@ async function main(): Promise<void> {
     } catch (err) {
       process.stderr.write(`esets_smtp worker: log_file ${process.env[LOG_FILE_ENV]}: ${(err as Error).message}; logging to stderr\n`);
     }
-    handleSignals(Number(process.env[DRAIN_ENV]) || 30_000);
+    handleStopSignals(Number(process.env[DRAIN_ENV]) || 30_000);
     startHaraka(process.env[RUNTIME_ENV]!);
     return;
   }
@@ -119,7 +118,7 @@ async function main(): Promise<void> {
   process.env[RUNTIME_ENV] = runtime;
   process.env[DRAIN_ENV] = String(drain);
   const supervisor = superviseWorkers(harakaLog(), () => stopNow(1));
-  handleSignals(drain, supervisor);
+  handleStopSignals(drain, supervisor);
   startHaraka(runtime);
 }
 
@@ -225,100 +224,6 @@ function startHaraka(runtime: string): void {
       if (listener.name === 'messageHandler') cluster.off('message', listener);
     }
   }
-}
-
-interface HarakaServer {
-  listeners: { close(cb?: () => void): void }[];
-}
-
-/**
- * `drain`: how long TERM lets the sessions in progress finish (lib/timeout_budget).
- * A TERM that comes again (an impatient operator, or systemd signalling the whole
- * group while the manager passes it on) changes nothing: only USR1 cuts sessions.
- */
-function handleSignals(drain: number, supervisor?: Supervisor): void {
-  // the entry point's handler, for signals that came before this one (bin/esets_smtp.js)
-  const early = (process as NodeJS.Process & { earlySignalHandler?: () => void }).earlySignalHandler;
-  if (early) {
-    process.off('SIGUSR1', early);
-    process.off('SIGTERM', early);
-  }
-  let stopping = false;
-  process.on('SIGTERM', () => {
-    if (stopping) return;
-    stopping = true;
-    supervisor?.stop();
-    startDraining();
-    // the manager starts a replacement now (a worker stopped alone): its listener is closing
-    if (cluster.isWorker) process.send?.({ esets: 'draining' });
-    if (cluster.isPrimary && cluster.workers && Object.keys(cluster.workers).length) {
-      // the workers' own drain bound decides (and the answers awaited at its end); this one only covers a worker that hangs
-      stopWorkers('SIGTERM', drain + MAX_TIMEOUT_MESSAGE_S * 1000 + 5_000);
-    } else {
-      finishSessions(drain);
-    }
-  });
-  process.once('SIGUSR1', () => {
-    supervisor?.stop();
-    stopNow(0);
-  });
-}
-
-/** Exits at once, workers first (their spool folders with them: a killed process cannot clean up). */
-function stopNow(code: number): void {
-  if (cluster.isPrimary) {
-    for (const worker of Object.values(cluster.workers ?? {})) {
-      if (!worker?.process.pid) continue;
-      worker.process.kill('SIGKILL');
-      removeProcessDirs('spool', worker.process.pid);
-    }
-  }
-  process.exit(code);
-}
-
-/** after the drain bound, how long the answers just in get to reach their clients */
-const ANSWER_GRACE_MS = 1_000;
-
-/**
- * Stops accepting; exits when the open sessions have ended, or after `drain`
- * ms, then cutting the sessions left, except those whose message is at the
- * server awaiting its answer: those are waited for (each bounded by its own
- * timeout_message), so no client is cut off from a message the server takes.
- */
-function finishSessions(drain: number): void {
-  const server = require('Haraka/server') as HarakaServer;
-  const listeners = server.listeners.splice(0);
-  let open = listeners.length;
-  const done = (): void => {
-    if (--open <= 0) process.exit(0);
-  };
-  if (open === 0) process.exit(0);
-  for (const listener of listeners) listener.close(done);
-  setTimeout(() => {
-    void answersInFlight().then((n) => {
-      const logger = require('Haraka/logger') as { logwarn(t: string): void };
-      logger.logwarn(`[esets_smtp] TERM: the drain bound (${drain / 1000} s) passed${n ? ` and ${n} answer(s) of the mail server came in` : ''}: the sessions left are cut`);
-      // (a moment for the answers that came in to reach their clients)
-      setTimeout(() => process.exit(0), n ? ANSWER_GRACE_MS : 0);
-    });
-  }, drain).unref?.();
-}
-
-function stopWorkers(signal: NodeJS.Signals, waitMs: number): void {
-  // Haraka restarts workers that exit; not now
-  cluster.removeAllListeners('exit');
-  const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
-  for (const worker of workers) {
-    worker.removeAllListeners('exit');
-    worker.process.kill(signal);
-  }
-  let alive = workers.length;
-  for (const worker of workers) {
-    worker.once('exit', () => {
-      if (--alive === 0) process.exit(0);
-    });
-  }
-  setTimeout(() => process.exit(0), waitMs);
 }
 
 main().catch((err: Error) => fail([`esets_smtp: not started: ${err.stack ?? err.message}`], 1));

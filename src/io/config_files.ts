@@ -6,13 +6,25 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Diagnostic, hasErrors } from '../lib/diagnostics';
 import { buildConfig } from '../lib/esets_config';
-import { EsetsConfig } from '../lib/esets_options';
+import { EsetsConfig, OptionName } from '../lib/esets_options';
 import { FileFacts, fileTrustWarnings, NamedAt } from '../lib/file_trust';
 import { parseUserConfig } from '../lib/user_config';
 import { UserSectionIndex } from '../lib/user_section_index';
 
 /** set by the launcher once it has written the configuration's warnings to stderr: the plugins do not repeat them */
 export const WARNED_ENV = 'ESETS_RELAY_CONFIG_WARNED';
+/** set by the launcher (its run folder) for Haraka and the workers: absent under `haraka -c` */
+export const RUNTIME_ENV = 'ESETS_RELAY_RUNTIME';
+
+/** Whether this process runs under the esets_smtp launcher (else: an operator's `haraka -c`). */
+export function underLauncher(): boolean {
+  return Boolean(process.env[RUNTIME_ENV]);
+}
+
+/** Whether an operator's Haraka runs this process (its bin/haraka, no launcher): `haraka -c`, not a test harness. */
+export function underHarakaC(): boolean {
+  return !underLauncher() && /^haraka(\.js)?$/i.test(path.basename(process.argv[1] ?? ''));
+}
 
 export interface RelayConfig {
   /** the agent section: default < [global] < [smtp] < command line */
@@ -23,6 +35,8 @@ export interface RelayConfig {
   users?: { file: string; index: UserSectionIndex };
   /** the text of each file it was built from (a worker restarted on a broken edit starts from these) */
   texts: Record<string, string>;
+  /** the esets.cfg line of each option set there (for diagnostics that name it) */
+  lines: Partial<Record<OptionName, number>>;
 }
 
 export interface LoadResult {
@@ -80,7 +94,7 @@ function load(file: string, overrides: Partial<EsetsConfig>, overridesFrom: stri
     }
   }
   if (hasErrors(diagnostics)) return { diagnostics };
-  return { loaded: { config: result.config, file, overrides, users, texts }, diagnostics };
+  return { loaded: { config: result.config, file, overrides, users, texts, lines: result.lines }, diagnostics };
 }
 
 /** What fileTrustWarnings needs; undefined when a stat fails (the read has already said why). */

@@ -7,7 +7,14 @@ export type AvOutcome =
   | { kind: 'clean' }
   | { kind: 'infected'; names: string[] }
   | { kind: 'cleaned'; removed: number; names: string[] }
-  | { kind: 'not_scanned'; reason: string };
+  | { kind: 'not_scanned'; reason: string }
+  /** the AV stage not applied to this message: the operator's own exclusion (haraka-plugin-clamd's skip) */
+  | { kind: 'skipped'; reason: string };
+
+/** Whether clamd gave this message a verdict (X-Virus-Scanner: goes on scanned messages only). */
+export function wasScanned(outcome: AvOutcome | undefined): boolean {
+  return outcome !== undefined && outcome.kind !== 'not_scanned' && outcome.kind !== 'skipped';
+}
 
 export type AsOutcome =
   | { kind: 'ham'; score: number; threshold: number }
@@ -29,6 +36,7 @@ export function decideAv(config: EsetsConfig, outcome: AvOutcome | undefined): S
     case 'infected': return { action: config.action_av_infected, option: 'action_av_infected' };
     case 'cleaned': return { action: config.action_av_deleted, option: 'action_av_deleted' };
     case 'not_scanned': return { action: config.action_av_notscanned, option: 'action_av_notscanned' };
+    case 'skipped': return { action: 'accept', option: 'action_av' };
   }
 }
 
@@ -60,6 +68,7 @@ export function describeAv(outcome: AvOutcome | undefined, config: EsetsConfig):
     case 'infected': return `infected: ${outcome.names.join(', ')}`;
     case 'cleaned': return `cleaned: ${outcome.removed} part${outcome.removed === 1 ? '' : 's'} removed (${outcome.names.join(', ')})`;
     case 'not_scanned': return `not scanned: ${outcome.reason}`;
+    case 'skipped': return `not scanned: ${outcome.reason}`;
   }
 }
 

@@ -1,13 +1,15 @@
 // Who the client is, and how many: caps on concurrent client connections
 // (esets.cfg max_connections and max_connections_per_ip, per process; a
 // connection over a cap is answered 421 4.7.0 at connect, before the relay
-// opens a session with the mail server), and one PROXY line per connection.
+// opens a session with the mail server), one PROXY line per connection, and
+// the client's inactivity timeout (timeout_client, the configuration in force).
 
 import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
 import { ConnectionCounts } from '../../lib/connection_counts';
 import type { Connection, Next, Plugin } from '../shared/haraka';
 import { relayConfig } from '../shared/relay_config';
+import { setClientTimeout } from '../shared/relay_waits';
 
 const COUNTED = 'esets_connection_limits.counted';
 const counts = new ConnectionCounts();
@@ -15,6 +17,7 @@ const counts = new ConnectionCounts();
 export function register(this: Plugin): void {
   relayConfig(this);
   this.register_hook('connect_init', 'one_proxy_line');
+  this.register_hook('connect_init', 'client_timeout');
   this.register_hook('connect', 'admit_connection');
   this.register_hook('disconnect', 'release_connection');
 }
@@ -27,6 +30,12 @@ export function register(this: Plugin): void {
  */
 export function one_proxy_line(this: Plugin, next: Next, connection: Connection): void {
   if (connection.proxy) connection.proxy.allowed = false;
+  next();
+}
+
+/** timeout_client, whoever runs Haraka (under `haraka -c` smtp.ini inactivity_timeout would decide) */
+export function client_timeout(this: Plugin, next: Next, connection: Connection): void {
+  setClientTimeout(connection, relayConfig(this).config.timeout_client);
   next();
 }
 

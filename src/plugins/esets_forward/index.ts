@@ -13,7 +13,7 @@ import { relayMetrics } from '../../io/relay_metrics';
 import { DownstreamError, HandoverRefused, OutcomeUnknown } from '../../io/downstream_session';
 import { HIDDEN_VERBS, hiddenParameter, loggableCommand, loggablePipelined } from '../../lib/ehlo_mirror';
 import { editHeaderSection } from '../../lib/smtp_data';
-import { HOOK_TIMEOUT_S, SERVER_COMMAND_MS, SERVER_CONNECT_MS } from '../../lib/timeout_budget';
+import { drainMs, HOOK_TIMEOUT_S, SERVER_COMMAND_MS, SERVER_CONNECT_MS } from '../../lib/timeout_budget';
 import { isDraining } from '../../io/shutdown';
 import type { SmtpReply } from '../../lib/smtp_reply';
 import { replyText } from '../../lib/smtp_reply';
@@ -25,6 +25,8 @@ import { captureMessage, dropMessage, finishedMessage } from '../shared/message_
 import { DISCARDED, SERVER_OUTCOME, SERVER_SENDING, ServerOutcome } from '../shared/policy_outcome';
 import { relayConfig } from '../shared/relay_config';
 import { relayWaits } from '../shared/relay_waits';
+import { DATA_POST_PRIORITY, RCPT_PRIORITY } from '../shared/hook_order';
+import { useStopSignals } from '../shared/stop_signals';
 import { DSN, exactReply } from '../shared/server_reply';
 
 const SESSION = 'esets_mirrored_session';
@@ -46,6 +48,7 @@ export function register(this: ForwardPlugin): void {
   }
   // Haraka's hook timeout above every wait of ours (lib/timeout_budget): ours answer first, with their own reply
   this.timeout = HOOK_TIMEOUT_S;
+  useStopSignals(this, drainMs(config));
   // the private spool now: folders that killed processes left behind are removed at start
   spoolDir();
   this.register_hook('connect_init', 'client_nodelay');
@@ -58,10 +61,12 @@ export function register(this: ForwardPlugin): void {
   this.register_hook('noop', 'forward_noop');
   this.register_hook('quit', 'forward_quit');
   this.register_hook('mail', 'forward_mail');
-  this.register_hook('rcpt', 'forward_rcpt');
+  // after the user section and split_recipients (esets_user_config), before any other rcpt plugin:
+  // the mail server decides each recipient, whatever the order of config/plugins
+  this.register_hook('rcpt', 'forward_rcpt', RCPT_PRIORITY.forward);
   this.register_hook('data', 'capture_message');
   // after esets_policy's verdict (priority 0): the message goes to the server only once accepted
-  this.register_hook('data_post', 'forward_message', 100);
+  this.register_hook('data_post', 'forward_message', DATA_POST_PRIORITY.forward);
   this.register_hook('queue', 'answer_accepted');
   // relaying clients (Haraka's notion) go to the same server, never to MX delivery
   this.register_hook('queue_outbound', 'answer_accepted');

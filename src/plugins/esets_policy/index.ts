@@ -9,8 +9,10 @@ import constants from 'haraka-constants';
 import { EsetsConfig, VerdictAction } from '../../lib/esets_options';
 import type { CapturedMessage } from '../../io/captured_message';
 import {
-  AsOutcome, AvOutcome, decideAv, decidePolicy, describeAs, describeAv, replyFor, StageDecision,
+  AsOutcome, AvOutcome, decideAv, decidePolicy, describeAs, describeAv, replyFor, StageDecision, wasScanned,
 } from '../../lib/policy';
+import { ClamdPluginResults, clamdPluginWarnings, verdictFromClamdPlugin } from '../../lib/clamd_plugin_verdict';
+import { CLAMD_PLUGIN_NAMES } from '../../lib/haraka_deployment';
 import type { HeaderField } from '../../lib/smtp_data';
 import { xSpamStatus } from '../../lib/spamd_reply';
 import { errorLine, summaryLine, warningLine, word } from '../../lib/syslog';
@@ -20,9 +22,12 @@ import type { Connection, Next, Plugin, Transaction } from '../shared/haraka';
 import { HEADER_EDITS, HeaderEdits, isScannerField } from '../shared/header_edits';
 import { captureMessage, finishedMessage } from '../shared/message_capture';
 import { DISCARDED, SERVER_OUTCOME, SERVER_SENDING, ServerOutcome } from '../shared/policy_outcome';
-import { CLAMD_BACKOFF_MS, CLAMD_CONNECT_MS, CLAMD_VERSION_MS, HOOK_TIMEOUT_S, messageBudget } from '../../lib/timeout_budget';
+import { CLAMD_BACKOFF_MS, CLAMD_CONNECT_MS, CLAMD_VERSION_MS, drainMs, HOOK_TIMEOUT_S, messageBudget } from '../../lib/timeout_budget';
 import { relayConfig } from '../shared/relay_config';
+import { pluginList } from '../shared/haraka_deployment';
 import { relayWaits } from '../shared/relay_waits';
+import { DATA_POST_PRIORITY } from '../shared/hook_order';
+import { useStopSignals } from '../shared/stop_signals';
 import { writeLog } from '../shared/relay_log';
 import { scanForSpam } from './antispam';
 import { scanForViruses } from './antivirus';
@@ -41,6 +46,11 @@ const RUN_NOTE = 'esets_policy.run';
 const SUMMARY_NOTE = 'esets_policy.summary';
 
 let scanner: ScannerVersion | undefined;
+/** who scans for viruses: our clamd client, or haraka-plugin-clamd listed in config/plugins (its results read) */
+let avSource: 'relay' | 'haraka-plugin-clamd' = 'relay';
+/** haraka-plugin-clamd's tag; removed when it added one (the message stays as the client sent it) */
+const PLUGIN_VIRUS_HEADER = 'X-Haraka-Virus';
+const HEADER_COUNT_NOTE = 'esets_policy.plugin_header_count';
 
 /** The policy's work on one transaction: its live scan, and a signal that the transaction ended. */
 interface PolicyRun {
@@ -56,14 +66,22 @@ export function register(this: Plugin): void {
   const { config } = relayConfig(this);
   // Haraka's hook timeout above every wait of ours (lib/timeout_budget): ours answer first, with the policy's reply
   this.timeout = HOOK_TIMEOUT_S;
+  useStopSignals(this, drainMs(config));
+  avSource = clamdPluginListed(this) ? 'haraka-plugin-clamd' : 'relay';
+  if (avSource === 'haraka-plugin-clamd') {
+    checkClamdPlugin(this, config);
+    this.register_hook('data_post', 'note_header_count', DATA_POST_PRIORITY.beforeScanners);
+  }
   this.register_hook('data', 'start_live_scan');
-  this.register_hook('data_post', 'apply_policy');
+  this.register_hook('data_post', 'apply_policy', DATA_POST_PRIORITY.policy);
   this.register_hook('reset_transaction', 'end_transaction');
   // before esets_forward: a discarded message is answered 250 and not forwarded
   this.register_hook('queue', 'discard_message', -100);
   this.register_hook('queue_outbound', 'discard_message', -100);
-  watchScannerVersion(this, config);
-  checkClamdConf(this);
+  if (avSource === 'relay') {
+    watchScannerVersion(this, config);
+    checkClamdConf(this);
+  }
   reportFailingDaemons(this);
 }
 
@@ -91,7 +109,7 @@ export function start_live_scan(this: Plugin, next: Next, connection: Connection
   const run: PolicyRun = { ended: new AbortController() };
   txn.notes.set(RUN_NOTE, run);
   const config = configOf(this, txn);
-  if (config.action_av === 'scan') {
+  if (config.action_av === 'scan' && avSource === 'relay') {
     run.live = new LiveScan(clamdOptions(config), config.av_scan_obj_max_size);
     attachLiveScan(message, run.live);
   }
@@ -154,7 +172,9 @@ export function apply_policy(this: Plugin, next: Next, connection: Connection): 
     });
     return next(constants.deny, DSN.create(550, `Message refused: ${message.malformed}`, 6, 0));
   }
-  relayWaits(connection, () => decide(config, message, run, finalDotAt(txn)))
+  const pluginAv = avSource === 'haraka-plugin-clamd' ? verdictFromClamdPlugin(txn.results.get('clamd') as ClamdPluginResults | undefined) : undefined;
+  if (pluginAv) removePluginHeaders(txn);
+  relayWaits(connection, () => decide(config, message, run, finalDotAt(txn), pluginAv))
     .then((verdicts) => {
       finish(this, connection, txn, run, config, message, verdicts, Date.now() - started, next);
     })
@@ -177,28 +197,29 @@ function scanningSignal(config: EsetsConfig, run: PolicyRun, dotAt: number): { s
   return { signal: AbortSignal.any([run.ended.signal, timeUp.signal]), deadline, done: () => clearTimeout(timer) };
 }
 
-async function decide(config: EsetsConfig, message: CapturedMessage, run: PolicyRun, dotAt: number): Promise<Verdicts> {
+async function decide(config: EsetsConfig, message: CapturedMessage, run: PolicyRun, dotAt: number, pluginAv?: AvOutcome): Promise<Verdicts> {
   const scanning = scanningSignal(config, run, dotAt);
   try {
-    return await scanMessage(config, message, run, scanning.signal, scanning.deadline);
+    return await scanMessage(config, message, run, scanning.signal, scanning.deadline, pluginAv);
   } finally {
     scanning.done();
   }
 }
 
-async function scanMessage(config: EsetsConfig, message: CapturedMessage, run: PolicyRun, signal: AbortSignal, deadline: number): Promise<Verdicts> {
+async function scanMessage(
+  config: EsetsConfig, message: CapturedMessage, run: PolicyRun, signal: AbortSignal, deadline: number, pluginAv?: AvOutcome,
+): Promise<Verdicts> {
   const avStarted = Date.now();
-  const av = config.action_av === 'scan'
-    ? await scanForViruses(message, {
-      clamd: clamdOptions(config),
-      maxSize: config.av_scan_obj_max_size,
-      cleanMode: config.av_clean_mode,
-      cleanMaxParts: config.av_clean_max_parts,
-      product: PRODUCT,
-      signal,
-    }, run.live)
-    : undefined;
-  if (av) relayMetrics.scan('clamd', (Date.now() - avStarted) / 1000);
+  // haraka-plugin-clamd's verdict counts only where the message's configuration says scan
+  const av = config.action_av !== 'scan' ? undefined : pluginAv ?? await scanForViruses(message, {
+    clamd: clamdOptions(config),
+    maxSize: config.av_scan_obj_max_size,
+    cleanMode: config.av_clean_mode,
+    cleanMaxParts: config.av_clean_max_parts,
+    product: PRODUCT,
+    signal,
+  }, run.live);
+  if (av && !pluginAv) relayMetrics.scan('clamd', (Date.now() - avStarted) / 1000);
   const avDecision = decideAv(config, av);
   if (avDecision.action !== 'accept') return { av, spamTests: [], decision: avDecision };
 
@@ -304,7 +325,7 @@ function logSummary(plugin: Plugin, connection: Connection, txn: Transaction, s:
  */
 function setHeaders(txn: Transaction, config: EsetsConfig, verdicts: Verdicts, avVerdict: string): void {
   const add: HeaderField[] = [];
-  if (config.add_header_xvirus && verdicts.av) add.push({ name: 'X-Virus-Scanner', value: xVirusScannerValue(PRODUCT, scanner, avVerdict) });
+  if (config.add_header_xvirus && wasScanned(verdicts.av)) add.push({ name: 'X-Virus-Scanner', value: xVirusScannerValue(PRODUCT, scanner, avVerdict) });
   const as = verdicts.as;
   if (as && as.kind !== 'not_scanned') {
     add.push({ name: 'X-Spam-Status', value: xSpamStatus({ spam: as.kind === 'spam', score: as.score, threshold: as.threshold, tests: verdicts.spamTests }) });
@@ -314,6 +335,42 @@ function setHeaders(txn: Transaction, config: EsetsConfig, verdicts: Verdicts, a
   txn.notes.set(HEADER_EDITS, edits);
   for (const name of ['X-Virus-Scanner', 'X-Spam-Status', 'X-Spam-Score', 'X-Spam-Flag', 'X-Spam-Level']) txn.remove_header(name);
   for (const field of add) txn.add_header(field.name, field.value);
+}
+
+/** Before haraka-plugin-clamd's data_post: how many of its tag fields the client's message had. */
+export function note_header_count(this: Plugin, next: Next, connection: Connection): void {
+  connection.transaction?.notes.set(HEADER_COUNT_NOTE, headerCount(connection.transaction, PLUGIN_VIRUS_HEADER));
+  next();
+}
+
+function headerCount(txn: Transaction, name: string): number {
+  return txn.header.get_all(name).length;
+}
+
+/** haraka-plugin-clamd's tag goes if it added one (it does with its rejections off only for skip_list matches). */
+function removePluginHeaders(txn: Transaction): void {
+  const before = txn.notes.get(HEADER_COUNT_NOTE) as number | undefined;
+  if (before === 0 && headerCount(txn, PLUGIN_VIRUS_HEADER) > 0) txn.remove_header(PLUGIN_VIRUS_HEADER);
+}
+
+function clamdPluginListed(plugin: Plugin): boolean {
+  return pluginList(plugin).some((name) => CLAMD_PLUGIN_NAMES.includes(name));
+}
+
+interface ClamdIni {
+  main?: { timeout?: number | string };
+  reject?: { virus?: boolean; error?: boolean };
+}
+
+/** haraka-plugin-clamd's settings that would keep the policy from deciding, or overrun the timeout budget. */
+function checkClamdPlugin(plugin: Plugin, config: EsetsConfig): void {
+  const ini = plugin.config.get('clamd.ini', { booleans: ['+reject.virus', '+reject.error'] }) as ClamdIni | undefined;
+  for (const d of clamdPluginWarnings({
+    rejectVirus: ini?.reject?.virus ?? true,
+    rejectError: ini?.reject?.error ?? true,
+    timeoutS: Number(ini?.main?.timeout) || 30,
+    hookTimeoutS: Number(plugin.config.get('clamd.timeout')) || Number(plugin.config.get('plugin_timeout')) || 30,
+  }, messageBudget(config).scanningMs / 1000)) plugin.logwarn(d);
 }
 
 export function discard_message(this: Plugin, next: Next, connection: Connection): void {

@@ -12,11 +12,13 @@ import { MISSING } from '../../lib/user_section_index';
 import type { Address, Connection, Next, Plugin, Transaction } from '../shared/haraka';
 import { MESSAGE_CONFIG, MessageConfig } from '../shared/message_config';
 import { configFor, relayConfig } from '../shared/relay_config';
+import { RCPT_PRIORITY } from '../shared/hook_order';
 
 export function register(this: Plugin): void {
   relayConfig(this);
-  // before esets_forward: a recipient deferred here never reaches the server
-  this.register_hook('rcpt', 'select_section');
+  // first of all rcpt hooks (Haraka stops at the first plugin that accepts, e.g. rcpt_to.in_host_list),
+  // and before esets_forward's (-99): a recipient deferred here never reaches the server
+  this.register_hook('rcpt', 'select_section', RCPT_PRIORITY.selectSection);
 }
 
 export function select_section(this: Plugin, next: Next, connection: Connection, params: [Address]): void {

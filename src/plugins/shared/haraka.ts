@@ -64,7 +64,7 @@ export interface Transaction {
   notes: Notes;
   results: Results;
   message_stream: MessageStream;
-  header: { get(name: string): string };
+  header: { get(name: string): string; get_all(name: string): string[] };
   add_header(name: string, value: string): void;
   remove_header(name: string): void;
   /** epoch ms when Haraka started the data_post hooks (the final dot) */

@@ -16,6 +16,7 @@ import { missingSettings } from '../../lib/haraka_settings';
 import { guardLoad, loadConfigFiles, LoadResult, RelayConfig, WARNED_ENV } from '../../io/config_files';
 import { readLastGood, saveLastGood } from '../../io/last_good_config';
 import { relayMetrics } from '../../io/relay_metrics';
+import { checkHarakaDeployment } from './haraka_deployment';
 import type { Plugin } from './haraka';
 
 export type { RelayConfig } from '../../io/config_files';
@@ -62,6 +63,12 @@ export function relayConfig(plugin: Plugin): RelayConfig {
   const errors = diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
   current = loaded ?? lastGood(plugin, file, ini.overrides ?? {}, errors);
   if (!current) throw new ConfigError(errors.join('\n'));
+  try {
+    checkHarakaDeployment(plugin, current, (message) => new ConfigError(message));
+  } catch (err) {
+    current = undefined;
+    throw err;
+  }
   saveForWorkers(plugin, current);
   watch(plugin, ini.overrides ?? {});
   // an edit between the read above and the watch would go unseen until the next edit

@@ -38,3 +38,16 @@ export async function relayWaits<T>(connection: Connection, work: () => Promise<
     if (--waits.count === 0 && !connection.remote.closed) socket.setTimeout(waits.timeoutMs);
   }
 }
+
+/**
+ * timeout_client for this connection (both deployments: under `haraka -c`
+ * Haraka's smtp.ini inactivity_timeout would decide otherwise). Inside a wait
+ * of the relay's it applies when the wait ends.
+ */
+export function setClientTimeout(connection: Connection, seconds: number): void {
+  const socket = clientSocket(connection);
+  if (!socket?.setTimeout) return;
+  const waits = connection.notes[WAITS] as Waits | undefined;
+  if (waits && waits.count > 0) waits.timeoutMs = seconds * 1000;
+  else socket.setTimeout(seconds * 1000);
+}

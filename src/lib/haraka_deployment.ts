@@ -1,0 +1,74 @@
+// Under `haraka -c` Haraka's own files govern what the launcher would derive
+// from esets.cfg (lib/haraka_settings): the listener, the worker count, the
+// Received: line, the balancers, the user. DESIGN "Two ways to deploy": each
+// such option is applied or said at start, naming the option, its value and
+// the Haraka setting in force; nothing is silently ignored.
+
+import type { Diagnostic } from './diagnostics';
+import type { EsetsConfig, OptionName } from './esets_options';
+import { formatListen } from './haraka_settings';
+
+/** What Haraka's configuration says, as read by the plugins (haraka-config). */
+export interface HarakaInForce {
+  /** smtp.ini [main] listen (or listen_host:port), as written */
+  listen: string;
+  /** Haraka's worker processes: smtp.ini [main] nodes resolved (unset or 0: 1, one process) */
+  nodes: number;
+  /** connection.ini [headers] add_received (Haraka's default: true) */
+  addReceived: boolean;
+  /** connection.ini [haproxy] hosts[] */
+  proxyHosts: string[];
+  /** config/plugins, in order */
+  plugins: string[];
+}
+
+/** Plugin names as config/plugins may write them. */
+export const CLAMD_PLUGIN_NAMES = ['clamd', 'haraka-plugin-clamd'];
+
+export function harakaCDiagnostics(config: EsetsConfig, lines: Partial<Record<OptionName, number>>, file: string, haraka: HarakaInForce): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const warn = (key: OptionName, message: string, line = lines[key]): void => {
+    out.push({ severity: 'warning', file, line, key, message });
+  };
+  const set = (key: OptionName): boolean => lines[key] !== undefined;
+  const listed = (name: string): boolean => haraka.plugins.includes(name);
+
+  if (set('listen_addr') || set('listen_port')) {
+    const ours = formatListen(config.listen_addr ?? '127.0.0.1', config.listen_port ?? 2525);
+    const theirs = haraka.listen.split(',').map((s) => s.trim());
+    if (!theirs.includes(ours)) {
+      warn(set('listen_addr') ? 'listen_addr' : 'listen_port',
+        `listen_addr/listen_port (${ours}) not used under haraka -c: Haraka listens on ${haraka.listen} (config/smtp.ini [main] listen)`,
+        lines.listen_addr ?? lines.listen_port);
+    }
+  }
+  if (set('num_proc') && config.num_proc !== haraka.nodes) {
+    warn('num_proc', `num_proc = ${config.num_proc} not used under haraka -c: Haraka runs ${haraka.nodes} worker process(es) (config/smtp.ini [main] nodes)`);
+  }
+  if (config.add_header_received !== haraka.addReceived) {
+    warn('add_header_received',
+      `add_header_received = ${config.add_header_received ? 'yes' : 'no'}${set('add_header_received') ? '' : ' (the default)'} not used under haraka -c: `
+      + `Haraka ${haraka.addReceived ? 'adds' : 'does not add'} its Received: line (config/connection.ini [headers] add_received = ${haraka.addReceived})`);
+  }
+  if (set('proxy_hosts') && config.proxy_hosts.join(',') !== haraka.proxyHosts.join(',')) {
+    warn('proxy_hosts', `proxy_hosts = ${config.proxy_hosts.join(',')} not used under haraka -c: Haraka takes PROXY from ${haraka.proxyHosts.join(',') || 'no host'} (config/connection.ini [haproxy] hosts[], as /32 or /128)`);
+  }
+  if (set('daemon_user')) {
+    warn('daemon_user', `daemon_user = ${config.daemon_user} not used under haraka -c: Haraka's own user and group settings (config/smtp.ini [main] user, group) decide`);
+  }
+  if (set('log_file')) {
+    warn('log_file', `log_file = ${config.log_file} not used under haraka -c: Haraka's log goes where Haraka's stdout goes (config/log.ini)`);
+  }
+  if (!listed('esets_connection_limits') && set('timeout_client')) {
+    warn('timeout_client', `timeout_client = ${config.timeout_client} not applied: esets_connection_limits is not in config/plugins, so Haraka's config/smtp.ini [main] inactivity_timeout decides`);
+  }
+  if (!listed('esets_forward')) {
+    for (const key of ['server_addr', 'server_port'] as const) {
+      if (set(key)) warn(key, `${key} = ${config[key]} not used: esets_forward is not in config/plugins (the delivery plugin, e.g. queue/smtp_forward with its smtp_forward.ini, decides the server)`);
+    }
+  }
+  if (CLAMD_PLUGIN_NAMES.some(listed) && set('daemon_sock_path')) {
+    warn('daemon_sock_path', `daemon_sock_path = ${config.daemon_sock_path.join(',')} not used: haraka-plugin-clamd scans (config/clamd.ini [main] clamd_socket decides)`);
+  }
+  return out;
+}

@@ -1,0 +1,56 @@
+// Under `haraka -c` (no launcher): the checks the launcher makes before Haraka
+// starts, made by the first plugin that loads the configuration.
+
+import cluster from 'node:cluster';
+import os from 'node:os';
+import { formatDiagnostic } from '../../lib/diagnostics';
+import { harakaCDiagnostics, HarakaInForce } from '../../lib/haraka_deployment';
+import { RelayConfig, underHarakaC } from '../../io/config_files';
+import type { Plugin } from './haraka';
+
+interface SmtpIni {
+  main?: { listen?: string; listen_host?: string; port?: number | string; nodes?: number | string };
+}
+interface ConnectionIni {
+  headers?: { add_received?: boolean };
+  haproxy?: { hosts?: string[] | string };
+}
+
+/** What Haraka's own files say where the launcher would have derived a setting from esets.cfg. */
+export function harakaInForce(plugin: Plugin): HarakaInForce {
+  const smtp = (plugin.config.get('smtp.ini') as SmtpIni | undefined)?.main ?? {};
+  const connection = plugin.config.get('connection.ini', { booleans: ['+headers.add_received'] }) as ConnectionIni | undefined;
+  const listen = [smtp.listen, smtp.port ? `${smtp.listen_host ?? '[::0]'}:${smtp.port}` : undefined].filter(Boolean).join(',') || '[::0]:25';
+  const nodes = smtp.nodes === 'cpus' ? os.cpus().length : Number(smtp.nodes) || 1;
+  const hosts = connection?.haproxy?.hosts;
+  return {
+    listen,
+    nodes,
+    addReceived: connection?.headers?.add_received ?? true,
+    proxyHosts: (Array.isArray(hosts) ? hosts : hosts ? [hosts] : []).filter(Boolean),
+    plugins: pluginList(plugin),
+  };
+}
+
+/** config/plugins, in order (haraka-config's list type) */
+export function pluginList(plugin: Plugin): string[] {
+  const list = plugin.config.get('plugins', 'list');
+  return Array.isArray(list) ? list.map(String) : [];
+}
+
+/**
+ * `agent_enabled = no` stops Haraka (a ConfigError from register): another
+ * plugin (queue/smtp_forward) would otherwise deliver unscanned mail. The
+ * options Haraka's files govern are warned about, once (not by every worker).
+ */
+export function checkHarakaDeployment(plugin: Plugin, rc: RelayConfig, fail: (message: string) => Error): void {
+  if (!underHarakaC()) return;
+  if (!rc.config.agent_enabled) {
+    throw fail(formatDiagnostic({
+      severity: 'error', file: rc.file, line: rc.lines.agent_enabled, key: 'agent_enabled',
+      message: "the SMTP agent is disabled (agent_enabled = no): Haraka is not started, so that no other plugin delivers unscanned mail; set 'agent_enabled = yes' in [smtp]",
+    }));
+  }
+  if (cluster.isWorker) return;
+  for (const d of harakaCDiagnostics(rc.config, rc.lines, rc.file, harakaInForce(plugin))) plugin.logwarn(formatDiagnostic(d));
+}
