@@ -77,8 +77,13 @@ export function esetsCfg(listenPort: number, opts: RelayConfigOptions): string {
  */
 export async function startRelay(args: string[], port: number, env: NodeJS.ProcessEnv = {}, wrap: string[] = [], projectDir = PROJECT_DIR): Promise<Relay> {
   const command = [...wrap, process.execPath, path.join(projectDir, 'bin', 'esets_smtp.js'), ...args];
+  return startListening(command, projectDir, env, port);
+}
+
+/** Starts `command` and resolves once it says it listens and `port` takes connections (30 s at most). */
+export async function startListening(command: string[], cwd: string, env: NodeJS.ProcessEnv, port: number): Promise<Relay> {
   const child = spawn(command[0], command.slice(1), {
-    cwd: projectDir,
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -27,6 +27,7 @@ import { relayConfig } from '../shared/relay_config';
 import { relayWaits } from '../shared/relay_waits';
 import { DATA_POST_PRIORITY, RCPT_PRIORITY } from '../shared/hook_order';
 import { useStopSignals } from '../shared/stop_signals';
+import { pluginList } from '../shared/haraka_deployment';
 import { DSN, exactReply } from '../shared/server_reply';
 
 const SESSION = 'esets_mirrored_session';
@@ -49,6 +50,7 @@ export function register(this: ForwardPlugin): void {
   // Haraka's hook timeout above every wait of ours (lib/timeout_budget): ours answer first, with their own reply
   this.timeout = HOOK_TIMEOUT_S;
   useStopSignals(this, drainMs(config));
+  onlyOurPlugins = pluginList(this).every((name) => name.startsWith('esets_'));
   // the private spool now: folders that killed processes left behind are removed at start
   spoolDir();
   this.register_hook('connect_init', 'client_nodelay');
@@ -73,6 +75,9 @@ export function register(this: ForwardPlugin): void {
   this.register_hook('reset_transaction', 'end_transaction');
   this.register_hook('disconnect', 'close_session');
 }
+
+/** config/plugins holds only esets_* plugins: nobody reads Haraka's copy of a message */
+let onlyOurPlugins = false;
 
 function sessionOf(connection: Connection): MirroredSession | undefined {
   return connection.notes[SESSION] as MirroredSession | undefined;
@@ -249,12 +254,16 @@ export function forward_rcpt(this: ForwardPlugin, next: Next, connection: Connec
   step(this, connection, next, (s) => s.rcpt(rcpt.format(!s.utf8), rcptParams), constants.ok);
 }
 
-/** At DATA: the relay's own copy of the message; Haraka's copy is not needed (nothing reads it). */
+/**
+ * At DATA: the relay's own copy of the message. Haraka's copy is dropped when
+ * only our plugins run (nothing else reads it); another plugin in
+ * config/plugins (haraka-plugin-clamd, a spam plugin) may read it, so it stays.
+ */
 export function capture_message(this: ForwardPlugin, next: Next, connection: Connection): void {
   const txn = connection.transaction;
   if (txn) {
     captureMessage(txn);
-    (txn as Transaction & { discard_data?: boolean }).discard_data = true;
+    if (onlyOurPlugins) (txn as Transaction & { discard_data?: boolean }).discard_data = true;
   }
   sessionOf(connection)?.keepAlive();
   next();

@@ -61,6 +61,8 @@ export interface Transaction {
   header_lines?: string[];
   /** Haraka passes each line of the message (dot-stuffed, with its line ending) here */
   add_data(line: Buffer | string): void;
+  /** set by plugins that need the parsed body; Haraka then edits each body line's buffer in place */
+  parse_body?: boolean;
   notes: Notes;
   results: Results;
   message_stream: MessageStream;

@@ -18,7 +18,9 @@ export function captureMessage(txn: Transaction): CapturedMessage {
   for (const line of txn.header_lines ?? []) message.prepend(Buffer.from(line.replace(/\r?\n$/, '\r\n')));
   const addData = txn.add_data;
   txn.add_data = function tapped(this: Transaction, line: Buffer | string): void {
-    message.addLine(typeof line === 'string' ? Buffer.from(line) : line);
+    // Haraka's body parser (parse_body, set by plugins such as haraka-plugin-clamd's
+    // only_with_attachments) rewrites a line's CRLF in place: the relay keeps its own bytes
+    message.addLine(typeof line === 'string' ? Buffer.from(line) : this.parse_body ? Buffer.from(line) : line);
     addData.call(this, line);
   };
   txn.notes.set(NOTE, message);

@@ -1,0 +1,259 @@
+// The relay as a Haraka operator deploys it: Haraka's own `haraka -c DIR`, no
+// launcher (DESIGN "Two ways to deploy, one behaviour"), with real clamd and a
+// recording mail server: the manual's signals, esets.cfg checked (agent_enabled,
+// the options Haraka's files govern), timeout_client applied, and composition
+// with Haraka's stock plugins: rcpt_to.in_host_list listed first,
+// queue/smtp_forward as the delivery, haraka-plugin-clamd as the AV source.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Clamd, EICAR, startClamd } from '../support/clamd';
+import { runHarakaC, startHarakaC } from '../support/haraka_c';
+import { canConnect, eventually } from '../support/processes';
+import { freePort, Relay } from '../support/relay';
+import { Sink } from '../support/sink';
+import { SmtpTestClient } from '../support/smtp_client';
+
+const STOCK_ORDER = ['esets_hide_starttls', 'esets_connection_limits', 'esets_user_config', 'esets_forward', 'esets_policy'];
+
+function cfg(smtp: Record<string, string | number>, global: Record<string, string | number> = {}): string {
+  const lines = (o: Record<string, string | number>): string[] => Object.entries(o).map(([k, v]) => `${k} = ${v}`);
+  return ['[global]', ...lines(global), '', '[smtp]', 'agent_enabled = yes', ...lines(smtp), ''].join('\n');
+}
+
+let serial = 0;
+function subject(label: string): string {
+  return `${label} #${++serial}-${process.pid}`;
+}
+
+async function sendOne(port: number, to: string, text: string, from = 'sender@example.com'): Promise<{ code: number; text: string; rcpt: number }> {
+  const client = await SmtpTestClient.connect(port);
+  await client.read();
+  await client.command('EHLO client.example');
+  const r = await client.send(from, [to], text);
+  await client.command('QUIT').catch(() => undefined);
+  client.end();
+  const reply = r.data ?? r.rcpts[0];
+  return { code: reply.code, text: reply.lines.join(' '), rcpt: r.rcpts[0].code };
+}
+
+describe('haraka -c: the plugins in an operator\'s Haraka', function () {
+  this.timeout(180_000);
+  let clamd: Clamd;
+  let sink: Sink;
+  const started: Relay[] = [];
+
+  before(async () => {
+    clamd = await startClamd();
+    sink = new Sink({ refuseRcpt: (a) => (a === 'refused@example.org' ? 'No such user here' : undefined) });
+    await sink.start();
+  });
+
+  after(async () => {
+    await Promise.all(started.map((r) => r.stop('SIGKILL')));
+    await Promise.all([clamd?.stop(), sink?.stop()]);
+  });
+
+  function received(s: string): Buffer | undefined {
+    return sink.messages.find((m) => m.data.toString('latin1').includes(`Subject: ${s}`))?.data;
+  }
+
+  async function haraka(esetsCfg: string, extra: { plugins?: string[]; files?: Record<string, string>; inactivityTimeout?: number; nodes?: number } = {}): Promise<Relay & { dir: string }> {
+    const port = await freePort();
+    const relay = await startHarakaC({ port, esetsCfg, ...extra });
+    started.push(relay);
+    return relay;
+  }
+
+  const base = (): Record<string, string | number> => ({ server_addr: '"127.0.0.1"', server_port: sink.port });
+  const globalClamd = (): Record<string, string | number> => ({ daemon_sock_path: `"${clamd.socket}"` });
+
+  it('relays and scans: a clean message is delivered with X-Virus-Scanner, EICAR is rejected 550 5.7.1', async () => {
+    const relay = await haraka(cfg(base(), globalClamd()));
+    const clean = subject('clean');
+    assert.equal((await sendOne(relay.port, 'user@example.org', `Subject: ${clean}\r\n\r\nhello\r\n`)).code, 250);
+    assert.match(received(clean)!.toString('latin1'), /^X-Virus-Scanner: .*clean/m);
+    const infected = subject('eicar');
+    const r = await sendOne(relay.port, 'user@example.org', `Subject: ${infected}\r\n\r\n${EICAR}\r\n`);
+    assert.equal(r.code, 550, r.text);
+    assert.match(r.text, /^5\.7\.1 Message rejected \(infected: Eicar/);
+    assert.equal(received(infected), undefined);
+  });
+
+  it('USR1 stops at once (a session open), and never opens the inspector port', async () => {
+    const relay = await haraka(cfg(base(), globalClamd()));
+    const client = await SmtpTestClient.connect(relay.port);
+    await client.read();
+    assert.equal(await canConnect(9229), false, 'something listens on 9229 before the test');
+    relay.process.kill('SIGUSR1');
+    const code = await Promise.race([relay.exited, eventually(() => false, 10_000).then(() => 'still running')]);
+    assert.equal(code, 0, relay.output());
+    assert.equal(await canConnect(9229), false, 'the inspector port opened');
+    assert.doesNotMatch(relay.output(), /Debugger listening/);
+    client.end();
+  });
+
+  it('TERM lets the message in progress finish (delivered, 250), refuses new connections, then exits 0', async () => {
+    const relay = await haraka(cfg(base(), globalClamd()));
+    const client = await SmtpTestClient.connect(relay.port);
+    await client.read();
+    await client.command('EHLO client.example');
+    assert.equal((await client.command('MAIL FROM:<sender@example.com>')).code, 250);
+    assert.equal((await client.command('RCPT TO:<user@example.org>')).code, 250);
+    assert.equal((await client.command('DATA')).code, 354);
+    relay.process.kill('SIGTERM');
+    // the listener closes; the session goes on
+    for (let i = 0; i < 100 && (await canConnect(relay.port)); i++) await eventually(() => false, 100);
+    assert.equal(await canConnect(relay.port), false, 'still accepting after TERM');
+    const s = subject('term');
+    client.write(`Subject: ${s}\r\n\r\nsent across TERM\r\n.\r\n`);
+    const reply = await client.read();
+    assert.equal(reply.code, 250, reply.lines.join(' '));
+    assert.ok(received(s), 'the message was not delivered');
+    await client.command('QUIT').catch(() => undefined);
+    client.end();
+    assert.equal(await relay.exited, 0, relay.output());
+  });
+
+  it('refuses to start with agent_enabled = no, naming the esets.cfg line (no other plugin may deliver unscanned mail)', async () => {
+    const port = await freePort();
+    const text = cfg(base(), globalClamd()).replace('agent_enabled = yes', 'agent_enabled = no');
+    const line = text.split('\n').findIndex((l) => l.startsWith('agent_enabled')) + 1;
+    const { code, output } = await runHarakaC({ port, esetsCfg: text });
+    assert.notEqual(code, 0, output);
+    assert.match(output, new RegExp(`esets\\.cfg:${line}: error: the SMTP agent is disabled \\(agent_enabled = no\\)`));
+    assert.equal(await canConnect(port), false);
+  });
+
+  it('warns about each esets.cfg option Haraka\'s files govern, naming its value and the setting in force', async () => {
+    const relay = await haraka(cfg({ ...base(), num_proc: 3, add_header_received: 'yes', listen_port: 2999 }, globalClamd()));
+    const out = relay.output();
+    assert.match(out, /esets\.cfg:\d+: warning: num_proc = 3 not used under haraka -c: Haraka runs 1 worker process\(es\) \(config\/smtp\.ini \[main\] nodes\)/);
+    assert.match(out, /esets\.cfg:\d+: warning: add_header_received = yes not used under haraka -c: Haraka does not add its Received: line \(config\/connection\.ini \[headers\] add_received = false\)/);
+    assert.match(out, new RegExp(`esets\\.cfg:\\d+: warning: listen_addr/listen_port \\(127\\.0\\.0\\.1:2999\\) not used under haraka -c: Haraka listens on 127\\.0\\.0\\.1:${relay.port}`));
+    // and only once (the configuration is loaded by every plugin)
+    assert.equal(out.match(/num_proc = 3 not used/g)?.length, 1);
+  });
+
+  it('applies timeout_client (3 s) over smtp.ini inactivity_timeout (60 s)', async () => {
+    const relay = await haraka(cfg({ ...base(), timeout_client: 3 }, globalClamd()), { inactivityTimeout: 60 });
+    const socket = net.connect(relay.port, '127.0.0.1');
+    const started = Date.now();
+    const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now() - started)));
+    socket.on('error', () => undefined);
+    socket.resume();
+    const ms = await Promise.race([closed, eventually(() => false, 30_000).then(() => Infinity)]);
+    socket.destroy();
+    assert.ok(ms >= 2_500 && ms < 20_000, `the idle client was closed after ${ms} ms`);
+  });
+
+  it('with rcpt_to.in_host_list listed first, the user section still applies and the mail server still decides each RCPT', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-users-'));
+    const users = path.join(dir, 'users.cfg');
+    fs.writeFileSync(users, '[partner@example.org]\naction_av_infected = accept\n');
+    const relay = await haraka(cfg({ ...base(), user_config: `"${users}"` }, globalClamd()), {
+      plugins: ['rcpt_to.in_host_list', ...STOCK_ORDER],
+      files: { host_list: 'example.org\n' },
+    });
+    // the section of partner@: infected mail accepted (the section was chosen although in_host_list accepts first)
+    const s = subject('eicar for partner');
+    const r = await sendOne(relay.port, 'partner@example.org', `Subject: ${s}\r\n\r\n${EICAR}\r\n`);
+    assert.equal(r.code, 250, r.text);
+    assert.ok(received(s), 'not delivered under the user section');
+    // other users: the agent section rejects
+    const r2 = await sendOne(relay.port, 'user@example.org', `Subject: ${subject('eicar')}\r\n\r\n${EICAR}\r\n`);
+    assert.equal(r2.code, 550, r2.text);
+    // the mirrored RCPT: the server's refusal reaches the client, although the domain is in host_list
+    const refused = await sendOne(relay.port, 'refused@example.org', `Subject: ${subject('refused')}\r\n\r\nx\r\n`);
+    assert.equal(refused.rcpt, 550);
+    assert.match(refused.text, /No such user here/);
+  });
+
+  it('delivers through queue/smtp_forward (smtp_forward.ini decides the server): the policy and headers apply, server_addr is said to be unused', async () => {
+    const relay = await haraka(cfg({ server_addr: '"192.0.2.1"', server_port: 25 }, globalClamd()), {
+      plugins: ['esets_hide_starttls', 'esets_connection_limits', 'esets_user_config', 'rcpt_to.in_host_list', 'esets_policy', 'queue/smtp_forward'],
+      files: { host_list: 'example.org\n', 'smtp_forward.ini': `host=127.0.0.1\nport=${sink.port}\nenable_tls=false\n` },
+    });
+    assert.match(relay.output(), /warning: server_addr = 192\.0\.2\.1 not used: esets_forward is not in config\/plugins/);
+    const clean = subject('forwarded');
+    const r = await sendOne(relay.port, 'user@example.org', `Subject: ${clean}\r\n\r\nhello\r\n`);
+    assert.equal(r.code, 250, r.text);
+    assert.ok(await eventually(() => Boolean(received(clean)), 20_000), 'smtp_forward did not deliver');
+    assert.match(received(clean)!.toString('latin1'), /^X-Virus-Scanner: .*clean/m);
+    const infected = subject('eicar forwarded');
+    const bad = await sendOne(relay.port, 'user@example.org', `Subject: ${infected}\r\n\r\n${EICAR}\r\n`);
+    assert.equal(bad.code, 550, bad.text);
+    assert.match(bad.text, /5\.7\.1 Message rejected \(infected: Eicar/);
+    // a recipient outside host_list: refused by Haraka (no open relay through smtp_forward)
+    const foreign = await sendOne(relay.port, 'someone@elsewhere.example', `Subject: ${subject('foreign')}\r\n\r\nx\r\n`);
+    assert.equal(Math.floor(foreign.rcpt / 100), 5);
+  });
+
+  describe('haraka-plugin-clamd as the AV source (listed before esets_policy, its rejections off)', () => {
+    const plugins = ['esets_hide_starttls', 'esets_connection_limits', 'esets_user_config', 'clamd', 'esets_forward', 'esets_policy'];
+    const clamdIni = (socket: string, extra = ''): string => `[main]\nclamd_socket=${socket}\ntimeout=20\n${extra}\n[reject]\nvirus=false\nerror=false\n`;
+
+    it('EICAR: action_av_infected decides (reject 550 5.7.1); clean: delivered as sent plus X-Virus-Scanner', async () => {
+      const relay = await haraka(cfg({ ...base(), action_av_infected: 'reject' }), { plugins, files: { 'clamd.ini': clamdIni(clamd.socket) } });
+      assert.doesNotMatch(relay.output(), /rejects infected messages itself/);
+      const infected = subject('plugin eicar');
+      const r = await sendOne(relay.port, 'user@example.org', `Subject: ${infected}\r\n\r\n${EICAR}\r\n`);
+      assert.equal(r.code, 550, r.text);
+      assert.match(r.text, /^5\.7\.1 Message rejected \(infected: Eicar/);
+      assert.equal(received(infected), undefined);
+      const clean = subject('plugin clean');
+      assert.equal((await sendOne(relay.port, 'user@example.org', `Subject: ${clean}\r\n\r\nhello\r\n`)).code, 250);
+      const got = received(clean)!.toString('latin1');
+      assert.match(got, /^X-Virus-Scanner: .*clean/m);
+      assert.doesNotMatch(got, /X-Haraka-Virus/);
+    });
+
+    it('clamd down: action_av_notscanned decides (defer 451 4.7.1)', async () => {
+      const relay = await haraka(cfg({ ...base(), action_av_notscanned: 'defer' }), { plugins, files: { 'clamd.ini': clamdIni(path.join(clamd.dir, 'absent.sock')) } });
+      const s = subject('plugin down');
+      const r = await sendOne(relay.port, 'user@example.org', `Subject: ${s}\r\n\r\nhello\r\n`);
+      assert.equal(r.code, 451, r.text);
+      assert.match(r.text, /^4\.7\.1 .*not scanned/);
+      assert.equal(received(s), undefined);
+    });
+
+    it('a message the plugin skips (only_with_attachments) is not AV-checked: accepted by the spam stage, no X-Virus-Scanner, logged', async () => {
+      const relay = await haraka(cfg({ ...base(), action_av_notscanned: 'defer' }), { plugins, files: { 'clamd.ini': clamdIni(clamd.socket, 'only_with_attachments=true') } });
+      const s = subject('plugin skip');
+      const r = await sendOne(relay.port, 'user@example.org', `Subject: ${s}\r\n\r\nno attachment here\r\n`);
+      assert.equal(r.code, 250, r.text);
+      const got = received(s)!.toString('latin1');
+      assert.doesNotMatch(got, /X-Virus-Scanner/);
+      assert.ok(await eventually(() => /action=accept by=action_as .*av="not scanned: haraka-plugin-clamd skipped it \(no attachments\)"/.test(relay.output()), 5_000), relay.output());
+    });
+
+    it('a message it parses (only_with_attachments: Haraka\'s body parser edits lines in place) reaches the server byte for byte', async () => {
+      const relay = await haraka(cfg(base()), { plugins, files: { 'clamd.ini': clamdIni(clamd.socket, 'only_with_attachments=true') } });
+      const s = subject('plugin parsed');
+      const body = [
+        'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '', '--b', 'Content-Type: text/plain', '',
+        'line one\twith a tab', '..a line that starts with a dot', '', '--b',
+        'Content-Type: application/octet-stream; name="a.bin"', 'Content-Disposition: attachment; filename="a.bin"',
+        'Content-Transfer-Encoding: base64', '', Buffer.from('attachment bytes').toString('base64'), '--b--', '',
+      ].join('\r\n');
+      const sent = `Subject: ${s}\r\n${body}`;
+      const r = await sendOne(relay.port, 'user@example.org', sent);
+      assert.equal(r.code, 250, r.text);
+      const got = received(s)!.toString('latin1');
+      assert.match(got, /^X-Virus-Scanner: .*clean/m, 'not scanned (the attachment should have been)');
+      // the client's message (the test client stuffs it, the sink un-stuffs it) plus our header, nothing else changed
+      assert.equal(got.replace(/X-Virus-Scanner: [^\r]*\r\n/, ''), sent);
+    });
+
+    it('its result is ignored where action_av is not scan (a user section saying accept)', async () => {
+      const relay = await haraka(cfg({ ...base(), action_av: 'accept' }), { plugins, files: { 'clamd.ini': clamdIni(clamd.socket) } });
+      const s = subject('plugin action_av accept');
+      const r = await sendOne(relay.port, 'user@example.org', `Subject: ${s}\r\n\r\n${EICAR}\r\n`);
+      assert.equal(r.code, 250, r.text);
+      assert.doesNotMatch(received(s)!.toString('latin1'), /X-Virus-Scanner/);
+    });
+  });
+});
