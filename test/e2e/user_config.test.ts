@@ -222,7 +222,7 @@ describe('user-specific configuration at start', function () {
     fs.writeFileSync(path.join(path.dirname(file), 'users.cfg'), chain(7000));
     const r = await runLauncher(['--config', file]);
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /users\.cfg:13798: error: \[g6898\] parent_id "g6899" is step 101 of a parent_id chain: at most 100 are allowed\nesets_smtp: not started\n$/);
+    assert.match(r.stderr, /users\.cfg:13798: error: \[g6898\] parent_id "g6899" is step 101 of a parent_id chain: at most 100 are allowed \(user_config, named at \S+esets\.cfg:\d+\)\nesets_smtp: not started\n$/);
     assert.doesNotMatch(r.stderr, /RangeError|\n\s+at /);
   });
 });
