@@ -4,7 +4,7 @@
 
 import { addressKeys } from '../src/lib/address_keys';
 import { parseUserConfig } from '../src/lib/user_config';
-import { UserSectionIndex } from '../src/lib/user_section_index';
+import { nullSenderKeys, UserSectionIndex } from '../src/lib/user_section_index';
 
 const SECTIONS = 10_000;
 const LOOKUPS = 200_000;
@@ -58,6 +58,8 @@ function main(): void {
   };
   time((r, s) => index.match(r, s), 20_000); // warm-up
   const indexedNs = time((r, s) => index.match(r, s), LOOKUPS);
+  const bounce = nullSenderKeys(false);
+  const bounceNs = time((r) => index.match(r, bounce), LOOKUPS);
   const keysNs = time(() => addressKeys('someone', 'mail.dom1.example'), LOOKUPS);
   const linearNs = time(linear, 2_000);
 
@@ -67,6 +69,7 @@ function main(): void {
   console.log(`| parse the file | ${parseMs.toFixed(1)} ms |`);
   console.log(`| build the index | ${indexMs.toFixed(1)} ms |`);
   console.log(`| lookup, indexed (per message) | ${(indexedNs / 1000).toFixed(2)} µs |`);
+  console.log(`| lookup of a bounce (<>), null_sender_matches_sender_sections = no | ${(bounceNs / 1000).toFixed(2)} µs |`);
   console.log(`| address keys (per address) | ${(keysNs / 1000).toFixed(2)} µs |`);
   console.log(`| lookup, linear first-match scan (reference) | ${(linearNs / 1000).toFixed(1)} µs |`);
 }

@@ -11,7 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { helpText, parseCommandLine, DEFAULT_CONFIG_PATH } from '../lib/command_line';
-import { formatDiagnostic, hasErrors } from '../lib/diagnostics';
+import { Diagnostic, formatDiagnostic, hasErrors, namedAtNote } from '../lib/diagnostics';
 import { deriveHarakaSettings, formatListen, HarakaSettings } from '../lib/haraka_settings';
 import { formatIni, mergeIni, parseIni } from '../lib/ini';
 import { parseHostPort } from '../lib/esets_options';
@@ -78,8 +78,10 @@ async function main(): Promise<void> {
     }
     const harakaConfig = cli.harakaConfigDir ? path.resolve(cli.harakaConfigDir) : path.join(PROJECT_DIR, 'config');
     runtime = writeRuntimeDir(harakaConfig, settings);
-    const user = workerUser(loaded.config.daemon_user, [loaded.file, loaded.users?.file]);
+    const files: WorkerFile[] = [{ path: loaded.file }, ...(loaded.users ? [{ path: loaded.users.file, named: namedAtNote('user_config', loaded.users.namedAt) }] : [])];
+    const user = workerUser(loaded.config.daemon_user, files);
     if (typeof user === 'string') fail([`${configFile}: error: ${user}`, 'esets_smtp: not started'], 1);
+    if (user && 'message' in user) fail([formatDiagnostic(user), 'esets_smtp: not started'], 1);
     if (user) {
       shareWith(user, runtime);
       process.env[WORKER_USER_ENV] = `${user.name}:${user.uid}:${user.gid}`;
@@ -122,20 +124,30 @@ async function main(): Promise<void> {
   startHaraka(runtime);
 }
 
+/** A file the workers read; named: which esets.cfg line names it (user_config). */
+interface WorkerFile {
+  path: string;
+  named?: string;
+}
+
 /**
  * The user the workers switch to (undefined: they stay who started the relay),
  * or why that cannot be: the manager must be root to switch, and the user
  * must be able to read the files the workers read (at start and at every reload).
+ * A file the user cannot read is an error located at that file.
  */
-function workerUser(name: string | undefined, files: (string | undefined)[]): WorkerUser | string | undefined {
+function workerUser(name: string | undefined, files: WorkerFile[]): WorkerUser | Diagnostic | string | undefined {
   if (!name) return undefined;
   const user = lookUpUser(name);
   if (typeof user === 'string') return `daemon_user = '${name}': ${user}`;
   if (user.uid === process.getuid?.()) return undefined;
   if (process.getuid?.() !== 0) return `daemon_user = '${name}': esets_smtp must start as root to run its workers as another user (or start it as '${name}')`;
   for (const file of files) {
-    if (file && !canRead(user, file)) {
-      return `daemon_user = '${name}' cannot read ${file}: the workers read it at start and at every reload (e.g. chgrp ${name} ${file}; chmod g+r ${file}, and the folders on its path)`;
+    if (!canRead(user, file.path)) {
+      return {
+        severity: 'error', file: file.path,
+        message: `daemon_user = '${name}' cannot read ${file.path}: the workers read it at start and at every reload (e.g. chgrp ${name} ${file.path}; chmod g+r ${file.path}, and the folders on its path)${file.named ? ` ${file.named}` : ''}`,
+      };
     }
   }
   if (!canWrite(user, os.tmpdir())) return `daemon_user = '${name}' cannot write ${os.tmpdir()} (TMPDIR): each worker keeps its spool there`;

@@ -4,10 +4,10 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { Diagnostic, hasErrors } from '../lib/diagnostics';
+import { Diagnostic, hasErrors, NamedAt, withNamedAt } from '../lib/diagnostics';
 import { buildConfig } from '../lib/esets_config';
 import { EsetsConfig, OptionName } from '../lib/esets_options';
-import { FileFacts, fileTrustWarnings, NamedAt } from '../lib/file_trust';
+import { FileFacts, fileTrustWarnings } from '../lib/file_trust';
 import { parseUserConfig } from '../lib/user_config';
 import { UserSectionIndex } from '../lib/user_section_index';
 
@@ -32,7 +32,8 @@ export interface RelayConfig {
   /** absolute path of the esets.cfg in force */
   file: string;
   overrides: Partial<EsetsConfig>;
-  users?: { file: string; index: UserSectionIndex };
+  /** namedAt: the esets.cfg line (or override) that names the file, for what is said about it */
+  users?: { file: string; namedAt: NamedAt; index: UserSectionIndex };
   /** the text of each file it was built from (a worker restarted on a broken edit starts from these) */
   texts: Record<string, string>;
   /** the esets.cfg line of each option set there (for diagnostics that name it) */
@@ -67,12 +68,12 @@ export function guardLoad(file: string, run: () => LoadResult): LoadResult {
 function load(file: string, overrides: Partial<EsetsConfig>, overridesFrom: string, saved?: Record<string, string>): LoadResult {
   const diagnostics: Diagnostic[] = [];
   const texts: Record<string, string> = {};
-  const read = (name: string, named?: string): string | undefined => {
-    const t = saved ? savedText(saved, name, diagnostics) : readText(name, diagnostics, named);
+  const read = (name: string, into: Diagnostic[]): string | undefined => {
+    const t = saved ? savedText(saved, name, into) : readText(name, into);
     if (t !== undefined) texts[name] = t;
     return t;
   };
-  const text = read(file);
+  const text = read(file, diagnostics);
   if (text === undefined) return { diagnostics };
 
   const result = buildConfig(text, file, overrides);
@@ -83,15 +84,17 @@ function load(file: string, overrides: Partial<EsetsConfig>, overridesFrom: stri
     const usersFile = path.resolve(path.dirname(file), result.config.user_config);
     const line = result.lines.user_config;
     const namedAt: NamedAt = line === undefined ? { file: overridesFrom } : { file, line };
-    const named = `(user_config, named at ${namedAt.line === undefined ? namedAt.file : `${namedAt.file}:${namedAt.line}`})`;
-    const usersText = read(usersFile, named);
+    // what is said about the file itself (unreadable, or its own file:line) also names the esets.cfg line
+    const about: Diagnostic[] = [];
+    const usersText = read(usersFile, about);
     if (usersText !== undefined) {
       const facts = saved ? undefined : fileFacts(usersFile);
       if (facts) diagnostics.push(...fileTrustWarnings('user_config', facts, namedAt));
       const parsed = parseUserConfig(usersText, usersFile);
-      diagnostics.push(...parsed.diagnostics);
-      users = { file: usersFile, index: new UserSectionIndex(parsed.userConfig.sections) };
+      about.push(...parsed.diagnostics);
+      users = { file: usersFile, namedAt, index: new UserSectionIndex(parsed.userConfig.sections) };
     }
+    diagnostics.push(...withNamedAt(about, usersFile, 'user_config', namedAt));
   }
   if (hasErrors(diagnostics)) return { diagnostics };
   return { loaded: { config: result.config, file, overrides, users, texts, lines: result.lines }, diagnostics };
@@ -119,11 +122,11 @@ function savedText(saved: Record<string, string>, file: string, diagnostics: Dia
   return undefined;
 }
 
-function readText(file: string, diagnostics: Diagnostic[], named?: string): string | undefined {
+function readText(file: string, diagnostics: Diagnostic[]): string | undefined {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
-    diagnostics.push({ severity: 'error', file, message: `cannot read: ${(err as Error).message}${named ? ` ${named}` : ''}` });
+    diagnostics.push({ severity: 'error', file, message: `cannot read: ${(err as Error).message}` });
     return undefined;
   }
 }

@@ -10,9 +10,32 @@ export interface Diagnostic {
   message: string;
 }
 
+/** Where a file is named: an esets.cfg line, or an override such as the command line. */
+export interface NamedAt {
+  file: string;
+  line?: number;
+}
+
+function where(file: string, line?: number): string {
+  return line === undefined ? file : `${file}:${line}`;
+}
+
 export function formatDiagnostic(d: Diagnostic): string {
-  const where = d.line === undefined ? d.file : `${d.file}:${d.line}`;
-  return `${where}: ${d.severity}: ${d.message}`;
+  return `${where(d.file, d.line)}: ${d.severity}: ${d.message}`;
+}
+
+/** `(user_config, named at /etc/esets/esets.cfg:31)`: which esets.cfg line brought a file in. */
+export function namedAtNote(option: string, at: NamedAt): string {
+  return `(${option}, named at ${where(at.file, at.line)})`;
+}
+
+/**
+ * Every diagnostic located in `file` (a file esets.cfg names, such as user_config) with
+ * namedAtNote appended: whoever reads it learns which esets.cfg line to look at as well.
+ */
+export function withNamedAt(diagnostics: readonly Diagnostic[], file: string, option: string, at: NamedAt): Diagnostic[] {
+  const note = namedAtNote(option, at);
+  return diagnostics.map((d) => (d.file === file ? { ...d, message: `${d.message} ${note}` } : d));
 }
 
 export function hasErrors(diagnostics: readonly Diagnostic[]): boolean {

@@ -21,8 +21,16 @@ export interface ConfigResult {
 }
 
 const SECTION_SCOPES: Record<string, readonly OptionScope[]> = {
-  [GLOBAL_SECTION]: ['common', 'global'],
-  [AGENT_SECTION]: ['agent', 'common'],
+  [GLOBAL_SECTION]: ['common', 'relay', 'global'],
+  [AGENT_SECTION]: ['agent', 'common', 'relay'],
+};
+
+/** Where an option of each scope may be written, for the warning about one written elsewhere. */
+const SCOPE_HOME: Record<OptionScope, string> = {
+  agent: '[smtp] of esets.cfg',
+  common: '[global] or [smtp]',
+  relay: '[smtp] or [global] of esets.cfg',
+  global: '[global]',
 };
 
 export function buildConfig(text: string, file: string, overrides: Partial<EsetsConfig> = {}): ConfigResult {
@@ -64,7 +72,7 @@ export function applySection(
     if (!allowed.includes(spec.scope)) {
       diagnostics.push({
         severity: 'warning', file, line, key,
-        message: `option '${key}' is not valid in [${section.name}] (it belongs in ${spec.scope === 'agent' ? '[smtp] of esets.cfg' : '[global]'}) and is ignored`,
+        message: `option '${key}' is not valid in [${section.name}] (it belongs in ${SCOPE_HOME[spec.scope]}) and is ignored`,
       });
       continue;
     }

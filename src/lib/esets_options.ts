@@ -27,6 +27,8 @@ export interface EsetsConfig {
   user_config: string | undefined;
   /** extension: answer 451 4.5.3 to a recipient whose user section differs from the first one's */
   split_recipients: boolean;
+  /** extension: no keeps the null sender <> (bounces) out of user sections that name a sender */
+  null_sender_matches_sender_sections: boolean;
   // module common options (esets.cfg(5))
   action_av: AvAction;
   action_av_infected: VerdictAction;
@@ -88,9 +90,11 @@ export type OptionValue = EsetsConfig[OptionName];
 
 /**
  * agent: [smtp] and the command line only; common: [global], [smtp], user
- * sections and the command line; global: [global] only.
+ * sections and the command line; relay: [global], [smtp] and the command line
+ * (not user sections: how a section is chosen cannot depend on the section);
+ * global: [global] only.
  */
-export type OptionScope = 'agent' | 'common' | 'global';
+export type OptionScope = 'agent' | 'common' | 'relay' | 'global';
 
 export type OptionType =
   | { kind: 'bool' }
@@ -131,6 +135,10 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   add_header_received: { type: BOOL, scope: 'agent', help: "add the relay's Received: line" },
   user_config: { type: STRING, scope: 'agent', help: 'file of user-specific sections, relative to esets.cfg' },
   split_recipients: { type: BOOL, scope: 'agent', help: "defer (451 4.5.3) a recipient whose user section differs from the first one's (extension)" },
+  null_sender_matches_sender_sections: {
+    type: BOOL, scope: 'relay',
+    help: "yes (the manual): the null sender <> of bounces matches every user section's sender part; no: only sections without one (extension)",
+  },
   action_av: { type: { kind: 'enum', values: AV_ACTIONS }, scope: 'common', help: 'virus stage: scan, or a fixed action' },
   action_av_infected: { type: { kind: 'enum', values: VERDICT_ACTIONS }, scope: 'common', help: 'infected message' },
   action_av_notscanned: { type: { kind: 'enum', values: VERDICT_ACTIONS }, scope: 'common', help: 'message the virus scanner could not scan' },
@@ -190,6 +198,7 @@ export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>(
   add_header_received: false,
   user_config: undefined,
   split_recipients: false,
+  null_sender_matches_sender_sections: true,
   action_av: 'scan',
   action_av_infected: 'reject',
   action_av_notscanned: 'defer',

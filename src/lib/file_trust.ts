@@ -2,7 +2,7 @@
 // owner: the user_config decides how mail is scanned, so a file any local
 // user can write, or swap, hands them the policy. Pure: the caller stats.
 
-import { Diagnostic } from './diagnostics';
+import { Diagnostic, NamedAt } from './diagnostics';
 
 export interface FileFacts {
   /** the path as esets.cfg names it (resolved) */
@@ -15,11 +15,7 @@ export interface FileFacts {
   dirMode: number;
 }
 
-/** Where the file is named: an esets.cfg line, or an override such as the command line. */
-export interface NamedAt {
-  file: string;
-  line?: number;
-}
+export type { NamedAt } from './diagnostics';
 
 const WORLD_WRITABLE = 0o002;
 const STICKY = 0o1000;

@@ -8,6 +8,18 @@ import { UserSection } from './user_config';
 /** An address absent from the message (no recipient yet, the null sender): matches any part. */
 export const MISSING = undefined;
 
+/** An address with no key at all: it matches only a section part that is absent. */
+export const NO_KEYS: readonly string[] = Object.freeze([]);
+
+/**
+ * The keys the null sender <> is matched under. The manual's letter (a missing part matches)
+ * lets it match every sender part; null_sender_matches_sender_sections = no keeps bounces
+ * out of sections that name a sender (a trusted-sender exemption would exempt every bounce).
+ */
+export function nullSenderKeys(matchesSenderSections: boolean): readonly string[] | undefined {
+  return matchesSenderSections ? MISSING : NO_KEYS;
+}
+
 export class UserSectionIndex {
   private readonly byPair = new Map<string, number>();
   private readonly byRcpt = new Map<string, number>();
@@ -24,9 +36,9 @@ export class UserSectionIndex {
 
   /**
    * rcptKeys/senderKeys: addressKeys() of the first recipient and the sender,
-   * or MISSING. Returns the first matching section, or undefined (the agent section).
+   * MISSING, or NO_KEYS. Returns the first matching section, or undefined (the agent section).
    */
-  match(rcptKeys: string[] | undefined, senderKeys: string[] | undefined): UserSection | undefined {
+  match(rcptKeys: readonly string[] | undefined, senderKeys: readonly string[] | undefined): UserSection | undefined {
     if (!this.sections.length) return undefined;
     // a section part that is absent ('') matches any address
     const r = rcptKeys === MISSING ? undefined : [...rcptKeys, ''];

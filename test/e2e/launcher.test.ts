@@ -45,7 +45,31 @@ describe('esets_smtp launcher', function () {
     fs.writeFileSync(path.join(path.dirname(file), 'users.cfg'), '[a.example]\naction_av = reject\n[b.example]\nparent_id = "a.example"\naction_as = sometimes\n');
     const r = await runLauncher(['--config', file]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /users\.cfg:5: error: option 'action_as' has invalid value 'sometimes'/);
+    assert.match(r.stderr, /users\.cfg:5: error: option 'action_as' has invalid value 'sometimes': expected .* \(user_config, named at \S+esets\.cfg:\d+\)\n/);
+  });
+
+  it('does not start on a missing user_config and names the missing path and the esets.cfg line that names it', async () => {
+    const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, smtp: { user_config: '"missing-users.cfg"' } }));
+    const line = fs.readFileSync(file, 'utf8').split('\n').indexOf('user_config = "missing-users.cfg"') + 1;
+    assert.ok(line > 0);
+    const missing = path.join(path.dirname(file), 'missing-users.cfg');
+    const r = await runLauncher(['--config', file]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr, `${missing}: error: cannot read: ENOENT: no such file or directory, open '${missing}' (user_config, named at ${file}:${line})\nesets_smtp: not started\n`);
+  });
+
+  it('does not start when daemon_user cannot read user_config, naming the file and the esets.cfg line that names it', async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, global: { daemon_user: '"nobody"' }, smtp: { user_config: '"users.cfg"' } }));
+    const users = path.join(path.dirname(file), 'users.cfg');
+    fs.writeFileSync(users, '[a.example]\n', { mode: 0o600 });
+    fs.chmodSync(path.dirname(file), 0o755);
+    fs.chmodSync(file, 0o644);
+    const line = fs.readFileSync(file, 'utf8').split('\n').indexOf('user_config = "users.cfg"') + 1;
+    const r = await runLauncher(['--config', file]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.ok(r.stderr.startsWith(`${users}: error: daemon_user = 'nobody' cannot read ${users}: `), r.stderr);
+    assert.ok(r.stderr.endsWith(` (user_config, named at ${file}:${line})\nesets_smtp: not started\n`), r.stderr);
   });
 
   it('refuses to start with agent_enabled = no and says which option to set', async () => {

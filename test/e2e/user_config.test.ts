@@ -165,6 +165,55 @@ describe('user-specific configuration end to end', function () {
   });
 });
 
+describe('user-specific configuration: bounces (MAIL FROM:<>) and sender sections', function () {
+  this.timeout(120_000);
+  let clamd: Clamd;
+  let sink: Sink;
+  /** esets.cfg without the option: the manual's letter */
+  let letter: Relay;
+  /** null_sender_matches_sender_sections = no */
+  let strict: Relay;
+
+  async function relayWith(smtp: Record<string, string>): Promise<Relay> {
+    const port = await freePort();
+    const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { user_config: '"users.cfg"', ...smtp } }));
+    fs.writeFileSync(path.join(path.dirname(cfg), 'users.cfg'), USERS);
+    return startRelay(['--config', cfg], port);
+  }
+
+  before(async () => {
+    clamd = await startClamd();
+    sink = new Sink();
+    await sink.start();
+    [letter, strict] = await Promise.all([relayWith({}), relayWith({ null_sender_matches_sender_sections: 'no' })]);
+  });
+
+  after(async () => {
+    await Promise.all([letter?.stop(), strict?.stop()]);
+    await Promise.all([sink?.stop(), clamd?.stop()]);
+  });
+
+  const delivered = (subject: string): boolean => sink.messages.some((m) => m.data.toString().includes(`Subject: ${subject}\r\n`));
+
+  it('with null_sender_matches_sender_sections = no, rejects an EICAR bounce (550): [|trusted@partner.example] does not govern <>', async () => {
+    const r = await send(strict, '', ['user@example.org'], 'bounce-strict', EICAR);
+    assert.deepEqual(r.rcpts, [250]);
+    assert.equal(r.code, 550, r.text);
+    assert.match(r.text, /^5\.7\.1 .*Eicar/);
+    assert.equal(delivered('bounce-strict'), false);
+    // the recipient sections still govern bounces; the trusted sender itself is still exempt
+    assert.equal((await send(strict, '', ['x@defer.example'], 'bounce-strict-defer', EICAR)).code, 451);
+    assert.equal((await send(strict, 'trusted@partner.example', ['user@example.org'], 'trusted-strict', EICAR)).code, 250);
+    assert.ok(delivered('trusted-strict'));
+  });
+
+  it("by default (the manual's letter), accepts the same EICAR bounce under [|trusted@partner.example] (action_av_infected = accept)", async () => {
+    const r = await send(letter, '', ['user@example.org'], 'bounce-letter', EICAR);
+    assert.equal(r.code, 250, r.text);
+    assert.ok(delivered('bounce-letter'));
+  });
+});
+
 describe('user-specific configuration at start', function () {
   this.timeout(60_000);
 
@@ -173,7 +222,7 @@ describe('user-specific configuration at start', function () {
     fs.writeFileSync(path.join(path.dirname(file), 'users.cfg'), chain(7000));
     const r = await runLauncher(['--config', file]);
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /users\.cfg:13798: error: \[g6898\] parent_id "g6899" is step 101 of a parent_id chain: at most 100 are allowed\nesets_smtp: not started\n$/);
+    assert.match(r.stderr, /users\.cfg:13798: error: \[g6898\] parent_id "g6899" is step 101 of a parent_id chain: at most 100 are allowed \(user_config, named at \S+esets\.cfg:\d+\)\nesets_smtp: not started\n$/);
     assert.doesNotMatch(r.stderr, /RangeError|\n\s+at /);
   });
 });

@@ -101,6 +101,17 @@ describe('esets.cfg options', () => {
     assert.equal(buildConfig('[smtp]\nuser_config = "a.cfg"\n', 'e.cfg', { user_config: 'c.cfg' }).lines.user_config, undefined);
   });
 
+  it('takes null_sender_matches_sender_sections in [smtp] and [global] (default yes: the manual), refuses it in a bad form', () => {
+    assert.equal(buildConfig('', 'e.cfg').config.null_sender_matches_sender_sections, true);
+    assert.equal(buildConfig('[global]\nnull_sender_matches_sender_sections = no\n', 'e.cfg').config.null_sender_matches_sender_sections, false);
+    const smtp = buildConfig('[global]\nnull_sender_matches_sender_sections = no\n[smtp]\nnull_sender_matches_sender_sections = yes\n', 'e.cfg');
+    assert.deepEqual([smtp.config.null_sender_matches_sender_sections, smtp.lines.null_sender_matches_sender_sections], [true, 4]);
+    assert.equal(buildConfig('[smtp]\nnull_sender_matches_sender_sections = yes\n', 'e.cfg', { null_sender_matches_sender_sections: false }).config.null_sender_matches_sender_sections, false);
+    assert.deepEqual(buildConfig('[smtp]\nnull_sender_matches_sender_sections = sometimes\n', 'e.cfg').diagnostics.map(formatDiagnostic), [
+      "e.cfg:2: error: option 'null_sender_matches_sender_sections' has invalid value 'sometimes': expected yes or no",
+    ]);
+  });
+
   it('names the allowed values of an enumeration in the error', () => {
     const r = buildConfig('[smtp]\naction_av = quarantine\n', 'e.cfg');
     assert.match(r.diagnostics[0].message, /expected one of accept, scan, defer, discard, reject/);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { addressKeys, normalizeAddressOrDomain } from '../../src/lib/address_keys';
 import { formatDiagnostic } from '../../src/lib/diagnostics';
 import { MAX_PARENT_DEPTH, parseUserConfig } from '../../src/lib/user_config';
-import { MISSING, UserSectionIndex } from '../../src/lib/user_section_index';
+import { MISSING, NO_KEYS, nullSenderKeys, UserSectionIndex } from '../../src/lib/user_section_index';
 
 function index(text: string): UserSectionIndex {
   const { userConfig, diagnostics } = parseUserConfig(text, 'users.cfg');
@@ -32,6 +32,14 @@ describe('user-specific configuration: parsing', () => {
     const { userConfig, diagnostics } = parseUserConfig('[b.com]\naction_av_infected = defer\nav_scan_obj_archives = no\n', 'u.cfg');
     assert.deepEqual(diagnostics, []);
     assert.deepEqual(userConfig.sections[0].settings, { action_av_infected: 'defer', av_scan_obj_archives: false });
+  });
+
+  it('refuses null_sender_matches_sender_sections in a section: it decides how sections are chosen', () => {
+    const { userConfig, diagnostics } = parseUserConfig('[b.com]\nnull_sender_matches_sender_sections = no\n', 'u.cfg');
+    assert.deepEqual(diagnostics.map(formatDiagnostic), [
+      "u.cfg:2: warning: option 'null_sender_matches_sender_sections' is not valid in [b.com] (it belongs in [smtp] or [global] of esets.cfg) and is ignored",
+    ]);
+    assert.deepEqual(userConfig.sections[0].settings, {});
   });
 
   it('refuses a wrong value with file and line, and warns about agent-only options', () => {
@@ -207,5 +215,68 @@ describe('user-specific configuration: the matching algorithm', () => {
       assert.equal(ix.match(r, s)?.name, linear(r, s));
       assert.equal(ix.match(keys(`a@d${i % 83}.net`), s)?.name, linear(keys(`a@d${i % 83}.net`), s));
     }
+  });
+});
+
+describe('user-specific configuration: the null sender <> (null_sender_matches_sender_sections)', () => {
+  const SECTIONS = [
+    '[|trusted@partner.example]', 'action_av_infected = accept', // 1: sender part only
+    '[rcpt@x.example|sender@y.example]', 'action_av_infected = discard', // 3: both parts
+    '[x.example]', 'action_av_infected = defer', // 5: recipient part only
+  ].join('\n');
+  const bounce = (ix: UserSectionIndex, rcpt: string, matchesSenderSections: boolean): string | undefined =>
+    ix.match(keys(rcpt), nullSenderKeys(matchesSenderSections))?.name;
+
+  it("yes (default, the manual's letter): <> matches the first section whatever its sender part names", () => {
+    const ix = index(SECTIONS);
+    assert.equal(bounce(ix, 'rcpt@x.example', true), '|trusted@partner.example', 'a sender-only section governs the bounce');
+    assert.equal(bounce(ix, 'other@z.example', true), '|trusted@partner.example');
+    assert.equal(nullSenderKeys(true), MISSING);
+    const both = index(SECTIONS.split('\n').slice(2).join('\n'));
+    assert.equal(bounce(both, 'rcpt@x.example', true), 'rcpt@x.example|sender@y.example', 'its sender part matches <>');
+    assert.equal(bounce(both, 'other@x.example', true), 'x.example', 'its recipient part still has to match');
+  });
+
+  it('no: <> matches only sections without a sender part (recipient sections, else the agent section)', () => {
+    const ix = index(SECTIONS);
+    assert.equal(bounce(ix, 'rcpt@x.example', false), 'x.example', 'neither [|trusted@...] nor [rcpt@x|sender@y]');
+    assert.equal(bounce(ix, 'other@z.example', false), undefined, 'the agent section');
+    assert.equal(nullSenderKeys(false), NO_KEYS);
+    const senderOnly = index('[|trusted@partner.example]\n[|partner.example]\n[|example]\n');
+    assert.equal(bounce(senderOnly, 'rcpt@x.example', false), undefined);
+    const catchAll = index('[|trusted@partner.example]\n[rcpt@x.example|]\n');
+    assert.equal(bounce(catchAll, 'rcpt@x.example', false), 'rcpt@x.example|', 'an empty sender part after the bar is no sender part');
+  });
+
+  it('changes nothing for a sender with an address, under either setting', () => {
+    const ix = index(SECTIONS);
+    assert.equal(matched(ix, 'rcpt@x.example', 'trusted@partner.example'), '|trusted@partner.example');
+    assert.equal(matched(ix, 'rcpt@x.example', 'sender@y.example'), 'rcpt@x.example|sender@y.example');
+    assert.equal(matched(ix, 'rcpt@x.example', 'a@b.example'), 'x.example');
+  });
+
+  it('gives the same answer as a linear scan over 10,000 sections, both settings', () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      const kind = i % 4;
+      // sender-only sections in the second half: under yes the first one matches every bounce
+      const senderOnly = i < 5000 ? `[u${i}@d${i % 97}.com|s${i}@d${i % 89}.org]` : `[|s${i}@d${i % 89}.org]`;
+      lines.push(kind === 0 ? senderOnly : kind === 1 ? `[d${i % 83}.net|org]` : kind === 2 ? `[u${i}@d${i % 97}.com]` : `[d${i % 79}.com]`);
+    }
+    const { userConfig } = parseUserConfig(lines.join('\n'), 'u.cfg');
+    const ix = new UserSectionIndex(userConfig.sections);
+    const linear = (r: readonly string[], matchesSenderSections: boolean): string | undefined => userConfig.sections.find((sec) =>
+      (sec.rcpt === '' || r.includes(sec.rcpt)) && (sec.sender === '' || matchesSenderSections))?.name;
+    for (let i = 0; i < 500; i++) {
+      for (const rcpt of [`u${i * 4}@d${(i * 4) % 97}.com`, `u${i * 4 + 2}@d${(i * 4 + 2) % 97}.com`, `a@d${i % 83}.net`, `a@d${i % 79}.com`, 'a@nowhere.example']) {
+        for (const setting of [true, false]) {
+          const name = ix.match(keys(rcpt), nullSenderKeys(setting))?.name;
+          assert.equal(name, linear(keys(rcpt)!, setting), `${rcpt} ${setting}`);
+          if (!setting) assert.ok(!name?.includes('|s'), `${rcpt}: <> chose [${name}]`);
+        }
+      }
+    }
+    assert.equal(ix.match(keys('u0@d0.com'), nullSenderKeys(true))?.name, 'u0@d0.com|s0@d0.org');
+    assert.equal(ix.match(keys('a@nowhere.example'), nullSenderKeys(true))?.name, '|s5000@d16.org');
   });
 });

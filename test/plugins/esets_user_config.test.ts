@@ -21,6 +21,19 @@ describe('esets_user_config plugin', () => {
     assert.equal(chosen.config.action_av_infected, 'accept');
   });
 
+  for (const [setting, expected] of [['yes', '|trusted@partner.example'], ['no', undefined]] as const) {
+    it(`with null_sender_matches_sender_sections = ${setting}, gives a bounce (MAIL FROM:<>) ${expected ? `[${expected}]` : 'the agent section'}`, async () => {
+      setup(`action_av_infected = reject\nnull_sender_matches_sender_sections = ${setting}\n`, '[|trusted@partner.example]\naction_av_infected = accept\n');
+      const plugin = makePlugin('esets_user_config');
+      const conn = makeConnection({ mailFrom: '<>', withTxn: true, silent: true });
+      assert.equal(conn.transaction.mail_from.isNull(), true);
+      await callRcpt(plugin, conn, 'x@example.org');
+      const chosen = conn.transaction.notes.get('esets_user_config') as { section?: { name: string }; config: { action_av_infected: string } };
+      assert.equal(chosen.section?.name, expected);
+      assert.equal(chosen.config.action_av_infected, expected ? 'accept' : 'reject');
+    });
+  }
+
   it('uses the agent section when nothing matches', async () => {
     setup('action_av_infected = defer\n', '[|boss@example.com]\naction_av_infected = accept\n');
     const plugin = makePlugin('esets_user_config');

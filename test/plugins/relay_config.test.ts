@@ -2,6 +2,7 @@
 // no exception, takes the relay down; the configuration in force stays.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -73,6 +74,22 @@ describe('configuration load and reload', function () {
     fs.writeFileSync(users, '[a.example]\naction_av_infected = reject\n');
     await until('the good reload', () => relayConfig(plugin) !== first);
     assert.equal(relayConfig(plugin).users?.index.sections[0].settings.action_av_infected, 'reject');
+  });
+
+  it('logs an error of a live reload in user_config with its file:line and the esets.cfg line that names the file', async () => {
+    const dir = useHarakaDir(ESETS);
+    const users = path.join(dir, 'config', 'users.cfg');
+    fs.writeFileSync(users, '[a.example]\naction_av_infected = defer\n');
+    const plugin = fakePlugin();
+    const first = relayConfig(plugin);
+    const named = `(user_config, named at ${path.join(dir, 'config', 'esets.cfg')}:5)`;
+    fs.writeFileSync(users, '[a.example]\naction_av_infected = sometimes\n');
+    await until('the refused reload', () => plugin.logs.some((l) => /configuration not reloaded/.test(l.text)));
+    assert.ok(plugin.logs.some((l) => l.level === 'error' && l.text === `${users}:2: error: option 'action_av_infected' has invalid value 'sometimes': expected one of accept, defer, discard, reject ${named}`), plugin.logs.map((l) => l.text).join('\n'));
+    fs.rmSync(users);
+    await until('the second refusal', () => plugin.logs.filter((l) => /configuration not reloaded/.test(l.text)).length >= 2);
+    assert.ok(plugin.logs.some((l) => l.level === 'error' && l.text === `${users}: error: cannot read: ENOENT: no such file or directory, open '${users}' ${named}`), plugin.logs.map((l) => l.text).join('\n'));
+    assert.equal(relayConfig(plugin), first, 'the configuration in force changed');
   });
 
   it('keeps the configuration in force when esets.cfg is emptied or loses its [smtp] essentials (a truncated write)', async () => {
@@ -172,5 +189,88 @@ describe('user_config that others can change (files on disk)', () => {
   it('names the esets.cfg line when user_config cannot be read', () => {
     const [error] = warnings();
     assert.equal(error, `${path.join(dir, 'users.cfg')}: error: cannot read: ENOENT: no such file or directory, open '${path.join(dir, 'users.cfg')}' (user_config, named at ${cfg}:4)`);
+  });
+});
+
+describe('every diagnostic about user_config names the esets.cfg line that names the file', () => {
+  let dir: string;
+  let cfg: string;
+  let users: string;
+  let named: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-named-'));
+    cfg = path.join(dir, 'esets.cfg');
+    users = path.join(dir, 'users.cfg');
+    fs.writeFileSync(cfg, `[smtp]\nagent_enabled = yes\n\nuser_config = "users.cfg"\n`);
+    named = `(user_config, named at ${cfg}:4)`;
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const load = (overrides = {}, saved?: Record<string, string>): { loaded: boolean; lines: string[] } => {
+    const r = loadConfigFiles(cfg, overrides, 'command line', saved);
+    return { loaded: r.loaded !== undefined, lines: r.diagnostics.map(formatDiagnostic) };
+  };
+
+  it('a directory', () => {
+    fs.mkdirSync(users);
+    assert.deepEqual(load(), { loaded: false, lines: [`${users}: error: cannot read: EISDIR: illegal operation on a directory, read ${named}`] });
+  });
+
+  it('a file the reader may not read (permissions): EACCES, read as nobody', function () {
+    if (process.getuid?.() !== 0) this.skip();
+    fs.writeFileSync(users, '[a.example]\n', { mode: 0o600 });
+    fs.chmodSync(dir, 0o755);
+    fs.chmodSync(cfg, 0o644);
+    const module = path.resolve(__dirname, '../../src/io/config_files.js');
+    const script = `const { loadConfigFiles } = require(${JSON.stringify(module)}); const { formatDiagnostic } = require(${JSON.stringify(path.resolve(__dirname, '../../src/lib/diagnostics.js'))});`
+      + `process.stdout.write(JSON.stringify(loadConfigFiles(${JSON.stringify(cfg)}, {}).diagnostics.map(formatDiagnostic)));`;
+    const r = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', process.execPath, '-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), [`${users}: error: cannot read: EACCES: permission denied, open '${users}' ${named}`]);
+  });
+
+  it('syntax errors, an invalid value, an unknown parent_id and a cycle: each at its user_config line, each naming the esets.cfg line', () => {
+    fs.writeFileSync(users, [
+      '[a.example]', 'parent_id = "nowhere"', // 1
+      '[b.example', // 3
+      '[c.example]', 'action_av = maybe', // 4
+      '[d]', 'parent_id = "e"', '[e]', 'parent_id = "d"', // 6
+    ].join('\n'));
+    assert.deepEqual(load(), {
+      loaded: false,
+      lines: [
+        `${users}:3: error: cannot parse '[b.example': expected '[section]', 'key = value' or a comment starting with '#' or ';' ${named}`,
+        `${users}:2: error: [a.example] parent_id "nowhere" names no section of this file ${named}`,
+        `${users}:9: error: parent_id cycle: [d] -> [e] -> [d] ${named}`,
+        `${users}:5: error: option 'action_av' has invalid value 'maybe': expected one of accept, scan, defer, discard, reject ${named}`,
+      ],
+    });
+  });
+
+  it('warnings too; what is said of esets.cfg itself gets no note', () => {
+    fs.writeFileSync(cfg, '[smtp]\nagent_enabled = yes\nuser_config = "users.cfg"\ncolour = blue\n');
+    fs.writeFileSync(users, '[a.example]\nshade = grey\n');
+    assert.deepEqual(load(), {
+      loaded: true,
+      lines: [
+        `${cfg}:4: warning: unknown option 'colour' in [smtp] is ignored`,
+        `${users}:2: warning: unknown option 'shade' in [a.example] is ignored (user_config, named at ${cfg}:3)`,
+      ],
+    });
+  });
+
+  it('a user_config named on the command line says so', () => {
+    const other = path.join(dir, 'other.cfg');
+    assert.deepEqual(load({ user_config: other }), {
+      loaded: false,
+      lines: [`${other}: error: cannot read: ENOENT: no such file or directory, open '${other}' (user_config, named at command line)`],
+    });
+  });
+
+  it('a saved configuration (a restarted worker) without the file', () => {
+    assert.deepEqual(load({}, { [cfg]: fs.readFileSync(cfg, 'utf8') }), {
+      loaded: false,
+      lines: [`${users}: error: not in the saved configuration ${named}`],
+    });
   });
 });

@@ -17,6 +17,7 @@ declare module 'haraka-test-fixtures' {
       end_data(cb?: () => void): void;
       ensure_body?(): void;
       message_stream: NodeJS.ReadableStream;
+      mail_from: { isNull(): boolean; format(): string };
     };
     init_transaction(): void;
   }

@@ -3,12 +3,13 @@
 // message its effective configuration, which the policy then uses. With
 // split_recipients = yes, a later recipient whose section differs is
 // deferred (451 4.5.3) so that the client sends it in a transaction of its own.
+// The null sender <> matches sender parts as null_sender_matches_sender_sections says.
 
 import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
 import { addressKeys } from '../../lib/address_keys';
 import type { UserSection } from '../../lib/user_config';
-import { MISSING } from '../../lib/user_section_index';
+import { MISSING, nullSenderKeys } from '../../lib/user_section_index';
 import type { Address, Connection, Next, Plugin, Transaction } from '../shared/haraka';
 import { MESSAGE_CONFIG, MessageConfig } from '../shared/message_config';
 import { configFor, relayConfig } from '../shared/relay_config';
@@ -25,7 +26,7 @@ export function select_section(this: Plugin, next: Next, connection: Connection,
   const txn = connection.transaction;
   if (!txn) return next();
   const rc = relayConfig(this);
-  const { config, section } = configFor(rc, keysOf(params[0]), senderKeys(txn));
+  const { config, section } = configFor(rc, keysOf(params[0]), senderKeys(txn, rc.config.null_sender_matches_sender_sections));
 
   // rcpt_to holds the recipients accepted so far (Haraka adds this one before the hook
   // and removes it if refused): the first accepted recipient decides
@@ -51,6 +52,7 @@ function keysOf(address: Address): string[] | undefined {
   return address.isNull() ? MISSING : addressKeys(address.user, address.host);
 }
 
-function senderKeys(txn: Transaction): string[] | undefined {
-  return txn.mail_from ? keysOf(txn.mail_from) : MISSING;
+function senderKeys(txn: Transaction, nullMatchesSenderSections: boolean): readonly string[] | undefined {
+  const from = txn.mail_from;
+  return !from || from.isNull() ? nullSenderKeys(nullMatchesSenderSections) : addressKeys(from.user, from.host);
 }

@@ -119,7 +119,7 @@ function saveForWorkers(plugin: Plugin, config: RelayConfig): void {
 }
 
 /** The effective configuration of one message: the matched user section over the agent section, then the command line. */
-export function configFor(rc: RelayConfig, rcptKeys: string[] | undefined, senderKeys: string[] | undefined): { config: EsetsConfig; section?: UserSection } {
+export function configFor(rc: RelayConfig, rcptKeys: readonly string[] | undefined, senderKeys: readonly string[] | undefined): { config: EsetsConfig; section?: UserSection } {
   const section = rc.users?.index.match(rcptKeys, senderKeys);
   if (!section) return { config: rc.config };
   return { config: { ...rc.config, ...section.settings, ...rc.overrides }, section };
