@@ -16,6 +16,18 @@ export interface ClamdOptions {
   addresses: string[];
   connectTimeoutMs: number;
   scanTimeoutMs: number;
+  /** told of each answer a daemon gave (the debug log); unset, nothing is measured */
+  onVerdict?: (report: ScanReport) => void;
+}
+
+/** One daemon's answer to one scan. */
+export interface ScanReport {
+  address: string;
+  verdict: ClamdVerdict;
+  /** from the end of the message to the answer */
+  ms: number;
+  /** streamed while the client sent it (live_scan) */
+  live: boolean;
 }
 
 /**
@@ -73,7 +85,9 @@ export async function clamdScan(opts: ClamdOptions, feed: Feed, signal?: AbortSi
     }
     // with nowhere else to go, a slow daemon is waited for (the scan timeout decides)
     const probe = last ? undefined : (): Promise<boolean> => answersPing(address, CLAMD_PING_MS);
+    const started = opts.onVerdict ? Date.now() : 0;
     const outcome = await scanOn(socket, address, opts.scanTimeoutMs, feed, { probe, signal });
+    opts.onVerdict?.({ address, verdict: outcome.verdict, ms: Date.now() - started, live: false });
     // no verdict in time counts as a failure too: a daemon that hangs before a probe could tell (a short
     // av_scan_obj_timeout) hands the message on like one found hung
     const failed = outcome.dropped || outcome.timedOut === true;

@@ -60,16 +60,46 @@ export function summaryLine(accepted: boolean, fields: readonly Field[]): LogLin
   return { logClass: 'summary', severity: accepted ? 'notice' : 'warning', text: formatFields(fields) };
 }
 
-export function warningLine(text: string): LogLine {
-  return { logClass: 'warning', severity: 'warning', text: logText(text) };
+/** The classes whose priority is fixed (a summary's depends on its action). */
+export type PlainClass = Exclude<SyslogClass, 'summary'>;
+
+/** The manual's priorities: LOG_ERR, LOG_WARNING, LOG_INFO ("common tasks"), LOG_DEBUG. */
+const CLASS_SEVERITY: Readonly<Record<PlainClass, Severity>> = { error: 'err', warning: 'warning', info: 'info', debug: 'debug' };
+
+/** A line of `logClass`: free text (escaped, bounded) or fields (formatFields: client values quoted). */
+export function classLine(logClass: PlainClass, text: string | Uint8Array | readonly Field[]): LogLine {
+  const safe = typeof text === 'string' || text instanceof Uint8Array ? logText(text) : formatFields(text);
+  return { logClass, severity: CLASS_SEVERITY[logClass], text: safe };
 }
 
 export function errorLine(text: string): LogLine {
-  return { logClass: 'error', severity: 'err', text: logText(text) };
+  return classLine('error', text);
+}
+
+export function warningLine(text: string): LogLine {
+  return classLine('warning', text);
+}
+
+export function infoLine(text: string): LogLine {
+  return classLine('info', text);
+}
+
+/** Debug lines are mostly fields (`event=clamd_scan daemon="…" …`), for a reader to pick apart. */
+export function debugLine(text: string | readonly Field[]): LogLine {
+  return classLine('debug', text);
 }
 
 export function isLogged(line: LogLine, classes: readonly SyslogClass[]): boolean {
   return classes.includes(line.logClass);
+}
+
+/**
+ * Whether a line of `logClass` is written at all: to syslog only when
+ * syslog_class lists it; with syslog_facility = none every line goes to
+ * Haraka's log (where Haraka's own level decides).
+ */
+export function isWritten(facility: SyslogFacility, classes: readonly SyslogClass[], logClass: SyslogClass): boolean {
+  return facility === 'none' || classes.includes(logClass);
 }
 
 /** `logger -p` takes the priority as `facility.level`: fixed by us, never read from the text. */

@@ -1,8 +1,13 @@
 // LOGGING (esets_smtp(1)): one summary line per message, NOTICE for accept,
-// WARNING otherwise, to a real syslog daemon when syslog_facility is set.
+// WARNING otherwise, to a real syslog daemon when syslog_facility is set; and
+// every other class syslog_class lists (error, warning, info, debug) there too.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
+import { childPids, eventually } from '../support/processes';
 import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Rsyslog, startRsyslog } from '../support/rsyslog';
 import { Sink } from '../support/sink';
@@ -170,6 +175,148 @@ describe('summary logging', function () {
       assert.match(out, /\[WARN\] .*\[esets_policy\] action=reject by=action_av_infected .*message_id="<haraka-virus@test>"/);
     } finally {
       await relay.stop();
+    }
+  });
+});
+
+/** The `-p` of every `logger` the relay's processes (manager, workers) run: the priorities they wrote at. */
+function loggerPriorities(root: number): string[] {
+  const found: string[] = [];
+  const seen = new Set<number>();
+  const walk = (pid: number): void => {
+    if (seen.has(pid)) return;
+    seen.add(pid);
+    for (const child of childPids(pid)) {
+      try {
+        const argv = fs.readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0');
+        // logger splits its -p argument in place: "local5.notice" reads as "local5", "notice" in /proc
+        const p = argv.indexOf('-p');
+        if (path.basename(argv[0]) === 'logger') found.push(argv[p + 2]?.startsWith('-') ? argv[p + 1] : `${argv[p + 1]}.${argv[p + 2]}`);
+      } catch {
+        // gone meanwhile
+      }
+      walk(child);
+    }
+  };
+  walk(root);
+  return found.sort();
+}
+
+describe('syslog_class: every class listed reaches syslog', function () {
+  this.timeout(90_000);
+  let clamd: Clamd;
+  let sink: Sink;
+  /** a clamd socket nobody listens on: the first daemon of daemon_sock_path, down (a warning, then failover) */
+  let deadClamd: string;
+
+  before(async () => {
+    clamd = await startClamd();
+    sink = new Sink();
+    await sink.start();
+    deadClamd = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'esets-dead-clamd-')), 'clamd.sock');
+  });
+  after(async () => {
+    await Promise.all([clamd?.stop(), sink?.stop()]);
+    fs.rmSync(path.dirname(deadClamd), { recursive: true, force: true });
+  });
+
+  /** A new client's greeting code (0: no connection). */
+  async function greetingCode(port: number): Promise<number> {
+    const client = await SmtpTestClient.connect(port).catch(() => undefined);
+    if (!client) return 0;
+    try {
+      return (await client.read()).code;
+    } finally {
+      client.end();
+    }
+  }
+
+  /**
+   * The same events whatever syslog_class says: a message scanned after a failover from a dead clamd
+   * (warning, debug, summary), a reload pointing server_port at a closed port (info), then a client
+   * the relay cannot serve (error: the mail server unreachable at connect).
+   */
+  async function everyClass(syslog: Rsyslog, syslogClass: string): Promise<Relay> {
+    const port = await freePort();
+    const deadServer = await freePort();
+    const global = { syslog_facility: 'local5', syslog_socket: `"${syslog.socket}"`, syslog_class: `"${syslogClass}"` };
+    const cfg = (serverPort: number): string => esetsCfg(port, { serverPort, clamdSocket: `${deadClamd}, ${clamd.socket}`, global });
+    const file = writeEsetsCfg(cfg(sink.port));
+    const relay = await startRelay(['--config', file], port);
+    try {
+      assert.equal(await send(relay, 'classes@example.com', 'every-class', 'hello'), 250);
+      fs.writeFileSync(file, cfg(deadServer));
+      // the reload is in force in the worker once a new client gets the closed port's 421 (bounded)
+      let code = 0;
+      for (let i = 0; i < 75 && code !== 421; i++) {
+        code = await greetingCode(port);
+        if (code !== 421) await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal(code, 421, relay.output());
+      return relay;
+    } catch (err) {
+      await relay.stop();
+      throw err;
+    }
+  }
+
+  /** Our records (not rsyslogd's own), each as [priority, text]. */
+  function records(syslog: Rsyslog): [string, string][] {
+    return syslog.read().split('\n').flatMap((line): [string, string][] => {
+      const m = /^(\w+\.\w+) esets_smtp\[\d+\]: (.*)$/.exec(line);
+      return m ? [[m[1], m[2]]] : [];
+    });
+  }
+
+  // what each class's line of everyClass() looks like
+  const LINES: Record<string, RegExp> = {
+    error: new RegExp('^mail server 127\\.0\\.0\\.1:\\d+: connect ECONNREFUSED'),
+    warning: /^clamd \/\S+\/clamd\.sock failed \(connect ENOENT/,
+    info: /^configuration reloaded from \/\S+esets\.cfg$/,
+    debug: /^event=clamd_scan session=\S+ daemon="\/\S+\/clamd\.sock" live=(yes|no) verdict="clean" time=\d+ms$/,
+    summary: /^action=accept by=action_as .*message_id="<every-class@test>"/,
+  };
+  const PRIORITY: Record<string, string> = {
+    error: 'local5.err', warning: 'local5.warning', info: 'local5.info', debug: 'local5.debug', summary: 'local5.notice',
+  };
+
+  it('error:warning:summary:info:debug: a line of each class at local5.<its priority>, and each only there', async () => {
+    const syslog = await startRsyslog();
+    const relay = await everyClass(syslog, 'error:warning:summary:info:debug');
+    try {
+      const all = (): boolean => Object.values(LINES).every((re) => records(syslog).some(([, text]) => re.test(text)));
+      assert.ok(await eventually(all, 10_000), `not every class arrived:\n${syslog.read()}`);
+      for (const [cls, re] of Object.entries(LINES)) {
+        const lines = records(syslog).filter(([, text]) => re.test(text));
+        assert.ok(lines.length > 0, cls);
+        assert.deepEqual([...new Set(lines.map(([priority]) => priority))], [PRIORITY[cls]], `${cls}: ${lines.join('\n')}`);
+      }
+      // the debug lines of the mail server session, and the scan on the dead daemon is not one of a verdict
+      assert.ok(records(syslog).some(([p, t]) => p === 'local5.debug' && /^event=server_session_opened session=\S+ server=127\.0\.0\.1:\d+ handover=\S+ greeting=220$/.test(t)));
+      assert.ok(await eventually(() => records(syslog).some(([p, t]) => p === 'local5.debug' && /^event=server_session_closed /.test(t)), 5_000));
+      assert.ok(!records(syslog).some(([, t]) => t.includes(`daemon="${deadClamd}"`)), 'no verdict from the dead clamd');
+      assert.doesNotMatch(relay.output(), /configuration reloaded|ECONNREFUSED|event=clamd_scan/, "syslog lines do not go to Haraka's log as well");
+    } finally {
+      await relay.stop();
+      await syslog.stop();
+    }
+  });
+
+  it('summary only: the same events give summary records and nothing else; no logger runs at another priority', async () => {
+    const syslog = await startRsyslog();
+    const relay = await everyClass(syslog, 'summary');
+    try {
+      assert.ok(await eventually(() => records(syslog).some(([, text]) => LINES.summary.test(text)), 10_000), syslog.read());
+      // a logger child is started when the first line of its priority is written, before the client's answer
+      // (the error before the 421, the warning during the scan): no other child means no other line
+      assert.deepEqual([...new Set(loggerPriorities(relay.process.pid!))], ['local5.notice']);
+      for (const [cls, re] of Object.entries(LINES)) {
+        if (cls !== 'summary') assert.ok(!records(syslog).some(([, text]) => re.test(text)), `a ${cls} line reached syslog`);
+      }
+      assert.deepEqual([...new Set(records(syslog).map(([priority]) => priority))], ['local5.notice'], syslog.read());
+    } finally {
+      await relay.stop();
+      await syslog.stop();
     }
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import {
-  errorLine, escapeText, Field, formatFields, isLogged, logText, loggerPriority, MAX_LINE_BYTES, quote, summaryLine,
-  TRUNCATED, word,
+  classLine, debugLine, errorLine, escapeText, Field, formatFields, infoLine, isLogged, isWritten, logText, loggerPriority,
+  MAX_LINE_BYTES, quote, summaryLine, TRUNCATED, warningLine, word,
 } from '../../src/lib/syslog';
 
 /**
@@ -37,6 +37,38 @@ describe('syslog lines', () => {
   it('filters by syslog_class', () => {
     assert.equal(isLogged(summaryLine(true, []), ['error', 'summary']), true);
     assert.equal(isLogged(summaryLine(true, []), ['error', 'warning']), false);
+  });
+
+  it('each class at its own priority: error ERR, warning WARNING, info INFO, debug DEBUG', () => {
+    assert.deepEqual(errorLine('e'), { logClass: 'error', severity: 'err', text: 'e' });
+    assert.deepEqual(warningLine('w'), { logClass: 'warning', severity: 'warning', text: 'w' });
+    assert.deepEqual(infoLine('i'), { logClass: 'info', severity: 'info', text: 'i' });
+    assert.deepEqual(debugLine('d'), { logClass: 'debug', severity: 'debug', text: 'd' });
+    assert.deepEqual(classLine('info', Buffer.from('r\xffs', 'latin1')), { logClass: 'info', severity: 'info', text: 'r\\xffs' });
+  });
+
+  it('filters every class by syslog_class, and lets each through to Haraka\'s log with syslog_facility = none', () => {
+    for (const line of [errorLine('e'), warningLine('w'), infoLine('i'), debugLine('d')]) {
+      assert.equal(isLogged(line, [line.logClass]), true, line.logClass);
+      assert.equal(isLogged(line, ['summary']), false, line.logClass);
+    }
+    assert.equal(isWritten('mail', ['summary', 'info'], 'info'), true);
+    assert.equal(isWritten('mail', ['summary', 'info'], 'debug'), false);
+    assert.equal(isWritten('none', ['summary'], 'debug'), true);
+  });
+
+  it('info and debug lines: escaped and bounded like the others; debug fields keep client text in quotes', () => {
+    const hostile = `<0>bad\r\nmail.emerg x: \x1b[2J ${'z'.repeat(2000)}`;
+    for (const line of [infoLine(hostile), debugLine(hostile)]) {
+      assert.doesNotMatch(line.text, UNSAFE);
+      assert.ok(bytes(line.text) <= MAX_LINE_BYTES);
+      assert.match(line.text, /^<0>bad\\x0d\\x0amail\.emerg x: \\x1b\[2J z+\\\[truncated\]$/);
+    }
+    const fields = debugLine([['event', word('clamd_scan')], ['daemon', '/run/c d" x=1'], ['verdict', `infected: ${hostile}`], ['time', word('3ms')]]);
+    assert.doesNotMatch(fields.text, UNSAFE);
+    assert.ok(bytes(fields.text) <= MAX_LINE_BYTES);
+    assert.deepEqual(parseFields(fields.text).map(([k]) => k), ['event', 'daemon', 'verdict', 'time']);
+    assert.match(fields.text, /^event=clamd_scan daemon="\/run\/c d\\" x=1" verdict="infected: <0>bad\\x0d\\x0a.*\\\[truncated\]" time=3ms$/);
   });
 });
 

@@ -10,6 +10,7 @@ import { ConnectionCounts } from '../../lib/connection_counts';
 import type { Connection, Next, Plugin } from '../shared/haraka';
 import { relayConfig } from '../shared/relay_config';
 import { setClientTimeout } from '../shared/relay_waits';
+import { relayLog } from '../shared/relay_log';
 
 const COUNTED = 'esets_connection_limits.counted';
 const counts = new ConnectionCounts();
@@ -44,7 +45,7 @@ export function admit_connection(this: Plugin, next: Next, connection: Connectio
   const admission = counts.admit(connection.remote.ip, config.max_connections, config.max_connections_per_ip);
   if (!admission.admitted) {
     connection.results.add(this, { fail: admission.reason });
-    connection.logwarn(this, `connection refused: ${admission.reason}`);
+    relayLog(this, connection, config).warning(`connection refused: ${admission.reason}`);
     return next(constants.denysoftdisconnect, DSN.create(421, 'Too many connections, try again later', 7, 0));
   }
   connection.notes[COUNTED] = true;

@@ -17,6 +17,7 @@ import { drainMs, HOOK_TIMEOUT_S, SERVER_COMMAND_MS, SERVER_CONNECT_MS } from '.
 import { isDraining } from '../../io/shutdown';
 import type { SmtpReply } from '../../lib/smtp_reply';
 import { replyText } from '../../lib/smtp_reply';
+import { word } from '../../lib/syslog';
 import { EsmtpParams, MirroredSession } from '../../session/mirrored_session';
 import { finalDotAt } from '../shared/haraka';
 import type { Address, Connection, Next, Plugin, Transaction } from '../shared/haraka';
@@ -24,6 +25,7 @@ import { HEADER_EDITS, HeaderEdits } from '../shared/header_edits';
 import { captureMessage, dropMessage, finishedMessage } from '../shared/message_capture';
 import { DISCARDED, SERVER_OUTCOME, SERVER_SENDING, ServerOutcome } from '../shared/policy_outcome';
 import { relayConfig } from '../shared/relay_config';
+import { relayLog } from '../shared/relay_log';
 import { relayWaits } from '../shared/relay_waits';
 import { DATA_POST_PRIORITY, RCPT_PRIORITY } from '../shared/hook_order';
 import { useStopSignals } from '../shared/stop_signals';
@@ -111,6 +113,10 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
     connection.notes[SESSION] = session;
     const greeting = await session.open();
     connection.results.add(this, { msg: `mail server ${session.where}, client handover ${session.handover}` });
+    relayLog(this, connection).debug(() => [
+      ['event', word('server_session_opened')], ['session', word(connection.uuid)], ['server', word(session.where)],
+      ['handover', word(session.handover)], ['greeting', greeting.code],
+    ]);
     if (connection.remote.closed) return next();
     adaptConnection(connection, session);
     // a 554 greeting: Haraka then answers 503 to all but QUIT, as RFC 5321 3.1 wants (a 421 closes)
@@ -123,14 +129,14 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
       // the same fault for every client until the operator fixes it: said once a minute, not per connection
       if (Date.now() - lastHandoverError >= HANDOVER_ERROR_EVERY_MS) {
         lastHandoverError = Date.now();
-        connection.logerror(this, /refused the relay's EHLO/.test(err.message)
+        relayLog(this, connection).error(/refused the relay's EHLO/.test(err.message)
           ? `${err.message}: set helo_name in [smtp] to a fully qualified name the mail server accepts`
           : `${err.message}: every client would reach the server as the relay. Authorize the relay for XCLIENT `
             + '(Postfix: smtpd_authorized_xclient_hosts), or set server_trusts_relay = no in [smtp] if the server treats the relay as untrusted');
       }
       return next(constants.denysoftdisconnect, HarakaDsn.create(421, 'Mail server does not accept this relay, try again later', 3, 0));
     }
-    connection.logerror(this, err.message);
+    relayLog(this, connection).error(err.message);
     const reply = err instanceof DownstreamError ? err.reply : undefined;
     if (reply) return next(reply.code < 500 ? constants.denysoftdisconnect : constants.denydisconnect, exactReply(reply));
     relayMetrics.serverFailure('connect');
@@ -302,7 +308,7 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
     relayMetrics.serverFailure('outcome_unknown');
     // a 4xx may make a duplicate, a 250 may lose the message: RFC 5321 6.1 prefers the duplicate
     txn.notes.set(SERVER_OUTCOME, 'unknown' satisfies ServerOutcome);
-    connection.logerror(this, err.message);
+    relayLog(this, connection).error(err.message);
     if (!connection.remote.closed) next(constants.denysoftdisconnect, HarakaDsn.create(421, "Lost the mail server's answer to the message, it may have been delivered", 4, 2));
   }).finally(() => sent());
 }
@@ -333,7 +339,11 @@ export function end_transaction(this: ForwardPlugin, next: Next, connection: Con
 
 export function close_session(this: ForwardPlugin, next: Next, connection: Connection): void {
   dropMessage(connection.transaction);
-  sessionOf(connection)?.close();
+  const session = sessionOf(connection);
+  if (session) {
+    session.close();
+    relayLog(this, connection).debug(() => [['event', word('server_session_closed')], ['session', word(connection.uuid)], ['server', word(session.where)]]);
+  }
   delete connection.notes[SESSION];
   next();
 }
@@ -360,7 +370,7 @@ function step(plugin: Plugin, connection: Connection, next: Next, call: (s: Mirr
 }
 
 function unavailable(plugin: Plugin, connection: Connection, next: Next, err: Error): void {
-  connection.logerror(plugin, err.message);
+  relayLog(plugin, connection).error(err.message);
   const reply = err instanceof DownstreamError ? err.reply : undefined;
   if (connection.remote.closed) return;
   if (reply) return next(refusal(reply), exactReply(reply));

@@ -10,6 +10,7 @@ import { clamdConfWarnings } from '../../lib/clamd_conf';
 import { formatDiagnostic } from '../../lib/diagnostics';
 import type { Plugin } from '../shared/haraka';
 import { relayConfig } from '../shared/relay_config';
+import { relayLog } from '../shared/relay_log';
 
 /** The shipped snippet with every setting the relay needs. */
 export const CLAMD_SNIPPET = path.resolve(__dirname, '..', '..', '..', '..', 'config', 'clamd-esets-relay.conf');
@@ -30,5 +31,6 @@ export function checkClamdConf(plugin: Plugin): void {
   } catch {
     return; // absent or unreadable: nothing to check
   }
-  for (const d of clamdConfWarnings(text, file, CLAMD_SNIPPET)) plugin.logwarn(formatDiagnostic(d));
+  const log = relayLog(plugin, undefined, rc.config);
+  for (const d of clamdConfWarnings(text, file, CLAMD_SNIPPET)) log.warning(formatDiagnostic(d));
 }

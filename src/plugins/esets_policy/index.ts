@@ -15,7 +15,7 @@ import { ClamdPluginResults, clamdPluginWarnings, verdictFromClamdPlugin } from 
 import { CLAMD_PLUGIN_NAMES } from '../../lib/haraka_deployment';
 import type { HeaderField } from '../../lib/smtp_data';
 import { xSpamStatus } from '../../lib/spamd_reply';
-import { errorLine, summaryLine, warningLine, word } from '../../lib/syslog';
+import { errorLine, summaryLine, word } from '../../lib/syslog';
 import { parseClamdVersion, ScannerVersion, xVirusScannerValue } from '../../lib/virus_scanner_header';
 import { finalDotAt } from '../shared/haraka';
 import type { Connection, Next, Plugin, Transaction } from '../shared/haraka';
@@ -28,10 +28,10 @@ import { pluginList } from '../shared/haraka_deployment';
 import { relayWaits } from '../shared/relay_waits';
 import { DATA_POST_PRIORITY } from '../shared/hook_order';
 import { useStopSignals } from '../shared/stop_signals';
-import { writeLog } from '../shared/relay_log';
+import { relayLog, writeLog } from '../shared/relay_log';
 import { scanForSpam } from './antispam';
 import { scanForViruses } from './antivirus';
-import { clamdEvents, ClamdOptions } from '../../io/clamd_client';
+import { clamdEvents, ClamdOptions, ScanReport } from '../../io/clamd_client';
 import { clamdVersion } from '../../io/clamd_version';
 import { relayMetrics } from '../../io/relay_metrics';
 import { attachLiveScan, LiveScan } from './live_scan';
@@ -60,6 +60,8 @@ interface PolicyRun {
   reset?: boolean;
   /** its summary line was written */
   summarized?: boolean;
+  /** writes a debug line per clamd answer; unset when debug lines are not written */
+  onVerdict?: (report: ScanReport) => void;
 }
 
 export function register(this: Plugin): void {
@@ -97,8 +99,18 @@ function configOf(plugin: Plugin, txn: Transaction): EsetsConfig {
   return (txn.notes.get(MESSAGE_CONFIG) as MessageConfig | undefined)?.config ?? relayConfig(plugin).config;
 }
 
-function clamdOptions(config: EsetsConfig): ClamdOptions {
-  return { addresses: config.daemon_sock_path, connectTimeoutMs: CLAMD_CONNECT_MS, scanTimeoutMs: messageBudget(config).clamdScanMs };
+function clamdOptions(config: EsetsConfig, onVerdict?: (report: ScanReport) => void): ClamdOptions {
+  return { addresses: config.daemon_sock_path, connectTimeoutMs: CLAMD_CONNECT_MS, scanTimeoutMs: messageBudget(config).clamdScanMs, onVerdict };
+}
+
+/** Which clamd answered for the message, what and how fast: only when debug lines are written (else nothing per scan). */
+function verdictReporter(plugin: Plugin, connection: Connection, txn: Transaction, config: EsetsConfig): ((report: ScanReport) => void) | undefined {
+  const log = relayLog(plugin, connection, config);
+  if (!log.wants('debug')) return undefined;
+  return (r) => log.debug(() => [
+    ['event', word('clamd_scan')], ['session', word(txn.uuid)], ['daemon', r.address], ['live', word(r.live ? 'yes' : 'no')],
+    ['verdict', describeAv(r.verdict, config)], ['time', word(`${r.ms}ms`)],
+  ]);
 }
 
 /** At DATA: the relay's copy of the message, and the live scan: the message goes to clamd as it arrives (see live_scan.ts). */
@@ -110,7 +122,8 @@ export function start_live_scan(this: Plugin, next: Next, connection: Connection
   txn.notes.set(RUN_NOTE, run);
   const config = configOf(this, txn);
   if (config.action_av === 'scan' && avSource === 'relay') {
-    run.live = new LiveScan(clamdOptions(config), config.av_scan_obj_max_size);
+    run.onVerdict = verdictReporter(this, connection, txn, config);
+    run.live = new LiveScan(clamdOptions(config, run.onVerdict), config.av_scan_obj_max_size);
     attachLiveScan(message, run.live);
   }
   next();
@@ -212,7 +225,7 @@ async function scanMessage(
   const avStarted = Date.now();
   // haraka-plugin-clamd's verdict counts only where the message's configuration says scan
   const av = config.action_av !== 'scan' ? undefined : pluginAv ?? await scanForViruses(message, {
-    clamd: clamdOptions(config),
+    clamd: clamdOptions(config, run.onVerdict),
     maxSize: config.av_scan_obj_max_size,
     cleanMode: config.av_clean_mode,
     cleanMaxParts: config.av_clean_max_parts,
@@ -397,14 +410,8 @@ let failureReporter: Plugin | undefined;
 function reportFailingDaemons(plugin: Plugin): void {
   if (!failureReporter) {
     clamdEvents.on('down', (address, reason) => {
-      const p = failureReporter!;
-      const line = warningLine(`clamd ${address} failed (${reason}): other daemons are tried first for ${CLAMD_BACKOFF_MS / 1000} s`);
-      // never throws into the scan that reported it
-      try {
-        writeLog(p, undefined, relayConfig(p).config, line);
-      } catch {
-        p.logwarn(line.text);
-      }
+      // never throws into the scan that reported it (relayLog does not)
+      relayLog(failureReporter!).warning(`clamd ${address} failed (${reason}): other daemons are tried first for ${CLAMD_BACKOFF_MS / 1000} s`);
     });
   }
   failureReporter = plugin;
@@ -416,7 +423,7 @@ function watchScannerVersion(plugin: Plugin, config: EsetsConfig): void {
       .then((reply) => {
         scanner = parseClamdVersion(reply) ?? scanner;
       })
-      .catch((err: Error) => plugin.logwarn(`clamd VERSION from ${config.daemon_sock_path[0]}: ${err.message}`));
+      .catch((err: Error) => relayLog(plugin).warning(`clamd VERSION from ${config.daemon_sock_path[0]}: ${err.message}`));
   };
   refresh();
   setInterval(refresh, VERSION_REFRESH_MS).unref();

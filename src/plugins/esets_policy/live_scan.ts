@@ -36,6 +36,8 @@ export class LiveScan {
   private abandonReason = '';
   private cancelled = false;
   private markFed!: () => void;
+  /** when the final dot came (the answer's time is counted from there) */
+  private fedAt = 0;
   private readonly fed = new Promise<void>((resolve) => { this.markFed = resolve; });
   readonly result: Promise<LiveResult>;
   /** the result is in (a verdict, or a failure such as an unreachable daemon) */
@@ -76,6 +78,7 @@ export class LiveScan {
         this.state = 'ended';
         this.flush();
         this.input.end();
+        if (this.opts.onVerdict) this.fedAt = Date.now();
         this.markFed();
       }
     }
@@ -122,6 +125,8 @@ export class LiveScan {
       fed: this.fed, signal: this.controller.signal, probe,
     });
     const failed = outcome.dropped || outcome.timedOut === true;
+    // an answer to the whole message (not one to a scan given up)
+    if (this.state === 'ended') this.opts.onVerdict?.({ address, verdict: outcome.verdict, ms: Date.now() - this.fedAt, live: true });
     if (failed && this.state !== 'abandoned') daemonFailed(address, outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped');
     if (this.state === 'abandoned') return { reason: this.abandonReason, cancelled: this.cancelled };
     const beforeTheEnd = this.state === 'streaming';

@@ -11,6 +11,7 @@ import { relayMetrics } from '../../io/relay_metrics';
 import { startStatusServer } from '../../io/status_server';
 import type { Next, Plugin } from '../shared/haraka';
 import { relayConfig } from '../shared/relay_config';
+import { relayLog } from '../shared/relay_log';
 
 export function register(this: Plugin): void {
   relayConfig(this);
@@ -29,7 +30,7 @@ export function start_status_listener(this: Plugin, next: Next): void {
   });
   startStatusServer(where.host, where.port, probe).then(
     () => {
-      this.lognotice(`health and metrics at http://${config.http_listen}/health and /metrics`);
+      relayLog(this).info(`health and metrics at http://${config.http_listen}/health and /metrics`);
       next();
     },
     // Haraka does not start without it: the operator asked for it

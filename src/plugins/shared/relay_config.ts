@@ -18,6 +18,7 @@ import { readLastGood, saveLastGood } from '../../io/last_good_config';
 import { relayMetrics } from '../../io/relay_metrics';
 import { checkHarakaDeployment } from './haraka_deployment';
 import type { Plugin } from './haraka';
+import { relayLog } from './relay_log';
 
 export type { RelayConfig } from '../../io/config_files';
 
@@ -58,7 +59,8 @@ export function relayConfig(plugin: Plugin): RelayConfig {
   const ini = plugin.config.get('esets_relay.ini') as RelayIni;
   const file = path.resolve(configDir(), ini.main?.esets_cfg ?? 'esets.cfg');
   const { loaded, diagnostics } = guardLoad(file, () => loadWithIniOverrides(file, ini.overrides ?? {}));
-  // said once: by the launcher (stderr) or the manager, not again by every worker
+  // said once: by the launcher (stderr) or the manager, not again by every worker; Haraka's log: no
+  // configuration is in force yet to say where else
   if (!cluster.isWorker && !process.env[WARNED_ENV]) for (const d of diagnostics) if (d.severity === 'warning') plugin.logwarn(formatDiagnostic(d));
   const errors = diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
   current = loaded ?? lastGood(plugin, file, ini.overrides ?? {}, errors);
@@ -100,8 +102,10 @@ function lastGood(plugin: Plugin, file: string, rawOverrides: Record<string, str
   if (!saved) return undefined;
   const { loaded } = guardLoad(file, () => loadWithIniOverrides(file, rawOverrides, saved.texts));
   if (!loaded) return undefined;
-  for (const e of errors) plugin.logerror(e);
-  plugin.logerror(`configuration on disk not used (errors above): this worker runs on the last good one, loaded ${saved.savedAt} (${file})`);
+  // where the last good configuration says
+  const log = relayLog(plugin, undefined, loaded.config);
+  for (const e of errors) log.error(e);
+  log.error(`configuration on disk not used (errors above): this worker runs on the last good one, loaded ${saved.savedAt} (${file})`);
   return loaded;
 }
 
@@ -114,7 +118,7 @@ function saveForWorkers(plugin: Plugin, config: RelayConfig): void {
   try {
     saveLastGood(config);
   } catch (err) {
-    plugin.logwarn(`cannot save the configuration for restarted workers: ${(err as Error).message}`);
+    relayLog(plugin, undefined, config.config).warning(`cannot save the configuration for restarted workers: ${(err as Error).message}`);
   }
 }
 
@@ -156,10 +160,10 @@ function watch(plugin: Plugin, rawOverrides: Record<string, string | number | bo
       });
       watcher.unref();
       // an 'error' event without a listener would end the process; the configuration in force stays
-      watcher.on('error', (err) => plugin.logwarn(`stopped watching ${dir} for configuration changes: ${err.message}`));
+      watcher.on('error', (err) => relayLog(plugin).warning(`stopped watching ${dir} for configuration changes: ${err.message}`));
       watchers.push(watcher);
     } catch (err) {
-      plugin.logwarn(`cannot watch ${dir} for configuration changes: ${(err as Error).message}`);
+      relayLog(plugin).warning(`cannot watch ${dir} for configuration changes: ${(err as Error).message}`);
     }
   }
 }
@@ -168,17 +172,19 @@ function watch(plugin: Plugin, rawOverrides: Record<string, string | number | bo
 function reload(plugin: Plugin, rawOverrides: Record<string, string | number | boolean>): void {
   if (!current) return;
   const inForce = current.file;
+  // what goes wrong is said where the configuration in force says
+  const log = relayLog(plugin, undefined, current.config);
   try {
     const { loaded, diagnostics } = guardLoad(inForce, () => loadWithIniOverrides(inForce, rawOverrides));
     for (const d of diagnostics) {
-      if (d.severity === 'warning') plugin.logwarn(formatDiagnostic(d));
-      else plugin.logerror(formatDiagnostic(d));
+      if (d.severity === 'warning') log.warning(formatDiagnostic(d));
+      else log.error(formatDiagnostic(d));
     }
     // (agent_enabled only if the configuration in force has it: under `haraka -c` it may be unset)
     const missing = loaded ? missingSettings(loaded.config, loaded.file, false).filter((d) => d.key !== 'agent_enabled' || current?.config.agent_enabled) : [];
-    for (const d of missing) plugin.logerror(formatDiagnostic(d));
+    for (const d of missing) log.error(formatDiagnostic(d));
     if (!loaded || missing.length) {
-      plugin.logerror(`configuration not reloaded: the one in force stays (${inForce})`);
+      log.error(`configuration not reloaded: the one in force stays (${inForce})`);
       relayMetrics.reload(false);
       return;
     }
@@ -186,13 +192,14 @@ function reload(plugin: Plugin, rawOverrides: Record<string, string | number | b
     current = loaded;
     saveForWorkers(plugin, loaded);
     relayMetrics.reload(true);
-    plugin.lognotice(`configuration reloaded from ${loaded.file}${loaded.users ? ` and ${loaded.users.file} (${loaded.users.index.sections.length} user sections)` : ''}`);
+    // where the new configuration says (it may have changed syslog_facility or syslog_class)
+    relayLog(plugin, undefined, loaded.config).info(`configuration reloaded from ${loaded.file}${loaded.users ? ` and ${loaded.users.file} (${loaded.users.index.sections.length} user sections)` : ''}`);
     if (loaded.users?.file !== before) watch(plugin, rawOverrides);
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
     relayMetrics.reload(false);
     try {
-      plugin.logerror(`configuration not reloaded (${e.name}: ${e.message}): the one in force stays (${inForce})`);
+      log.error(`configuration not reloaded (${e.name}: ${e.message}): the one in force stays (${inForce})`);
     } catch {
       // the log itself failed: nothing left to tell, and the relay keeps serving
     }

@@ -1,5 +1,6 @@
 // Where the relay's own lines go (esets_smtp(1) LOGGING): with
-// syslog_facility = none, Haraka's log; otherwise the system's syslog.
+// syslog_facility = none, Haraka's log; otherwise the system's syslog, for
+// the classes syslog_class lists (error, warning, summary, info, debug).
 //
 // Node cannot write the /dev/log datagram socket without a native addon, so
 // the lines go through util-linux `logger`: one long-lived
@@ -8,11 +9,18 @@
 // `--prio-prefix`: a client's `<0>` once became a user.emerg record), and
 // every line is already escaped and bounded (lib/syslog.ts), so one line is
 // one record.
+//
+// Plugins write with relayLog(plugin, connection?, config?).error(text) etc.:
+// the configuration in force when they pass none.
 
 import { ChildProcess, spawn } from 'node:child_process';
-import type { EsetsConfig, SyslogFacility } from '../../lib/esets_options';
-import { isLogged, LogLine, loggerPriority } from '../../lib/syslog';
+import type { EsetsConfig, SyslogClass, SyslogFacility } from '../../lib/esets_options';
+import {
+  debugLine, errorLine, Field, infoLine, isLogged, isWritten, LogLine, loggerPriority, Severity, warningLine,
+} from '../../lib/syslog';
 import type { Connection, Logger, Plugin } from './haraka';
+// (relay_config writes its reload lines through writeLog: a cycle of modules, used only at call time)
+import { relayConfig } from './relay_config';
 
 type Facility = Exclude<SyslogFacility, 'none'>;
 
@@ -30,12 +38,89 @@ export function writeLog(plugin: Plugin, connection: Connection | undefined, con
   child.stdin?.write(`${line.text}\n`);
 }
 
+/**
+ * Haraka's level for each priority. INFO lines (a reload, the status listener:
+ * rare, and what an operator looks for) go at NOTICE, the level the shipped
+ * log.ini shows, as they always did; DEBUG lines need log.ini level=debug.
+ */
+const HARAKA_METHOD: Readonly<Record<Severity, keyof Logger>> = {
+  err: 'logerror', warning: 'logwarn', notice: 'lognotice', info: 'lognotice', debug: 'logdebug',
+};
+
 function haraka(plugin: Plugin, connection: Connection | undefined, line: LogLine): void {
-  const method: keyof Logger = {
-    err: 'logerror', warning: 'logwarn', notice: 'lognotice', info: 'loginfo', debug: 'logdebug',
-  }[line.severity] as keyof Logger;
+  const method = HARAKA_METHOD[line.severity];
   if (connection) connection[method](plugin, line.text);
   else plugin[method](line.text);
+}
+
+export interface RelayLog {
+  error(text: string): void;
+  warning(text: string): void;
+  info(text: string): void;
+  /** `fields` runs only when debug lines are written: nothing is built otherwise */
+  debug(fields: () => string | readonly Field[]): void;
+  /** whether lines of this class are written anywhere (to skip work for them) */
+  wants(logClass: SyslogClass): boolean;
+}
+
+/**
+ * The plugins' log: `config` is the one in force when not given (read at each
+ * line: a reload changes facility and classes). Never throws: with no usable
+ * configuration (or a failing write) the line goes to Haraka's log.
+ */
+export function relayLog(plugin: Plugin, connection?: Connection, config?: EsetsConfig): RelayLog {
+  const configNow = (): EsetsConfig | undefined => {
+    if (config) return config;
+    try {
+      return relayConfig(plugin).config;
+    } catch {
+      return undefined; // the first load failed: no syslog settings to go by
+    }
+  };
+  const write = (line: LogLine): void => {
+    const c = configNow();
+    if (c) {
+      try {
+        return writeLog(plugin, connection, c, line);
+      } catch {
+        // Haraka's log, below
+      }
+    }
+    haraka(plugin, connection, line);
+  };
+  const wants = (logClass: SyslogClass): boolean => {
+    const c = configNow();
+    if (c && !isWritten(c.syslog_facility, c.syslog_class, logClass)) return false;
+    return logClass !== 'debug' || !c || c.syslog_facility !== 'none' || harakaLogsDebug();
+  };
+  return {
+    error: (text) => write(errorLine(text)),
+    warning: (text) => write(warningLine(text)),
+    info: (text) => write(infoLine(text)),
+    debug: (fields) => {
+      if (wants('debug')) write(debugLine(fields()));
+    },
+    wants,
+  };
+}
+
+interface HarakaLogger {
+  would_log(level: number): boolean;
+  LOGDEBUG: number;
+}
+
+let harakaLogger: HarakaLogger | null | undefined;
+
+/** Haraka's own level (log.ini) lets DEBUG through; true where Haraka's logger cannot be loaded. */
+function harakaLogsDebug(): boolean {
+  if (harakaLogger === undefined) {
+    try {
+      harakaLogger = require('Haraka/logger') as HarakaLogger;
+    } catch {
+      harakaLogger = null;
+    }
+  }
+  return harakaLogger ? harakaLogger.would_log(harakaLogger.LOGDEBUG) : true;
 }
 
 function loggerProcess(plugin: Plugin, facility: Facility, line: LogLine, socket: string): ChildProcess {
@@ -53,6 +138,7 @@ function loggerProcess(plugin: Plugin, facility: Facility, line: LogLine, socket
   const child = spawn('logger', ['-p', priority, '-t', 'esets_smtp', `--id=${process.pid}`, '-u', socket], {
     stdio: ['pipe', 'ignore', 'pipe'],
   });
+  // logger's own complaints stay in Haraka's log: sent to syslog they could complain again (a loop)
   child.stderr?.on('data', (d: Buffer) => plugin.logerror(`syslog (${socket}, ${priority}): ${d.toString().trim()}`));
   child.on('error', (err) => plugin.logerror(`syslog: cannot run logger: ${err.message}`));
   child.stdin?.on('error', () => undefined);
