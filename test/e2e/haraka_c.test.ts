@@ -12,10 +12,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { runHarakaC, startHarakaC } from '../support/haraka_c';
-import { canConnect, eventually } from '../support/processes';
+import { canConnect, childPids, eventually } from '../support/processes';
 import { freePort, Relay } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const STOCK_ORDER = ['esets_hide_starttls', 'esets_connection_limits', 'esets_user_config', 'esets_forward', 'esets_policy'];
 
@@ -116,6 +125,29 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
     await client.command('QUIT').catch(() => undefined);
     client.end();
     assert.equal(await relay.exited, 0, relay.output());
+  });
+
+  it('in a Haraka cluster (nodes = 2) TERM to the master lets a session finish in a worker, then all exit; USR1 leaves no worker', async () => {
+    for (const signal of ['SIGTERM', 'SIGUSR1'] as const) {
+      const relay = await haraka(cfg(base(), globalClamd()), { nodes: 2 });
+      let workers: number[] = [];
+      assert.ok(await eventually(() => (workers = childPids(relay.process.pid!)).length === 2, 10_000), 'two workers');
+      const client = await SmtpTestClient.connect(relay.port);
+      await client.read();
+      await client.command('EHLO client.example');
+      assert.equal((await client.command('MAIL FROM:<sender@example.com>')).code, 250);
+      relay.process.kill(signal);
+      if (signal === 'SIGTERM') {
+        assert.equal((await client.command('RCPT TO:<user@example.org>')).code, 250);
+        const s = subject('cluster term');
+        assert.equal((await client.data(`Subject: ${s}\r\n\r\nx\r\n`)).code, 250);
+        assert.ok(received(s));
+        await client.command('QUIT').catch(() => undefined);
+      }
+      client.end();
+      assert.equal(await relay.exited, 0, relay.output());
+      assert.ok(await eventually(() => workers.every((pid) => !alive(pid)), 10_000), `${signal}: a worker is still running`);
+    }
   });
 
   it('refuses to start with agent_enabled = no, naming the esets.cfg line (no other plugin may deliver unscanned mail)', async () => {
