@@ -1,0 +1,88 @@
+// Pure parts of the haraka -c deployment: the options Haraka's files govern
+// (lib/haraka_deployment) and haraka-plugin-clamd's results as the AV verdict
+// (lib/clamd_plugin_verdict), with the policy's reading of a skipped message.
+
+import assert from 'node:assert/strict';
+import { clamdPluginWarnings, verdictFromClamdPlugin } from '../../src/lib/clamd_plugin_verdict';
+import { buildConfig } from '../../src/lib/esets_config';
+import { harakaCDiagnostics, HarakaInForce } from '../../src/lib/haraka_deployment';
+import { decideAv, describeAv, wasScanned } from '../../src/lib/policy';
+
+const HARAKA: HarakaInForce = { listen: '127.0.0.1:2525', nodes: 1, addReceived: false, proxyHosts: [], plugins: ['esets_connection_limits', 'esets_forward', 'esets_policy'] };
+
+function diagnose(text: string, haraka: Partial<HarakaInForce> = {}): string[] {
+  const { config, lines } = buildConfig(text, 'esets.cfg');
+  return harakaCDiagnostics(config, lines, 'esets.cfg', { ...HARAKA, ...haraka }).map((d) => `${d.line}: ${d.key}: ${d.message}`);
+}
+
+describe('haraka -c: options that Haraka\'s files govern', () => {
+  it('says nothing when esets.cfg agrees with Haraka or does not set them', () => {
+    assert.deepEqual(diagnose('[smtp]\nagent_enabled = yes\nlisten_addr = "127.0.0.1"\nlisten_port = 2525\nnum_proc = 1\n'), []);
+    assert.deepEqual(diagnose('[smtp]\nagent_enabled = yes\n'), []);
+  });
+
+  it('names the line, the value and the Haraka setting for each option set differently', () => {
+    const out = diagnose([
+      '[global]', 'daemon_user = "esets"',
+      '[smtp]', 'listen_port = 25', 'num_proc = 4', 'add_header_received = yes', 'proxy_hosts = 10.0.0.1', 'log_file = "/var/log/esets.log"',
+    ].join('\n'));
+    assert.deepEqual(out.map((l) => l.split(':').slice(0, 2).join(':')), [
+      '4: listen_port', '5: num_proc', '6: add_header_received', '7: proxy_hosts', '2: daemon_user', '8: log_file',
+    ]);
+    assert.match(out[1], /num_proc = 4 not used under haraka -c: Haraka runs 1 worker process\(es\) \(config\/smtp\.ini \[main\] nodes\)/);
+    assert.match(out[2], /add_header_received = yes not used .*add_received = false/);
+  });
+
+  it('warns about the default add_header_received (no) where Haraka adds its Received: line', () => {
+    assert.match(diagnose('[smtp]\n', { addReceived: true })[0], /undefined: add_header_received: add_header_received = no \(the default\) not used/);
+  });
+
+  it('server_addr/server_port without esets_forward, timeout_client without esets_connection_limits, daemon_sock_path with haraka-plugin-clamd', () => {
+    const text = '[global]\ndaemon_sock_path = "/run/clamd.sock"\n[smtp]\nserver_addr = "10.0.0.5"\nserver_port = 25\ntimeout_client = 10\n';
+    assert.deepEqual(diagnose(text), []);
+    const out = diagnose(text, { plugins: ['clamd', 'esets_policy', 'queue/smtp_forward'] });
+    assert.deepEqual(out.map((l) => l.split(':')[1].trim()), ['timeout_client', 'server_addr', 'server_port', 'daemon_sock_path']);
+  });
+});
+
+describe('haraka-plugin-clamd results as the AV verdict', () => {
+  it('pass = clean, fail = infected, err = not scanned, skip = not applied, nothing = not scanned', () => {
+    assert.deepEqual(verdictFromClamdPlugin({ pass: ['clean'] }), { kind: 'clean' });
+    assert.deepEqual(verdictFromClamdPlugin({ fail: ['Eicar-Test-Signature'] }), { kind: 'infected', names: ['Eicar-Test-Signature'] });
+    assert.equal(verdictFromClamdPlugin({ err: ['clamd timed out'] }).kind, 'not_scanned');
+    assert.deepEqual(verdictFromClamdPlugin({ skip: ['no attachments'] }), { kind: 'skipped', reason: 'haraka-plugin-clamd skipped it (no attachments)' });
+    assert.equal(verdictFromClamdPlugin(undefined).kind, 'not_scanned');
+    assert.equal(verdictFromClamdPlugin({}).kind, 'not_scanned');
+  });
+
+  it('limits and encryption alerts are "not scanned", unless a real signature is among them', () => {
+    assert.equal(verdictFromClamdPlugin({ fail: ['Heuristics.Limits.Exceeded.MaxRecursion'] }).kind, 'not_scanned');
+    assert.equal(verdictFromClamdPlugin({ fail: ['Heuristics.Encrypted.Zip'] }).kind, 'not_scanned');
+    assert.deepEqual(verdictFromClamdPlugin({ fail: ['Heuristics.Encrypted.Zip', 'Eicar-Test-Signature'] }), { kind: 'infected', names: ['Eicar-Test-Signature'] });
+  });
+
+  it('a fail outweighs a pass or an err from another attempt; an err outweighs a pass', () => {
+    assert.equal(verdictFromClamdPlugin({ pass: ['clean'], fail: ['Eicar-Test-Signature'] }).kind, 'infected');
+    assert.equal(verdictFromClamdPlugin({ pass: ['clean'], err: ['error on host a'] }).kind, 'not_scanned');
+  });
+
+  it('a skipped message passes the AV stage (action_av decides), is described and gets no X-Virus-Scanner', () => {
+    const { config } = buildConfig('[smtp]\naction_av_notscanned = reject\n', 'e.cfg');
+    const skipped = verdictFromClamdPlugin({ skip: ['exceeds max size'] });
+    assert.deepEqual(decideAv(config, skipped), { action: 'accept', option: 'action_av' });
+    assert.equal(describeAv(skipped, config), 'not scanned: haraka-plugin-clamd skipped it (exceeds max size)');
+    assert.equal(wasScanned(skipped), false);
+    assert.equal(wasScanned({ kind: 'not_scanned', reason: 'x' }), false);
+    assert.equal(wasScanned({ kind: 'clean' }), true);
+    assert.equal(wasScanned({ kind: 'infected', names: ['x'] }), true);
+  });
+
+  it('warns about clamd.ini settings that keep the policy from deciding', () => {
+    const ok = { rejectVirus: false, rejectError: false, timeoutS: 25, hookTimeoutS: 30 };
+    assert.deepEqual(clamdPluginWarnings(ok, 420), []);
+    assert.match(clamdPluginWarnings({ ...ok, rejectVirus: true }, 420).join(), /\[reject\] virus = true/);
+    assert.match(clamdPluginWarnings({ ...ok, rejectError: true }, 420).join(), /\[reject\] error = true/);
+    assert.match(clamdPluginWarnings({ ...ok, timeoutS: 30 }, 420).join(), /not below Haraka's hook timeout/);
+    assert.match(clamdPluginWarnings(ok, 20).join(), /above what timeout_message leaves scanning/);
+  });
+});
