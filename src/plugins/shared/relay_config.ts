@@ -30,6 +30,16 @@ let watchers: fs.FSWatcher[] = [];
 let reloadTimer: NodeJS.Timeout | undefined;
 /** how long a changed file must stay unchanged before it is read */
 const RELOAD_SETTLE_MS = 300;
+/**
+ * Lines about the configuration are the relay's, not the plugin's that happened
+ * to load it first: Haraka's logger takes the origin from the last argument
+ * with a `name` (`[esets_relay]` instead of `[esets_connection_limits]`).
+ */
+const ORIGIN = { name: 'esets_relay' };
+
+function say(plugin: Plugin, level: 'lognotice' | 'logwarn' | 'logerror', text: string): void {
+  plugin[level](ORIGIN, text);
+}
 
 export function configDir(): string {
   return path.join(process.env.HARAKA ?? process.cwd(), 'config');
@@ -58,7 +68,7 @@ export function relayConfig(plugin: Plugin): RelayConfig {
   const file = path.resolve(configDir(), ini.main?.esets_cfg ?? 'esets.cfg');
   const { loaded, diagnostics } = guardLoad(file, () => loadWithIniOverrides(file, ini.overrides ?? {}));
   // said once: by the launcher (stderr) or the manager, not again by every worker
-  if (!cluster.isWorker && !process.env[WARNED_ENV]) for (const d of diagnostics) if (d.severity === 'warning') plugin.logwarn(formatDiagnostic(d));
+  if (!cluster.isWorker && !process.env[WARNED_ENV]) for (const d of diagnostics) if (d.severity === 'warning') say(plugin, 'logwarn', formatDiagnostic(d));
   const errors = diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
   current = loaded ?? lastGood(plugin, file, ini.overrides ?? {}, errors);
   if (!current) throw new ConfigError(errors.join('\n'));
@@ -93,8 +103,8 @@ function lastGood(plugin: Plugin, file: string, rawOverrides: Record<string, str
   if (!saved) return undefined;
   const { loaded } = guardLoad(file, () => loadWithIniOverrides(file, rawOverrides, saved.texts));
   if (!loaded) return undefined;
-  for (const e of errors) plugin.logerror(e);
-  plugin.logerror(`configuration on disk not used (errors above): this worker runs on the last good one, loaded ${saved.savedAt} (${file})`);
+  for (const e of errors) say(plugin, 'logerror', e);
+  say(plugin, 'logerror', `configuration on disk not used (errors above): this worker runs on the last good one, loaded ${saved.savedAt} (${file})`);
   return loaded;
 }
 
@@ -107,7 +117,7 @@ function saveForWorkers(plugin: Plugin, config: RelayConfig): void {
   try {
     saveLastGood(config);
   } catch (err) {
-    plugin.logwarn(`cannot save the configuration for restarted workers: ${(err as Error).message}`);
+    say(plugin, 'logwarn', `cannot save the configuration for restarted workers: ${(err as Error).message}`);
   }
 }
 
@@ -149,10 +159,10 @@ function watch(plugin: Plugin, rawOverrides: Record<string, string | number | bo
       });
       watcher.unref();
       // an 'error' event without a listener would end the process; the configuration in force stays
-      watcher.on('error', (err) => plugin.logwarn(`stopped watching ${dir} for configuration changes: ${err.message}`));
+      watcher.on('error', (err) => say(plugin, 'logwarn', `stopped watching ${dir} for configuration changes: ${err.message}`));
       watchers.push(watcher);
     } catch (err) {
-      plugin.logwarn(`cannot watch ${dir} for configuration changes: ${(err as Error).message}`);
+      say(plugin, 'logwarn', `cannot watch ${dir} for configuration changes: ${(err as Error).message}`);
     }
   }
 }
@@ -164,14 +174,14 @@ function reload(plugin: Plugin, rawOverrides: Record<string, string | number | b
   try {
     const { loaded, diagnostics } = guardLoad(inForce, () => loadWithIniOverrides(inForce, rawOverrides));
     for (const d of diagnostics) {
-      if (d.severity === 'warning') plugin.logwarn(formatDiagnostic(d));
-      else plugin.logerror(formatDiagnostic(d));
+      if (d.severity === 'warning') say(plugin, 'logwarn', formatDiagnostic(d));
+      else say(plugin, 'logerror', formatDiagnostic(d));
     }
     // (agent_enabled only if the configuration in force has it: under `haraka -c` it may be unset)
     const missing = loaded ? missingSettings(loaded.config, loaded.file, false).filter((d) => d.key !== 'agent_enabled' || current?.config.agent_enabled) : [];
-    for (const d of missing) plugin.logerror(formatDiagnostic(d));
+    for (const d of missing) say(plugin, 'logerror', formatDiagnostic(d));
     if (!loaded || missing.length) {
-      plugin.logerror(`configuration not reloaded: the one in force stays (${inForce})`);
+      say(plugin, 'logerror', `configuration not reloaded: the one in force stays (${inForce})`);
       relayMetrics.reload(false);
       return;
     }
@@ -179,13 +189,13 @@ function reload(plugin: Plugin, rawOverrides: Record<string, string | number | b
     current = loaded;
     saveForWorkers(plugin, loaded);
     relayMetrics.reload(true);
-    plugin.lognotice(`configuration reloaded from ${loaded.file}${loaded.users ? ` and ${loaded.users.file} (${loaded.users.index.sections.length} user sections)` : ''}`);
+    say(plugin, 'lognotice', `configuration reloaded from ${loaded.file}${loaded.users ? ` and ${loaded.users.file} (${loaded.users.index.sections.length} user sections)` : ''}`);
     if (loaded.users?.file !== before) watch(plugin, rawOverrides);
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
     relayMetrics.reload(false);
     try {
-      plugin.logerror(`configuration not reloaded (${e.name}: ${e.message}): the one in force stays (${inForce})`);
+      say(plugin, 'logerror', `configuration not reloaded (${e.name}: ${e.message}): the one in force stays (${inForce})`);
     } catch {
       // the log itself failed: nothing left to tell, and the relay keeps serving
     }
