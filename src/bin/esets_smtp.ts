@@ -213,6 +213,30 @@ function writeRuntimeDir(harakaConfig: string, settings: HarakaSettings): string
  */
 const WORKER_EXEC_ARGV = ['--max-semi-space-size=2'];
 
+/** what haraka-email-message prints when the optional native iconv addon is not installed */
+const ICONV_NOTICE = 'Using iconv-lite only. To support rare encodings: npm install iconv';
+
+/**
+ * haraka-email-message (Haraka's message parser) prints ICONV_NOTICE with
+ * console.log, unformatted, in every process: its logger fallback, because
+ * the Haraka logger it looks for (`../logger`) is not in its package. The
+ * relay converts no charsets (the message passes byte for byte; iconv-lite
+ * covers what Haraka decodes of headers), so the line says nothing to an
+ * operator: the module is loaded here, before Haraka, with that one line held back.
+ */
+function loadMessageModuleQuietly(): void {
+  const module = require.resolve('haraka-email-message', { paths: [path.dirname(require.resolve('Haraka/haraka.js'))] });
+  const log = console.log;
+  console.log = (...args: unknown[]): void => {
+    if (!(args.length === 1 && args[0] === ICONV_NOTICE)) log(...args);
+  };
+  try {
+    require(module);
+  } finally {
+    console.log = log;
+  }
+}
+
 function startHaraka(runtime: string): void {
   if (cluster.isPrimary) {
     // the kernel hands connections to the workers: with Node's default round robin the
@@ -223,6 +247,7 @@ function startHaraka(runtime: string): void {
   }
   process.env.HARAKA = runtime;
   const ours = { SIGTERM: process.listeners('SIGTERM'), SIGHUP: process.listeners('SIGHUP') };
+  loadMessageModuleQuietly();
   require('Haraka/haraka.js');
   // as PID 1 (a container) Haraka takes TERM for an immediate shutdown: here TERM drains (esets_smtp(1));
   // HUP flushes Haraka's outbound queue, which the relay does not use: here it reopens log_file

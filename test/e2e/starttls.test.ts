@@ -21,6 +21,8 @@ function harakaConfigWithTls(withHiding: boolean): string {
     'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=relay.test',
     '-keyout', path.join(dir, 'tls_key.pem'), '-out', path.join(dir, 'tls_cert.pem'),
   ], { stdio: 'ignore' });
+  // config/tls.ini names no key or certificate (the relay needs none): name them, as its comment says
+  fs.writeFileSync(path.join(dir, 'tls.ini'), fs.readFileSync(path.join(dir, 'tls.ini'), 'utf8').replace(/^key=$/m, 'key=tls_key.pem').replace(/^cert=$/m, 'cert=tls_cert.pem'));
   return dir;
 }
 

@@ -2,7 +2,12 @@
 // a free loopback port), run in the foreground (postfix start-fg) and stopped
 // by PID: the master daemon's PID (from its pid file), which takes its
 // children with it, then the start-fg wrapper. Stopping only the wrapper
-// would leave the master running and listening (it is the wrapper's child).
+// would leave the master running and listening (it is the wrapper's child,
+// in a session of its own: nothing signals it when the test process ends).
+// So every instance is also stopped when the test process exits without
+// stop() (a `before` hook that timed out, a Promise.all that rejected, mocha
+// --exit), and an instance whose test process died (SIGKILL) is removed by
+// the next start.
 //
 // startPostfix: a real SMTP client that queues and retries: it accepts mail
 // on a loopback port and relays everything to relayPort, retrying deferred
@@ -13,7 +18,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { canConnect, stopChild } from './processes';
+import { canConnect, eventually, groupMembers, isRunning, stopChild } from './processes';
 import { freePort } from './relay';
 
 export interface Postfix {
@@ -28,6 +33,89 @@ export interface PostfixInstance extends Postfix {
   etc: string;
   /** PID of the master daemon (not of the start-fg wrapper) */
   masterPid(): number | undefined;
+  /** PIDs of every running process of this instance: the wrapper, the master and the master's children */
+  processes(): number[];
+}
+
+/** temp folders of the instances: esets-postfix-XXXXXX */
+const DIR_PREFIX = 'esets-postfix-';
+/** who started an instance: `pid starttime` of the test process (a file in the instance's folder) */
+const OWNER_FILE = 'owner';
+
+/** The start time of process `pid` (field 22 of /proc/PID/stat), telling a reused PID apart; undefined when it is gone. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The running master of the instance in `dir`, from its pid file (which may outlive its process). */
+function masterOf(dir: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(path.join(dir, 'queue', 'pid', 'master.pid'), 'utf8').trim());
+    return pid > 0 && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'master' ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * SIGKILL to the master's process group: the master (`master -s` leads its
+ * own session and group) and every child it started. Synchronous, for the
+ * process's exit handler.
+ */
+function killInstance(dir: string): void {
+  const pid = masterOf(dir);
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone already */ }
+  }
+}
+
+/** instances of this process not stopped yet: folder → wrapper */
+const running = new Map<string, ChildProcess>();
+let exitHandler = false;
+
+function track(dir: string, wrapper: ChildProcess): void {
+  running.set(dir, wrapper);
+  if (exitHandler) return;
+  exitHandler = true;
+  // the test process ends (mocha --exit) with instances its hooks never stopped: none may outlive it
+  process.on('exit', () => {
+    for (const [d, w] of running) {
+      killInstance(d);
+      if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+}
+
+/**
+ * Instances left by test processes that died without their exit handler
+ * (SIGKILL): their owner is gone, so their master is stopped and their folder
+ * removed. Instances of running test processes (other runs) are left alone.
+ */
+function sweepOrphans(): void {
+  const tmp = os.tmpdir();
+  for (const name of fs.readdirSync(tmp)) {
+    if (!name.startsWith(DIR_PREFIX)) continue;
+    const dir = path.join(tmp, name);
+    let owner: string;
+    try {
+      owner = fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8').trim();
+    } catch {
+      continue; // not ours to judge (being created, or made by a version without owner files)
+    }
+    const [pid, started] = owner.split(' ');
+    if (startTime(Number(pid)) === started) continue;
+    killInstance(dir);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export const SERVICES = [
@@ -88,8 +176,10 @@ export async function startPostfixInstance(
   files: Record<string, string> = {},
   port?: number,
 ): Promise<PostfixInstance> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-postfix-'));
+  sweepOrphans();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX));
   fs.chmodSync(dir, 0o755);
+  fs.writeFileSync(path.join(dir, OWNER_FILE), `${process.pid} ${startTime(process.pid)}\n`);
   const etc = path.join(dir, 'etc');
   fs.mkdirSync(etc);
   port ??= await freePort();
@@ -108,53 +198,42 @@ export async function startPostfixInstance(
   // checked just now: start-fg need not check again (postfix-script removes the file)
   fs.writeFileSync(path.join(dir, 'queue', 'quick-start'), '');
   const child: ChildProcess = spawn('postfix', ['-c', etc, 'start-fg'], { stdio: 'ignore' });
-  const pidFile = path.join(dir, 'queue', 'pid', 'master.pid');
-  const masterPid = (): number | undefined => {
-    try {
-      const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
-      // the pid file may outlive its process: only a running master of this instance counts
-      return pid > 0 && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'master' ? pid : undefined;
-    } catch {
-      return undefined;
-    }
+  track(dir, child);
+  const masterPid = (): number | undefined => masterOf(dir);
+  const processes = (): number[] => {
+    const master = masterPid();
+    const pids = [child.pid, ...(master === undefined ? [] : groupMembers(master))];
+    return pids.filter((p): p is number => p !== undefined && isRunning(p));
   };
   const stop = async (): Promise<void> => {
     const pid = masterPid();
     if (pid !== undefined) {
-      // TERM: the master stops its children and exits; the wrapper, which waits for it, then exits too
-      const wrapperGone = child.exitCode !== null || child.signalCode !== null
-        ? Promise.resolve()
-        : new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      // TERM: the master signals its children (its process group) and exits; the wrapper, which waits for it,
+      // then exits too. Done when the whole group is gone; SIGKILL to the group past a bound.
       process.kill(pid, 'SIGTERM');
-      const bounded = await Promise.race([wrapperGone.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000).unref())]);
-      if (!bounded && masterPid() === pid) process.kill(pid, 'SIGKILL');
-      await waitGone(pid, 5_000);
+      if (!(await eventually(() => groupMembers(pid).length === 0, 10_000))) {
+        killInstance(dir);
+        try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
+      }
+      await eventually(() => groupMembers(pid).length === 0, 5_000);
     }
-    await stopChild(child);
+    // the wrapper exits once its master has; bounded all the same
+    if (child.exitCode === null && child.signalCode === null) {
+      await Promise.race([stopChild(child), new Promise((r) => setTimeout(r, 5_000).unref())]);
+      if (child.exitCode === null && child.signalCode === null) await stopChild(child, 'SIGKILL');
+    }
+    running.delete(dir);
     fs.rmSync(dir, { recursive: true, force: true });
   };
   const log = (): string => (fs.existsSync(maillog) ? fs.readFileSync(maillog, 'utf8') : '');
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline && child.exitCode === null) {
-    if (masterPid() !== undefined && (await canConnect(port))) return { port, dir, etc, log, stop, masterPid };
+    if (masterPid() !== undefined && (await canConnect(port))) return { port, dir, etc, log, stop, masterPid, processes };
     await new Promise((r) => setTimeout(r, 100));
   }
   const text = log();
   await stop();
   throw new Error(`postfix did not start:\n${text}`);
-}
-
-/** Waits (bounded) until `pid` is no longer a running process. */
-async function waitGone(pid: number, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 export async function startPostfix(relayPort: number): Promise<Postfix> {

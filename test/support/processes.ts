@@ -47,3 +47,29 @@ export function childPids(pid: number): number[] {
     return [];
   }
 }
+
+/** State and process group of `pid` from /proc/PID/stat; undefined when there is no such process. */
+function procStat(pid: number): { state: string; pgid: number } | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // after "(comm)": state ppid pgrp ...
+    const [state, , pgid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state, pgid: Number(pgid) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` runs: exists and is not a zombie (an exited child nobody reaped yet). */
+export function isRunning(pid: number): boolean {
+  const stat = procStat(pid);
+  return stat !== undefined && stat.state !== 'Z';
+}
+
+/** The running processes of process group `pgid` (a daemon that leads its own group, and its children). */
+export function groupMembers(pgid: number): number[] {
+  return fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).filter((pid) => {
+    const stat = procStat(pid);
+    return stat !== undefined && stat.pgid === pgid && stat.state !== 'Z';
+  });
+}

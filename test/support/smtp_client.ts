@@ -67,13 +67,13 @@ export class SmtpTestClient {
     return this.read(timeoutMs);
   }
 
-  /** A whole transaction: EHLO (once), MAIL, RCPTs, DATA. Returns every reply. */
-  async send(from: string, to: string[], message: string, mailParams = ''): Promise<{ mail: SmtpReply; rcpts: SmtpReply[]; data?: SmtpReply }> {
+  /** A whole transaction: EHLO (once), MAIL, RCPTs, DATA. Returns every reply. `dataTimeoutMs`: the wait for the end-of-data reply. */
+  async send(from: string, to: string[], message: string, mailParams = '', dataTimeoutMs?: number): Promise<{ mail: SmtpReply; rcpts: SmtpReply[]; data?: SmtpReply }> {
     const mail = await this.command(`MAIL FROM:<${from}>${mailParams}`);
     const rcpts: SmtpReply[] = [];
     for (const rcpt of to) rcpts.push(await this.command(`RCPT TO:<${rcpt}>`));
     if (mail.code !== 250 || !rcpts.some((r) => r.code === 250)) return { mail, rcpts };
-    return { mail, rcpts, data: await this.data(message) };
+    return { mail, rcpts, data: await this.data(message, dataTimeoutMs) };
   }
 
   end(): void {

@@ -32,6 +32,25 @@ let watchers: fs.FSWatcher[] = [];
 let reloadTimer: NodeJS.Timeout | undefined;
 /** how long a changed file must stay unchanged before it is read */
 const RELOAD_SETTLE_MS = 300;
+/**
+ * Lines about the configuration are the relay's, not the plugin's that happened
+ * to load it first: Haraka's logger takes the origin from the last argument
+ * with a `name` (`[esets_relay]` instead of `[esets_connection_limits]`).
+ */
+const ORIGIN = { name: 'esets_relay' };
+
+function say(plugin: Plugin, level: 'lognotice' | 'logwarn' | 'logerror', text: string): void {
+  plugin[level](ORIGIN, text);
+}
+
+/** The plugin, its lines said as the relay's (for relayLog, which logs through Haraka's methods with syslog_facility = none). */
+function asRelay(plugin: Plugin): Plugin {
+  const relay = Object.create(plugin) as Plugin;
+  for (const level of ['logdebug', 'loginfo', 'lognotice', 'logwarn', 'logerror'] as const) {
+    relay[level] = (...args: unknown[]): void => plugin[level](ORIGIN, ...args);
+  }
+  return relay;
+}
 
 export function configDir(): string {
   return path.join(process.env.HARAKA ?? process.cwd(), 'config');
@@ -59,9 +78,8 @@ export function relayConfig(plugin: Plugin): RelayConfig {
   const ini = plugin.config.get('esets_relay.ini') as RelayIni;
   const file = path.resolve(configDir(), ini.main?.esets_cfg ?? 'esets.cfg');
   const { loaded, diagnostics } = guardLoad(file, () => loadWithIniOverrides(file, ini.overrides ?? {}));
-  // said once: by the launcher (stderr) or the manager, not again by every worker; Haraka's log: no
-  // configuration is in force yet to say where else
-  if (!cluster.isWorker && !process.env[WARNED_ENV]) for (const d of diagnostics) if (d.severity === 'warning') plugin.logwarn(formatDiagnostic(d));
+  // said once: by the launcher (stderr) or the manager, not again by every worker
+  if (!cluster.isWorker && !process.env[WARNED_ENV]) for (const d of diagnostics) if (d.severity === 'warning') say(plugin, 'logwarn', formatDiagnostic(d));
   const errors = diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
   current = loaded ?? lastGood(plugin, file, ini.overrides ?? {}, errors);
   if (!current) throw new ConfigError(errors.join('\n'));
@@ -103,7 +121,7 @@ function lastGood(plugin: Plugin, file: string, rawOverrides: Record<string, str
   const { loaded } = guardLoad(file, () => loadWithIniOverrides(file, rawOverrides, saved.texts));
   if (!loaded) return undefined;
   // where the last good configuration says
-  const log = relayLog(plugin, undefined, loaded.config);
+  const log = relayLog(asRelay(plugin), undefined, loaded.config);
   for (const e of errors) log.error(e);
   log.error(`configuration on disk not used (errors above): this worker runs on the last good one, loaded ${saved.savedAt} (${file})`);
   return loaded;
@@ -118,7 +136,7 @@ function saveForWorkers(plugin: Plugin, config: RelayConfig): void {
   try {
     saveLastGood(config);
   } catch (err) {
-    relayLog(plugin, undefined, config.config).warning(`cannot save the configuration for restarted workers: ${(err as Error).message}`);
+    relayLog(asRelay(plugin), undefined, config.config).warning(`cannot save the configuration for restarted workers: ${(err as Error).message}`);
   }
 }
 
@@ -160,10 +178,10 @@ function watch(plugin: Plugin, rawOverrides: Record<string, string | number | bo
       });
       watcher.unref();
       // an 'error' event without a listener would end the process; the configuration in force stays
-      watcher.on('error', (err) => relayLog(plugin).warning(`stopped watching ${dir} for configuration changes: ${err.message}`));
+      watcher.on('error', (err) => relayLog(asRelay(plugin)).warning(`stopped watching ${dir} for configuration changes: ${err.message}`));
       watchers.push(watcher);
     } catch (err) {
-      relayLog(plugin).warning(`cannot watch ${dir} for configuration changes: ${(err as Error).message}`);
+      relayLog(asRelay(plugin)).warning(`cannot watch ${dir} for configuration changes: ${(err as Error).message}`);
     }
   }
 }
@@ -173,7 +191,7 @@ function reload(plugin: Plugin, rawOverrides: Record<string, string | number | b
   if (!current) return;
   const inForce = current.file;
   // what goes wrong is said where the configuration in force says
-  const log = relayLog(plugin, undefined, current.config);
+  const log = relayLog(asRelay(plugin), undefined, current.config);
   try {
     const { loaded, diagnostics } = guardLoad(inForce, () => loadWithIniOverrides(inForce, rawOverrides));
     for (const d of diagnostics) {
@@ -193,7 +211,7 @@ function reload(plugin: Plugin, rawOverrides: Record<string, string | number | b
     saveForWorkers(plugin, loaded);
     relayMetrics.reload(true);
     // where the new configuration says (it may have changed syslog_facility or syslog_class)
-    relayLog(plugin, undefined, loaded.config).info(`configuration reloaded from ${loaded.file}${loaded.users ? ` and ${loaded.users.file} (${loaded.users.index.sections.length} user sections)` : ''}`);
+    relayLog(asRelay(plugin), undefined, loaded.config).info(`configuration reloaded from ${loaded.file}${loaded.users ? ` and ${loaded.users.file} (${loaded.users.index.sections.length} user sections)` : ''}`);
     if (loaded.users?.file !== before) watch(plugin, rawOverrides);
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));

@@ -14,6 +14,11 @@ export class DSN {
     // Haraka drops blank lines (and sends "334 " for a 334 without text); a reply without text keeps its code as text
     this.reply = reply.lines.some((l) => /\S/.test(l)) || reply.code === 334 ? [...reply.lines] : [String(reply.code)];
   }
+
+  /** The text, as haraka-dsn's DSN gives it: Haraka logs the reply of a hook with it (else msg="[object Object]"). */
+  toString(): string {
+    return this.reply.join('\n');
+  }
 }
 
 export function exactReply(reply: SmtpReply): DSN {
