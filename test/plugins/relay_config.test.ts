@@ -25,7 +25,10 @@ interface FakePlugin extends Plugin {
 
 function fakePlugin(): FakePlugin {
   const logs: { level: string; text: string }[] = [];
-  const log = (level: string) => (...args: unknown[]) => { logs.push({ level, text: args.map(String).join(' ') }); };
+  // as Haraka's logger: an object with a name is the line's origin, not its text
+  const log = (level: string) => (...args: unknown[]) => {
+    logs.push({ level, text: args.filter((a) => !(a && typeof a === 'object' && 'name' in a)).map(String).join(' ') });
+  };
   return {
     name: 'test', logs,
     config: { get: () => ({ main: { esets_cfg: 'esets.cfg' } }) },
