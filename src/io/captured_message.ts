@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { HeaderBlocks, hasBareCr, hasBareLf, unstuffLine } from '../lib/smtp_data';
+import { HeaderBlocks, hasBareCr, hasBareLf, headerLineKind, unstuffLine } from '../lib/smtp_data';
 
 /** Messages larger than this go to disk. */
 export const MEMORY_LIMIT_BYTES = 4 * 1024 * 1024;
@@ -39,6 +39,7 @@ export class CapturedMessage {
 
   /** A line the relay itself puts at the top (its Received: line), before any client line. */
   prepend(line: Buffer): void {
+    this.sawField = true;
     this.store(line);
   }
 
@@ -50,12 +51,37 @@ export class CapturedMessage {
     this.lineCount++;
     const line = unstuffLine(raw);
     if (!this.malformed && this.headerBlocks.hidesEncoding(line)) this.malformed = `line ${this.lineCount} of a header holds only blanks (read differently by scanners and mail readers)`;
-    if (this.headerEndAt === undefined && (line.length === 2 && line[0] === 0x0d && line[1] === 0x0a)) this.headerEndAt = this.size;
+    if (this.headerEndAt === undefined) this.checkHeaderLine(line);
+    if (!this.leadingDotLine && raw[0] === 0x2e && raw[1] !== 0x2e) this.leadingDotLine = this.lineCount;
     this.store(line);
     for (const listener of this.listeners) listener(line);
   }
 
   private lineCount = 0;
+  /** a field was seen in the top-level header section */
+  private sawField = false;
+  /**
+   * The first line sent with a single leading dot (not doubled: RFC 5321 4.5.2
+   * has the receiver remove it). The relay reads it so; Haraka's own copy of the
+   * message keeps it: a reader of that copy (haraka-plugin-clamd) sees other bytes.
+   */
+  leadingDotLine?: number;
+  /** lines of the client's top-level header section */
+  headerLineCount = 0;
+
+  /** A line of the top-level header section (un-stuffed): its end, or a line that is neither a field nor a continuation after one. */
+  private checkHeaderLine(line: Buffer): void {
+    if (line.length === 2 && line[0] === 0x0d && line[1] === 0x0a) {
+      this.headerEndAt = this.size;
+      return;
+    }
+    this.headerLineCount++;
+    const kind = headerLineKind(line);
+    if (kind === 'field') this.sawField = true;
+    else if (kind === 'other' && this.sawField && !this.malformed) {
+      this.malformed = `line ${this.lineCount} is not a header field, and no empty line ends the header before it (read differently by scanners and mail servers)`;
+    }
+  }
 
   /** Called with each line (un-stuffed) as it arrives: the live scan. */
   onLine(listener: LineListener): void {

@@ -20,6 +20,21 @@ export interface ClamdPluginResults {
  */
 const NOT_SCANNED_ALERT = /^Heuristics\.(Limits\.Exceeded|Encrypted)/;
 
+/** the plugin's skip for a message over its clamd.ini max_size */
+const SIZE_SKIP = /max size/i;
+
+/**
+ * Why haraka-plugin-clamd would scan other bytes than the relay reads (and the
+ * mail server gets): it reads Haraka's copy of the message, whose header section
+ * is rebuilt from Haraka's parse (at most connection.ini [headers] max_lines
+ * lines) and whose lines keep a single leading dot the relay removes.
+ */
+export function pluginCopyDiffers(message: { leadingDotLine?: number; headerLineCount: number }, maxHeaderLines: number): string | undefined {
+  if (message.leadingDotLine) return `line ${message.leadingDotLine} starts with a single dot (not doubled as RFC 5321 4.5.2 asks): haraka-plugin-clamd would scan it otherwise than the mail server reads it`;
+  if (message.headerLineCount > maxHeaderLines) return `a header of ${message.headerLineCount} lines, over Haraka's ${maxHeaderLines} (connection.ini [headers] max_lines): haraka-plugin-clamd would not scan all of it`;
+  return undefined;
+}
+
 const texts = (list: unknown[] | undefined): string[] => (list ?? []).map(String).filter(Boolean);
 
 /**
@@ -38,6 +53,9 @@ export function verdictFromClamdPlugin(results: ClamdPluginResults | undefined):
   if (err.length) return { kind: 'not_scanned', reason: `haraka-plugin-clamd: ${err.join('; ')}` };
   if (texts(results?.pass).length) return { kind: 'clean' };
   const skip = texts(results?.skip);
+  // too large for it is a limit, not the operator's exclusion: the policy's "not scanned"
+  const limit = skip.filter((s) => SIZE_SKIP.test(s));
+  if (limit.length) return { kind: 'not_scanned', reason: `haraka-plugin-clamd: ${limit.join(', ')}` };
   if (skip.length) return { kind: 'skipped', reason: `haraka-plugin-clamd skipped it (${skip.join(', ')})` };
   return { kind: 'not_scanned', reason: 'haraka-plugin-clamd gave no result' };
 }

@@ -77,6 +77,23 @@ export interface HeaderField {
  * X-Virus-Scanner field to a reader), lower-cased. undefined for a
  * continuation line or a line without a colon.
  */
+/**
+ * The kind of a line of the top-level header section (RFC 5322 2.2): a field
+ * (a name of printable ASCII but ':', optional blanks, ':'), a continuation
+ * (starts with a blank), or neither. A header section where "neither" follows a
+ * field is read two ways: Postfix's cleanup takes that line as the start of
+ * the body (and a MIME header above it as the message's), a scanner may take
+ * it all as header. Such a message is refused, never repaired.
+ */
+export function headerLineKind(line: Buffer): 'field' | 'continuation' | 'other' {
+  if (line[0] === 0x20 || line[0] === 0x09) return 'continuation';
+  let i = 0;
+  while (i < line.length && line[i] >= 0x21 && line[i] <= 0x7e && line[i] !== 0x3a) i++;
+  if (i === 0) return 'other';
+  while (i < line.length && (line[i] === 0x20 || line[i] === 0x09)) i++;
+  return line[i] === 0x3a ? 'field' : 'other';
+}
+
 export function fieldName(line: string): string | undefined {
   if (line[0] === ' ' || line[0] === '\t') return undefined;
   const colon = line.indexOf(':');

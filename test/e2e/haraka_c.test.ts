@@ -280,6 +280,50 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
       assert.equal(got.replace(/X-Virus-Scanner: [^\r]*\r\n/, ''), sent);
     });
 
+    /** DATA as written (no dot-stuffing by the client): the reply to the final dot */
+    async function sendRaw(port: number, raw: string): Promise<{ code: number; text: string }> {
+      const client = await SmtpTestClient.connect(port);
+      await client.read();
+      await client.command('EHLO client.example');
+      await client.command('MAIL FROM:<sender@example.com>');
+      await client.command('RCPT TO:<user@example.org>');
+      assert.equal((await client.command('DATA')).code, 354);
+      client.write(`${raw}.\r\n`);
+      const reply = await client.read(60_000);
+      client.end();
+      return { code: reply.code, text: reply.lines.join(' ') };
+    }
+
+    it('refuses what it would scan otherwise than the server gets: a single leading dot, a header over Haraka\'s max_lines (550 5.6.0)', async () => {
+      const relay = await haraka(cfg(base()), { plugins, files: { 'clamd.ini': clamdIni(clamd.socket) } });
+      const b64 = Buffer.from(EICAR).toString('base64');
+      const dotted = subject('single dot');
+      const r1 = await sendRaw(relay.port, [
+        `Subject: ${dotted}`, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '', '--b',
+        'Content-Type: application/octet-stream; name="a.bin"', '.Content-Transfer-Encoding: base64', '', b64, '--b--', '',
+      ].join('\r\n'));
+      assert.equal(r1.code, 550, r1.text);
+      assert.match(r1.text, /^5\.6\.0 Message refused: line 7 starts with a single dot/);
+      assert.equal(received(dotted), undefined);
+      const long = subject('long header');
+      const r2 = await sendRaw(relay.port, [
+        `Subject: ${long}`, ...Array.from({ length: 1000 }, (_, i) => `X-F${i}: y`), 'MIME-Version: 1.0',
+        'Content-Type: application/octet-stream', 'Content-Transfer-Encoding: base64', '', b64, '',
+      ].join('\r\n'));
+      assert.equal(r2.code, 550, r2.text);
+      assert.match(r2.text, /^5\.6\.0 Message refused: a header of 1004 lines, over Haraka's 1000/);
+      assert.equal(received(long), undefined);
+    });
+
+    it('a message over its max_size is not scanned: action_av_notscanned decides (defer 451)', async () => {
+      const relay = await haraka(cfg({ ...base(), action_av_notscanned: 'defer' }), { plugins, files: { 'clamd.ini': clamdIni(clamd.socket, 'max_size=100') } });
+      const s = subject('plugin max_size');
+      const r = await sendOne(relay.port, 'user@example.org', `Subject: ${s}\r\n\r\n${EICAR}\r\n${'x'.repeat(200)}\r\n`);
+      assert.equal(r.code, 451, r.text);
+      assert.match(r.text, /^4\.7\.1 .*not scanned: haraka-plugin-clamd: exceeds max size/);
+      assert.equal(received(s), undefined);
+    });
+
     it('its result is ignored where action_av is not scan (a user section saying accept)', async () => {
       const relay = await haraka(cfg({ ...base(), action_av: 'accept' }), { plugins, files: { 'clamd.ini': clamdIni(clamd.socket) } });
       const s = subject('plugin action_av accept');

@@ -219,6 +219,19 @@ describe('security (issue 10): message bytes, smuggling, client identity', funct
       });
     }
 
+    it('a header section with no empty line before a base64 body (Postfix reads a MIME attachment): 550 5.6.0, nothing delivered', async () => {
+      const client = await session();
+      const raw = [
+        'Subject: x', 'MIME-Version: 1.0', 'Content-Type: application/octet-stream; name="a.bin"', 'Content-Transfer-Encoding: base64',
+        ...b64(Buffer.from(EICAR)), '.', '',
+      ].join('\r\n');
+      const r = await rawMessage(client, raw);
+      await settle(client);
+      assert.ok(r !== 'closed' && r.code === 550 && /^5\.6\.0 Message refused: line 5 is not a header field/.test(r.lines[0]), `the client got ${show(r)}`);
+      assertNothingDelivered('no empty line after the header');
+      assertNoDataAtServer('no empty line after the header');
+    });
+
     it('a clean message: single-dot lines arrive un-stuffed once, exactly as scanned, re-stuffed by the relay', async () => {
       const client = await session();
       const raw = [

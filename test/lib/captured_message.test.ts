@@ -18,6 +18,34 @@ describe('captured message', () => {
     assert.equal(m.malformed, 'bare CR in line 5 (lines must end in CRLF)');
   });
 
+  it('refuses a header section where a line that is not a field follows a field (no empty line ends the header)', () => {
+    const lines = (ls: string[]): CapturedMessage => {
+      const m = new CapturedMessage(os.tmpdir());
+      for (const l of ls) m.addLine(Buffer.from(`${l}\r\n`));
+      m.end();
+      return m;
+    };
+    // Postfix takes the base64 line as the start of the body (its MIME header then the message's); a scanner may not
+    const hidden = lines(['Subject: x', 'Content-Type: application/octet-stream', 'Content-Transfer-Encoding: base64', 'WDVPIVAl']);
+    assert.equal(hidden.malformed, 'line 4 is not a header field, and no empty line ends the header before it (read differently by scanners and mail servers)');
+    assert.equal(hidden.headerLineCount, 4);
+    // fields, continuations, obsolete blanks before the colon, a header-only message, a message without a header: fine
+    assert.equal(lines(['Subject: x', ' folded', 'X-Old : y', '', 'WDVPIVAl']).malformed, undefined);
+    assert.equal(lines(['Subject: x', 'To: y']).malformed, undefined);
+    assert.equal(lines(['just a body', 'Content-Type: text/plain']).malformed, undefined);
+    // after the empty line, anything goes
+    assert.equal(lines(['Subject: x', '', 'not: a header', 'plain']).malformed, undefined);
+  });
+
+  it('notes the first line sent with a single leading dot (the relay removes it; Haraka\'s own copy keeps it)', () => {
+    const m = new CapturedMessage(os.tmpdir());
+    for (const l of ['Subject: x\r\n', '\r\n', '..doubled\r\n', '.Content-Transfer-Encoding: base64\r\n']) m.addLine(Buffer.from(l));
+    assert.equal(m.leadingDotLine, 4);
+    const ok = new CapturedMessage(os.tmpdir());
+    for (const l of ['Subject: x\r\n', '\r\n', '..doubled\r\n', 'a.b\r\n']) ok.addLine(Buffer.from(l));
+    assert.equal(ok.leadingDotLine, undefined);
+  });
+
   it('spools past its memory limit to a private file (0600 in a 0700 folder) and removes it', async () => {
     const dir = spoolDir();
     assert.equal(fs.statSync(dir).mode & 0o777, 0o700);

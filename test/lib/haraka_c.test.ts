@@ -3,7 +3,7 @@
 // (lib/clamd_plugin_verdict), with the policy's reading of a skipped message.
 
 import assert from 'node:assert/strict';
-import { clamdPluginWarnings, verdictFromClamdPlugin } from '../../src/lib/clamd_plugin_verdict';
+import { clamdPluginWarnings, pluginCopyDiffers, verdictFromClamdPlugin } from '../../src/lib/clamd_plugin_verdict';
 import { buildConfig } from '../../src/lib/esets_config';
 import { harakaCDiagnostics, HarakaInForce } from '../../src/lib/haraka_deployment';
 import { decideAv, describeAv, wasScanned } from '../../src/lib/policy';
@@ -55,6 +55,16 @@ describe('haraka-plugin-clamd results as the AV verdict', () => {
     assert.equal(verdictFromClamdPlugin({}).kind, 'not_scanned');
   });
 
+  it('a skip for its max_size is a limit: not scanned (action_av_notscanned), not an exclusion', () => {
+    assert.deepEqual(verdictFromClamdPlugin({ skip: ['exceeds max size'] }), { kind: 'not_scanned', reason: 'haraka-plugin-clamd: exceeds max size' });
+  });
+
+  it('refuses what the plugin would read otherwise than the relay: a single leading dot, a header over Haraka\'s max_lines', () => {
+    assert.equal(pluginCopyDiffers({ headerLineCount: 10 }, 1000), undefined);
+    assert.match(pluginCopyDiffers({ leadingDotLine: 7, headerLineCount: 10 }, 1000)!, /^line 7 starts with a single dot/);
+    assert.match(pluginCopyDiffers({ headerLineCount: 1001 }, 1000)!, /a header of 1001 lines, over Haraka's 1000/);
+  });
+
   it('limits and encryption alerts are "not scanned", unless a real signature is among them', () => {
     assert.equal(verdictFromClamdPlugin({ fail: ['Heuristics.Limits.Exceeded.MaxRecursion'] }).kind, 'not_scanned');
     assert.equal(verdictFromClamdPlugin({ fail: ['Heuristics.Encrypted.Zip'] }).kind, 'not_scanned');
@@ -68,9 +78,9 @@ describe('haraka-plugin-clamd results as the AV verdict', () => {
 
   it('a skipped message passes the AV stage (action_av decides), is described and gets no X-Virus-Scanner', () => {
     const { config } = buildConfig('[smtp]\naction_av_notscanned = reject\n', 'e.cfg');
-    const skipped = verdictFromClamdPlugin({ skip: ['exceeds max size'] });
+    const skipped = verdictFromClamdPlugin({ skip: ['no attachments'] });
     assert.deepEqual(decideAv(config, skipped), { action: 'accept', option: 'action_av' });
-    assert.equal(describeAv(skipped, config), 'not scanned: haraka-plugin-clamd skipped it (exceeds max size)');
+    assert.equal(describeAv(skipped, config), 'not scanned: haraka-plugin-clamd skipped it (no attachments)');
     assert.equal(wasScanned(skipped), false);
     assert.equal(wasScanned({ kind: 'not_scanned', reason: 'x' }), false);
     assert.equal(wasScanned({ kind: 'clean' }), true);

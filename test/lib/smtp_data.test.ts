@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { DotStuffer, editHeaderSection, fieldName, hasBareCr, hasBareLf, HeaderBlocks, unstuffLine } from '../../src/lib/smtp_data';
+import { DotStuffer, editHeaderSection, fieldName, hasBareCr, hasBareLf, HeaderBlocks, headerLineKind, unstuffLine } from '../../src/lib/smtp_data';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 
@@ -71,5 +71,20 @@ describe('header blocks (blank-only lines that hide a part header from clamd)', 
 
   it('takes a "-- " signature line followed by text as body', () => {
     assert.deepEqual(scan(['Subject: x', '', 'hi', '-- ', 'John', ' ', '']), []);
+  });
+});
+
+describe('headerLineKind', () => {
+  it('tells a field, a continuation and anything else apart', () => {
+    const kind = (t: string): string => headerLineKind(Buffer.from(`${t}\r\n`));
+    assert.equal(kind('Subject: x'), 'field');
+    assert.equal(kind('X-Old \t: y'), 'field');
+    assert.equal(kind('Empty:'), 'field');
+    assert.equal(kind(' folded'), 'continuation');
+    assert.equal(kind('\tfolded'), 'continuation');
+    assert.equal(kind('WDVPIVAlQEFQ'), 'other');
+    assert.equal(kind(': no name'), 'other');
+    assert.equal(kind('two words: x'), 'other');
+    assert.equal(kind('From sender@example.com Mon Jan 1'), 'other');
   });
 });

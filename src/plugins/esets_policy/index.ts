@@ -11,7 +11,7 @@ import type { CapturedMessage } from '../../io/captured_message';
 import {
   AsOutcome, AvOutcome, decideAv, decidePolicy, describeAs, describeAv, replyFor, StageDecision, wasScanned,
 } from '../../lib/policy';
-import { ClamdPluginResults, clamdPluginWarnings, verdictFromClamdPlugin } from '../../lib/clamd_plugin_verdict';
+import { ClamdPluginResults, clamdPluginWarnings, pluginCopyDiffers, verdictFromClamdPlugin } from '../../lib/clamd_plugin_verdict';
 import { CLAMD_PLUGIN_NAMES } from '../../lib/haraka_deployment';
 import type { HeaderField } from '../../lib/smtp_data';
 import { xSpamStatus } from '../../lib/spamd_reply';
@@ -51,6 +51,8 @@ let avSource: 'relay' | 'haraka-plugin-clamd' = 'relay';
 /** haraka-plugin-clamd's tag; removed when it added one (the message stays as the client sent it) */
 const PLUGIN_VIRUS_HEADER = 'X-Haraka-Virus';
 const HEADER_COUNT_NOTE = 'esets_policy.plugin_header_count';
+/** connection.ini [headers] max_lines: the header lines Haraka keeps in its copy */
+let harakaHeaderLines = 1000;
 
 /** The policy's work on one transaction: its live scan, and a signal that the transaction ended. */
 interface PolicyRun {
@@ -72,6 +74,8 @@ export function register(this: Plugin): void {
   avSource = clamdPluginListed(this) ? 'haraka-plugin-clamd' : 'relay';
   if (avSource === 'haraka-plugin-clamd') {
     checkClamdPlugin(this, config);
+    const ini = this.config.get('connection.ini') as { headers?: { max_lines?: number | string } } | undefined;
+    harakaHeaderLines = Number(ini?.headers?.max_lines) || 1000;
     this.register_hook('data_post', 'note_header_count', DATA_POST_PRIORITY.beforeScanners);
   }
   this.register_hook('data', 'start_live_scan');
@@ -184,6 +188,11 @@ export function apply_policy(this: Plugin, next: Next, connection: Connection): 
       config, action: 'reject', option: 'message_format', verdict: message.malformed, size: message.size, scanMs: 0,
     });
     return next(constants.deny, DSN.create(550, `Message refused: ${message.malformed}`, 6, 0));
+  }
+  const differs = avSource === 'haraka-plugin-clamd' && config.action_av === 'scan' ? pluginCopyDiffers(message, harakaHeaderLines) : undefined;
+  if (differs) {
+    stageSummary(this, connection, txn, run, { config, action: 'reject', option: 'message_format', verdict: differs, size: message.size, scanMs: 0 });
+    return next(constants.deny, DSN.create(550, `Message refused: ${differs}`, 6, 0));
   }
   const pluginAv = avSource === 'haraka-plugin-clamd' ? verdictFromClamdPlugin(txn.results.get('clamd') as ClamdPluginResults | undefined) : undefined;
   if (pluginAv) removePluginHeaders(txn);
