@@ -67,6 +67,28 @@ export function harakaCDiagnostics(config: EsetsConfig, lines: Partial<Record<Op
       if (set(key)) warn(key, `${key} = ${config[key]} not used: esets_forward is not in config/plugins (the delivery plugin, e.g. queue/smtp_forward with its smtp_forward.ini, decides the server)`);
     }
   }
+  if (!listed('esets_forward')) {
+    for (const key of ['helo_name', 'server_trusts_relay'] as const) {
+      if (set(key)) warn(key, `${key} not used: esets_forward is not in config/plugins (the delivery plugin talks to the server its own way)`);
+    }
+  }
+  // our plugins missing from config/plugins: what they would have applied
+  if (!listed('esets_policy')) {
+    out.push({ severity: 'error', file, key: 'action_av', message: 'esets_policy is not in config/plugins: no message would be scanned (Haraka is not started; list it, see README "Plugins")' });
+  }
+  if (!listed('esets_connection_limits')) {
+    for (const key of ['max_connections', 'max_connections_per_ip'] as const) {
+      if (set(key)) warn(key, `${key} = ${config[key]} not applied: esets_connection_limits is not in config/plugins`);
+    }
+  }
+  if (!listed('esets_user_config')) {
+    for (const key of ['user_config', 'split_recipients', 'null_sender_matches_sender_sections'] as const) {
+      if (set(key)) warn(key, `${key} not applied: esets_user_config is not in config/plugins (no user section is chosen)`);
+    }
+  }
+  if (!listed('esets_status') && set('http_listen')) {
+    warn('http_listen', `http_listen = ${config.http_listen} not applied: esets_status is not in config/plugins (no /health, no /metrics)`);
+  }
   if (CLAMD_PLUGIN_NAMES.some(listed) && set('daemon_sock_path')) {
     warn('daemon_sock_path', `daemon_sock_path = ${config.daemon_sock_path.join(',')} not used: haraka-plugin-clamd scans (config/clamd.ini [main] clamd_socket decides)`);
   }

@@ -17,7 +17,7 @@ export interface HarakaSettings {
  * at every reload: a truncated or half-written esets.cfg must not replace a
  * good one with built-in defaults.
  */
-export function missingSettings(config: EsetsConfig, source: string, withListener: boolean): Diagnostic[] {
+export function missingSettings(config: EsetsConfig, source: string, withListener: boolean, withServer = true): Diagnostic[] {
   const diagnostics: Diagnostic[] = [];
   const need = (key: OptionName, why: string): void => {
     if (config[key] === undefined) {
@@ -34,8 +34,10 @@ export function missingSettings(config: EsetsConfig, source: string, withListene
     need('listen_addr', 'the address to listen on');
     need('listen_port', 'the port to listen on');
   }
-  need('server_addr', 'the mail server to forward to');
-  need('server_port', "the mail server's port");
+  if (withServer) {
+    need('server_addr', 'the mail server to forward to');
+    need('server_port', "the mail server's port");
+  }
   return diagnostics;
 }
 

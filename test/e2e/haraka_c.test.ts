@@ -150,6 +150,27 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
     }
   });
 
+  it('a worker stopped alone (TERM to its PID) drains and is replaced by Haraka\'s master: the relay keeps serving', async () => {
+    const relay = await haraka(cfg(base(), globalClamd()), { nodes: 2 });
+    let workers: number[] = [];
+    assert.ok(await eventually(() => (workers = childPids(relay.process.pid!)).length === 2, 10_000), 'two workers');
+    process.kill(workers[0], 'SIGTERM');
+    assert.ok(await eventually(() => !alive(workers[0]), 10_000), 'the worker did not stop');
+    let now: number[] = [];
+    assert.ok(await eventually(() => (now = childPids(relay.process.pid!)).length === 2 && !now.includes(workers[0]), 10_000), `not replaced: ${now.join(' ')}`);
+    for (let i = 0; i < 4; i++) {
+      const s = subject('after a worker stopped');
+      assert.equal((await sendOne(relay.port, 'user@example.org', `Subject: ${s}\r\n\r\nx\r\n`)).code, 250);
+    }
+  });
+
+  it('refuses to start without esets_policy in config/plugins (nothing would be scanned)', async () => {
+    const port = await freePort();
+    const { code, output } = await runHarakaC({ port, esetsCfg: cfg(base(), globalClamd()), plugins: ['esets_hide_starttls', 'esets_forward'] });
+    assert.notEqual(code, 0, output);
+    assert.match(output, /esets\.cfg: error: esets_policy is not in config\/plugins: no message would be scanned/);
+  });
+
   it('refuses to start with agent_enabled = no, naming the esets.cfg line (no other plugin may deliver unscanned mail)', async () => {
     const port = await freePort();
     const text = cfg(base(), globalClamd()).replace('agent_enabled = yes', 'agent_enabled = no');
@@ -205,7 +226,7 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
   });
 
   it('delivers through queue/smtp_forward (smtp_forward.ini decides the server): the policy and headers apply, server_addr is said to be unused', async () => {
-    const relay = await haraka(cfg({ server_addr: '"192.0.2.1"', server_port: 25 }, globalClamd()), {
+    const relay = await haraka(cfg({ server_addr: '"192.0.2.1"', server_port: 25, timeout_client: 3 }, globalClamd()), {
       plugins: ['esets_hide_starttls', 'esets_connection_limits', 'esets_user_config', 'rcpt_to.in_host_list', 'esets_policy', 'queue/smtp_forward'],
       files: { host_list: 'example.org\n', 'smtp_forward.ini': `host=127.0.0.1\nport=${sink.port}\nenable_tls=false\n` },
     });
@@ -219,6 +240,16 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
     const bad = await sendOne(relay.port, 'user@example.org', `Subject: ${infected}\r\n\r\n${EICAR}\r\n`);
     assert.equal(bad.code, 550, bad.text);
     assert.match(bad.text, /5\.7\.1 Message rejected \(infected: Eicar/);
+    // a server slower than timeout_client: the client waits (its silence is not counted), gets the 250, one copy
+    sink.options.dataDelayMs = 5_000;
+    try {
+      const slow = subject('slow server');
+      const r3 = await sendOne(relay.port, 'user@example.org', `Subject: ${slow}\r\n\r\nhello\r\n`);
+      assert.equal(r3.code, 250, r3.text);
+      assert.equal(sink.messages.filter((m) => m.data.toString('latin1').includes(`Subject: ${slow}`)).length, 1);
+    } finally {
+      sink.options.dataDelayMs = undefined;
+    }
     // a recipient outside host_list: refused by Haraka (no open relay through smtp_forward)
     const foreign = await sendOne(relay.port, 'someone@elsewhere.example', `Subject: ${subject('foreign')}\r\n\r\nx\r\n`);
     assert.equal(Math.floor(foreign.rcpt / 100), 5);

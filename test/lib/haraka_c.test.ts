@@ -45,6 +45,18 @@ describe('haraka -c: options that Haraka\'s files govern', () => {
   });
 });
 
+describe('haraka -c: our plugins missing from config/plugins', () => {
+  it('without esets_policy: an error (nothing would be scanned); without the others: what they would apply, warned', () => {
+    const text = '[smtp]\nmax_connections = 5\nhttp_listen = "127.0.0.1:8080"\nuser_config = "users.cfg"\n';
+    const { config, lines } = buildConfig(text, 'esets.cfg');
+    const out = harakaCDiagnostics(config, lines, 'esets.cfg', { ...HARAKA, plugins: ['esets_forward'] });
+    assert.deepEqual(out.filter((d) => d.severity === 'error').map((d) => d.message), [
+      'esets_policy is not in config/plugins: no message would be scanned (Haraka is not started; list it, see README "Plugins")',
+    ]);
+    assert.deepEqual(out.filter((d) => d.severity === 'warning').map((d) => `${d.line}: ${d.key}`), ['2: max_connections', '4: user_config', '3: http_listen']);
+  });
+});
+
 describe('haraka-plugin-clamd results as the AV verdict', () => {
   it('pass = clean, fail = infected, err = not scanned, skip = not applied, nothing = not scanned', () => {
     assert.deepEqual(verdictFromClamdPlugin({ pass: ['clean'] }), { kind: 'clean' });

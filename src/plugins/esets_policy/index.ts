@@ -25,7 +25,7 @@ import { DISCARDED, SERVER_OUTCOME, SERVER_SENDING, ServerOutcome } from '../sha
 import { CLAMD_BACKOFF_MS, CLAMD_CONNECT_MS, CLAMD_VERSION_MS, drainMs, HOOK_TIMEOUT_S, messageBudget } from '../../lib/timeout_budget';
 import { relayConfig } from '../shared/relay_config';
 import { pluginList } from '../shared/haraka_deployment';
-import { relayWaits } from '../shared/relay_waits';
+import { holdClientTimeout, relayWaits, releaseClientTimeout } from '../shared/relay_waits';
 import { DATA_POST_PRIORITY } from '../shared/hook_order';
 import { useStopSignals } from '../shared/stop_signals';
 import { relayLog, writeLog } from '../shared/relay_log';
@@ -79,6 +79,7 @@ export function register(this: Plugin): void {
     this.register_hook('data_post', 'note_header_count', DATA_POST_PRIORITY.beforeScanners);
   }
   this.register_hook('data', 'start_live_scan');
+  this.register_hook('data_post', 'hold_client_timeout', DATA_POST_PRIORITY.beforeScanners);
   this.register_hook('data_post', 'apply_policy', DATA_POST_PRIORITY.policy);
   this.register_hook('reset_transaction', 'end_transaction');
   // before esets_forward: a discarded message is answered 250 and not forwarded
@@ -137,7 +138,14 @@ export function start_live_scan(this: Plugin, next: Next, connection: Connection
  * The transaction ended (answered, reset, or the client left): scans in flight
  * stop, and the message's summary is written with what the client was told.
  */
+/** The final dot: the client now waits for the relay's answer (relay_waits holdClientTimeout). */
+export function hold_client_timeout(this: Plugin, next: Next, connection: Connection): void {
+  holdClientTimeout(connection);
+  next();
+}
+
 export function end_transaction(this: Plugin, next: Next, connection: Connection): void {
+  releaseClientTimeout(connection);
   const txn = connection.transaction;
   const run = txn?.notes.get(RUN_NOTE) as PolicyRun | undefined;
   if (txn && run) {

@@ -51,6 +51,9 @@ export function checkHarakaDeployment(plugin: Plugin, rc: RelayConfig, fail: (me
       message: "the SMTP agent is disabled (agent_enabled = no): Haraka is not started, so that no other plugin delivers unscanned mail; set 'agent_enabled = yes' in [smtp]",
     }));
   }
+  const diagnostics = harakaCDiagnostics(rc.config, rc.lines, rc.file, harakaInForce(plugin));
+  const errors = diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length) throw fail(errors.map(formatDiagnostic).join('\n'));
   if (cluster.isWorker) return;
-  for (const d of harakaCDiagnostics(rc.config, rc.lines, rc.file, harakaInForce(plugin))) plugin.logwarn(formatDiagnostic(d));
+  for (const d of diagnostics) plugin.logwarn(formatDiagnostic(d));
 }

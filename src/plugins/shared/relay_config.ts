@@ -13,10 +13,10 @@ import { Diagnostic, formatDiagnostic, hasErrors } from '../../lib/diagnostics';
 import { EsetsConfig, isOptionName, parseOptionValue } from '../../lib/esets_options';
 import type { UserSection } from '../../lib/user_config';
 import { missingSettings } from '../../lib/haraka_settings';
-import { guardLoad, loadConfigFiles, LoadResult, RelayConfig, WARNED_ENV } from '../../io/config_files';
+import { guardLoad, loadConfigFiles, LoadResult, RelayConfig, underHarakaC, WARNED_ENV } from '../../io/config_files';
 import { readLastGood, saveLastGood } from '../../io/last_good_config';
 import { relayMetrics } from '../../io/relay_metrics';
-import { checkHarakaDeployment } from './haraka_deployment';
+import { checkHarakaDeployment, pluginList } from './haraka_deployment';
 import type { Plugin } from './haraka';
 import { relayLog } from './relay_log';
 
@@ -186,6 +186,11 @@ function watch(plugin: Plugin, rawOverrides: Record<string, string | number | bo
   }
 }
 
+/** Whether the configuration must name the mail server: esets_forward (under `haraka -c` another plugin may deliver). */
+function needsServer(plugin: Plugin): boolean {
+  return !underHarakaC() || pluginList(plugin).includes('esets_forward');
+}
+
 /** Never throws (it runs from a timer, where an exception would end the process): the config in force stays. */
 function reload(plugin: Plugin, rawOverrides: Record<string, string | number | boolean>): void {
   if (!current) return;
@@ -199,7 +204,7 @@ function reload(plugin: Plugin, rawOverrides: Record<string, string | number | b
       else log.error(formatDiagnostic(d));
     }
     // (agent_enabled only if the configuration in force has it: under `haraka -c` it may be unset)
-    const missing = loaded ? missingSettings(loaded.config, loaded.file, false).filter((d) => d.key !== 'agent_enabled' || current?.config.agent_enabled) : [];
+    const missing = loaded ? missingSettings(loaded.config, loaded.file, false, needsServer(plugin)).filter((d) => d.key !== 'agent_enabled' || current?.config.agent_enabled) : [];
     for (const d of missing) log.error(formatDiagnostic(d));
     if (!loaded || missing.length) {
       log.error(`configuration not reloaded: the one in force stays (${inForce})`);

@@ -51,3 +51,32 @@ export function setClientTimeout(connection: Connection, seconds: number): void 
   if (waits && waits.count > 0) waits.timeoutMs = seconds * 1000;
   else socket.setTimeout(seconds * 1000);
 }
+
+const HELD = 'esets_relay.client_timeout_held';
+
+/**
+ * From the final dot until the client has its answer the client waits for the
+ * relay, whoever does the work (our plugins, haraka-plugin-clamd, a queue plugin
+ * such as queue/smtp_forward waiting on the server): its timeout is off. A
+ * 421 timeout then would come after a message the server may take (a duplicate).
+ */
+export function holdClientTimeout(connection: Connection): void {
+  const socket = clientSocket(connection);
+  if (!socket?.setTimeout || connection.notes[HELD]) return;
+  connection.notes[HELD] = true;
+  const waits = (connection.notes[WAITS] ??= { count: 0, timeoutMs: 0 }) as Waits;
+  if (waits.count++ === 0) {
+    waits.timeoutMs = socket.timeout ?? 0;
+    socket.setTimeout(0);
+  }
+}
+
+/** The client has its answer (reset_transaction): its silence counts again. */
+export function releaseClientTimeout(connection: Connection): void {
+  if (!connection.notes[HELD]) return;
+  connection.notes[HELD] = false;
+  const socket = clientSocket(connection);
+  const waits = connection.notes[WAITS] as Waits | undefined;
+  if (!socket?.setTimeout || !waits) return;
+  if (--waits.count === 0 && !connection.remote.closed) socket.setTimeout(waits.timeoutMs);
+}

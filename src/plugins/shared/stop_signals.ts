@@ -63,7 +63,7 @@ export function handleStopSignals(drain: number, supervisor?: Supervisor): void 
   };
   const onUsr1 = (): void => {
     supervisor?.stop();
-    stopNow(0);
+    stopNow(stoppedCode());
   };
   ourListeners.add(onTerm);
   ourListeners.add(onUsr1);
@@ -100,6 +100,16 @@ export function useStopSignals(plugin: Plugin, drain: number): void {
   plugin.register_hook('init_child', SERVER_HOOK_METHOD);
 }
 
+/**
+ * The exit code of a process the signals stopped: 0, except a worker of an
+ * operator's Haraka cluster. Haraka's master replaces a worker only when it
+ * exits non-zero, and a worker stopped alone (TERM or USR1 to its PID) must be
+ * replaced; when the master stops them all it no longer replaces any.
+ */
+function stoppedCode(): number {
+  return cluster.isWorker && underHarakaC() ? 1 : 0;
+}
+
 /** Exits at once, workers first (their spool folders with them: a killed process cannot clean up). */
 export function stopNow(code: number): void {
   if (cluster.isPrimary) {
@@ -122,15 +132,15 @@ function finishSessions(drain: number): void {
   const listeners = harakaServer?.listeners.splice(0) ?? [];
   let open = listeners.length;
   const done = (): void => {
-    if (--open <= 0) process.exit(0);
+    if (--open <= 0) process.exit(stoppedCode());
   };
-  if (open === 0) process.exit(0);
+  if (open === 0) process.exit(stoppedCode());
   for (const listener of listeners) listener.close(done);
   setTimeout(() => {
     void answersInFlight().then((n) => {
       harakaServer?.logwarn?.(`[esets_smtp] TERM: the drain bound (${drain / 1000} s) passed${n ? ` and ${n} answer(s) of the mail server came in` : ''}: the sessions left are cut`);
       // (a moment for the answers that came in to reach their clients)
-      setTimeout(() => process.exit(0), n ? ANSWER_GRACE_MS : 0);
+      setTimeout(() => process.exit(stoppedCode()), n ? ANSWER_GRACE_MS : 0);
     });
   }, drain).unref?.();
 }
