@@ -29,10 +29,10 @@ describe('esets_policy plugin (with a real clamd)', function () {
     return callDataPost(plugin, await received(plugin, body), 'apply_policy');
   }
 
-  it('hooks data_post, and queue before esets_forward', () => {
+  it('hooks data_post (the client timeout held first, the policy after other verdict sources), and queue before esets_forward', () => {
     useHarakaDir(cfg(''));
     const plugin = makePlugin('esets_policy');
-    assert.deepEqual(plugin.hooks.data_post, ['apply_policy']);
+    assert.deepEqual(plugin.hooks.data_post, ['hold_client_timeout', 'apply_policy']);
     assert.deepEqual(plugin.hooks.queue, ['discard_message']);
   });
 
