@@ -86,8 +86,13 @@ export function register(this: Plugin): void {
   this.register_hook('queue', 'discard_message', -100);
   this.register_hook('queue_outbound', 'discard_message', -100);
   if (avSource === 'relay') {
-    watchScannerVersion(this, config);
+    watchScannerVersion(this, config.daemon_sock_path[0]);
     checkClamdConf(this);
+  } else {
+    // X-Virus-Scanner: names the engine haraka-plugin-clamd asks (its first clamd_socket)
+    const ini = this.config.get('clamd.ini') as ClamdIni | undefined;
+    const first = String(ini?.main?.clamd_socket ?? 'localhost:3310').split(/[,; ]+/).filter(Boolean)[0];
+    if (first) watchScannerVersion(this, first);
   }
   reportFailingDaemons(this);
 }
@@ -388,7 +393,7 @@ function clamdPluginListed(plugin: Plugin): boolean {
 }
 
 interface ClamdIni {
-  main?: { timeout?: number | string };
+  main?: { timeout?: number | string; clamd_socket?: string };
   reject?: { virus?: boolean; error?: boolean };
 }
 
@@ -434,13 +439,13 @@ function reportFailingDaemons(plugin: Plugin): void {
   failureReporter = plugin;
 }
 
-function watchScannerVersion(plugin: Plugin, config: EsetsConfig): void {
+function watchScannerVersion(plugin: Plugin, address: string): void {
   const refresh = (): void => {
-    clamdVersion(config.daemon_sock_path[0], CLAMD_VERSION_MS)
+    clamdVersion(address, CLAMD_VERSION_MS)
       .then((reply) => {
         scanner = parseClamdVersion(reply) ?? scanner;
       })
-      .catch((err: Error) => relayLog(plugin).warning(`clamd VERSION from ${config.daemon_sock_path[0]}: ${err.message}`));
+      .catch((err: Error) => relayLog(plugin).warning(`clamd VERSION from ${address}: ${err.message}`));
   };
   refresh();
   setInterval(refresh, VERSION_REFRESH_MS).unref();
