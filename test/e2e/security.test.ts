@@ -555,16 +555,14 @@ describe('security (issue 10): message bytes, smuggling, client identity', funct
       });
     }
 
-    it('a non-header line after a client X-Spam-* field is kept: the server gets the header the scanner saw', async () => {
+    it('a non-header line after a client X-Spam-* field (no empty line before it): refused, 550 5.6.0, nothing delivered', async () => {
       const client = await session();
       const head = 'From: a@x.test\r\nTo: user@example.org\r\nSubject: keep\r\nX-Spam-Flag: NO\r\nTHIS LINE IS NOT A HEADER\r\nMIME-Version: 1.0\r\n';
       const r = await rawMessage(client, `${head}\r\nbody\r\n.\r\n`);
       await settle(client);
-      assert.ok(r !== 'closed' && r.code === 250, show(r));
-      assert.equal(delivered().length, 1);
-      // (Postfix reads that line as the start of the body, as clamd did: it is there, with what follows it)
-      assert.match(delivered()[0], /\r\nTHIS LINE IS NOT A HEADER\r\nMIME-Version: 1\.0\r\n/);
-      assert.doesNotMatch(delivered()[0], /X-Spam-Flag: NO/);
+      // Postfix reads that line as the start of the body, a scanner may read it as header (README "One reading of each header")
+      assert.ok(r !== 'closed' && r.code === 550 && /^5\.6\.0 Message refused: line 5 is not a header field/.test(r.lines[0]), show(r));
+      assertNothingDelivered('a non-header line in the header');
     });
   });
 
