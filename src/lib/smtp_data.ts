@@ -91,8 +91,13 @@ export function headerLineKind(line: Buffer): 'field' | 'continuation' | 'other'
   while (i < line.length && line[i] >= 0x21 && line[i] <= 0x7e && line[i] !== 0x3a) i++;
   if (i === 0) return 'other';
   while (i < line.length && (line[i] === 0x20 || line[i] === 0x09)) i++;
-  return line[i] === 0x3a ? 'field' : 'other';
+  // a colon past the RFC 5322 line length is no field to Postfix, whose smtpd cuts
+  // lines at line_length_limit (2048) and judges the first piece alone
+  return line[i] === 0x3a && i < MAX_FIELD_NAME_BYTES ? 'field' : 'other';
 }
+
+/** where a field's colon must be: within RFC 5322's 998 characters of a line */
+const MAX_FIELD_NAME_BYTES = 998;
 
 export function fieldName(line: string): string | undefined {
   if (line[0] === ' ' || line[0] === '\t') return undefined;

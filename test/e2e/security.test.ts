@@ -232,6 +232,18 @@ describe('security (issue 10): message bytes, smuggling, client identity', funct
       assertNoDataAtServer('no empty line after the header');
     });
 
+    it('a field name longer than a line, colon past Postfix\'s 2048-byte cut (Postfix starts the body there): 550 5.6.0, nothing delivered', async () => {
+      const client = await session();
+      const raw = [
+        'Subject: long name', 'MIME-Version: 1.0', 'Content-Type: application/octet-stream; name="a.bin"', 'Content-Transfer-Encoding: base64',
+        `${'A'.repeat(2100)}:`, ...b64(Buffer.from(EICAR)).map((l) => ` ${l}`), '', '.', '',
+      ].join('\r\n');
+      const r = await rawMessage(client, raw);
+      await settle(client);
+      assert.ok(r !== 'closed' && r.code === 550 && /^5\.6\.0 Message refused: line 5 is not a header field/.test(r.lines[0]), `the client got ${show(r)}`);
+      assertNothingDelivered('a field name past 2048 bytes');
+    });
+
     it('a clean message: single-dot lines arrive un-stuffed once, exactly as scanned, re-stuffed by the relay', async () => {
       const client = await session();
       const raw = [

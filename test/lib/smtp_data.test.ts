@@ -86,5 +86,10 @@ describe('headerLineKind', () => {
     assert.equal(kind(': no name'), 'other');
     assert.equal(kind('two words: x'), 'other');
     assert.equal(kind('From sender@example.com Mon Jan 1'), 'other');
+    // Postfix judges a line by its first 2048 bytes: a colon past the line length is no field
+    assert.equal(kind(`${'A'.repeat(2100)}:`), 'other');
+    assert.equal(kind(`${'A'.repeat(997)}: x`), 'field');
+    assert.equal(kind(`X${' '.repeat(1000)}: x`), 'other');
+    assert.equal(kind(`X-Long: ${'y'.repeat(5000)}`), 'field');
   });
 });
