@@ -155,8 +155,11 @@ describe('health and metrics (esets_status, http_listen), num_proc = 2', functio
       s.on('error', () => undefined);
     })));
     const closed = sockets.map((s) => new Promise<void>((resolve) => s.once('close', () => resolve())));
+    const started = Date.now();
+    const closedAt: (number | undefined)[] = sockets.map(() => undefined);
+    sockets.forEach((s, i) => s.once('close', () => { closedAt[i] = Date.now() - started; }));
     await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 20_000))]);
-    assert.ok(sockets.every((s) => s.destroyed), 'idle connections stay open');
+    assert.ok(sockets.every((s) => s.destroyed), `idle connections stay open: closed after ${closedAt.join(', ')} ms; ports ${sockets.map((s) => s.localPort).join(' ')}; relay:\n${relay.output().split('\n').slice(-30).join('\n')}`);
     assert.equal((await get(httpPort, '/health')).status, 200);
   });
 
