@@ -158,6 +158,8 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
     assert.ok(await eventually(() => !alive(workers[0]), 10_000), 'the worker did not stop');
     let now: number[] = [];
     assert.ok(await eventually(() => (now = childPids(relay.process.pid!)).length === 2 && !now.includes(workers[0]), 10_000), `not replaced: ${now.join(' ')}`);
+    // (the replacement listening: Haraka's master hands connections round robin to the workers that listen)
+    for (let i = 0; i < 100 && !(await canConnect(relay.port)); i++) await eventually(() => false, 100);
     for (let i = 0; i < 4; i++) {
       const s = subject('after a worker stopped');
       assert.equal((await sendOne(relay.port, 'user@example.org', `Subject: ${s}\r\n\r\nx\r\n`)).code, 250);
