@@ -12,19 +12,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { runHarakaC, startHarakaC } from '../support/haraka_c';
-import { canConnect, childPids, eventually } from '../support/processes';
+import { canConnect, childPids, eventually, isRunning } from '../support/processes';
 import { freePort, Relay } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const STOCK_ORDER = ['esets_hide_starttls', 'esets_connection_limits', 'esets_user_config', 'esets_forward', 'esets_policy'];
 
@@ -146,7 +137,7 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
       }
       client.end();
       assert.equal(await relay.exited, 0, relay.output());
-      assert.ok(await eventually(() => workers.every((pid) => !alive(pid)), 10_000), `${signal}: a worker is still running`);
+      assert.ok(await eventually(() => workers.every((pid) => !isRunning(pid)), 10_000), `${signal}: a worker is still running`);
     }
   });
 
@@ -155,7 +146,7 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
     let workers: number[] = [];
     assert.ok(await eventually(() => (workers = childPids(relay.process.pid!)).length === 2, 10_000), 'two workers');
     process.kill(workers[0], 'SIGTERM');
-    assert.ok(await eventually(() => !alive(workers[0]), 10_000), 'the worker did not stop');
+    assert.ok(await eventually(() => !isRunning(workers[0]), 10_000), 'the worker did not stop');
     let now: number[] = [];
     assert.ok(await eventually(() => (now = childPids(relay.process.pid!)).length === 2 && !now.includes(workers[0]), 10_000), `not replaced: ${now.join(' ')}`);
     // (the replacement listening: Haraka's master hands connections round robin to the workers that listen)

@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { formatDiagnostic } from '../../src/lib/diagnostics';
 import { guardLoad, loadConfigFiles } from '../../src/io/config_files';
-import type { Plugin } from '../../src/plugins/shared/haraka';
 import { forgetRelayConfig, relayConfig } from '../../src/plugins/shared/relay_config';
+import { fakePlugin } from '../support/fake_plugin';
 import { useHarakaDir } from '../support/haraka_dir';
 
 const ESETS = '[smtp]\nagent_enabled = yes\nserver_addr = "127.0.0.1"\nserver_port = 2526\nuser_config = "users.cfg"\n';
@@ -17,24 +17,6 @@ const ESETS = '[smtp]\nagent_enabled = yes\nserver_addr = "127.0.0.1"\nserver_po
 /** Sections [g0] .. [g<n-1>], each inheriting the next. */
 function chain(n: number): string {
   return Array.from({ length: n }, (_, i) => `[g${i}]\n${i < n - 1 ? `parent_id = "g${i + 1}"` : 'action_av = reject'}\n`).join('');
-}
-
-interface FakePlugin extends Plugin {
-  logs: { level: string; text: string }[];
-}
-
-function fakePlugin(): FakePlugin {
-  const logs: { level: string; text: string }[] = [];
-  // as Haraka's logger: an object with a name is the line's origin, not its text
-  const log = (level: string) => (...args: unknown[]) => {
-    logs.push({ level, text: args.filter((a) => !(a && typeof a === 'object' && 'name' in a)).map(String).join(' ') });
-  };
-  return {
-    name: 'test', logs,
-    config: { get: () => ({ main: { esets_cfg: 'esets.cfg' } }) },
-    register_hook: () => undefined,
-    logdebug: log('debug'), loginfo: log('info'), lognotice: log('notice'), logwarn: log('warn'), logerror: log('error'), logcrit: log('crit'),
-  } as unknown as FakePlugin;
 }
 
 async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {

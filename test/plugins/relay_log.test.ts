@@ -3,28 +3,13 @@
 
 import assert from 'node:assert/strict';
 import { DEFAULT_CONFIG, EsetsConfig, SyslogClass } from '../../src/lib/esets_options';
-import type { Plugin } from '../../src/plugins/shared/haraka';
 import { forgetRelayConfig } from '../../src/plugins/shared/relay_config';
 import { relayLog } from '../../src/plugins/shared/relay_log';
 import { word } from '../../src/lib/syslog';
+import { fakePlugin } from '../support/fake_plugin';
 import { useHarakaDir } from '../support/haraka_dir';
 import { eventually } from '../support/processes';
 import { Rsyslog, startRsyslog } from '../support/rsyslog';
-
-interface FakePlugin extends Plugin {
-  logs: { level: string; text: string }[];
-}
-
-function fakePlugin(): FakePlugin {
-  const logs: { level: string; text: string }[] = [];
-  const log = (level: string) => (...args: unknown[]) => { logs.push({ level, text: args.map(String).join(' ') }); };
-  return {
-    name: 'test', logs,
-    config: { get: () => ({ main: { esets_cfg: 'esets.cfg' } }) },
-    register_hook: () => undefined,
-    logdebug: log('debug'), loginfo: log('info'), lognotice: log('notice'), logwarn: log('warn'), logerror: log('error'), logcrit: log('crit'),
-  } as unknown as FakePlugin;
-}
 
 const config = (over: Partial<EsetsConfig>): EsetsConfig => ({ ...DEFAULT_CONFIG, ...over });
 const ALL: SyslogClass[] = ['error', 'warning', 'summary', 'info', 'debug'];
