@@ -16,18 +16,19 @@ export function parseClamdReply(raw: string): ClamdVerdict {
   const lines = raw.replace(/\0/g, '\n').split('\n').map((l) => l.trim()).filter(Boolean);
   if (lines.length === 0) return { kind: 'not_scanned', reason: 'clamd closed the connection without a verdict' };
   const names: string[] = [];
+  let notScanned: string | undefined;
+  // every line is read: a real signature beside a limit alert or an error is an infection (reject), not a
+  // scan that failed (defer)
   for (const line of lines) {
     const body = line.replace(/^stream:\s*/, '');
     if (body === 'OK') continue;
     const found = /^(.+) FOUND$/.exec(body);
-    if (found) {
-      const name = found[1].trim();
-      if (NOT_SCANNED_NAMES.test(name)) return { kind: 'not_scanned', reason: `clamd: ${name}` };
-      names.push(name);
-      continue;
-    }
-    if (/size limit exceeded/i.test(body)) return { kind: 'not_scanned', reason: 'clamd: size limit exceeded (StreamMaxLength)' };
-    return { kind: 'not_scanned', reason: `clamd: ${body.replace(/\s*ERROR$/, '')}` };
+    const name = found?.[1].trim();
+    if (name && !NOT_SCANNED_NAMES.test(name)) names.push(name);
+    else if (name) notScanned ??= `clamd: ${name}`;
+    else if (/size limit exceeded/i.test(body)) notScanned ??= 'clamd: size limit exceeded (StreamMaxLength)';
+    else notScanned ??= `clamd: ${body.replace(/\s*ERROR$/, '')}`;
   }
-  return names.length ? { kind: 'infected', names } : { kind: 'clean' };
+  if (names.length) return { kind: 'infected', names };
+  return notScanned ? { kind: 'not_scanned', reason: notScanned } : { kind: 'clean' };
 }

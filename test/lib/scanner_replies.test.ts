@@ -16,6 +16,13 @@ describe('clamd replies', () => {
     assert.equal(parseClamdReply('stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND\0').kind, 'not_scanned');
     assert.equal(parseClamdReply('').kind, 'not_scanned');
   });
+
+  it('reads every line: a real signature beside a limit alert or an error is an infection', () => {
+    assert.deepEqual(parseClamdReply('stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND\0stream: Eicar-Test-Signature FOUND\0'), { kind: 'infected', names: ['Eicar-Test-Signature'] });
+    assert.deepEqual(parseClamdReply('stream: Eicar-Test-Signature FOUND\0stream: Heuristics.Encrypted.Zip FOUND\0'), { kind: 'infected', names: ['Eicar-Test-Signature'] });
+    assert.deepEqual(parseClamdReply('stream: Heuristics.Limits.Exceeded.MaxRecursion FOUND\0stream: Heuristics.Encrypted.Zip FOUND\0'), { kind: 'not_scanned', reason: 'clamd: Heuristics.Limits.Exceeded.MaxRecursion' });
+    assert.deepEqual(parseClamdReply("stream: Can't allocate memory ERROR\0stream: A FOUND\0"), { kind: 'infected', names: ['A'] });
+  });
 });
 
 describe('spamd replies', () => {
