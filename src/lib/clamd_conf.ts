@@ -111,6 +111,47 @@ export function missingClamdSettings(conf: ClamdConf): MissingSetting[] {
   });
 }
 
+/** clamd's SIZE values: digits with an optional K, M or G (1024-based); undefined when unreadable. */
+export function clamdSize(value: string): number | undefined {
+  const m = /^(\d+)([kmg]?)$/i.exec(value);
+  if (!m) return undefined;
+  return Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase());
+}
+
+/** ClamAV 1.4's defaults, and the largest MaxFileSize it takes (a larger value is cut to this) */
+const DEFAULT_MAX_SCAN_SIZE = 400 * 1024 * 1024;
+const DEFAULT_MAX_FILE_SIZE = 100 * 1024 * 1024;
+const MAX_FILE_SIZE_CAP = 2_147_483_645;
+/** clamd's unzip writes in BUFSIZ steps: a cut member is at most this much under MaxFileSize */
+const UNZIP_STEP = 8 * 1024;
+
+/**
+ * clamd (libclamav unzip.c, unz()) cuts a compressed zip member at MaxFileSize and scans only the part it
+ * kept, without an alert: EICAR after 101 MiB of padding, a 100 KB .zip, is reported clean. The cut part
+ * trips the MaxScanSize alert only when MaxFileSize is above MaxScanSize (by more than one write step).
+ * A MaxFileSize of 0 (no limit) cuts nothing.
+ */
+export function zipCutWarning(conf: ClamdConf, file: string): Diagnostic | undefined {
+  const fileSetting = conf.settings.get('MaxFileSize');
+  const scanSetting = conf.settings.get('MaxScanSize');
+  const fileSize = fileSetting ? clamdSize(fileSetting.value) : DEFAULT_MAX_FILE_SIZE;
+  const scanSize = scanSetting ? clamdSize(scanSetting.value) : DEFAULT_MAX_SCAN_SIZE;
+  if (fileSize === undefined || scanSize === undefined || fileSize === 0) return undefined;
+  if (scanSize !== 0 && Math.min(fileSize, MAX_FILE_SIZE_CAP) > scanSize + UNZIP_STEP) return undefined;
+  const shown = (setting: ClamdSetting | undefined, name: string, fallback: string): string =>
+    (setting ? `${name} ${setting.value}` : `${name} ${fallback} (clamd's default)`);
+  const mib = Math.ceil(scanSize / 1024 / 1024) + 1;
+  const fix = scanSize === 0
+    ? 'set MaxScanSize (e.g. "MaxScanSize 400M") and MaxFileSize above it (e.g. "MaxFileSize 401M")'
+    : mib <= 2047 ? `set "MaxFileSize ${mib}M" (above MaxScanSize; at most 2047M)` : 'set "MaxScanSize 2046M" (or less) and "MaxFileSize 2047M" (clamd\'s largest)';
+  return {
+    severity: 'warning', file, line: fileSetting?.line, key: 'MaxFileSize',
+    message: `${shown(fileSetting, 'MaxFileSize', '100M')} is not above ${shown(scanSetting, 'MaxScanSize', '400M')}: `
+      + 'clamd cuts a compressed zip member at MaxFileSize and scans only the part it kept, with no alert, so content '
+      + `after the cut is reported clean; ${fix} and restart clamd`,
+  };
+}
+
 /** One warning per missing setting, compiler-style, naming the fix and where the full set is (snippet). */
 export function clamdConfWarnings(text: string, file: string, snippet: string): Diagnostic[] {
   const conf = parseClamdConf(text);
@@ -130,5 +171,7 @@ export function clamdConfWarnings(text: string, file: string, snippet: string): 
       message: `${what}: ${m.why}${ignored}; ${fix} (${snippet} has every setting the relay needs) and restart clamd`,
     });
   }
+  const cut = zipCutWarning(conf, file);
+  if (cut) warnings.push(cut);
   return warnings;
 }

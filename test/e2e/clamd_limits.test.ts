@@ -11,7 +11,7 @@ import { Clamd, CLAMD_SNIPPET, EICAR, startClamd } from '../support/clamd';
 import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
-import { zip } from '../support/zip';
+import { paddedMember, zip } from '../support/zip';
 
 const base64 = (data: Buffer): string => data.toString('base64').replace(/.{76}/g, '$&\r\n');
 
@@ -45,6 +45,13 @@ function manyParts(subject: string, count = 20_001): string {
   for (let i = 0; i < count - 1; i++) parts.push(`--p\r\nContent-Type: text/plain\r\n\r\npart ${i}\r\n`);
   parts.push(`--p\r\nContent-Type: application/octet-stream; name="eicar.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64(Buffer.from(EICAR))}\r\n`);
   return `Subject: ${subject}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="p"\r\n\r\n${parts.join('')}--p--\r\n`;
+}
+
+/** A zip attachment (a few hundred KB) whose one member is `paddingMiB` MiB of padding, then EICAR. */
+function paddedZip(subject: string, paddingMiB: number): string {
+  const archive = zip([paddedMember('padded.bin', paddingMiB, Buffer.from(EICAR))]);
+  return `Subject: ${subject}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="z"\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n`
+    + `--z\r\nContent-Type: application/zip; name="padded.zip"\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64(archive)}\r\n--z--\r\n`;
 }
 
 const CASES: [string, (subject: string) => string][] = [
@@ -109,6 +116,44 @@ describe("content beyond clamd's limits (clamd with config/clamd-esets-relay.con
       assert.match(got.data.toString('latin1'), /^X-Virus-Scanner: .*; clean\r$/m);
     });
   }
+
+  // clamd cuts a compressed zip member at MaxFileSize and scans the part it kept, with no alert
+  // (libclamav unzip.c): the snippet's MaxFileSize above MaxScanSize makes that cut trip MaxScanSize
+  it('rejects a zip member padded to 101 MB with EICAR at its end (550): the snippet\'s MaxFileSize scans it whole', async () => {
+    const r = await send(relay, 'padded-101', paddedZip('padded-101', 101));
+    assert.equal(r.code, 550, r.text);
+    assert.match(r.text, /^5\.7\.1 .*infected: Eicar/);
+    assert.equal(r.delivered, false);
+  });
+
+  it('defers a zip member padded past MaxScanSize (450 MB) as not scanned (451), and does not deliver it', async () => {
+    const r = await send(relay, 'padded-450', paddedZip('padded-450', 450));
+    assert.equal(r.code, 451, r.text);
+    assert.match(r.text, /^4\.7\.1 .*not scanned: clamd: Heuristics\.Limits\.Exceeded\.MaxScanSize/);
+    assert.equal(r.delivered, false);
+  });
+
+  it('with MaxFileSize 100M (not above MaxScanSize), the 101 MB padded zip would be delivered as clean; the relay warns at start', async () => {
+    const cut = fs.readFileSync(CLAMD_SNIPPET, 'utf8').replace(/^MaxFileSize 401M$/m, 'MaxFileSize 100M');
+    assert.match(cut, /^MaxFileSize 100M$/m);
+    const cutClamd = await startClamd(undefined, false, cut);
+    let cutRelay: Relay | undefined;
+    try {
+      const port = await freePort();
+      const conf = path.join(cutClamd.dir, 'clamd.conf');
+      cutRelay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, {
+        serverPort: sink.port, clamdSocket: cutClamd.socket, global: { clamd_config: `"${conf}"` },
+      }))], port);
+      const r = await send(cutRelay, 'padded-cut', paddedZip('padded-cut', 101));
+      assert.equal(r.code, 250, r.text);
+      assert.equal(r.delivered, true);
+      const line = fs.readFileSync(conf, 'utf8').split('\n').indexOf('MaxFileSize 100M') + 1;
+      assert.match(cutRelay.output(), new RegExp(`${conf.replace(/[.\\/]/g, '\\$&')}:${line}: warning: MaxFileSize 100M is not above MaxScanSize 400M: clamd cuts a compressed zip member at MaxFileSize .* set "MaxFileSize 401M"`));
+    } finally {
+      await cutRelay?.stop();
+      await cutClamd.stop();
+    }
+  });
 
   it('warns at start, naming the file, the line and the fix, when clamd_config lacks AlertExceedsMax; says nothing when it has it', () => {
     const conf = path.join(lenient.dir, 'clamd.conf');

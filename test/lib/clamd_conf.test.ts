@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { clamdConfWarnings, missingClamdSettings, parseClamdConf } from '../../src/lib/clamd_conf';
+import { clamdConfWarnings, clamdSize, missingClamdSettings, parseClamdConf, zipCutWarning } from '../../src/lib/clamd_conf';
 import { formatDiagnostic } from '../../src/lib/diagnostics';
 
 const SNIPPET_FILE = path.resolve(__dirname, '../../../config/clamd-esets-relay.conf');
@@ -32,11 +32,37 @@ describe('clamd.conf: what the relay needs', () => {
     assert.deepEqual(missing(`${DEBIAN}${SNIPPET}`), []);
   });
 
-  it("finds AlertExceedsMax and AlertEncrypted missing in Debian's stock file", () => {
+  it("finds AlertExceedsMax and AlertEncrypted missing in Debian's stock file, and its MaxFileSize under MaxScanSize", () => {
     assert.deepEqual(warnings(DEBIAN), [
       "clamd.conf: warning: AlertExceedsMax is not set: content beyond clamd's limits (MaxScanSize, MaxFileSize, MaxRecursion, MaxFiles) is reported clean; add \"AlertExceedsMax yes\" (clamd-esets-relay.conf has every setting the relay needs) and restart clamd",
       'clamd.conf: warning: AlertEncrypted is not set: encrypted archives (.zip, .7z, .rar) and documents (.pdf) are reported clean; add "AlertEncrypted yes" (clamd-esets-relay.conf has every setting the relay needs) and restart clamd',
+      'clamd.conf:8: warning: MaxFileSize 25M is not above MaxScanSize 100M: clamd cuts a compressed zip member at MaxFileSize and scans only the part it kept, with no alert, so content after the cut is reported clean; set "MaxFileSize 101M" (above MaxScanSize; at most 2047M) and restart clamd',
     ]);
+  });
+
+  it('reads clamd sizes: digits with K, M or G (1024-based, any case); anything else is unreadable', () => {
+    assert.equal(clamdSize('100'), 100);
+    assert.equal(clamdSize('8k'), 8192);
+    assert.equal(clamdSize('401M'), 401 * 1024 * 1024);
+    assert.equal(clamdSize('2G'), 2 * 1024 ** 3);
+    assert.equal(clamdSize('1.5M'), undefined);
+    assert.equal(clamdSize('-1'), undefined);
+  });
+
+  it('warns unless MaxFileSize is above MaxScanSize by more than clamd\'s 8 KiB write step (or 0, no limit)', () => {
+    const cut = (text: string): string | undefined => zipCutWarning(parseClamdConf(text), 'clamd.conf')?.message;
+    assert.equal(cut(SNIPPET), undefined, 'the shipped snippet');
+    assert.equal(cut('MaxScanSize 400M\nMaxFileSize 0\n'), undefined, 'no file limit: nothing is cut');
+    assert.equal(cut('MaxScanSize 1M\nMaxFileSize 1033K\n'), undefined);
+    assert.match(cut('MaxScanSize 1M\nMaxFileSize 1032K\n') ?? '', /^MaxFileSize 1032K is not above MaxScanSize 1M: .* set "MaxFileSize 2M"/);
+    assert.match(cut('') ?? '', /^MaxFileSize 100M \(clamd's default\) is not above MaxScanSize 400M \(clamd's default\)/);
+    assert.match(cut('MaxScanSize 0\nMaxFileSize 2G\n') ?? '', /set MaxScanSize \(e\.g\. "MaxScanSize 400M"\) and MaxFileSize above it/);
+    assert.equal(cut('MaxScanSize 2047M\nMaxFileSize 4G\n'), undefined, 'clamd takes 4G as 2147483645: still above');
+    assert.match(cut('MaxScanSize 2G\nMaxFileSize 4G\n') ?? '', /set "MaxScanSize 2046M" \(or less\) and "MaxFileSize 2047M"/, 'clamd takes at most 2147483645 for MaxFileSize');
+    assert.equal(cut('MaxScanSize 400M\nMaxFileSize 5G\n'), undefined);
+    assert.equal(cut('MaxScanSize big\nMaxFileSize 1M\n'), undefined, 'an unreadable size is clamd\'s to refuse');
+    // the line clamd uses is the first, as for every setting
+    assert.equal(zipCutWarning(parseClamdConf('MaxFileSize 1M\nMaxScanSize 1M\nMaxFileSize 9M\n'), 'f')?.line, 1);
   });
 
   it('takes the first value of a setting, as clamd does: a later "yes" does not mend an earlier "no"', () => {
@@ -65,7 +91,7 @@ describe('clamd.conf: what the relay needs', () => {
   });
 
   it('warns when mail or archive scanning is turned off, at the line', () => {
-    assert.deepEqual(warnings('ScanMail no\nAlertExceedsMax yes\nAlertEncrypted yes\n'), [
+    assert.deepEqual(warnings('ScanMail no\nAlertExceedsMax yes\nAlertEncrypted yes\nMaxFileSize 401M\n'), [
       'clamd.conf:1: warning: "ScanMail no": attachments are not decoded, only the raw message is searched; change this line to "ScanMail yes" (clamd-esets-relay.conf has every setting the relay needs) and restart clamd',
     ]);
     assert.deepEqual(missing(`ScanArchive false\n${SNIPPET}`), ['ScanArchive yes'], 'the snippet after it does not mend it');
