@@ -12,6 +12,8 @@ import { connectWithin } from './connect';
 const PROBE_EVERY_MS = 2_000;
 /** a health check must answer before a balancer gives up on it */
 const GREETING_PROBE_MS = Math.min(SERVER_COMMAND_MS, 5_000);
+/** the longest a probe (and so a /health request) takes: clamd and the server are asked at once */
+export const HEALTH_PROBE_MAX_MS = Math.max(CLAMD_PING_MS, SERVER_CONNECT_MS + GREETING_PROBE_MS);
 
 export interface HealthTargets {
   /** the clamd addresses to ask (none: the relay does not scan) */

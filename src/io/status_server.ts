@@ -2,14 +2,16 @@
 // nothing else. Requests are not logged (a balancer checks every few seconds).
 
 import http from 'node:http';
-import type net from 'node:net';
-import type { HealthProbe } from './health_probe';
+import { HEALTH_PROBE_MAX_MS, HealthProbe } from './health_probe';
 import { collectMetrics } from './relay_metrics';
 
 /** a monitoring endpoint has a few clients: more at once are refused */
 const MAX_CONNECTIONS = 64;
-/** a connection silent this long is closed (a request never sent, a keep-alive left open) */
-const IDLE_MS = 10_000;
+/**
+ * a connection silent this long is closed (a request never sent, replies never read): longer than a /health
+ * request can take, which sends nothing while it probes
+ */
+const IDLE_MS = HEALTH_PROBE_MAX_MS + 5_000;
 
 export function startStatusServer(host: string, port: number, health: HealthProbe): Promise<http.Server> {
   const server = http.createServer((req, res) => {
@@ -37,9 +39,12 @@ export function startStatusServer(host: string, port: number, health: HealthProb
   server.requestTimeout = 10_000;
   server.keepAliveTimeout = 5_000;
   server.maxConnections = MAX_CONNECTIONS;
-  // a connection that never sends a request is closed by its own timeout (Node's headersTimeout check
-  // runs only every 30 s; when it comes first, it answers 408 and closes)
-  server.on('connection', (socket: net.Socket) => socket.setTimeout(IDLE_MS, () => socket.destroy()));
+  // Every socket's inactivity timeout, which Node sets at connect and again at each request (with 0 it
+  // would turn a socket's own timeout off at the first request: a client pipelining requests and never
+  // reading the replies then held its connection, and 64 of them the listener, for as long as it liked).
+  // With no 'timeout' listener Node destroys the socket. Node's headersTimeout check runs only every
+  // 30 s; when it comes first, it answers 408 and closes.
+  server.timeout = IDLE_MS;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
