@@ -138,15 +138,15 @@ export function zipCutWarning(conf: ClamdConf, file: string): Diagnostic | undef
   const scanSize = scanSetting ? clamdSize(scanSetting.value) : DEFAULT_MAX_SCAN_SIZE;
   if (fileSize === undefined || scanSize === undefined || fileSize === 0) return undefined;
   if (scanSize !== 0 && Math.min(fileSize, MAX_FILE_SIZE_CAP) > scanSize + UNZIP_STEP) return undefined;
-  const shown = (setting: ClamdSetting | undefined, name: string, fallback: string): string =>
-    (setting ? `${name} ${setting.value}` : `${name} ${fallback} (clamd's default)`);
+  const shown = (setting: ClamdSetting | undefined, name: string, fallback: number): string =>
+    (setting ? `${name} ${setting.value}` : `${name} ${fallback / 1024 / 1024}M (clamd's default)`);
   const mib = Math.ceil(scanSize / 1024 / 1024) + 1;
   const fix = scanSize === 0
     ? 'set MaxScanSize (e.g. "MaxScanSize 400M") and MaxFileSize above it (e.g. "MaxFileSize 401M")'
     : mib <= 2047 ? `set "MaxFileSize ${mib}M" (above MaxScanSize; at most 2047M)` : 'set "MaxScanSize 2046M" (or less) and "MaxFileSize 2047M" (clamd\'s largest)';
   return {
     severity: 'warning', file, line: fileSetting?.line, key: 'MaxFileSize',
-    message: `${shown(fileSetting, 'MaxFileSize', '100M')} is not above ${shown(scanSetting, 'MaxScanSize', '400M')}: `
+    message: `${shown(fileSetting, 'MaxFileSize', DEFAULT_MAX_FILE_SIZE)} is not above ${shown(scanSetting, 'MaxScanSize', DEFAULT_MAX_SCAN_SIZE)}: `
       + 'clamd cuts a compressed zip member at MaxFileSize and scans only the part it kept, with no alert, so content '
       + `after the cut is reported clean; ${fix} and restart clamd`,
   };
