@@ -18,7 +18,7 @@ import { parseHostPort } from '../lib/esets_options';
 import { drainMs } from '../lib/timeout_budget';
 import { loadConfigFiles, RUNTIME_ENV, WARNED_ENV } from '../io/config_files';
 import { processDir } from '../io/process_dirs';
-import { handleStopSignals, stopNow } from '../plugins/shared/stop_signals';
+import { handleStopSignals, stopNow } from '../io/stop_signals';
 import { journalOutput } from './journal_output';
 import { LOG_FILE_ENV, logToFile, prepareLogFile } from './log_file';
 import { Supervisor, superviseWorkers } from './worker_supervisor';

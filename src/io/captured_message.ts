@@ -51,6 +51,10 @@ export class CapturedMessage {
     this.lineCount++;
     const line = unstuffLine(raw);
     if (!this.malformed && this.headerBlocks.hidesEncoding(line)) this.malformed = `line ${this.lineCount} of a header holds only blanks (read differently by scanners and mail readers)`;
+    if (!this.emptyLineSeen) {
+      if (isEmptyLine(line)) this.emptyLineSeen = true;
+      else this.headerLineCount++;
+    }
     if (this.headerEndAt === undefined) this.checkHeaderLine(line);
     if (!this.leadingDotLine && raw[0] === 0x2e && raw[1] !== 0x2e) this.leadingDotLine = this.lineCount;
     this.store(line);
@@ -58,25 +62,37 @@ export class CapturedMessage {
   }
 
   private lineCount = 0;
-  /** a field was seen in the top-level header section */
+  /** a field was seen in the top-level header section (the relay's own, or the client's) */
   private sawField = false;
+  /** the client sent a line of the top-level header section */
+  private clientHeaderSeen = false;
   /**
    * The first line sent with a single leading dot (not doubled: RFC 5321 4.5.2
    * has the receiver remove it). The relay reads it so; Haraka's own copy of the
    * message keeps it: a reader of that copy (haraka-plugin-clamd) sees other bytes.
    */
   leadingDotLine?: number;
-  /** lines of the client's top-level header section */
+  /** the client's lines before its first empty line (what Haraka takes as the header) */
   headerLineCount = 0;
+  private emptyLineSeen = false;
+  /** the client's message has no header section: its first line is body (then the relay's fields go on top) */
+  headerless = false;
 
   /** A line of the top-level header section (un-stuffed): its end, or a line that is neither a field nor a continuation after one. */
   private checkHeaderLine(line: Buffer): void {
-    if (line.length === 2 && line[0] === 0x0d && line[1] === 0x0a) {
+    if (isEmptyLine(line)) {
       this.headerEndAt = this.size;
       return;
     }
-    this.headerLineCount++;
     const kind = headerLineKind(line);
+    if (kind === 'other' && !this.clientHeaderSeen && !isMboxFromLine(line)) {
+      // a first line that is no field starts the body, as mail readers and Postfix read it
+      // (an mbox "From " line is an envelope line to readers: the header goes on after it)
+      this.headerEndAt = this.size;
+      this.headerless = true;
+      return;
+    }
+    this.clientHeaderSeen = true;
     if (kind === 'field') this.sawField = true;
     else if (kind === 'other' && this.sawField && !this.malformed) {
       this.malformed = `line ${this.lineCount} is not a header field, and no empty line ends the header before it (read differently by scanners and mail servers)`;
@@ -146,6 +162,7 @@ export class CapturedMessage {
     this.size = message.length;
     const blank = message.indexOf('\r\n\r\n');
     this.headerEndAt = message.subarray(0, 2).toString() === '\r\n' ? 0 : blank < 0 ? undefined : blank + 2;
+    this.headerless = false;
   }
 
   destroy(): void {
@@ -202,4 +219,12 @@ export class CapturedMessage {
     this.fd = undefined;
     this.file = undefined;
   }
+}
+
+function isEmptyLine(line: Buffer): boolean {
+  return line.length === 2 && line[0] === 0x0d && line[1] === 0x0a;
+}
+
+function isMboxFromLine(line: Buffer): boolean {
+  return line.subarray(0, 5).toString('latin1') === 'From ';
 }

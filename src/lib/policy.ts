@@ -51,15 +51,6 @@ export function decideAs(config: EsetsConfig, outcome: AsOutcome | undefined): S
   }
 }
 
-/**
- * The whole cascade for one message: the AV stage, then the AS stage only if
- * the AV stage accepted (`as` is the spam outcome, consulted only then).
- */
-export function decidePolicy(config: EsetsConfig, av: AvOutcome | undefined, as: AsOutcome | undefined): StageDecision {
-  const avDecision = decideAv(config, av);
-  return avDecision.action === 'accept' ? decideAs(config, as) : avDecision;
-}
-
 export function describeAv(outcome: AvOutcome | undefined, config: EsetsConfig): string {
   if (config.action_av !== 'scan') return `not scanned: action_av = ${config.action_av}`;
   if (!outcome) return 'not scanned: no scan result';
@@ -82,12 +73,68 @@ export function describeAs(outcome: AsOutcome | undefined, config: EsetsConfig):
   }
 }
 
+/**
+ * What decided a message's fate: an option of the policy, or a refusal before
+ * it (`message_format`: a message read differently by scanners and readers;
+ * `haraka`: Haraka itself refused it at the end of DATA; `policy_error`: the
+ * policy could not run).
+ */
+export type DecidingOption = OptionName | 'message_format' | 'haraka' | 'policy_error';
+
+/** The policy's decision on one message, and what the client's reply names. */
+export interface PolicyDecision {
+  action: VerdictAction;
+  option: DecidingOption;
+  /** the verdict (or reason) the reply and the summary name */
+  verdict: string;
+}
+
+/**
+ * The whole cascade for one message: the AV stage, then the AS stage only if
+ * the AV stage accepted (`as` is the spam outcome, consulted only then); the
+ * verdict named is the deciding stage's.
+ */
+export function decideMessage(config: EsetsConfig, av: AvOutcome | undefined, as: AsOutcome | undefined): PolicyDecision {
+  const avDecision = decideAv(config, av);
+  if (avDecision.action !== 'accept') return { ...avDecision, verdict: describeAv(av, config) };
+  return { ...decideAs(config, as), verdict: describeAs(as, config) };
+}
+
+/** A message refused before any scan because scanners and mail readers would read it differently. */
+export function refuseUnreadable(reason: string): PolicyDecision {
+  return { action: 'reject', option: 'message_format', verdict: reason };
+}
+
+/** The policy could not run (no captured message, an unexpected error): the client sends it again. */
+export function policyFailed(reason: string): PolicyDecision {
+  return { action: 'defer', option: 'policy_error', verdict: reason };
+}
+
+/** A message Haraka itself refused at the end of DATA (its size limit, a Received: loop), before the policy ran. */
+export function refusedByHaraka(replyCode: number): PolicyDecision | undefined {
+  if (replyCode >= 500 && replyCode < 600) return { action: 'reject', option: 'haraka', verdict: 'refused by Haraka' };
+  if (replyCode >= 400 && replyCode < 500) return { action: 'defer', option: 'haraka', verdict: 'refused by Haraka' };
+  return undefined;
+}
+
+/** An RFC 3463 enhanced status code: class.subject.detail */
+export interface EnhancedCode {
+  cls: 2 | 4 | 5;
+  subject: number;
+  detail: number;
+}
+
+/** The relay's own reply: the code, the enhanced code apart, and the text (never edited afterwards). */
 export interface PolicyReply {
   code: number;
+  enhanced: EnhancedCode;
   text: string;
 }
 
-/** What the client is told for a non-accept action; accept is the downstream server's own reply. */
+export function enhancedCode(e: EnhancedCode): string {
+  return `${e.cls}.${e.subject}.${e.detail}`;
+}
+
 /**
  * The verdict as the client may read it: without the scanners' addresses and
  * socket paths (the log keeps them).
@@ -99,11 +146,20 @@ export function publicVerdict(verdict: string): string {
     .replace(/[\r\n]+/g, ' ');
 }
 
-export function replyFor(action: Exclude<VerdictAction, 'accept'>, verdict: string): PolicyReply {
-  const why = publicVerdict(verdict);
-  switch (action) {
-    case 'reject': return { code: 550, text: `5.7.1 Message rejected (${why})` };
-    case 'defer': return { code: 451, text: `4.7.1 Message deferred, try again later (${why})` };
-    case 'discard': return { code: 250, text: '2.0.0 Message accepted' };
+/**
+ * What the client is told for a decision other than accept (an accepted
+ * message gets the mail server's own reply): one table of codes.
+ */
+export function replyFor(decision: PolicyDecision): PolicyReply {
+  const why = publicVerdict(decision.verdict);
+  if (decision.option === 'message_format') return { code: 550, enhanced: { cls: 5, subject: 6, detail: 0 }, text: `Message refused: ${why}` };
+  if (decision.option === 'policy_error') {
+    return { code: 451, enhanced: { cls: 4, subject: 4, detail: 0 }, text: 'Temporary failure while scanning, try again later' };
+  }
+  switch (decision.action) {
+    case 'reject': return { code: 550, enhanced: { cls: 5, subject: 7, detail: 1 }, text: `Message rejected (${why})` };
+    case 'defer': return { code: 451, enhanced: { cls: 4, subject: 7, detail: 1 }, text: `Message deferred, try again later (${why})` };
+    case 'discard':
+    case 'accept': return { code: 250, enhanced: { cls: 2, subject: 0, detail: 0 }, text: 'Message accepted' };
   }
 }

@@ -99,6 +99,14 @@ export function headerLineKind(line: Buffer): 'field' | 'continuation' | 'other'
 /** where a field's colon must be: within RFC 5322's 998 characters of a line */
 const MAX_FIELD_NAME_BYTES = 998;
 
+/**
+ * The fields only the relay may write (X-Virus-Scanner:, every X-Spam-*): any
+ * the client sent are removed, from the relay's copy and from Haraka's alike.
+ */
+export function isScannerField(name: string): boolean {
+  return name === 'x-virus-scanner' || name.startsWith('x-spam-');
+}
+
 export function fieldName(line: string): string | undefined {
   if (line[0] === ' ' || line[0] === '\t') return undefined;
   const colon = line.indexOf(':');
@@ -109,9 +117,13 @@ export function fieldName(line: string): string | undefined {
 /**
  * Rebuilds a header section: drops every field (with its continuation lines)
  * whose name (lower case) `remove` says, and appends `add` at its end. The
- * other lines stay byte for byte, in order.
+ * other lines stay byte for byte, in order. `headerless`: the message had no
+ * header section (its first line was body): a non-empty result then ends with
+ * the empty line that separates it from that body.
  */
-export function editHeaderSection(header: Buffer, remove: (name: string) => boolean, add: readonly HeaderField[]): Buffer {
+export function editHeaderSection(
+  header: Buffer, remove: (name: string) => boolean, add: readonly HeaderField[], headerless = false,
+): Buffer {
   const kept: Buffer[] = [];
   let dropping = false;
   let pos = 0;
@@ -131,6 +143,7 @@ export function editHeaderSection(header: Buffer, remove: (name: string) => bool
   // a header section whose last line lacks its CRLF (a message of headers only) gets one first
   if (add.length && header.length && header[header.length - 1] !== LF) kept.push(Buffer.from('\r\n'));
   for (const f of add) kept.push(Buffer.from(`${f.name}: ${f.value}\r\n`));
+  if (headerless && kept.length) kept.push(Buffer.from('\r\n'));
   return Buffer.concat(kept);
 }
 

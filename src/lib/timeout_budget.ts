@@ -8,7 +8,7 @@
 // is lost ("outcome unknown").
 
 import type { Diagnostic } from './diagnostics';
-import type { EsetsConfig } from './esets_options';
+import { EsetsConfig, MAX_TIMEOUT_MESSAGE_S } from './esets_options';
 
 /** RFC 5321 4.5.3.2.6: how long a client waits for the answer to its final dot */
 export const RFC_END_OF_DATA_S = 600;
@@ -85,8 +85,8 @@ export function longestSessionStepMs(): number {
   return open + 3 * SERVER_COMMAND_MS; // RSET, XFORWARD, MAIL
 }
 
-/** the most timeout_message may be (its option's range): under RFC 5321's 600 s */
-export const MAX_TIMEOUT_MESSAGE_S = 590;
+// the most timeout_message may be: its option's range (esets_options), under RFC 5321's 600 s
+export { MAX_TIMEOUT_MESSAGE_S };
 
 /**
  * Haraka's timeout for every hook of esets_policy and esets_forward: above all

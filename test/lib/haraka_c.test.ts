@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { clamdPluginWarnings, pluginCopyDiffers, verdictFromClamdPlugin } from '../../src/lib/clamd_plugin_verdict';
 import { buildConfig } from '../../src/lib/esets_config';
-import { harakaCDiagnostics, HarakaInForce } from '../../src/lib/haraka_deployment';
+import { harakaCDiagnostics, HarakaInForce } from '../../src/lib/haraka_c_rules';
 import { decideAv, describeAv, wasScanned } from '../../src/lib/policy';
 
 const HARAKA: HarakaInForce = { listen: '127.0.0.1:2525', nodes: 1, addReceived: false, proxyHosts: [], plugins: ['esets_connection_limits', 'esets_forward', 'esets_policy'] };

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { buildConfig } from '../../src/lib/esets_config';
 import { AvAction, EsetsConfig, VerdictAction } from '../../src/lib/esets_options';
 import {
-  AsOutcome, AvOutcome, decideAs, decideAv, decidePolicy, describeAs, describeAv, replyFor,
+  AsOutcome, AvOutcome, decideAs, decideAv, decideMessage, describeAs, describeAv, enhancedCode, PolicyDecision, PolicyReply,
+  policyFailed, refusedByHaraka, refuseUnreadable, replyFor,
 } from '../../src/lib/policy';
 
 const STAGE_ACTIONS: AvAction[] = ['accept', 'scan', 'defer', 'discard', 'reject'];
@@ -85,8 +86,11 @@ describe('Handle Object Policy', () => {
                 action_as_spam: verdictAction, action_as_notscanned: verdictAction,
               });
               const av1 = decideAv(c, av);
-              const got = decidePolicy(c, av, as);
-              assert.deepEqual(got, av1.action === 'accept' ? decideAs(c, as) : av1);
+              const got = decideMessage(c, av, as);
+              const expected = av1.action === 'accept'
+                ? { ...decideAs(c, as), verdict: describeAs(as, c) }
+                : { ...av1, verdict: describeAv(av, c) };
+              assert.deepEqual(got, expected);
               assert.ok(got.action !== 'scan' as string);
             }
           }
@@ -105,10 +109,23 @@ describe('Handle Object Policy', () => {
   });
 
   it('answers reject with 550 5.7.1, defer with 451 4.7.1 and discard with 250, naming the verdict', () => {
-    assert.deepEqual(replyFor('reject', 'infected: X'), { code: 550, text: '5.7.1 Message rejected (infected: X)' });
-    assert.deepEqual(replyFor('defer', 'not scanned: y'), { code: 451, text: '4.7.1 Message deferred, try again later (not scanned: y)' });
-    assert.equal(replyFor('discard', 'infected: X').code, 250);
-    assert.doesNotMatch(replyFor('reject', 'a\r\nb').text, /[\r\n]/);
+    const decided = (action: 'reject' | 'defer' | 'discard', verdict: string): PolicyDecision => ({ action, option: 'action_av_infected', verdict });
+    const shown = (r: PolicyReply): string => `${r.code} ${enhancedCode(r.enhanced)} ${r.text}`;
+    assert.equal(shown(replyFor(decided('reject', 'infected: X'))), '550 5.7.1 Message rejected (infected: X)');
+    assert.equal(shown(replyFor(decided('defer', 'not scanned: y'))), '451 4.7.1 Message deferred, try again later (not scanned: y)');
+    assert.equal(shown(replyFor(decided('discard', 'infected: X'))), '250 2.0.0 Message accepted');
+    assert.doesNotMatch(replyFor(decided('reject', 'a\r\nb')).text, /[\r\n]/);
+  });
+
+  it('answers the refusals before the policy from the same table: 550 5.6.0 unreadable, 451 4.4.0 policy failure, Haraka\'s class kept', () => {
+    assert.equal(`${replyFor(refuseUnreadable('bare LF in line 3')).code} ${replyFor(refuseUnreadable('x')).text}`, '550 Message refused: x');
+    assert.equal(enhancedCode(replyFor(refuseUnreadable('x')).enhanced), '5.6.0');
+    const failed = replyFor(policyFailed('no captured message'));
+    assert.equal(`${failed.code} ${enhancedCode(failed.enhanced)}`, '451 4.4.0');
+    assert.doesNotMatch(failed.text, /captured/, 'the internal reason stays in the log');
+    assert.deepEqual(refusedByHaraka(552), { action: 'reject', option: 'haraka', verdict: 'refused by Haraka' });
+    assert.equal(refusedByHaraka(451)?.action, 'defer');
+    assert.equal(refusedByHaraka(250), undefined);
   });
 });
 

@@ -4,6 +4,12 @@ import path from 'node:path';
 import { callRcpt, makeConnection, makePlugin } from 'haraka-test-fixtures';
 import constants from 'haraka-constants';
 import { useHarakaDir } from '../support/haraka_dir';
+import type { Transaction } from '../../src/plugins/shared/haraka';
+import { messageOf } from '../../src/plugins/shared/transaction_message';
+import type { RelayMessage } from '../../src/session/relay_message';
+
+/** The per-message object esets_user_config fills (the one transaction note). */
+const chosenIn = (txn: unknown): RelayMessage => messageOf(txn as Transaction);
 
 function setup(smtp: string, users: string): void {
   const dir = useHarakaDir(`[smtp]\nagent_enabled = yes\nuser_config = "users.cfg"\n${smtp}`);
@@ -16,9 +22,9 @@ describe('esets_user_config plugin', () => {
     const plugin = makePlugin('esets_user_config');
     const conn = makeConnection({ mailFrom: 'boss@example.com', withTxn: true, silent: true });
     assert.equal((await callRcpt(plugin, conn, 'x@example.org')).rc, undefined);
-    const chosen = conn.transaction.notes.get('esets_user_config') as { section: { name: string; line: number }; config: { action_av_infected: string } };
+    const chosen = chosenIn(conn.transaction);
     assert.deepEqual(chosen.section, { name: '|boss@example.com', line: 1 });
-    assert.equal(chosen.config.action_av_infected, 'accept');
+    assert.equal(chosen.config?.action_av_infected, 'accept');
   });
 
   for (const [setting, expected] of [['yes', '|trusted@partner.example'], ['no', undefined]] as const) {
@@ -28,9 +34,9 @@ describe('esets_user_config plugin', () => {
       const conn = makeConnection({ mailFrom: '<>', withTxn: true, silent: true });
       assert.equal(conn.transaction.mail_from.isNull(), true);
       await callRcpt(plugin, conn, 'x@example.org');
-      const chosen = conn.transaction.notes.get('esets_user_config') as { section?: { name: string }; config: { action_av_infected: string } };
+      const chosen = chosenIn(conn.transaction);
       assert.equal(chosen.section?.name, expected);
-      assert.equal(chosen.config.action_av_infected, expected ? 'accept' : 'reject');
+      assert.equal(chosen.config?.action_av_infected, expected ? 'accept' : 'reject');
     });
   }
 
@@ -39,9 +45,9 @@ describe('esets_user_config plugin', () => {
     const plugin = makePlugin('esets_user_config');
     const conn = makeConnection({ mailFrom: 'clerk@example.com', withTxn: true, silent: true });
     await callRcpt(plugin, conn, 'x@example.org');
-    const chosen = conn.transaction.notes.get('esets_user_config') as { section?: unknown; config: { action_av_infected: string } };
+    const chosen = chosenIn(conn.transaction);
     assert.equal(chosen.section, undefined);
-    assert.equal(chosen.config.action_av_infected, 'defer');
+    assert.equal(chosen.config?.action_av_infected, 'defer');
   });
 
   it('with split_recipients, defers a later recipient under another section with 451 4.5.3 and accepts one under the same', async () => {
@@ -49,7 +55,7 @@ describe('esets_user_config plugin', () => {
     const plugin = makePlugin('esets_user_config');
     const conn = makeConnection({ mailFrom: 's@example.com', rcptTo: ['x@a.example'], silent: true });
     // the fixture's rcpt_to holds the first (accepted) recipient; decide it first
-    conn.transaction.notes.set('esets_user_config', { section: { name: 'a.example', line: 1 }, config: {} });
+    Object.assign(chosenIn(conn.transaction), { section: { name: 'a.example', line: 1 }, config: {} });
     const same = await callRcpt(plugin, conn, 'y@mail.a.example');
     assert.equal(same.rc, undefined);
     const other = await callRcpt(plugin, conn, 'z@b.example');
@@ -62,7 +68,7 @@ describe('esets_user_config plugin', () => {
     setup('', '[a.example]\naction_av = reject\n');
     const plugin = makePlugin('esets_user_config');
     const conn = makeConnection({ mailFrom: 's@example.com', rcptTo: ['x@a.example'], silent: true });
-    conn.transaction.notes.set('esets_user_config', { section: { name: 'a.example', line: 1 }, config: {} });
+    Object.assign(chosenIn(conn.transaction), { section: { name: 'a.example', line: 1 }, config: {} });
     assert.equal((await callRcpt(plugin, conn, 'z@b.example')).rc, undefined);
   });
 

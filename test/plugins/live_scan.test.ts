@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { CapturedMessage } from '../../src/io/captured_message';
 import { MAIL_MARKER } from '../../src/io/clamd_client';
-import { attachLiveScan, LiveResult, LiveScan } from '../../src/plugins/esets_policy/live_scan';
+import { attachLiveScan, LiveResult, LiveScan } from '../../src/io/live_scan';
 
 const lines = (text: string): Buffer[] => text.split(/(?<=\r\n)/).map((l) => Buffer.from(l));
 /** the message's bytes: what the live scan is given (already un-stuffed) */

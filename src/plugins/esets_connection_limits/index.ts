@@ -9,7 +9,7 @@ import constants from 'haraka-constants';
 import { ConnectionCounts } from '../../lib/connection_counts';
 import type { Connection, Next, Plugin } from '../shared/haraka';
 import { relayConfig } from '../shared/relay_config';
-import { setClientTimeout } from '../shared/relay_waits';
+import { setClientTimeout } from '../shared/client_timeout';
 import { relayLog } from '../shared/relay_log';
 
 const COUNTED = 'esets_connection_limits.counted';

@@ -21,20 +21,17 @@ import { word } from '../../lib/syslog';
 import { EsmtpParams, MirroredSession } from '../../session/mirrored_session';
 import { finalDotAt } from '../shared/haraka';
 import type { Address, Connection, Next, Plugin, Transaction } from '../shared/haraka';
-import { HEADER_EDITS, HeaderEdits } from '../shared/header_edits';
-import { captureMessage, dropMessage, finishedMessage } from '../shared/message_capture';
-import { DISCARDED, SERVER_OUTCOME, SERVER_SENDING, ServerOutcome } from '../shared/policy_outcome';
+import { captureMessage, dropMessage, finishedMessage, messageOf } from '../shared/transaction_message';
+import type { HeaderEdits } from '../../session/relay_message';
 import { relayConfig } from '../shared/relay_config';
 import { relayLog } from '../shared/relay_log';
-import { relayWaits } from '../shared/relay_waits';
+import { relayWaits } from '../shared/client_timeout';
 import { DATA_POST_PRIORITY, RCPT_PRIORITY } from '../shared/hook_order';
 import { useStopSignals } from '../shared/stop_signals';
-import { pluginList } from '../shared/haraka_deployment';
-import { DSN, exactReply } from '../shared/server_reply';
+import { pluginList } from '../shared/haraka_c_checks';
+import { DSN, exactReply } from '../shared/exact_reply';
 
 const SESSION = 'esets_mirrored_session';
-/** transaction note: the server's reply to the message, for the queue hook */
-const SERVER_REPLY = 'esets_forward.reply';
 const HANDOVER_ERROR_EVERY_MS = 60_000;
 let lastHandoverError = 0;
 /** verbs Haraka does not know that the server answers; AUTH has its own path */
@@ -282,32 +279,34 @@ export function capture_message(this: ForwardPlugin, next: Next, connection: Con
  */
 export function forward_message(this: ForwardPlugin, next: Next, connection: Connection): void {
   const txn = connection.transaction;
-  if (!txn || txn.notes.get(DISCARDED)) return next();
+  if (!txn) return next();
+  const state = messageOf(txn);
+  if (state.discarded) return next();
   const run = async (): Promise<void> => {
     const session = sessionOf(connection);
     const message = finishedMessage(txn);
     if (!session || !message) throw new DownstreamError('the mail server session was lost before DATA');
     // the end of data as a whole (scanning, then the server) is due timeout_message after the final dot
     const deadline = finalDotAt(txn) + relayConfig(this).config.timeout_message * 1000;
-    txn.notes.set(SERVER_OUTCOME, 'unknown' satisfies ServerOutcome);
-    const reply = await session.message(outgoing(message, txn.notes.get(HEADER_EDITS) as HeaderEdits | undefined), deadline);
+    state.serverOutcome = 'unknown';
+    const reply = await session.message(outgoing(message, state.headerEdits), deadline);
     txn.results.add(this, { [reply.code < 400 ? 'pass' : 'fail']: `${reply.code} ${replyText(reply)}` });
-    txn.notes.set(SERVER_OUTCOME, (reply.code < 400 ? 'accepted' : 'refused') satisfies ServerOutcome);
+    state.serverOutcome = reply.code < 400 ? 'accepted' : 'refused';
     if (connection.remote.closed) return;
     if (reply.code >= 400) return next(refusal(reply), exactReply(reply));
-    txn.notes.set(SERVER_REPLY, reply);
+    state.serverReply = reply;
     next();
   };
   let sent!: () => void;
-  txn.notes.set(SERVER_SENDING, new Promise<void>((resolve) => { sent = resolve; }));
+  state.serverAnswered = new Promise<void>((resolve) => { sent = resolve; });
   relayWaits(connection, run).catch((err: Error) => {
     if (!(err instanceof OutcomeUnknown)) {
-      if (txn.notes.get(SERVER_OUTCOME)) txn.notes.set(SERVER_OUTCOME, 'failed' satisfies ServerOutcome);
+      if (state.serverOutcome) state.serverOutcome = 'failed';
       return unavailable(this, connection, next, err);
     }
     relayMetrics.serverFailure('outcome_unknown');
     // a 4xx may make a duplicate, a 250 may lose the message: RFC 5321 6.1 prefers the duplicate
-    txn.notes.set(SERVER_OUTCOME, 'unknown' satisfies ServerOutcome);
+    state.serverOutcome = 'unknown';
     relayLog(this, connection).error(err.message);
     if (!connection.remote.closed) next(constants.denysoftdisconnect, HarakaDsn.create(421, "Lost the mail server's answer to the message, it may have been delivered", 4, 2));
   }).finally(() => sent());
@@ -315,16 +314,20 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
 
 /** The server took the message: its 250 is the client's (Haraka adds the transaction id). */
 export function answer_accepted(this: ForwardPlugin, next: Next, connection: Connection): void {
-  const reply = connection.transaction?.notes.get(SERVER_REPLY) as SmtpReply | undefined;
+  const txn = connection.transaction;
+  const reply = txn ? messageOf(txn).serverReply : undefined;
   if (!reply) return next();
   next(constants.ok, reply.lines.join('\n'));
 }
 
-/** The message as it goes out: the header section with the policy's edits, then the rest byte for byte. */
+/**
+ * The message as it goes out: the header section with the policy's edits (a
+ * message without one gets the relay's fields on top), then the rest byte for byte.
+ */
 async function* outgoing(message: CapturedMessage, edits: HeaderEdits | undefined): AsyncGenerator<Buffer> {
   if (edits) {
     const header = await message.readAll(0, message.headerEnd);
-    yield editHeaderSection(header, edits.remove, edits.add);
+    yield editHeaderSection(header, edits.remove, edits.add, message.headerless);
     yield* message.read(message.headerEnd);
   } else {
     yield* message.read();

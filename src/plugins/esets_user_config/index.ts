@@ -11,7 +11,7 @@ import { addressKeys } from '../../lib/address_keys';
 import type { UserSection } from '../../lib/user_config';
 import { MISSING, nullSenderKeys } from '../../lib/user_section_index';
 import type { Address, Connection, Next, Plugin, Transaction } from '../shared/haraka';
-import { MESSAGE_CONFIG, MessageConfig } from '../shared/message_config';
+import { messageOf } from '../shared/transaction_message';
 import { configFor, relayConfig } from '../shared/relay_config';
 import { RCPT_PRIORITY } from '../shared/hook_order';
 
@@ -30,14 +30,14 @@ export function select_section(this: Plugin, next: Next, connection: Connection,
 
   // rcpt_to holds the recipients accepted so far (Haraka adds this one before the hook
   // and removes it if refused): the first accepted recipient decides
+  const message = messageOf(txn);
   if (txn.rcpt_to.every((r) => r === params[0])) {
-    const chosen: MessageConfig = { config, section: section && { name: section.name, line: section.line } };
-    txn.notes.set(MESSAGE_CONFIG, chosen);
+    message.config = config;
+    message.section = section && { name: section.name, line: section.line };
     txn.results.add(this, { msg: `section ${label(section) ?? '[smtp]'}` });
     return next();
   }
-  const first = txn.notes.get(MESSAGE_CONFIG) as MessageConfig | undefined;
-  if (rc.config.split_recipients && first && first.section?.line !== section?.line) {
+  if (rc.config.split_recipients && message.config && message.section?.line !== section?.line) {
     txn.results.add(this, { msg: `split: ${params[0].format()} is under ${label(section) ?? '[smtp]'}` });
     return next(constants.denysoft, DSN.create(451, 'Recipient has another policy, send it in a separate transaction', 5, 3));
   }

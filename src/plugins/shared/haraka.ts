@@ -2,6 +2,7 @@
 // type definitions; these follow Haraka 3.3 (plugins.js, connection.js).
 
 import type { Readable } from 'node:stream';
+import { fieldName } from '../../lib/smtp_data';
 
 export type Next = (code?: number, msg?: unknown) => void;
 
@@ -66,13 +67,33 @@ export interface Transaction {
   notes: Notes;
   results: Results;
   message_stream: MessageStream;
-  header: { get(name: string): string; get_all(name: string): string[] };
+  header: { get(name: string): string; get_all(name: string): string[]; header_list: string[] };
   add_header(name: string, value: string): void;
   remove_header(name: string): void;
   /** epoch ms when Haraka started the data_post hooks (the final dot) */
   data_post_start: number;
   /** set by Haraka when the end-of-data reply was sent: accepted, rejected or deferred */
   msg_status?: 'accepted' | 'rejected' | 'deferred';
+}
+
+/**
+ * Removes from Haraka's copy of the header every field whose name (as mail
+ * readers read it: lib/smtp_data fieldName) `remove` says, in place: Haraka's
+ * message stream holds the same list (what queue/smtp_forward sends). Haraka's
+ * own remove_header matches `name:` exactly, which `X-Spam-Report :` escapes.
+ */
+export function removeHeaderFields(txn: Transaction, remove: (name: string) => boolean): void {
+  const list = txn.header.header_list;
+  const removed = new Set<string>();
+  for (let i = list.length - 1; i >= 0; i--) {
+    const name = fieldName(list[i]);
+    if (name !== undefined && remove(name)) {
+      removed.add(name);
+      list.splice(i, 1);
+    }
+  }
+  // Haraka's parsed values, and where its header ends
+  for (const name of removed) txn.remove_header(name);
 }
 
 /** When the client's final dot came: Haraka's data_post start (now, where a Haraka does not set it). */

@@ -16,9 +16,9 @@ import { missingSettings } from '../../lib/haraka_settings';
 import { guardLoad, loadConfigFiles, LoadResult, RelayConfig, underHarakaC, WARNED_ENV } from '../../io/config_files';
 import { readLastGood, saveLastGood } from '../../io/last_good_config';
 import { relayMetrics } from '../../io/relay_metrics';
-import { checkHarakaDeployment, pluginList } from './haraka_deployment';
+import { checkHarakaDeployment, pluginList } from './haraka_c_checks';
 import type { Plugin } from './haraka';
-import { relayLog } from './relay_log';
+import { relayLog, setConfigInForce } from './relay_log';
 
 export type { RelayConfig } from '../../io/config_files';
 
@@ -28,6 +28,7 @@ interface RelayIni {
 }
 
 let current: RelayConfig | undefined;
+setConfigInForce(() => current?.config);
 let watchers: fs.FSWatcher[] = [];
 let reloadTimer: NodeJS.Timeout | undefined;
 /** how long a changed file must stay unchanged before it is read */

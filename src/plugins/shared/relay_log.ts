@@ -11,7 +11,8 @@
 // one record.
 //
 // Plugins write with relayLog(plugin, connection?, config?).error(text) etc.:
-// the configuration in force when they pass none.
+// the configuration in force when they pass none (relay_config tells this
+// module which that is: setConfigInForce).
 
 import { ChildProcess, spawn } from 'node:child_process';
 import type { EsetsConfig, SyslogClass, SyslogFacility } from '../../lib/esets_options';
@@ -19,10 +20,16 @@ import {
   debugLine, errorLine, Field, infoLine, isLogged, isWritten, LogLine, loggerPriority, Severity, warningLine,
 } from '../../lib/syslog';
 import type { Connection, Logger, Plugin } from './haraka';
-// (relay_config writes its reload lines through writeLog: a cycle of modules, used only at call time)
-import { relayConfig } from './relay_config';
 
 type Facility = Exclude<SyslogFacility, 'none'>;
+
+/** the configuration in force, as relay_config last loaded it (undefined: none loaded yet) */
+let configInForce: () => EsetsConfig | undefined = () => undefined;
+
+/** Called by relay_config, which owns the configuration in force (it writes its own lines here). */
+export function setConfigInForce(current: () => EsetsConfig | undefined): void {
+  configInForce = current;
+}
 
 // at most 5 children (one per severity) for the facility and socket in use
 const loggers = new Map<string, ChildProcess>();
@@ -69,14 +76,8 @@ export interface RelayLog {
  * configuration (or a failing write) the line goes to Haraka's log.
  */
 export function relayLog(plugin: Plugin, connection?: Connection, config?: EsetsConfig): RelayLog {
-  const configNow = (): EsetsConfig | undefined => {
-    if (config) return config;
-    try {
-      return relayConfig(plugin).config;
-    } catch {
-      return undefined; // the first load failed: no syslog settings to go by
-    }
-  };
+  // none loaded (or the first load failed): no syslog settings to go by, Haraka's log
+  const configNow = (): EsetsConfig | undefined => config ?? configInForce();
   const write = (line: LogLine): void => {
     const c = configNow();
     if (c) {

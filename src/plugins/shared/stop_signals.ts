@@ -1,163 +1,29 @@
-// The manual's signals (esets_smtp(1) SIGNALS) in every process of the relay,
-// under both deployments: TERM stops accepting, lets the transactions in
-// progress finish and exits; USR1 exits at once. The launcher installs them
-// before Haraka loads; under `haraka -c` the plugins do, at register (until
-// then Node's defaults apply: the launcher's entry point covers that gap, an
-// operator's Haraka cannot). Node's own USR1 would start its inspector, a
-// debugger port on 127.0.0.1:9229, and keep running.
+// Under `haraka -c`: the manual's signals (io/stop_signals), installed by the
+// first of our plugins to register (the launcher has installed them before
+// Haraka loaded), and told which Haraka server's listeners TERM closes.
 
-import cluster from 'node:cluster';
-import { MAX_TIMEOUT_MESSAGE_S } from '../../lib/timeout_budget';
+import { handleStopSignals, HarakaServer, isOurListener, setHarakaServer, stopSignalsInstalled } from '../../io/stop_signals';
 import { underHarakaC } from '../../io/config_files';
-import { removeProcessDirs } from '../../io/process_dirs';
-import { answersInFlight, startDraining } from '../../io/shutdown';
 import type { Next, Plugin } from './haraka';
 
-/** Haraka's server object, as the init_master/init_child hooks pass it */
-interface HarakaServer {
-  listeners: { close(cb?: () => void): void }[];
-  logwarn?(text: string): void;
-}
-
-interface Supervisor {
-  stop(): void;
-}
-
-let installed = false;
-let harakaServer: HarakaServer | undefined;
-const ourListeners = new Set<(...args: unknown[]) => void>();
-
-/** after the drain bound, how long the answers just in get to reach their clients */
-const ANSWER_GRACE_MS = 1_000;
 const SERVER_HOOK_METHOD = 'esets_stop_signals_server';
 
-/**
- * TERM and USR1 with the manual's meaning in this process. `drain`: how long
- * TERM lets the sessions in progress finish (lib/timeout_budget drainMs). A
- * TERM that comes again (an impatient operator, or systemd signalling the whole
- * group while the manager passes it on) changes nothing: only USR1 cuts sessions.
- */
-export function handleStopSignals(drain: number, supervisor?: Supervisor): void {
-  if (installed) return;
-  installed = true;
-  // the entry point's handler, for signals that came before this one (bin/esets_smtp.js)
-  const early = (process as NodeJS.Process & { earlySignalHandler?: () => void }).earlySignalHandler;
-  if (early) {
-    process.off('SIGUSR1', early);
-    process.off('SIGTERM', early);
-  }
-  let stopping = false;
-  const onTerm = (): void => {
-    if (stopping) return;
-    stopping = true;
-    supervisor?.stop();
-    startDraining();
-    // the manager starts a replacement now (a worker stopped alone): its listener is closing
-    if (cluster.isWorker) process.send?.({ esets: 'draining' });
-    if (cluster.isPrimary && cluster.workers && Object.keys(cluster.workers).length) {
-      // the workers' own drain bound decides (and the answers awaited at its end); this one only covers a worker that hangs
-      stopWorkers('SIGTERM', drain + MAX_TIMEOUT_MESSAGE_S * 1000 + 5_000);
-    } else {
-      finishSessions(drain);
-    }
-  };
-  const onUsr1 = (): void => {
-    supervisor?.stop();
-    stopNow(stoppedCode());
-  };
-  ourListeners.add(onTerm);
-  ourListeners.add(onUsr1);
-  process.on('SIGTERM', onTerm);
-  process.once('SIGUSR1', onUsr1);
-}
-
-/** Whether this module's handling is in force (the launcher, or a plugin before). */
-export function stopSignalsInstalled(): boolean {
-  return installed;
-}
-
-/**
- * Under `haraka -c`: the manual's signals, installed by the first of our
- * plugins to register (the launcher has installed them before Haraka loaded).
- * Haraka takes TERM itself only as PID 1 (an immediate exit): that is undone.
- */
+/** Haraka takes TERM itself only as PID 1 (an immediate exit): that is undone. */
 export function useStopSignals(plugin: Plugin, drain: number): void {
   // (in a test harness loading a plugin the signals stay the harness's)
-  if (!installed && underHarakaC()) {
+  if (!stopSignalsInstalled() && underHarakaC()) {
     handleStopSignals(drain);
     for (const listener of process.listeners('SIGTERM') as ((...args: unknown[]) => void)[]) {
-      if (!ourListeners.has(listener)) process.off('SIGTERM', listener);
+      if (!isOurListener(listener)) process.off('SIGTERM', listener);
     }
   }
   // the listeners to close are Haraka's server's (the one running this plugin, whichever install it is)
   Object.assign(plugin, {
     [SERVER_HOOK_METHOD]: (next: Next, server: HarakaServer): void => {
-      harakaServer = server;
+      setHarakaServer(server);
       next();
     },
   });
   plugin.register_hook('init_master', SERVER_HOOK_METHOD);
   plugin.register_hook('init_child', SERVER_HOOK_METHOD);
-}
-
-/**
- * The exit code of a process the signals stopped: 0, except a worker of an
- * operator's Haraka cluster. Haraka's master replaces a worker only when it
- * exits non-zero, and a worker stopped alone (TERM or USR1 to its PID) must be
- * replaced; when the master stops them all it no longer replaces any.
- */
-function stoppedCode(): number {
-  return cluster.isWorker && underHarakaC() ? 1 : 0;
-}
-
-/** Exits at once, workers first (their spool folders with them: a killed process cannot clean up). */
-export function stopNow(code: number): void {
-  if (cluster.isPrimary) {
-    for (const worker of Object.values(cluster.workers ?? {})) {
-      if (!worker?.process.pid) continue;
-      worker.process.kill('SIGKILL');
-      removeProcessDirs('spool', worker.process.pid);
-    }
-  }
-  process.exit(code);
-}
-
-/**
- * Stops accepting; exits when the open sessions have ended, or after `drain`
- * ms, then cutting the sessions left, except those whose message is at the
- * server awaiting its answer: those are waited for (each bounded by its own
- * timeout_message), so no client is cut off from a message the server takes.
- */
-function finishSessions(drain: number): void {
-  const listeners = harakaServer?.listeners.splice(0) ?? [];
-  let open = listeners.length;
-  const done = (): void => {
-    if (--open <= 0) process.exit(stoppedCode());
-  };
-  if (open === 0) process.exit(stoppedCode());
-  for (const listener of listeners) listener.close(done);
-  setTimeout(() => {
-    void answersInFlight().then((n) => {
-      harakaServer?.logwarn?.(`[esets_smtp] TERM: the drain bound (${drain / 1000} s) passed${n ? ` and ${n} answer(s) of the mail server came in` : ''}: the sessions left are cut`);
-      // (a moment for the answers that came in to reach their clients)
-      setTimeout(() => process.exit(stoppedCode()), n ? ANSWER_GRACE_MS : 0);
-    });
-  }, drain).unref?.();
-}
-
-function stopWorkers(signal: NodeJS.Signals, waitMs: number): void {
-  // Haraka restarts workers that exit; not now
-  cluster.removeAllListeners('exit');
-  const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
-  for (const worker of workers) {
-    worker.removeAllListeners('exit');
-    worker.process.kill(signal);
-  }
-  let alive = workers.length;
-  for (const worker of workers) {
-    worker.once('exit', () => {
-      if (--alive === 0) process.exit(0);
-    });
-  }
-  setTimeout(() => process.exit(0), waitMs);
 }

@@ -5,12 +5,12 @@
 // message is scanned the ordinary way at data_post.
 
 import { PassThrough } from 'node:stream';
-import type { ClamdVerdict } from '../../lib/clamd_reply';
-import type { CapturedMessage } from '../../io/captured_message';
-import { connectWithin } from '../../io/connect';
-import { clamdHealth, ClamdOptions, connectTo, daemonFailed, MAIL_MARKER, scanOn } from '../../io/clamd_client';
-import { CLAMD_PING_MS } from '../../lib/timeout_budget';
-import { answersPing } from '../../io/clamd_version';
+import type { ClamdVerdict } from '../lib/clamd_reply';
+import type { CapturedMessage } from './captured_message';
+import { connectWithin } from './connect';
+import { clamdHealth, ClamdOptions, connectTo, daemonFailed, MAIL_MARKER, scanOn } from './clamd_client';
+import { CLAMD_PING_MS } from '../lib/timeout_budget';
+import { answersPing } from './clamd_version';
 
 /** Written to clamd in pieces of about this size (one INSTREAM frame each). */
 const BATCH_BYTES = 64 * 1024;

@@ -1,14 +1,14 @@
 // The AV stage of the policy: scan the captured message with clamd and, when
 // av_clean_mode allows, remove infected MIME parts and scan the result again.
 
-import type { CapturedMessage } from '../../io/captured_message';
-import { InfectedPart, isRemovable, removalNotice } from '../../lib/cleaning';
-import type { ClamdVerdict } from '../../lib/clamd_reply';
-import type { CleanMode } from '../../lib/esets_options';
-import { decodedBody, leafParts, parseMime } from '../../lib/mime_tree';
-import { replaceParts } from '../../lib/mime_tree';
-import type { AvOutcome } from '../../lib/policy';
-import { clamdScan, ClamdOptions, MAIL_MARKER } from '../../io/clamd_client';
+import type { CapturedMessage } from './captured_message';
+import { InfectedPart, isRemovable, removalNotice } from '../lib/cleaning';
+import type { ClamdVerdict } from '../lib/clamd_reply';
+import type { CleanMode } from '../lib/esets_options';
+import { decodedBody, leafParts, parseMime } from '../lib/mime_tree';
+import { replaceParts } from '../lib/mime_tree';
+import type { AvOutcome } from '../lib/policy';
+import { clamdScan, ClamdOptions, MAIL_MARKER } from './clamd_client';
 import type { LiveScan } from './live_scan';
 
 export interface AvSettings {

@@ -1,8 +1,8 @@
 // The AS stage of the policy: ask spamd, within spamd_max_size.
 
-import type { AsOutcome } from '../../lib/policy';
-import type { CapturedMessage } from '../../io/captured_message';
-import { spamdCheck, SpamdOptions } from '../../io/spamd_client';
+import type { AsOutcome } from '../lib/policy';
+import type { CapturedMessage } from './captured_message';
+import { spamdCheck, SpamdOptions } from './spamd_client';
 
 export interface AsSettings {
   spamd: SpamdOptions;

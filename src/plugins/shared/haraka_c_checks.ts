@@ -4,7 +4,7 @@
 import cluster from 'node:cluster';
 import os from 'node:os';
 import { formatDiagnostic } from '../../lib/diagnostics';
-import { harakaCDiagnostics, HarakaInForce } from '../../lib/haraka_deployment';
+import { harakaCDiagnostics, HarakaInForce } from '../../lib/haraka_c_rules';
 import { RelayConfig, underHarakaC } from '../../io/config_files';
 import type { Plugin } from './haraka';
 

@@ -1,18 +1,30 @@
-// The seam between Haraka and the relay's own copy of a message: Haraka has
-// no hook per DATA line, so the transaction's add_data (where Haraka hands
-// over each line, as the client sent it) is wrapped for that one transaction.
-// esets_forward sends the captured bytes, esets_policy scans them.
+// The seam between Haraka's transaction and the relay's per-message object
+// (src/session/relay_message): one note holds it, created by the first plugin
+// that asks in the transaction (at MAIL). Haraka has no hook per DATA line, so
+// the transaction's add_data (where Haraka hands over each line, as the client
+// sent it) is wrapped for that one transaction: the relay's own copy.
 
 import { CapturedMessage } from '../../io/captured_message';
 import { spoolDir } from '../../io/process_dirs';
+import { RelayMessage } from '../../session/relay_message';
 import type { Transaction } from './haraka';
 
-const NOTE = 'esets_relay.message';
+/** The one transaction note of the relay's plugins. */
+export const MESSAGE_NOTE = 'esets_relay.message';
+
+/** The transaction's message state, created at the first call. */
+export function messageOf(txn: Transaction): RelayMessage {
+  const existing = txn.notes.get(MESSAGE_NOTE);
+  if (existing instanceof RelayMessage) return existing;
+  const message = new RelayMessage();
+  txn.notes.set(MESSAGE_NOTE, message);
+  return message;
+}
 
 /** The transaction's captured message; created (and the tap set) at the first call, at the data hook. */
 export function captureMessage(txn: Transaction): CapturedMessage {
-  const existing = capturedMessage(txn);
-  if (existing) return existing;
+  const state = messageOf(txn);
+  if (state.captured) return state.captured;
   const message = new CapturedMessage(spoolDir());
   // Haraka's own Received: line (add_header_received) was added before the data hook
   for (const line of txn.header_lines ?? []) message.prepend(Buffer.from(line.replace(/\r?\n$/, '\r\n')));
@@ -23,22 +35,18 @@ export function captureMessage(txn: Transaction): CapturedMessage {
     message.addLine(typeof line === 'string' ? Buffer.from(line) : this.parse_body ? Buffer.from(line) : line);
     addData.call(this, line);
   };
-  txn.notes.set(NOTE, message);
+  state.captured = message;
   return message;
-}
-
-export function capturedMessage(txn: Transaction): CapturedMessage | undefined {
-  return txn.notes.get(NOTE) as CapturedMessage | undefined;
 }
 
 /** The captured message once the client sent the final dot. */
 export function finishedMessage(txn: Transaction): CapturedMessage | undefined {
-  const message = capturedMessage(txn);
+  const message = messageOf(txn).captured;
   message?.end();
   return message;
 }
 
 /** Frees the message (its spool file) when the transaction ends. */
 export function dropMessage(txn: Transaction | null | undefined): void {
-  if (txn) capturedMessage(txn)?.destroy();
+  if (txn) messageOf(txn).captured?.destroy();
 }
