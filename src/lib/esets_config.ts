@@ -7,6 +7,7 @@ import {
   DEFAULT_CONFIG, ESETS_DAEMON_KEYS, EsetsConfig, OPTION_SPECS, OptionName, OptionScope,
   isOptionName, parseOptionValue,
 } from './esets_options';
+import { unscannedPassDiagnostics } from './policy';
 import { budgetDiagnostics } from './timeout_budget';
 
 export const AGENT_SECTION = 'smtp';
@@ -48,6 +49,7 @@ export function buildConfig(text: string, file: string, overrides: Partial<Esets
   Object.assign(config, overrides);
   for (const key of Object.keys(overrides)) delete lines[key as OptionName];
   diagnostics.push(...budgetDiagnostics(config, file, lines.timeout_message));
+  diagnostics.push(...unscannedPassDiagnostics(config, file, lines));
 
   return { config, diagnostics, ok: !hasErrors(diagnostics), lines };
 }

@@ -1,6 +1,7 @@
 // The Handle Object Policy of esets_smtp(1): the action_av stage, then the
 // action_as stage, each either a fixed action or "scan" and a verdict action.
 
+import type { Diagnostic } from './diagnostics';
 import { EsetsConfig, OptionName, VerdictAction } from './esets_options';
 
 export type AvOutcome =
@@ -162,4 +163,20 @@ export function replyFor(decision: PolicyDecision): PolicyReply {
     case 'discard':
     case 'accept': return { code: 250, enhanced: { cls: 2, subject: 0, detail: 0 }, text: 'Message accepted' };
   }
+}
+
+/**
+ * A load warning: with action_av_notscanned = accept, a message over
+ * av_scan_obj_max_size is delivered without a virus scan: a virus padded past
+ * the limit passes. Said where the configuration is read, naming both options.
+ */
+export function unscannedPassDiagnostics(config: EsetsConfig, file: string, lines: Partial<Record<OptionName, number>>): Diagnostic[] {
+  if (config.action_av !== 'scan' || config.action_av_notscanned !== 'accept' || config.av_scan_obj_max_size <= 0) return [];
+  const limit = config.av_scan_obj_max_size;
+  return [{
+    severity: 'warning', file, line: lines.action_av_notscanned ?? lines.av_scan_obj_max_size, key: 'action_av_notscanned',
+    message: `action_av_notscanned = accept with av_scan_obj_max_size = ${limit}: a message over ${limit} bytes is delivered `
+      + 'without a virus scan (a virus padded past the limit passes), as is one clamd cannot scan; '
+      + 'set action_av_notscanned = defer or reject, or av_scan_obj_max_size = 0',
+  }];
 }

@@ -214,6 +214,36 @@ describe('relay end to end: what the mail server answers reaches the client', fu
     });
   });
 
+  it('gives a message without a header section its header at the top, an empty line after it (the body as sent)', async () => {
+    const sink = new Sink();
+    await withServer(sink, [], async (relay) => {
+      const client = await SmtpTestClient.connect(relay.port);
+      await client.read();
+      await client.command('EHLO client.example');
+      const body = 'just a body line, no header field\r\nsecond line: not a field either\r\n';
+      const r = await client.send('a@example.com', ['b@example.org'], body);
+      client.end();
+      assert.equal(r.data?.code, 250, r.data?.lines.join(' '));
+      const got = sink.messages[0].data.toString('latin1');
+      assert.match(got, /^X-Virus-Scanner: esets-relay \S+ \(ClamAV [\d.]+.*\); clean\r\n\r\n/);
+      assert.equal(got.slice(got.indexOf('\r\n\r\n') + 4), body);
+    });
+  });
+
+  it('a headerless message under --add-header-received: the Received line and X-Virus-Scanner on top, then the empty line', async () => {
+    const sink = new Sink();
+    await withServer(sink, ['--add-header-received'], async (relay) => {
+      const client = await SmtpTestClient.connect(relay.port);
+      await client.read();
+      await client.command('EHLO client.example');
+      const r = await client.send('a@example.com', ['b@example.org'], 'only a body\r\n');
+      client.end();
+      assert.equal(r.data?.code, 250, r.data?.lines.join(' '));
+      const got = sink.messages[0].data.toString('latin1');
+      assert.match(got, /^Received: from client\.example [^]*?\r\nX-Virus-Scanner: [^\r]*clean\r\n\r\nonly a body\r\n$/);
+    });
+  });
+
   it('adds a Received line with --add-header-received, and no X-Virus-Scanner with --no-add-header-xvirus', async () => {
     const sink = new Sink();
     await withServer(sink, ['--add-header-received', '--no-add-header-xvirus'], async (relay) => {

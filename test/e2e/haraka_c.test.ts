@@ -229,6 +229,19 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
     assert.equal(r.code, 250, r.text);
     assert.ok(await eventually(() => Boolean(received(clean)), 20_000), 'smtp_forward did not deliver');
     assert.match(received(clean)!.toString('latin1'), /^X-Virus-Scanner: .*clean/m);
+    // the scanner's fields are the relay's alone: every X-Spam-* the client forged goes, whatever its name
+    // or spacing (one rule for the relay's copy and Haraka's, which queue/smtp_forward sends)
+    const forged = subject('forged spam fields');
+    const forgedFields = 'X-Spam-Report: * 0.0 nothing to see\r\nX-Spam-Flag : NO\r\nX-Spam-Checker-Version: none\r\n'
+      + 'X-Virus-Scanner: forged, clean\r\n';
+    const r2 = await sendOne(relay.port, 'user@example.org', `Subject: ${forged}\r\n${forgedFields}X-Other: kept\r\n\r\nhello\r\n`);
+    assert.equal(r2.code, 250, r2.text);
+    assert.ok(await eventually(() => Boolean(received(forged)), 20_000), 'smtp_forward did not deliver');
+    const delivered = received(forged)!.toString('latin1');
+    assert.doesNotMatch(delivered, /^X-Spam-/im, 'a client\'s X-Spam-* field reached the server');
+    assert.doesNotMatch(delivered, /forged, clean/);
+    assert.match(delivered, /^X-Other: kept\r$/m);
+    assert.equal(delivered.match(/^X-Virus-Scanner:/gm)?.length, 1);
     const infected = subject('eicar forwarded');
     const bad = await sendOne(relay.port, 'user@example.org', `Subject: ${infected}\r\n\r\n${EICAR}\r\n`);
     assert.equal(bad.code, 550, bad.text);

@@ -37,6 +37,29 @@ describe('captured message', () => {
     assert.equal(lines(['Subject: x', '', 'not: a header', 'plain']).malformed, undefined);
   });
 
+  it('a first line that is no field starts the body: no header section (headerless), the header ends before it', async () => {
+    const m = new CapturedMessage(os.tmpdir());
+    for (const l of ['just a body\r\n', 'Subject: not a header here\r\n', 'plain\r\n']) m.addLine(Buffer.from(l));
+    m.end();
+    assert.equal(m.headerless, true);
+    assert.equal(m.headerEnd, 0);
+    assert.equal(m.malformed, undefined);
+    assert.equal(m.headerLineCount, 3, 'Haraka takes every line before the first empty one as header');
+    // after the relay's own Received: line, the same
+    const r = new CapturedMessage(os.tmpdir());
+    r.prepend(Buffer.from('Received: from a\r\n'));
+    r.addLine(Buffer.from('only a body\r\n'));
+    r.end();
+    assert.equal(r.headerless, true);
+    assert.equal((await r.readAll(0, r.headerEnd)).toString(), 'Received: from a\r\n');
+    // an mbox "From " line is an envelope line to readers: the header goes on after it
+    const mbox = new CapturedMessage(os.tmpdir());
+    for (const l of ['From a@example.com Sat Dec  5 10:00:00 2026\r\n', 'Subject: x\r\n', '\r\n', 'body\r\n']) mbox.addLine(Buffer.from(l));
+    mbox.end();
+    assert.equal(mbox.headerless, false);
+    assert.equal((await mbox.readAll(0, mbox.headerEnd)).toString(), 'From a@example.com Sat Dec  5 10:00:00 2026\r\nSubject: x\r\n');
+  });
+
   it('notes the first line sent with a single leading dot (the relay removes it; Haraka\'s own copy keeps it)', () => {
     const m = new CapturedMessage(os.tmpdir());
     for (const l of ['Subject: x\r\n', '\r\n', '..doubled\r\n', '.Content-Transfer-Encoding: base64\r\n']) m.addLine(Buffer.from(l));

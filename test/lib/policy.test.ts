@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { formatDiagnostic } from '../../src/lib/diagnostics';
 import { buildConfig } from '../../src/lib/esets_config';
 import { AvAction, EsetsConfig, VerdictAction } from '../../src/lib/esets_options';
 import {
@@ -129,6 +130,25 @@ describe('Handle Object Policy', () => {
   });
 });
 
+
+describe('load warning: what passes unscanned', () => {
+  const warnings = (text: string): string[] => buildConfig(text, 'esets.cfg').diagnostics
+    .filter((d) => d.severity === 'warning' && d.key === 'action_av_notscanned').map(formatDiagnostic);
+
+  it('names both options and the line when action_av_notscanned = accept meets av_scan_obj_max_size', () => {
+    assert.deepEqual(warnings('[smtp]\nav_scan_obj_max_size = 10M\naction_av_notscanned = accept\n'), [
+      'esets.cfg:3: warning: action_av_notscanned = accept with av_scan_obj_max_size = 10485760: a message over 10485760 bytes '
+      + 'is delivered without a virus scan (a virus padded past the limit passes), as is one clamd cannot scan; '
+      + 'set action_av_notscanned = defer or reject, or av_scan_obj_max_size = 0',
+    ]);
+  });
+
+  it('says nothing without a size limit, with defer or reject, or when the AV stage does not scan', () => {
+    assert.deepEqual(warnings('[smtp]\naction_av_notscanned = accept\n'), []);
+    assert.deepEqual(warnings('[smtp]\nav_scan_obj_max_size = 10M\naction_av_notscanned = defer\n'), []);
+    assert.deepEqual(warnings('[smtp]\nav_scan_obj_max_size = 10M\naction_av_notscanned = accept\naction_av = reject\n'), []);
+  });
+});
 
 describe('the verdict in the client\'s reply', () => {
   it("leaves out the scanners' addresses and socket paths", async () => {

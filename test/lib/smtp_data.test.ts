@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { DotStuffer, editHeaderSection, fieldName, hasBareCr, hasBareLf, HeaderBlocks, headerLineKind, unstuffLine } from '../../src/lib/smtp_data';
+import {
+  DotStuffer, editHeaderSection, fieldName, hasBareCr, hasBareLf, HeaderBlocks, headerLineKind, isScannerField, unstuffLine,
+} from '../../src/lib/smtp_data';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 
@@ -55,6 +57,18 @@ describe('SMTP DATA bytes (RFC 5321 4.5.2)', () => {
   it('keeps a line that is no field and no continuation, even after a removed field', () => {
     const out = editHeaderSection(b('X-Spam-Flag: NO\r\nNOT A HEADER\r\nSubject: x\r\n'), (n) => n.startsWith('x-spam-'), []);
     assert.equal(out.toString(), 'NOT A HEADER\r\nSubject: x\r\n');
+  });
+
+  it('a message without a header section: our fields, then the empty line that starts its body; nothing added, nothing at all', () => {
+    const ours = [{ name: 'X-Virus-Scanner', value: 'ours; clean' }];
+    assert.equal(editHeaderSection(b(''), isScannerField, ours, true).toString(), 'X-Virus-Scanner: ours; clean\r\n\r\n');
+    assert.equal(editHeaderSection(b('Received: from a\r\n'), isScannerField, ours, true).toString(), 'Received: from a\r\nX-Virus-Scanner: ours; clean\r\n\r\n');
+    assert.equal(editHeaderSection(b(''), isScannerField, [], true).toString(), '');
+  });
+
+  it('one rule for the scanner fields: X-Virus-Scanner and every X-Spam-*, nothing else', () => {
+    for (const name of ['x-virus-scanner', 'x-spam-status', 'x-spam-report', 'x-spam-checker-version', 'x-spam-']) assert.ok(isScannerField(name), name);
+    for (const name of ['x-virus', 'x-spamd-result', 'x-haraka-virus', 'subject', 'x-virus-scanner-x']) assert.ok(!isScannerField(name), name);
   });
 
 });
