@@ -1,7 +1,7 @@
 // One message as the relay received it: the DATA lines un-stuffed once
 // (src/lib/smtp_data.ts), in memory up to a limit and then in a private spool
 // file. These bytes are what the scanners read and what the relay sends on;
-// nothing else holds the message (see README "Security").
+// nothing else holds the message (see docs/security.md).
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';

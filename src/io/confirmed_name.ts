@@ -1,7 +1,7 @@
 // Forward-confirmed reverse DNS: a PTR name counts only when it resolves back
 // to the client's address. An unconfirmed name is whatever the owner of the
 // address's reverse zone chose, and must not reach a server that grants
-// relaying by host name (README "Security").
+// relaying by host name (docs/security.md).
 
 import dns from 'node:dns';
 import { CLIENT_NAME_LOOKUP_MS } from '../lib/timeout_budget';

@@ -36,7 +36,7 @@ export interface DownstreamOptions {
   /**
    * the server trusts the relay's own address: without XCLIENT every client
    * would look like the relay (an open relay), so a server that does not take
-   * XCLIENT fails the session (README "Security")
+   * XCLIENT fails the session (docs/security.md)
    */
   requireXclient: boolean;
   /** called with each line sent (C) and received (S), for protocol logging */

@@ -1,5 +1,5 @@
 // Which infected MIME parts av_clean_mode allows to remove, and the notice
-// that takes each removed part's place. See README "av_clean_mode".
+// that takes each removed part's place. See docs/policy.md.
 
 import type { CleanMode } from './esets_options';
 import type { MimePart } from './mime_tree';

@@ -74,7 +74,7 @@ export function harakaCDiagnostics(config: EsetsConfig, lines: Partial<Record<Op
   }
   // our plugins missing from config/plugins: what they would have applied
   if (!listed('esets_policy')) {
-    out.push({ severity: 'error', file, key: 'action_av', message: 'esets_policy is not in config/plugins: no message would be scanned (Haraka is not started; list it, see README "Plugins")' });
+    out.push({ severity: 'error', file, key: 'action_av', message: 'esets_policy is not in config/plugins: no message would be scanned (Haraka is not started; list it, see docs/haraka_c.md)' });
   }
   if (!listed('esets_connection_limits')) {
     for (const key of ['max_connections', 'max_connections_per_ip'] as const) {

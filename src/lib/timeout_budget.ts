@@ -1,5 +1,5 @@
 // Every time bound of the relay, in one place, derived from the options
-// (README "Timeouts" is this file as a table). The rule behind them: the
+// (docs/timeouts.md is this file as a table). The rule behind them: the
 // client is timed out only for its own silence, and everything the relay
 // waits for after the final dot (scanners, then the mail server) fits in
 // timeout_message, under the 10 minutes RFC 5321 4.5.3.2.6 gives a client; so

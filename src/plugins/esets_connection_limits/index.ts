@@ -27,7 +27,7 @@ export function register(this: Plugin): void {
  * Haraka runs connect_init once the client is known: after a balancer's PROXY
  * line, or at once for a direct client. From then on PROXY is refused: Haraka
  * would otherwise take a second one, sent by the client itself through the
- * balancer, as a new client address (an open relay: README "Behind a load balancer").
+ * balancer, as a new client address (an open relay: docs/load_balancer.md).
  */
 export function one_proxy_line(this: Plugin, next: Next, connection: Connection): void {
   if (connection.proxy) connection.proxy.allowed = false;

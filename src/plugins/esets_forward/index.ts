@@ -2,7 +2,7 @@
 // the steps of one MirroredSession (src/session), which owns the connection to
 // the mail server (server_addr:server_port). The client gets the server's
 // greeting, EHLO reply and replies, exactly; the message follows only after
-// the policy accepted it, as the relay captured it. See README "esets_forward".
+// the policy accepted it, as the relay captured it. See docs/plugins/esets_forward.md.
 
 import HarakaDsn from 'haraka-dsn';
 import constants from 'haraka-constants';
@@ -79,10 +79,11 @@ export function register(this: ForwardPlugin): void {
 let onlyOurPlugins = false;
 
 function sessionOf(connection: Connection): MirroredSession | undefined {
-  return connection.notes[SESSION] as MirroredSession | undefined;
+  const session = connection.notes[SESSION];
+  return session instanceof MirroredSession ? session : undefined;
 }
 
-/** Haraka leaves Nagle on for client sockets: ~40 ms per reply on loopback (README "Speed"). */
+/** Haraka leaves Nagle on for client sockets: ~40 ms per reply on loopback (docs/developing.md "Speed and benchmarks"). */
 export function client_nodelay(this: ForwardPlugin, next: Next, connection: Connection): void {
   connection.client?.targetsocket?.setNoDelay?.(true);
   next();

@@ -2,7 +2,7 @@
 // init_master: the launcher's manager, or a single-process Haraka) listens
 // at http_listen for GET /health (io/health_probe: clamd and the mail server
 // probed) and GET /metrics (io/relay_metrics: every worker's counts, summed).
-// In each worker it counts the client connections. See README "esets_status".
+// In each worker it counts the client connections. See docs/plugins/esets_status.md.
 
 import constants from 'haraka-constants';
 import { parseHostPort } from '../../lib/esets_options';

@@ -8,8 +8,8 @@ const NOTE = 'esets_relay.client_timer';
 
 /** The connection's timer; undefined where Haraka gives no socket (a test harness). */
 function timerOf(connection: Connection): ClientTimer | undefined {
-  const existing = connection.notes[NOTE] as ClientTimer | undefined;
-  if (existing) return existing;
+  const existing = connection.notes[NOTE];
+  if (existing instanceof ClientTimer) return existing;
   const client = connection.client as unknown as (Partial<TimedSocket> & { targetsocket?: TimedSocket }) | undefined;
   const socket = client?.targetsocket ?? client;
   if (!socket?.setTimeout) return undefined;
