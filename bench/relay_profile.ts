@@ -38,10 +38,13 @@ async function main(): Promise<void> {
     const workers = childPids(manager);
     const before = [manager, ...workers].map(cpuMs);
     const started = Date.now();
-    execFileSync('smtp-source', ['-s', '20', '-m', String(messages), '-l', String(kb * 1024), '-f', 'a@example.com', '-t', 'b@example.org', `127.0.0.1:${port}`]);
+    execFileSync('smtp-source', [
+      '-s', '20', '-m', String(messages), '-l', String(kb * 1024), '-f', 'a@example.com', '-t', 'b@example.org', `127.0.0.1:${port}`,
+    ]);
     const seconds = (Date.now() - started) / 1000;
     const perMessage = [manager, ...workers].map((pid, i) => ((cpuMs(pid) - before[i]) / messages).toFixed(3));
-    console.log(`${messages} messages of ${kb} KB in ${seconds.toFixed(1)} s (${(messages / seconds).toFixed(1)} msg/s); CPU ms/msg: manager ${perMessage[0]}, worker(s) ${perMessage.slice(1).join(' ')}`);
+    console.log(`${messages} messages of ${kb} KB in ${seconds.toFixed(1)} s (${(messages / seconds).toFixed(1)} msg/s); `
+      + `CPU ms/msg: manager ${perMessage[0]}, worker(s) ${perMessage.slice(1).join(' ')}`);
   } finally {
     await relay.stop('SIGTERM'); // a clean exit writes the profiles
     sink.kill();

@@ -98,13 +98,21 @@ async function main(): Promise<void> {
       const old = execFileSync('git', ['-C', OLD_DIR, 'rev-parse', '--short=7', 'HEAD'], { encoding: 'utf8' }).trim();
       variants.push(
         { name: `relay (${old}), action_av = scan`, smtp: { action_av: 'scan' }, dir: OLD_DIR },
-        { name: `relay (${old}), action_av = scan, no early send`, smtp: { action_av: 'scan', action_av_notscanned: 'accept' }, dir: OLD_DIR },
+        {
+          name: `relay (${old}), action_av = scan, no early send`,
+          smtp: { action_av: 'scan', action_av_notscanned: 'accept' }, dir: OLD_DIR,
+        },
         { name: `relay (${old}), action_av = accept`, smtp: { action_av: 'accept' }, dir: OLD_DIR },
       );
     }
     for (const v of variants) {
       const port = await freePort();
-      relays.push({ name: v.name, relay: await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sinkPort, clamdSocket: clamd.socket, smtp: v.smtp }))], port, {}, [], v.dir) });
+      relays.push({
+        name: v.name,
+        relay: await startRelay([
+          '--config', writeEsetsCfg(esetsCfg(port, { serverPort: sinkPort, clamdSocket: clamd.socket, smtp: v.smtp })),
+        ], port, {}, [], v.dir),
+      });
     }
     const sums = relays.map(() => STEPS.map(() => 0));
     for (const r of relays) await sessionSteps(r.relay.port, 0);
@@ -122,7 +130,8 @@ async function main(): Promise<void> {
     });
     const verdict = await clamdVerdictMs(clamd);
     const out = [
-      `Run of ${new Date().toISOString()}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; ${MESSAGES} messages of ${KB} KB (after ${WARMUP} not counted), one session, a new connection each; mean ms per step.`,
+      `Run of ${new Date().toISOString()}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; `
+        + `${MESSAGES} messages of ${KB} KB (after ${WARMUP} not counted), one session, a new connection each; mean ms per step.`,
       '',
       `| target | ${STEPS.join(' | ')} | total |`,
       `|---|${STEPS.map(() => '---').join('|')}|---|`,

@@ -26,7 +26,10 @@ function sectionsText(): string {
 function addresses(): [string[], string[]][] {
   const out: [string[], string[]][] = [];
   for (let i = 0; i < 1000; i++) {
-    out.push([addressKeys(`user${(i * 37) % SECTIONS}`, `mail.dom${i % 900}.example`), addressKeys(`sender${(i * 13) % SECTIONS}`, `partner${i % 350}.example`)]);
+    out.push([
+      addressKeys(`user${(i * 37) % SECTIONS}`, `mail.dom${i % 900}.example`),
+      addressKeys(`sender${(i * 13) % SECTIONS}`, `partner${i % 350}.example`),
+    ]);
   }
   return out;
 }

@@ -21,7 +21,7 @@ import { processDir } from '../io/process_dirs';
 import { handleStopSignals, stopNow } from '../io/stop_signals';
 import { journalOutput } from './journal_output';
 import { LOG_FILE_ENV, logToFile, prepareLogFile } from './log_file';
-import { Supervisor, superviseWorkers } from './worker_supervisor';
+import { superviseWorkers } from './worker_supervisor';
 import { canRead, canWrite, dropToWorkerUser, lookUpUser, shareWith, WORKER_USER_ENV, WorkerUser } from './worker_user';
 
 const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
@@ -78,7 +78,10 @@ async function main(): Promise<void> {
     }
     const harakaConfig = cli.harakaConfigDir ? path.resolve(cli.harakaConfigDir) : path.join(PROJECT_DIR, 'config');
     runtime = writeRuntimeDir(harakaConfig, settings);
-    const files: WorkerFile[] = [{ path: loaded.file }, ...(loaded.users ? [{ path: loaded.users.file, named: namedAtNote('user_config', loaded.users.namedAt) }] : [])];
+    const files: WorkerFile[] = [
+      { path: loaded.file },
+      ...(loaded.users ? [{ path: loaded.users.file, named: namedAtNote('user_config', loaded.users.namedAt) }] : []),
+    ];
     const user = workerUser(loaded.config.daemon_user, files);
     if (typeof user === 'string') fail([`${configFile}: error: ${user}`, 'esets_smtp: not started'], 1);
     if (user && 'message' in user) fail([formatDiagnostic(user), 'esets_smtp: not started'], 1);
@@ -108,7 +111,10 @@ async function main(): Promise<void> {
       fail([`${configFile}: error: log_file ${logFile}: ${(err as Error).message}`, 'esets_smtp: not started'], 1);
     }
     if (logOwner && !canWrite(logOwner, logFile)) {
-      fail([`${configFile}: error: daemon_user = '${logOwner.name}' cannot write log_file ${logFile} (e.g. chown ${logOwner.name} ${logFile})`, 'esets_smtp: not started'], 1);
+      fail([
+        `${configFile}: error: daemon_user = '${logOwner.name}' cannot write log_file ${logFile} (e.g. chown ${logOwner.name} ${logFile})`,
+        'esets_smtp: not started',
+      ], 1);
     }
     logToFile(logFile, logOwner);
     process.env[LOG_FILE_ENV] = logFile;
@@ -141,16 +147,21 @@ function workerUser(name: string | undefined, files: WorkerFile[]): WorkerUser |
   const user = lookUpUser(name);
   if (typeof user === 'string') return `daemon_user = '${name}': ${user}`;
   if (user.uid === process.getuid?.()) return undefined;
-  if (process.getuid?.() !== 0) return `daemon_user = '${name}': esets_smtp must start as root to run its workers as another user (or start it as '${name}')`;
+  if (process.getuid?.() !== 0) {
+    return `daemon_user = '${name}': esets_smtp must start as root to run its workers as another user (or start it as '${name}')`;
+  }
   for (const file of files) {
     if (!canRead(user, file.path)) {
       return {
         severity: 'error', file: file.path,
-        message: `daemon_user = '${name}' cannot read ${file.path}: the workers read it at start and at every reload (e.g. chgrp ${name} ${file.path}; chmod g+r ${file.path}, and the folders on its path)${file.named ? ` ${file.named}` : ''}`,
+        message: `daemon_user = '${name}' cannot read ${file.path}: the workers read it at start and at every reload `
+          + `(e.g. chgrp ${name} ${file.path}; chmod g+r ${file.path}, and the folders on its path)${file.named ? ` ${file.named}` : ''}`,
       };
     }
   }
-  if (!canWrite(user, os.tmpdir())) return `daemon_user = '${name}' cannot write ${os.tmpdir()} (TMPDIR): each worker keeps its spool there`;
+  if (!canWrite(user, os.tmpdir())) {
+    return `daemon_user = '${name}' cannot write ${os.tmpdir()} (TMPDIR): each worker keeps its spool there`;
+  }
   return user;
 }
 

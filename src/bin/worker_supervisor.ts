@@ -67,7 +67,8 @@ export function superviseWorkers(log: SupervisorLog, giveUp: () => void): Superv
     const decision = backoff.workerDied(since === undefined ? undefined : Date.now() - since, listening.size);
     const pid = worker.process.pid;
     if (decision.action === 'give_up') {
-      log.error(`worker ${pid} ${how} before listening: no worker could start (${decision.failures} in a row died before listening; their errors are above). esets_smtp stops`);
+      log.error(`worker ${pid} ${how} before listening: no worker could start `
+        + `(${decision.failures} in a row died before listening; their errors are above). esets_smtp stops`);
       stopping = true;
       return giveUp();
     }

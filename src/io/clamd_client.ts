@@ -124,7 +124,9 @@ export interface ScanControl {
   probe?: () => Promise<boolean>;
 }
 
-export function scanOn(socket: net.Socket, address: string, timeoutMs: number, feed: Feed, control: ScanControl = {}): Promise<ScanOutcome> {
+export function scanOn(
+  socket: net.Socket, address: string, timeoutMs: number, feed: Feed, control: ScanControl = {},
+): Promise<ScanOutcome> {
   return new Promise((resolve) => {
     let reply = '';
     let settled = false;

@@ -51,7 +51,9 @@ export interface LoadResult {
  * cannot take the relay down. `saved`: file texts to use instead of the files
  * (a configuration saved earlier), no file read.
  */
-export function loadConfigFiles(file: string, overrides: Partial<EsetsConfig>, overridesFrom = 'command line', saved?: Record<string, string>): LoadResult {
+export function loadConfigFiles(
+  file: string, overrides: Partial<EsetsConfig>, overridesFrom = 'command line', saved?: Record<string, string>,
+): LoadResult {
   return guardLoad(file, () => load(file, overrides, overridesFrom, saved));
 }
 

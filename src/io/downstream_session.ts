@@ -114,7 +114,11 @@ export class DownstreamSession {
       session.greeting = greeting;
       const ehlo = await session.hello('EHLO', opts.heloName);
       // the relay's own name refused: no client can get through; the operator must fix it, not the client
-      if (ehlo.code !== 250) throw new HandoverRefused(`mail server ${session.where} refused the relay's EHLO ${opts.heloName}: ${ehlo.code} ${replyText(ehlo)}`);
+      if (ehlo.code !== 250) {
+        throw new HandoverRefused(
+          `mail server ${session.where} refused the relay's EHLO ${opts.heloName}: ${ehlo.code} ${replyText(ehlo)}`,
+        );
+      }
       await session.handOverClient();
       return session;
     } catch (err) {
@@ -261,7 +265,9 @@ export class DownstreamSession {
         if (reply.code !== 250) this.greeting = reply;
         return;
       }
-      if (this.opts.requireXclient) throw new HandoverRefused(`mail server ${this.where} refused XCLIENT: ${reply.code} ${replyText(reply)}`);
+      if (this.opts.requireXclient) {
+        throw new HandoverRefused(`mail server ${this.where} refused XCLIENT: ${reply.code} ${replyText(reply)}`);
+      }
     } else if (this.opts.requireXclient) {
       throw new HandoverRefused(`mail server ${this.where} does not offer XCLIENT to the relay`);
     }

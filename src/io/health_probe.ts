@@ -40,7 +40,10 @@ export class HealthProbe {
   private async probe(): Promise<HealthAnswer> {
     const { clamd, server } = this.targets();
     const [daemons, greeting] = await Promise.all([
-      Promise.all(clamd.map(async (a): Promise<[string, ProbeResult]> => [a, (await answersPing(a, CLAMD_PING_MS)) ? { ok: true } : { ok: false, error: 'no PONG' }])),
+      Promise.all(clamd.map(async (a): Promise<[string, ProbeResult]> => [
+        a,
+        (await answersPing(a, CLAMD_PING_MS)) ? { ok: true } : { ok: false, error: 'no PONG' },
+      ])),
       greets(server.host, server.port),
     ]);
     return healthAnswer({ clamd: Object.fromEntries(daemons), server: { address: `${server.host}:${server.port}`, result: greeting } });

@@ -100,7 +100,10 @@ export function missingClamdSettings(conf: ClamdConf): MissingSetting[] {
   // both encrypted kinds missing: the one switch AlertEncrypted fixes both
   const merged = unmet.includes(ENCRYPTED_ARCHIVES) && unmet.includes(ENCRYPTED_DOCS)
     ? unmet.filter((r) => r !== ENCRYPTED_DOCS).map((r) => (r === ENCRYPTED_ARCHIVES
-      ? { ...r, fix: 'AlertEncrypted yes', anyOf: ['AlertEncrypted'], why: 'encrypted archives (.zip, .7z, .rar) and documents (.pdf) are reported clean' }
+      ? {
+        ...r, fix: 'AlertEncrypted yes', anyOf: ['AlertEncrypted'],
+        why: 'encrypted archives (.zip, .7z, .rar) and documents (.pdf) are reported clean',
+      }
       : r))
     : unmet;
   return merged.map((req) => {
@@ -143,10 +146,13 @@ export function zipCutWarning(conf: ClamdConf, file: string): Diagnostic | undef
   const mib = Math.ceil(scanSize / 1024 / 1024) + 1;
   const fix = scanSize === 0
     ? 'set MaxScanSize (e.g. "MaxScanSize 400M") and MaxFileSize above it (e.g. "MaxFileSize 401M")'
-    : mib <= 2047 ? `set "MaxFileSize ${mib}M" (above MaxScanSize; at most 2047M)` : 'set "MaxScanSize 2046M" (or less) and "MaxFileSize 2047M" (clamd\'s largest)';
+    : mib <= 2047
+      ? `set "MaxFileSize ${mib}M" (above MaxScanSize; at most 2047M)`
+      : 'set "MaxScanSize 2046M" (or less) and "MaxFileSize 2047M" (clamd\'s largest)';
   return {
     severity: 'warning', file, line: fileSetting?.line, key: 'MaxFileSize',
-    message: `${shown(fileSetting, 'MaxFileSize', DEFAULT_MAX_FILE_SIZE)} is not above ${shown(scanSetting, 'MaxScanSize', DEFAULT_MAX_SCAN_SIZE)}: `
+    message: `${shown(fileSetting, 'MaxFileSize', DEFAULT_MAX_FILE_SIZE)} `
+      + `is not above ${shown(scanSetting, 'MaxScanSize', DEFAULT_MAX_SCAN_SIZE)}: `
       + 'clamd cuts a compressed zip member at MaxFileSize and scans only the part it kept, with no alert, so content '
       + `after the cut is reported clean; ${fix} and restart clamd`,
   };
@@ -157,7 +163,10 @@ export function clamdConfWarnings(text: string, file: string, snippet: string): 
   const conf = parseClamdConf(text);
   const warnings: Diagnostic[] = [];
   if (conf.exampleLine !== undefined) {
-    warnings.push({ severity: 'warning', file, line: conf.exampleLine, message: 'an "Example" line: clamd does not start with this file; remove the line' });
+    warnings.push({
+      severity: 'warning', file, line: conf.exampleLine,
+      message: 'an "Example" line: clamd does not start with this file; remove the line',
+    });
   }
   for (const m of missingClamdSettings(conf)) {
     const name = m.fix.split(' ')[0];

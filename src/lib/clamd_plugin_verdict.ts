@@ -29,9 +29,17 @@ const SIZE_SKIP = /max size/i;
  * is rebuilt from Haraka's parse (at most connection.ini [headers] max_lines
  * lines) and whose lines keep a single leading dot the relay removes.
  */
-export function pluginCopyDiffers(message: { leadingDotLine?: number; headerLineCount: number }, maxHeaderLines: number): string | undefined {
-  if (message.leadingDotLine) return `line ${message.leadingDotLine} starts with a single dot (not doubled as RFC 5321 4.5.2 asks): haraka-plugin-clamd would scan it otherwise than the mail server reads it`;
-  if (message.headerLineCount > maxHeaderLines) return `a header of ${message.headerLineCount} lines, over Haraka's ${maxHeaderLines} (connection.ini [headers] max_lines): haraka-plugin-clamd would not scan all of it`;
+export function pluginCopyDiffers(
+  message: { leadingDotLine?: number; headerLineCount: number }, maxHeaderLines: number,
+): string | undefined {
+  if (message.leadingDotLine) {
+    return `line ${message.leadingDotLine} starts with a single dot (not doubled as RFC 5321 4.5.2 asks): `
+      + 'haraka-plugin-clamd would scan it otherwise than the mail server reads it';
+  }
+  if (message.headerLineCount > maxHeaderLines) {
+    return `a header of ${message.headerLineCount} lines, over Haraka's ${maxHeaderLines} (connection.ini [headers] max_lines): `
+      + 'haraka-plugin-clamd would not scan all of it';
+  }
   return undefined;
 }
 
@@ -73,9 +81,22 @@ export interface ClamdPluginSettings {
 /** What keeps the policy from deciding, said at start (the plugin would answer the client itself). */
 export function clamdPluginWarnings(s: ClamdPluginSettings, scanningS: number): string[] {
   const out: string[] = [];
-  if (s.rejectVirus) out.push('haraka-plugin-clamd rejects infected messages itself (config/clamd.ini [reject] virus = true): set virus = false so that action_av_infected decides');
-  if (s.rejectError) out.push('haraka-plugin-clamd defers messages it could not scan itself (config/clamd.ini [reject] error = true): set error = false so that action_av_notscanned decides');
-  if (s.timeoutS >= s.hookTimeoutS) out.push(`haraka-plugin-clamd's scan bound (config/clamd.ini [main] timeout = ${s.timeoutS} s) is not below Haraka's hook timeout for it (${s.hookTimeoutS} s, config/clamd.timeout): a slow scan would be answered by Haraka, not by the policy`);
-  if (s.timeoutS > scanningS) out.push(`haraka-plugin-clamd's scan bound (config/clamd.ini [main] timeout = ${s.timeoutS} s) is above what timeout_message leaves scanning (${scanningS} s)`);
+  if (s.rejectVirus) {
+    out.push('haraka-plugin-clamd rejects infected messages itself (config/clamd.ini [reject] virus = true): '
+      + 'set virus = false so that action_av_infected decides');
+  }
+  if (s.rejectError) {
+    out.push('haraka-plugin-clamd defers messages it could not scan itself (config/clamd.ini [reject] error = true): '
+      + 'set error = false so that action_av_notscanned decides');
+  }
+  if (s.timeoutS >= s.hookTimeoutS) {
+    out.push(`haraka-plugin-clamd's scan bound (config/clamd.ini [main] timeout = ${s.timeoutS} s) `
+      + `is not below Haraka's hook timeout for it (${s.hookTimeoutS} s, config/clamd.timeout): `
+      + 'a slow scan would be answered by Haraka, not by the policy');
+  }
+  if (s.timeoutS > scanningS) {
+    out.push(`haraka-plugin-clamd's scan bound (config/clamd.ini [main] timeout = ${s.timeoutS} s) `
+      + `is above what timeout_message leaves scanning (${scanningS} s)`);
+  }
   return out;
 }

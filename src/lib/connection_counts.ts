@@ -16,7 +16,9 @@ export class ConnectionCounts {
   /** Counts the connection in, unless a cap is reached. */
   admit(address: string, maxTotal: number, maxPerAddress: number): Admission {
     const fromAddress = this.byAddress.get(address) ?? 0;
-    if (maxTotal > 0 && this.total >= maxTotal) return { admitted: false, reason: `${this.total} connections open (max_connections = ${maxTotal})` };
+    if (maxTotal > 0 && this.total >= maxTotal) {
+      return { admitted: false, reason: `${this.total} connections open (max_connections = ${maxTotal})` };
+    }
     if (maxPerAddress > 0 && fromAddress >= maxPerAddress) {
       return { admitted: false, reason: `${fromAddress} connections open from ${address} (max_connections_per_ip = ${maxPerAddress})` };
     }

@@ -12,7 +12,9 @@ export const HIDDEN_EXTENSIONS: ReadonlySet<string> = new Set(['STARTTLS', 'CHUN
 export const HIDDEN_VERBS: ReadonlySet<string> = new Set(['STARTTLS', 'BDAT', 'XCLIENT', 'XFORWARD']);
 
 /** Verbs a client may pipeline or send early (RFC 5321, 2920): any other pipelined line may be an AUTH answer. */
-const PLAIN_VERBS = new Set(['HELO', 'EHLO', 'MAIL', 'RCPT', 'DATA', 'RSET', 'NOOP', 'QUIT', 'VRFY', 'EXPN', 'HELP', 'ETRN', 'STARTTLS', 'BDAT']);
+const PLAIN_VERBS = new Set([
+  'HELO', 'EHLO', 'MAIL', 'RCPT', 'DATA', 'RSET', 'NOOP', 'QUIT', 'VRFY', 'EXPN', 'HELP', 'ETRN', 'STARTTLS', 'BDAT',
+]);
 
 /** The server's EHLO reply lines for the client: its first line, then its extensions in order, the hidden ones left out. */
 export function clientEhloLines(serverEhlo: SmtpReply): string[] {

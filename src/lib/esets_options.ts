@@ -132,28 +132,49 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   server_addr: { type: STRING, scope: 'agent', help: 'mail server the relay forwards to' },
   server_port: { type: PORT, scope: 'agent', help: 'port of the mail server' },
   timeout_client: { type: int(1, 86400), scope: 'agent', help: 'client inactivity timeout, seconds' },
-  timeout_message: { type: int(10, MAX_TIMEOUT_MESSAGE_S), scope: 'agent', help: "longest wait for the answer to a message (scanners, then the mail server), seconds; under RFC 5321's 600 (extension)" },
+  timeout_message: {
+    type: int(10, MAX_TIMEOUT_MESSAGE_S), scope: 'agent',
+    help: "longest wait for the answer to a message (scanners, then the mail server), seconds; under RFC 5321's 600 (extension)",
+  },
   add_header_xvirus: { type: BOOL, scope: 'common', help: 'add X-Virus-Scanner: to forwarded messages' },
   add_header_received: { type: BOOL, scope: 'agent', help: "add the relay's Received: line" },
   user_config: { type: STRING, scope: 'agent', help: 'file of user-specific sections, relative to esets.cfg' },
-  split_recipients: { type: BOOL, scope: 'agent', help: "defer (451 4.5.3) a recipient whose user section differs from the first one's (extension)" },
+  split_recipients: {
+    type: BOOL, scope: 'agent', help: "defer (451 4.5.3) a recipient whose user section differs from the first one's (extension)",
+  },
   null_sender_matches_sender_sections: {
     type: BOOL, scope: 'relay',
-    help: "yes (the manual): the null sender <> of bounces matches every user section's sender part; no: only sections without one (extension)",
+    help: "yes (the manual): the null sender <> of bounces matches every user section's sender part; "
+      + 'no: only sections without one (extension)',
   },
   action_av: { type: { kind: 'enum', values: AV_ACTIONS }, scope: 'common', help: 'virus stage: scan, or a fixed action' },
   action_av_infected: { type: { kind: 'enum', values: VERDICT_ACTIONS }, scope: 'common', help: 'infected message' },
-  action_av_notscanned: { type: { kind: 'enum', values: VERDICT_ACTIONS }, scope: 'common', help: 'message the virus scanner could not scan' },
-  action_av_deleted: { type: { kind: 'enum', values: VERDICT_ACTIONS }, scope: 'common', help: 'message whose infected parts were removed' },
+  action_av_notscanned: {
+    type: { kind: 'enum', values: VERDICT_ACTIONS }, scope: 'common', help: 'message the virus scanner could not scan',
+  },
+  action_av_deleted: {
+    type: { kind: 'enum', values: VERDICT_ACTIONS }, scope: 'common', help: 'message whose infected parts were removed',
+  },
   action_as: { type: { kind: 'enum', values: AV_ACTIONS }, scope: 'common', help: 'spam stage: scan, or a fixed action' },
   action_as_spam: { type: { kind: 'enum', values: VERDICT_ACTIONS }, scope: 'common', help: 'spam message' },
-  action_as_notscanned: { type: { kind: 'enum', values: VERDICT_ACTIONS }, scope: 'common', help: 'message the spam scanner could not scan' },
+  action_as_notscanned: {
+    type: { kind: 'enum', values: VERDICT_ACTIONS }, scope: 'common', help: 'message the spam scanner could not scan',
+  },
   syslog_facility: {
-    type: { kind: 'enum', values: ['none', 'daemon', 'mail', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'] },
+    type: {
+      kind: 'enum',
+      values: ['none', 'daemon', 'mail', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'],
+    },
     scope: 'common', help: "syslog facility; none logs to Haraka's log",
   },
-  syslog_class: { type: { kind: 'enum_list', values: ['error', 'warning', 'summary', 'info', 'debug'] }, scope: 'common', help: 'classes of messages logged, ":"-separated' },
-  av_clean_mode: { type: { kind: 'enum', values: ['none', 'standard', 'strict', 'rigorous', 'delete'] }, scope: 'common', help: 'removal of infected parts' },
+  syslog_class: {
+    type: { kind: 'enum_list', values: ['error', 'warning', 'summary', 'info', 'debug'] },
+    scope: 'common', help: 'classes of messages logged, ":"-separated',
+  },
+  av_clean_mode: {
+    type: { kind: 'enum', values: ['none', 'standard', 'strict', 'rigorous', 'delete'] },
+    scope: 'common', help: 'removal of infected parts',
+  },
   av_scan_obj_files: { type: BOOL, scope: 'common', help: 'accepted; clamd scans all content' },
   av_scan_obj_archives: { type: BOOL, scope: 'common', help: "accepted; archive scanning is clamd.conf's ScanArchive" },
   av_scan_obj_emails: { type: BOOL, scope: 'common', help: "accepted; clamd.conf's ScanMail" },
@@ -169,21 +190,40 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   av_scan_adv_heur: { type: BOOL, scope: 'common', help: 'accepted without effect' },
   av_scan_smart: { type: BOOL, scope: 'common', help: 'accepted without effect' },
   av_quarantine_enabled: { type: BOOL, scope: 'common', help: 'accepted without effect' },
-  daemon_sock_path: { type: { kind: 'address_list' }, scope: 'global', help: 'clamd address(es): unix socket path or host:port, comma-separated' },
+  daemon_sock_path: {
+    type: { kind: 'address_list' }, scope: 'global', help: 'clamd address(es): unix socket path or host:port, comma-separated',
+  },
   spamd_addr: { type: STRING, scope: 'global', help: 'spamd address, host:port (extension)' },
   spamd_max_size: { type: int(0, NO_LIMIT), scope: 'common', help: 'largest message given to spamd, bytes (0: no limit; extension)' },
   spamd_timeout: { type: int(1, 3600), scope: 'common', help: 'seconds to wait for spamd (extension)' },
   syslog_socket: { type: STRING, scope: 'global', help: 'the syslog socket, when syslog_facility is not none (extension)' },
-  server_trusts_relay: { type: BOOL, scope: 'agent', help: "yes: the mail server trusts the relay's address, so XCLIENT is required (extension)" },
+  server_trusts_relay: {
+    type: BOOL, scope: 'agent', help: "yes: the mail server trusts the relay's address, so XCLIENT is required (extension)",
+  },
   helo_name: { type: STRING, scope: 'agent', help: "the relay's own EHLO name to the mail server, a fully qualified name (extension)" },
-  clamd_config: { type: STRING, scope: 'global', help: 'the local clamd.conf checked at start for AlertExceedsMax and AlertEncrypted (extension)' },
-  av_clean_max_parts: { type: int(1, 100_000), scope: 'common', help: 'most MIME parts cleaning scans one by one; more: the message stays infected (extension)' },
+  clamd_config: {
+    type: STRING, scope: 'global', help: 'the local clamd.conf checked at start for AlertExceedsMax and AlertEncrypted (extension)',
+  },
+  av_clean_max_parts: {
+    type: int(1, 100_000), scope: 'common', help: 'most MIME parts cleaning scans one by one; more: the message stays infected (extension)',
+  },
   max_connections: { type: int(0, 1_000_000), scope: 'agent', help: 'concurrent client connections per process, 0: no cap (extension)' },
-  max_connections_per_ip: { type: int(0, 1_000_000), scope: 'agent', help: 'concurrent connections from one client address per process, 0: no cap (extension)' },
-  daemon_user: { type: STRING, scope: 'global', help: 'the user the worker processes run as (the manager binds the listener); unset: the user that started the relay' },
+  max_connections_per_ip: {
+    type: int(0, 1_000_000), scope: 'agent', help: 'concurrent connections from one client address per process, 0: no cap (extension)',
+  },
+  daemon_user: {
+    type: STRING, scope: 'global',
+    help: 'the user the worker processes run as (the manager binds the listener); unset: the user that started the relay',
+  },
   log_file: { type: STRING, scope: 'agent', help: 'the file the launcher logs to instead of stdout; HUP reopens it (extension)' },
-  http_listen: { type: { kind: 'host_port' }, scope: 'agent', help: "the manager's HTTP listener for /health and /metrics, host:port; off when unset (extension)" },
-  proxy_hosts: { type: { kind: 'network_list' }, scope: 'agent', help: 'load balancers that send the PROXY protocol, comma-separated addresses or networks (extension)' },
+  http_listen: {
+    type: { kind: 'host_port' }, scope: 'agent',
+    help: "the manager's HTTP listener for /health and /metrics, host:port; off when unset (extension)",
+  },
+  proxy_hosts: {
+    type: { kind: 'network_list' }, scope: 'agent',
+    help: 'load balancers that send the PROXY protocol, comma-separated addresses or networks (extension)',
+  },
 };
 
 export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>({

@@ -29,7 +29,8 @@ export function fileTrustWarnings(option: string, facts: FileFacts, namedAt: Nam
   if (facts.symlinkTarget !== undefined) {
     found.push({
       ...at,
-      message: `${option} ${facts.path} is a symbolic link (to ${facts.symlinkTarget}): whoever can change the link chooses the file; name the file itself`,
+      message: `${option} ${facts.path} is a symbolic link (to ${facts.symlinkTarget}): `
+        + 'whoever can change the link chooses the file; name the file itself',
     });
   }
   if (facts.mode & WORLD_WRITABLE) {
@@ -42,7 +43,8 @@ export function fileTrustWarnings(option: string, facts: FileFacts, namedAt: Nam
   if (facts.dirMode & WORLD_WRITABLE && !(facts.dirMode & STICKY)) {
     found.push({
       ...at,
-      message: `${option} ${facts.path} is in a world-writable folder without the sticky bit (mode ${octal(facts.dirMode)}): any local user can replace it; chmod o-w the folder`,
+      message: `${option} ${facts.path} is in a world-writable folder without the sticky bit (mode ${octal(facts.dirMode)}): `
+        + 'any local user can replace it; chmod o-w the folder',
     });
   }
   return found;

@@ -25,7 +25,9 @@ export interface HarakaInForce {
 /** Plugin names as config/plugins may write them. */
 export const CLAMD_PLUGIN_NAMES = ['clamd', 'haraka-plugin-clamd'];
 
-export function harakaCDiagnostics(config: EsetsConfig, lines: Partial<Record<OptionName, number>>, file: string, haraka: HarakaInForce): Diagnostic[] {
+export function harakaCDiagnostics(
+  config: EsetsConfig, lines: Partial<Record<OptionName, number>>, file: string, haraka: HarakaInForce,
+): Diagnostic[] {
   const out: Diagnostic[] = [];
   const warn = (key: OptionName, message: string, line = lines[key]): void => {
     out.push({ severity: 'warning', file, line, key, message });
@@ -43,38 +45,53 @@ export function harakaCDiagnostics(config: EsetsConfig, lines: Partial<Record<Op
     }
   }
   if (set('num_proc') && config.num_proc !== haraka.nodes) {
-    warn('num_proc', `num_proc = ${config.num_proc} not used under haraka -c: Haraka runs ${haraka.nodes} worker process(es) (config/smtp.ini [main] nodes)`);
+    warn('num_proc', `num_proc = ${config.num_proc} not used under haraka -c: `
+      + `Haraka runs ${haraka.nodes} worker process(es) (config/smtp.ini [main] nodes)`);
   }
   if (config.add_header_received !== haraka.addReceived) {
     warn('add_header_received',
-      `add_header_received = ${config.add_header_received ? 'yes' : 'no'}${set('add_header_received') ? '' : ' (the default)'} not used under haraka -c: `
-      + `Haraka ${haraka.addReceived ? 'adds' : 'does not add'} its Received: line (config/connection.ini [headers] add_received = ${haraka.addReceived})`);
+      `add_header_received = ${config.add_header_received ? 'yes' : 'no'}${set('add_header_received') ? '' : ' (the default)'} `
+      + 'not used under haraka -c: '
+      + `Haraka ${haraka.addReceived ? 'adds' : 'does not add'} its Received: line `
+      + `(config/connection.ini [headers] add_received = ${haraka.addReceived})`);
   }
   if (set('proxy_hosts') && config.proxy_hosts.join(',') !== haraka.proxyHosts.join(',')) {
-    warn('proxy_hosts', `proxy_hosts = ${config.proxy_hosts.join(',')} not used under haraka -c: Haraka takes PROXY from ${haraka.proxyHosts.join(',') || 'no host'} (config/connection.ini [haproxy] hosts[], as /32 or /128)`);
+    warn('proxy_hosts', `proxy_hosts = ${config.proxy_hosts.join(',')} not used under haraka -c: `
+      + `Haraka takes PROXY from ${haraka.proxyHosts.join(',') || 'no host'} (config/connection.ini [haproxy] hosts[], as /32 or /128)`);
   }
   if (set('daemon_user')) {
-    warn('daemon_user', `daemon_user = ${config.daemon_user} not used under haraka -c: Haraka's own user and group settings (config/smtp.ini [main] user, group) decide`);
+    warn('daemon_user', `daemon_user = ${config.daemon_user} not used under haraka -c: `
+      + "Haraka's own user and group settings (config/smtp.ini [main] user, group) decide");
   }
   if (set('log_file')) {
-    warn('log_file', `log_file = ${config.log_file} not used under haraka -c: Haraka's log goes where Haraka's stdout goes (config/log.ini)`);
+    warn('log_file', `log_file = ${config.log_file} not used under haraka -c: `
+      + "Haraka's log goes where Haraka's stdout goes (config/log.ini)");
   }
   if (!listed('esets_connection_limits') && set('timeout_client')) {
-    warn('timeout_client', `timeout_client = ${config.timeout_client} not applied: esets_connection_limits is not in config/plugins, so Haraka's config/smtp.ini [main] inactivity_timeout decides`);
+    warn('timeout_client', `timeout_client = ${config.timeout_client} not applied: esets_connection_limits is not in config/plugins, `
+      + "so Haraka's config/smtp.ini [main] inactivity_timeout decides");
   }
   if (!listed('esets_forward')) {
     for (const key of ['server_addr', 'server_port'] as const) {
-      if (set(key)) warn(key, `${key} = ${config[key]} not used: esets_forward is not in config/plugins (the delivery plugin, e.g. queue/smtp_forward with its smtp_forward.ini, decides the server)`);
+      if (set(key)) {
+        warn(key, `${key} = ${config[key]} not used: esets_forward is not in config/plugins `
+          + '(the delivery plugin, e.g. queue/smtp_forward with its smtp_forward.ini, decides the server)');
+      }
     }
   }
   if (!listed('esets_forward')) {
     for (const key of ['helo_name', 'server_trusts_relay'] as const) {
-      if (set(key)) warn(key, `${key} not used: esets_forward is not in config/plugins (the delivery plugin talks to the server its own way)`);
+      if (set(key)) {
+        warn(key, `${key} not used: esets_forward is not in config/plugins (the delivery plugin talks to the server its own way)`);
+      }
     }
   }
   // our plugins missing from config/plugins: what they would have applied
   if (!listed('esets_policy')) {
-    out.push({ severity: 'error', file, key: 'action_av', message: 'esets_policy is not in config/plugins: no message would be scanned (Haraka is not started; list it, see docs/haraka_c.md)' });
+    out.push({
+      severity: 'error', file, key: 'action_av',
+      message: 'esets_policy is not in config/plugins: no message would be scanned (Haraka is not started; list it, see docs/haraka_c.md)',
+    });
   }
   if (!listed('esets_connection_limits')) {
     for (const key of ['max_connections', 'max_connections_per_ip'] as const) {
@@ -90,7 +107,8 @@ export function harakaCDiagnostics(config: EsetsConfig, lines: Partial<Record<Op
     warn('http_listen', `http_listen = ${config.http_listen} not applied: esets_status is not in config/plugins (no /health, no /metrics)`);
   }
   if (CLAMD_PLUGIN_NAMES.some(listed) && set('daemon_sock_path')) {
-    warn('daemon_sock_path', `daemon_sock_path = ${config.daemon_sock_path.join(',')} not used: haraka-plugin-clamd scans (config/clamd.ini [main] clamd_socket decides)`);
+    warn('daemon_sock_path', `daemon_sock_path = ${config.daemon_sock_path.join(',')} not used: `
+      + 'haraka-plugin-clamd scans (config/clamd.ini [main] clamd_socket decides)');
   }
   return out;
 }

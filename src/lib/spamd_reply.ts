@@ -9,7 +9,10 @@ export function parseSpamdReply(raw: string): SpamdResult {
   const [head, ...rest] = raw.split(/\r?\n\r?\n/);
   const lines = head.split(/\r?\n/);
   const status = /^SPAMD\/[\d.]+\s+(\d+)\s+(.*)$/.exec(lines[0] ?? '');
-  if (!status) return { ok: false, reason: raw ? `spamd: unexpected reply ${JSON.stringify(raw.slice(0, 80))}` : 'spamd closed the connection without a verdict' };
+  if (!status) {
+    const reason = raw ? `spamd: unexpected reply ${JSON.stringify(raw.slice(0, 80))}` : 'spamd closed the connection without a verdict';
+    return { ok: false, reason };
+  }
   if (status[1] !== '0') return { ok: false, reason: `spamd: ${status[2].trim()}` };
   const spam = lines.map((l) => /^Spam:\s*(True|False|Yes|No)\s*;\s*(-?[\d.]+)\s*\/\s*(-?[\d.]+)/i.exec(l)).find(Boolean);
   if (!spam) return { ok: false, reason: 'spamd: reply without a Spam: line' };
@@ -19,5 +22,6 @@ export function parseSpamdReply(raw: string): SpamdResult {
 
 /** X-Spam-Status, in SpamAssassin's own format. */
 export function xSpamStatus(result: { spam: boolean; score: number; threshold: number; tests: string[] }): string {
-  return `${result.spam ? 'Yes' : 'No'}, score=${result.score.toFixed(1)} required=${result.threshold.toFixed(1)} tests=${result.tests.join(',') || 'none'}`;
+  return `${result.spam ? 'Yes' : 'No'}, score=${result.score.toFixed(1)} required=${result.threshold.toFixed(1)} `
+    + `tests=${result.tests.join(',') || 'none'}`;
 }

@@ -72,7 +72,9 @@ export function messageBudget(config: EsetsConfig): MessageBudget {
     : 0;
   const as = config.action_as === 'scan' ? spamdMs : 0;
   const scanningNeedMs = av + as;
-  return { clamdScanMs, spamdMs, scanningNeedMs, scanningMs: Math.min(scanningNeedMs, endOfDataMs - serverShareMs(endOfDataMs)), endOfDataMs };
+  return {
+    clamdScanMs, spamdMs, scanningNeedMs, scanningMs: Math.min(scanningNeedMs, endOfDataMs - serverShareMs(endOfDataMs)), endOfDataMs,
+  };
 }
 
 function serverShareMs(endOfDataMs: number): number {
@@ -110,13 +112,17 @@ export function budgetDiagnostics(config: EsetsConfig, file: string, line?: numb
   const budget = messageBudget(config);
   if (budget.scanningNeedMs <= budget.scanningMs) return [];
   const parts = [
-    config.action_av === 'scan' ? `clamd ${budget.clamdScanMs / 1000} s x ${config.daemon_sock_path.length} daemon(s)${config.av_clean_mode === 'none' ? '' : ' + cleaning'}` : '',
+    config.action_av === 'scan'
+      ? `clamd ${budget.clamdScanMs / 1000} s x ${config.daemon_sock_path.length} daemon(s)`
+        + `${config.av_clean_mode === 'none' ? '' : ' + cleaning'}`
+      : '',
     config.action_as === 'scan' ? `spamd ${budget.spamdMs / 1000} s` : '',
   ].filter(Boolean);
   return [{
     severity: 'warning', file, line, key: 'timeout_message',
     message: `the scanners may need ${budget.scanningNeedMs / 1000} s (${parts.join(', ')}), more than the ${budget.scanningMs / 1000} s `
-      + `timeout_message = ${config.timeout_message} leaves them (the mail server keeps ${(budget.endOfDataMs - budget.scanningMs) / 1000} s): `
+      + `timeout_message = ${config.timeout_message} leaves them `
+      + `(the mail server keeps ${(budget.endOfDataMs - budget.scanningMs) / 1000} s): `
       + 'a scan still running then counts as not scanned',
   }];
 }

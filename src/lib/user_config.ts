@@ -45,7 +45,11 @@ export function parseUserConfig(text: string, file: string): { userConfig: UserC
   const byName = new Map<string, CfgSection>();
   for (const section of parsed.sections) {
     if (byName.has(section.name.toLowerCase())) {
-      diagnostics.push({ severity: 'warning', file, line: section.line, message: `section [${section.name}] appears again (first at line ${byName.get(section.name.toLowerCase())!.line}); both are kept, the first one matches first` });
+      diagnostics.push({
+        severity: 'warning', file, line: section.line,
+        message: `section [${section.name}] appears again (first at line ${byName.get(section.name.toLowerCase())!.line}); `
+          + 'both are kept, the first one matches first',
+      });
       continue;
     }
     byName.set(section.name.toLowerCase(), section);
@@ -89,14 +93,22 @@ interface ParentLink {
 }
 
 /** Each section's parent; a name that matches no section is an error (the section then inherits nothing). */
-function parentLinks(sections: readonly CfgSection[], byName: Map<string, CfgSection>, file: string, diagnostics: Diagnostic[]): Map<CfgSection, ParentLink> {
+function parentLinks(
+  sections: readonly CfgSection[], byName: Map<string, CfgSection>, file: string, diagnostics: Diagnostic[],
+): Map<CfgSection, ParentLink> {
   const links = new Map<CfgSection, ParentLink>();
   for (const section of sections) {
     const entry = section.entries.find((e) => e.key === PARENT);
     if (!entry) continue;
     const parent = byName.get(entry.value.toLowerCase());
-    if (parent) links.set(section, { section: parent, line: entry.line });
-    else diagnostics.push({ severity: 'error', file, line: entry.line, key: PARENT, message: `[${section.name}] parent_id "${entry.value}" names no section of this file` });
+    if (parent) {
+      links.set(section, { section: parent, line: entry.line });
+    } else {
+      diagnostics.push({
+        severity: 'error', file, line: entry.line, key: PARENT,
+        message: `[${section.name}] parent_id "${entry.value}" names no section of this file`,
+      });
+    }
   }
   return links;
 }
@@ -105,7 +117,9 @@ function parentLinks(sections: readonly CfgSection[], byName: Map<string, CfgSec
  * Steps from each section to its farthest ancestor, or BROKEN. Iterative: each section joins one
  * walk up its chain, so the work is linear in the number of sections whatever the chains.
  */
-function inheritanceDepths(sections: readonly CfgSection[], parents: Map<CfgSection, ParentLink>, file: string, diagnostics: Diagnostic[]): Map<CfgSection, number> {
+function inheritanceDepths(
+  sections: readonly CfgSection[], parents: Map<CfgSection, ParentLink>, file: string, diagnostics: Diagnostic[],
+): Map<CfgSection, number> {
   const depths = new Map<CfgSection, number>();
   for (const start of sections) {
     const walk: CfgSection[] = [];
@@ -121,7 +135,9 @@ function inheritanceDepths(sections: readonly CfgSection[], parents: Map<CfgSect
     if (top && onWalk.has(top)) {
       const last = walk[walk.length - 1];
       const cycle = [...walk.slice(walk.indexOf(top)), top];
-      diagnostics.push({ severity: 'error', file, line: parents.get(last)!.line, key: PARENT, message: `parent_id cycle: ${chainText(cycle)}` });
+      diagnostics.push({
+        severity: 'error', file, line: parents.get(last)!.line, key: PARENT, message: `parent_id cycle: ${chainText(cycle)}`,
+      });
       above = BROKEN;
     }
     for (let i = walk.length - 1; i >= 0; i--) {
@@ -135,7 +151,8 @@ function inheritanceDepths(sections: readonly CfgSection[], parents: Map<CfgSect
         const link = parents.get(section)!;
         diagnostics.push({
           severity: 'error', file, line: link.line, key: PARENT,
-          message: `[${section.name}] parent_id "${link.section.name}" is step ${depth} of a parent_id chain: at most ${MAX_PARENT_DEPTH} are allowed`,
+          message: `[${section.name}] parent_id "${link.section.name}" is step ${depth} of a parent_id chain: `
+            + `at most ${MAX_PARENT_DEPTH} are allowed`,
         });
         depths.set(section, BROKEN);
         above = BROKEN;
@@ -177,7 +194,9 @@ function forgeableAccept(
 }
 
 /** The section of the chain that sets key itself (the chain is resolved: at most MAX_PARENT_DEPTH steps). */
-function setter(section: CfgSection, key: keyof EsetsConfig, parents: Map<CfgSection, ParentLink>, own: Map<CfgSection, Partial<EsetsConfig>>): CfgSection {
+function setter(
+  section: CfgSection, key: keyof EsetsConfig, parents: Map<CfgSection, ParentLink>, own: Map<CfgSection, Partial<EsetsConfig>>,
+): CfgSection {
   let at = section;
   for (let step = 0; step <= MAX_PARENT_DEPTH && own.get(at)![key] === undefined; step++) {
     const parent = parents.get(at)?.section;

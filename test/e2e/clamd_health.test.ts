@@ -44,7 +44,9 @@ describe('clamd health: a hung daemon is found by PING and skipped', function ()
     for (let i = 0; i < 6; i++) {
       const infected = i % 2 === 1;
       const started = Date.now();
-      const { data } = await client.send('a@example.com', ['b@example.org'], `Subject: m${i}\r\nMessage-ID: <health-${i}@test>\r\n\r\n${infected ? EICAR : 'clean'}\r\n`);
+      const { data } = await client.send(
+        'a@example.com', ['b@example.org'], `Subject: m${i}\r\nMessage-ID: <health-${i}@test>\r\n\r\n${infected ? EICAR : 'clean'}\r\n`,
+      );
       times.push(Date.now() - started);
       assert.equal(data?.code, infected ? 550 : 250, `message ${i}: ${data?.code} ${data?.lines.join(' ')}`);
     }

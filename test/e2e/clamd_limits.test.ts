@@ -17,15 +17,18 @@ const base64 = (data: Buffer): string => data.toString('base64').replace(/.{76}/
 
 /** EICAR as a base64 attachment: only clamd's MIME decoding finds it (not a search of the raw bytes). */
 function withEicar(subject: string): string {
-  return `Subject: ${subject}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="e"\r\n\r\n--e\r\nContent-Type: text/plain\r\n\r\ninner\r\n`
-    + `--e\r\nContent-Type: application/octet-stream; name="eicar.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64(Buffer.from(EICAR))}\r\n--e--\r\n`;
+  return `Subject: ${subject}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="e"\r\n\r\n`
+    + '--e\r\nContent-Type: text/plain\r\n\r\ninner\r\n'
+    + '--e\r\nContent-Type: application/octet-stream; name="eicar.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+    + `${base64(Buffer.from(EICAR))}\r\n--e--\r\n`;
 }
 
 /** 20 messages each attached (message/rfc822) to the one around it, EICAR in the innermost. */
 function nestedMessages(subject: string, depth = 20): string {
   let m = withEicar('innermost');
   for (let i = 0; i < depth; i++) {
-    m = `Subject: ${i === depth - 1 ? subject : `layer ${i}`}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="m${i}"\r\n\r\n`
+    m = `Subject: ${i === depth - 1 ? subject : `layer ${i}`}\r\n`
+      + `MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="m${i}"\r\n\r\n`
       + `--m${i}\r\nContent-Type: text/plain\r\n\r\nforwarded\r\n--m${i}\r\nContent-Type: message/rfc822\r\n\r\n${m}\r\n--m${i}--\r\n`;
   }
   return m;
@@ -35,7 +38,8 @@ function nestedMessages(subject: string, depth = 20): string {
 function nestedZips(subject: string, depth = 16): string {
   let archive = zip([{ name: 'eicar.com', data: Buffer.from(EICAR) }]);
   for (let i = 1; i < depth; i++) archive = zip([{ name: `level${i}.zip`, data: archive }]);
-  return `Subject: ${subject}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="z"\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n`
+  return `Subject: ${subject}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="z"\r\n\r\n`
+    + '--z\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n'
     + `--z\r\nContent-Type: application/zip; name="nested.zip"\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64(archive)}\r\n--z--\r\n`;
 }
 
@@ -43,14 +47,16 @@ function nestedZips(subject: string, depth = 16): string {
 function manyParts(subject: string, count = 20_001): string {
   const parts: string[] = [];
   for (let i = 0; i < count - 1; i++) parts.push(`--p\r\nContent-Type: text/plain\r\n\r\npart ${i}\r\n`);
-  parts.push(`--p\r\nContent-Type: application/octet-stream; name="eicar.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64(Buffer.from(EICAR))}\r\n`);
+  parts.push('--p\r\nContent-Type: application/octet-stream; name="eicar.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+    + `${base64(Buffer.from(EICAR))}\r\n`);
   return `Subject: ${subject}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="p"\r\n\r\n${parts.join('')}--p--\r\n`;
 }
 
 /** A zip attachment (a few hundred KB) whose one member is `paddingMiB` MiB of padding, then EICAR. */
 function paddedZip(subject: string, paddingMiB: number): string {
   const archive = zip([paddedMember('padded.bin', paddingMiB, Buffer.from(EICAR))]);
-  return `Subject: ${subject}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="z"\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n`
+  return `Subject: ${subject}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="z"\r\n\r\n`
+    + '--z\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n'
     + `--z\r\nContent-Type: application/zip; name="padded.zip"\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64(archive)}\r\n--z--\r\n`;
 }
 
@@ -78,7 +84,10 @@ describe("content beyond clamd's limits (clamd with config/clamd-esets-relay.con
     const cfg = (p: number, c: Clamd): string => writeEsetsCfg(esetsCfg(p, {
       serverPort: sink.port, clamdSocket: c.socket, global: { clamd_config: `"${path.join(c.dir, 'clamd.conf')}"` },
     }));
-    [relay, unguarded] = await Promise.all([startRelay(['--config', cfg(port, clamd)], port), startRelay(['--config', cfg(port2, lenient)], port2)]);
+    [relay, unguarded] = await Promise.all([
+      startRelay(['--config', cfg(port, clamd)], port),
+      startRelay(['--config', cfg(port2, lenient)], port2),
+    ]);
   });
 
   after(async () => {
@@ -133,7 +142,8 @@ describe("content beyond clamd's limits (clamd with config/clamd-esets-relay.con
     assert.equal(r.delivered, false);
   });
 
-  it('with MaxFileSize 100M (not above MaxScanSize), the 101 MB padded zip would be delivered as clean; the relay warns at start', async () => {
+  it('with MaxFileSize 100M (not above MaxScanSize), the 101 MB padded zip would be delivered as clean; '
+    + 'the relay warns at start', async () => {
     const cut = fs.readFileSync(CLAMD_SNIPPET, 'utf8').replace(/^MaxFileSize 401M$/m, 'MaxFileSize 100M');
     assert.match(cut, /^MaxFileSize 100M$/m);
     const cutClamd = await startClamd(undefined, false, cut);

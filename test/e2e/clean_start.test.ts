@@ -24,7 +24,10 @@ function defaultLikeCfg(listenPort: number, serverPort: number, clamd: Clamd): s
     .replace(/^daemon_sock_path = .*$/m, `daemon_sock_path = "${clamd.socket}"\nclamd_config = "${path.join(clamd.dir, 'clamd.conf')}"`)
     .replace(/^listen_port = .*$/m, `listen_port = ${listenPort}`)
     .replace(/^server_port = .*$/m, `server_port = ${serverPort}`);
-  assert.ok(text.includes(`listen_port = ${listenPort}`) && text.includes(`server_port = ${serverPort}`) && text.includes(clamd.socket), 'config/esets.cfg changed shape');
+  assert.ok(
+    text.includes(`listen_port = ${listenPort}`) && text.includes(`server_port = ${serverPort}`) && text.includes(clamd.socket),
+    'config/esets.cfg changed shape',
+  );
   return text;
 }
 

@@ -165,7 +165,9 @@ describe('relay end to end: what the mail server answers reaches the client', fu
   async function withServer(sink: Sink | undefined, extraArgs: string[], test: (relay: Relay) => Promise<void>): Promise<void> {
     const serverPort = sink ? await sink.start() : await freePort();
     const port = await freePort();
-    const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort, clamdSocket: clamd.socket })), ...extraArgs], port);
+    const relay = await startRelay([
+      '--config', writeEsetsCfg(esetsCfg(port, { serverPort, clamdSocket: clamd.socket })), ...extraArgs,
+    ], port);
     try {
       await test(relay);
     } finally {

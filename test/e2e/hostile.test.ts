@@ -35,11 +35,15 @@ describe('hostile and broken input', function () {
   before(async () => {
     clamd = await startClamd();
     sink = new Sink({
-      refuseRcpt: (address, session) => (!address.endsWith('@example.org') && session.remoteAddress !== '127.0.0.1' ? '5.7.1 Relaying denied' : undefined),
+      refuseRcpt: (address, session) => (
+        !address.endsWith('@example.org') && session.remoteAddress !== '127.0.0.1' ? '5.7.1 Relaying denied' : undefined
+      ),
     });
     await sink.start();
     const port = await freePort();
-    relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { timeout_client: 3 } }))], port);
+    relay = await startRelay([
+      '--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { timeout_client: 3 } })),
+    ], port);
   });
 
   after(async () => {
@@ -58,7 +62,8 @@ describe('hostile and broken input', function () {
     assert.equal(r.data?.code, 250);
   }
 
-  it('answers every fuzzed command line (random bytes, NUL, overlong lines, bad addresses, pipelined garbage) and keeps serving', async () => {
+  it('answers every fuzzed command line (random bytes, NUL, overlong lines, bad addresses, pipelined garbage) '
+    + 'and keeps serving', async () => {
     const random = prng(20261125);
     for (let session = 0; session < 20; session++) {
       const socket = net.connect(relay.port, '127.0.0.1');
@@ -72,9 +77,13 @@ describe('hostile and broken input', function () {
       for (let i = 0; i < 15; i++) {
         const pick = random();
         if (pick < 0.4) lines.push(Buffer.from(`${GARBAGE_LINES[Math.floor(random() * GARBAGE_LINES.length)]}\r\n`, 'latin1'));
-        else if (pick < 0.7) lines.push(Buffer.concat([Buffer.from(Array.from({ length: 1 + Math.floor(random() * 300) }, () => Math.floor(random() * 256))), Buffer.from('\r\n')]));
+        else if (pick < 0.7) lines.push(Buffer.concat([
+          Buffer.from(Array.from({ length: 1 + Math.floor(random() * 300) }, () => Math.floor(random() * 256))),
+          Buffer.from('\r\n'),
+        ]));
         else if (pick < 0.8) lines.push(Buffer.from(`NOOP ${'x'.repeat(5000 + Math.floor(random() * 20000))}\r\n`));
-        else lines.push(Buffer.from('MAIL FROM:<a@example.com>\r\nRCPT TO:<user@example.org>\r\nDATA\r\nSubject: fuzz\r\n\r\nbody\r\n.\r\nRSET\r\n'));
+        else lines.push(Buffer.from('MAIL FROM:<a@example.com>\r\nRCPT TO:<user@example.org>\r\nDATA\r\n'
+          + 'Subject: fuzz\r\n\r\nbody\r\n.\r\nRSET\r\n'));
       }
       // pipelined: everything at once
       socket.write(Buffer.concat(lines));
@@ -91,7 +100,8 @@ describe('hostile and broken input', function () {
     await stillServes();
   });
 
-  it('gives every broken or hostile message a clear answer: broken MIME, deep nesting, huge headers, bare CR/LF, bad base64, a gzip bomb', async function () {
+  it('gives every broken or hostile message a clear answer: broken MIME, deep nesting, huge headers, bare CR/LF, bad base64, '
+    + 'a gzip bomb', async function () {
     this.timeout(300_000);
     let nested = 'innermost';
     for (let i = 0; i < 300; i++) nested = `Content-Type: multipart/mixed; boundary="n${i}"\r\n\r\n--n${i}\r\n${nested}\r\n--n${i}--`;
@@ -102,7 +112,8 @@ describe('hostile and broken input', function () {
       ['huge headers', `${Array.from({ length: 900 }, (_, i) => `X-Filler-${i}: ${'v'.repeat(200)}`).join('\r\n')}\r\n\r\nbody\r\n`],
       ['bare CR and LF', 'Subject: bare\r\n\r\nline one\rline two\nline three\r\n'],
       ['invalid base64', 'Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not*base64###\r\n===\r\n'],
-      ['gzip bomb', `Content-Type: application/gzip; name="bomb.gz"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="bomb.gz"\r\n\r\n${bomb}\r\n`],
+      ['gzip bomb', 'Content-Type: application/gzip; name="bomb.gz"\r\nContent-Transfer-Encoding: base64\r\n'
+        + `Content-Disposition: attachment; filename="bomb.gz"\r\n\r\n${bomb}\r\n`],
     ];
     for (const [name, body] of cases) {
       const client = await SmtpTestClient.connect(relay.port);

@@ -26,7 +26,9 @@ describe('esets_smtp launcher', function () {
   });
 
   it('does not start on a malformed esets.cfg and names file, line, key, value and what was expected', async () => {
-    const file = writeEsetsCfg('[smtp]\nagent_enabled = yes\nlisten_addr = "127.0.0.1"\nlisten_port = 25x\nserver_addr = "127.0.0.1"\nserver_port = 25\n');
+    const file = writeEsetsCfg(
+      '[smtp]\nagent_enabled = yes\nlisten_addr = "127.0.0.1"\nlisten_port = 25x\nserver_addr = "127.0.0.1"\nserver_port = 25\n',
+    );
     const r = await runLauncher(['--config', file]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`${file.replace(/[.\\/]/g, '\\$&')}:4: error: option 'listen_port' has invalid value '25x': expected an integer`));
@@ -42,7 +44,10 @@ describe('esets_smtp launcher', function () {
 
   it('does not start on a broken user_config and names its file and line', async () => {
     const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, smtp: { user_config: '"users.cfg"' } }));
-    fs.writeFileSync(path.join(path.dirname(file), 'users.cfg'), '[a.example]\naction_av = reject\n[b.example]\nparent_id = "a.example"\naction_as = sometimes\n');
+    fs.writeFileSync(
+      path.join(path.dirname(file), 'users.cfg'),
+      '[a.example]\naction_av = reject\n[b.example]\nparent_id = "a.example"\naction_as = sometimes\n',
+    );
     const r = await runLauncher(['--config', file]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /users\.cfg:5: error: option 'action_as' has invalid value 'sometimes': expected .* \(user_config, named at \S+esets\.cfg:\d+\)\n/);
@@ -55,12 +60,18 @@ describe('esets_smtp launcher', function () {
     const missing = path.join(path.dirname(file), 'missing-users.cfg');
     const r = await runLauncher(['--config', file]);
     assert.equal(r.code, 1, r.stderr);
-    assert.equal(r.stderr, `${missing}: error: cannot read: ENOENT: no such file or directory, open '${missing}' (user_config, named at ${file}:${line})\nesets_smtp: not started\n`);
+    assert.equal(
+      r.stderr,
+      `${missing}: error: cannot read: ENOENT: no such file or directory, open '${missing}' (user_config, named at ${file}:${line})\n`
+        + 'esets_smtp: not started\n',
+    );
   });
 
   it('does not start when daemon_user cannot read user_config, naming the file and the esets.cfg line that names it', async function () {
     if (process.getuid?.() !== 0) this.skip();
-    const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, global: { daemon_user: '"nobody"' }, smtp: { user_config: '"users.cfg"' } }));
+    const file = writeEsetsCfg(esetsCfg(await freePort(), {
+      serverPort: 1, global: { daemon_user: '"nobody"' }, smtp: { user_config: '"users.cfg"' },
+    }));
     const users = path.join(path.dirname(file), 'users.cfg');
     fs.writeFileSync(users, '[a.example]\n', { mode: 0o600 });
     fs.chmodSync(path.dirname(file), 0o755);
@@ -115,7 +126,10 @@ describe('esets_smtp launcher', function () {
     await sink.start();
     const port = await freePort();
     const file = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, smtp: { action_av: 'accept', user_config: '"users.cfg"' } }));
-    fs.writeFileSync(path.join(path.dirname(file), 'users.cfg'), '[|partner.example]\naction_av_infected = accept\n\n[example.org]\naction_av_infected = defer\n');
+    fs.writeFileSync(
+      path.join(path.dirname(file), 'users.cfg'),
+      '[|partner.example]\naction_av_infected = accept\n\n[example.org]\naction_av_infected = defer\n',
+    );
     const relay = await startRelay(['--config', file], port);
     try {
       assert.match(relay.output(), /users\.cfg:1: warning: \[\|partner\.example\] sets action_av_infected = accept: sender addresses are not authenticated/);
@@ -130,7 +144,9 @@ describe('esets_smtp launcher', function () {
     const sink = new Sink();
     await sink.start();
     const port = await freePort();
-    const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, smtp: { action_av: 'accept' } }))], port);
+    const relay = await startRelay([
+      '--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, smtp: { action_av: 'accept' } })),
+    ], port);
     try {
       const client = await SmtpTestClient.connect(port);
       await client.read();
@@ -169,7 +185,9 @@ describe('esets_smtp launcher', function () {
     const sink = new Sink();
     await sink.start();
     const port = await freePort();
-    const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, smtp: { action_av: 'accept' } }))], port);
+    const relay = await startRelay([
+      '--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, smtp: { action_av: 'accept' } })),
+    ], port);
     try {
       const client = await SmtpTestClient.connect(port);
       await client.read();

@@ -117,7 +117,10 @@ describe('live scan: the message reaches clamd during DATA', function () {
       held = [];
       const reply = client.send('a@example.com', ['user@example.org'], body);
       // clamd has the whole message and its verdict is held
-      assert.ok(await eventually(() => connections.slice(scansBefore).some((c) => c.instream && c.bytes >= body.length), 10_000), `${kind}: clamd got the message`);
+      assert.ok(
+        await eventually(() => connections.slice(scansBefore).some((c) => c.instream && c.bytes >= body.length), 10_000),
+        `${kind}: clamd got the message`,
+      );
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(sink.dataBytes, bytesBefore, `${kind}: message bytes reached the server before the verdict`);
       const release = held;

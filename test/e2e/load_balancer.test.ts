@@ -34,7 +34,9 @@ describe('behind a TCP load balancer (HAProxy, PROXY protocol, proxy_hosts)', fu
     await sink.start();
     [clamd, postfix] = await Promise.all([startClamd(), startPostfixServer({ deliverTo: sink.port })]);
     const port = await freePort();
-    const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: postfix.port, clamdSocket: clamd.socket, smtp: { proxy_hosts: `"${BALANCERS.join(', ')}"` } }));
+    const cfg = writeEsetsCfg(esetsCfg(port, {
+      serverPort: postfix.port, clamdSocket: clamd.socket, smtp: { proxy_hosts: `"${BALANCERS.join(', ')}"` },
+    }));
     relay = await startRelay(['--config', cfg], port, {}, dns.wrap);
     haproxy = await startHaproxy(relay.port, BALANCERS);
   });

@@ -14,7 +14,9 @@ import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
 
 const MAX_LINE_BYTES = 900;
-const SUMMARY_KEYS = ['action', 'by', 'from', 'to', 'section', 'rcpts', 'av', 'as', 'message_id', 'size', 'server', 'reply', 'scan', 'time'];
+const SUMMARY_KEYS = [
+  'action', 'by', 'from', 'to', 'section', 'rcpts', 'av', 'as', 'message_id', 'size', 'server', 'reply', 'scan', 'time',
+];
 
 /**
  * A Message-ID past 1,100 bytes with `<0>`, ESC and a fake field, as in issue 10
@@ -90,17 +92,25 @@ describe('summary logging', function () {
 
   async function relayWith(global: Record<string, string>, smtp: Record<string, string> = {}): Promise<Relay> {
     const port = await freePort();
-    return startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, global, smtp }))], port);
+    return startRelay([
+      '--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, global, smtp })),
+    ], port);
   }
 
-  it('syslog_facility = mail: accept at mail.notice, reject at mail.warning, with sender, recipient, verdict, option, id, size, time', async () => {
+  it('syslog_facility = mail: accept at mail.notice, reject at mail.warning, '
+    + 'with sender, recipient, verdict, option, id, size, time', async () => {
     const relay = await relayWith({ syslog_facility: 'mail', syslog_socket: `"${rsyslog.socket}"` });
     try {
       assert.equal(await send(relay, 'good@example.com', 'log-clean', 'hello'), 250);
       assert.equal(await send(relay, 'bad@example.com', 'log-virus', EICAR), 550);
       const log = await waitFor(rsyslog.read, /log-virus/);
       // the pid is the Haraka worker's (num_proc workers under the launcher)
-      assert.match(log, new RegExp(`^mail\\.notice esets_smtp\\[\\d+\\]: action=accept by=action_as from="<good@example\\.com>" to="<user@example\\.org>" section="\\[smtp\\]" rcpts=1 av="clean" as="not scanned: action_as = accept" message_id="<log-clean@test>" size=\\d+ server=accepted reply="250 [^"]*" scan=\\d+ms time=\\d+ms$`, 'm'));
+      assert.match(log, new RegExp(
+        `^mail\\.notice esets_smtp\\[\\d+\\]: action=accept by=action_as from="<good@example\\.com>" to="<user@example\\.org>" `
+          + `section="\\[smtp\\]" rcpts=1 av="clean" as="not scanned: action_as = accept" message_id="<log-clean@test>" `
+          + `size=\\d+ server=accepted reply="250 [^"]*" scan=\\d+ms time=\\d+ms$`,
+        'm',
+      ));
       assert.match(log, /^mail\.warning esets_smtp\[\d+\]: action=reject by=action_av_infected from="<bad@example\.com>" .*av="infected: Eicar-Test-Signature.*" message_id="<log-virus@test>"/m);
       assert.doesNotMatch(relay.output(), /action=accept by=/, "with syslog on, summaries do not go to Haraka's log");
     } finally {

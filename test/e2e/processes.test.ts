@@ -33,7 +33,9 @@ describe('relay processes under load', function () {
 
   it('num_proc = 2, one worker killed: the other serves, no client of a lost session got 250 for a lost message', async () => {
     const port = await freePort();
-    const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { num_proc: 2 } }))], port);
+    const relay = await startRelay([
+      '--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { num_proc: 2 } })),
+    ], port);
     try {
       for (let i = 0; i < 50 && childPids(relay.process.pid!).length < 2; i++) await sleep(100);
       assert.equal(childPids(relay.process.pid!).length, 2);
@@ -53,7 +55,9 @@ describe('relay processes under load', function () {
 
   it('TERM under load: sessions in progress complete, new connections are refused, exit within timeout_client', async () => {
     const port = await freePort();
-    const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { timeout_client: 5 } }))], port);
+    const relay = await startRelay([
+      '--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { timeout_client: 5 } })),
+    ], port);
     const traffic = new Traffic({ port, sessions: 10, messages: 100_000, reconnect: true });
     while (traffic.sent.length < 100) await sleep(20);
     const termAt = Date.now();

@@ -51,7 +51,9 @@ function uu(data: Buffer): string[] {
     let line = String.fromCharCode(32 + chunk.length);
     for (let j = 0; j < chunk.length; j += 3) {
       const [a, b = 0, c = 0] = chunk.subarray(j, j + 3);
-      for (const v of [a >> 2, ((a & 3) << 4) | (b >> 4), ((b & 15) << 2) | (c >> 6), c & 63]) line += v ? String.fromCharCode(32 + v) : '`';
+      for (const v of [a >> 2, ((a & 3) << 4) | (b >> 4), ((b & 15) << 2) | (c >> 6), c & 63]) {
+        line += v ? String.fromCharCode(32 + v) : '`';
+      }
     }
     lines.push(line);
   }
@@ -70,7 +72,9 @@ async function readOrClosed(client: SmtpTestClient, timeoutMs = 20_000): Promise
   }
 }
 
-const show = (r: Reply | undefined): string => (r === undefined ? 'none' : r === 'closed' ? 'connection closed' : `${r.code} ${r.lines.join(' | ')}`);
+const show = (r: Reply | undefined): string => (
+  r === undefined ? 'none' : r === 'closed' ? 'connection closed' : `${r.code} ${r.lines.join(' | ')}`
+);
 
 /** A bare CR or bare LF anywhere */
 const BARE = /\r(?!\n)|(?<!\r)\n/;
@@ -219,7 +223,8 @@ describe('security (issue 10): message bytes, smuggling, client identity', funct
       });
     }
 
-    it('a header section with no empty line before a base64 body (Postfix reads a MIME attachment): 550 5.6.0, nothing delivered', async () => {
+    it('a header section with no empty line before a base64 body (Postfix reads a MIME attachment): '
+      + '550 5.6.0, nothing delivered', async () => {
       const client = await session();
       const raw = [
         'Subject: x', 'MIME-Version: 1.0', 'Content-Type: application/octet-stream; name="a.bin"', 'Content-Transfer-Encoding: base64',
@@ -232,10 +237,12 @@ describe('security (issue 10): message bytes, smuggling, client identity', funct
       assertNoDataAtServer('no empty line after the header');
     });
 
-    it('a field name longer than a line, colon past Postfix\'s 2048-byte cut (Postfix starts the body there): 550 5.6.0, nothing delivered', async () => {
+    it('a field name longer than a line, colon past Postfix\'s 2048-byte cut (Postfix starts the body there): '
+      + '550 5.6.0, nothing delivered', async () => {
       const client = await session();
       const raw = [
-        'Subject: long name', 'MIME-Version: 1.0', 'Content-Type: application/octet-stream; name="a.bin"', 'Content-Transfer-Encoding: base64',
+        'Subject: long name', 'MIME-Version: 1.0', 'Content-Type: application/octet-stream; name="a.bin"',
+        'Content-Transfer-Encoding: base64',
         `${'A'.repeat(2100)}:`, ...b64(Buffer.from(EICAR)).map((l) => ` ${l}`), '', '.', '',
       ].join('\r\n');
       const r = await rawMessage(client, raw);
@@ -273,7 +280,10 @@ describe('security (issue 10): message bytes, smuggling, client identity', funct
 
   // ---------------------------------------------------------------------------------------------
   describe('HIGH 2: no smuggling (bare CR / bare LF refused, never passed on)', () => {
-    const SMUGGLED = ['MAIL FROM:<ceo@example.org>', 'RCPT TO:<finance@example.org>', 'DATA', 'From: ceo@example.org', 'Subject: smuggled', '', 'Pay invoice 4711 today.', ''];
+    const SMUGGLED = [
+      'MAIL FROM:<ceo@example.org>', 'RCPT TO:<finance@example.org>', 'DATA',
+      'From: ceo@example.org', 'Subject: smuggled', '', 'Pay invoice 4711 today.', '',
+    ];
     const smuggled = (eol: string): string => SMUGGLED.join(eol);
     const head = 'From: a@example.com\r\nTo: user@example.org\r\nSubject: first\r\n\r\n';
     /** 550 5.6.0 (or 5.7.1 when the first part is EICAR) */
@@ -352,7 +362,9 @@ describe('security (issue 10): message bytes, smuggling, client identity', funct
         const rcpt = await client.command('RCPT TO:<victim@elsewhere.test>');
         const data = rcpt.code === 250 ? await client.data('Subject: relayed?\r\n\r\nx\r\n') : undefined;
         await settle(client);
-        assert.ok(rcpt.code >= 500, `an outside client with PTR ${ptr} relayed to a foreign domain: RCPT ${show(rcpt)}, DATA ${show(data)}`);
+        assert.ok(
+          rcpt.code >= 500, `an outside client with PTR ${ptr} relayed to a foreign domain: RCPT ${show(rcpt)}, DATA ${show(data)}`,
+        );
         assert.match(rcpt.lines.join(' '), /Relay access denied/);
         assert.deepEqual(sink.messages, []);
         const sent = xclient();
@@ -363,7 +375,9 @@ describe('security (issue 10): message bytes, smuggling, client identity', funct
           assert.match(line, /\bNAME=\[UNAVAILABLE\](\s|$)/, line);
           assert.match(line, new RegExp(`\\bREVERSE_NAME=${esc(ptr)}(\\s|$)`), line);
         }
-        assert.match(postfix.logSince(logMark), new RegExp(`reject: RCPT from unknown\\[${esc(addr)}\\]: 554 5\\.7\\.1 <victim@elsewhere\\.test>: Relay access denied`));
+        assert.match(postfix.logSince(logMark), new RegExp(
+          `reject: RCPT from unknown\\[${esc(addr)}\\]: 554 5\\.7\\.1 <victim@elsewhere\\.test>: Relay access denied`,
+        ));
       });
     }
 
@@ -387,7 +401,8 @@ describe('security (issue 10): message bytes, smuggling, client identity', funct
   // starttls.test.ts and policy.test.ts cover the fuzzed commands, BDAT, STARTTLS, HELO
   // injection and av_scan_obj_max_size; these are the ones they do not.
   describe('regressions: attacks that held', () => {
-    it('address tricks from an outside client are all refused (source route, %, quoted, !, trailing dot, double @, IDN, punycode)', async () => {
+    it('address tricks from an outside client are all refused '
+      + '(source route, %, quoted, !, trailing dot, double @, IDN, punycode)', async () => {
       const client = await session();
       const mail = await client.command('MAIL FROM:<a@example.com> SMTPUTF8');
       assert.equal(mail.code, 250, show(mail));
@@ -450,7 +465,9 @@ describe('security (issue 10): message bytes, smuggling, client identity', funct
 
     it('commands pipelined after the final dot get 503: nothing smuggled, the message itself delivered', async () => {
       const client = await session();
-      const first = await rawMessage(client, 'Subject: pipelined\r\n\r\nclean\r\n.\r\nMAIL FROM:<ceo@example.org>\r\nRCPT TO:<finance@example.org>\r\n');
+      const first = await rawMessage(
+        client, 'Subject: pipelined\r\n\r\nclean\r\n.\r\nMAIL FROM:<ceo@example.org>\r\nRCPT TO:<finance@example.org>\r\n',
+      );
       const after = [await readOrClosed(client), await readOrClosed(client)];
       await settle(client);
       assert.ok(first !== 'closed' && first.code === 250, show(first));
@@ -483,7 +500,9 @@ describe('security (issue 10): message bytes, smuggling, client identity', funct
       ];
       const attach = (headers: string[], body: string[]): string[][] => [
         part(['Content-Type: text/plain'], ['see attachment']),
-        part(['Content-Type: application/octet-stream; name="x.com"', 'Content-Disposition: attachment; filename="x.com"', ...headers], body),
+        part([
+          'Content-Type: application/octet-stream; name="x.com"', 'Content-Disposition: attachment; filename="x.com"', ...headers,
+        ], body),
       ];
       let nested = part(['Content-Type: application/octet-stream; name="x.com"', 'Content-Transfer-Encoding: base64'], [eicarB64]);
       for (let i = 0; i < 15; i++) nested = [`Content-Type: multipart/mixed; boundary="n${i}"`, '', `--n${i}`, ...nested, `--n${i}--`];
@@ -496,11 +515,16 @@ describe('security (issue 10): message bytes, smuggling, client identity', funct
         ['base64 with junk characters', multipart('boundary="j"', 'j', attach(['Content-Transfer-Encoding: base64'], [
           eicarB64.slice(0, 30).split('').join(' '), `!*${eicarB64.slice(30, 60)}#`, `${eicarB64.slice(60)}`]))],
         ['one 5,000-character base64 line', multipart('boundary="l"', 'l', attach(['Content-Transfer-Encoding: base64'], [padded]))],
-        ['duplicate Content-Transfer-Encoding (7bit first)', multipart('boundary="d"', 'd', attach(['Content-Transfer-Encoding: 7bit', 'Content-Transfer-Encoding: base64'], b64(Buffer.from(EICAR))))],
-        ['duplicate Content-Transfer-Encoding (base64 first)', multipart('boundary="d"', 'd', attach(['Content-Transfer-Encoding: base64', 'Content-Transfer-Encoding: 7bit'], b64(Buffer.from(EICAR))))],
-        ['odd-case Content-Transfer-Encoding', multipart('boundary="o"', 'o', attach(['cONTENT-tRANSFER-eNCODING: BaSe64'], b64(CLAM_ZIP)))],
-        ['conflicting boundaries (first is real)', multipart('boundary="r"; boundary="f"', 'r', attach(['Content-Transfer-Encoding: base64'], b64(CLAM_ZIP)))],
-        ['conflicting boundaries (second is real)', multipart('boundary="f"; boundary="r"', 'r', attach(['Content-Transfer-Encoding: base64'], b64(CLAM_ZIP)))],
+        ['duplicate Content-Transfer-Encoding (7bit first)', multipart('boundary="d"', 'd', attach(
+          ['Content-Transfer-Encoding: 7bit', 'Content-Transfer-Encoding: base64'], b64(Buffer.from(EICAR))))],
+        ['duplicate Content-Transfer-Encoding (base64 first)', multipart('boundary="d"', 'd', attach(
+          ['Content-Transfer-Encoding: base64', 'Content-Transfer-Encoding: 7bit'], b64(Buffer.from(EICAR))))],
+        ['odd-case Content-Transfer-Encoding', multipart('boundary="o"', 'o', attach(
+          ['cONTENT-tRANSFER-eNCODING: BaSe64'], b64(CLAM_ZIP)))],
+        ['conflicting boundaries (first is real)', multipart('boundary="r"; boundary="f"', 'r', attach(
+          ['Content-Transfer-Encoding: base64'], b64(CLAM_ZIP)))],
+        ['conflicting boundaries (second is real)', multipart('boundary="f"; boundary="r"', 'r', attach(
+          ['Content-Transfer-Encoding: base64'], b64(CLAM_ZIP)))],
         ['15-deep multipart nesting', ['MIME-Version: 1.0', ...nested]],
       ];
       for (const [name, lines] of cases) {
@@ -569,7 +593,8 @@ describe('security (issue 10): message bytes, smuggling, client identity', funct
 
     it('a non-header line after a client X-Spam-* field (no empty line before it): refused, 550 5.6.0, nothing delivered', async () => {
       const client = await session();
-      const head = 'From: a@x.test\r\nTo: user@example.org\r\nSubject: keep\r\nX-Spam-Flag: NO\r\nTHIS LINE IS NOT A HEADER\r\nMIME-Version: 1.0\r\n';
+      const head = 'From: a@x.test\r\nTo: user@example.org\r\nSubject: keep\r\nX-Spam-Flag: NO\r\n'
+        + 'THIS LINE IS NOT A HEADER\r\nMIME-Version: 1.0\r\n';
       const r = await rawMessage(client, `${head}\r\nbody\r\n.\r\n`);
       await settle(client);
       // Postfix reads that line as the start of the body, a scanner may read it as header (README "One reading of each header")
@@ -602,7 +627,8 @@ describe('security (issue 10): message bytes, smuggling, client identity', funct
         `the client got ${show(greeting)} at connect (then: ${attempt})`);
     }
 
-    it('a Postfix that does not authorize XCLIENT for the relay: 421 4.3.0 at connect, an error log naming the fix, nothing relayed', async () => {
+    it('a Postfix that does not authorize XCLIENT for the relay: 421 4.3.0 at connect, an error log naming the fix, '
+      + 'nothing relayed', async () => {
       const sink2 = new Sink();
       await sink2.start();
       extra.push(sink2);
@@ -620,11 +646,16 @@ describe('security (issue 10): message bytes, smuggling, client identity', funct
       assert.ok(!tap2.commands().some((c) => /^(MAIL|RCPT|DATA)\b/i.test(c)), `a transaction reached the server: ${tap2.commands().join(' / ')}`);
       assertClosed421(greeting, attempt);
       const named = await eventually(() => /XCLIENT/.test(relay2.output()) && /server_trusts_relay|smtpd_authorized_xclient_hosts/.test(relay2.output()));
-      assert.ok(named, `no error log naming XCLIENT and the fix (server_trusts_relay or smtpd_authorized_xclient_hosts):\n${relay2.output().slice(-2000)}`);
+      assert.ok(
+        named,
+        `no error log naming XCLIENT and the fix (server_trusts_relay or smtpd_authorized_xclient_hosts):\n${relay2.output().slice(-2000)}`,
+      );
     });
 
     it('a server that offers XCLIENT but refuses it: 421 4.3.0 at connect, nothing relayed', async () => {
-      const sink3 = new Sink({ refuseRcpt: (a, s) => (s.remoteAddress !== '127.0.0.1' && !a.endsWith('@example.org') ? '5.7.1 Relaying denied' : undefined) });
+      const sink3 = new Sink({
+        refuseRcpt: (a, s) => (s.remoteAddress !== '127.0.0.1' && !a.endsWith('@example.org') ? '5.7.1 Relaying denied' : undefined),
+      });
       await sink3.start();
       extra.push(sink3);
       const tap3 = new Tap(sink3.port, { intercept: (line) => (/^XCLIENT /i.test(line) ? '550 5.7.0 Error: insufficient authorization\r\n' : undefined) });

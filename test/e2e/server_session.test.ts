@@ -111,7 +111,9 @@ describe('the server session around the message', function () {
         const deferred = await client.send('defer@example.com', ['user@example.org'], 'Subject: one\r\n\r\nhello\r\n');
         assert.equal(deferred.data?.code, 451, `${deferred.data?.code} ${deferred.data?.lines.join(' ')}`);
         const mark = postfix.mark();
-        const next = await client.send('other@example.com', ['user@example.org'], 'Subject: two\r\nMessage-ID: <two@session.test>\r\n\r\nhello\r\n');
+        const next = await client.send(
+          'other@example.com', ['user@example.org'], 'Subject: two\r\nMessage-ID: <two@session.test>\r\n\r\nhello\r\n',
+        );
         assert.equal(next.mail.code, 250, `MAIL after a refusal at end of data: ${next.mail.code} ${next.mail.lines.join(' ')}`);
         assert.equal(next.data?.code, 250);
         await client.command('QUIT');
@@ -123,7 +125,8 @@ describe('the server session around the message', function () {
       }
     });
 
-    it('a client slower than the server\'s idle timeout between RCPT and the end of data: the server session is kept alive (NOOP)', async () => {
+    it('a client slower than the server\'s idle timeout between RCPT and the end of data: '
+      + 'the server session is kept alive (NOOP)', async () => {
       const relay = await relayFor(postfix.port, clamd.socket, { timeout_client: 60 });
       try {
         const client = await session(relay);
@@ -174,8 +177,12 @@ describe('the server session around the message', function () {
     const relay = await relayFor(sink.port, clamd.socket);
     try {
       const client = await session(relay);
-      const received = Array.from({ length: 101 }, (_, i) => `Received: from hop${i}.example by hop${i + 1}.example; Tue, 24 Nov 2026 10:00:00 +0000\r\n`).join('');
-      const { data } = await client.send('a@example.com', ['b@example.org'], `${received}Subject: loop\r\nMessage-ID: <loop@session.test>\r\n\r\nhello\r\n`);
+      const received = Array.from(
+        { length: 101 }, (_, i) => `Received: from hop${i}.example by hop${i + 1}.example; Tue, 24 Nov 2026 10:00:00 +0000\r\n`,
+      ).join('');
+      const { data } = await client.send(
+        'a@example.com', ['b@example.org'], `${received}Subject: loop\r\nMessage-ID: <loop@session.test>\r\n\r\nhello\r\n`,
+      );
       assert.equal(data?.code, 550);
       client.end();
       const summary = await summaryOf(relay, 'loop@session.test');

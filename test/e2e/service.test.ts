@@ -41,7 +41,9 @@ async function send(port: number, subject: string, body: string): Promise<number
   const client = await SmtpTestClient.connect(port);
   await client.read();
   await client.command('EHLO client.example');
-  const { data } = await client.send('a@example.com', ['b@example.org'], `Subject: ${subject}\r\nMessage-ID: <${subject}@service.test>\r\n\r\n${body}\r\n`);
+  const { data } = await client.send(
+    'a@example.com', ['b@example.org'], `Subject: ${subject}\r\nMessage-ID: <${subject}@service.test>\r\n\r\n${body}\r\n`,
+  );
   await client.command('QUIT');
   client.end();
   return data!.code;
@@ -53,8 +55,13 @@ describe('running as a service', function () {
   let sink: Sink;
   before(async function () {
     // the workers load the package as that user: it must be able to read it
-    assert.equal(spawnSync('setpriv', [`--reuid=${UID}`, `--regid=${UID}`, '--clear-groups', 'test', '-r', path.join(PROJECT_DIR, 'package.json')]).status, 0,
-      `${USER} cannot read ${PROJECT_DIR}: the test needs a world-readable checkout`);
+    assert.equal(
+      spawnSync(
+        'setpriv', [`--reuid=${UID}`, `--regid=${UID}`, '--clear-groups', 'test', '-r', path.join(PROJECT_DIR, 'package.json')],
+      ).status,
+      0,
+      `${USER} cannot read ${PROJECT_DIR}: the test needs a world-readable checkout`,
+    );
     clamd = await startClamd();
     // the workers connect to clamd as that user
     fs.chmodSync(path.dirname(clamd.socket), 0o755);
@@ -67,16 +74,22 @@ describe('running as a service', function () {
     await clamd?.stop();
   });
 
-  it(`daemon_user = ${USER}: the workers run as ${USER} (no root group), the manager binds; mail, spool and a live reload work`, async () => {
+  it(`daemon_user = ${USER}: the workers run as ${USER} (no root group), the manager binds; `
+    + 'mail, spool and a live reload work', async () => {
     const port = await freePort();
-    const good = esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, global: { daemon_user: `"${USER}"` }, smtp: { num_proc: 2 } });
+    const good = esetsCfg(port, {
+      serverPort: sink.port, clamdSocket: clamd.socket, global: { daemon_user: `"${USER}"` }, smtp: { num_proc: 2 },
+    });
     const cfg = readableCfg(good);
     const relay = await startRelay(['--config', cfg], port);
     try {
       assert.ok(await eventually(() => childPids(relay.process.pid!).length === 2, 10_000));
       assert.equal(identity(relay.process.pid!).uid, 0, 'the manager stays root (it binds and restarts)');
       // each worker switches as it starts, before it loads anything
-      assert.ok(await eventually(() => childPids(relay.process.pid!).every((w) => identity(w).uid === UID), 10_000), 'a worker is not the user');
+      assert.ok(
+        await eventually(() => childPids(relay.process.pid!).every((w) => identity(w).uid === UID), 10_000),
+        'a worker is not the user',
+      );
       for (const worker of childPids(relay.process.pid!)) {
         const id = identity(worker);
         assert.equal(id.uid, UID, `worker ${worker} runs as uid ${id.uid}`);
@@ -103,9 +116,14 @@ describe('running as a service', function () {
       // a worker killed: its replacement is the user too, and serves
       const [first] = childPids(relay.process.pid!);
       process.kill(first, 'SIGKILL');
-      assert.ok(await eventually(() => childPids(relay.process.pid!).length === 2 && !childPids(relay.process.pid!).includes(first), 10_000));
+      assert.ok(await eventually(
+        () => childPids(relay.process.pid!).length === 2 && !childPids(relay.process.pid!).includes(first), 10_000,
+      ));
       // (a new worker starts as its manager's user and switches before it loads anything)
-      assert.ok(await eventually(() => childPids(relay.process.pid!).every((w) => identity(w).uid === UID), 10_000), 'the replacement worker is not the user');
+      assert.ok(
+        await eventually(() => childPids(relay.process.pid!).every((w) => identity(w).uid === UID), 10_000),
+        'the replacement worker is not the user',
+      );
       let code = 0;
       for (let i = 0; i < 20 && code !== 250; i++) code = await send(port, `after-kill-${i}`, 'hello').catch(() => 0);
       assert.equal(code, 250);
@@ -126,7 +144,9 @@ describe('running as a service', function () {
 
   it('daemon_user naming no user is refused at start', async () => {
     const port = await freePort();
-    const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, global: { daemon_user: '"no-such-user-here"' } }));
+    const cfg = writeEsetsCfg(esetsCfg(port, {
+      serverPort: sink.port, clamdSocket: clamd.socket, global: { daemon_user: '"no-such-user-here"' },
+    }));
     const r = await runLauncher(['--config', cfg]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /daemon_user = 'no-such-user-here': no such user/);

@@ -78,7 +78,10 @@ describe('soak: 5,000 mixed messages, 50 sessions, two relays, two clamd', funct
   });
 
   it('answers every message as the policy says, loses and duplicates nothing, keeps its live heap within 20% of warm-up', async () => {
-    const kinds: Kind[] = ['clean', 'clean', 'clean', 'eicar', 'multi', 'utf8', 'clean', 'clamzip', 'clean', 'gtube', 'clean', 'eicar', 'smtputf8', 'clean', 'multi', 'clean', 'utf8', 'clean', 'clean', 'large'];
+    const kinds: Kind[] = [
+      'clean', 'clean', 'clean', 'eicar', 'multi', 'utf8', 'clean', 'clamzip', 'clean', 'gtube',
+      'clean', 'eicar', 'smtputf8', 'clean', 'multi', 'clean', 'utf8', 'clean', 'clean', 'large',
+    ];
     const warmups = relays.map((r) => new Traffic({ port: r.port, sessions: 25, messages: 500, kinds }));
     await Promise.all(warmups.map((t) => t.done));
     const afterWarmup: Memory[] = [];
@@ -90,7 +93,10 @@ describe('soak: 5,000 mixed messages, 50 sessions, two relays, two clamd', funct
     const atEnd: Memory[] = [];
     for (const r of relays) atEnd.push(await memory(r, snapshots));
     const show = (ms: Memory[], key: keyof Memory) => ms.map((m) => m[key].toFixed(1)).join(', ');
-    process.stderr.write(`soak: ${seconds.toFixed(0)} s; workers' live heap after warm-up ${show(afterWarmup, 'heapMb')} MB, at the end ${show(atEnd, 'heapMb')} MB; RSS after warm-up ${show(afterWarmup, 'rssMb')} MB, at the end ${show(atEnd, 'rssMb')} MB (the first snapshot itself adds to RSS)\n`);
+    process.stderr.write(`soak: ${seconds.toFixed(0)} s; `
+      + `workers' live heap after warm-up ${show(afterWarmup, 'heapMb')} MB, at the end ${show(atEnd, 'heapMb')} MB; `
+      + `RSS after warm-up ${show(afterWarmup, 'rssMb')} MB, at the end ${show(atEnd, 'rssMb')} MB `
+      + '(the first snapshot itself adds to RSS)\n');
 
     const all = [...warmups, ...soaks].flatMap((t) => t.sent);
     assert.equal(all.length, 6000);

@@ -57,7 +57,9 @@ describe('health and metrics (esets_status, http_listen), num_proc = 2', functio
     serverPort = await sink.start();
     const port = await freePort();
     httpPort = await freePort();
-    const cfg = writeEsetsCfg(esetsCfg(port, { serverPort, clamdSocket: clamd.socket, smtp: { num_proc: 2, http_listen: `"127.0.0.1:${httpPort}"` } }));
+    const cfg = writeEsetsCfg(esetsCfg(port, {
+      serverPort, clamdSocket: clamd.socket, smtp: { num_proc: 2, http_listen: `"127.0.0.1:${httpPort}"` },
+    }));
     relay = await startRelay(['--config', cfg], port);
   });
   after(async () => {
@@ -70,7 +72,9 @@ describe('health and metrics (esets_status, http_listen), num_proc = 2', functio
     const client = await SmtpTestClient.connect(relay.port);
     await client.read();
     await client.command('EHLO client.example');
-    const { data } = await client.send('a@example.com', ['b@example.org'], `Subject: ${subject}\r\nMessage-ID: <${subject}@status.test>\r\n\r\n${body}\r\n`);
+    const { data } = await client.send(
+      'a@example.com', ['b@example.org'], `Subject: ${subject}\r\nMessage-ID: <${subject}@status.test>\r\n\r\n${body}\r\n`,
+    );
     await client.command('QUIT');
     client.end();
     return data!.code;
@@ -212,7 +216,10 @@ describe('health and metrics (esets_status, http_listen), num_proc = 2', functio
     const after = await get(httpPort, '/metrics');
     assert.equal(after.status, 200);
     assert.ok(Date.now() - started < 2_000, `the scrape took ${Date.now() - started} ms`);
-    for (const [name, labels] of [['esets_relay_connections_total', ''], ['esets_relay_messages_total', 'action="accept",by="action_as"']]) {
+    for (const [name, labels] of [
+      ['esets_relay_connections_total', ''],
+      ['esets_relay_messages_total', 'action="accept",by="action_as"'],
+    ]) {
       assert.ok(sample(after.body, name, labels) >= sample(before, name, labels) && sample(before, name, labels) > 0, `${name} went back`);
     }
   });

@@ -20,7 +20,9 @@ async function sendOne(port: number, subject: string, body: string): Promise<num
   const client = await SmtpTestClient.connect(port);
   await client.read();
   await client.command('EHLO client.example');
-  const { data, rcpts } = await client.send('a@example.com', ['b@example.org'], `Subject: ${subject}\r\nMessage-ID: <${subject}@test>\r\n\r\n${body}\r\n`);
+  const { data, rcpts } = await client.send(
+    'a@example.com', ['b@example.org'], `Subject: ${subject}\r\nMessage-ID: <${subject}@test>\r\n\r\n${body}\r\n`,
+  );
   client.end();
   return data?.code ?? rcpts[0].code;
 }
@@ -67,7 +69,8 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
     }
   });
 
-  it('a worker killed while a broken edit is on disk comes back once, on the last good configuration; the fixed edit is taken', async () => {
+  it('a worker killed while a broken edit is on disk comes back once, on the last good configuration; '
+    + 'the fixed edit is taken', async () => {
     const port = await freePort();
     // the good configuration discards infected mail (the built-in default would reject it)
     const good = esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { action_av_infected: 'discard' } });
@@ -126,7 +129,9 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
 
   it('TERM twice, to the manager and to every worker (systemd signals the whole group): a session mid-DATA still finishes', async () => {
     const port = await freePort();
-    const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { num_proc: 2 } }))], port);
+    const relay = await startRelay([
+      '--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { num_proc: 2 } })),
+    ], port);
     try {
       assert.ok(await eventually(() => childPids(relay.process.pid!).length === 2, 10_000));
       const session = await midData(port, 'term-twice');
@@ -146,7 +151,9 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
   it('as PID 1 (a container), TERM drains too: a session mid-DATA finishes', async () => {
     const port = await freePort();
     const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket }));
-    const child = spawn('unshare', ['-pf', '--mount-proc', process.execPath, LAUNCHER, '--config', cfg], { cwd: PROJECT_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('unshare', ['-pf', '--mount-proc', process.execPath, LAUNCHER, '--config', cfg], {
+      cwd: PROJECT_DIR, stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d) => { out += d.toString(); });
     child.stderr.on('data', (d) => { out += d.toString(); });
@@ -173,7 +180,10 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
     await slow.start();
     const port = await freePort();
     // drain bound: 2 + 10 s
-    const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: slow.port, clamdSocket: clamd.socket, smtp: { timeout_client: 2, timeout_message: 10 } }))], port);
+    const relay = await startRelay([
+      '--config',
+      writeEsetsCfg(esetsCfg(port, { serverPort: slow.port, clamdSocket: clamd.socket, smtp: { timeout_client: 2, timeout_message: 10 } })),
+    ], port);
     try {
       const session = await midData(port, 'at-the-bound');
       const socket = (session.client as unknown as { socket: net.Socket }).socket;
@@ -242,7 +252,9 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
 
   it('workers that serve, all killed again and again: the manager never gives up, and mail flows again within seconds', async () => {
     const port = await freePort();
-    const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { num_proc: 2 } }))], port);
+    const relay = await startRelay([
+      '--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { num_proc: 2 } })),
+    ], port);
     try {
       for (let round = 0; round < 5; round++) {
         assert.ok(await servesWithin(port, 10_000), `round ${round}: no worker serves\n${relay.output().slice(-2000)}`);
@@ -258,12 +270,16 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
 
   it('a worker stopped alone (TERM) is replaced: num_proc stays what was asked', async () => {
     const port = await freePort();
-    const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { num_proc: 2 } }))], port);
+    const relay = await startRelay([
+      '--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { num_proc: 2 } })),
+    ], port);
     try {
       assert.ok(await bothListening(relay), relay.output());
       const [alone] = childPids(relay.process.pid!);
       process.kill(alone, 'SIGTERM');
-      assert.ok(await eventually(() => childPids(relay.process.pid!).length === 2 && !childPids(relay.process.pid!).includes(alone), 15_000), relay.output());
+      assert.ok(await eventually(
+        () => childPids(relay.process.pid!).length === 2 && !childPids(relay.process.pid!).includes(alone), 15_000,
+      ), relay.output());
       const said = new RegExp(`worker ${alone} is stopping \\(TERM\\): a new one starts now`);
       assert.ok(await eventually(() => said.test(relay.output()), 5_000), relay.output());
     } finally {

@@ -25,7 +25,9 @@ describe('timeout_client counts only the client\'s own silence', function () {
   before(async () => { clamd = await startClamd(); });
   after(() => clamd?.stop());
 
-  async function withRelay(sink: Sink, smtp: Record<string, string | number>, clamdSocket: string, test: (relay: Relay) => Promise<void>): Promise<void> {
+  async function withRelay(
+    sink: Sink, smtp: Record<string, string | number>, clamdSocket: string, test: (relay: Relay) => Promise<void>,
+  ): Promise<void> {
     await sink.start();
     const port = await freePort();
     const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket, smtp }))], port);
@@ -37,14 +39,17 @@ describe('timeout_client counts only the client\'s own silence', function () {
     }
   }
 
-  it("a server that answers the final dot 5 s after timeout_client: the client gets the server's 250, the server holds one message", async () => {
+  it("a server that answers the final dot 5 s after timeout_client: the client gets the server's 250, "
+    + 'the server holds one message', async () => {
     const sink = new Sink({ dataDelayMs: 7_000 });
     await withRelay(sink, { timeout_client: 2 }, clamd.socket, async (relay) => {
       const client = await SmtpTestClient.connect(relay.port);
       await client.read();
       await client.command('EHLO client.example');
       const started = Date.now();
-      const { data } = await client.send('a@example.com', ['b@example.org'], 'Subject: slow server\r\nMessage-ID: <slow-1@test>\r\n\r\nbody\r\n');
+      const { data } = await client.send(
+        'a@example.com', ['b@example.org'], 'Subject: slow server\r\nMessage-ID: <slow-1@test>\r\n\r\nbody\r\n',
+      );
       const waited = Date.now() - started;
       assert.equal(data?.code, 250, `the client was told ${data?.code} ${data?.lines.join(' ')}`);
       assert.ok(waited >= 6_500, `the reply came after ${waited} ms, before the server's`);
@@ -60,7 +65,8 @@ describe('timeout_client counts only the client\'s own silence', function () {
     });
   });
 
-  it('clamd that hangs longer than timeout_client: the client gets the policy\'s 451 after av_scan_obj_timeout, not 421 timeout', async () => {
+  it('clamd that hangs longer than timeout_client: the client gets the policy\'s 451 after av_scan_obj_timeout, '
+    + 'not 421 timeout', async () => {
     const stalled = await startClamd();
     stalled.stall();
     const sink = new Sink();
@@ -80,14 +86,17 @@ describe('timeout_client counts only the client\'s own silence', function () {
     }
   });
 
-  it("a server that never answers the final dot: 421 4.4.2 at timeout_message, logged as outcome unknown (it may have been delivered)", async () => {
+  it('a server that never answers the final dot: 421 4.4.2 at timeout_message, '
+    + 'logged as outcome unknown (it may have been delivered)', async () => {
     const sink = new Sink({ dataDelayMs: 30_000 });
     await withRelay(sink, { timeout_client: 2, timeout_message: 10 }, clamd.socket, async (relay) => {
       const client = await SmtpTestClient.connect(relay.port);
       await client.read();
       await client.command('EHLO client.example');
       const started = Date.now();
-      const { data } = await client.send('a@example.com', ['b@example.org'], 'Subject: lost answer\r\nMessage-ID: <lost-1@test>\r\n\r\nbody\r\n');
+      const { data } = await client.send(
+        'a@example.com', ['b@example.org'], 'Subject: lost answer\r\nMessage-ID: <lost-1@test>\r\n\r\nbody\r\n',
+      );
       const waited = Date.now() - started;
       assert.equal(data?.code, 421, `the client was told ${data?.code} ${data?.lines.join(' ')}`);
       assert.match(data?.lines.join(' ') ?? '', /^4\.4\.2 .*may have been delivered/);

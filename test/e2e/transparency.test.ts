@@ -49,7 +49,9 @@ const linesOf = (raw: string): string[] => raw.split('\r\n').filter(Boolean).map
 const codeOf = (raw: string): number => Number(raw.slice(0, 3));
 
 type Reply = SmtpReply | 'closed';
-const show = (r: Reply | undefined): string => (r === undefined ? 'none' : r === 'closed' ? 'connection closed' : `${r.code} ${r.lines.join(' | ')}`);
+const show = (r: Reply | undefined): string => (
+  r === undefined ? 'none' : r === 'closed' ? 'connection closed' : `${r.code} ${r.lines.join(' | ')}`
+);
 
 async function readOrClosed(client: SmtpTestClient, timeoutMs = 15_000): Promise<Reply> {
   try {
@@ -64,7 +66,10 @@ async function readOrClosed(client: SmtpTestClient, timeoutMs = 15_000): Promise
 function assertExact(got: Reply, raw: string, what: string): void {
   const want = { code: codeOf(raw), lines: linesOf(raw) };
   assert.ok(got !== 'closed', `${what}: the connection was closed instead of ${want.code} ${want.lines.join(' | ')}`);
-  assert.deepEqual({ code: got.code, lines: got.lines }, want, `${what}: the client got ${show(got)}, the server said ${want.code} ${want.lines.join(' | ')}`);
+  assert.deepEqual(
+    { code: got.code, lines: got.lines }, want,
+    `${what}: the client got ${show(got)}, the server said ${want.code} ${want.lines.join(' | ')}`,
+  );
 }
 
 /** The replies the server sent, in order, in the relay's session for OUTSIDE (the one whose XCLIENT names it) */
@@ -128,7 +133,9 @@ const MESSAGE_HEADER = [
   'MIME-Version: 1.0',
   'Content-Type: text/plain; charset=us-ascii',
 ];
-const MESSAGE_BODY = ['First line.', LONG_BODY, '..a line that starts with a dot (stuffed)', 'Trailing spaces   ', '', 'Last line.', ''].join('\r\n');
+const MESSAGE_BODY = [
+  'First line.', LONG_BODY, '..a line that starts with a dot (stuffed)', 'Trailing spaces   ', '', 'Last line.', '',
+].join('\r\n');
 const MESSAGE = `${MESSAGE_HEADER.join('\r\n')}\r\n\r\n${MESSAGE_BODY}`;
 
 describe('transparency (issue 11): the client sees the server, the server sees the client', function () {
@@ -216,7 +223,9 @@ describe('transparency (issue 11): the client sees the server, the server sees t
   /** The scripted server's sessions for the test's client (the relay's XCLIENT names it); at least one. */
   function ours(): ScriptedSession[] {
     const found = scripted.sessions.filter((s) => s.commands.some((c) => /^XCLIENT .*\bADDR=127\.0\.0\.2\b/i.test(c)));
-    assert.ok(found.length, `no session with the scripted server names the client (XCLIENT ADDR=${OUTSIDE}): ${scripted.commands().join(' / ')}`);
+    assert.ok(
+      found.length, `no session with the scripted server names the client (XCLIENT ADDR=${OUTSIDE}): ${scripted.commands().join(' / ')}`,
+    );
     return found;
   }
 
@@ -298,7 +307,9 @@ describe('transparency (issue 11): the client sees the server, the server sees t
 
     it("helo_name sets the relay's own EHLO name", async () => {
       const port = await freePort();
-      const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: scripted.port, clamdSocket: clamd.socket, smtp: { helo_name: '"relay.example.net"' } }));
+      const cfg = writeEsetsCfg(esetsCfg(port, {
+        serverPort: scripted.port, clamdSocket: clamd.socket, smtp: { helo_name: '"relay.example.net"' },
+      }));
       const named = await startRelay(['--config', cfg], port);
       extra.push(named);
       scripted.reset();
@@ -325,7 +336,8 @@ describe('transparency (issue 11): the client sees the server, the server sees t
 
   // ---------------------------------------------------------------------------------------------
   describe('EHLO/HELO: the client\'s name to the server, the server\'s reply to the client', () => {
-    it('EHLO: the server gets the client\'s name; the client gets its first line and extensions in order, minus the hidden ones', async () => {
+    it('EHLO: the server gets the client\'s name; the client gets its first line and extensions in order, '
+      + 'minus the hidden ones', async () => {
       const { client } = await connect();
       const ehlo = await client.command('EHLO client.example');
       await settle(client);
@@ -343,7 +355,9 @@ describe('transparency (issue 11): the client sees the server, the server sees t
     });
 
     it('a server without 8BITMIME, SMTPUTF8, DSN and SIZE: the client sees none of them', async () => {
-      const lacking = ['mx.scripted.test at your service', 'PIPELINING', 'ENHANCEDSTATUSCODES', 'XCLIENT NAME ADDR PROTO HELO REVERSE_NAME'];
+      const lacking = [
+        'mx.scripted.test at your service', 'PIPELINING', 'ENHANCEDSTATUSCODES', 'XCLIENT NAME ADDR PROTO HELO REVERSE_NAME',
+      ];
       scripted.options = { ehlo: lacking };
       const { client } = await connect();
       const ehlo = await client.command('EHLO client.example');
@@ -371,7 +385,8 @@ describe('transparency (issue 11): the client sees the server, the server sees t
       ['XFORWARD', 'XFORWARD ADDR=10.9.8.7 NAME=trusted.example', /^XFORWARD/i],
     ];
     for (const [extension, command, atServer] of hiddenCases) {
-      it(`${extension}: offered by the server, never advertised; \`${command.split(' ')[0]}\` refused with 5xx and not passed on`, async () => {
+      it(`${extension}: offered by the server, never advertised; `
+        + `\`${command.split(' ')[0]}\` refused with 5xx and not passed on`, async () => {
         const client = await session();
         const ehlo = await client.command('EHLO client.example');
         const refused = await readAfter(client, command);
@@ -495,7 +510,8 @@ describe('transparency (issue 11): the client sees the server, the server sees t
       await assertNotLogged();
     });
 
-    it('another verb in the middle of an AUTH exchange ends it: a later XCLIENT is refused by the relay, never sent to the server', async () => {
+    it('another verb in the middle of an AUTH exchange ends it: a later XCLIENT is refused by the relay, '
+      + 'never sent to the server', async () => {
       const client = await authSession();
       const challenge = await client.command('AUTH LOGIN');
       assert.equal(challenge.code, 334);
@@ -534,8 +550,12 @@ describe('transparency (issue 11): the client sees the server, the server sees t
   describe('VRFY, EXPN, HELP, NOOP, ETRN: the server answers', () => {
     const cases: [string, 'vrfy' | 'expn' | 'help' | 'noop' | 'etrn', string][] = [
       ['VRFY user@example.org', 'vrfy', reply(250, '2.1.5 Some User <user@example.org> (scripted)')],
-      ['EXPN staff', 'expn', reply(250, '2.1.5 Alice <alice@example.org>', '2.1.5 Bob <bob@example.org>', '2.1.5 Carol <carol@example.org>')],
-      ['HELP', 'help', reply(214, '2.0.0 Scripted server, commands:', '2.0.0 EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY', '2.0.0 End of HELP info')],
+      ['EXPN staff', 'expn', reply(
+        250, '2.1.5 Alice <alice@example.org>', '2.1.5 Bob <bob@example.org>', '2.1.5 Carol <carol@example.org>',
+      )],
+      ['HELP', 'help', reply(
+        214, '2.0.0 Scripted server, commands:', '2.0.0 EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY', '2.0.0 End of HELP info',
+      )],
       ['NOOP', 'noop', reply(250, '2.0.0 Scripted NOOP ok')],
       ['ETRN example.org', 'etrn', reply(250, '2.0.0 Queuing started for example.org (scripted)')],
     ];
@@ -568,7 +588,9 @@ describe('transparency (issue 11): the client sees the server, the server sees t
       const m = atServer.find((c) => /^MAIL FROM:/i.test(c)) ?? '';
       const r = atServer.find((c) => /^RCPT TO:/i.test(c)) ?? '';
       for (const p of ['RET=HDRS', 'ENVID=QQ314159+2Bx']) assert.ok(m.split(' ').includes(p), `MAIL at the server: ${m} (no ${p})`);
-      for (const p of ['NOTIFY=SUCCESS,DELAY,FAILURE', 'ORCPT=rfc822;user+2Bdsn@example.org']) assert.ok(r.split(' ').includes(p), `RCPT at the server: ${r} (no ${p})`);
+      for (const p of ['NOTIFY=SUCCESS,DELAY,FAILURE', 'ORCPT=rfc822;user+2Bdsn@example.org']) {
+        assert.ok(r.split(' ').includes(p), `RCPT at the server: ${r} (no ${p})`);
+      }
     });
 
     it('a real Postfix as the client: it sees DSN and passes NOTIFY, ORCPT, RET and ENVID through the relay to the server', async () => {
@@ -581,8 +603,13 @@ describe('transparency (issue 11): the client sees the server, the server sees t
         assert.equal((await submit.read()).code, 220);
         assert.equal((await submit.command('EHLO submitter.example')).code, 250);
         assert.equal((await submit.command('MAIL FROM:<sender@example.com> RET=HDRS ENVID=PF-ENV-42')).code, 250);
-        assert.equal((await submit.command('RCPT TO:<user@example.org> NOTIFY=SUCCESS,DELAY,FAILURE ORCPT=rfc822;user@example.org')).code, 250);
-        assert.equal((await submit.data('From: sender@example.com\r\nTo: user@example.org\r\nSubject: dsn through Postfix\r\n\r\nhello\r\n')).code, 250);
+        assert.equal(
+          (await submit.command('RCPT TO:<user@example.org> NOTIFY=SUCCESS,DELAY,FAILURE ORCPT=rfc822;user@example.org')).code, 250,
+        );
+        assert.equal(
+          (await submit.data('From: sender@example.com\r\nTo: user@example.org\r\nSubject: dsn through Postfix\r\n\r\nhello\r\n')).code,
+          250,
+        );
         submit.end();
         // the message Postfix relayed (with or without the parameters), bounded
         const relayed = (): ScriptedSession | undefined => scripted.sessions.find((s) => s.messages.length > 0 && s.commands.some((c) => /^MAIL FROM:<sender@example\.com>/i.test(c)));
@@ -612,7 +639,9 @@ describe('transparency (issue 11): the client sees the server, the server sees t
       ['RCPT 250, multi-line', 'rcpt', reply(250, '2.1.5 Recipient OK', '2.1.5 (scripted, second line)')],
       ['RCPT 451', 'rcpt', reply(451, '4.3.2 Please try again later (scripted)')],
       ['RCPT 452', 'rcpt', reply(452, '4.5.3 Too many recipients (scripted)')],
-      ['RCPT 550, multi-line', 'rcpt', reply(550, '5.1.1 <user@example.org>: Recipient address rejected:', '5.1.1 User unknown in scripted table')],
+      ['RCPT 550, multi-line', 'rcpt', reply(
+        550, '5.1.1 <user@example.org>: Recipient address rejected:', '5.1.1 User unknown in scripted table',
+      )],
     ];
     for (const [name, verb, answer] of cases) {
       it(name, async () => {
@@ -648,7 +677,8 @@ describe('transparency (issue 11): the client sees the server, the server sees t
       reply(554, '5.5.1 Error: no valid recipients (scripted)'),
       reply(451, '4.3.0 Scripted server refuses DATA for now'),
     ]) {
-      it(`a server that answers DATA with ${codeOf(answer)}: the client gets it exactly at end of data; no message content reaches the server`, async () => {
+      it(`a server that answers DATA with ${codeOf(answer)}: the client gets it exactly at end of data; `
+        + 'no message content reaches the server', async () => {
         scripted.options = { data: answer };
         const client = await session();
         const r = await transaction(client, 'Subject: data refused\r\n\r\nhello\r\n');
@@ -746,7 +776,9 @@ describe('transparency (issue 11): the client sees the server, the server sees t
       const client = await session();
       const mail = await client.command('MAIL FROM:<a@example.com>');
       const rcpt = await client.command('RCPT TO:<user@example.org>');
-      const r = mail.code === 250 && rcpt.code === 250 ? await client.data(`From: a@example.com\r\nSubject: eicar\r\n\r\n${EICAR}\r\n`) : undefined;
+      const r = mail.code === 250 && rcpt.code === 250
+        ? await client.data(`From: a@example.com\r\nSubject: eicar\r\n\r\n${EICAR}\r\n`)
+        : undefined;
       await settle(client);
       assert.ok(r && r.code === 550 && /^5\.7\.1\b/.test(r.lines[0]), `end of data: ${show(r)}`);
       assert.ok(!clientCommands().some((c) => /^DATA$/i.test(c)), `the server got DATA: ${clientCommands().join(' / ')}`);
@@ -776,7 +808,11 @@ describe('transparency (issue 11): the client sees the server, the server sees t
       const [, , afterXclient, clientEhlo] = replies;
       assert.match(afterXclient.lines[0], /^mx\.server\.test ESMTP/);
       assert.ok(greeting !== 'closed', 'no greeting');
-      assert.deepEqual({ code: greeting.code, lines: greeting.lines }, { code: afterXclient.code, lines: afterXclient.lines }, `greeting: ${show(greeting)}`);
+      assert.deepEqual(
+        { code: greeting.code, lines: greeting.lines },
+        { code: afterXclient.code, lines: afterXclient.lines },
+        `greeting: ${show(greeting)}`,
+      );
       assert.ok(clientEhlo.lines.some(isHidden), `Postfix offered none of the hidden extensions: ${clientEhlo.lines.join(' | ')}`);
       assert.deepEqual(ehlo.lines, clientEhlo.lines.filter((l) => !isHidden(l)));
     });
@@ -840,7 +876,11 @@ describe('transparency (issue 11): the client sees the server, the server sees t
       const afterXclient = replies[2];
       assert.equal(afterXclient?.code, 554, `Postfix's reply to XCLIENT: ${show(afterXclient)}`);
       assert.ok(greeting !== 'closed', 'the connection was closed without a reply');
-      assert.deepEqual({ code: greeting.code, lines: greeting.lines }, { code: afterXclient.code, lines: afterXclient.lines }, `greeting: ${show(greeting)}`);
+      assert.deepEqual(
+        { code: greeting.code, lines: greeting.lines },
+        { code: afterXclient.code, lines: afterXclient.lines },
+        `greeting: ${show(greeting)}`,
+      );
     });
   });
 
@@ -861,10 +901,15 @@ describe('transparency (issue 11): the client sees the server, the server sees t
       assert.deepEqual((await client.command('EHLO relay.test')).lines, EHLO_POSTFIX_LIKE);
       assertExact(await client.command('XCLIENT ADDR=127.0.0.2'), reply(220, 'mx.scripted.test ESMTP after XCLIENT'), 'XCLIENT');
       assert.equal((await client.command('EHLO client.example')).code, 250);
-      assertExact(await client.command(`AUTH PLAIN ${PLAIN_WRONG}`), reply(535, '5.7.8 Error: authentication failed: authentication failure'), 'AUTH PLAIN wrong');
+      assertExact(
+        await client.command(`AUTH PLAIN ${PLAIN_WRONG}`), reply(535, '5.7.8 Error: authentication failed: authentication failure'),
+        'AUTH PLAIN wrong',
+      );
       assertExact(await client.command('AUTH LOGIN'), reply(334, 'VXNlcm5hbWU6'), 'AUTH LOGIN');
       assertExact(await client.command(b64(USER)), reply(334, 'UGFzc3dvcmQ6'), 'AUTH LOGIN user');
-      assertExact(await client.command(b64('wrong')), reply(535, '5.7.8 Error: authentication failed: authentication failure'), 'AUTH LOGIN wrong');
+      assertExact(
+        await client.command(b64('wrong')), reply(535, '5.7.8 Error: authentication failed: authentication failure'), 'AUTH LOGIN wrong',
+      );
       assertExact(await client.command('AUTH PLAIN'), reply(334, ''), 'AUTH PLAIN (334)');
       assertExact(await client.command(PLAIN), reply(235, '2.7.0 Authentication successful'), 'AUTH PLAIN credentials');
       assertExact(await client.command('VRFY x'), reply(252, '2.0.0 maybe', 'second line'), 'VRFY');

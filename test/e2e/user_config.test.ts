@@ -10,7 +10,9 @@ import { esetsCfg, freePort, Relay, runLauncher, startRelay, writeEsetsCfg } fro
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
 
-async function send(relay: Relay, from: string, to: string[], subject: string, body: string): Promise<{ code: number; text: string; rcpts: number[] }> {
+async function send(
+  relay: Relay, from: string, to: string[], subject: string, body: string,
+): Promise<{ code: number; text: string; rcpts: number[] }> {
   const client = await SmtpTestClient.connect(relay.port);
   await client.read();
   await client.command('EHLO client.example');
@@ -176,7 +178,9 @@ describe('user-specific configuration: bounces (MAIL FROM:<>) and sender section
 
   async function relayWith(smtp: Record<string, string>): Promise<Relay> {
     const port = await freePort();
-    const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { user_config: '"users.cfg"', ...smtp } }));
+    const cfg = writeEsetsCfg(esetsCfg(port, {
+      serverPort: sink.port, clamdSocket: clamd.socket, smtp: { user_config: '"users.cfg"', ...smtp },
+    }));
     fs.writeFileSync(path.join(path.dirname(cfg), 'users.cfg'), USERS);
     return startRelay(['--config', cfg], port);
   }
@@ -195,7 +199,8 @@ describe('user-specific configuration: bounces (MAIL FROM:<>) and sender section
 
   const delivered = (subject: string): boolean => sink.messages.some((m) => m.data.toString().includes(`Subject: ${subject}\r\n`));
 
-  it('with null_sender_matches_sender_sections = no, rejects an EICAR bounce (550): [|trusted@partner.example] does not govern <>', async () => {
+  it('with null_sender_matches_sender_sections = no, rejects an EICAR bounce (550): '
+    + '[|trusted@partner.example] does not govern <>', async () => {
     const r = await send(strict, '', ['user@example.org'], 'bounce-strict', EICAR);
     assert.deepEqual(r.rcpts, [250]);
     assert.equal(r.code, 550, r.text);
@@ -207,7 +212,8 @@ describe('user-specific configuration: bounces (MAIL FROM:<>) and sender section
     assert.ok(delivered('trusted-strict'));
   });
 
-  it("by default (the manual's letter), accepts the same EICAR bounce under [|trusted@partner.example] (action_av_infected = accept)", async () => {
+  it("by default (the manual's letter), accepts the same EICAR bounce under [|trusted@partner.example] "
+    + '(action_av_infected = accept)', async () => {
     const r = await send(letter, '', ['user@example.org'], 'bounce-letter', EICAR);
     assert.equal(r.code, 250, r.text);
     assert.ok(delivered('bounce-letter'));

@@ -27,7 +27,10 @@ describe('captured message', () => {
     };
     // Postfix takes the base64 line as the start of the body (its MIME header then the message's); a scanner may not
     const hidden = lines(['Subject: x', 'Content-Type: application/octet-stream', 'Content-Transfer-Encoding: base64', 'WDVPIVAl']);
-    assert.equal(hidden.malformed, 'line 4 is not a header field, and no empty line ends the header before it (read differently by scanners and mail servers)');
+    assert.equal(
+      hidden.malformed,
+      'line 4 is not a header field, and no empty line ends the header before it (read differently by scanners and mail servers)',
+    );
     assert.equal(hidden.headerLineCount, 4);
     // fields, continuations, obsolete blanks before the colon, a header-only message, a message without a header: fine
     assert.equal(lines(['Subject: x', ' folded', 'X-Old : y', '', 'WDVPIVAl']).malformed, undefined);

@@ -34,9 +34,13 @@ describe('clamd.conf: what the relay needs', () => {
 
   it("finds AlertExceedsMax and AlertEncrypted missing in Debian's stock file, and its MaxFileSize under MaxScanSize", () => {
     assert.deepEqual(warnings(DEBIAN), [
-      "clamd.conf: warning: AlertExceedsMax is not set: content beyond clamd's limits (MaxScanSize, MaxFileSize, MaxRecursion, MaxFiles) is reported clean; add \"AlertExceedsMax yes\" (clamd-esets-relay.conf has every setting the relay needs) and restart clamd",
-      'clamd.conf: warning: AlertEncrypted is not set: encrypted archives (.zip, .7z, .rar) and documents (.pdf) are reported clean; add "AlertEncrypted yes" (clamd-esets-relay.conf has every setting the relay needs) and restart clamd',
-      'clamd.conf:8: warning: MaxFileSize 25M is not above MaxScanSize 100M: clamd cuts a compressed zip member at MaxFileSize and scans only the part it kept, with no alert, so content after the cut is reported clean; set "MaxFileSize 101M" (above MaxScanSize; at most 2047M) and restart clamd',
+      "clamd.conf: warning: AlertExceedsMax is not set: content beyond clamd's limits (MaxScanSize, MaxFileSize, MaxRecursion, MaxFiles) "
+        + 'is reported clean; add "AlertExceedsMax yes" (clamd-esets-relay.conf has every setting the relay needs) and restart clamd',
+      'clamd.conf: warning: AlertEncrypted is not set: encrypted archives (.zip, .7z, .rar) and documents (.pdf) are reported clean; '
+        + 'add "AlertEncrypted yes" (clamd-esets-relay.conf has every setting the relay needs) and restart clamd',
+      'clamd.conf:8: warning: MaxFileSize 25M is not above MaxScanSize 100M: clamd cuts a compressed zip member at MaxFileSize '
+        + 'and scans only the part it kept, with no alert, so content after the cut is reported clean; '
+        + 'set "MaxFileSize 101M" (above MaxScanSize; at most 2047M) and restart clamd',
     ]);
   });
 
@@ -68,7 +72,10 @@ describe('clamd.conf: what the relay needs', () => {
   it('takes the first value of a setting, as clamd does: a later "yes" does not mend an earlier "no"', () => {
     const text = `AlertExceedsMax no\nAlertEncrypted yes\n${SNIPPET}`;
     assert.deepEqual(warnings(text), [
-      `clamd.conf:1: warning: "AlertExceedsMax no": content beyond clamd's limits (MaxScanSize, MaxFileSize, MaxRecursion, MaxFiles) is reported clean (line ${text.split('\n').indexOf('AlertExceedsMax yes') + 1} has no effect: clamd uses the first value of a setting); change this line to "AlertExceedsMax yes" (clamd-esets-relay.conf has every setting the relay needs) and restart clamd`,
+      'clamd.conf:1: warning: "AlertExceedsMax no": content beyond clamd\'s limits (MaxScanSize, MaxFileSize, MaxRecursion, MaxFiles) '
+        + `is reported clean (line ${text.split('\n').indexOf('AlertExceedsMax yes') + 1} has no effect: `
+        + 'clamd uses the first value of a setting); change this line to "AlertExceedsMax yes" '
+        + '(clamd-esets-relay.conf has every setting the relay needs) and restart clamd',
     ]);
     assert.equal(parseClamdConf('MaxFileSize 1M\nMaxFileSize 2M\n').settings.get('MaxFileSize')?.value, '1M');
   });
@@ -92,12 +99,15 @@ describe('clamd.conf: what the relay needs', () => {
 
   it('warns when mail or archive scanning is turned off, at the line', () => {
     assert.deepEqual(warnings('ScanMail no\nAlertExceedsMax yes\nAlertEncrypted yes\nMaxFileSize 401M\n'), [
-      'clamd.conf:1: warning: "ScanMail no": attachments are not decoded, only the raw message is searched; change this line to "ScanMail yes" (clamd-esets-relay.conf has every setting the relay needs) and restart clamd',
+      'clamd.conf:1: warning: "ScanMail no": attachments are not decoded, only the raw message is searched; '
+        + 'change this line to "ScanMail yes" (clamd-esets-relay.conf has every setting the relay needs) and restart clamd',
     ]);
     assert.deepEqual(missing(`ScanArchive false\n${SNIPPET}`), ['ScanArchive yes'], 'the snippet after it does not mend it');
   });
 
   it('warns of an Example line: clamd does not start with the file', () => {
-    assert.deepEqual(warnings(`# sample\nExample\n${SNIPPET}`), ['clamd.conf:2: warning: an "Example" line: clamd does not start with this file; remove the line']);
+    assert.deepEqual(warnings(`# sample\nExample\n${SNIPPET}`), [
+      'clamd.conf:2: warning: an "Example" line: clamd does not start with this file; remove the line',
+    ]);
   });
 });

@@ -5,9 +5,14 @@ describe("the client's EHLO reply (the server's, mirrored)", () => {
   it("keeps the server's first line and extensions in order, without the ones the relay never offers", () => {
     const server = {
       code: 250,
-      lines: ['mx.example.org', 'PIPELINING', 'SIZE 52428800', 'STARTTLS', 'AUTH PLAIN LOGIN', 'XCLIENT NAME ADDR HELO', 'CHUNKING', 'BINARYMIME', 'XFORWARD NAME ADDR', 'DSN', 'ENHANCEDSTATUSCODES', 'starttls'],
+      lines: [
+        'mx.example.org', 'PIPELINING', 'SIZE 52428800', 'STARTTLS', 'AUTH PLAIN LOGIN', 'XCLIENT NAME ADDR HELO', 'CHUNKING', 'BINARYMIME',
+        'XFORWARD NAME ADDR', 'DSN', 'ENHANCEDSTATUSCODES', 'starttls',
+      ],
     };
-    assert.deepEqual(clientEhloLines(server), ['mx.example.org', 'PIPELINING', 'SIZE 52428800', 'AUTH PLAIN LOGIN', 'DSN', 'ENHANCEDSTATUSCODES']);
+    assert.deepEqual(clientEhloLines(server), [
+      'mx.example.org', 'PIPELINING', 'SIZE 52428800', 'AUTH PLAIN LOGIN', 'DSN', 'ENHANCEDSTATUSCODES',
+    ]);
   });
 
   it('refuses BODY=BINARYMIME in any case, and nothing else', () => {

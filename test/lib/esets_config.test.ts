@@ -51,7 +51,10 @@ describe('esets.cfg options', () => {
 
   it('takes daemon_sock_path as socket paths or host:port, comma-separated', () => {
     assert.deepEqual(parseOptionValue('daemon_sock_path', '/run/clamav/clamd.ctl'), { ok: true, value: ['/run/clamav/clamd.ctl'] });
-    assert.deepEqual(parseOptionValue('daemon_sock_path', '127.0.0.1:3310, [::1]:3311'), { ok: true, value: ['127.0.0.1:3310', '[::1]:3311'] });
+    assert.deepEqual(
+      parseOptionValue('daemon_sock_path', '127.0.0.1:3310, [::1]:3311'),
+      { ok: true, value: ['127.0.0.1:3310', '[::1]:3311'] },
+    );
     assert.equal(parseOptionValue('daemon_sock_path', 'clamd.sock').ok, false);
   });
 
@@ -96,17 +99,29 @@ describe('esets.cfg options', () => {
   });
 
   it('records the line that set each option in force; an override has no line', () => {
-    const r = buildConfig('[global]\naction_av = reject\n[smtp]\nuser_config = "a.cfg"\n\nuser_config = "b.cfg"\naction_av = scan\n', 'e.cfg', { action_av_infected: 'defer' });
+    const r = buildConfig(
+      '[global]\naction_av = reject\n[smtp]\nuser_config = "a.cfg"\n\nuser_config = "b.cfg"\naction_av = scan\n', 'e.cfg',
+      { action_av_infected: 'defer' },
+    );
     assert.deepEqual(r.lines, { user_config: 6, action_av: 7 });
     assert.equal(buildConfig('[smtp]\nuser_config = "a.cfg"\n', 'e.cfg', { user_config: 'c.cfg' }).lines.user_config, undefined);
   });
 
   it('takes null_sender_matches_sender_sections in [smtp] and [global] (default yes: the manual), refuses it in a bad form', () => {
     assert.equal(buildConfig('', 'e.cfg').config.null_sender_matches_sender_sections, true);
-    assert.equal(buildConfig('[global]\nnull_sender_matches_sender_sections = no\n', 'e.cfg').config.null_sender_matches_sender_sections, false);
-    const smtp = buildConfig('[global]\nnull_sender_matches_sender_sections = no\n[smtp]\nnull_sender_matches_sender_sections = yes\n', 'e.cfg');
+    assert.equal(
+      buildConfig('[global]\nnull_sender_matches_sender_sections = no\n', 'e.cfg').config.null_sender_matches_sender_sections,
+      false,
+    );
+    const smtp = buildConfig(
+      '[global]\nnull_sender_matches_sender_sections = no\n[smtp]\nnull_sender_matches_sender_sections = yes\n', 'e.cfg',
+    );
     assert.deepEqual([smtp.config.null_sender_matches_sender_sections, smtp.lines.null_sender_matches_sender_sections], [true, 4]);
-    assert.equal(buildConfig('[smtp]\nnull_sender_matches_sender_sections = yes\n', 'e.cfg', { null_sender_matches_sender_sections: false }).config.null_sender_matches_sender_sections, false);
+    assert.equal(
+      buildConfig('[smtp]\nnull_sender_matches_sender_sections = yes\n', 'e.cfg', { null_sender_matches_sender_sections: false })
+        .config.null_sender_matches_sender_sections,
+      false,
+    );
     assert.deepEqual(buildConfig('[smtp]\nnull_sender_matches_sender_sections = sometimes\n', 'e.cfg').diagnostics.map(formatDiagnostic), [
       "e.cfg:2: error: option 'null_sender_matches_sender_sections' has invalid value 'sometimes': expected yes or no",
     ]);

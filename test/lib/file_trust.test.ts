@@ -14,19 +14,22 @@ describe('user_config that others can change', () => {
 
   it('warns, at the esets.cfg line that names it, of a world-writable file', () => {
     assert.deepEqual(warnings({ mode: 0o100666 }), [
-      '/etc/esets/esets.cfg:12: warning: user_config /etc/esets/users.cfg is world-writable (mode 0666): any local user can change the policy; chmod o-w it',
+      '/etc/esets/esets.cfg:12: warning: user_config /etc/esets/users.cfg is world-writable (mode 0666): '
+        + 'any local user can change the policy; chmod o-w it',
     ]);
   });
 
   it('warns of a symbolic link, naming its target', () => {
     assert.deepEqual(warnings({ symlinkTarget: '/srv/shared/users.cfg' }), [
-      '/etc/esets/esets.cfg:12: warning: user_config /etc/esets/users.cfg is a symbolic link (to /srv/shared/users.cfg): whoever can change the link chooses the file; name the file itself',
+      '/etc/esets/esets.cfg:12: warning: user_config /etc/esets/users.cfg is a symbolic link (to /srv/shared/users.cfg): '
+        + 'whoever can change the link chooses the file; name the file itself',
     ]);
   });
 
   it('warns of a world-writable folder without the sticky bit, not of one with it (as /tmp)', () => {
     assert.deepEqual(warnings({ dirMode: 0o40777 }), [
-      '/etc/esets/esets.cfg:12: warning: user_config /etc/esets/users.cfg is in a world-writable folder without the sticky bit (mode 0777): any local user can replace it; chmod o-w the folder',
+      '/etc/esets/esets.cfg:12: warning: user_config /etc/esets/users.cfg is in a world-writable folder without the sticky bit '
+        + '(mode 0777): any local user can replace it; chmod o-w the folder',
     ]);
     assert.deepEqual(warnings({ dirMode: 0o41777 }), []);
   });

@@ -8,7 +8,10 @@ import { buildConfig } from '../../src/lib/esets_config';
 import { harakaCDiagnostics, HarakaInForce } from '../../src/lib/haraka_c_rules';
 import { decideAv, describeAv, wasScanned } from '../../src/lib/policy';
 
-const HARAKA: HarakaInForce = { listen: '127.0.0.1:2525', nodes: 1, addReceived: false, proxyHosts: [], plugins: ['esets_connection_limits', 'esets_forward', 'esets_policy'] };
+const HARAKA: HarakaInForce = {
+  listen: '127.0.0.1:2525', nodes: 1, addReceived: false, proxyHosts: [],
+  plugins: ['esets_connection_limits', 'esets_forward', 'esets_policy'],
+};
 
 function diagnose(text: string, haraka: Partial<HarakaInForce> = {}): string[] {
   const { config, lines } = buildConfig(text, 'esets.cfg');
@@ -24,7 +27,8 @@ describe('haraka -c: options that Haraka\'s files govern', () => {
   it('names the line, the value and the Haraka setting for each option set differently', () => {
     const out = diagnose([
       '[global]', 'daemon_user = "esets"',
-      '[smtp]', 'listen_port = 25', 'num_proc = 4', 'add_header_received = yes', 'proxy_hosts = 10.0.0.1', 'log_file = "/var/log/esets.log"',
+      '[smtp]', 'listen_port = 25', 'num_proc = 4', 'add_header_received = yes', 'proxy_hosts = 10.0.0.1',
+      'log_file = "/var/log/esets.log"',
     ].join('\n'));
     assert.deepEqual(out.map((l) => l.split(':').slice(0, 2).join(':')), [
       '4: listen_port', '5: num_proc', '6: add_header_received', '7: proxy_hosts', '2: daemon_user', '8: log_file',
@@ -37,8 +41,10 @@ describe('haraka -c: options that Haraka\'s files govern', () => {
     assert.match(diagnose('[smtp]\n', { addReceived: true })[0], /undefined: add_header_received: add_header_received = no \(the default\) not used/);
   });
 
-  it('server_addr/server_port without esets_forward, timeout_client without esets_connection_limits, daemon_sock_path with haraka-plugin-clamd', () => {
-    const text = '[global]\ndaemon_sock_path = "/run/clamd.sock"\n[smtp]\nserver_addr = "10.0.0.5"\nserver_port = 25\ntimeout_client = 10\n';
+  it('server_addr/server_port without esets_forward, timeout_client without esets_connection_limits, '
+    + 'daemon_sock_path with haraka-plugin-clamd', () => {
+    const text = '[global]\ndaemon_sock_path = "/run/clamd.sock"\n'
+      + '[smtp]\nserver_addr = "10.0.0.5"\nserver_port = 25\ntimeout_client = 10\n';
     assert.deepEqual(diagnose(text), []);
     const out = diagnose(text, { plugins: ['clamd', 'esets_policy', 'queue/smtp_forward'] });
     assert.deepEqual(out.map((l) => l.split(':')[1].trim()), ['timeout_client', 'server_addr', 'server_port', 'daemon_sock_path']);
@@ -53,7 +59,10 @@ describe('haraka -c: our plugins missing from config/plugins', () => {
     assert.deepEqual(out.filter((d) => d.severity === 'error').map((d) => d.message), [
       'esets_policy is not in config/plugins: no message would be scanned (Haraka is not started; list it, see README "Plugins")',
     ]);
-    assert.deepEqual(out.filter((d) => d.severity === 'warning').map((d) => `${d.line}: ${d.key}`), ['2: max_connections', '4: user_config', '3: http_listen']);
+    assert.deepEqual(
+      out.filter((d) => d.severity === 'warning').map((d) => `${d.line}: ${d.key}`),
+      ['2: max_connections', '4: user_config', '3: http_listen'],
+    );
   });
 });
 
@@ -62,13 +71,19 @@ describe('haraka-plugin-clamd results as the AV verdict', () => {
     assert.deepEqual(verdictFromClamdPlugin({ pass: ['clean'] }), { kind: 'clean' });
     assert.deepEqual(verdictFromClamdPlugin({ fail: ['Eicar-Test-Signature'] }), { kind: 'infected', names: ['Eicar-Test-Signature'] });
     assert.equal(verdictFromClamdPlugin({ err: ['clamd timed out'] }).kind, 'not_scanned');
-    assert.deepEqual(verdictFromClamdPlugin({ skip: ['no attachments'] }), { kind: 'skipped', reason: 'haraka-plugin-clamd skipped it (no attachments)' });
+    assert.deepEqual(
+      verdictFromClamdPlugin({ skip: ['no attachments'] }),
+      { kind: 'skipped', reason: 'haraka-plugin-clamd skipped it (no attachments)' },
+    );
     assert.equal(verdictFromClamdPlugin(undefined).kind, 'not_scanned');
     assert.equal(verdictFromClamdPlugin({}).kind, 'not_scanned');
   });
 
   it('a skip for its max_size is a limit: not scanned (action_av_notscanned), not an exclusion', () => {
-    assert.deepEqual(verdictFromClamdPlugin({ skip: ['exceeds max size'] }), { kind: 'not_scanned', reason: 'haraka-plugin-clamd: exceeds max size' });
+    assert.deepEqual(
+      verdictFromClamdPlugin({ skip: ['exceeds max size'] }),
+      { kind: 'not_scanned', reason: 'haraka-plugin-clamd: exceeds max size' },
+    );
   });
 
   it('refuses what the plugin would read otherwise than the relay: a single leading dot, a header over Haraka\'s max_lines', () => {
@@ -80,7 +95,10 @@ describe('haraka-plugin-clamd results as the AV verdict', () => {
   it('limits and encryption alerts are "not scanned", unless a real signature is among them', () => {
     assert.equal(verdictFromClamdPlugin({ fail: ['Heuristics.Limits.Exceeded.MaxRecursion'] }).kind, 'not_scanned');
     assert.equal(verdictFromClamdPlugin({ fail: ['Heuristics.Encrypted.Zip'] }).kind, 'not_scanned');
-    assert.deepEqual(verdictFromClamdPlugin({ fail: ['Heuristics.Encrypted.Zip', 'Eicar-Test-Signature'] }), { kind: 'infected', names: ['Eicar-Test-Signature'] });
+    assert.deepEqual(
+      verdictFromClamdPlugin({ fail: ['Heuristics.Encrypted.Zip', 'Eicar-Test-Signature'] }),
+      { kind: 'infected', names: ['Eicar-Test-Signature'] },
+    );
   });
 
   it('a fail outweighs a pass or an err from another attempt; an err outweighs a pass', () => {

@@ -3,7 +3,9 @@ import { buildConfig } from '../../src/lib/esets_config';
 import { deriveHarakaSettings, formatListen } from '../../src/lib/haraka_settings';
 import { formatIni, mergeIni, parseIni } from '../../src/lib/ini';
 
-const BASE = '[global]\ndaemon_sock_path = "/run/clamd.sock, 10.0.0.5:3310"\n[smtp]\nagent_enabled = yes\nlisten_addr = "::1"\nlisten_port = 25\nserver_addr = "mx.local"\nserver_port = 10025\nnum_proc = 3\ntimeout_client = 45\nadd_header_received = yes\n';
+const BASE = '[global]\ndaemon_sock_path = "/run/clamd.sock, 10.0.0.5:3310"\n'
+  + '[smtp]\nagent_enabled = yes\nlisten_addr = "::1"\nlisten_port = 25\nserver_addr = "mx.local"\nserver_port = 10025\n'
+  + 'num_proc = 3\ntimeout_client = 45\nadd_header_received = yes\n';
 
 describe('Haraka settings derived from esets.cfg', () => {
   it('maps listen, num_proc, timeout_client and add_header_received', () => {
@@ -56,7 +58,9 @@ describe('ini files', () => {
 
 describe('proxy_hosts (PROXY protocol from load balancers)', () => {
   it('writes each balancer to connection.ini [haproxy] hosts[], with an explicit prefix (a bare IPv6 would mean its /64)', () => {
-    const s = deriveHarakaSettings(buildConfig(`${BASE}proxy_hosts = "127.0.0.2, 2001:DB8::1, [2001:db8::2], 10.1.0.0/16"\n`, '/e.cfg').config, '/e.cfg', {});
+    const s = deriveHarakaSettings(
+      buildConfig(`${BASE}proxy_hosts = "127.0.0.2, 2001:DB8::1, [2001:db8::2], 10.1.0.0/16"\n`, '/e.cfg').config, '/e.cfg', {},
+    );
     assert.deepEqual(s.iniFiles['connection.ini'].haproxy, {
       enabled: 'true', 'hosts[]': ['127.0.0.2/32', '2001:db8::1/128', '2001:db8::2/128', '10.1.0.0/16'],
     });

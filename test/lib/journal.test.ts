@@ -3,7 +3,10 @@ import { journalRecord } from '../../src/lib/journal';
 
 describe('journal priorities (lib/journal)', () => {
   it("gives a record the syslog priority of Haraka's level word", () => {
-    assert.equal(journalRecord('2026-11-25T20:04:11.977Z [NOTICE] [-] [server] worker started\n'), '<5>2026-11-25T20:04:11.977Z [NOTICE] [-] [server] worker started\n');
+    assert.equal(
+      journalRecord('2026-11-25T20:04:11.977Z [NOTICE] [-] [server] worker started\n'),
+      '<5>2026-11-25T20:04:11.977Z [NOTICE] [-] [server] worker started\n',
+    );
     assert.equal(journalRecord('[ERROR] [x] [esets_forward] mail server down\n'), '<3>[ERROR] [x] [esets_forward] mail server down\n');
     assert.equal(journalRecord('[WARN] a\n'), '<4>[WARN] a\n');
     assert.equal(journalRecord('[CRIT] a\n'), '<2>[CRIT] a\n');
@@ -16,6 +19,9 @@ describe('journal priorities (lib/journal)', () => {
   });
 
   it("every line of one record gets the record's priority: text inside cannot choose one", () => {
-    assert.equal(journalRecord('[INFO] [x] header: a\n[CRIT] forged\n<0>forged too\n'), '<6>[INFO] [x] header: a\n<6>[CRIT] forged\n<6><0>forged too\n');
+    assert.equal(
+      journalRecord('[INFO] [x] header: a\n[CRIT] forged\n<0>forged too\n'),
+      '<6>[INFO] [x] header: a\n<6>[CRIT] forged\n<6><0>forged too\n',
+    );
   });
 });

@@ -11,16 +11,31 @@ describe('clamd replies', () => {
 
   it('makes size limits, errors, encrypted archives and silence "not scanned"', () => {
     assert.equal(parseClamdReply('INSTREAM size limit exceeded. ERROR\0').kind, 'not_scanned');
-    assert.deepEqual(parseClamdReply("stream: Can't allocate memory ERROR\0"), { kind: 'not_scanned', reason: "clamd: Can't allocate memory" });
-    assert.deepEqual(parseClamdReply('stream: Heuristics.Encrypted.Zip FOUND\0'), { kind: 'not_scanned', reason: 'clamd: Heuristics.Encrypted.Zip' });
+    assert.deepEqual(
+      parseClamdReply("stream: Can't allocate memory ERROR\0"),
+      { kind: 'not_scanned', reason: "clamd: Can't allocate memory" },
+    );
+    assert.deepEqual(
+      parseClamdReply('stream: Heuristics.Encrypted.Zip FOUND\0'),
+      { kind: 'not_scanned', reason: 'clamd: Heuristics.Encrypted.Zip' },
+    );
     assert.equal(parseClamdReply('stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND\0').kind, 'not_scanned');
     assert.equal(parseClamdReply('').kind, 'not_scanned');
   });
 
   it('reads every line: a real signature beside a limit alert or an error is an infection', () => {
-    assert.deepEqual(parseClamdReply('stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND\0stream: Eicar-Test-Signature FOUND\0'), { kind: 'infected', names: ['Eicar-Test-Signature'] });
-    assert.deepEqual(parseClamdReply('stream: Eicar-Test-Signature FOUND\0stream: Heuristics.Encrypted.Zip FOUND\0'), { kind: 'infected', names: ['Eicar-Test-Signature'] });
-    assert.deepEqual(parseClamdReply('stream: Heuristics.Limits.Exceeded.MaxRecursion FOUND\0stream: Heuristics.Encrypted.Zip FOUND\0'), { kind: 'not_scanned', reason: 'clamd: Heuristics.Limits.Exceeded.MaxRecursion' });
+    assert.deepEqual(
+      parseClamdReply('stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND\0stream: Eicar-Test-Signature FOUND\0'),
+      { kind: 'infected', names: ['Eicar-Test-Signature'] },
+    );
+    assert.deepEqual(
+      parseClamdReply('stream: Eicar-Test-Signature FOUND\0stream: Heuristics.Encrypted.Zip FOUND\0'),
+      { kind: 'infected', names: ['Eicar-Test-Signature'] },
+    );
+    assert.deepEqual(
+      parseClamdReply('stream: Heuristics.Limits.Exceeded.MaxRecursion FOUND\0stream: Heuristics.Encrypted.Zip FOUND\0'),
+      { kind: 'not_scanned', reason: 'clamd: Heuristics.Limits.Exceeded.MaxRecursion' },
+    );
     assert.deepEqual(parseClamdReply("stream: Can't allocate memory ERROR\0stream: A FOUND\0"), { kind: 'infected', names: ['A'] });
   });
 });
@@ -32,7 +47,10 @@ describe('spamd replies', () => {
   });
 
   it('reads ham with a negative score and no tests', () => {
-    assert.deepEqual(parseSpamdReply('SPAMD/1.1 0 EX_OK\r\nSpam: False ; -0.5 / 5.0\r\n\r\n'), { ok: true, spam: false, score: -0.5, threshold: 5, tests: [] });
+    assert.deepEqual(
+      parseSpamdReply('SPAMD/1.1 0 EX_OK\r\nSpam: False ; -0.5 / 5.0\r\n\r\n'),
+      { ok: true, spam: false, score: -0.5, threshold: 5, tests: [] },
+    );
   });
 
   it('reports errors and garbage as failures', () => {
@@ -42,7 +60,10 @@ describe('spamd replies', () => {
   });
 
   it('formats X-Spam-Status as SpamAssassin does', () => {
-    assert.equal(xSpamStatus({ spam: true, score: 1003.7, threshold: 5, tests: ['GTUBE', 'X'] }), 'Yes, score=1003.7 required=5.0 tests=GTUBE,X');
+    assert.equal(
+      xSpamStatus({ spam: true, score: 1003.7, threshold: 5, tests: ['GTUBE', 'X'] }),
+      'Yes, score=1003.7 required=5.0 tests=GTUBE,X',
+    );
     assert.equal(xSpamStatus({ spam: false, score: 0, threshold: 5, tests: [] }), 'No, score=0.0 required=5.0 tests=none');
   });
 });

@@ -64,7 +64,9 @@ describe('syslog lines', () => {
       assert.ok(bytes(line.text) <= MAX_LINE_BYTES);
       assert.match(line.text, /^<0>bad\\x0d\\x0amail\.emerg x: \\x1b\[2J z+\\\[truncated\]$/);
     }
-    const fields = debugLine([['event', word('clamd_scan')], ['daemon', '/run/c d" x=1'], ['verdict', `infected: ${hostile}`], ['time', word('3ms')]]);
+    const fields = debugLine([
+      ['event', word('clamd_scan')], ['daemon', '/run/c d" x=1'], ['verdict', `infected: ${hostile}`], ['time', word('3ms')],
+    ]);
     assert.doesNotMatch(fields.text, UNSAFE);
     assert.ok(bytes(fields.text) <= MAX_LINE_BYTES);
     assert.deepEqual(parseFields(fields.text).map(([k]) => k), ['event', 'daemon', 'verdict', 'time']);

@@ -19,7 +19,10 @@ describe('timeout budget (lib/timeout_budget)', () => {
   });
 
   it('counts every daemon once, cleaning once more, and spamd', () => {
-    const b = messageBudget(config('av_scan_obj_timeout = 20\nav_clean_mode = standard\naction_as = scan\nspamd_timeout = 15\n', 'daemon_sock_path = "/a.sock, /b.sock"\n'));
+    const b = messageBudget(config(
+      'av_scan_obj_timeout = 20\nav_clean_mode = standard\naction_as = scan\nspamd_timeout = 15\n',
+      'daemon_sock_path = "/a.sock, /b.sock"\n',
+    ));
     assert.equal(b.scanningNeedMs, 2 * (2_000 + 20_000) + 20_000 + 15_000);
   });
 

@@ -37,14 +37,18 @@ describe('user-specific configuration: parsing', () => {
   it('refuses null_sender_matches_sender_sections in a section: it decides how sections are chosen', () => {
     const { userConfig, diagnostics } = parseUserConfig('[b.com]\nnull_sender_matches_sender_sections = no\n', 'u.cfg');
     assert.deepEqual(diagnostics.map(formatDiagnostic), [
-      "u.cfg:2: warning: option 'null_sender_matches_sender_sections' is not valid in [b.com] (it belongs in [smtp] or [global] of esets.cfg) and is ignored",
+      "u.cfg:2: warning: option 'null_sender_matches_sender_sections' is not valid in [b.com] "
+        + '(it belongs in [smtp] or [global] of esets.cfg) and is ignored',
     ]);
     assert.deepEqual(userConfig.sections[0].settings, {});
   });
 
   it('refuses a wrong value with file and line, and warns about agent-only options', () => {
     const { diagnostics } = parseUserConfig('[b.com]\naction_av = maybe\nlisten_port = 25\n', 'u.cfg');
-    assert.equal(formatDiagnostic(diagnostics[0]), "u.cfg:2: error: option 'action_av' has invalid value 'maybe': expected one of accept, scan, defer, discard, reject");
+    assert.equal(
+      formatDiagnostic(diagnostics[0]),
+      "u.cfg:2: error: option 'action_av' has invalid value 'maybe': expected one of accept, scan, defer, discard, reject",
+    );
     assert.match(formatDiagnostic(diagnostics[1]), /^u\.cfg:3: warning: option 'listen_port' is not valid in \[b\.com\]/);
   });
 
@@ -83,7 +87,8 @@ describe('user-specific configuration: parent_id chains of any length', () => {
     assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
     assert.deepEqual(diagnostics.map(formatDiagnostic), [
       // [g6898] is 101 steps above [g6999]; its parent_id is on line 2 * 6898 + 2
-      `u.cfg:13798: error: [g6898] parent_id "g6899" is step ${MAX_PARENT_DEPTH + 1} of a parent_id chain: at most ${MAX_PARENT_DEPTH} are allowed`,
+      `u.cfg:13798: error: [g6898] parent_id "g6899" is step ${MAX_PARENT_DEPTH + 1} of a parent_id chain: `
+        + `at most ${MAX_PARENT_DEPTH} are allowed`,
     ]);
     assert.equal(userConfig.sections.length, 7000);
   });
@@ -99,7 +104,8 @@ describe('user-specific configuration: parent_id chains of any length', () => {
     for (let i = 1; i <= MAX_PARENT_DEPTH + 1; i++) lines.push(`[g${i}]`, `parent_id = "g${i - 1}"`);
     const { userConfig, diagnostics } = parseUserConfig(lines.join('\n'), 'u.cfg');
     assert.deepEqual(diagnostics.map(formatDiagnostic), [
-      `u.cfg:${2 * (MAX_PARENT_DEPTH + 1) + 2}: error: [g${MAX_PARENT_DEPTH + 1}] parent_id "g${MAX_PARENT_DEPTH}" is step ${MAX_PARENT_DEPTH + 1} of a parent_id chain: at most ${MAX_PARENT_DEPTH} are allowed`,
+      `u.cfg:${2 * (MAX_PARENT_DEPTH + 1) + 2}: error: [g${MAX_PARENT_DEPTH + 1}] parent_id "g${MAX_PARENT_DEPTH}" `
+        + `is step ${MAX_PARENT_DEPTH + 1} of a parent_id chain: at most ${MAX_PARENT_DEPTH} are allowed`,
     ]);
     assert.deepEqual(userConfig.sections[MAX_PARENT_DEPTH].settings, { action_av: 'reject' });
   });
@@ -108,7 +114,9 @@ describe('user-specific configuration: parent_id chains of any length', () => {
     const lines: string[] = [];
     for (let i = 0; i < 7000; i++) lines.push(`[g${i}]`, `parent_id = "g${(i + 1) % 7000}"`);
     const { diagnostics } = parseUserConfig(lines.join('\n'), 'u.cfg');
-    assert.deepEqual(diagnostics.map(formatDiagnostic), ['u.cfg:14000: error: parent_id cycle: [g0] -> [g1] -> [g2] -> [g3] -> ... (6994 more) -> [g6998] -> [g6999] -> [g0]']);
+    assert.deepEqual(diagnostics.map(formatDiagnostic), [
+      'u.cfg:14000: error: parent_id cycle: [g0] -> [g1] -> [g2] -> [g3] -> ... (6994 more) -> [g6998] -> [g6999] -> [g0]',
+    ]);
   });
 
   it('reports a section under a cycle only through the cycle', () => {
@@ -139,8 +147,12 @@ describe('user-specific configuration: sender sections that accept', () => {
   });
 
   it('names the section that sets the option several steps up the chain', () => {
-    const { diagnostics } = parseUserConfig('[base]\naction_av = accept\n[mid]\nparent_id = "base"\n[|x@y.example]\nparent_id = "mid"\n', 'u.cfg');
-    assert.deepEqual(diagnostics.map(formatDiagnostic), [`u.cfg:5: warning: [|x@y.example] sets action_av = accept (from [base], line 2): ${FORGED}`]);
+    const { diagnostics } = parseUserConfig(
+      '[base]\naction_av = accept\n[mid]\nparent_id = "base"\n[|x@y.example]\nparent_id = "mid"\n', 'u.cfg',
+    );
+    assert.deepEqual(diagnostics.map(formatDiagnostic), [
+      `u.cfg:5: warning: [|x@y.example] sets action_av = accept (from [base], line 2): ${FORGED}`,
+    ]);
   });
 });
 
@@ -203,12 +215,16 @@ describe('user-specific configuration: the matching algorithm', () => {
     const lines: string[] = [];
     for (let i = 0; i < 10_000; i++) {
       const kind = i % 4;
-      lines.push(kind === 0 ? `[user${i}@d${i % 97}.com]` : kind === 1 ? `[|s${i}@d${i % 89}.org]` : kind === 2 ? `[d${i % 83}.net|org]` : `[d${i % 79}.com]`);
+      lines.push(kind === 0 ? `[user${i}@d${i % 97}.com]`
+        : kind === 1 ? `[|s${i}@d${i % 89}.org]`
+        : kind === 2 ? `[d${i % 83}.net|org]`
+        : `[d${i % 79}.com]`);
     }
     const { userConfig } = parseUserConfig(lines.join('\n'), 'u.cfg');
     const ix = new UserSectionIndex(userConfig.sections);
     const linear = (r: string[] | undefined, s: string[] | undefined): string | undefined => userConfig.sections.find((sec) =>
-      (sec.rcpt === '' || r === undefined || r.includes(sec.rcpt)) && (sec.sender === '' || s === undefined || s.includes(sec.sender)))?.name;
+      (sec.rcpt === '' || r === undefined || r.includes(sec.rcpt))
+      && (sec.sender === '' || s === undefined || s.includes(sec.sender)))?.name;
     for (let i = 0; i < 500; i++) {
       const r = keys(`user${i * 7}@d${i % 97}.com`);
       const s = keys(i % 3 ? `s${i * 5}@d${i % 89}.org` : `x@mail.d${i % 83}.org`);
@@ -261,14 +277,20 @@ describe('user-specific configuration: the null sender <> (null_sender_matches_s
       const kind = i % 4;
       // sender-only sections in the second half: under yes the first one matches every bounce
       const senderOnly = i < 5000 ? `[u${i}@d${i % 97}.com|s${i}@d${i % 89}.org]` : `[|s${i}@d${i % 89}.org]`;
-      lines.push(kind === 0 ? senderOnly : kind === 1 ? `[d${i % 83}.net|org]` : kind === 2 ? `[u${i}@d${i % 97}.com]` : `[d${i % 79}.com]`);
+      lines.push(kind === 0 ? senderOnly
+        : kind === 1 ? `[d${i % 83}.net|org]`
+        : kind === 2 ? `[u${i}@d${i % 97}.com]`
+        : `[d${i % 79}.com]`);
     }
     const { userConfig } = parseUserConfig(lines.join('\n'), 'u.cfg');
     const ix = new UserSectionIndex(userConfig.sections);
     const linear = (r: readonly string[], matchesSenderSections: boolean): string | undefined => userConfig.sections.find((sec) =>
       (sec.rcpt === '' || r.includes(sec.rcpt)) && (sec.sender === '' || matchesSenderSections))?.name;
     for (let i = 0; i < 500; i++) {
-      for (const rcpt of [`u${i * 4}@d${(i * 4) % 97}.com`, `u${i * 4 + 2}@d${(i * 4 + 2) % 97}.com`, `a@d${i % 83}.net`, `a@d${i % 79}.com`, 'a@nowhere.example']) {
+      for (const rcpt of [
+        `u${i * 4}@d${(i * 4) % 97}.com`, `u${i * 4 + 2}@d${(i * 4 + 2) % 97}.com`,
+        `a@d${i % 83}.net`, `a@d${i % 79}.com`, 'a@nowhere.example',
+      ]) {
         for (const setting of [true, false]) {
           const name = ix.match(keys(rcpt), nullSenderKeys(setting))?.name;
           assert.equal(name, linear(keys(rcpt)!, setting), `${rcpt} ${setting}`);

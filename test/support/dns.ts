@@ -127,7 +127,9 @@ export async function startDnsServer(records: DnsRecords, wanted?: string): Prom
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-dns-'));
   const resolvConf = path.join(dir, 'resolv.conf');
   fs.writeFileSync(resolvConf, `nameserver ${address}\noptions timeout:1 attempts:1\n`);
-  const wrap = ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', resolvConf];
+  const wrap = [
+    'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', resolvConf,
+  ];
   return {
     address,
     queries,

@@ -18,6 +18,7 @@ export function fakePlugin(): FakePlugin {
     name: 'test', logs,
     config: { get: () => ({ main: { esets_cfg: 'esets.cfg' } }) },
     register_hook: () => undefined,
-    logdebug: log('debug'), loginfo: log('info'), lognotice: log('notice'), logwarn: log('warn'), logerror: log('error'), logcrit: log('crit'),
+    logdebug: log('debug'), loginfo: log('info'), lognotice: log('notice'),
+    logwarn: log('warn'), logerror: log('error'), logcrit: log('crit'),
   } as unknown as FakePlugin;
 }

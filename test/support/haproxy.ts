@@ -23,7 +23,9 @@ export interface HaproxyInstance {
   stop(): Promise<void>;
 }
 
-export async function startHaproxy(relayPort: number, sources: string[], proxyProtocol: 'send-proxy' | 'send-proxy-v2' = 'send-proxy'): Promise<HaproxyInstance> {
+export async function startHaproxy(
+  relayPort: number, sources: string[], proxyProtocol: 'send-proxy' | 'send-proxy-v2' = 'send-proxy',
+): Promise<HaproxyInstance> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-haproxy-'));
   const balancers: Balancer[] = [];
   for (const source of sources) balancers.push({ port: await freePort(), source });

@@ -23,7 +23,10 @@ export interface PostfixServerOptions {
   relayDomains?: string[];
   /** check_helo_access regexp: table lines, in smtpd_helo_restrictions (e.g. `/^bad\.example$/ REJECT 5.7.1 no`) */
   heloAccess?: string[];
-  /** check_client_access texthash: table lines (client hostname or address → action), in smtpd_relay_restrictions before reject_unauth_destination */
+  /**
+   * check_client_access texthash: table lines (client hostname or address → action),
+   * in smtpd_relay_restrictions before reject_unauth_destination
+   */
   clientAccess?: string[];
   /** more main.cf settings (win over the above) */
   main?: Record<string, string>;
@@ -90,7 +93,8 @@ export async function startPostfixServer(opts: PostfixServerOptions): Promise<Po
       const left = queued();
       if (connects === disconnects && !left.length) return;
       if (Date.now() > deadline) {
-        throw new Error(`postfix did not settle within ${ms} ms (${connects} connects, ${disconnects} disconnects, queued: ${left.join(' ')}):\n${log}`);
+        throw new Error(`postfix did not settle within ${ms} ms `
+          + `(${connects} connects, ${disconnects} disconnects, queued: ${left.join(' ')}):\n${log}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -75,7 +75,9 @@ export function esetsCfg(listenPort: number, opts: RelayConfigOptions): string {
  * so that the PID is still the launcher's. `projectDir`: another checkout's launcher (the benchmark's
  * old-against-new runs), built there.
  */
-export async function startRelay(args: string[], port: number, env: NodeJS.ProcessEnv = {}, wrap: string[] = [], projectDir = PROJECT_DIR): Promise<Relay> {
+export async function startRelay(
+  args: string[], port: number, env: NodeJS.ProcessEnv = {}, wrap: string[] = [], projectDir = PROJECT_DIR,
+): Promise<Relay> {
   const command = [...wrap, process.execPath, path.join(projectDir, 'bin', 'esets_smtp.js'), ...args];
   return startListening(command, projectDir, env, port);
 }

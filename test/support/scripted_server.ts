@@ -155,7 +155,9 @@ export class ScriptedServer {
   idle(ms = 10_000): Promise<void> {
     if (this.sockets.size === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the relay still has ${this.sockets.size} session(s) open with the scripted server after ${ms} ms`)), ms);
+      const timer = setTimeout(() => reject(new Error(
+        `the relay still has ${this.sockets.size} session(s) open with the scripted server after ${ms} ms`,
+      )), ms);
       this.waiters.push(() => {
         clearTimeout(timer);
         resolve();
@@ -167,7 +169,9 @@ export class ScriptedServer {
   async until(ok: () => boolean, ms = 15_000): Promise<void> {
     const deadline = Date.now() + ms;
     while (!ok()) {
-      if (Date.now() > deadline) throw new Error(`the scripted server did not see what was awaited within ${ms} ms; commands: ${this.commands().join(' / ')}`);
+      if (Date.now() > deadline) {
+        throw new Error(`the scripted server did not see what was awaited within ${ms} ms; commands: ${this.commands().join(' / ')}`);
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
   }

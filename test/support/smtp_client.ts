@@ -68,7 +68,9 @@ export class SmtpTestClient {
   }
 
   /** A whole transaction: EHLO (once), MAIL, RCPTs, DATA. Returns every reply. `dataTimeoutMs`: the wait for the end-of-data reply. */
-  async send(from: string, to: string[], message: string, mailParams = '', dataTimeoutMs?: number): Promise<{ mail: SmtpReply; rcpts: SmtpReply[]; data?: SmtpReply }> {
+  async send(
+    from: string, to: string[], message: string, mailParams = '', dataTimeoutMs?: number,
+  ): Promise<{ mail: SmtpReply; rcpts: SmtpReply[]; data?: SmtpReply }> {
     const mail = await this.command(`MAIL FROM:<${from}>${mailParams}`);
     const rcpts: SmtpReply[] = [];
     for (const rcpt of to) rcpts.push(await this.command(`RCPT TO:<${rcpt}>`));

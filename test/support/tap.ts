@@ -72,7 +72,9 @@ export class Tap {
   idle(ms = 10_000): Promise<void> {
     if (this.sockets.size === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the relay still has ${this.sockets.size / 2} session(s) open with the server after ${ms} ms`)), ms);
+      const timer = setTimeout(() => reject(new Error(
+        `the relay still has ${this.sockets.size / 2} session(s) open with the server after ${ms} ms`,
+      )), ms);
       this.waiters.push(() => {
         clearTimeout(timer);
         resolve();

@@ -12,7 +12,9 @@ import { SmtpTestClient } from './smtp_client';
 export type Kind = 'clean' | 'eicar' | 'clamzip' | 'gtube' | 'multi' | 'utf8' | 'smtputf8' | 'large';
 
 /** What a healthy relay (default policy; a [spam.example] section scanning spam) answers for each kind. */
-export const EXPECTED: Record<Kind, number> = { clean: 250, eicar: 550, clamzip: 550, gtube: 550, multi: 250, utf8: 250, smtputf8: 250, large: 250 };
+export const EXPECTED: Record<Kind, number> = {
+  clean: 250, eicar: 550, clamzip: 550, gtube: 550, multi: 250, utf8: 250, smtputf8: 250, large: 250,
+};
 
 const CLAM_ZIP = (() => {
   try {
@@ -28,13 +30,28 @@ function envelopeAndBody(kind: Kind, id: string): { from?: string; mailParams: s
     case 'eicar': return { mailParams: '', to: ['user@example.org'], body: `${head}Subject: eicar\r\n\r\n${EICAR}\r\n` };
     case 'clamzip': return {
       mailParams: '', to: ['user@example.org'],
-      body: `${head}Subject: zip\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="z"\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\nsee zip\r\n--z\r\nContent-Type: application/zip; name="clam.zip"\r\nContent-Transfer-Encoding: base64\r\n\r\n${CLAM_ZIP}\r\n--z--\r\n`,
+      body: `${head}Subject: zip\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="z"\r\n\r\n`
+        + '--z\r\nContent-Type: text/plain\r\n\r\nsee zip\r\n'
+        + `--z\r\nContent-Type: application/zip; name="clam.zip"\r\nContent-Transfer-Encoding: base64\r\n\r\n${CLAM_ZIP}\r\n--z--\r\n`,
     };
     case 'gtube': return { mailParams: '', to: ['user@spam.example'], body: `${head}Subject: offer\r\n\r\n${GTUBE}\r\n` };
-    case 'multi': return { mailParams: '', to: ['one@example.org', 'two@example.org', 'three@example.net'], body: `${head}Subject: three\r\n\r\nto three\r\n` };
-    case 'utf8': return { mailParams: ' BODY=8BITMIME', to: ['user@example.org'], body: `${head}Subject: =?UTF-8?B?${Buffer.from('Grüße').toString('base64')}?=\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße aus Köln, 日本語のテキスト\r\n` };
-    case 'smtputf8': return { from: 'jörg@example.com', mailParams: ' SMTPUTF8', to: ['müller@example.org', 'user@example.org'], body: `${head}Subject: =?UTF-8?B?${Buffer.from('Grüße').toString('base64')}?=\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nan internationalised envelope\r\n` };
-    case 'large': return { mailParams: '', to: ['user@example.org'], body: `${head}Subject: large\r\n\r\n${'The quarterly figures, once more, in full detail for the archive.\r\n'.repeat(16000)}` };
+    case 'multi': return {
+      mailParams: '', to: ['one@example.org', 'two@example.org', 'three@example.net'], body: `${head}Subject: three\r\n\r\nto three\r\n`,
+    };
+    case 'utf8': return {
+      mailParams: ' BODY=8BITMIME', to: ['user@example.org'],
+      body: `${head}Subject: =?UTF-8?B?${Buffer.from('Grüße').toString('base64')}?=\r\n`
+        + 'Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße aus Köln, 日本語のテキスト\r\n',
+    };
+    case 'smtputf8': return {
+      from: 'jörg@example.com', mailParams: ' SMTPUTF8', to: ['müller@example.org', 'user@example.org'],
+      body: `${head}Subject: =?UTF-8?B?${Buffer.from('Grüße').toString('base64')}?=\r\n`
+        + 'Content-Type: text/plain; charset=utf-8\r\n\r\nan internationalised envelope\r\n',
+    };
+    case 'large': return {
+      mailParams: '', to: ['user@example.org'],
+      body: `${head}Subject: large\r\n\r\n${'The quarterly figures, once more, in full detail for the archive.\r\n'.repeat(16000)}`,
+    };
     default: return { mailParams: '', to: ['user@example.org'], body: `${head}Subject: traffic\r\n\r\nclean message ${id}\r\n` };
   }
 }

@@ -61,7 +61,9 @@ export function zip(members: (ZipMember & { compressed?: Buffer; crc?: number; s
  * built once and repeated (each ends in a full flush, so they concatenate): hundreds of MiB unpacked
  * from a few hundred KB, without compressing them here.
  */
-export function paddedMember(name: string, paddingMiB: number, tail: Buffer): ZipMember & { compressed: Buffer; crc: number; size: number } {
+export function paddedMember(
+  name: string, paddingMiB: number, tail: Buffer,
+): ZipMember & { compressed: Buffer; crc: number; size: number } {
   const chunk = Buffer.alloc(1024 * 1024, 'A');
   const block = zlib.deflateRawSync(chunk, { finishFlush: zlib.constants.Z_FULL_FLUSH });
   let crc = 0;
