@@ -50,7 +50,9 @@ export class CapturedMessage {
     if (!this.malformed && hasBareLf(raw)) this.malformed = `bare LF in line ${this.lineCount + 1} (lines must end in CRLF)`;
     this.lineCount++;
     const line = unstuffLine(raw);
-    if (!this.malformed && this.headerBlocks.hidesEncoding(line)) this.malformed = `line ${this.lineCount} of a header holds only blanks (read differently by scanners and mail readers)`;
+    if (!this.malformed && this.headerBlocks.hidesEncoding(line)) {
+      this.malformed = `line ${this.lineCount} of a header holds only blanks (read differently by scanners and mail readers)`;
+    }
     if (!this.emptyLineSeen) {
       if (isEmptyLine(line)) this.emptyLineSeen = true;
       else this.headerLineCount++;
@@ -95,7 +97,8 @@ export class CapturedMessage {
     this.clientHeaderSeen = true;
     if (kind === 'field') this.sawField = true;
     else if (kind === 'other' && this.sawField && !this.malformed) {
-      this.malformed = `line ${this.lineCount} is not a header field, and no empty line ends the header before it (read differently by scanners and mail servers)`;
+      this.malformed = `line ${this.lineCount} is not a header field, and no empty line ends the header before it `
+        + '(read differently by scanners and mail servers)';
     }
   }
 

@@ -127,7 +127,9 @@ export class LiveScan {
     const failed = outcome.dropped || outcome.timedOut === true;
     // an answer to the whole message (not one to a scan given up)
     if (this.state === 'ended') this.opts.onVerdict?.({ address, verdict: outcome.verdict, ms: Date.now() - this.fedAt, live: true });
-    if (failed && this.state !== 'abandoned') daemonFailed(address, outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped');
+    if (failed && this.state !== 'abandoned') {
+      daemonFailed(address, outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped');
+    }
     if (this.state === 'abandoned') return { reason: this.abandonReason, cancelled: this.cancelled };
     const beforeTheEnd = this.state === 'streaming';
     // clamd is done with this message: stop the tap

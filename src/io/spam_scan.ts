@@ -16,7 +16,10 @@ export interface AsResult {
 
 export async function scanForSpam(message: CapturedMessage, settings: AsSettings): Promise<AsResult> {
   if (settings.maxSize > 0 && message.size > settings.maxSize) {
-    return { outcome: { kind: 'not_scanned', reason: `message of ${message.size} bytes exceeds spamd_max_size ${settings.maxSize}` }, tests: [] };
+    return {
+      outcome: { kind: 'not_scanned', reason: `message of ${message.size} bytes exceeds spamd_max_size ${settings.maxSize}` },
+      tests: [],
+    };
   }
   const result = await spamdCheck(settings.spamd, (sink) => message.read().pipe(sink));
   if (!result.ok) return { outcome: { kind: 'not_scanned', reason: result.reason }, tests: [] };

@@ -123,7 +123,8 @@ function finishSessions(drain: number): void {
   for (const listener of listeners) listener.close(done);
   setTimeout(() => {
     void answersInFlight().then((n) => {
-      harakaServer?.logwarn?.(`[esets_smtp] TERM: the drain bound (${drain / 1000} s) passed${n ? ` and ${n} answer(s) of the mail server came in` : ''}: the sessions left are cut`);
+      harakaServer?.logwarn?.(`[esets_smtp] TERM: the drain bound (${drain / 1000} s) passed`
+        + `${n ? ` and ${n} answer(s) of the mail server came in` : ''}: the sessions left are cut`);
       // (a moment for the answers that came in to reach their clients)
       setTimeout(() => process.exit(stoppedCode()), n ? ANSWER_GRACE_MS : 0);
     });

@@ -73,7 +73,11 @@ async function clean(message: CapturedMessage, settings: AvSettings, names: stri
   for (const part of leaves) {
     const left = deadline - Date.now();
     if (settings.signal.aborted || left <= 0) return infected;
-    const verdict: ClamdVerdict = await clamdScan({ ...settings.clamd, scanTimeoutMs: left }, (sink) => sink.end(decodedBody(bytes, part)), settings.signal);
+    const verdict: ClamdVerdict = await clamdScan(
+      { ...settings.clamd, scanTimeoutMs: left },
+      (sink) => sink.end(decodedBody(bytes, part)),
+      settings.signal,
+    );
     if (verdict.kind === 'not_scanned') return infected;
     if (verdict.kind === 'infected') found.push({ part, names: verdict.names });
   }
@@ -83,7 +87,11 @@ async function clean(message: CapturedMessage, settings: AvSettings, names: stri
   const cleaned = replaceParts(bytes, new Map(found.map((f) => [f.part, removalNotice(f, settings.product)])));
   const left = deadline - Date.now();
   if (settings.signal.aborted || left <= 0) return infected;
-  const rescan = await clamdScan({ ...settings.clamd, scanTimeoutMs: left }, (sink) => sink.end(Buffer.concat([MAIL_MARKER, cleaned])), settings.signal);
+  const rescan = await clamdScan(
+    { ...settings.clamd, scanTimeoutMs: left },
+    (sink) => sink.end(Buffer.concat([MAIL_MARKER, cleaned])),
+    settings.signal,
+  );
   if (rescan.kind !== 'clean') return infected;
   message.replace(cleaned);
   return { kind: 'cleaned', removed: found.length, names: found.flatMap((f) => f.names) };

@@ -153,7 +153,9 @@ export function publicVerdict(verdict: string): string {
  */
 export function replyFor(decision: PolicyDecision): PolicyReply {
   const why = publicVerdict(decision.verdict);
-  if (decision.option === 'message_format') return { code: 550, enhanced: { cls: 5, subject: 6, detail: 0 }, text: `Message refused: ${why}` };
+  if (decision.option === 'message_format') {
+    return { code: 550, enhanced: { cls: 5, subject: 6, detail: 0 }, text: `Message refused: ${why}` };
+  }
   if (decision.option === 'policy_error') {
     return { code: 451, enhanced: { cls: 4, subject: 4, detail: 0 }, text: 'Temporary failure while scanning, try again later' };
   }

@@ -163,7 +163,8 @@ export class MirroredSession {
     this.keepAliveTimer = setInterval(() => {
       const server = this.server;
       if (!server?.alive || this.state !== 'transaction' || this.keepAliveReply) return;
-      this.keepAliveReply = server.command('NOOP', SERVER_KEEPALIVE_REPLY_MS).catch(() => undefined).finally(() => { this.keepAliveReply = undefined; });
+      this.keepAliveReply = server.command('NOOP', SERVER_KEEPALIVE_REPLY_MS).catch(() => undefined)
+        .finally(() => { this.keepAliveReply = undefined; });
     }, SERVER_KEEPALIVE_MS);
     this.keepAliveTimer.unref();
   }

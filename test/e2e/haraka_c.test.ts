@@ -29,7 +29,9 @@ function subject(label: string): string {
   return `${label} #${++serial}-${process.pid}`;
 }
 
-async function sendOne(port: number, to: string, text: string, from = 'sender@example.com'): Promise<{ code: number; text: string; rcpt: number }> {
+async function sendOne(
+  port: number, to: string, text: string, from = 'sender@example.com',
+): Promise<{ code: number; text: string; rcpt: number }> {
   const client = await SmtpTestClient.connect(port);
   await client.read();
   await client.command('EHLO client.example');
@@ -61,7 +63,9 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
     return sink.messages.find((m) => m.data.toString('latin1').includes(`Subject: ${s}`))?.data;
   }
 
-  async function haraka(esetsCfg: string, extra: { plugins?: string[]; files?: Record<string, string>; inactivityTimeout?: number; nodes?: number } = {}): Promise<Relay & { dir: string }> {
+  async function haraka(
+    esetsCfg: string, extra: { plugins?: string[]; files?: Record<string, string>; inactivityTimeout?: number; nodes?: number } = {},
+  ): Promise<Relay & { dir: string }> {
     const port = await freePort();
     const relay = await startHarakaC({ port, esetsCfg, ...extra });
     started.push(relay);
@@ -118,7 +122,8 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
     assert.equal(await relay.exited, 0, relay.output());
   });
 
-  it('in a Haraka cluster (nodes = 2) TERM to the master lets a session finish in a worker, then all exit; USR1 leaves no worker', async () => {
+  it('in a Haraka cluster (nodes = 2) TERM to the master lets a session finish in a worker, then all exit; '
+    + 'USR1 leaves no worker', async () => {
     for (const signal of ['SIGTERM', 'SIGUSR1'] as const) {
       const relay = await haraka(cfg(base(), globalClamd()), { nodes: 2 });
       let workers: number[] = [];
@@ -148,7 +153,10 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
     process.kill(workers[0], 'SIGTERM');
     assert.ok(await eventually(() => !isRunning(workers[0]), 10_000), 'the worker did not stop');
     let now: number[] = [];
-    assert.ok(await eventually(() => (now = childPids(relay.process.pid!)).length === 2 && !now.includes(workers[0]), 10_000), `not replaced: ${now.join(' ')}`);
+    assert.ok(
+      await eventually(() => (now = childPids(relay.process.pid!)).length === 2 && !now.includes(workers[0]), 10_000),
+      `not replaced: ${now.join(' ')}`,
+    );
     // (the replacement listening: Haraka's master hands connections round robin to the workers that listen)
     for (let i = 0; i < 100 && !(await canConnect(relay.port)); i++) await eventually(() => false, 100);
     for (let i = 0; i < 4; i++) {
@@ -159,7 +167,9 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
 
   it('refuses to start without esets_policy in config/plugins (nothing would be scanned)', async () => {
     const port = await freePort();
-    const { code, output } = await runHarakaC({ port, esetsCfg: cfg(base(), globalClamd()), plugins: ['esets_hide_starttls', 'esets_forward'] });
+    const { code, output } = await runHarakaC({
+      port, esetsCfg: cfg(base(), globalClamd()), plugins: ['esets_hide_starttls', 'esets_forward'],
+    });
     assert.notEqual(code, 0, output);
     assert.match(output, /esets\.cfg: error: esets_policy is not in config\/plugins: no message would be scanned/);
   });
@@ -179,7 +189,8 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
     const out = relay.output();
     assert.match(out, /esets\.cfg:\d+: warning: num_proc = 3 not used under haraka -c: Haraka runs 1 worker process\(es\) \(config\/smtp\.ini \[main\] nodes\)/);
     assert.match(out, /esets\.cfg:\d+: warning: add_header_received = yes not used under haraka -c: Haraka does not add its Received: line \(config\/connection\.ini \[headers\] add_received = false\)/);
-    assert.match(out, new RegExp(`esets\\.cfg:\\d+: warning: listen_addr/listen_port \\(127\\.0\\.0\\.1:2999\\) not used under haraka -c: Haraka listens on 127\\.0\\.0\\.1:${relay.port}`));
+    assert.match(out, new RegExp(`esets\\.cfg:\\d+: warning: listen_addr/listen_port \\(127\\.0\\.0\\.1:2999\\) not used under haraka -c: `
+      + `Haraka listens on 127\\.0\\.0\\.1:${relay.port}`));
     // and only once (the configuration is loaded by every plugin)
     assert.equal(out.match(/num_proc = 3 not used/g)?.length, 1);
   });
@@ -218,9 +229,12 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
     assert.match(refused.text, /No such user here/);
   });
 
-  it('delivers through queue/smtp_forward (smtp_forward.ini decides the server): the policy and headers apply, server_addr is said to be unused', async () => {
+  it('delivers through queue/smtp_forward (smtp_forward.ini decides the server): the policy and headers apply, '
+    + 'server_addr is said to be unused', async () => {
     const relay = await haraka(cfg({ server_addr: '"192.0.2.1"', server_port: 25, timeout_client: 3 }, globalClamd()), {
-      plugins: ['esets_hide_starttls', 'esets_connection_limits', 'esets_user_config', 'rcpt_to.in_host_list', 'esets_policy', 'queue/smtp_forward'],
+      plugins: [
+        'esets_hide_starttls', 'esets_connection_limits', 'esets_user_config', 'rcpt_to.in_host_list', 'esets_policy', 'queue/smtp_forward',
+      ],
       files: { host_list: 'example.org\n', 'smtp_forward.ini': `host=127.0.0.1\nport=${sink.port}\nenable_tls=false\n` },
     });
     assert.match(relay.output(), /warning: server_addr = 192\.0\.2\.1 not used: esets_forward is not in config\/plugins/);
@@ -263,10 +277,13 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
 
   describe('haraka-plugin-clamd as the AV source (listed before esets_policy, its rejections off)', () => {
     const plugins = ['esets_hide_starttls', 'esets_connection_limits', 'esets_user_config', 'clamd', 'esets_forward', 'esets_policy'];
-    const clamdIni = (socket: string, extra = ''): string => `[main]\nclamd_socket=${socket}\ntimeout=20\n${extra}\n[reject]\nvirus=false\nerror=false\n`;
+    const clamdIni = (socket: string, extra = ''): string => `[main]\nclamd_socket=${socket}\ntimeout=20\n${extra}\n`
+      + '[reject]\nvirus=false\nerror=false\n';
 
     it('EICAR: action_av_infected decides (reject 550 5.7.1); clean: delivered as sent plus X-Virus-Scanner', async () => {
-      const relay = await haraka(cfg({ ...base(), action_av_infected: 'reject' }), { plugins, files: { 'clamd.ini': clamdIni(clamd.socket) } });
+      const relay = await haraka(cfg({ ...base(), action_av_infected: 'reject' }), {
+        plugins, files: { 'clamd.ini': clamdIni(clamd.socket) },
+      });
       assert.doesNotMatch(relay.output(), /rejects infected messages itself/);
       const infected = subject('plugin eicar');
       const r = await sendOne(relay.port, 'user@example.org', `Subject: ${infected}\r\n\r\n${EICAR}\r\n`);
@@ -281,7 +298,9 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
     });
 
     it('clamd down: action_av_notscanned decides (defer 451 4.7.1)', async () => {
-      const relay = await haraka(cfg({ ...base(), action_av_notscanned: 'defer' }), { plugins, files: { 'clamd.ini': clamdIni(path.join(clamd.dir, 'absent.sock')) } });
+      const relay = await haraka(cfg({ ...base(), action_av_notscanned: 'defer' }), {
+        plugins, files: { 'clamd.ini': clamdIni(path.join(clamd.dir, 'absent.sock')) },
+      });
       const s = subject('plugin down');
       const r = await sendOne(relay.port, 'user@example.org', `Subject: ${s}\r\n\r\nhello\r\n`);
       assert.equal(r.code, 451, r.text);
@@ -289,8 +308,11 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
       assert.equal(received(s), undefined);
     });
 
-    it('a message the plugin skips (only_with_attachments) is not AV-checked: accepted by the spam stage, no X-Virus-Scanner, logged', async () => {
-      const relay = await haraka(cfg({ ...base(), action_av_notscanned: 'defer' }), { plugins, files: { 'clamd.ini': clamdIni(clamd.socket, 'only_with_attachments=true') } });
+    it('a message the plugin skips (only_with_attachments) is not AV-checked: accepted by the spam stage, '
+      + 'no X-Virus-Scanner, logged', async () => {
+      const relay = await haraka(cfg({ ...base(), action_av_notscanned: 'defer' }), {
+        plugins, files: { 'clamd.ini': clamdIni(clamd.socket, 'only_with_attachments=true') },
+      });
       const s = subject('plugin skip');
       const r = await sendOne(relay.port, 'user@example.org', `Subject: ${s}\r\n\r\nno attachment here\r\n`);
       assert.equal(r.code, 250, r.text);
@@ -299,7 +321,8 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
       assert.ok(await eventually(() => /action=accept by=action_as .*av="not scanned: haraka-plugin-clamd skipped it \(no attachments\)"/.test(relay.output()), 5_000), relay.output());
     });
 
-    it('a message it parses (only_with_attachments: Haraka\'s body parser edits lines in place) reaches the server byte for byte', async () => {
+    it('a message it parses (only_with_attachments: Haraka\'s body parser edits lines in place) '
+      + 'reaches the server byte for byte', async () => {
       const relay = await haraka(cfg(base()), { plugins, files: { 'clamd.ini': clamdIni(clamd.socket, 'only_with_attachments=true') } });
       const s = subject('plugin parsed');
       const body = [
@@ -331,7 +354,8 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
       return { code: reply.code, text: reply.lines.join(' ') };
     }
 
-    it('refuses what it would scan otherwise than the server gets: a single leading dot, a header over Haraka\'s max_lines (550 5.6.0)', async () => {
+    it('refuses what it would scan otherwise than the server gets: a single leading dot, '
+      + 'a header over Haraka\'s max_lines (550 5.6.0)', async () => {
       const relay = await haraka(cfg(base()), { plugins, files: { 'clamd.ini': clamdIni(clamd.socket) } });
       const b64 = Buffer.from(EICAR).toString('base64');
       const dotted = subject('single dot');
@@ -353,7 +377,9 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
     });
 
     it('a message over its max_size is not scanned: action_av_notscanned decides (defer 451)', async () => {
-      const relay = await haraka(cfg({ ...base(), action_av_notscanned: 'defer' }), { plugins, files: { 'clamd.ini': clamdIni(clamd.socket, 'max_size=100') } });
+      const relay = await haraka(cfg({ ...base(), action_av_notscanned: 'defer' }), {
+        plugins, files: { 'clamd.ini': clamdIni(clamd.socket, 'max_size=100') },
+      });
       const s = subject('plugin max_size');
       const r = await sendOne(relay.port, 'user@example.org', `Subject: ${s}\r\n\r\n${EICAR}\r\n${'x'.repeat(200)}\r\n`);
       assert.equal(r.code, 451, r.text);

@@ -75,7 +75,9 @@ describe('Handle Object Policy end to end (clamd, spamd)', function () {
     return sink.messages.find((m) => m.data.toString('latin1').includes(`Subject: ${subject}`))?.data;
   }
 
-  async function relay(smtp: Record<string, string | number>, global: Record<string, string | number>, clamdSocket: string): Promise<Relay> {
+  async function relay(
+    smtp: Record<string, string | number>, global: Record<string, string | number>, clamdSocket: string,
+  ): Promise<Relay> {
     const port = await freePort();
     const r = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket, global, smtp }))], port);
     relays.push(r);
@@ -164,7 +166,8 @@ describe('Handle Object Policy end to end (clamd, spamd)', function () {
 
       it('clamav-testfiles clam.mail (a mail carrying clam.exe): action_av_infected', async () => {
         const subject = uniqueSubject('clam.mail');
-        const mail = fs.readFileSync(path.join(CLAMAV_TESTFILES, 'clam.mail'), 'latin1').replace('Subject: ClamAV Test File', `Subject: ${subject}`);
+        const mail = fs.readFileSync(path.join(CLAMAV_TESTFILES, 'clam.mail'), 'latin1')
+          .replace('Subject: ClamAV Test File', `Subject: ${subject}`);
         expectAction(action, await sendOne(main, mail), subject, /infected: ClamAV-Test-File/);
       });
 
@@ -214,7 +217,8 @@ describe('Handle Object Policy end to end (clamd, spamd)', function () {
       assert.equal(reply.code, 250, reply.text);
       const data = received(subject)!.toString('latin1');
       assert.match(data, /^X-Virus-Scanner: .*; cleaned: 1 part removed \(ClamAV-Test-File/m);
-      assert.ok(data.includes('Content-Type: text/plain; charset=US-ASCII\r\nContent-Transfer-Encoding: 7bit\r\nContent-Disposition: inline\r\n\r\nThis is a ClamAV test file with embedded clam.exe\r\n--MP_'), 'text part changed');
+      assert.ok(data.includes('Content-Type: text/plain; charset=US-ASCII\r\nContent-Transfer-Encoding: 7bit\r\n'
+        + 'Content-Disposition: inline\r\n\r\nThis is a ClamAV test file with embedded clam.exe\r\n--MP_'), 'text part changed');
       assert.match(data, /The attachment "clam\.exe" was infected with ClamAV-Test-File\S* and has been removed by esets-relay/);
       assert.doesNotMatch(data, /TVpQAAIAAAAEAA8A/, 'the infected attachment is still there');
       assert.match(data, /--MP_\/6OvrPH9HEPZRUCVu6uT=Fey--/, 'the closing boundary is gone');

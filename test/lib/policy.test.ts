@@ -30,7 +30,8 @@ function config(overrides: Partial<EsetsConfig>): EsetsConfig {
 
 // The manual's HANDLE OBJECT POLICY, written as the table of which option decides.
 const AV_DECIDER: Record<string, 'action_av' | 'action_av_infected' | 'action_av_deleted' | 'action_av_notscanned' | 'accept'> = {
-  clean: 'accept', infected: 'action_av_infected', cleaned: 'action_av_deleted', 'not scanned': 'action_av_notscanned', 'no result': 'action_av_notscanned',
+  clean: 'accept', infected: 'action_av_infected', cleaned: 'action_av_deleted', 'not scanned': 'action_av_notscanned',
+  'no result': 'action_av_notscanned',
 };
 const AS_DECIDER: Record<string, 'action_as_spam' | 'action_as_notscanned' | 'accept'> = {
   ham: 'accept', spam: 'action_as_spam', 'not scanned': 'action_as_notscanned', 'no result': 'action_as_notscanned',
@@ -110,7 +111,9 @@ describe('Handle Object Policy', () => {
   });
 
   it('answers reject with 550 5.7.1, defer with 451 4.7.1 and discard with 250, naming the verdict', () => {
-    const decided = (action: 'reject' | 'defer' | 'discard', verdict: string): PolicyDecision => ({ action, option: 'action_av_infected', verdict });
+    const decided = (action: 'reject' | 'defer' | 'discard', verdict: string): PolicyDecision => ({
+      action, option: 'action_av_infected', verdict,
+    });
     const shown = (r: PolicyReply): string => `${r.code} ${enhancedCode(r.enhanced)} ${r.text}`;
     assert.equal(shown(replyFor(decided('reject', 'infected: X'))), '550 5.7.1 Message rejected (infected: X)');
     assert.equal(shown(replyFor(decided('defer', 'not scanned: y'))), '451 4.7.1 Message deferred, try again later (not scanned: y)');
@@ -118,8 +121,12 @@ describe('Handle Object Policy', () => {
     assert.doesNotMatch(replyFor(decided('reject', 'a\r\nb')).text, /[\r\n]/);
   });
 
-  it('answers the refusals before the policy from the same table: 550 5.6.0 unreadable, 451 4.4.0 policy failure, Haraka\'s class kept', () => {
-    assert.equal(`${replyFor(refuseUnreadable('bare LF in line 3')).code} ${replyFor(refuseUnreadable('x')).text}`, '550 Message refused: x');
+  it('answers the refusals before the policy from the same table: 550 5.6.0 unreadable, 451 4.4.0 policy failure, '
+    + 'Haraka\'s class kept', () => {
+    assert.equal(
+      `${replyFor(refuseUnreadable('bare LF in line 3')).code} ${replyFor(refuseUnreadable('x')).text}`,
+      '550 Message refused: x',
+    );
     assert.equal(enhancedCode(replyFor(refuseUnreadable('x')).enhanced), '5.6.0');
     const failed = replyFor(policyFailed('no captured message'));
     assert.equal(`${failed.code} ${enhancedCode(failed.enhanced)}`, '451 4.4.0');
@@ -153,8 +160,14 @@ describe('load warning: what passes unscanned', () => {
 describe('the verdict in the client\'s reply', () => {
   it("leaves out the scanners' addresses and socket paths", async () => {
     const { publicVerdict } = await import('../../src/lib/policy');
-    assert.equal(publicVerdict('not scanned: clamd unavailable (clamd /run/x/clamd.sock: connect ENOENT /run/x/clamd.sock)'), 'not scanned: clamd unavailable (clamd connect ENOENT)');
-    assert.equal(publicVerdict('not scanned: clamd 10.1.2.3:3310 did not answer within 2 s'), 'not scanned: clamd did not answer within 2 s');
+    assert.equal(
+      publicVerdict('not scanned: clamd unavailable (clamd /run/x/clamd.sock: connect ENOENT /run/x/clamd.sock)'),
+      'not scanned: clamd unavailable (clamd connect ENOENT)',
+    );
+    assert.equal(
+      publicVerdict('not scanned: clamd 10.1.2.3:3310 did not answer within 2 s'),
+      'not scanned: clamd did not answer within 2 s',
+    );
     assert.equal(publicVerdict('not scanned: spamd [::1]:783: connect ECONNREFUSED'), 'not scanned: spamd connect ECONNREFUSED');
     assert.equal(publicVerdict('infected: Eicar-Test-Signature'), 'infected: Eicar-Test-Signature');
   });

@@ -49,9 +49,13 @@ describe('SMTP DATA bytes (RFC 5321 4.5.2)', () => {
   });
 
   it('drops fields with their continuation lines, keeps every other byte in order, and appends ours', () => {
-    const header = b('Received: from a\r\n\tby b\r\nX-Virus-Scanner : spoof; clean\r\n folded on\r\nX-Spam-Status: No\r\nAuthentication-Results: mx; dkim=pass\r\nSubject: hi\r\n');
-    const out = editHeaderSection(header, (n) => n === 'x-virus-scanner' || n.startsWith('x-spam-'), [{ name: 'X-Virus-Scanner', value: 'ours; clean' }]);
-    assert.equal(out.toString(), 'Received: from a\r\n\tby b\r\nAuthentication-Results: mx; dkim=pass\r\nSubject: hi\r\nX-Virus-Scanner: ours; clean\r\n');
+    const header = b('Received: from a\r\n\tby b\r\nX-Virus-Scanner : spoof; clean\r\n folded on\r\nX-Spam-Status: No\r\n'
+      + 'Authentication-Results: mx; dkim=pass\r\nSubject: hi\r\n');
+    const out = editHeaderSection(header, (n) => n === 'x-virus-scanner' || n.startsWith('x-spam-'), [
+      { name: 'X-Virus-Scanner', value: 'ours; clean' },
+    ]);
+    assert.equal(out.toString(), 'Received: from a\r\n\tby b\r\nAuthentication-Results: mx; dkim=pass\r\nSubject: hi\r\n'
+      + 'X-Virus-Scanner: ours; clean\r\n');
   });
 
   it('keeps a line that is no field and no continuation, even after a removed field', () => {
@@ -62,13 +66,20 @@ describe('SMTP DATA bytes (RFC 5321 4.5.2)', () => {
   it('a message without a header section: our fields, then the empty line that starts its body; nothing added, nothing at all', () => {
     const ours = [{ name: 'X-Virus-Scanner', value: 'ours; clean' }];
     assert.equal(editHeaderSection(b(''), isScannerField, ours, true).toString(), 'X-Virus-Scanner: ours; clean\r\n\r\n');
-    assert.equal(editHeaderSection(b('Received: from a\r\n'), isScannerField, ours, true).toString(), 'Received: from a\r\nX-Virus-Scanner: ours; clean\r\n\r\n');
+    assert.equal(
+      editHeaderSection(b('Received: from a\r\n'), isScannerField, ours, true).toString(),
+      'Received: from a\r\nX-Virus-Scanner: ours; clean\r\n\r\n',
+    );
     assert.equal(editHeaderSection(b(''), isScannerField, [], true).toString(), '');
   });
 
   it('one rule for the scanner fields: X-Virus-Scanner and every X-Spam-*, nothing else', () => {
-    for (const name of ['x-virus-scanner', 'x-spam-status', 'x-spam-report', 'x-spam-checker-version', 'x-spam-']) assert.ok(isScannerField(name), name);
-    for (const name of ['x-virus', 'x-spamd-result', 'x-haraka-virus', 'subject', 'x-virus-scanner-x']) assert.ok(!isScannerField(name), name);
+    for (const name of ['x-virus-scanner', 'x-spam-status', 'x-spam-report', 'x-spam-checker-version', 'x-spam-']) {
+      assert.ok(isScannerField(name), name);
+    }
+    for (const name of ['x-virus', 'x-spamd-result', 'x-haraka-virus', 'subject', 'x-virus-scanner-x']) {
+      assert.ok(!isScannerField(name), name);
+    }
   });
 
 });
@@ -80,7 +91,9 @@ describe('header blocks (blank-only lines that hide a part header from clamd)', 
   };
 
   it('finds a blank-only line in the top header and in a MIME part header, not in bodies', () => {
-    assert.deepEqual(scan(['Subject: x', ' ', '', 'body', ' ', '--b', 'Content-Type: a/b', 'X: 1', '\t', 'Content-Transfer-Encoding: base64', '', 'QUJD', ' ']), [1, 8]);
+    assert.deepEqual(scan([
+      'Subject: x', ' ', '', 'body', ' ', '--b', 'Content-Type: a/b', 'X: 1', '\t', 'Content-Transfer-Encoding: base64', '', 'QUJD', ' ',
+    ]), [1, 8]);
   });
 
   it('takes a "-- " signature line followed by text as body', () => {

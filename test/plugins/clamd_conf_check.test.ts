@@ -34,7 +34,8 @@ describe('esets_policy: the clamd.conf check at start', () => {
   it('warns, naming the file and the fix, when clamd_config lacks AlertExceedsMax', () => {
     const { warnings, file } = check('clamd.conf', 'LocalSocket /run/clamav/clamd.ctl\nAlertEncrypted yes\nMaxFileSize 401M\n');
     assert.deepEqual(warnings, [
-      `${file}: warning: AlertExceedsMax is not set: content beyond clamd's limits (MaxScanSize, MaxFileSize, MaxRecursion, MaxFiles) is reported clean; add "AlertExceedsMax yes" (${CLAMD_SNIPPET} has every setting the relay needs) and restart clamd`,
+      `${file}: warning: AlertExceedsMax is not set: content beyond clamd's limits (MaxScanSize, MaxFileSize, MaxRecursion, MaxFiles) `
+        + `is reported clean; add "AlertExceedsMax yes" (${CLAMD_SNIPPET} has every setting the relay needs) and restart clamd`,
     ]);
     assert.ok(fs.existsSync(CLAMD_SNIPPET), 'the fix names a file that exists');
   });

@@ -7,7 +7,9 @@ import net from 'node:net';
 import { DownstreamError, DownstreamSession, HandoverRefused, OutcomeUnknown, xclientAddress } from '../../src/io/downstream_session';
 
 /** A server answering each command line with `answer(line)`; DATA content is collected. */
-async function scriptedServer(answer: (line: string) => string | undefined, dotReply: string = '250 2.0.0 queued'): Promise<{ port: number; data: string[]; close(): Promise<void> }> {
+async function scriptedServer(
+  answer: (line: string) => string | undefined, dotReply: string = '250 2.0.0 queued',
+): Promise<{ port: number; data: string[]; close(): Promise<void> }> {
   const data: string[] = [];
   const server = net.createServer((socket) => {
     socket.write('220 scripted\r\n');

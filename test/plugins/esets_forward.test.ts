@@ -29,7 +29,9 @@ describe('esets_forward plugin (against a real SMTP server)', () => {
     const conn = connection();
     const greeting = await callHook(plugin, 'open_session', conn);
     assert.equal(greeting.rc, constants.ok, "the server's greeting is the client's");
-    assert.equal((await callHook(plugin, 'forward_ehlo', conn, 'client.example')).rc, undefined, "the client's EHLO, accepted by the server");
+    assert.equal(
+      (await callHook(plugin, 'forward_ehlo', conn, 'client.example')).rc, undefined, "the client's EHLO, accepted by the server",
+    );
     const { rc, msg } = await callMail(plugin, conn, 'a@example.com');
     assert.equal(rc, constants.ok);
     assert.equal((msg as { code: number }).code, 250, "the server's own reply to MAIL");

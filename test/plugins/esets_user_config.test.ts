@@ -28,8 +28,12 @@ describe('esets_user_config plugin', () => {
   });
 
   for (const [setting, expected] of [['yes', '|trusted@partner.example'], ['no', undefined]] as const) {
-    it(`with null_sender_matches_sender_sections = ${setting}, gives a bounce (MAIL FROM:<>) ${expected ? `[${expected}]` : 'the agent section'}`, async () => {
-      setup(`action_av_infected = reject\nnull_sender_matches_sender_sections = ${setting}\n`, '[|trusted@partner.example]\naction_av_infected = accept\n');
+    it(`with null_sender_matches_sender_sections = ${setting}, gives a bounce (MAIL FROM:<>) `
+      + `${expected ? `[${expected}]` : 'the agent section'}`, async () => {
+      setup(
+        `action_av_infected = reject\nnull_sender_matches_sender_sections = ${setting}\n`,
+        '[|trusted@partner.example]\naction_av_infected = accept\n',
+      );
       const plugin = makePlugin('esets_user_config');
       const conn = makeConnection({ mailFrom: '<>', withTxn: true, silent: true });
       assert.equal(conn.transaction.mail_from.isNull(), true);

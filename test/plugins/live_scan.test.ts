@@ -53,7 +53,10 @@ describe('live scan (real clamd)', function () {
     // clamd gets the relay's mail marker, then exactly the message
     const scanned = MAIL_MARKER.toString() + message;
     const stuffed = MAIL_MARKER.toString() + sent.join('');
-    fs.writeFileSync(path.join(dir, 'db', 'exact.hdb'), `${md5(scanned)}:${scanned.length}:Exact-Message\n${md5(stuffed)}:${stuffed.length}:Still-Stuffed\n`);
+    fs.writeFileSync(
+      path.join(dir, 'db', 'exact.hdb'),
+      `${md5(scanned)}:${scanned.length}:Exact-Message\n${md5(stuffed)}:${stuffed.length}:Still-Stuffed\n`,
+    );
     const exact = await startClamd(dir);
     try {
       const result = await scan(sent, options([exact.socket]));

@@ -34,10 +34,13 @@ describe('configuration load and reload', function () {
   it('turns an exception while loading into an error naming the file', () => {
     const r = guardLoad('/etc/esets.cfg', () => { throw new RangeError('Maximum call stack size exceeded'); });
     assert.equal(r.loaded, undefined);
-    assert.deepEqual(r.diagnostics.map(formatDiagnostic), ['/etc/esets.cfg: error: cannot load the configuration: RangeError: Maximum call stack size exceeded']);
+    assert.deepEqual(r.diagnostics.map(formatDiagnostic), [
+      '/etc/esets.cfg: error: cannot load the configuration: RangeError: Maximum call stack size exceeded',
+    ]);
   });
 
-  it('refuses a user_config with a 7,000-section parent_id chain at first load: a ConfigError naming file, line and the bound, no stack', () => {
+  it('refuses a user_config with a 7,000-section parent_id chain at first load: '
+    + 'a ConfigError naming file, line and the bound, no stack', () => {
     const dir = useHarakaDir(ESETS);
     fs.writeFileSync(path.join(dir, 'config', 'users.cfg'), chain(7000));
     const err = (() => { try { relayConfig(fakePlugin()); } catch (e) { return e; } return undefined; })();
@@ -70,10 +73,18 @@ describe('configuration load and reload', function () {
     const named = `(user_config, named at ${path.join(dir, 'config', 'esets.cfg')}:5)`;
     fs.writeFileSync(users, '[a.example]\naction_av_infected = sometimes\n');
     await until('the refused reload', () => plugin.logs.some((l) => /configuration not reloaded/.test(l.text)));
-    assert.ok(plugin.logs.some((l) => l.level === 'error' && l.text === `${users}:2: error: option 'action_av_infected' has invalid value 'sometimes': expected one of accept, defer, discard, reject ${named}`), plugin.logs.map((l) => l.text).join('\n'));
+    assert.ok(
+      plugin.logs.some((l) => l.level === 'error' && l.text === `${users}:2: error: option 'action_av_infected' `
+        + `has invalid value 'sometimes': expected one of accept, defer, discard, reject ${named}`),
+      plugin.logs.map((l) => l.text).join('\n'),
+    );
     fs.rmSync(users);
     await until('the second refusal', () => plugin.logs.filter((l) => /configuration not reloaded/.test(l.text)).length >= 2);
-    assert.ok(plugin.logs.some((l) => l.level === 'error' && l.text === `${users}: error: cannot read: ENOENT: no such file or directory, open '${users}' ${named}`), plugin.logs.map((l) => l.text).join('\n'));
+    assert.ok(
+      plugin.logs.some((l) => l.level === 'error'
+        && l.text === `${users}: error: cannot read: ENOENT: no such file or directory, open '${users}' ${named}`),
+      plugin.logs.map((l) => l.text).join('\n'),
+    );
     assert.equal(relayConfig(plugin), first, 'the configuration in force changed');
   });
 
@@ -154,13 +165,19 @@ describe('user_config that others can change (files on disk)', () => {
     fs.chmodSync(path.join(dir, 'users.cfg'), 0o666);
     const r = loadConfigFiles(cfg, {});
     assert.ok(r.loaded);
-    assert.deepEqual(r.diagnostics.map(formatDiagnostic), [`${cfg}:4: warning: user_config ${path.join(dir, 'users.cfg')} is world-writable (mode 0666): any local user can change the policy; chmod o-w it`]);
+    assert.deepEqual(r.diagnostics.map(formatDiagnostic), [
+      `${cfg}:4: warning: user_config ${path.join(dir, 'users.cfg')} is world-writable (mode 0666): `
+        + 'any local user can change the policy; chmod o-w it',
+    ]);
   });
 
   it('warns of a symbolic link', () => {
     fs.writeFileSync(path.join(dir, 'real.cfg'), '[a.example]\n');
     fs.symlinkSync(path.join(dir, 'real.cfg'), path.join(dir, 'users.cfg'));
-    assert.deepEqual(warnings(), [`${cfg}:4: warning: user_config ${path.join(dir, 'users.cfg')} is a symbolic link (to ${path.join(dir, 'real.cfg')}): whoever can change the link chooses the file; name the file itself`]);
+    assert.deepEqual(warnings(), [
+      `${cfg}:4: warning: user_config ${path.join(dir, 'users.cfg')} is a symbolic link (to ${path.join(dir, 'real.cfg')}): `
+        + 'whoever can change the link chooses the file; name the file itself',
+    ]);
   });
 
   it('warns of a world-writable folder without the sticky bit, not with it', () => {
@@ -173,7 +190,8 @@ describe('user_config that others can change (files on disk)', () => {
 
   it('names the esets.cfg line when user_config cannot be read', () => {
     const [error] = warnings();
-    assert.equal(error, `${path.join(dir, 'users.cfg')}: error: cannot read: ENOENT: no such file or directory, open '${path.join(dir, 'users.cfg')}' (user_config, named at ${cfg}:4)`);
+    assert.equal(error, `${path.join(dir, 'users.cfg')}: error: cannot read: ENOENT: no such file or directory, `
+      + `open '${path.join(dir, 'users.cfg')}' (user_config, named at ${cfg}:4)`);
   });
 });
 
@@ -198,7 +216,9 @@ describe('every diagnostic about user_config names the esets.cfg line that names
 
   it('a directory', () => {
     fs.mkdirSync(users);
-    assert.deepEqual(load(), { loaded: false, lines: [`${users}: error: cannot read: EISDIR: illegal operation on a directory, read ${named}`] });
+    assert.deepEqual(load(), {
+      loaded: false, lines: [`${users}: error: cannot read: EISDIR: illegal operation on a directory, read ${named}`],
+    });
   });
 
   it('a file the reader may not read (permissions): EACCES, read as nobody', function () {
@@ -207,14 +227,18 @@ describe('every diagnostic about user_config names the esets.cfg line that names
     fs.chmodSync(dir, 0o755);
     fs.chmodSync(cfg, 0o644);
     const module = path.resolve(__dirname, '../../src/io/config_files.js');
-    const script = `const { loadConfigFiles } = require(${JSON.stringify(module)}); const { formatDiagnostic } = require(${JSON.stringify(path.resolve(__dirname, '../../src/lib/diagnostics.js'))});`
+    const script = `const { loadConfigFiles } = require(${JSON.stringify(module)}); `
+      + `const { formatDiagnostic } = require(${JSON.stringify(path.resolve(__dirname, '../../src/lib/diagnostics.js'))});`
       + `process.stdout.write(JSON.stringify(loadConfigFiles(${JSON.stringify(cfg)}, {}).diagnostics.map(formatDiagnostic)));`;
-    const r = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', process.execPath, '-e', script], { encoding: 'utf8' });
+    const r = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', process.execPath, '-e', script], {
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), [`${users}: error: cannot read: EACCES: permission denied, open '${users}' ${named}`]);
   });
 
-  it('syntax errors, an invalid value, an unknown parent_id and a cycle: each at its user_config line, each naming the esets.cfg line', () => {
+  it('syntax errors, an invalid value, an unknown parent_id and a cycle: each at its user_config line, '
+    + 'each naming the esets.cfg line', () => {
     fs.writeFileSync(users, [
       '[a.example]', 'parent_id = "nowhere"', // 1
       '[b.example', // 3

@@ -30,7 +30,9 @@ describe('relayLog', function () {
 
   it('a class syslog_class does not list: nothing written, and a debug line is not even built', () => {
     const plugin = fakePlugin();
-    const log = relayLog(plugin, undefined, config({ syslog_facility: 'mail', syslog_class: ['summary'], syslog_socket: '/nonexistent/log.sock' }));
+    const log = relayLog(plugin, undefined, config({
+      syslog_facility: 'mail', syslog_class: ['summary'], syslog_socket: '/nonexistent/log.sock',
+    }));
     let built = 0;
     log.error('e');
     log.warning('w');

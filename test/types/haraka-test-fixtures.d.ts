@@ -28,8 +28,12 @@ declare module 'haraka-test-fixtures' {
   export function makePlugin(name: string, opts?: { register?: boolean; configDir?: string }): FixturePlugin;
   export function makeConnection(opts?: MakeConnectionOptions): FixtureConnection;
   export function callHook(plugin: FixturePlugin, method: string, conn: FixtureConnection, ...args: unknown[]): Promise<HookResult>;
-  export function callMail(plugin: FixturePlugin, conn: FixtureConnection, addr: string, params?: Record<string, string>): Promise<HookResult>;
-  export function callRcpt(plugin: FixturePlugin, conn: FixtureConnection, addr: string, params?: Record<string, string>): Promise<HookResult>;
+  export function callMail(
+    plugin: FixturePlugin, conn: FixtureConnection, addr: string, params?: Record<string, string>,
+  ): Promise<HookResult>;
+  export function callRcpt(
+    plugin: FixturePlugin, conn: FixtureConnection, addr: string, params?: Record<string, string>,
+  ): Promise<HookResult>;
   export function callDataPost(plugin: FixturePlugin, conn: FixtureConnection, method?: string): Promise<HookResult>;
   export function callQueue(plugin: FixturePlugin, conn: FixtureConnection, method?: string): Promise<HookResult>;
 }

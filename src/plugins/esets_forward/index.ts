@@ -130,7 +130,8 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
         relayLog(this, connection).error(/refused the relay's EHLO/.test(err.message)
           ? `${err.message}: set helo_name in [smtp] to a fully qualified name the mail server accepts`
           : `${err.message}: every client would reach the server as the relay. Authorize the relay for XCLIENT `
-            + '(Postfix: smtpd_authorized_xclient_hosts), or set server_trusts_relay = no in [smtp] if the server treats the relay as untrusted');
+            + '(Postfix: smtpd_authorized_xclient_hosts), or set server_trusts_relay = no in [smtp] '
+            + 'if the server treats the relay as untrusted');
       }
       return next(constants.denysoftdisconnect, HarakaDsn.create(421, 'Mail server does not accept this relay, try again later', 3, 0));
     }
@@ -183,9 +184,13 @@ function adaptConnection(connection: Connection, session: MirroredSession): void
     const log = conn[level];
     conn[level] = function maskedHookLog(this: HarakaConnection, first: unknown, ...rest: unknown[]): void {
       // Haraka's own debug lines of pipelined and early lines: "pipeline: LINE", "[early_talker]" {line}
-      if (typeof first === 'string' && first.startsWith('pipeline: ')) return log.call(this, `pipeline: ${loggablePipelined(first.slice(10))}`, ...rest);
+      if (typeof first === 'string' && first.startsWith('pipeline: ')) {
+        return log.call(this, `pipeline: ${loggablePipelined(first.slice(10))}`, ...rest);
+      }
       const early = rest[0] as { line?: unknown } | undefined;
-      if (first === '[early_talker]' && typeof early?.line === 'string') return log.call(this, first, { ...early, line: loggablePipelined(early.line) }, ...rest.slice(1));
+      if (first === '[early_talker]' && typeof early?.line === 'string') {
+        return log.call(this, first, { ...early, line: loggablePipelined(early.line) }, ...rest.slice(1));
+      }
       const hookRun = first as { hook?: string; params?: unknown } | undefined;
       if (secretLine && hookRun?.hook === 'unrecognized_command') return log.call(this, { ...hookRun, params: '****' }, ...rest);
       log.call(this, first, ...rest);
@@ -309,7 +314,12 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
     // a 4xx may make a duplicate, a 250 may lose the message: RFC 5321 6.1 prefers the duplicate
     state.serverOutcome = 'unknown';
     relayLog(this, connection).error(err.message);
-    if (!connection.remote.closed) next(constants.denysoftdisconnect, HarakaDsn.create(421, "Lost the mail server's answer to the message, it may have been delivered", 4, 2));
+    if (!connection.remote.closed) {
+      next(
+        constants.denysoftdisconnect,
+        HarakaDsn.create(421, "Lost the mail server's answer to the message, it may have been delivered", 4, 2),
+      );
+    }
   }).finally(() => sent());
 }
 
@@ -346,7 +356,9 @@ export function close_session(this: ForwardPlugin, next: Next, connection: Conne
   const session = sessionOf(connection);
   if (session) {
     session.close();
-    relayLog(this, connection).debug(() => [['event', word('server_session_closed')], ['session', word(connection.uuid)], ['server', word(session.where)]]);
+    relayLog(this, connection).debug(() => [
+      ['event', word('server_session_closed')], ['session', word(connection.uuid)], ['server', word(session.where)],
+    ]);
   }
   delete connection.notes[SESSION];
   next();
@@ -366,7 +378,12 @@ function step(plugin: Plugin, connection: Connection, next: Next, call: (s: Mirr
     .then((reply) => {
       if (connection.remote.closed) return;
       // Haraka's NOOP answer knows only deny and denydisconnect
-      if (reply.code >= 400) return next(refusal(reply, success === constants.deny ? constants.denydisconnect : constants.denysoftdisconnect), exactReply(reply));
+      if (reply.code >= 400) {
+        return next(
+          refusal(reply, success === constants.deny ? constants.denydisconnect : constants.denysoftdisconnect),
+          exactReply(reply),
+        );
+      }
       if (success === constants.cont) return next();
       next(success, exactReply(reply));
     })

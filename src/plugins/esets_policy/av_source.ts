@@ -50,7 +50,9 @@ export class RelayClamd implements AvSource {
     return undefined;
   }
 
-  async scan(message: RelayMessage, captured: CapturedMessage, config: EsetsConfig, _txn: Transaction, signal: AbortSignal): Promise<AvOutcome> {
+  async scan(
+    message: RelayMessage, captured: CapturedMessage, config: EsetsConfig, _txn: Transaction, signal: AbortSignal,
+  ): Promise<AvOutcome> {
     const started = Date.now();
     const outcome = await scanForViruses(captured, {
       clamd: clamdOptions(config, message),

@@ -132,7 +132,9 @@ export function apply_policy(this: PolicyPlugin, next: Next, connection: Connect
   const captured = finishedMessage(txn);
   if (!captured) {
     writeLog(this, connection, config, errorLine('policy failed: no captured message'));
-    return answer(this, connection, txn, message, { config, decision: policyFailed('no captured message'), size: txn.data_bytes, scanMs: 0 }, next);
+    return answer(this, connection, txn, message, {
+      config, decision: policyFailed('no captured message'), size: txn.data_bytes, scanMs: 0,
+    }, next);
   }
   const unreadable = captured.malformed
     ?? (config.action_av === 'scan' ? this.avSource.unreadable(captured) : undefined);
@@ -150,7 +152,9 @@ export function apply_policy(this: PolicyPlugin, next: Next, connection: Connect
     })
     .catch((err: Error) => {
       writeLog(this, connection, config, errorLine(`policy failed: ${err.stack ?? err.message}`));
-      answer(this, connection, txn, message, { config, decision: policyFailed(err.message), size: captured.size, scanMs: Date.now() - started }, next);
+      answer(this, connection, txn, message, {
+        config, decision: policyFailed(err.message), size: captured.size, scanMs: Date.now() - started,
+      }, next);
     });
 }
 
@@ -159,7 +163,9 @@ export function apply_policy(this: PolicyPlugin, next: Next, connection: Connect
  * server keeps the rest of timeout_message), or when the transaction ends;
  * a scan still running then counts as not scanned.
  */
-function scanningSignal(config: EsetsConfig, message: RelayMessage, dotAt: number): { signal: AbortSignal; deadline: number; done(): void } {
+function scanningSignal(
+  config: EsetsConfig, message: RelayMessage, dotAt: number,
+): { signal: AbortSignal; deadline: number; done(): void } {
   const { scanningMs } = messageBudget(config);
   const deadline = dotAt + scanningMs;
   const timeUp = new AbortController();
@@ -169,7 +175,9 @@ function scanningSignal(config: EsetsConfig, message: RelayMessage, dotAt: numbe
 }
 
 /** The AV stage, then (only if its decision is accept) the AS stage: each decided once, by lib/policy. */
-async function decide(plugin: PolicyPlugin, config: EsetsConfig, message: RelayMessage, captured: CapturedMessage, txn: Transaction): Promise<Verdicts> {
+async function decide(
+  plugin: PolicyPlugin, config: EsetsConfig, message: RelayMessage, captured: CapturedMessage, txn: Transaction,
+): Promise<Verdicts> {
   const scanning = scanningSignal(config, message, finalDotAt(txn));
   try {
     const av = config.action_av === 'scan' ? await plugin.avSource.scan(message, captured, config, txn, scanning.signal) : undefined;
@@ -203,7 +211,8 @@ function answer(plugin: PolicyPlugin, connection: Connection, txn: Transaction, 
   const as = scanned && decision.option.startsWith('action_as') ? describeAs(verdicts.as, config) : undefined;
   if (scanned) txn.results.add(plugin, { msg: `${decision.action} by ${decision.option}`, av, as });
   stageSummary(plugin, connection, txn, message, {
-    config, action: decision.action, option: decision.option, av, as, reason: scanned ? undefined : decision.verdict, size: o.size, scanMs: o.scanMs,
+    config, action: decision.action, option: decision.option, av, as, reason: scanned ? undefined : decision.verdict,
+    size: o.size, scanMs: o.scanMs,
   });
   if (connection.remote.closed) return;
   if (decision.action === 'accept') {
@@ -213,7 +222,10 @@ function answer(plugin: PolicyPlugin, connection: Connection, txn: Transaction, 
   // discard: 250 at queue time (discard_message), and never forwarded
   if (decision.action === 'discard') return next();
   const reply = replyFor(decision);
-  next(decision.action === 'reject' ? constants.deny : constants.denysoft, DSN.create(reply.code, reply.text, reply.enhanced.subject, reply.enhanced.detail));
+  next(
+    decision.action === 'reject' ? constants.deny : constants.denysoft,
+    DSN.create(reply.code, reply.text, reply.enhanced.subject, reply.enhanced.detail),
+  );
 }
 
 /**
@@ -225,11 +237,16 @@ function answer(plugin: PolicyPlugin, connection: Connection, txn: Transaction, 
 function setHeaders(plugin: PolicyPlugin, txn: Transaction, message: RelayMessage, config: EsetsConfig, verdicts: Verdicts): void {
   const add: HeaderField[] = [];
   if (config.add_header_xvirus && wasScanned(verdicts.av)) {
-    add.push({ name: 'X-Virus-Scanner', value: xVirusScannerValue(PRODUCT, plugin.scannerVersion.current, describeAv(verdicts.av, config)) });
+    add.push({
+      name: 'X-Virus-Scanner', value: xVirusScannerValue(PRODUCT, plugin.scannerVersion.current, describeAv(verdicts.av, config)),
+    });
   }
   const as = verdicts.as;
   if (as && as.kind !== 'not_scanned') {
-    add.push({ name: 'X-Spam-Status', value: xSpamStatus({ spam: as.kind === 'spam', score: as.score, threshold: as.threshold, tests: verdicts.spamTests }) });
+    add.push({
+      name: 'X-Spam-Status',
+      value: xSpamStatus({ spam: as.kind === 'spam', score: as.score, threshold: as.threshold, tests: verdicts.spamTests }),
+    });
     add.push({ name: 'X-Spam-Score', value: as.score.toFixed(1) });
   }
   message.headerEdits = { remove: isScannerField, add };
@@ -272,7 +289,8 @@ function reportFailingDaemons(plugin: Plugin): void {
   if (!failureReporter) {
     clamdEvents.on('down', (address, reason) => {
       // never throws into the scan that reported it (relayLog does not)
-      relayLog(failureReporter!).warning(`clamd ${address} failed (${reason}): other daemons are tried first for ${CLAMD_BACKOFF_MS / 1000} s`);
+      relayLog(failureReporter!).warning(`clamd ${address} failed (${reason}): `
+        + `other daemons are tried first for ${CLAMD_BACKOFF_MS / 1000} s`);
     });
   }
   failureReporter = plugin;

@@ -13,7 +13,9 @@ import type { Connection, Plugin, Transaction } from '../shared/haraka';
 import { relayConfig } from '../shared/relay_config';
 
 /** The policy's summary is ready: written when the client has its answer, or now if the client already left. */
-export function stageSummary(plugin: Plugin, connection: Connection, txn: Transaction, message: RelayMessage, summary: PolicySummary): void {
+export function stageSummary(
+  plugin: Plugin, connection: Connection, txn: Transaction, message: RelayMessage, summary: PolicySummary,
+): void {
   const now = message.stageSummary(summary);
   if (now) writeWhenServerKnown(plugin, connection, txn, message, now);
 }
@@ -34,7 +36,9 @@ function refusedBeforePolicy(plugin: Plugin, connection: Connection, txn: Transa
 }
 
 /** If the client left while the message was on its way, the line waits for the server's answer (its own deadline bounds that). */
-function writeWhenServerKnown(plugin: Plugin, connection: Connection, txn: Transaction, message: RelayMessage, summary: PolicySummary): void {
+function writeWhenServerKnown(
+  plugin: Plugin, connection: Connection, txn: Transaction, message: RelayMessage, summary: PolicySummary,
+): void {
   if (message.serverOutcome === 'unknown' && message.serverAnswered) {
     void message.serverKnown().then(() => writeSummary(plugin, connection, txn, message, summary));
   } else {

@@ -26,7 +26,10 @@ export function start_status_listener(this: Plugin, next: Next): void {
   // the targets of the configuration in force at each probe (a reload may change them)
   const probe = new HealthProbe(() => {
     const c = relayConfig(this).config;
-    return { clamd: c.action_av === 'scan' ? c.daemon_sock_path : [], server: { host: c.server_addr ?? '127.0.0.1', port: c.server_port ?? 25 } };
+    return {
+      clamd: c.action_av === 'scan' ? c.daemon_sock_path : [],
+      server: { host: c.server_addr ?? '127.0.0.1', port: c.server_port ?? 25 },
+    };
   });
   startStatusServer(where.host, where.port, probe).then(
     () => {

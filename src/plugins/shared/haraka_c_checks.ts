@@ -20,7 +20,8 @@ interface ConnectionIni {
 export function harakaInForce(plugin: Plugin): HarakaInForce {
   const smtp = (plugin.config.get('smtp.ini') as SmtpIni | undefined)?.main ?? {};
   const connection = plugin.config.get('connection.ini', { booleans: ['+headers.add_received'] }) as ConnectionIni | undefined;
-  const listen = [smtp.listen, smtp.port ? `${smtp.listen_host ?? '[::0]'}:${smtp.port}` : undefined].filter(Boolean).join(',') || '[::0]:25';
+  const listen = [smtp.listen, smtp.port ? `${smtp.listen_host ?? '[::0]'}:${smtp.port}` : undefined]
+    .filter(Boolean).join(',') || '[::0]:25';
   const nodes = smtp.nodes === 'cpus' ? os.cpus().length : Number(smtp.nodes) || 1;
   const hosts = connection?.haproxy?.hosts;
   return {
@@ -48,7 +49,8 @@ export function checkHarakaDeployment(plugin: Plugin, rc: RelayConfig, fail: (me
   if (!rc.config.agent_enabled) {
     throw fail(formatDiagnostic({
       severity: 'error', file: rc.file, line: rc.lines.agent_enabled, key: 'agent_enabled',
-      message: "the SMTP agent is disabled (agent_enabled = no): Haraka is not started, so that no other plugin delivers unscanned mail; set 'agent_enabled = yes' in [smtp]",
+      message: 'the SMTP agent is disabled (agent_enabled = no): Haraka is not started, so that no other plugin delivers unscanned mail; '
+        + "set 'agent_enabled = yes' in [smtp]",
     }));
   }
   const diagnostics = harakaCDiagnostics(rc.config, rc.lines, rc.file, harakaInForce(plugin));

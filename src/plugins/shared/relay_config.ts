@@ -80,7 +80,9 @@ export function relayConfig(plugin: Plugin): RelayConfig {
   const file = path.resolve(configDir(), ini.main?.esets_cfg ?? 'esets.cfg');
   const { loaded, diagnostics } = guardLoad(file, () => loadWithIniOverrides(file, ini.overrides ?? {}));
   // said once: by the launcher (stderr) or the manager, not again by every worker
-  if (!cluster.isWorker && !process.env[WARNED_ENV]) for (const d of diagnostics) if (d.severity === 'warning') say(plugin, 'logwarn', formatDiagnostic(d));
+  if (!cluster.isWorker && !process.env[WARNED_ENV]) {
+    for (const d of diagnostics) if (d.severity === 'warning') say(plugin, 'logwarn', formatDiagnostic(d));
+  }
   const errors = diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
   current = loaded ?? lastGood(plugin, file, ini.overrides ?? {}, errors);
   if (!current) throw new ConfigError(errors.join('\n'));
@@ -115,7 +117,9 @@ function scheduleReload(plugin: Plugin, rawOverrides: Record<string, string | nu
 }
 
 /** A worker started while the files on disk have errors: the manager's last good configuration, said loudly. */
-function lastGood(plugin: Plugin, file: string, rawOverrides: Record<string, string | number | boolean>, errors: string[]): RelayConfig | undefined {
+function lastGood(
+  plugin: Plugin, file: string, rawOverrides: Record<string, string | number | boolean>, errors: string[],
+): RelayConfig | undefined {
   if (!cluster.isWorker) return undefined;
   const saved = readLastGood(file);
   if (!saved) return undefined;
@@ -137,12 +141,15 @@ function saveForWorkers(plugin: Plugin, config: RelayConfig): void {
   try {
     saveLastGood(config);
   } catch (err) {
-    relayLog(asRelay(plugin), undefined, config.config).warning(`cannot save the configuration for restarted workers: ${(err as Error).message}`);
+    relayLog(asRelay(plugin), undefined, config.config)
+      .warning(`cannot save the configuration for restarted workers: ${(err as Error).message}`);
   }
 }
 
 /** The effective configuration of one message: the matched user section over the agent section, then the command line. */
-export function configFor(rc: RelayConfig, rcptKeys: readonly string[] | undefined, senderKeys: readonly string[] | undefined): { config: EsetsConfig; section?: UserSection } {
+export function configFor(
+  rc: RelayConfig, rcptKeys: readonly string[] | undefined, senderKeys: readonly string[] | undefined,
+): { config: EsetsConfig; section?: UserSection } {
   const section = rc.users?.index.match(rcptKeys, senderKeys);
   if (!section) return { config: rc.config };
   return { config: { ...rc.config, ...section.settings, ...rc.overrides }, section };
@@ -205,7 +212,10 @@ function reload(plugin: Plugin, rawOverrides: Record<string, string | number | b
       else log.error(formatDiagnostic(d));
     }
     // (agent_enabled only if the configuration in force has it: under `haraka -c` it may be unset)
-    const missing = loaded ? missingSettings(loaded.config, loaded.file, false, needsServer(plugin)).filter((d) => d.key !== 'agent_enabled' || current?.config.agent_enabled) : [];
+    const missing = loaded
+      ? missingSettings(loaded.config, loaded.file, false, needsServer(plugin))
+        .filter((d) => d.key !== 'agent_enabled' || current?.config.agent_enabled)
+      : [];
     for (const d of missing) log.error(formatDiagnostic(d));
     if (!loaded || missing.length) {
       log.error(`configuration not reloaded: the one in force stays (${inForce})`);
@@ -217,7 +227,8 @@ function reload(plugin: Plugin, rawOverrides: Record<string, string | number | b
     saveForWorkers(plugin, loaded);
     relayMetrics.reload(true);
     // where the new configuration says (it may have changed syslog_facility or syslog_class)
-    relayLog(asRelay(plugin), undefined, loaded.config).info(`configuration reloaded from ${loaded.file}${loaded.users ? ` and ${loaded.users.file} (${loaded.users.index.sections.length} user sections)` : ''}`);
+    relayLog(asRelay(plugin), undefined, loaded.config).info(`configuration reloaded from ${loaded.file}`
+      + `${loaded.users ? ` and ${loaded.users.file} (${loaded.users.index.sections.length} user sections)` : ''}`);
     if (loaded.users?.file !== before) watch(plugin, rawOverrides);
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
