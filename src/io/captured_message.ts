@@ -13,7 +13,11 @@ import { HeaderBlocks, hasBareCr, hasBareLf, headerLineKind, unstuffLine } from 
 export const MEMORY_LIMIT_BYTES = 4 * 1024 * 1024;
 const WRITE_BATCH_BYTES = 64 * 1024;
 
-export type LineListener = (line: Buffer) => void;
+/** `bodyFirst`: this line starts the body of a message without a header section (see `headerless`) */
+export type LineListener = (line: Buffer, bodyFirst: boolean) => void;
+
+/** The empty line a message without a header section gets on its way out, after the relay's fields. */
+export const HEADER_BODY_SEPARATOR = Buffer.from('\r\n');
 
 export class CapturedMessage {
   /** bytes of the message (un-stuffed) */
@@ -57,10 +61,10 @@ export class CapturedMessage {
       if (isEmptyLine(line)) this.emptyLineSeen = true;
       else this.headerLineCount++;
     }
-    if (this.headerEndAt === undefined) this.checkHeaderLine(line);
+    const bodyFirst = this.headerEndAt === undefined && this.checkHeaderLine(line);
     if (!this.leadingDotLine && raw[0] === 0x2e && raw[1] !== 0x2e) this.leadingDotLine = this.lineCount;
     this.store(line);
-    for (const listener of this.listeners) listener(line);
+    for (const listener of this.listeners) listener(line, bodyFirst);
   }
 
   private lineCount = 0;
@@ -80,11 +84,15 @@ export class CapturedMessage {
   /** the client's message has no header section: its first line is body (then the relay's fields go on top) */
   headerless = false;
 
-  /** A line of the top-level header section (un-stuffed): its end, or a line that is neither a field nor a continuation after one. */
-  private checkHeaderLine(line: Buffer): void {
+  /**
+   * A line of the top-level header section (un-stuffed): its end, or a line that
+   * is neither a field nor a continuation after one. True when it starts the
+   * body of a message without a header section.
+   */
+  private checkHeaderLine(line: Buffer): boolean {
     if (isEmptyLine(line)) {
       this.headerEndAt = this.size;
-      return;
+      return false;
     }
     const kind = headerLineKind(line);
     if (kind === 'other' && !this.clientHeaderSeen && !isMboxFromLine(line)) {
@@ -92,7 +100,7 @@ export class CapturedMessage {
       // (an mbox "From " line is an envelope line to readers: the header goes on after it)
       this.headerEndAt = this.size;
       this.headerless = true;
-      return;
+      return true;
     }
     this.clientHeaderSeen = true;
     if (kind === 'field') this.sawField = true;
@@ -100,6 +108,7 @@ export class CapturedMessage {
       this.malformed = `line ${this.lineCount} is not a header field, and no empty line ends the header before it `
         + '(read differently by scanners and mail servers)';
     }
+    return false;
   }
 
   /** Called with each line (un-stuffed) as it arrives: the live scan. */
@@ -153,6 +162,29 @@ export class CapturedMessage {
   async readAll(start = 0, end = this.size): Promise<Buffer> {
     const parts: Buffer[] = [];
     for await (const chunk of this.read(start, end)) parts.push(chunk as Buffer);
+    return Buffer.concat(parts);
+  }
+
+  /**
+   * The message split as the mail server and its readers will get it: a message
+   * without a header section with the empty line it gets on its way out (before
+   * it, only the relay's own lines). What the scanners read, so that they see
+   * the header and body the readers will.
+   */
+  readAsSent(): Readable {
+    if (!this.headerless) return this.read();
+    const headerEnd = this.headerEnd;
+    const parts = async function* (m: CapturedMessage): AsyncGenerator<Buffer> {
+      yield* m.read(0, headerEnd);
+      yield HEADER_BODY_SEPARATOR;
+      yield* m.read(headerEnd);
+    };
+    return Readable.from(parts(this), { objectMode: false });
+  }
+
+  async readAllAsSent(): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const chunk of this.readAsSent()) parts.push(chunk as Buffer);
     return Buffer.concat(parts);
   }
 

@@ -6,7 +6,7 @@
 
 import { PassThrough } from 'node:stream';
 import type { ClamdVerdict } from '../lib/clamd_reply';
-import type { CapturedMessage } from './captured_message';
+import { CapturedMessage, HEADER_BODY_SEPARATOR } from './captured_message';
 import { connectWithin } from './connect';
 import { clamdHealth, ClamdOptions, connectTo, daemonFailed, MAIL_MARKER, scanOn } from './clamd_client';
 import { CLAMD_PING_MS } from '../lib/timeout_budget';
@@ -59,7 +59,10 @@ export class LiveScan {
     if (this.pendingBytes >= BATCH_BYTES) this.flush();
   }
 
-  /** Bytes for clamd that are not part of the message (MAIL_MARKER), before any of it. */
+  /**
+   * Bytes for clamd that are not part of the message: MAIL_MARKER before any of
+   * it, the empty line a message without a header section gets on its way out.
+   */
   mark(bytes: Buffer): void {
     if (this.state !== 'streaming') return;
     this.pending.push(bytes);
@@ -150,5 +153,9 @@ export function attachLiveScan(message: CapturedMessage, scan: LiveScan): void {
   scan.mark(MAIL_MARKER);
   const sofar = message.bytesSoFar();
   if (sofar.length) scan.add(sofar);
-  message.onLine((line) => scan.add(line));
+  // the split the server and its readers will get (CapturedMessage readAsSent)
+  message.onLine((line, bodyFirst) => {
+    if (bodyFirst) scan.mark(HEADER_BODY_SEPARATOR);
+    scan.add(line);
+  });
 }

@@ -21,7 +21,7 @@ export async function scanForSpam(message: CapturedMessage, settings: AsSettings
       tests: [],
     };
   }
-  const result = await spamdCheck(settings.spamd, (sink) => message.read().pipe(sink));
+  const result = await spamdCheck(settings.spamd, (sink) => message.readAsSent().pipe(sink));
   if (!result.ok) return { outcome: { kind: 'not_scanned', reason: result.reason }, tests: [] };
   const { score, threshold } = result;
   return { outcome: { kind: result.spam ? 'spam' : 'ham', score, threshold }, tests: result.tests };

@@ -52,7 +52,7 @@ async function wholeMessageVerdict(message: CapturedMessage, settings: AvSetting
   if (settings.signal.aborted) return { kind: 'not_scanned', reason: String(settings.signal.reason ?? 'transaction ended') };
   return clamdScan({ ...settings.clamd, addresses }, (sink) => {
     sink.write(MAIL_MARKER);
-    message.read().pipe(sink);
+    message.readAsSent().pipe(sink);
   }, settings.signal);
 }
 
@@ -65,7 +65,7 @@ async function wholeMessageVerdict(message: CapturedMessage, settings: AvSetting
 async function clean(message: CapturedMessage, settings: AvSettings, names: string[]): Promise<AvOutcome> {
   const infected: AvOutcome = { kind: 'infected', names };
   const deadline = Date.now() + settings.clamd.scanTimeoutMs;
-  const bytes = await message.readAll();
+  const bytes = await message.readAllAsSent();
   const root = parseMime(bytes);
   const leaves = leafParts(root);
   if (leaves.length > settings.cleanMaxParts) return infected;

@@ -24,14 +24,24 @@ const NOT_SCANNED_ALERT = /^Heuristics\.(Limits\.Exceeded|Encrypted)/;
 const SIZE_SKIP = /max size/i;
 
 /**
+ * A message without a header section (its first line is no field: readers take
+ * it as body): Haraka takes every line before the first empty one as header, so
+ * its copy, what haraka-plugin-clamd scans and a stock queue plugin sends, is
+ * split otherwise than the readers will read it.
+ */
+export const HEADERLESS_IN_HARAKAS_COPY = 'no header section (the first line is not a header field): '
+  + "Haraka's copy of the message would take its first lines as header";
+
+/**
  * Why haraka-plugin-clamd would scan other bytes than the relay reads (and the
  * mail server gets): it reads Haraka's copy of the message, whose header section
  * is rebuilt from Haraka's parse (at most connection.ini [headers] max_lines
  * lines) and whose lines keep a single leading dot the relay removes.
  */
 export function pluginCopyDiffers(
-  message: { leadingDotLine?: number; headerLineCount: number }, maxHeaderLines: number,
+  message: { leadingDotLine?: number; headerLineCount: number; headerless?: boolean }, maxHeaderLines: number,
 ): string | undefined {
+  if (message.headerless) return HEADERLESS_IN_HARAKAS_COPY;
   if (message.leadingDotLine) {
     return `line ${message.leadingDotLine} starts with a single dot (not doubled as RFC 5321 4.5.2 asks): `
       + 'haraka-plugin-clamd would scan it otherwise than the mail server reads it';

@@ -232,6 +232,28 @@ describe('relay end to end: what the mail server answers reaches the client', fu
     });
   });
 
+  it('scans a message without a header section as its readers split it: '
+    + 'uuencoded EICAR after a first line that is no field is refused', async () => {
+    // clamd, given the client's bytes with no empty line first, took line 2 for a header field (message/rfc822)
+    // and did not decode the body; the server's readers (ripmime) take all of it as body and extract EICAR
+    const uu = [
+      'begin 644 eicar.com', 'M6#5/(5 E0$%06S1<4%I8-30H4%XI-T-#*3=])$5)0T%2+5-404Y$05)$+4%.',
+      '75$E625)54RU415-4+49)3$4A)$@K2"H ', '`', 'end',
+    ];
+    const sink = new Sink();
+    await withServer(sink, ['--add-header-received'], async (relay) => {
+      const client = await SmtpTestClient.connect(relay.port);
+      await client.read();
+      await client.command('EHLO client.example');
+      const text = ['garbage TOKEN', 'Content-Type: message/rfc822', '', ...uu, ''].join('\r\n');
+      const r = await client.send('a@example.com', ['b@example.org'], text);
+      client.end();
+      assert.equal(r.data?.code, 550, r.data?.lines.join(' '));
+      assert.match(r.data!.lines.join(' '), /5\.7\.1 Message rejected \(infected: /);
+      assert.equal(sink.messages.length, 0);
+    });
+  });
+
   it('a headerless message under --add-header-received: the Received line and X-Virus-Scanner on top, then the empty line', async () => {
     const sink = new Sink();
     await withServer(sink, ['--add-header-received'], async (relay) => {

@@ -256,6 +256,11 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
     assert.doesNotMatch(delivered, /forged, clean/);
     assert.match(delivered, /^X-Other: kept\r$/m);
     assert.equal(delivered.match(/^X-Virus-Scanner:/gm)?.length, 1);
+    // a message without a header section: Haraka's copy (what smtp_forward sends) would take its first lines as
+    // header, so it is refused rather than delivered split otherwise than the relay scanned it
+    const headerless = await sendOne(relay.port, 'user@example.org', 'no header here\r\nX-Keep: body line\r\n\r\nbody\r\n');
+    assert.equal(headerless.code, 550, headerless.text);
+    assert.match(headerless.text, /5\.6\.0 Message refused: no header section/);
     const infected = subject('eicar forwarded');
     const bad = await sendOne(relay.port, 'user@example.org', `Subject: ${infected}\r\n\r\n${EICAR}\r\n`);
     assert.equal(bad.code, 550, bad.text);

@@ -55,6 +55,9 @@ describe('captured message', () => {
     r.end();
     assert.equal(r.headerless, true);
     assert.equal((await r.readAll(0, r.headerEnd)).toString(), 'Received: from a\r\n');
+    // what the scanners read: the split the server gets, the empty line after the header
+    assert.equal((await r.readAllAsSent()).toString(), 'Received: from a\r\n\r\nonly a body\r\n');
+    assert.equal((await r.readAll()).toString(), 'Received: from a\r\nonly a body\r\n', 'the captured bytes stay as sent');
     // an mbox "From " line is an envelope line to readers: the header goes on after it
     const mbox = new CapturedMessage(os.tmpdir());
     for (const l of ['From a@example.com Sat Dec  5 10:00:00 2026\r\n', 'Subject: x\r\n', '\r\n', 'body\r\n']) mbox.addLine(Buffer.from(l));

@@ -57,7 +57,7 @@ describe('haraka -c: our plugins missing from config/plugins', () => {
     const { config, lines } = buildConfig(text, 'esets.cfg');
     const out = harakaCDiagnostics(config, lines, 'esets.cfg', { ...HARAKA, plugins: ['esets_forward'] });
     assert.deepEqual(out.filter((d) => d.severity === 'error').map((d) => d.message), [
-      'esets_policy is not in config/plugins: no message would be scanned (Haraka is not started; list it, see README "Plugins")',
+      'esets_policy is not in config/plugins: no message would be scanned (Haraka is not started; list it, see docs/haraka_c.md)',
     ]);
     assert.deepEqual(
       out.filter((d) => d.severity === 'warning').map((d) => `${d.line}: ${d.key}`),
@@ -89,6 +89,7 @@ describe('haraka-plugin-clamd results as the AV verdict', () => {
   it('refuses what the plugin would read otherwise than the relay: a single leading dot, a header over Haraka\'s max_lines', () => {
     assert.equal(pluginCopyDiffers({ headerLineCount: 10 }, 1000), undefined);
     assert.match(pluginCopyDiffers({ leadingDotLine: 7, headerLineCount: 10 }, 1000)!, /^line 7 starts with a single dot/);
+    assert.match(pluginCopyDiffers({ headerless: true, headerLineCount: 1 }, 1000)!, /^no header section/);
     assert.match(pluginCopyDiffers({ headerLineCount: 1001 }, 1000)!, /a header of 1001 lines, over Haraka's 1000/);
   });
 

@@ -12,7 +12,7 @@ import { clamdEvents } from '../../io/clamd_client';
 import { ScannerVersionWatch } from '../../io/scanner_version';
 import { scanForSpam } from '../../io/spam_scan';
 import { ClamdPluginResultsSource, AvSource, RelayClamd } from './av_source';
-import { clamdPluginWarnings } from '../../lib/clamd_plugin_verdict';
+import { clamdPluginWarnings, HEADERLESS_IN_HARAKAS_COPY } from '../../lib/clamd_plugin_verdict';
 import type { EsetsConfig } from '../../lib/esets_options';
 import { CLAMD_PLUGIN_NAMES } from '../../lib/haraka_c_rules';
 import {
@@ -42,6 +42,8 @@ const PRODUCT = `esets-relay ${require('../../../../package.json').version as st
 /** The plugin's state, on the plugin object (Haraka calls every hook with it as `this`). */
 interface PolicyPlugin extends Plugin {
   avSource: AvSource;
+  /** esets_forward sends the relay's copy of the message (else a stock queue plugin sends Haraka's) */
+  forwardsCapture: boolean;
   scannerVersion: ScannerVersionWatch;
 }
 
@@ -51,6 +53,7 @@ export function register(this: PolicyPlugin): void {
   this.timeout = HOOK_TIMEOUT_S;
   useStopSignals(this, drainMs(config));
   const clamdPlugin = pluginList(this).some((name) => CLAMD_PLUGIN_NAMES.includes(name));
+  this.forwardsCapture = pluginList(this).includes('esets_forward');
   if (clamdPlugin) {
     checkClamdPlugin(this, config);
     const ini = this.config.get('connection.ini') as { headers?: { max_lines?: number | string } } | undefined;
@@ -137,7 +140,9 @@ export function apply_policy(this: PolicyPlugin, next: Next, connection: Connect
     }, next);
   }
   const unreadable = captured.malformed
-    ?? (config.action_av === 'scan' ? this.avSource.unreadable(captured) : undefined);
+    ?? (config.action_av === 'scan' ? this.avSource.unreadable(captured) : undefined)
+    // without esets_forward a stock queue plugin sends Haraka's copy, split otherwise than the readers read it
+    ?? (captured.headerless && !this.forwardsCapture ? HEADERLESS_IN_HARAKAS_COPY : undefined);
   this.avSource.tidy(message, txn);
   if (unreadable) {
     // never passed on and never normalised: servers read such messages differently (docs/security.md)
