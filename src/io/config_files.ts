@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Diagnostic, hasErrors, NamedAt, withNamedAt } from '../lib/diagnostics';
 import { buildConfig } from '../lib/esets_config';
+import { UNSCANNED_PASS_OPTIONS, unscannedPassDiagnostics } from '../lib/policy';
 import { EsetsConfig, OptionName } from '../lib/esets_options';
 import { FileFacts, fileTrustWarnings } from '../lib/file_trust';
 import { parseUserConfig } from '../lib/user_config';
@@ -95,6 +96,12 @@ function load(file: string, overrides: Partial<EsetsConfig>, overridesFrom: stri
       const parsed = parseUserConfig(usersText, usersFile);
       about.push(...parsed.diagnostics);
       users = { file: usersFile, namedAt, index: new UserSectionIndex(parsed.userConfig.sections) };
+      for (const section of parsed.userConfig.sections) {
+        // a section that changes what passes unscanned, as its messages run (over the agent section)
+        if (!UNSCANNED_PASS_OPTIONS.some((key) => key in section.settings)) continue;
+        const effective = { ...result.config, ...section.settings, ...overrides };
+        about.push(...unscannedPassDiagnostics(effective, usersFile, { action_av_notscanned: section.line }, section.name));
+      }
     }
     diagnostics.push(...withNamedAt(about, usersFile, 'user_config', namedAt));
   }

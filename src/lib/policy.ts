@@ -170,15 +170,21 @@ export function replyFor(decision: PolicyDecision): PolicyReply {
 /**
  * A load warning: with action_av_notscanned = accept, a message over
  * av_scan_obj_max_size is delivered without a virus scan: a virus padded past
- * the limit passes. Said where the configuration is read, naming both options.
+ * the limit passes. Said where the configuration is read, naming both options;
+ * for a user section (`section`), where that section is.
  */
-export function unscannedPassDiagnostics(config: EsetsConfig, file: string, lines: Partial<Record<OptionName, number>>): Diagnostic[] {
+export function unscannedPassDiagnostics(
+  config: EsetsConfig, file: string, lines: Partial<Record<OptionName, number>>, section?: string,
+): Diagnostic[] {
   if (config.action_av !== 'scan' || config.action_av_notscanned !== 'accept' || config.av_scan_obj_max_size <= 0) return [];
   const limit = config.av_scan_obj_max_size;
   return [{
     severity: 'warning', file, line: lines.action_av_notscanned ?? lines.av_scan_obj_max_size, key: 'action_av_notscanned',
-    message: `action_av_notscanned = accept with av_scan_obj_max_size = ${limit}: a message over ${limit} bytes is delivered `
-      + 'without a virus scan (a virus padded past the limit passes), as is one clamd cannot scan; '
-      + 'set action_av_notscanned = defer or reject, or av_scan_obj_max_size = 0',
+    message: `${section ? `[${section}]: ` : ''}action_av_notscanned = accept with av_scan_obj_max_size = ${limit}: `
+      + `a message over ${limit} bytes is delivered without a virus scan (a virus padded past the limit passes), as is one `
+      + 'clamd cannot scan; set action_av_notscanned = defer or reject, or av_scan_obj_max_size = 0',
   }];
 }
+
+/** The options that decide whether unscannedPassDiagnostics speaks: a user section setting one is checked on its own. */
+export const UNSCANNED_PASS_OPTIONS: readonly OptionName[] = ['action_av', 'action_av_notscanned', 'av_scan_obj_max_size'];

@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfigFiles } from '../../src/io/config_files';
 import { formatDiagnostic } from '../../src/lib/diagnostics';
 import { buildConfig } from '../../src/lib/esets_config';
 import { AvAction, EsetsConfig, VerdictAction } from '../../src/lib/esets_options';
@@ -148,6 +152,22 @@ describe('load warning: what passes unscanned', () => {
       + 'is delivered without a virus scan (a virus padded past the limit passes), as is one clamd cannot scan; '
       + 'set action_av_notscanned = defer or reject, or av_scan_obj_max_size = 0',
     ]);
+  });
+
+  it('names the user section (and the esets.cfg line naming user_config) that sets what passes unscanned', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-warn-'));
+    try {
+      const cfg = path.join(dir, 'esets.cfg');
+      fs.writeFileSync(cfg, '[smtp]\nav_scan_obj_max_size = 1M\nuser_config = "users.cfg"\n');
+      fs.writeFileSync(path.join(dir, 'users.cfg'), '[strict.example]\naction_av_infected = reject\n\n[lax.example]\naction_av_notscanned = accept\n');
+      const { diagnostics } = loadConfigFiles(cfg, {}, 'command line');
+      const said = diagnostics.filter((d) => d.key === 'action_av_notscanned').map(formatDiagnostic);
+      assert.equal(said.length, 1, said.join('\n'));
+      assert.match(said[0], /users\.cfg:4: warning: \[lax\.example\]: action_av_notscanned = accept with av_scan_obj_max_size = 1048576: /);
+      assert.match(said[0], /\(user_config, named at .*esets\.cfg:3\)$/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('says nothing without a size limit, with defer or reject, or when the AV stage does not scan', () => {
