@@ -159,7 +159,8 @@ describe('load warning: what passes unscanned', () => {
     try {
       const cfg = path.join(dir, 'esets.cfg');
       fs.writeFileSync(cfg, '[smtp]\nav_scan_obj_max_size = 1M\nuser_config = "users.cfg"\n');
-      fs.writeFileSync(path.join(dir, 'users.cfg'), '[strict.example]\naction_av_infected = reject\n\n[lax.example]\naction_av_notscanned = accept\n');
+      const users = '[strict.example]\naction_av_infected = reject\n\n[lax.example]\naction_av_notscanned = accept\n';
+      fs.writeFileSync(path.join(dir, 'users.cfg'), users);
       const { diagnostics } = loadConfigFiles(cfg, {}, 'command line');
       const said = diagnostics.filter((d) => d.key === 'action_av_notscanned').map(formatDiagnostic);
       assert.equal(said.length, 1, said.join('\n'));
