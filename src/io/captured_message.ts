@@ -72,6 +72,8 @@ export class CapturedMessage {
   private sawField = false;
   /** the client sent a line of the top-level header section */
   private clientHeaderSeen = false;
+  /** the client sent a header field (a continuation line needs one before it) */
+  private clientFieldSeen = false;
   /**
    * The first line sent with a single leading dot (not doubled: RFC 5321 4.5.2
    * has the receiver remove it). The relay reads it so; Haraka's own copy of the
@@ -95,16 +97,25 @@ export class CapturedMessage {
       return false;
     }
     const kind = headerLineKind(line);
-    if (kind === 'other' && !this.clientHeaderSeen && !isMboxFromLine(line)) {
+    const firstClientLine = !this.clientHeaderSeen;
+    if (kind === 'other' && firstClientLine && !isMboxFromLine(line)) {
       // a first line that is no field starts the body, as mail readers and Postfix read it
-      // (an mbox "From " line is an envelope line to readers: the header goes on after it)
       this.headerEndAt = this.size;
       this.headerless = true;
       return true;
     }
     this.clientHeaderSeen = true;
-    if (kind === 'field') this.sawField = true;
-    else if (kind === 'other' && this.sawField && !this.malformed) {
+    if (kind === 'field') {
+      this.sawField = true;
+      this.clientFieldSeen = true;
+    } else if (kind === 'continuation' && !this.clientFieldSeen && !this.malformed) {
+      // Postfix starts the body at a continuation of no field, some readers skip it and read on as header
+      this.malformed = `line ${this.lineCount} continues no header field of the message's `
+        + '(read differently by scanners and mail servers)';
+    } else if (kind === 'other' && firstClientLine && !this.sawField) {
+      // an mbox "From " line: an envelope line to readers, the header goes on after it (Postfix: X-Mailbox-Line:)
+      this.sawField = true;
+    } else if (kind === 'other' && this.sawField && !this.malformed) {
       this.malformed = `line ${this.lineCount} is not a header field, and no empty line ends the header before it `
         + '(read differently by scanners and mail servers)';
     }

@@ -254,6 +254,30 @@ describe('relay end to end: what the mail server answers reaches the client', fu
     });
   });
 
+  it('refuses 550 5.6.0 a first line that continues no field, and a line that is no field after an mbox "From " line '
+    + '(Postfix starts the body there: uuencoded EICAR behind them reached ripmime)', async () => {
+    const uu = [
+      'begin 644 eicar.com', 'M6#5/(5 E0$%06S1<4%I8-30H4%XI-T-#*3=])$5)0T%2+5-404Y$05)$+4%.',
+      '75$E625)54RU415-4+49)3$4A)$@K2"H ', '`', 'end',
+    ];
+    const mbox = 'From x@y Mon Jan  1 00:00:00 2024';
+    const firstLines = [[' x'], ['\tx'], [mbox, 'garbage TOKEN'], [mbox, ' x']];
+    const sink = new Sink();
+    await withServer(sink, [], async (relay) => {
+      for (const first of firstLines) {
+        const client = await SmtpTestClient.connect(relay.port);
+        await client.read();
+        await client.command('EHLO client.example');
+        const text = [...first, 'Content-Type: message/rfc822', '', ...uu, ''].join('\r\n');
+        const r = await client.send('a@example.com', ['b@example.org'], text);
+        client.end();
+        assert.equal(r.data?.code, 550, `${JSON.stringify(first)}: ${r.data?.lines.join(' ')}`);
+        assert.match(r.data!.lines.join(' '), /5\.6\.0 Message refused: line \d (continues no header field|is not a header field)/);
+      }
+      assert.equal(sink.messages.length, 0);
+    });
+  });
+
   it('a headerless message under --add-header-received: the Received line and X-Virus-Scanner on top, then the empty line', async () => {
     const sink = new Sink();
     await withServer(sink, ['--add-header-received'], async (relay) => {

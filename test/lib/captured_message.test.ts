@@ -36,6 +36,13 @@ describe('captured message', () => {
     assert.equal(lines(['Subject: x', ' folded', 'X-Old : y', '', 'WDVPIVAl']).malformed, undefined);
     assert.equal(lines(['Subject: x', 'To: y']).malformed, undefined);
     assert.equal(lines(['just a body', 'Content-Type: text/plain']).malformed, undefined);
+    // a continuation of no field of the client's (Postfix starts the body there, some readers skip it), and a line
+    // that is no field after an mbox "From " line (Postfix: X-Mailbox-Line:, then the body): refused
+    assert.match(lines([' x', 'Content-Type: message/rfc822', '', 'begin 644 a']).malformed!, /^line 1 continues no header field/);
+    assert.match(lines(['\tx', 'Subject: y']).malformed!, /^line 1 continues no header field/);
+    assert.match(lines(['From a@b Mon Jan  1 00:00:00 2024', 'garbage', 'Content-Type: message/rfc822']).malformed!, /^line 2 is not a header field/);
+    assert.match(lines(['From a@b Mon Jan  1 00:00:00 2024', ' x', 'Subject: y']).malformed!, /^line 2 continues no header field/);
+    assert.equal(lines(['From a@b Mon Jan  1 00:00:00 2024', 'Subject: y', ' folded', '', 'body']).malformed, undefined);
     // after the empty line, anything goes
     assert.equal(lines(['Subject: x', '', 'not: a header', 'plain']).malformed, undefined);
   });
