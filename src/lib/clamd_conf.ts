@@ -184,3 +184,18 @@ export function clamdConfWarnings(text: string, file: string, snippet: string): 
   if (cut) warnings.push(cut);
   return warnings;
 }
+
+/** Where Debian's clamav-daemon listens (its clamd.conf LocalSocket; /var/run is a link to /run). */
+export const DEBIAN_CLAMD_SOCKETS: readonly string[] = ['/run/clamav/clamd.ctl', '/var/run/clamav/clamd.ctl'];
+export const DEBIAN_CLAMD_CONF = '/etc/clamav/clamd.conf';
+
+/**
+ * Which clamd.conf describes the clamd the relay uses: clamd_config when it is
+ * set; Debian's own file only when daemon_sock_path names Debian's socket (that
+ * file then belongs to that clamd); otherwise none (a private or remote clamd:
+ * another file on this host would describe some other daemon).
+ */
+export function clamdConfFor(clamdConfig: string, daemonSockPath: readonly string[]): string | undefined {
+  if (clamdConfig) return clamdConfig;
+  return daemonSockPath.some((a) => DEBIAN_CLAMD_SOCKETS.includes(a)) ? DEBIAN_CLAMD_CONF : undefined;
+}

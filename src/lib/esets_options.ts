@@ -202,7 +202,8 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   },
   helo_name: { type: STRING, scope: 'agent', help: "the relay's own EHLO name to the mail server, a fully qualified name (extension)" },
   clamd_config: {
-    type: STRING, scope: 'global', help: 'the local clamd.conf checked at start for AlertExceedsMax and AlertEncrypted (extension)',
+    type: STRING, scope: 'global',
+    help: "the clamd.conf of the clamd in daemon_sock_path, checked at start (default: Debian's, for Debian's socket only) (extension)",
   },
   av_clean_max_parts: {
     type: int(1, 100_000), scope: 'common', help: 'most MIME parts cleaning scans one by one; more: the message stays infected (extension)',
@@ -273,7 +274,8 @@ export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>(
   syslog_socket: '/dev/log',
   server_trusts_relay: true,
   helo_name: undefined,
-  clamd_config: '/etc/clamav/clamd.conf',
+  // unset: Debian's /etc/clamav/clamd.conf only for Debian's socket (lib/clamd_conf clamdConfFor)
+  clamd_config: '',
   av_clean_max_parts: 100,
   max_connections: 1000,
   max_connections_per_ip: 50,

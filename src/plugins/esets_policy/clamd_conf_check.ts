@@ -1,12 +1,14 @@
-// At start: the local clamd.conf (esets.cfg [global] clamd_config) checked
-// for the settings the relay needs (src/lib/clamd_conf.ts), a warning for
-// each one missing: without them clamd calls content it could not scan clean.
-// Silent when there is no such file (clamd may run on another host).
+// At start: the clamd.conf of the clamd in daemon_sock_path (esets.cfg
+// [global] clamd_config, or Debian's for Debian's socket: lib/clamd_conf
+// clamdConfFor) checked for the settings the relay needs, a warning for each
+// one missing: without them clamd calls content it could not scan clean. With
+// no such file named, that is said once (info); an absent file is silent
+// (clamd may run on another host).
 
 import cluster from 'node:cluster';
 import fs from 'node:fs';
 import path from 'node:path';
-import { clamdConfWarnings } from '../../lib/clamd_conf';
+import { clamdConfFor, clamdConfWarnings } from '../../lib/clamd_conf';
 import { formatDiagnostic } from '../../lib/diagnostics';
 import type { Plugin } from '../shared/haraka';
 import { relayConfig } from '../shared/relay_config';
@@ -22,7 +24,14 @@ export function checkClamdConf(plugin: Plugin): void {
   // the manager and each worker load the plugins: the manager's warning is enough
   if (cluster.isWorker) return;
   const rc = relayConfig(plugin);
-  const file = path.resolve(path.dirname(rc.file), rc.config.clamd_config);
+  const named = clamdConfFor(rc.config.clamd_config, rc.config.daemon_sock_path);
+  if (!named) {
+    relayLog(plugin, undefined, rc.config).info(`no clamd.conf checked: clamd_config is not set and daemon_sock_path `
+      + `(${rc.config.daemon_sock_path.join(', ')}) is not Debian's clamd; set clamd_config in [global] to its clamd.conf `
+      + 'for the relay to check the alerts and limits it needs');
+    return;
+  }
+  const file = path.resolve(path.dirname(rc.file), named);
   let text: string;
   try {
     const stat = fs.statSync(file);
