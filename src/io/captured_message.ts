@@ -171,9 +171,7 @@ export class CapturedMessage {
   }
 
   async readAll(start = 0, end = this.size): Promise<Buffer> {
-    const parts: Buffer[] = [];
-    for await (const chunk of this.read(start, end)) parts.push(chunk as Buffer);
-    return Buffer.concat(parts);
+    return collect(this.read(start, end));
   }
 
   /**
@@ -194,9 +192,7 @@ export class CapturedMessage {
   }
 
   async readAllAsSent(): Promise<Buffer> {
-    const parts: Buffer[] = [];
-    for await (const chunk of this.readAsSent()) parts.push(chunk as Buffer);
-    return Buffer.concat(parts);
+    return collect(this.readAsSent());
   }
 
   /** Puts a rebuilt message in place of this one (cleaning). */
@@ -265,6 +261,12 @@ export class CapturedMessage {
     this.fd = undefined;
     this.file = undefined;
   }
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of stream) parts.push(chunk as Buffer);
+  return Buffer.concat(parts);
 }
 
 function isEmptyLine(line: Buffer): boolean {

@@ -129,8 +129,8 @@ export class RelayMessage {
     return summary;
   }
 
-  /** Resolves when what the server did is known: at once unless the message is on its way. */
-  serverKnown(): Promise<void> {
-    return this.serverAnswered && this.serverOutcome === 'unknown' ? this.serverAnswered : Promise.resolve();
+  /** While the message is on its way to the server: settles when what the server did is known. */
+  get awaitingServer(): Promise<void> | undefined {
+    return this.serverOutcome === 'unknown' ? this.serverAnswered : undefined;
   }
 }

@@ -16,7 +16,6 @@ import type { RelayMessage } from '../../session/relay_message';
 import type { Transaction } from '../shared/haraka';
 
 export interface AvSource {
-  readonly kind: 'relay' | 'haraka-plugin-clamd';
   /** At DATA, for a message whose configuration says scan: the message is on its way. */
   begin(message: RelayMessage, captured: CapturedMessage, config: EsetsConfig): void;
   /** At the final dot: why this source would scan other bytes than the readers will read, if it would. */
@@ -27,7 +26,7 @@ export interface AvSource {
   tidy(message: RelayMessage, txn: Transaction): void;
 }
 
-export function clamdOptions(config: EsetsConfig, message: RelayMessage): ClamdOptions {
+function clamdOptions(config: EsetsConfig, message: RelayMessage): ClamdOptions {
   return {
     addresses: config.daemon_sock_path, connectTimeoutMs: CLAMD_CONNECT_MS, scanTimeoutMs: messageBudget(config).clamdScanMs,
     onVerdict: message.onScanReport,
@@ -36,8 +35,6 @@ export function clamdOptions(config: EsetsConfig, message: RelayMessage): ClamdO
 
 /** The relay's own clamd client. */
 export class RelayClamd implements AvSource {
-  readonly kind = 'relay';
-
   /** `product`: the name the removal notice of a cleaned part gives */
   constructor(private readonly product: string) {}
 
@@ -76,8 +73,6 @@ const PLUGIN_VIRUS_HEADER = 'X-Haraka-Virus';
 
 /** haraka-plugin-clamd's results, read as the AV verdict (lib/clamd_plugin_verdict). */
 export class ClamdPluginResultsSource implements AvSource {
-  readonly kind = 'haraka-plugin-clamd';
-
   /** `harakaHeaderLines`: connection.ini [headers] max_lines, the header lines Haraka keeps in its copy */
   constructor(private readonly harakaHeaderLines: number) {}
 

@@ -282,8 +282,9 @@ function checkClamdPlugin(plugin: Plugin, config: EsetsConfig): void {
 
 export function discard_message(this: PolicyPlugin, next: Next, connection: Connection): void {
   const txn = connection.transaction;
-  if (!txn || !messageOf(txn).discarded) return next();
-  const reply = replyFor(messageOf(txn).decision!);
+  const decision = txn ? messageOf(txn).decision : undefined;
+  if (decision?.action !== 'discard') return next();
+  const reply = replyFor(decision);
   next(constants.ok, `${enhancedCode(reply.enhanced)} ${reply.text}`);
 }
 

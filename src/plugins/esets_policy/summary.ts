@@ -39,11 +39,9 @@ function refusedBeforePolicy(plugin: Plugin, connection: Connection, txn: Transa
 function writeWhenServerKnown(
   plugin: Plugin, connection: Connection, txn: Transaction, message: RelayMessage, summary: PolicySummary,
 ): void {
-  if (message.serverOutcome === 'unknown' && message.serverAnswered) {
-    void message.serverKnown().then(() => writeSummary(plugin, connection, txn, message, summary));
-  } else {
-    writeSummary(plugin, connection, txn, message, summary);
-  }
+  const pending = message.awaitingServer;
+  if (pending) void pending.then(() => writeSummary(plugin, connection, txn, message, summary));
+  else writeSummary(plugin, connection, txn, message, summary);
 }
 
 /**
