@@ -3,11 +3,12 @@
 # clamd (clamav-daemon) and its test files, spamd (spamassassin), rsyslog and
 # logger (the syslog tests),
 # Postfix's smtp-sink/smtp-source, swaks, openssl, HAProxy (the load balancer tests),
+# the mail readers the MIME tests open stored mail with (python3, munpack, ripmime),
 # then the npm packages (from the lock file) and the TypeScript build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(clamav-daemon clamdscan clamav-testfiles spamassassin spamd postfix swaks openssl rsyslog bsdutils haproxy)
+packages=(clamav-daemon clamdscan clamav-testfiles spamassassin spamd postfix swaks openssl rsyslog bsdutils haproxy python3 mpack ripmime)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

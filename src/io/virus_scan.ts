@@ -10,6 +10,8 @@ import { replaceParts } from '../lib/mime_tree';
 import type { AvOutcome } from '../lib/policy';
 import { clamdScan, ClamdOptions, MAIL_MARKER } from './clamd_client';
 import type { LiveScan } from './live_scan';
+import type { WalkLimits } from '../lib/mime_reading';
+import { MimeScanResult, scanMimeLeaves } from './mime_scan';
 
 export interface AvSettings {
   clamd: ClamdOptions;
@@ -19,6 +21,8 @@ export interface AvSettings {
   /** av_clean_max_parts: more leaf parts than this cannot be cleaned part by part */
   cleanMaxParts: number;
   product: string;
+  /** the MIME walk's bounds (clamd's MaxRecursion and MaxFiles) */
+  limits: WalkLimits;
   /** the transaction ended (the client left), or scanning's time is up: stop scanning */
   signal: AbortSignal;
 }
@@ -28,9 +32,30 @@ export async function scanForViruses(message: CapturedMessage, settings: AvSetti
     live?.abandon('too large');
     return { kind: 'not_scanned', reason: `message of ${message.size} bytes exceeds av_scan_obj_max_size ${settings.maxSize}` };
   }
-  const verdict = await wholeMessageVerdict(message, settings, live);
+  const verdict = await bothVerdicts(message, settings, live);
   if (verdict.kind !== 'infected' || settings.cleanMode === 'none') return verdict;
   return clean(message, settings, verdict.names);
+}
+
+/**
+ * clamd's verdict on the whole message and the relay's on each part as readers
+ * decode it, run side by side: infected when either finds a virus (the other is
+ * then stopped), clean only when both are clean.
+ */
+async function bothVerdicts(message: CapturedMessage, settings: AvSettings, live?: LiveScan): Promise<AvOutcome> {
+  const stopParts = new AbortController();
+  const parts = scanMimeLeaves(() => message.readAsSent(), {
+    clamd: settings.clamd, limits: settings.limits, signal: AbortSignal.any([settings.signal, stopParts.signal]),
+  }).catch((err: Error): MimeScanResult => ({ kind: 'not_scanned', reason: `MIME parts: ${err.message}` }));
+  const whole = await wholeMessageVerdict(message, settings, live);
+  if (whole.kind === 'infected') stopParts.abort('infected');
+  const leaves = await parts;
+  if (whole.kind === 'infected') return whole;
+  if (leaves.kind === 'infected') return leaves;
+  if (leaves.kind === 'malformed') return { kind: 'unreadable', reason: leaves.reason };
+  if (whole.kind === 'not_scanned') return whole;
+  if (leaves.kind === 'not_scanned') return leaves;
+  return whole;
 }
 
 /** The live scan's verdict when it has one, else an ordinary scan (without a daemon the live scan found down). */
@@ -87,12 +112,13 @@ async function clean(message: CapturedMessage, settings: AvSettings, names: stri
   const cleaned = replaceParts(bytes, new Map(found.map((f) => [f.part, removalNotice(f, settings.product)])));
   const left = deadline - Date.now();
   if (settings.signal.aborted || left <= 0) return infected;
-  const rescan = await clamdScan(
-    { ...settings.clamd, scanTimeoutMs: left },
-    (sink) => sink.end(Buffer.concat([MAIL_MARKER, cleaned])),
-    settings.signal,
-  );
-  if (rescan.kind !== 'clean') return infected;
+  // the rebuilt message, as a whole and part by part, must be clean
+  const original = await message.readAllAsSent();
   message.replace(cleaned);
+  const rescan = await bothVerdicts(message, { ...settings, clamd: { ...settings.clamd, scanTimeoutMs: left } });
+  if (rescan.kind !== 'clean') {
+    message.replace(original);
+    return infected;
+  }
   return { kind: 'cleaned', removed: found.length, names: found.flatMap((f) => f.names) };
 }

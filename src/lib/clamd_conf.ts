@@ -199,3 +199,23 @@ export function clamdConfFor(clamdConfig: string, daemonSockPath: readonly strin
   if (clamdConfig) return clamdConfig;
   return daemonSockPath.some((a) => DEBIAN_CLAMD_SOCKETS.includes(a)) ? DEBIAN_CLAMD_CONF : undefined;
 }
+
+/** The limits clamd scans within that the relay's own MIME walk keeps too. */
+export interface ClamdScanLimits {
+  maxRecursion: number;
+  maxFiles: number;
+}
+
+/** clamd's built-in defaults (clamd.conf(5)). */
+export const CLAMD_DEFAULT_LIMITS: ClamdScanLimits = { maxRecursion: 17, maxFiles: 10000 };
+
+/** MaxRecursion and MaxFiles of a clamd.conf (its first values), clamd's defaults where unset or unreadable; 0 is clamd's "no limit". */
+export function clamdScanLimits(conf: ClamdConf | undefined): ClamdScanLimits {
+  const read = (name: string, fallback: number): number => {
+    const v = conf?.settings.get(name)?.value;
+    if (v === undefined || !/^\d+$/.test(v)) return fallback;
+    const n = Number(v);
+    return n === 0 ? Number.MAX_SAFE_INTEGER : n;
+  };
+  return { maxRecursion: read('MaxRecursion', CLAMD_DEFAULT_LIMITS.maxRecursion), maxFiles: read('MaxFiles', CLAMD_DEFAULT_LIMITS.maxFiles) };
+}

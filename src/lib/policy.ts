@@ -9,12 +9,14 @@ export type AvOutcome =
   | { kind: 'infected'; names: string[] }
   | { kind: 'cleaned'; removed: number; names: string[] }
   | { kind: 'not_scanned'; reason: string }
+  /** the relay's MIME walk found a structure no RFC allows, which readers take apart differently (550 5.6.0) */
+  | { kind: 'unreadable'; reason: string }
   /** the AV stage not applied to this message: the operator's own exclusion (haraka-plugin-clamd's skip) */
   | { kind: 'skipped'; reason: string };
 
 /** Whether clamd gave this message a verdict (X-Virus-Scanner: goes on scanned messages only). */
 export function wasScanned(outcome: AvOutcome | undefined): boolean {
-  return outcome !== undefined && outcome.kind !== 'not_scanned' && outcome.kind !== 'skipped';
+  return outcome !== undefined && outcome.kind !== 'not_scanned' && outcome.kind !== 'skipped' && outcome.kind !== 'unreadable';
 }
 
 export type AsOutcome =
@@ -25,7 +27,7 @@ export type AsOutcome =
 export interface StageDecision {
   action: VerdictAction;
   /** the option whose value decided; for a clean scan, the stage option itself */
-  option: OptionName;
+  option: DecidingOption;
 }
 
 /** The virus stage: whether to scan at all, then what the verdict means. */
@@ -37,6 +39,7 @@ export function decideAv(config: EsetsConfig, outcome: AvOutcome | undefined): S
     case 'infected': return { action: config.action_av_infected, option: 'action_av_infected' };
     case 'cleaned': return { action: config.action_av_deleted, option: 'action_av_deleted' };
     case 'not_scanned': return { action: config.action_av_notscanned, option: 'action_av_notscanned' };
+    case 'unreadable': return { action: 'reject', option: 'message_format' };
     case 'skipped': return { action: 'accept', option: 'action_av' };
   }
 }
@@ -60,6 +63,7 @@ export function describeAv(outcome: AvOutcome | undefined, config: EsetsConfig):
     case 'infected': return `infected: ${outcome.names.join(', ')}`;
     case 'cleaned': return `cleaned: ${outcome.removed} part${outcome.removed === 1 ? '' : 's'} removed (${outcome.names.join(', ')})`;
     case 'not_scanned': return `not scanned: ${outcome.reason}`;
+    case 'unreadable': return `not scanned: ${outcome.reason}`;
     case 'skipped': return `not scanned: ${outcome.reason}`;
   }
 }
@@ -96,6 +100,7 @@ export interface PolicyDecision {
  * verdict named is the deciding stage's.
  */
 export function decideMessage(config: EsetsConfig, av: AvOutcome | undefined, as: AsOutcome | undefined): PolicyDecision {
+  if (config.action_av === 'scan' && av?.kind === 'unreadable') return refuseUnreadable(av.reason);
   const avDecision = decideAv(config, av);
   if (avDecision.action !== 'accept') return { ...avDecision, verdict: describeAv(av, config) };
   return { ...decideAs(config, as), verdict: describeAs(as, config) };

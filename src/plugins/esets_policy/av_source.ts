@@ -10,6 +10,7 @@ import { relayMetrics } from '../../io/relay_metrics';
 import { scanForViruses } from '../../io/virus_scan';
 import { ClamdPluginResults, pluginCopyDiffers, verdictFromClamdPlugin } from '../../lib/clamd_plugin_verdict';
 import type { EsetsConfig } from '../../lib/esets_options';
+import type { WalkLimits } from '../../lib/mime_reading';
 import type { AvOutcome } from '../../lib/policy';
 import { CLAMD_CONNECT_MS, messageBudget } from '../../lib/timeout_budget';
 import type { RelayMessage } from '../../session/relay_message';
@@ -35,8 +36,11 @@ function clamdOptions(config: EsetsConfig, message: RelayMessage): ClamdOptions 
 
 /** The relay's own clamd client. */
 export class RelayClamd implements AvSource {
-  /** `product`: the name the removal notice of a cleaned part gives */
-  constructor(private readonly product: string) {}
+  /**
+   * `product`: the name the removal notice of a cleaned part gives; `limits`: the MIME walk's bounds
+   * (the clamd in force's MaxRecursion and MaxFiles)
+   */
+  constructor(private readonly product: string, private readonly limits: () => WalkLimits) {}
 
   begin(message: RelayMessage, captured: CapturedMessage, config: EsetsConfig): void {
     message.live = new LiveScan(clamdOptions(config, message), config.av_scan_obj_max_size);
@@ -57,6 +61,7 @@ export class RelayClamd implements AvSource {
       cleanMode: config.av_clean_mode,
       cleanMaxParts: config.av_clean_max_parts,
       product: this.product,
+      limits: this.limits(),
       signal,
     }, message.live);
     relayMetrics.scan('clamd', (Date.now() - started) / 1000);

@@ -8,6 +8,7 @@
 import cluster from 'node:cluster';
 import fs from 'node:fs';
 import path from 'node:path';
+import { MAX_CLAMD_CONF_BYTES } from '../../io/clamd_limits';
 import { clamdConfFor, clamdConfWarnings } from '../../lib/clamd_conf';
 import { formatDiagnostic } from '../../lib/diagnostics';
 import type { Plugin } from '../shared/haraka';
@@ -17,25 +18,28 @@ import { relayLog } from '../shared/relay_log';
 /** The shipped snippet with every setting the relay needs. */
 export const CLAMD_SNIPPET = path.resolve(__dirname, '..', '..', '..', '..', 'config', 'clamd-esets-relay.conf');
 
-/** A clamd.conf is a few KB: a bigger "file" (a device, a log named by mistake) is not read. */
-const MAX_CONF_BYTES = 1024 * 1024;
+/** The clamd.conf in force (absolute: clamd_config is relative to esets.cfg's folder), or undefined for none. */
+export function clamdConfFile(plugin: Plugin): string | undefined {
+  const rc = relayConfig(plugin);
+  const named = clamdConfFor(rc.config.clamd_config, rc.config.daemon_sock_path);
+  return named ? path.resolve(path.dirname(rc.file), named) : undefined;
+}
 
 export function checkClamdConf(plugin: Plugin): void {
   // the manager and each worker load the plugins: the manager's warning is enough
   if (cluster.isWorker) return;
   const rc = relayConfig(plugin);
-  const named = clamdConfFor(rc.config.clamd_config, rc.config.daemon_sock_path);
-  if (!named) {
+  const file = clamdConfFile(plugin);
+  if (!file) {
     relayLog(plugin, undefined, rc.config).info(`no clamd.conf checked: clamd_config is not set and daemon_sock_path `
       + `(${rc.config.daemon_sock_path.join(', ')}) is not Debian's clamd; set clamd_config in [global] to its clamd.conf `
       + 'for the relay to check the alerts and limits it needs');
     return;
   }
-  const file = path.resolve(path.dirname(rc.file), named);
   let text: string;
   try {
     const stat = fs.statSync(file);
-    if (!stat.isFile() || stat.size > MAX_CONF_BYTES) return;
+    if (!stat.isFile() || stat.size > MAX_CLAMD_CONF_BYTES) return;
     text = fs.readFileSync(file, 'utf8');
   } catch {
     return; // absent or unreadable: nothing to check

@@ -34,7 +34,8 @@ import { relayConfig } from '../shared/relay_config';
 import { relayLog, writeLog } from '../shared/relay_log';
 import { useStopSignals } from '../shared/stop_signals';
 import { captureMessage, finishedMessage, messageOf } from '../shared/transaction_message';
-import { checkClamdConf } from './clamd_conf_check';
+import { checkClamdConf, clamdConfFile } from './clamd_conf_check';
+import { clamdScanLimitsOf } from '../../io/clamd_limits';
 import { stageSummary, summarizeEnded } from './summary';
 
 const PRODUCT = `esets-relay ${require('../../../../package.json').version as string}`;
@@ -60,7 +61,10 @@ export function register(this: PolicyPlugin): void {
     this.avSource = new ClamdPluginResultsSource(Number(ini?.headers?.max_lines) || 1000);
     this.register_hook('data_post', 'count_client_tags', DATA_POST_PRIORITY.beforeScanners);
   } else {
-    this.avSource = new RelayClamd(PRODUCT);
+    this.avSource = new RelayClamd(PRODUCT, () => {
+      const limits = clamdScanLimitsOf(clamdConfFile(this));
+      return { maxDepth: limits.maxRecursion, maxLeaves: limits.maxFiles };
+    });
   }
   this.register_hook('data', 'start_live_scan');
   this.register_hook('data_post', 'hold_client_timeout', DATA_POST_PRIORITY.beforeScanners);

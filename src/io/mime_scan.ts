@@ -1,0 +1,275 @@
+// The message as its readers take it apart: walks the MIME structure
+// (lib/mime_reading) over the bytes the server will get, and scans each
+// decoded leaf with clamd on its own. A message some reader could read another
+// way is walked again in that reading, up to MAX_READINGS; every leaf of every
+// reading is scanned (small leaves once per distinct content). Memory per
+// message is bounded: lines are read in pieces, leaves stream to clamd.
+
+import crypto from 'node:crypto';
+import { once } from 'node:events';
+import { PassThrough, Readable } from 'node:stream';
+import type { ClamdVerdict } from '../lib/clamd_reply';
+import {
+  Base64Mode, LeafHandle, LeafInfo, LeafSink, MimeWalker, PRIMARY_READING, QpMode, Reading, STRUCTURE_TRAITS, structureKey, WalkLimits,
+} from '../lib/mime_reading';
+import { clamdHealth, clamdScan, ClamdOptions, connectTo, daemonFailed, scanOn } from './clamd_client';
+import { connectWithin } from './connect';
+
+/** Structures of one message walked at most; a message readers could take apart in more ways is refused (550 5.6.0). */
+export const MAX_READINGS = 16;
+/** Leaves up to this size are held, and scanned once per distinct content. */
+const SMALL_LEAF_BYTES = 64 * 1024;
+/** Scans of one message waiting for clamd's answer at once. */
+const MAX_IN_FLIGHT = 4;
+/** A line longer than this is read in pieces (no boundary or header is that long). */
+const MAX_PIECE_BYTES = 64 * 1024;
+
+export interface MimeScanSettings {
+  clamd: ClamdOptions;
+  limits: WalkLimits;
+  signal: AbortSignal;
+}
+
+export type MimeScanResult =
+  | { kind: 'clean'; readings: number; leaves: number }
+  /** `names`: each virus with the part it was found in */
+  | { kind: 'infected'; names: string[] }
+  | { kind: 'not_scanned'; reason: string }
+  /** a structure no RFC allows, or more readings than MAX_READINGS */
+  | { kind: 'malformed'; reason: string };
+
+/**
+ * Walks `read()` (the message as sent, read again for each walk) and scans its
+ * leaves: first as the RFCs read it, then in each other structure a walk found
+ * readers could give it; a structure is walked again when a walk found a leaf
+ * other decodings read otherwise (then every leaf is decoded those ways too).
+ */
+export async function scanMimeLeaves(read: () => Readable, settings: MimeScanSettings): Promise<MimeScanResult> {
+  const scans = new LeafScans(settings);
+  const decodings = { base64: new Set<Base64Mode>(PRIMARY_READING.base64), qp: new Set<QpMode>(PRIMARY_READING.qp) };
+  const seen = new Set<string>([structureKey(PRIMARY_READING)]);
+  const queue: Reading[] = [PRIMARY_READING];
+  let result: MimeScanResult | undefined;
+  try {
+    while (queue.length && !result && !scans.stopped) {
+      const structure = queue.shift()!;
+      for (let more = true; more && !result && !scans.stopped;) {
+        const reading: Reading = { ...structure, base64: [...decodings.base64], qp: [...decodings.qp] };
+        const walker = new MimeWalker(reading, settings.limits, scans);
+        await walk(read(), walker, scans);
+        if (scans.stopped) break;
+        if (walker.malformed) result = { kind: 'malformed', reason: walker.malformed };
+        else if (walker.overLimit) result = { kind: 'not_scanned', reason: walker.overLimit };
+        more = false;
+        for (const [trait, values] of walker.triggered) {
+          for (const value of values) {
+            if (trait === 'base64' || trait === 'qp') {
+              const set = decodings[trait] as Set<string>;
+              if (!set.has(value)) more = true;
+              set.add(value);
+              continue;
+            }
+            const other = { ...structure, [trait]: value } as Reading;
+            const key = structureKey(other);
+            if (seen.has(key)) continue;
+            seen.add(key);
+            queue.push(other);
+          }
+        }
+      }
+      if (!result && seen.size > MAX_READINGS) {
+        result = {
+          kind: 'malformed',
+          reason: `the MIME structure reads more than ${MAX_READINGS} ways (${describeReadings([...seen].slice(1))})`,
+        };
+      }
+    }
+    await scans.settled();
+  } finally {
+    scans.stop();
+  }
+  if (scans.infected.length) return { kind: 'infected', names: scans.infected };
+  if (result) return result;
+  if (settings.signal.aborted) return { kind: 'not_scanned', reason: String(settings.signal.reason ?? 'transaction ended') };
+  if (scans.notScanned) return { kind: 'not_scanned', reason: scans.notScanned };
+  return { kind: 'clean', readings: seen.size, leaves: scans.leaves };
+}
+
+function describeReadings(keys: string[]): string {
+  const traits = STRUCTURE_TRAITS;
+  const primary = structureKey(PRIMARY_READING).split('/');
+  const differ = new Set<string>();
+  for (const key of keys) key.split('/').forEach((v, i) => { if (v !== primary[i]) differ.add(`${traits[i]}=${v}`); });
+  return [...differ].join(', ');
+}
+
+/** Feeds the message to the walker line by line, waiting while clamd is behind. */
+async function walk(stream: Readable, walker: MimeWalker, scans: LeafScans): Promise<void> {
+  let rest: Buffer | undefined;
+  let midLine = false;
+  try {
+    for await (const chunk of stream) {
+      let data = rest ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
+      rest = undefined;
+      let at = 0;
+      for (;;) {
+        const nl = data.indexOf(0x0a, at);
+        if (nl < 0) break;
+        walker.line(data.subarray(at, nl + 1), midLine);
+        midLine = false;
+        at = nl + 1;
+      }
+      data = data.subarray(at);
+      if (data.length > MAX_PIECE_BYTES) {
+        walker.line(data, midLine);
+        midLine = true;
+      } else if (data.length) {
+        rest = Buffer.from(data);
+      }
+      if (walker.done || scans.stopped) break;
+      const wait = scans.wait();
+      if (wait) await wait;
+      if (scans.stopped) break;
+    }
+    if (rest && !walker.done) walker.line(rest, midLine);
+  } finally {
+    stream.destroy();
+    walker.end();
+  }
+}
+
+/** Scans each leaf the walks hand it; stops at the first infected one. */
+class LeafScans implements LeafSink {
+  readonly infected: string[] = [];
+  notScanned?: string;
+  leaves = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly scanned = new Set<string>();
+  private readonly controller = new AbortController();
+  readonly signal: AbortSignal;
+  /** the leaf being streamed to clamd, if one is */
+  streaming?: { stream: PassThrough; done: Promise<void> };
+
+  constructor(private readonly settings: MimeScanSettings) {
+    this.signal = AbortSignal.any([settings.signal, this.controller.signal]);
+  }
+
+  get stopped(): boolean {
+    return this.signal.aborted;
+  }
+
+  stop(): void {
+    if (!this.controller.signal.aborted) this.controller.abort('scan of the message ended');
+    this.streaming?.stream.destroy();
+  }
+
+  leafStart(info: LeafInfo): LeafHandle {
+    this.leaves++;
+    return new LeafScan(this, info);
+  }
+
+  /** Resolves when the walk may go on: few enough scans waiting, the streamed leaf taken by clamd. */
+  wait(): Promise<void> | undefined {
+    const streaming = this.streaming;
+    if (streaming && streaming.stream.writableNeedDrain) {
+      return Promise.race([once(streaming.stream, 'drain').then(() => undefined, () => undefined), streaming.done]);
+    }
+    if (this.inFlight.size >= MAX_IN_FLIGHT) return Promise.race(this.inFlight);
+    return undefined;
+  }
+
+  async settled(): Promise<void> {
+    while (this.inFlight.size) await Promise.race(this.inFlight);
+  }
+
+  /** A small leaf, whole: scanned unless the same bytes were. */
+  scanBytes(info: LeafInfo, bytes: Buffer): void {
+    const digest = crypto.createHash('sha256').update(bytes).digest('hex');
+    if (this.scanned.has(digest) || this.stopped) return;
+    this.scanned.add(digest);
+    this.track(info, clamdScan(this.settings.clamd, (sink) => sink.end(bytes), this.signal));
+  }
+
+  /** A large leaf: streamed to one daemon as the walk decodes it. */
+  startStream(info: LeafInfo): PassThrough {
+    const stream = new PassThrough();
+    stream.on('error', () => undefined);
+    const verdict = streamOnce(this.settings.clamd, stream, this.signal);
+    const done = this.track(info, verdict);
+    this.streaming = { stream, done };
+    void done.then(() => {
+      stream.destroy();
+      if (this.streaming?.stream === stream) this.streaming = undefined;
+    });
+    return stream;
+  }
+
+  private track(info: LeafInfo, verdict: Promise<ClamdVerdict>): Promise<void> {
+    const done = verdict.then((v) => {
+      this.inFlight.delete(done);
+      if (v.kind === 'infected') {
+        const where = `part ${info.path}${info.filename ? ` "${info.filename.replace(/[^\x20-\x7e]|"/g, '?').slice(0, 80)}"` : ''}`;
+        this.infected.push(...v.names.map((name) => `${name} (${where})`));
+        this.stop();
+      } else if (v.kind === 'not_scanned' && !this.controller.signal.aborted) {
+        this.notScanned ??= `part ${info.path}: ${v.reason}`;
+      }
+    });
+    this.inFlight.add(done);
+    return done;
+  }
+}
+
+/** One leaf's bytes: held while small, streamed once large. */
+class LeafScan implements LeafHandle {
+  private held: Buffer[] = [];
+  private bytes = 0;
+  private stream?: PassThrough;
+
+  constructor(private readonly scans: LeafScans, private readonly info: LeafInfo) {}
+
+  data(bytes: Buffer): void {
+    if (this.scans.stopped) return;
+    if (this.stream) {
+      this.stream.write(bytes);
+      return;
+    }
+    this.held.push(bytes);
+    this.bytes += bytes.length;
+    if (this.bytes > SMALL_LEAF_BYTES) {
+      this.stream = this.scans.startStream(this.info);
+      for (const b of this.held) this.stream.write(b);
+      this.held = [];
+    }
+  }
+
+  end(): void {
+    if (this.stream) {
+      this.stream.end();
+      return;
+    }
+    // an empty part holds nothing to scan
+    if (this.bytes > 0) this.scans.scanBytes(this.info, Buffer.concat(this.held, this.bytes));
+    this.held = [];
+  }
+}
+
+/** Streams to the healthiest daemon once (a stream cannot be read again for another). */
+async function streamOnce(opts: ClamdOptions, stream: PassThrough, signal: AbortSignal): Promise<ClamdVerdict> {
+  const address = clamdHealth.order(opts.addresses)[0];
+  let socket;
+  try {
+    socket = await connectWithin(connectTo(address), opts.connectTimeoutMs);
+  } catch (err) {
+    daemonFailed(address, (err as Error).message);
+    return { kind: 'not_scanned', reason: `clamd ${address}: ${(err as Error).message}` };
+  }
+  const ended = new Promise<void>((resolve) => {
+    if (stream.writableFinished) resolve();
+    stream.once('finish', () => resolve());
+    stream.once('close', () => resolve());
+  });
+  const outcome = await scanOn(socket, address, opts.scanTimeoutMs, (framer) => stream.pipe(framer), { fed: ended, signal });
+  if (outcome.dropped || outcome.timedOut) daemonFailed(address, outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped');
+  return outcome.verdict;
+}

@@ -1,0 +1,883 @@
+// The MIME structure of a message as a mail reader takes it apart (RFC 2045,
+// 2046, 5322), read as a stream: lines in, decoded leaves out. clamd's own MIME
+// parser reads some structures otherwise than readers do, and readers differ
+// among themselves, so a walk follows one `Reading` (one consistent set of
+// reader choices) and reports where another choice would have read the message
+// differently (`triggered`); io/mime_scan walks again with each such reading.
+// Structures no RFC allows are reported as `malformed` by the RFC reading.
+// Pure: no I/O; memory per walk is bounded by constants, not by the message.
+
+/** One reader's choices; the first value of each is the RFC's (PRIMARY_READING). */
+export interface Reading {
+  /**
+   * boundary delimiter lines: `rfc` "--" boundary ["--"] then spaces/tabs (RFC 2046 transport padding);
+   * `exact` no padding; `prefix` any line that starts with "--" boundary; `dashes` extra leading dashes too (clamd)
+   */
+  boundary: 'rfc' | 'exact' | 'prefix' | 'dashes';
+  /** delimiter lines after the close delimiter: `ignore` (epilogue) or `parts` (more parts) */
+  epilogue: 'ignore' | 'parts';
+  /** `join`: a field ending in ";" or with an odd number of '"' takes the next line too (clamd) */
+  unfold: 'rfc' | 'join';
+  /** a field given twice: the first or the last */
+  repeated: 'first' | 'last';
+  /** `strict`: "Name :" (blank before the colon, RFC 5322 obsolete syntax) is no field, and starts the body */
+  names: 'rfc' | 'strict';
+  /** parameters: `rfc` quoted strings, comments, RFC 2231; `plain` name=value up to ";" or a blank */
+  params: 'rfc' | 'plain';
+  /**
+   * The decodings each base64 leaf is read in, each scanned: `skip` characters outside the alphabet, go on
+   * after "="; `url` "-" "_" as "+" "/"; `stop` at either. Leaf-local, so not a choice of the structure: a walk
+   * decodes a leaf every way listed here at once.
+   */
+  base64: readonly Base64Mode[];
+  /** quoted-printable, likewise: `rfc` "=" then blanks ends a soft line break, lower-case hex decoded; `literal` neither */
+  qp: readonly QpMode[];
+}
+
+export type Base64Mode = 'skip' | 'url' | 'stop';
+export type QpMode = 'rfc' | 'literal';
+export type Trait = keyof Reading;
+/** The choices that shape the tree (the others only decode leaves). */
+export type StructureTrait = Exclude<Trait, 'base64' | 'qp'>;
+
+export const READING_VALUES: { readonly [T in StructureTrait]: readonly Reading[T][] } & { base64: readonly Base64Mode[]; qp: readonly QpMode[] } = {
+  boundary: ['rfc', 'exact', 'prefix', 'dashes'],
+  epilogue: ['ignore', 'parts'],
+  unfold: ['rfc', 'join'],
+  repeated: ['first', 'last'],
+  names: ['rfc', 'strict'],
+  params: ['rfc', 'plain'],
+  base64: ['skip', 'url', 'stop'],
+  qp: ['rfc', 'literal'],
+};
+
+export const PRIMARY_READING: Reading = {
+  boundary: 'rfc', epilogue: 'ignore', unfold: 'rfc', repeated: 'first', names: 'rfc', params: 'rfc', base64: ['skip'], qp: ['rfc'],
+};
+
+export const STRUCTURE_TRAITS: readonly StructureTrait[] = ['boundary', 'epilogue', 'unfold', 'repeated', 'names', 'params'];
+
+/** The structure a reading gives the message (decodings aside). */
+export function structureKey(r: Reading): string {
+  return STRUCTURE_TRAITS.map((t) => r[t]).join('/');
+}
+
+/** What the walk found a leaf to be. */
+export interface LeafInfo {
+  /** "1", "1.2", "1.2.1"; a uuencoded block in a part: "1.2/uu1" */
+  path: string;
+  contentType: string;
+  encoding: string;
+  filename?: string;
+}
+
+/** Where a leaf's decoded bytes go (one scan each). */
+export interface LeafHandle {
+  data(bytes: Buffer): void;
+  end(): void;
+}
+
+export interface LeafSink {
+  leafStart(info: LeafInfo): LeafHandle;
+}
+
+export interface WalkLimits {
+  /** nesting deeper than this is not scanned (clamd's MaxRecursion) */
+  maxDepth: number;
+  /** more leaves than this are not scanned (clamd's MaxFiles) */
+  maxLeaves: number;
+}
+
+/** RFC 5322 2.1.1: a line is at most 998 characters before its CRLF. */
+export const MAX_LINE_CHARS = 998;
+/** A Content-* field longer than this (unfolded) is refused: readers would cut it at different places. */
+const MAX_FIELD_BYTES = 64 * 1024;
+/** Decoded bytes handed on in pieces of about this size. */
+const OUT_BYTES = 64 * 1024;
+/** A line of decoded text longer than this is cut (uuencode lines are short). */
+const MAX_TEXT_LINE = 8 * 1024;
+
+const CR = 0x0d;
+const LF = 0x0a;
+const DASH = 0x2d;
+
+interface Field {
+  name: string;
+  value: string;
+}
+
+interface Frame {
+  boundary: string;
+  /** the multipart's part path ("1.2"); its parts are path.1, path.2, ... */
+  path: string;
+  depth: number;
+  parts: number;
+  state: 'preamble' | 'parts' | 'epilogue';
+  digest: boolean;
+}
+
+/** The entity whose header is being read. */
+interface Entity {
+  path: string;
+  depth: number;
+  defaultType: string;
+  fields: Field[];
+  /** the field the next continuation line belongs to (only Content-* and MIME-Version are kept) */
+  current?: Field;
+  /** the name of the last field seen (kept or not) */
+  lastName?: string;
+  lastOpen: boolean;
+  lines: number;
+}
+
+interface BodyHandler {
+  line(content: Buffer, eol: Buffer, continued: boolean): void;
+  end(): void;
+}
+
+export class MimeWalker {
+  /** a structure no RFC allows (judged by the RFC reading only) */
+  malformed?: string;
+  /** past a limit: the message is not scanned */
+  overLimit?: string;
+  /** for each choice, the other values that would read this message differently */
+  readonly triggered = new Map<Trait, Set<string>>();
+  private readonly frames: Frame[] = [];
+  private entity?: Entity;
+  private body?: BodyHandler;
+  private leaves = 0;
+  private lineNo = 0;
+  private readonly strictRfc: boolean;
+  private stopped = false;
+
+  constructor(private readonly reading: Reading, private readonly limits: WalkLimits, private readonly sink: LeafSink) {
+    this.strictRfc = structureKey(reading) === structureKey(PRIMARY_READING);
+    this.entity = newEntity('1', 0, 'text/plain');
+  }
+
+  /** Stop reading (a verdict is in, or a limit was passed). */
+  get done(): boolean {
+    return this.stopped || this.malformed !== undefined || this.overLimit !== undefined;
+  }
+
+  /**
+   * One line of the message with its line ending (CRLF, LF, or none at the end).
+   * `continued`: this is a later piece of a line too long to hold whole (never a boundary or a header).
+   */
+  line(raw: Buffer, continued = false): void {
+    if (this.done) return;
+    let end = raw.length;
+    if (end > 0 && raw[end - 1] === LF) end--;
+    if (end > 0 && raw[end - 1] === CR) end--;
+    const content = raw.subarray(0, end);
+    const eol = raw.subarray(end);
+    if (!continued) {
+      this.lineNo++;
+      if (content.length > 1 && content[0] === DASH && content[1] === DASH && this.frames.length && this.boundaryLine(content)) return;
+    }
+    if (this.entity) return this.headerLine(content, raw, continued);
+    this.body?.line(content, eol, continued);
+  }
+
+  /** The end of the message: whatever is open ends. */
+  end(): void {
+    if (this.entity && !this.done) this.headerEnd();
+    this.closeBody();
+    this.frames.length = 0;
+    this.stopped = true;
+  }
+
+  private trigger(trait: Trait, value: string): void {
+    const mine = this.reading[trait];
+    if (Array.isArray(mine) ? mine.includes(value) : mine === value) return;
+    let values = this.triggered.get(trait);
+    if (!values) this.triggered.set(trait, values = new Set());
+    values.add(value);
+  }
+
+  private fail(reason: string): void {
+    if (this.strictRfc && !this.malformed) this.malformed = reason;
+  }
+
+  // --- boundaries
+
+  /** A line that may be a delimiter of an open multipart: true when this reading takes it as one. */
+  private boundaryLine(content: Buffer): boolean {
+    const text = content.toString('latin1');
+    for (let i = this.frames.length - 1; i >= 0; i--) {
+      const frame = this.frames[i];
+      const kind = delimiterKind(text, frame.boundary, this.reading.boundary);
+      for (const alt of READING_VALUES.boundary) {
+        if (alt !== this.reading.boundary && delimiterKind(text, frame.boundary, alt) !== kind) this.trigger('boundary', alt);
+      }
+      if (!kind) continue;
+      if (frame.state === 'epilogue') {
+        this.trigger('epilogue', 'parts');
+        if (this.reading.epilogue === 'ignore') continue;
+      }
+      // an outer delimiter ends every multipart inside it
+      this.closeBody();
+      this.entity = undefined;
+      this.frames.length = i + 1;
+      if (kind === 'close') {
+        frame.state = 'epilogue';
+        this.body = new TextScan(this.sink, `${frame.path}/epilogue`);
+      } else {
+        frame.state = 'parts';
+        frame.parts++;
+        this.entity = newEntity(`${frame.path}.${frame.parts}`, frame.depth + 1, frame.digest ? 'message/rfc822' : 'text/plain');
+      }
+      return true;
+    }
+    if (this.strictRfc) {
+      // RFC 2046 5.1.1: no line of a part may begin with a boundary of its multipart
+      const frame = this.frames.find((f) => text.startsWith(`--${f.boundary}`));
+      if (frame) this.fail(`line ${this.lineNo} begins with the boundary of part ${frame.path} but is no boundary line`);
+    }
+    return false;
+  }
+
+  // --- headers
+
+  private headerLine(content: Buffer, raw: Buffer, continued: boolean): void {
+    const entity = this.entity!;
+    if (continued) return this.fail(`line ${this.lineNo} of the header of part ${entity.path} is longer than ${MAX_LINE_CHARS} characters`);
+    if (content.length === 0) return this.headerEnd();
+    entity.lines++;
+    if (content.length > MAX_LINE_CHARS) {
+      this.fail(`line ${this.lineNo} of the header of part ${entity.path} is longer than ${MAX_LINE_CHARS} characters`);
+    }
+    const text = content.toString('latin1');
+    const kind = lineKind(text);
+    if (kind === 'continuation') {
+      if (!entity.lastName) {
+        if (entity.depth > 0 || entity.lines > 1) this.fail(`line ${this.lineNo} continues no field in the header of part ${entity.path}`);
+        return;
+      }
+      if (entity.current) appendTo(entity.current, text, this);
+      entity.lastOpen = entity.current ? isOpen(entity.current.value) : false;
+      return;
+    }
+    if (kind !== 'other') {
+      const spaced = kind.spaced;
+      const mime = isMimeField(kind.field);
+      if (spaced && mime) this.trigger('names', 'strict');
+      if (spaced && this.reading.names === 'strict') return this.startBodyAt(raw);
+      // clamd joins the next line to a field left open by ";" or an odd number of quotes
+      if (entity.lastOpen && (mime || isMimeField(entity.lastName ?? ''))) {
+        this.trigger('unfold', 'join');
+        if (this.reading.unfold === 'join') {
+          // the line is part of the field before (a field the walk does not keep swallows it)
+          if (entity.current) appendTo(entity.current, text, this);
+          entity.lastOpen = isOpen(entity.current ? entity.current.value : text);
+          return;
+        }
+      }
+      entity.lastName = kind.field;
+      entity.current = mime ? keep(entity, kind.field, kind.value) : undefined;
+      entity.lastOpen = isOpen(kind.value);
+      return;
+    }
+    // the first line of the message may be an mbox envelope line
+    if (entity.depth === 0 && entity.lines === 1 && text.startsWith('From ')) return;
+    this.fail(`line ${this.lineNo} in the header of part ${entity.path} is not a header field`);
+    // readers that go on (Python's email) start the body at such a line
+    this.startBodyAt(raw);
+  }
+
+  /** The header ends before `raw`, which is the first line of the body. */
+  private startBodyAt(raw: Buffer): void {
+    this.headerEnd();
+    if (this.done) return;
+    let end = raw.length;
+    if (end > 0 && raw[end - 1] === LF) end--;
+    if (end > 0 && raw[end - 1] === CR) end--;
+    this.body?.line(raw.subarray(0, end), raw.subarray(end), false);
+  }
+
+  private headerEnd(): void {
+    const entity = this.entity!;
+    this.entity = undefined;
+    if (entity.depth > this.limits.maxDepth) {
+      this.overLimit = `MIME parts nested deeper than ${this.limits.maxDepth} (clamd MaxRecursion)`;
+      return;
+    }
+    const typeField = this.pick(entity, 'content-type');
+    const cteField = this.pick(entity, 'content-transfer-encoding');
+    const type = this.contentType(typeField, entity.defaultType);
+    const encoding = this.encoding(cteField);
+    if (type.media.startsWith('multipart/')) {
+      if (!type.boundary) {
+        this.fail(`part ${entity.path} is multipart without a boundary`);
+        this.leaf(entity, type, encoding);
+        return;
+      }
+      if (encoding !== '7bit' && encoding !== '8bit' && encoding !== 'binary') {
+        this.fail(`part ${entity.path} is multipart with Content-Transfer-Encoding ${encoding} (RFC 2045 6.4)`);
+      }
+      if (type.boundary.length > 70) this.fail(`the boundary of part ${entity.path} is longer than 70 characters (RFC 2046 5.1.1)`);
+      this.frames.push({
+        boundary: type.boundary, path: entity.path, depth: entity.depth, parts: 0, state: 'preamble', digest: type.media === 'multipart/digest',
+      });
+      this.body = new TextScan(this.sink, `${entity.path}/preamble`);
+      return;
+    }
+    if ((type.media === 'message/rfc822' || type.media === 'message/global') && isIdentity(encoding)) {
+      // an attached message: its own header and body follow
+      this.entity = newEntity(`${entity.path}.1`, entity.depth + 1, 'text/plain');
+      return;
+    }
+    this.leaf(entity, type, encoding);
+  }
+
+  private leaf(entity: Entity, type: ContentType, encoding: string): void {
+    if (++this.leaves > this.limits.maxLeaves) {
+      this.overLimit = `more than ${this.limits.maxLeaves} MIME parts (clamd MaxFiles)`;
+      return;
+    }
+    const info: LeafInfo = { path: entity.path, contentType: type.media, encoding, filename: type.name ?? this.dispositionName(entity) };
+    this.body = new LeafBody(this.sink, info, this.reading, (t, v) => this.trigger(t, v), isTextual(type.media, encoding));
+  }
+
+  private dispositionName(entity: Entity): string | undefined {
+    const field = this.pick(entity, 'content-disposition');
+    return field ? readParams(field, 'rfc').get('filename') : undefined;
+  }
+
+  private closeBody(): void {
+    this.body?.end();
+    this.body = undefined;
+  }
+
+  /** The value of a field given once, or the occurrence this reading takes. */
+  private pick(entity: Entity, name: string): string | undefined {
+    const all = entity.fields.filter((f) => f.name === name);
+    if (all.length > 1 && all.some((f) => f.value.trim() !== all[0].value.trim())) {
+      this.trigger('repeated', 'last');
+      this.fail(`part ${entity.path} has ${all.length} different ${name} fields`);
+    }
+    if (!all.length) return undefined;
+    return (this.reading.repeated === 'first' ? all[0] : all[all.length - 1]).value;
+  }
+
+  private contentType(value: string | undefined, fallback: string): ContentType {
+    if (value === undefined) return { media: fallback };
+    const read = (style: Reading['params']): ContentType => {
+      const params = readParams(value, style);
+      const media = mediaType(value, style);
+      return { media: media ?? 'text/plain', boundary: params.get('boundary'), name: params.get('name') };
+    };
+    const mine = read(this.reading.params);
+    for (const alt of READING_VALUES.params) {
+      if (alt === this.reading.params) continue;
+      const other = read(alt);
+      if (other.media !== mine.media || other.boundary !== mine.boundary) this.trigger('params', alt);
+    }
+    return mine;
+  }
+
+  private encoding(value: string | undefined): string {
+    if (value === undefined) return '7bit';
+    const rfc = stripComments(value).trim().toLowerCase();
+    const plain = value.trim().toLowerCase();
+    if (rfc !== plain) this.trigger('params', this.reading.params === 'rfc' ? 'plain' : 'rfc');
+    return this.reading.params === 'rfc' ? rfc : plain;
+  }
+}
+
+function newEntity(path: string, depth: number, defaultType: string): Entity {
+  return { path, depth, defaultType, fields: [], lastOpen: false, lines: 0 };
+}
+
+function keep(entity: Entity, name: string, value: string): Field {
+  const field = { name, value };
+  entity.fields.push(field);
+  return field;
+}
+
+function appendTo(field: Field, text: string, walker: MimeWalker): void {
+  if (field.value.length + text.length > MAX_FIELD_BYTES) {
+    walker.malformed ??= `a ${field.name} field longer than ${MAX_FIELD_BYTES} bytes`;
+    return;
+  }
+  field.value += text;
+}
+
+function isMimeField(name: string): boolean {
+  return name.startsWith('content-') || name === 'mime-version';
+}
+
+/** Left open for clamd: ends in ";" or holds an odd number of quotes. */
+function isOpen(value: string): boolean {
+  if (/;[ \t]*$/.test(value)) return true;
+  let quotes = 0;
+  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) === 0x22) quotes++;
+  return quotes % 2 === 1;
+}
+
+type LineKind = 'continuation' | 'other' | { field: string; value: string; spaced: boolean };
+
+function lineKind(text: string): LineKind {
+  const c = text.charCodeAt(0);
+  if (c === 0x20 || c === 0x09) return 'continuation';
+  let i = 0;
+  while (i < text.length) {
+    const ch = text.charCodeAt(i);
+    if (ch < 0x21 || ch > 0x7e || ch === 0x3a) break;
+    i++;
+  }
+  if (i === 0) return 'other';
+  let j = i;
+  while (j < text.length && (text[j] === ' ' || text[j] === '\t')) j++;
+  if (text[j] !== ':') return 'other';
+  return { field: text.slice(0, i).toLowerCase(), value: text.slice(j + 1), spaced: j > i };
+}
+
+/** 'delimiter', 'close' or undefined: how a reader of this kind takes the line. */
+export function delimiterKind(text: string, boundary: string, style: Reading['boundary']): 'delimiter' | 'close' | undefined {
+  let rest: string;
+  if (style === 'dashes') {
+    const stripped = text.replace(/^-+/, '');
+    const b = boundary.replace(/^-+/, '');
+    if (!b || text.length - stripped.length < 2 || !stripped.startsWith(b)) return undefined;
+    rest = stripped.slice(b.length);
+    if (rest.startsWith('--')) return 'close';
+    return /^ *$/.test(rest) ? 'delimiter' : undefined;
+  }
+  const delimiter = `--${boundary}`;
+  if (!text.startsWith(delimiter)) return undefined;
+  rest = text.slice(delimiter.length);
+  const close = rest.startsWith('--');
+  if (close) rest = rest.slice(2);
+  if (style === 'prefix') return close ? 'close' : 'delimiter';
+  const ok = style === 'exact' ? rest === '' : /^[ \t]*$/.test(rest);
+  if (!ok) return undefined;
+  return close ? 'close' : 'delimiter';
+}
+
+interface ContentType {
+  media: string;
+  boundary?: string;
+  name?: string;
+}
+
+function mediaType(value: string, style: Reading['params']): string | undefined {
+  const text = style === 'rfc' ? stripComments(value) : value;
+  const m = /^\s*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)\s*\/\s*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)/.exec(text);
+  return m ? `${m[1]}/${m[2]}`.toLowerCase() : undefined;
+}
+
+/** Comments (parenthesised, nested, outside quoted strings) removed. */
+export function stripComments(value: string): string {
+  let out = '';
+  let depth = 0;
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const ch = value[i];
+    if (ch === '\\' && (quoted || depth > 0)) {
+      if (depth === 0) out += ch + (value[i + 1] ?? '');
+      i++;
+      continue;
+    }
+    if (depth === 0 && ch === '"') quoted = !quoted;
+    if (!quoted && ch === '(') { depth++; continue; }
+    if (!quoted && ch === ')' && depth > 0) { depth--; continue; }
+    if (depth === 0) out += ch;
+  }
+  return out;
+}
+
+/** Parameters of a Content-* value, lower-case names; with `rfc`, RFC 2231 continuations joined. */
+export function readParams(value: string, style: Reading['params']): Map<string, string> {
+  const params = new Map<string, string>();
+  if (style === 'plain') {
+    for (const m of value.matchAll(/;\s*([^\s=;]+)\s*=\s*("[^"]*"|[^;\s]*)/g)) {
+      const name = m[1].toLowerCase();
+      if (!params.has(name)) params.set(name, m[2].replace(/^"|"$/g, ''));
+    }
+    return params;
+  }
+  const text = stripComments(value);
+  const pieces = new Map<string, Map<number, string>>();
+  const re = /;\s*([^\s=;*"]+)(\*(\d+))?(\*)?\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s"]*))/g;
+  for (const m of text.matchAll(re)) {
+    const name = m[1].toLowerCase();
+    let v = m[5] !== undefined ? m[5].replace(/\\(.)/g, '$1') : m[6];
+    if (m[4]) v = decode2231(v, m[3] === undefined || m[3] === '0');
+    if (m[2] !== undefined) {
+      const parts = pieces.get(name) ?? new Map<number, string>();
+      if (!parts.has(Number(m[3]))) parts.set(Number(m[3]), v);
+      pieces.set(name, parts);
+    } else if (!params.has(name)) {
+      params.set(name, v);
+    }
+  }
+  for (const [name, parts] of pieces) {
+    if (params.has(name)) continue;
+    const joined: string[] = [];
+    for (let i = 0; parts.has(i); i++) joined.push(parts.get(i)!);
+    if (joined.length) params.set(name, joined.join(''));
+  }
+  return params;
+}
+
+function decode2231(v: string, first: boolean): string {
+  const body = first ? v.replace(/^[^']*'[^']*'/, '') : v;
+  return body.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+}
+
+function isIdentity(encoding: string): boolean {
+  return encoding === '7bit' || encoding === '8bit' || encoding === 'binary';
+}
+
+/** Text readers look into for uuencoded blocks (ripmime, munpack do). */
+function isTextual(media: string, encoding: string): boolean {
+  return isIdentity(encoding) || media.startsWith('text/') || media === 'application/octet-stream';
+}
+
+// --- bodies
+
+/** Looks for uuencoded blocks in text (a preamble, an epilogue, a text part) and hands each on as a leaf. */
+class TextScan implements BodyHandler {
+  private uu?: UuBlock;
+  private blocks = 0;
+  constructor(private readonly sink: LeafSink, private readonly path: string) {}
+
+  line(content: Buffer, _eol: Buffer, continued: boolean): void {
+    if (continued) return;
+    if (this.uu) {
+      if (!this.uu.line(content)) this.uu = undefined;
+      return;
+    }
+    if (content.length >= 10 && content[0] === 0x62 /* b */) {
+      const m = /^begin(-base64)? +[0-7]{1,4} +\S/.exec(content.toString('latin1', 0, 40));
+      if (m) {
+        const handle = this.sink.leafStart({ path: `${this.path}/uu${++this.blocks}`, contentType: 'application/octet-stream', encoding: m[1] ? 'base64' : 'uuencode' });
+        this.uu = new UuBlock(handle, m[1] !== undefined);
+      }
+    }
+  }
+
+  end(): void {
+    this.uu?.end();
+    this.uu = undefined;
+  }
+}
+
+class UuBlock {
+  private readonly out: Output;
+  private readonly b64?: Base64Decoder;
+  constructor(handle: LeafHandle, base64: boolean) {
+    this.out = new Output(handle);
+    if (base64) this.b64 = new Base64Decoder('skip', () => undefined, (b) => this.out.push(b));
+  }
+
+  /** False at the block's end line. */
+  line(content: Buffer): boolean {
+    const text = content.toString('latin1');
+    if (this.b64) {
+      if (text === '====') return this.finish();
+      this.b64.write(content);
+      return true;
+    }
+    if (text.trimEnd() === 'end') return this.finish();
+    if (!content.length) return true;
+    const n = (content[0] - 32) & 63;
+    const bytes = Buffer.alloc(n);
+    let o = 0;
+    for (let i = 1; o < n; i += 4) {
+      const c = [0, 1, 2, 3].map((k) => (i + k < content.length ? (content[i + k] - 32) & 63 : 0));
+      if (o < n) bytes[o++] = (c[0] << 2) | (c[1] >> 4);
+      if (o < n) bytes[o++] = ((c[1] & 15) << 4) | (c[2] >> 2);
+      if (o < n) bytes[o++] = ((c[2] & 3) << 6) | c[3];
+    }
+    this.out.push(bytes);
+    return true;
+  }
+
+  private finish(): boolean {
+    this.end();
+    return false;
+  }
+
+  end(): void {
+    this.b64?.end();
+    this.out.end();
+  }
+}
+
+/** Decoded bytes collected into pieces of about OUT_BYTES for the leaf. */
+class Output {
+  private parts: Buffer[] = [];
+  private bytes = 0;
+  private ended = false;
+  constructor(private readonly handle: LeafHandle) {}
+
+  push(b: Buffer): void {
+    if (!b.length) return;
+    this.parts.push(b);
+    this.bytes += b.length;
+    if (this.bytes >= OUT_BYTES) this.flush();
+  }
+
+  flush(): void {
+    if (!this.bytes) return;
+    this.handle.data(this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.bytes));
+    this.parts = [];
+    this.bytes = 0;
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.flush();
+    this.handle.end();
+  }
+}
+
+/**
+ * A leaf: its body decoded as its Content-Transfer-Encoding says (in each
+ * decoding the reading lists: one scan each), text also looked into for
+ * uuencode (in the first decoding).
+ */
+class LeafBody implements BodyHandler {
+  private readonly outs: Output[] = [];
+  private readonly b64: Base64Decoder[] = [];
+  private readonly qp: QpDecoder[] = [];
+  private readonly text?: TextScan;
+  /** decoded text cut into lines for the uuencode search */
+  private readonly lines?: LineCutter;
+  private pendingEol?: Buffer;
+
+  constructor(sink: LeafSink, info: LeafInfo, reading: Reading, trigger: (t: Trait, v: string) => void, textual: boolean) {
+    const enc = info.encoding;
+    const modes: readonly string[] = enc === 'base64' ? reading.base64 : enc === 'quoted-printable' ? reading.qp : ['identity'];
+    modes.forEach((mode, i) => {
+      const out = new Output(sink.leafStart(i === 0 ? info : { ...info, path: `${info.path}/${enc}-${mode}` }));
+      this.outs.push(out);
+      const decodedTo = (b: Buffer): void => {
+        out.push(b);
+        if (i === 0) this.lines?.write(b);
+      };
+      if (enc === 'base64') this.b64.push(new Base64Decoder(mode as Base64Mode, trigger, decodedTo));
+      else if (enc === 'quoted-printable') this.qp.push(new QpDecoder(mode as QpMode, trigger, decodedTo));
+    });
+    if (textual) {
+      this.text = new TextScan(sink, info.path);
+      if (enc === 'base64' || enc === 'quoted-printable') this.lines = new LineCutter((l) => this.text!.line(l, Buffer.alloc(0), false));
+    }
+  }
+
+  line(content: Buffer, eol: Buffer, continued: boolean): void {
+    if (this.b64.length) {
+      for (const d of this.b64) d.write(content);
+      return;
+    }
+    if (this.qp.length) {
+      for (const d of this.qp) d.line(content, eol);
+      return;
+    }
+    // identity: the line ending before a boundary belongs to the boundary (RFC 2046 5.1.1), so it waits
+    const out = this.outs[0];
+    if (this.pendingEol) out.push(this.pendingEol);
+    out.push(content);
+    this.pendingEol = eol.length ? eol : undefined;
+    this.text?.line(content, eol, continued);
+  }
+
+  end(): void {
+    for (const d of this.b64) d.end();
+    for (const d of this.qp) d.end();
+    this.lines?.end();
+    this.text?.end();
+    for (const out of this.outs) out.end();
+  }
+}
+
+/** Cuts decoded text into lines (CRLF or LF) for TextScan; overlong lines are cut. */
+class LineCutter {
+  private rest: Buffer = Buffer.alloc(0);
+  constructor(private readonly onLine: (content: Buffer) => void) {}
+
+  write(b: Buffer): void {
+    let data = this.rest.length ? Buffer.concat([this.rest, b]) : b;
+    let at = 0;
+    for (;;) {
+      const nl = data.indexOf(LF, at);
+      if (nl < 0) break;
+      this.onLine(data.subarray(at, nl > at && data[nl - 1] === CR ? nl - 1 : nl));
+      at = nl + 1;
+    }
+    data = data.subarray(at);
+    this.rest = data.length > MAX_TEXT_LINE ? Buffer.alloc(0) : Buffer.from(data);
+  }
+
+  end(): void {
+    if (this.rest.length) this.onLine(this.rest);
+    this.rest = Buffer.alloc(0);
+  }
+}
+
+const B64 = new Int8Array(256).fill(-1);
+for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'].entries()) B64[c.charCodeAt(0)] = i;
+
+/** base64 as a reader of the given kind decodes it, in pieces; reports junk and data after padding. */
+export class Base64Decoder {
+  private quad = 0;
+  private have = 0;
+  private out = Buffer.alloc(OUT_BYTES + 3);
+  private n = 0;
+  private padded = false;
+  private stopped = false;
+
+  constructor(
+    private readonly mode: Base64Mode, private readonly trigger: (t: Trait, v: string) => void, private readonly emit: (b: Buffer) => void,
+  ) {}
+
+  write(content: Buffer): void {
+    if (this.stopped) return;
+    for (let i = 0; i < content.length; i++) {
+      const c = content[i];
+      let v = B64[c];
+      if (v < 0) {
+        if (c === 0x20 || c === 0x09 || c === CR || c === LF) continue;
+        if (c === 0x3d /* = */) {
+          this.pad();
+          if (this.mode === 'stop') return this.stop();
+          continue;
+        }
+        if (c === 0x2d || c === 0x5f) {
+          this.trigger('base64', 'url');
+          if (this.mode === 'url') v = c === 0x2d ? 62 : 63;
+        }
+        if (v < 0) {
+          this.trigger('base64', 'stop');
+          if (this.mode === 'stop') return this.stop();
+          continue;
+        }
+      }
+      if (this.padded) {
+        // data after "=": some readers stop there, others go on with it
+        this.trigger('base64', 'stop');
+        this.padded = false;
+      }
+      this.quad = (this.quad << 6) | v;
+      if (++this.have === 4) {
+        this.out[this.n++] = (this.quad >> 16) & 255;
+        this.out[this.n++] = (this.quad >> 8) & 255;
+        this.out[this.n++] = this.quad & 255;
+        this.quad = 0;
+        this.have = 0;
+        if (this.n >= OUT_BYTES) this.flush();
+      }
+    }
+  }
+
+  /** "=": the quantum ends with what it has. */
+  private pad(): void {
+    if (this.have === 2) this.out[this.n++] = (this.quad >> 4) & 255;
+    else if (this.have === 3) {
+      this.out[this.n++] = (this.quad >> 10) & 255;
+      this.out[this.n++] = (this.quad >> 2) & 255;
+    }
+    this.quad = 0;
+    this.have = 0;
+    this.padded = true;
+  }
+
+  private stop(): void {
+    this.stopped = true;
+  }
+
+  private flush(): void {
+    if (!this.n) return;
+    this.emit(Buffer.from(this.out.subarray(0, this.n)));
+    this.n = 0;
+  }
+
+  end(): void {
+    if (!this.stopped && this.have > 1) this.pad();
+    this.flush();
+  }
+}
+
+const HEX = new Int8Array(256).fill(-1);
+for (const [i, c] of [...'0123456789ABCDEF'].entries()) HEX[c.charCodeAt(0)] = i;
+const HEX_LOWER = new Int8Array(256).fill(-1);
+for (const [i, c] of [...'0123456789abcdef'].entries()) HEX_LOWER[c.charCodeAt(0)] = i;
+
+/** quoted-printable as a reader of the given kind decodes it, a line at a time. */
+export class QpDecoder {
+  private parts: Buffer[] = [];
+  private bytes = 0;
+  /** the line break of the line before, when it was a hard one */
+  private pendingEol?: Buffer;
+
+  constructor(
+    private readonly mode: QpMode, private readonly trigger: (t: Trait, v: string) => void, private readonly emit: (b: Buffer) => void,
+  ) {}
+
+  line(content: Buffer, eol: Buffer): void {
+    if (this.pendingEol) this.push(this.pendingEol);
+    this.pendingEol = undefined;
+    // trailing blanks were added in transport (RFC 2045 6.7 (3)): gone
+    let end = content.length;
+    while (end > 0 && (content[end - 1] === 0x20 || content[end - 1] === 0x09)) end--;
+    let soft = false;
+    if (end > 0 && content[end - 1] === 0x3d) {
+      if (end < content.length) {
+        this.trigger('qp', 'literal');
+        soft = this.mode === 'rfc';
+      } else {
+        soft = true;
+      }
+      if (soft) end--;
+    }
+    if (this.mode === 'literal' && !soft) end = content.length;
+    const out = Buffer.alloc(end);
+    let n = 0;
+    for (let i = 0; i < end; i++) {
+      const c = content[i];
+      if (c === 0x3d && i + 2 < end) {
+        const hi = HEX[content[i + 1]];
+        const lo = HEX[content[i + 2]];
+        if (hi >= 0 && lo >= 0) {
+          out[n++] = (hi << 4) | lo;
+          i += 2;
+          continue;
+        }
+        const hl = hi >= 0 ? hi : HEX_LOWER[content[i + 1]];
+        const ll = lo >= 0 ? lo : HEX_LOWER[content[i + 2]];
+        if (hl >= 0 && ll >= 0) {
+          this.trigger('qp', 'literal');
+          if (this.mode === 'rfc') {
+            out[n++] = (hl << 4) | ll;
+            i += 2;
+            continue;
+          }
+        }
+      }
+      out[n++] = c;
+    }
+    this.push(out.subarray(0, n));
+    if (!soft && eol.length) this.pendingEol = eol;
+  }
+
+  private push(b: Buffer): void {
+    if (!b.length) return;
+    this.parts.push(b);
+    this.bytes += b.length;
+    if (this.bytes >= OUT_BYTES) this.flush();
+  }
+
+  private flush(): void {
+    if (!this.bytes) return;
+    this.emit(Buffer.concat(this.parts, this.bytes));
+    this.parts = [];
+    this.bytes = 0;
+  }
+
+  end(): void {
+    this.flush();
+  }
+}
