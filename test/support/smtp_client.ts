@@ -58,12 +58,15 @@ export class SmtpTestClient {
     this.socket.write(raw);
   }
 
+  /** when the last message's final dot was handed to the kernel (benchmarks: the wait after it) */
+  dataSentAt?: number;
+
   /** Sends a message after a 354; dot-stuffs it and returns the final reply. */
   async data(message: string, timeoutMs?: number): Promise<SmtpReply> {
     const go = await this.command('DATA');
     if (go.code !== 354) return go;
     const body = message.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
-    this.socket.write(`${body}${body.endsWith('\r\n') ? '' : '\r\n'}.\r\n`);
+    this.socket.write(`${body}${body.endsWith('\r\n') ? '' : '\r\n'}.\r\n`, () => { this.dataSentAt = Date.now(); });
     return this.read(timeoutMs);
   }
 
