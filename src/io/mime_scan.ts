@@ -14,11 +14,17 @@ import {
 } from '../lib/mime_reading';
 import { clamdHealth, clamdScan, ClamdOptions, connectTo, daemonFailed, scanOn } from './clamd_client';
 import { connectWithin } from './connect';
+import { tarOf } from '../lib/tar_archive';
+import { answersPing } from './clamd_version';
+import { CLAMD_PING_MS } from '../lib/timeout_budget';
 
 /** Structures of one message walked at most; a message readers could take apart in more ways is refused (550 5.6.0). */
 export const MAX_READINGS = 16;
 /** Leaves up to this size are held, and scanned once per distinct content. */
 const SMALL_LEAF_BYTES = 64 * 1024;
+/** Small leaves go to clamd as one archive of at most this many members, or this many bytes. */
+const BATCH_MEMBERS = 256;
+const BATCH_BYTES = 1024 * 1024;
 /** Scans of one message waiting for clamd's answer at once. */
 const MAX_IN_FLIGHT = 4;
 /** A line longer than this is read in pieces (no boundary or header is that long). */
@@ -50,6 +56,7 @@ export async function scanMimeLeaves(read: () => Readable, settings: MimeScanSet
   const seen = new Set<string>([structureKey(PRIMARY_READING)]);
   const queue: Reading[] = [PRIMARY_READING];
   let result: MimeScanResult | undefined;
+  let retries = 0;
   try {
     while (queue.length && !result && !scans.stopped) {
       const structure = queue.shift()!;
@@ -57,6 +64,13 @@ export async function scanMimeLeaves(read: () => Readable, settings: MimeScanSet
         const reading: Reading = { ...structure, base64: [...decodings.base64], qp: [...decodings.qp] };
         const walker = new MimeWalker(reading, settings.limits, scans);
         await walk(read(), walker, scans);
+        // a large part streamed to a daemon that failed (it cannot be streamed again): the walk again, on the next one
+        await scans.settled();
+        if (scans.retryWalk && !scans.stopped) {
+          scans.retryWalk = false;
+          if (++retries < settings.clamd.addresses.length) continue;
+          scans.notScanned ??= 'clamd unavailable for a MIME part';
+        }
         if (scans.stopped) break;
         if (walker.malformed) result = { kind: 'malformed', reason: walker.malformed };
         else if (walker.overLimit) result = { kind: 'not_scanned', reason: walker.overLimit };
@@ -142,6 +156,8 @@ async function walk(stream: Readable, walker: MimeWalker, scans: LeafScans): Pro
 class LeafScans implements LeafSink {
   readonly infected: string[] = [];
   notScanned?: string;
+  /** a streamed part's daemon failed: walk again (the daemon is now skipped) */
+  retryWalk = false;
   leaves = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly scanned = new Set<string>();
@@ -179,23 +195,64 @@ class LeafScans implements LeafSink {
   }
 
   async settled(): Promise<void> {
+    this.flushBatch();
     while (this.inFlight.size) await Promise.race(this.inFlight);
   }
 
-  /** A small leaf, whole: scanned unless the same bytes were. */
+  /**
+   * A small leaf, whole: scanned unless the same bytes were; with clamd's
+   * ScanArchive on, with other small leaves as one archive (one connection for
+   * many parts; clamd scans each member as a file of its own).
+   */
   scanBytes(info: LeafInfo, bytes: Buffer): void {
     const digest = crypto.createHash('sha256').update(bytes).digest('hex');
     if (this.scanned.has(digest) || this.stopped) return;
     this.scanned.add(digest);
-    this.track(info, clamdScan(this.settings.clamd, (sink) => sink.end(bytes), this.signal));
+    if (!this.settings.limits.batchSmallParts) {
+      this.track(async () => where([info]), clamdScan(this.settings.clamd, (sink) => sink.end(bytes), this.signal));
+      return;
+    }
+    this.batch.push({ info, bytes });
+    this.batchBytes += bytes.length;
+    if (this.batch.length >= BATCH_MEMBERS || this.batchBytes >= BATCH_BYTES) this.flushBatch();
+  }
+
+  private batch: { info: LeafInfo; bytes: Buffer }[] = [];
+  private batchBytes = 0;
+
+  private flushBatch(): void {
+    const members = this.batch;
+    this.batch = [];
+    this.batchBytes = 0;
+    if (!members.length || this.stopped) return;
+    const scan = (some: typeof members, signal: AbortSignal): Promise<ClamdVerdict> => {
+      const archive = tarOf(some.map((m, i) => ({ name: `${i + 1}-part-${m.info.path}`, data: m.bytes })));
+      return clamdScan(this.settings.clamd, (sink) => sink.end(archive), signal);
+    };
+    // an infected archive is halved until the part is found (a few scans, only then)
+    const locate = async (): Promise<string> => {
+      let set = members;
+      while (set.length > 1 && !this.settings.signal.aborted) {
+        const half = set.slice(0, Math.ceil(set.length / 2));
+        const v = await scan(half, this.settings.signal);
+        if (v.kind === 'infected') set = half;
+        else if (v.kind === 'clean') set = set.slice(half.length);
+        else break;
+      }
+      return where(set.map((m) => m.info));
+    };
+    this.track(locate, scan(members, this.signal));
   }
 
   /** A large leaf: streamed to one daemon as the walk decodes it. */
   startStream(info: LeafInfo): PassThrough {
     const stream = new PassThrough();
     stream.on('error', () => undefined);
-    const verdict = streamOnce(this.settings.clamd, stream, this.signal);
-    const done = this.track(info, verdict);
+    const verdict = streamOnce(this.settings.clamd, stream, this.signal).then((r) => {
+      if (r.daemonFailed && !this.stopped) this.retryWalk = true;
+      return r.daemonFailed ? { kind: 'clean' as const } : r.verdict;
+    });
+    const done = this.track(async () => where([info]), verdict);
     this.streaming = { stream, done };
     void done.then(() => {
       stream.destroy();
@@ -204,20 +261,29 @@ class LeafScans implements LeafSink {
     return stream;
   }
 
-  private track(info: LeafInfo, verdict: Promise<ClamdVerdict>): Promise<void> {
-    const done = verdict.then((v) => {
-      this.inFlight.delete(done);
+  /** `location`: the part(s) a virus was found in, asked only then. */
+  private track(location: () => Promise<string>, verdict: Promise<ClamdVerdict>): Promise<void> {
+    const done = verdict.then(async (v) => {
       if (v.kind === 'infected') {
-        const where = `part ${info.path}${info.filename ? ` "${info.filename.replace(/[^\x20-\x7e]|"/g, '?').slice(0, 80)}"` : ''}`;
-        this.infected.push(...v.names.map((name) => `${name} (${where})`));
+        // stop the walks now; the (aborted) scans that locate the part run under the caller's signal only
+        this.controller.abort('infected');
+        const at = await location().catch(() => 'a part');
+        this.infected.push(...v.names.map((name) => `${name} (${at})`));
         this.stop();
       } else if (v.kind === 'not_scanned' && !this.controller.signal.aborted) {
-        this.notScanned ??= `part ${info.path}: ${v.reason}`;
+        this.notScanned ??= v.reason;
       }
-    });
+    }).finally(() => this.inFlight.delete(done));
     this.inFlight.add(done);
     return done;
   }
+}
+
+/** How the summary names where a virus was: the part, or the parts one of which holds it. */
+function where(infos: LeafInfo[]): string {
+  const named = (i: LeafInfo): string => `part ${i.path}${i.filename ? ` "${i.filename.replace(/[^\x20-\x7e]|"/g, '?').slice(0, 80)}"` : ''}`;
+  if (infos.length === 1) return named(infos[0]);
+  return `one of ${infos.length} parts: ${infos.slice(0, 3).map(named).join(', ')}${infos.length > 3 ? ', ...' : ''}`;
 }
 
 /** One leaf's bytes: held while small, streamed once large. */
@@ -254,22 +320,28 @@ class LeafScan implements LeafHandle {
   }
 }
 
-/** Streams to the healthiest daemon once (a stream cannot be read again for another). */
-async function streamOnce(opts: ClamdOptions, stream: PassThrough, signal: AbortSignal): Promise<ClamdVerdict> {
+/**
+ * Streams to the healthiest daemon once (a stream cannot be read again for
+ * another): `daemonFailed` when that daemon could not be reached, dropped the
+ * scan, hung (PING unanswered, with another daemon to go to) or timed out.
+ */
+async function streamOnce(
+  opts: ClamdOptions, stream: PassThrough, signal: AbortSignal,
+): Promise<{ verdict: ClamdVerdict; daemonFailed: boolean }> {
   const address = clamdHealth.order(opts.addresses)[0];
   let socket;
   try {
     socket = await connectWithin(connectTo(address), opts.connectTimeoutMs);
   } catch (err) {
     daemonFailed(address, (err as Error).message);
-    return { kind: 'not_scanned', reason: `clamd ${address}: ${(err as Error).message}` };
+    return { verdict: { kind: 'not_scanned', reason: `clamd ${address}: ${(err as Error).message}` }, daemonFailed: true };
   }
-  const ended = new Promise<void>((resolve) => {
-    if (stream.writableFinished) resolve();
-    stream.once('finish', () => resolve());
-    stream.once('close', () => resolve());
-  });
-  const outcome = await scanOn(socket, address, opts.scanTimeoutMs, (framer) => stream.pipe(framer), { fed: ended, signal });
-  if (outcome.dropped || outcome.timedOut) daemonFailed(address, outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped');
-  return outcome.verdict;
+  // the timeout and the hang probe run from the start: the part is decoded after the final dot, and a daemon
+  // that stops reading would otherwise hold the walk (it waits for the stream to drain) for good
+  const probe = opts.addresses.length > 1 ? (): Promise<boolean> => answersPing(address, CLAMD_PING_MS) : undefined;
+  const outcome = await scanOn(socket, address, opts.scanTimeoutMs, (framer) => stream.pipe(framer), { signal, probe });
+  const failed = (outcome.dropped || outcome.timedOut === true) && !signal.aborted;
+  if (failed) daemonFailed(address, outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped');
+  else if (!signal.aborted) clamdHealth.markUp(address);
+  return { verdict: outcome.verdict, daemonFailed: failed };
 }

@@ -204,10 +204,12 @@ export function clamdConfFor(clamdConfig: string, daemonSockPath: readonly strin
 export interface ClamdScanLimits {
   maxRecursion: number;
   maxFiles: number;
+  /** clamd opens archives (ScanArchive): small parts may go to it as one archive */
+  scanArchive: boolean;
 }
 
 /** clamd's built-in defaults (clamd.conf(5)). */
-export const CLAMD_DEFAULT_LIMITS: ClamdScanLimits = { maxRecursion: 17, maxFiles: 10000 };
+export const CLAMD_DEFAULT_LIMITS: ClamdScanLimits = { maxRecursion: 17, maxFiles: 10000, scanArchive: true };
 
 /** MaxRecursion and MaxFiles of a clamd.conf (its first values), clamd's defaults where unset or unreadable; 0 is clamd's "no limit". */
 export function clamdScanLimits(conf: ClamdConf | undefined): ClamdScanLimits {
@@ -217,5 +219,10 @@ export function clamdScanLimits(conf: ClamdConf | undefined): ClamdScanLimits {
     const n = Number(v);
     return n === 0 ? Number.MAX_SAFE_INTEGER : n;
   };
-  return { maxRecursion: read('MaxRecursion', CLAMD_DEFAULT_LIMITS.maxRecursion), maxFiles: read('MaxFiles', CLAMD_DEFAULT_LIMITS.maxFiles) };
+  const archive = conf?.settings.get('ScanArchive')?.value;
+  return {
+    maxRecursion: read('MaxRecursion', CLAMD_DEFAULT_LIMITS.maxRecursion),
+    maxFiles: read('MaxFiles', CLAMD_DEFAULT_LIMITS.maxFiles),
+    scanArchive: archive === undefined ? CLAMD_DEFAULT_LIMITS.scanArchive : isYes(archive),
+  };
 }

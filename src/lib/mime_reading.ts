@@ -40,7 +40,9 @@ export type Trait = keyof Reading;
 /** The choices that shape the tree (the others only decode leaves). */
 export type StructureTrait = Exclude<Trait, 'base64' | 'qp'>;
 
-export const READING_VALUES: { readonly [T in StructureTrait]: readonly Reading[T][] } & { base64: readonly Base64Mode[]; qp: readonly QpMode[] } = {
+type ReadingValues = { readonly [T in StructureTrait]: readonly Reading[T][] } & { base64: readonly Base64Mode[]; qp: readonly QpMode[] };
+
+export const READING_VALUES: ReadingValues = {
   boundary: ['rfc', 'exact', 'prefix', 'dashes'],
   epilogue: ['ignore', 'parts'],
   unfold: ['rfc', 'join'],
@@ -86,6 +88,8 @@ export interface WalkLimits {
   maxDepth: number;
   /** more leaves than this are not scanned (clamd's MaxFiles) */
   maxLeaves: number;
+  /** small leaves may go to clamd together, as one archive (clamd's ScanArchive is on) */
+  batchSmallParts?: boolean;
 }
 
 /** RFC 5322 2.1.1: a line is at most 998 characters before its CRLF. */
@@ -244,11 +248,14 @@ export class MimeWalker {
     if (continued) return this.fail(`line ${this.lineNo} of the header of part ${entity.path} is longer than ${MAX_LINE_CHARS} characters`);
     if (content.length === 0) return this.headerEnd();
     entity.lines++;
-    if (content.length > MAX_LINE_CHARS) {
-      this.fail(`line ${this.lineNo} of the header of part ${entity.path} is longer than ${MAX_LINE_CHARS} characters`);
-    }
     const text = content.toString('latin1');
     const kind = lineKind(text);
+    // clamd cuts such a line into pieces where readers do not (RFC 5322 2.1.1: at most 998); in the message's
+    // own header only a MIME field is held to it (long X- and address lines are found in ordinary mail)
+    if (content.length > MAX_LINE_CHARS && (entity.depth > 0 || (kind !== 'other' && (kind === 'continuation'
+      ? isMimeField(entity.lastName ?? '') : isMimeField(kind.field))))) {
+      this.fail(`line ${this.lineNo} of the header of part ${entity.path} is longer than ${MAX_LINE_CHARS} characters`);
+    }
     if (kind === 'continuation') {
       if (!entity.lastName) {
         if (entity.depth > 0 || entity.lines > 1) this.fail(`line ${this.lineNo} continues no field in the header of part ${entity.path}`);
@@ -317,7 +324,8 @@ export class MimeWalker {
       }
       if (type.boundary.length > 70) this.fail(`the boundary of part ${entity.path} is longer than 70 characters (RFC 2046 5.1.1)`);
       this.frames.push({
-        boundary: type.boundary, path: entity.path, depth: entity.depth, parts: 0, state: 'preamble', digest: type.media === 'multipart/digest',
+        boundary: type.boundary, path: entity.path, depth: entity.depth, parts: 0, state: 'preamble',
+        digest: type.media === 'multipart/digest',
       });
       this.body = new TextScan(this.sink, `${entity.path}/preamble`);
       return;
@@ -552,7 +560,9 @@ class TextScan implements BodyHandler {
     if (content.length >= 10 && content[0] === 0x62 /* b */) {
       const m = /^begin(-base64)? +[0-7]{1,4} +\S/.exec(content.toString('latin1', 0, 40));
       if (m) {
-        const handle = this.sink.leafStart({ path: `${this.path}/uu${++this.blocks}`, contentType: 'application/octet-stream', encoding: m[1] ? 'base64' : 'uuencode' });
+        const handle = this.sink.leafStart({
+          path: `${this.path}/uu${++this.blocks}`, contentType: 'application/octet-stream', encoding: m[1] ? 'base64' : 'uuencode',
+        });
         this.uu = new UuBlock(handle, m[1] !== undefined);
       }
     }

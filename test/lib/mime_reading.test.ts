@@ -7,7 +7,9 @@ interface Leaf {
 }
 
 /** Walks `text` in one reading; the leaves it hands on, decoded, and the walker. */
-function walk(text: string, reading: Partial<Reading> = {}, limits = { maxDepth: 17, maxLeaves: 10000 }): { leaves: Leaf[]; walker: MimeWalker } {
+function walk(
+  text: string, reading: Partial<Reading> = {}, limits = { maxDepth: 17, maxLeaves: 10000 },
+): { leaves: Leaf[]; walker: MimeWalker } {
   const leaves: Leaf[] = [];
   const walker = new MimeWalker({ ...PRIMARY_READING, ...reading }, limits, {
     leafStart(info) {
@@ -25,8 +27,12 @@ const lines = (...l: string[]): string => l.join('\r\n');
 const PAYLOAD = 'payload bytes \x00\x01\xff';
 const B64 = Buffer.from(PAYLOAD, 'latin1').toString('base64');
 
-function multipart(delimiter: string, partHeader: string[] = ['Content-Transfer-Encoding: base64'], body = [B64], top = ['Content-Type: multipart/mixed; boundary="BB"']): string {
-  return lines(...top, '', 'preamble', '--BB', 'Content-Type: text/plain', '', 'hello', delimiter, ...partHeader, '', ...body, '--BB--', '');
+function multipart(
+  delimiter: string, partHeader: string[] = ['Content-Transfer-Encoding: base64'], body = [B64],
+  top = ['Content-Type: multipart/mixed; boundary="BB"'],
+): string {
+  return lines(...top, '', 'preamble', '--BB', 'Content-Type: text/plain', '', 'hello', delimiter, ...partHeader, '', ...body,
+    '--BB--', '');
 }
 
 const decoded = (leaves: Leaf[]): string[] => leaves.map((l) => l.bytes.toString('latin1'));
@@ -75,7 +81,8 @@ describe('lib/mime_reading: the MIME walk as readers read', () => {
   it('refuses a header line over 998 characters, a non-field line in a part header, and two different Content-Types', () => {
     assert.match(walk(multipart('--BB', [`X-A: ${'a'.repeat(995)}`, 'Content-Transfer-Encoding: base64'])).walker.malformed ?? '', /longer than 998/);
     assert.match(walk(multipart('--BB', ['garbage', 'Content-Transfer-Encoding: base64'])).walker.malformed ?? '', /not a header field/);
-    const twice = walk(multipart('--BB', ['Content-Type: text/plain', 'Content-Type: application/zip', 'Content-Transfer-Encoding: base64']));
+    const twice = walk(multipart('--BB', ['Content-Type: text/plain', 'Content-Type: application/zip',
+      'Content-Transfer-Encoding: base64']));
     assert.match(twice.walker.malformed ?? '', /2 different content-type fields/);
   });
 

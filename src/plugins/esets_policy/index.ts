@@ -63,7 +63,7 @@ export function register(this: PolicyPlugin): void {
   } else {
     this.avSource = new RelayClamd(PRODUCT, () => {
       const limits = clamdScanLimitsOf(clamdConfFile(this));
-      return { maxDepth: limits.maxRecursion, maxLeaves: limits.maxFiles };
+      return { maxDepth: limits.maxRecursion, maxLeaves: limits.maxFiles, batchSmallParts: limits.scanArchive };
     });
   }
   this.register_hook('data', 'start_live_scan');
