@@ -149,14 +149,27 @@ export class MimeWalker {
   private readonly frames: Frame[] = [];
   private entity?: Entity;
   private body?: BodyHandler;
-  private leaves = 0;
+  /** leaves so far, shared with the walks of encoded attached messages inside this one */
+  private readonly count: { leaves: number };
   private lineNo = 0;
   private readonly strictRfc: boolean;
   private stopped = false;
 
-  constructor(private readonly reading: Reading, private readonly limits: WalkLimits, private readonly sink: LeafSink) {
+  /** `inside`: this walk reads an encoded attached message, decoded: where it is, and the outer walk's count */
+  constructor(
+    private readonly reading: Reading, private readonly limits: WalkLimits, private readonly sink: LeafSink,
+    inside?: { path: string; depth: number; count: { leaves: number } },
+  ) {
     this.strictRfc = structureKey(reading) === structureKey(PRIMARY_READING);
-    this.entity = newEntity('1', 0, 'text/plain');
+    this.entity = inside ? newEntity(`${inside.path}.1`, inside.depth + 1, 'text/plain') : newEntity('1', 0, 'text/plain');
+    this.count = inside?.count ?? { leaves: 0 };
+  }
+
+  /** What a walk of an attached message inside this one found (its end). */
+  private absorb(inner: MimeWalker): void {
+    for (const [trait, values] of inner.triggered) for (const v of values) this.trigger(trait, v);
+    this.malformed ??= inner.malformed;
+    this.overLimit ??= inner.overLimit;
   }
 
   /** Stop reading (a verdict is in, or a limit was passed). */
@@ -339,12 +352,18 @@ export class MimeWalker {
   }
 
   private leaf(entity: Entity, type: ContentType, encoding: string): void {
-    if (++this.leaves > this.limits.maxLeaves) {
+    if (++this.count.leaves > this.limits.maxLeaves) {
       this.overLimit = `more than ${this.limits.maxLeaves} MIME parts (clamd MaxFiles)`;
       return;
     }
     const info: LeafInfo = { path: entity.path, contentType: type.media, encoding, filename: type.name ?? this.dispositionName(entity) };
-    this.body = new LeafBody(this.sink, info, this.reading, (t, v) => this.trigger(t, v), isTextual(type.media, encoding));
+    // an attached message sent encoded: scanned as it is decoded, and walked into too (readers that decode it first)
+    const inner = type.media.startsWith('message/') && !isIdentity(encoding)
+      ? new MimeWalker(this.reading, this.limits, this.sink, { path: entity.path, depth: entity.depth, count: this.count })
+      : undefined;
+    this.body = new LeafBody(this.sink, info, this.reading, (t, v) => this.trigger(t, v), isTextual(type.media, encoding), inner && {
+      walker: inner, done: () => this.absorb(inner),
+    });
   }
 
   private dispositionName(entity: Entity): string | undefined {
@@ -659,15 +678,24 @@ class LeafBody implements BodyHandler {
   private readonly lines?: LineCutter;
   private pendingEol?: Buffer;
 
-  constructor(sink: LeafSink, info: LeafInfo, reading: Reading, trigger: (t: Trait, v: string) => void, textual: boolean) {
+  private readonly inner?: { walker: MimeWalker; done: () => void; lines: LineCutter };
+
+  constructor(
+    sink: LeafSink, info: LeafInfo, reading: Reading, trigger: (t: Trait, v: string) => void, textual: boolean,
+    inner?: { walker: MimeWalker; done: () => void },
+  ) {
     const enc = info.encoding;
+    if (inner) this.inner = { ...inner, lines: new LineCutter((l, c) => inner.walker.line(l, c), true) };
     const modes: readonly string[] = enc === 'base64' ? reading.base64 : enc === 'quoted-printable' ? reading.qp : ['identity'];
     modes.forEach((mode, i) => {
       const out = new Output(sink.leafStart(i === 0 ? info : { ...info, path: `${info.path}/${enc}-${mode}` }));
       this.outs.push(out);
       const decodedTo = (b: Buffer): void => {
         out.push(b);
-        if (i === 0) this.lines?.write(b);
+        if (i === 0) {
+          this.lines?.write(b);
+          this.inner?.lines.write(b);
+        }
       };
       if (enc === 'base64') this.b64.push(new Base64Decoder(mode as Base64Mode, trigger, decodedTo));
       else if (enc === 'quoted-printable') this.qp.push(new QpDecoder(mode as QpMode, trigger, decodedTo));
@@ -701,13 +729,23 @@ class LeafBody implements BodyHandler {
     this.lines?.end();
     this.text?.end();
     for (const out of this.outs) out.end();
+    if (this.inner) {
+      this.inner.lines.end();
+      this.inner.walker.end();
+      this.inner.done();
+    }
   }
 }
 
-/** Cuts decoded text into lines (CRLF or LF) for TextScan; overlong lines are cut. */
+/**
+ * Cuts decoded text into lines (CRLF or LF): for TextScan without their
+ * endings (overlong lines dropped), for a walk with them (overlong lines in
+ * pieces).
+ */
 class LineCutter {
   private rest: Buffer = Buffer.alloc(0);
-  constructor(private readonly onLine: (content: Buffer) => void) {}
+  constructor(private readonly onLine: (line: Buffer, continued: boolean) => void, private readonly withEndings = false) {}
+  private midLine = false;
 
   write(b: Buffer): void {
     let data = this.rest.length ? Buffer.concat([this.rest, b]) : b;
@@ -715,15 +753,25 @@ class LineCutter {
     for (;;) {
       const nl = data.indexOf(LF, at);
       if (nl < 0) break;
-      this.onLine(data.subarray(at, nl > at && data[nl - 1] === CR ? nl - 1 : nl));
+      const end = this.withEndings ? nl + 1 : nl > at && data[nl - 1] === CR ? nl - 1 : nl;
+      this.onLine(data.subarray(at, end), this.midLine);
+      this.midLine = false;
       at = nl + 1;
     }
     data = data.subarray(at);
-    this.rest = data.length > MAX_TEXT_LINE ? Buffer.alloc(0) : Buffer.from(data);
+    if (data.length <= MAX_TEXT_LINE) {
+      this.rest = Buffer.from(data);
+    } else {
+      this.rest = Buffer.alloc(0);
+      if (this.withEndings) {
+        this.onLine(data, this.midLine);
+        this.midLine = true;
+      }
+    }
   }
 
   end(): void {
-    if (this.rest.length) this.onLine(this.rest);
+    if (this.rest.length) this.onLine(this.rest, this.midLine);
     this.rest = Buffer.alloc(0);
   }
 }

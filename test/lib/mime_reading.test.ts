@@ -117,6 +117,18 @@ describe('lib/mime_reading: the MIME walk as readers read', () => {
     assert.match(walk(multipart('--BB'), {}, { maxDepth: 17, maxLeaves: 1 }).walker.overLimit ?? '', /more than 1 MIME parts/);
   });
 
+  it('walks into an attached message sent in base64 too (readers that decode it first), beside scanning it decoded', () => {
+    const inner = lines('Subject: inner', 'Content-Type: multipart/mixed; boundary="CC"', '', '--CC\t', 'Content-Transfer-Encoding: base64', '',
+      B64, '--CC--', '');
+    const text = lines('Content-Type: multipart/mixed; boundary="BB"', '', '--BB', 'Content-Type: message/rfc822',
+      'Content-Transfer-Encoding: base64', '', ...Buffer.from(inner).toString('base64').match(/.{1,76}/g)!, '--BB--', '');
+    const { leaves, walker } = walk(text);
+    assert.deepEqual(leaves.map((l) => l.info.path), ['1.1', '1.1.1.1']);
+    assert.equal(leaves[0].bytes.toString('latin1'), inner);
+    assert.equal(leaves[1].bytes.toString('latin1'), PAYLOAD);
+    assert.ok(walker.triggered.get('boundary')?.has('exact'), "the inner walk's findings are the message's");
+  });
+
   it('reads parameters with quoted strings, comments and RFC 2231 continuations', () => {
     assert.equal(readParams('multipart/mixed; boundary="a;b" (c)', 'rfc').get('boundary'), 'a;b');
     assert.equal(readParams('multipart/mixed; boundary=BB(c)', 'rfc').get('boundary'), 'BB');
