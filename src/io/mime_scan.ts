@@ -159,7 +159,11 @@ class LeafScans implements LeafSink {
   /** a streamed part's daemon failed: walk again (the daemon is now skipped) */
   retryWalk = false;
   leaves = 0;
-  private readonly inFlight = new Set<Promise<void>>();
+  /** scans running, scans waiting for one to end, and who waits for room or for all to end */
+  private running = 0;
+  private readonly queued: (() => void)[] = [];
+  private readonly roomWaiters: (() => void)[] = [];
+  private readonly idleWaiters: (() => void)[] = [];
   private readonly scanned = new Set<string>();
   private readonly controller = new AbortController();
   readonly signal: AbortSignal;
@@ -190,13 +194,21 @@ class LeafScans implements LeafSink {
     if (streaming && streaming.stream.writableNeedDrain) {
       return Promise.race([once(streaming.stream, 'drain').then(() => undefined, () => undefined), streaming.done]);
     }
-    if (this.inFlight.size >= MAX_IN_FLIGHT) return Promise.race(this.inFlight);
+    // scans wait their turn: the walk goes on once none is left waiting (what waits is a chunk's parts at most)
+    if (this.queued.length) return new Promise((resolve) => this.roomWaiters.push(resolve));
     return undefined;
   }
 
-  async settled(): Promise<void> {
+  /** Every scan has its answer. */
+  settled(): Promise<void> {
     this.flushBatch();
-    while (this.inFlight.size) await Promise.race(this.inFlight);
+    if (this.running === 0 && this.queued.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private wake(): void {
+    if (this.queued.length === 0) for (const w of this.roomWaiters.splice(0)) w();
+    if (this.running === 0 && this.queued.length === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   /**
@@ -209,7 +221,7 @@ class LeafScans implements LeafSink {
     if (this.scanned.has(digest) || this.stopped) return;
     this.scanned.add(digest);
     if (!this.settings.limits.batchSmallParts) {
-      this.track(async () => where([info]), clamdScan(this.settings.clamd, (sink) => sink.end(bytes), this.signal));
+      this.track(async () => where([info]), () => clamdScan(this.settings.clamd, (sink) => sink.end(bytes), this.signal));
       return;
     }
     this.batch.push({ info, bytes });
@@ -241,14 +253,14 @@ class LeafScans implements LeafSink {
       }
       return where(set.map((m) => m.info));
     };
-    this.track(locate, scan(members, this.signal));
+    this.track(locate, () => scan(members, this.signal));
   }
 
   /** A large leaf: streamed to one daemon as the walk decodes it. */
   startStream(info: LeafInfo): PassThrough {
     const stream = new PassThrough();
     stream.on('error', () => undefined);
-    const verdict = streamOnce(this.settings.clamd, stream, this.signal).then((r) => {
+    const verdict = (): Promise<ClamdVerdict> => streamOnce(this.settings.clamd, stream, this.signal).then((r) => {
       if (r.daemonFailed && !this.stopped) this.retryWalk = true;
       return r.daemonFailed ? { kind: 'clean' as const } : r.verdict;
     });
@@ -261,21 +273,36 @@ class LeafScans implements LeafSink {
     return stream;
   }
 
-  /** `location`: the part(s) a virus was found in, asked only then. */
-  private track(location: () => Promise<string>, verdict: Promise<ClamdVerdict>): Promise<void> {
-    const done = verdict.then(async (v) => {
-      if (v.kind === 'infected') {
-        // stop the walks now; the (aborted) scans that locate the part run under the caller's signal only
-        this.controller.abort('infected');
-        const at = await location().catch(() => 'a part');
-        this.infected.push(...v.names.map((name) => `${name} (${at})`));
-        this.stop();
-      } else if (v.kind === 'not_scanned' && !this.controller.signal.aborted) {
-        this.notScanned ??= v.reason;
-      }
-    }).finally(() => this.inFlight.delete(done));
-    this.inFlight.add(done);
-    return done;
+  /**
+   * Runs a scan when fewer than MAX_IN_FLIGHT run (else it waits its turn); resolves when it has its answer.
+   * `location`: the part(s) a virus was found in, asked only then.
+   */
+  private track(location: () => Promise<string>, start: () => Promise<ClamdVerdict>): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const run = (): void => {
+        this.running++;
+        start().then(async (v) => {
+          if (v.kind === 'infected') {
+            // stop the walks now; the scans that locate the part run under the caller's signal only
+            this.controller.abort('infected');
+            const at = await location().catch(() => 'a part');
+            this.infected.push(...v.names.map((name) => `${name} (${at})`));
+            this.stop();
+          } else if (v.kind === 'not_scanned' && !this.controller.signal.aborted) {
+            this.notScanned ??= v.reason;
+          }
+        }).catch((err: Error) => {
+          this.notScanned ??= `MIME part scan failed: ${err.message}`;
+        }).finally(() => {
+          this.running--;
+          resolve();
+          this.queued.shift()?.();
+          this.wake();
+        });
+      };
+      if (this.running < MAX_IN_FLIGHT) run();
+      else this.queued.push(run);
+    });
   }
 }
 

@@ -24,9 +24,13 @@ export interface Reading {
   names: 'rfc' | 'strict';
   /** parameters: `rfc` quoted strings, comments, RFC 2231; `plain` name=value up to ";" or a blank */
   params: 'rfc' | 'plain';
+  /** a multipart with a Content-Transfer-Encoding (RFC 2045 6.4 forbids one): `ignore` it, or `decode` first */
+  multipartEncoding: 'ignore' | 'decode';
   /**
    * The decodings each base64 leaf is read in, each scanned: `skip` characters outside the alphabet, go on
-   * after "="; `url` "-" "_" as "+" "/"; `stop` at either. Leaf-local, so not a choice of the structure: a walk
+   * after "="; `url` "-" "_" as "+" "/"; `stop` at either; `python` as CPython's binascii (Python's email): an
+   * "=" before the third character of a group, or a lone one after it, is skipped, and decoding ends at a
+   * complete padding. Leaf-local, so not a choice of the structure: a walk
    * decodes a leaf every way listed here at once.
    */
   base64: readonly Base64Mode[];
@@ -34,7 +38,7 @@ export interface Reading {
   qp: readonly QpMode[];
 }
 
-export type Base64Mode = 'skip' | 'url' | 'stop';
+export type Base64Mode = 'skip' | 'url' | 'stop' | 'python';
 export type QpMode = 'rfc' | 'literal';
 export type Trait = keyof Reading;
 /** The choices that shape the tree (the others only decode leaves). */
@@ -49,15 +53,17 @@ export const READING_VALUES: ReadingValues = {
   repeated: ['first', 'last'],
   names: ['rfc', 'strict'],
   params: ['rfc', 'plain'],
-  base64: ['skip', 'url', 'stop'],
+  multipartEncoding: ['ignore', 'decode'],
+  base64: ['skip', 'url', 'stop', 'python'],
   qp: ['rfc', 'literal'],
 };
 
 export const PRIMARY_READING: Reading = {
-  boundary: 'rfc', epilogue: 'ignore', unfold: 'rfc', repeated: 'first', names: 'rfc', params: 'rfc', base64: ['skip'], qp: ['rfc'],
+  boundary: 'rfc', epilogue: 'ignore', unfold: 'rfc', repeated: 'first', names: 'rfc', params: 'rfc', multipartEncoding: 'ignore',
+  base64: ['skip'], qp: ['rfc'],
 };
 
-export const STRUCTURE_TRAITS: readonly StructureTrait[] = ['boundary', 'epilogue', 'unfold', 'repeated', 'names', 'params'];
+export const STRUCTURE_TRAITS: readonly StructureTrait[] = ['boundary', 'epilogue', 'unfold', 'repeated', 'names', 'params', 'multipartEncoding'];
 
 /** The structure a reading gives the message (decodings aside). */
 export function structureKey(r: Reading): string {
@@ -96,6 +102,8 @@ export interface WalkLimits {
 export const MAX_LINE_CHARS = 998;
 /** A Content-* field longer than this (unfolded) is refused: readers would cut it at different places. */
 const MAX_FIELD_BYTES = 64 * 1024;
+/** Content-* fields one header may hold (the walk keeps them): no message needs more. */
+const MAX_MIME_FIELDS = 64;
 /** Decoded bytes handed on in pieces of about this size. */
 const OUT_BYTES = 64 * 1024;
 /** A line of decoded text longer than this is cut (uuencode lines are short). */
@@ -130,7 +138,9 @@ interface Entity {
   current?: Field;
   /** the name of the last field seen (kept or not) */
   lastName?: string;
-  lastOpen: boolean;
+  /** the field being read is left open for clamd: an odd number of quotes, or a ";" at its end so far */
+  quoteOdd: boolean;
+  semicolon: boolean;
   lines: number;
 }
 
@@ -275,7 +285,7 @@ export class MimeWalker {
         return;
       }
       if (entity.current) appendTo(entity.current, text, this);
-      entity.lastOpen = entity.current ? isOpen(entity.current.value) : false;
+      readOn(entity, text, false);
       return;
     }
     if (kind !== 'other') {
@@ -284,22 +294,26 @@ export class MimeWalker {
       if (spaced && mime) this.trigger('names', 'strict');
       if (spaced && this.reading.names === 'strict') return this.startBodyAt(raw);
       // clamd joins the next line to a field left open by ";" or an odd number of quotes
-      if (entity.lastOpen && (mime || isMimeField(entity.lastName ?? ''))) {
+      if ((entity.quoteOdd || entity.semicolon) && (mime || isMimeField(entity.lastName ?? ''))) {
         this.trigger('unfold', 'join');
         if (this.reading.unfold === 'join') {
           // the line is part of the field before (a field the walk does not keep swallows it)
           if (entity.current) appendTo(entity.current, text, this);
-          entity.lastOpen = isOpen(entity.current ? entity.current.value : text);
+          readOn(entity, text, false);
           return;
         }
       }
       entity.lastName = kind.field;
+      if (mime && entity.fields.length >= MAX_MIME_FIELDS) {
+        this.malformed ??= `more than ${MAX_MIME_FIELDS} Content-* fields in the header of part ${entity.path}`;
+        return;
+      }
       entity.current = mime ? keep(entity, kind.field, kind.value) : undefined;
-      entity.lastOpen = isOpen(kind.value);
+      readOn(entity, kind.value, true);
       return;
     }
-    // the first line of the message may be an mbox envelope line
-    if (entity.depth === 0 && entity.lines === 1 && text.startsWith('From ')) return;
+    // the first line of a header (the message's, or an .eml saved from an mbox and attached) may be an envelope line
+    if (entity.lines === 1 && text.startsWith('From ')) return;
     this.fail(`line ${this.lineNo} in the header of part ${entity.path} is not a header field`);
     // readers that go on (Python's email) start the body at such a line
     this.startBodyAt(raw);
@@ -332,8 +346,17 @@ export class MimeWalker {
         this.leaf(entity, type, encoding);
         return;
       }
-      if (encoding !== '7bit' && encoding !== '8bit' && encoding !== 'binary') {
-        this.fail(`part ${entity.path} is multipart with Content-Transfer-Encoding ${encoding} (RFC 2045 6.4)`);
+      if (!isIdentity(encoding)) {
+        // RFC 2045 6.4 forbids it; Python's email ignores the encoding, a reader may decode first
+        this.trigger('multipartEncoding', 'decode');
+        if (this.reading.multipartEncoding === 'decode') {
+          this.leaf(entity, type, encoding, [`Content-Type: ${typeField ?? ''}`]);
+          return;
+        }
+      }
+      if (/[ \t]$/.test(type.boundary)) this.fail(`the boundary of part ${entity.path} ends in a blank (RFC 2046 5.1.1)`);
+      if (typeField && /boundary\s*=\s*"(?:[^"\\]|\\.)*"[ \t]*[^;\s(]/i.test(typeField)) {
+        this.fail(`the boundary parameter of part ${entity.path} has text after its quoted value`);
       }
       if (type.boundary.length > 70) this.fail(`the boundary of part ${entity.path} is longer than 70 characters (RFC 2046 5.1.1)`);
       this.frames.push({
@@ -343,7 +366,7 @@ export class MimeWalker {
       this.body = new TextScan(this.sink, `${entity.path}/preamble`);
       return;
     }
-    if ((type.media === 'message/rfc822' || type.media === 'message/global') && isIdentity(encoding)) {
+    if ((type.media === 'message/rfc822' || type.media === 'message/global' || type.media === 'message/news') && isIdentity(encoding)) {
       // an attached message: its own header and body follow
       this.entity = newEntity(`${entity.path}.1`, entity.depth + 1, 'text/plain');
       return;
@@ -351,16 +374,19 @@ export class MimeWalker {
     this.leaf(entity, type, encoding);
   }
 
-  private leaf(entity: Entity, type: ContentType, encoding: string): void {
+  /** `header`: the body, decoded, is itself walked with this header (an encoded multipart, in the reading that decodes it) */
+  private leaf(entity: Entity, type: ContentType, encoding: string, header?: string[]): void {
     if (++this.count.leaves > this.limits.maxLeaves) {
       this.overLimit = `more than ${this.limits.maxLeaves} MIME parts (clamd MaxFiles)`;
       return;
     }
     const info: LeafInfo = { path: entity.path, contentType: type.media, encoding, filename: type.name ?? this.dispositionName(entity) };
     // an attached message sent encoded: scanned as it is decoded, and walked into too (readers that decode it first)
-    const inner = type.media.startsWith('message/') && !isIdentity(encoding)
+    const inner = (type.media.startsWith('message/') && !isIdentity(encoding)) || header
       ? new MimeWalker(this.reading, this.limits, this.sink, { path: entity.path, depth: entity.depth, count: this.count })
       : undefined;
+    for (const line of header ?? []) inner?.line(Buffer.from(`${line}\r\n`, 'latin1'));
+    if (header) inner?.line(Buffer.from('\r\n'));
     this.body = new LeafBody(this.sink, info, this.reading, (t, v) => this.trigger(t, v), isTextual(type.media, encoding), inner && {
       walker: inner, done: () => this.absorb(inner),
     });
@@ -413,7 +439,7 @@ export class MimeWalker {
 }
 
 function newEntity(path: string, depth: number, defaultType: string): Entity {
-  return { path, depth, defaultType, fields: [], lastOpen: false, lines: 0 };
+  return { path, depth, defaultType, fields: [], quoteOdd: false, semicolon: false, lines: 0 };
 }
 
 function keep(entity: Entity, name: string, value: string): Field {
@@ -434,12 +460,15 @@ function isMimeField(name: string): boolean {
   return name.startsWith('content-') || name === 'mime-version';
 }
 
-/** Left open for clamd: ends in ";" or holds an odd number of quotes. */
-function isOpen(value: string): boolean {
-  if (/;[ \t]*$/.test(value)) return true;
-  let quotes = 0;
-  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) === 0x22) quotes++;
-  return quotes % 2 === 1;
+/** Follows whether the field being read is left open for clamd (odd quotes, a ";" at its end), a line at a time. */
+function readOn(entity: Entity, text: string, fresh: boolean): void {
+  if (fresh) {
+    entity.quoteOdd = false;
+    entity.semicolon = false;
+  }
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 0x22) entity.quoteOdd = !entity.quoteOdd;
+  const trimmed = text.trimEnd();
+  if (trimmed.length) entity.semicolon = trimmed.endsWith(';');
 }
 
 type LineKind = 'continuation' | 'other' | { field: string; value: string; spaced: boolean };
@@ -557,9 +586,11 @@ function isIdentity(encoding: string): boolean {
   return encoding === '7bit' || encoding === '8bit' || encoding === 'binary';
 }
 
-/** Text readers look into for uuencoded blocks (ripmime, munpack do). */
+const UU_ENCODINGS = ['x-uuencode', 'uuencode', 'x-uue', 'uue'];
+
+/** Text readers look into for uuencoded blocks (ripmime, munpack do; Python's email for the uuencode encodings). */
 function isTextual(media: string, encoding: string): boolean {
-  return isIdentity(encoding) || media.startsWith('text/') || media === 'application/octet-stream';
+  return isIdentity(encoding) || UU_ENCODINGS.includes(encoding) || media.startsWith('text/') || media === 'application/octet-stream';
 }
 
 // --- bodies
@@ -576,8 +607,9 @@ class TextScan implements BodyHandler {
       if (!this.uu.line(content)) this.uu = undefined;
       return;
     }
-    if (content.length >= 10 && content[0] === 0x62 /* b */) {
-      const m = /^begin(-base64)? +[0-7]{1,4} +\S/.exec(content.toString('latin1', 0, 40));
+    // readers are lenient here (Python takes any mode int() reads, ripmime any case): any "begin" and a word
+    if (content.length >= 7 && (content[0] | 0x20) === 0x62 /* b */) {
+      const m = /^begin(-base64)?[ \t]+\S/i.exec(content.toString('latin1', 0, 40));
       if (m) {
         const handle = this.sink.leafStart({
           path: `${this.path}/uu${++this.blocks}`, contentType: 'application/octet-stream', encoding: m[1] ? 'base64' : 'uuencode',
@@ -786,6 +818,8 @@ export class Base64Decoder {
   private out = Buffer.alloc(OUT_BYTES + 3);
   private n = 0;
   private padded = false;
+  /** "=" read after two characters of a group (python) */
+  private pads = 0;
   private stopped = false;
 
   constructor(
@@ -800,6 +834,15 @@ export class Base64Decoder {
       if (v < 0) {
         if (c === 0x20 || c === 0x09 || c === CR || c === LF) continue;
         if (c === 0x3d /* = */) {
+          if (this.have < 2) this.trigger('base64', 'python');
+          if (this.mode === 'python') {
+            // CPython's a2b_base64: "==" after two characters, "=" after three, end the data; other "=" are skipped
+            if (this.have === 3 || (this.have === 2 && ++this.pads >= 2)) {
+              this.pad();
+              return this.stop();
+            }
+            continue;
+          }
           this.pad();
           if (this.mode === 'stop') return this.stop();
           continue;
@@ -814,11 +857,13 @@ export class Base64Decoder {
           continue;
         }
       }
-      if (this.padded) {
-        // data after "=": some readers stop there, others go on with it
+      if (this.padded || this.pads) {
+        // data after "=": some readers stop there, others go on with it, or read the "=" as nothing
         this.trigger('base64', 'stop');
+        this.trigger('base64', 'python');
         this.padded = false;
       }
+      this.pads = 0;
       this.quad = (this.quad << 6) | v;
       if (++this.have === 4) {
         this.out[this.n++] = (this.quad >> 16) & 255;

@@ -134,11 +134,38 @@ const CASES: Case[] = [
       attachHeader: ['Content-Type: text/plain'], b64: ['Here it is:', 'begin 644 file.com', ...uuencode(p), '`', 'end'],
     }),
   },
+  // uuencode as lenient readers take it (found by the review: any case, any mode, a tab)
+  ...['begin 6 a', 'begin 644\ta.com', 'begin 644', 'begin +644 a.com', 'BEGIN 644 a.com'].map((begin): Case => ({
+    name: `uuencoded text after "${begin.replace('\t', '<TAB>')}" in a plain text message`, allowed: true,
+    build: (p) => single(['Content-Type: text/plain'], ['Here it is:', begin, ...uuencode(p), '`', 'end']),
+  })),
+  {
+    name: 'x-uuencode on an image/gif part with mode 0644', allowed: true,
+    build: (p) => attachment(p, {
+      attachHeader: ['Content-Type: image/gif; name="a.gif"', 'Content-Transfer-Encoding: x-uuencode'],
+      b64: ['begin 0644 a.com', ...uuencode(p), '`', 'end'],
+    }),
+  },
+  ...[1, 2].map((at): Case => ({
+    name: `base64 with a lone "=" after ${at} character(s) of a group (Python's email skips it)`, allowed: true,
+    build: (p) => attachment(p, { b64: b64WithEquals(p, at) }),
+  })),
   {
     name: 'base64 with junk characters between the data', allowed: true,
     build: (p) => attachment(p, { b64: b64(p, 8).map((l, i) => (i % 2 ? `${l}!` : `*${l}`)) }),
   },
 ];
+
+/** A message of one text/plain part (no multipart). */
+function single(headers: string[], body: string[]): string {
+  return [...HEAD, ...headers, '', ...body, ''].join('\r\n');
+}
+
+/** base64 of `p` with a lone "=" put after `at` characters of its first group (CPython skips it). */
+function b64WithEquals(p: string, at: number): string[] {
+  const all = Buffer.from(p, 'latin1').toString('base64');
+  return [`${all.slice(0, at)}=${all.slice(at)}`];
+}
 
 function uuencode(text: string): string[] {
   const bytes = Buffer.from(text, 'latin1');
@@ -241,6 +268,35 @@ describe('what the mail reader opens is what gets scanned (MIME read as readers 
     const r2 = await send(many);
     assert.equal(r2.code, 250, r2.text);
     assert.ok(readersFinding(r2.stored!, 'note 199 ').length > 0);
+  });
+
+  it('delivers ordinary mail the review found refused: a forwarded .eml opening with an mbox From line, '
+    + 'a quoted-printable multipart from a bulk mailer, 1,000 distinct small parts', async () => {
+    const eml = [
+      ...HEAD, 'Content-Type: multipart/mixed; boundary="F"', '', '--F', 'Content-Type: text/plain', '', 'Forwarded.', '--F',
+      'Content-Type: message/rfc822', '', 'From someone@example.net Mon Nov 30 10:00:00 2026', 'From: someone@example.net',
+      'Subject: old', '', `${CLEAN}`, '--F--', '',
+    ].join('\r\n');
+    const r1 = await send(eml);
+    assert.equal(r1.code, 250, r1.text);
+    const bulk = [
+      ...HEAD, 'Content-Type: multipart/alternative; boundary="Q"', 'Content-Transfer-Encoding: quoted-printable', '',
+      '--Q', 'Content-Type: text/plain', '', CLEAN, '--Q', 'Content-Type: text/html', '', `<p>${CLEAN}</p>`, '--Q--', '',
+    ].join('\r\n');
+    const r2 = await send(bulk);
+    assert.equal(r2.code, 250, r2.text);
+    const parts: string[] = [];
+    for (let i = 0; i < 1000; i++) parts.push('--K', 'Content-Type: text/plain', '', `leaf ${i}`);
+    const r3 = await send([...HEAD, 'Content-Type: multipart/mixed; boundary="K"', '', ...parts, '--K--', ''].join('\r\n'));
+    assert.equal(r3.code, 250, r3.text);
+  });
+
+  it('refuses 550 5.6.0, promptly, a part header of Content-* fields folded over 40,000 lines each (bounded work)', async () => {
+    const header: string[] = [];
+    for (let i = 0; i < 10; i++) header.push(`Content-X${i}: a`, ...Array.from({ length: 40_000 }, () => ' a'));
+    const r = await send(attachment(CLEAN, { attachHeader: [...header, 'Content-Transfer-Encoding: base64'] }));
+    assert.equal(r.code, 550, r.text);
+    assert.match(r.text, /5\.6\.0 Message refused: a content-x0 field longer than 65536 bytes/);
   });
 
   it('finds EICAR in the 200th of 200 parts, naming the part', async () => {

@@ -100,7 +100,7 @@ describe('lib/mime_reading: the MIME walk as readers read', () => {
 
   it('notes base64 readers that differ on junk: "-" and "_" (URL alphabet), stopping at "=" or junk', () => {
     const { walker } = walk(multipart('--BB', undefined, ['QUJD-_', 'RA==QQ==']));
-    assert.deepEqual([...walker.triggered.get('base64') ?? []].sort(), ['stop', 'url']);
+    assert.deepEqual([...walker.triggered.get('base64') ?? []].sort(), ['python', 'stop', 'url']);
     assert.equal(decoded(walk(multipart('--BB', undefined, ['QUJD', 'RA==', 'QQ=='])).leaves)[1], 'ABCDA');
     const both = walk(multipart('--BB', undefined, ['QUJD', 'RA==', 'QQ==']), { base64: ['skip', 'stop'] });
     assert.deepEqual(decoded(both.leaves).slice(1), ['ABCDA', 'ABCD'], 'each decoding listed is a leaf of its own');
