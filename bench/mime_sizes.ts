@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const sink = spawn('smtp-sink', ['-u', 'root', '-c', `127.0.0.1:${sinkPort}`, '100'], { stdio: 'ignore' });
   const port = await freePort();
   const relay = await startRelay(
-    ['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sinkPort, clamdSocket: clamd.socket, smtp: { timeout_message: 600 } }))],
+    ['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sinkPort, clamdSocket: clamd.socket, smtp: { timeout_message: 590 } }))],
     port, {}, [], process.env.BENCH_DIR ?? PROJECT_DIR,
   );
   console.log('| size | parts | after the dot, ms (median) | transaction, ms (median) | worker CPU ms/msg | worker peak RSS MB |');

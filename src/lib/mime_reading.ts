@@ -7,6 +7,11 @@
 // Structures no RFC allows are reported as `malformed` by the RFC reading.
 // Pure: no I/O; memory per walk is bounded by constants, not by the message.
 
+import { mediaType, ParamStyle, readParams, stripComments } from './mime_params';
+import { Base64Decoder, Base64Mode, QpDecoder, QpMode } from './transfer_decoding';
+
+export type { Base64Mode, QpMode };
+
 /** One reader's choices; the first value of each is the RFC's (PRIMARY_READING). */
 export interface Reading {
   /**
@@ -23,23 +28,18 @@ export interface Reading {
   /** `strict`: "Name :" (blank before the colon, RFC 5322 obsolete syntax) is no field, and starts the body */
   names: 'rfc' | 'strict';
   /** parameters: `rfc` quoted strings, comments, RFC 2231; `plain` name=value up to ";" or a blank */
-  params: 'rfc' | 'plain';
+  params: ParamStyle;
   /** a multipart with a Content-Transfer-Encoding (RFC 2045 6.4 forbids one): `ignore` it, or `decode` first */
   multipartEncoding: 'ignore' | 'decode';
   /**
-   * The decodings each base64 leaf is read in, each scanned: `skip` characters outside the alphabet, go on
-   * after "="; `url` "-" "_" as "+" "/"; `stop` at either; `python` as CPython's binascii (Python's email): an
-   * "=" before the third character of a group, or a lone one after it, is skipped, and decoding ends at a
-   * complete padding. Leaf-local, so not a choice of the structure: a walk
+   * The decodings each base64 leaf is read in (lib/transfer_decoding), each scanned. Leaf-local, so not a choice of the structure: a walk
    * decodes a leaf every way listed here at once.
    */
   base64: readonly Base64Mode[];
-  /** quoted-printable, likewise: `rfc` "=" then blanks ends a soft line break, lower-case hex decoded; `literal` neither */
+  /** quoted-printable, likewise */
   qp: readonly QpMode[];
 }
 
-export type Base64Mode = 'skip' | 'url' | 'stop' | 'python';
-export type QpMode = 'rfc' | 'literal';
 export type Trait = keyof Reading;
 /** The choices that shape the tree (the others only decode leaves). */
 export type StructureTrait = Exclude<Trait, 'base64' | 'qp'>;
@@ -63,7 +63,9 @@ export const PRIMARY_READING: Reading = {
   base64: ['skip'], qp: ['rfc'],
 };
 
-export const STRUCTURE_TRAITS: readonly StructureTrait[] = ['boundary', 'epilogue', 'unfold', 'repeated', 'names', 'params', 'multipartEncoding'];
+export const STRUCTURE_TRAITS: readonly StructureTrait[] = [
+  'boundary', 'epilogue', 'unfold', 'repeated', 'names', 'params', 'multipartEncoding',
+];
 
 /** The structure a reading gives the message (decodings aside). */
 export function structureKey(r: Reading): string {
@@ -517,71 +519,6 @@ interface ContentType {
   name?: string;
 }
 
-function mediaType(value: string, style: Reading['params']): string | undefined {
-  const text = style === 'rfc' ? stripComments(value) : value;
-  const m = /^\s*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)\s*\/\s*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)/.exec(text);
-  return m ? `${m[1]}/${m[2]}`.toLowerCase() : undefined;
-}
-
-/** Comments (parenthesised, nested, outside quoted strings) removed. */
-export function stripComments(value: string): string {
-  let out = '';
-  let depth = 0;
-  let quoted = false;
-  for (let i = 0; i < value.length; i++) {
-    const ch = value[i];
-    if (ch === '\\' && (quoted || depth > 0)) {
-      if (depth === 0) out += ch + (value[i + 1] ?? '');
-      i++;
-      continue;
-    }
-    if (depth === 0 && ch === '"') quoted = !quoted;
-    if (!quoted && ch === '(') { depth++; continue; }
-    if (!quoted && ch === ')' && depth > 0) { depth--; continue; }
-    if (depth === 0) out += ch;
-  }
-  return out;
-}
-
-/** Parameters of a Content-* value, lower-case names; with `rfc`, RFC 2231 continuations joined. */
-export function readParams(value: string, style: Reading['params']): Map<string, string> {
-  const params = new Map<string, string>();
-  if (style === 'plain') {
-    for (const m of value.matchAll(/;\s*([^\s=;]+)\s*=\s*("[^"]*"|[^;\s]*)/g)) {
-      const name = m[1].toLowerCase();
-      if (!params.has(name)) params.set(name, m[2].replace(/^"|"$/g, ''));
-    }
-    return params;
-  }
-  const text = stripComments(value);
-  const pieces = new Map<string, Map<number, string>>();
-  const re = /;\s*([^\s=;*"]+)(\*(\d+))?(\*)?\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s"]*))/g;
-  for (const m of text.matchAll(re)) {
-    const name = m[1].toLowerCase();
-    let v = m[5] !== undefined ? m[5].replace(/\\(.)/g, '$1') : m[6];
-    if (m[4]) v = decode2231(v, m[3] === undefined || m[3] === '0');
-    if (m[2] !== undefined) {
-      const parts = pieces.get(name) ?? new Map<number, string>();
-      if (!parts.has(Number(m[3]))) parts.set(Number(m[3]), v);
-      pieces.set(name, parts);
-    } else if (!params.has(name)) {
-      params.set(name, v);
-    }
-  }
-  for (const [name, parts] of pieces) {
-    if (params.has(name)) continue;
-    const joined: string[] = [];
-    for (let i = 0; parts.has(i); i++) joined.push(parts.get(i)!);
-    if (joined.length) params.set(name, joined.join(''));
-  }
-  return params;
-}
-
-function decode2231(v: string, first: boolean): string {
-  const body = first ? v.replace(/^[^']*'[^']*'/, '') : v;
-  return body.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
-}
-
 function isIdentity(encoding: string): boolean {
   return encoding === '7bit' || encoding === '8bit' || encoding === 'binary';
 }
@@ -729,8 +666,8 @@ class LeafBody implements BodyHandler {
           this.inner?.lines.write(b);
         }
       };
-      if (enc === 'base64') this.b64.push(new Base64Decoder(mode as Base64Mode, trigger, decodedTo));
-      else if (enc === 'quoted-printable') this.qp.push(new QpDecoder(mode as QpMode, trigger, decodedTo));
+      if (enc === 'base64') this.b64.push(new Base64Decoder(mode as Base64Mode, (v) => trigger('base64', v), decodedTo));
+      else if (enc === 'quoted-printable') this.qp.push(new QpDecoder(mode as QpMode, (v) => trigger('qp', v), decodedTo));
     });
     if (textual) {
       this.text = new TextScan(sink, info.path);
@@ -805,182 +742,5 @@ class LineCutter {
   end(): void {
     if (this.rest.length) this.onLine(this.rest, this.midLine);
     this.rest = Buffer.alloc(0);
-  }
-}
-
-const B64 = new Int8Array(256).fill(-1);
-for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'].entries()) B64[c.charCodeAt(0)] = i;
-
-/** base64 as a reader of the given kind decodes it, in pieces; reports junk and data after padding. */
-export class Base64Decoder {
-  private quad = 0;
-  private have = 0;
-  private out = Buffer.alloc(OUT_BYTES + 3);
-  private n = 0;
-  private padded = false;
-  /** "=" read after two characters of a group (python) */
-  private pads = 0;
-  private stopped = false;
-
-  constructor(
-    private readonly mode: Base64Mode, private readonly trigger: (t: Trait, v: string) => void, private readonly emit: (b: Buffer) => void,
-  ) {}
-
-  write(content: Buffer): void {
-    if (this.stopped) return;
-    for (let i = 0; i < content.length; i++) {
-      const c = content[i];
-      let v = B64[c];
-      if (v < 0) {
-        if (c === 0x20 || c === 0x09 || c === CR || c === LF) continue;
-        if (c === 0x3d /* = */) {
-          if (this.have < 2) this.trigger('base64', 'python');
-          if (this.mode === 'python') {
-            // CPython's a2b_base64: "==" after two characters, "=" after three, end the data; other "=" are skipped
-            if (this.have === 3 || (this.have === 2 && ++this.pads >= 2)) {
-              this.pad();
-              return this.stop();
-            }
-            continue;
-          }
-          this.pad();
-          if (this.mode === 'stop') return this.stop();
-          continue;
-        }
-        if (c === 0x2d || c === 0x5f) {
-          this.trigger('base64', 'url');
-          if (this.mode === 'url') v = c === 0x2d ? 62 : 63;
-        }
-        if (v < 0) {
-          this.trigger('base64', 'stop');
-          if (this.mode === 'stop') return this.stop();
-          continue;
-        }
-      }
-      if (this.padded || this.pads) {
-        // data after "=": some readers stop there, others go on with it, or read the "=" as nothing
-        this.trigger('base64', 'stop');
-        this.trigger('base64', 'python');
-        this.padded = false;
-      }
-      this.pads = 0;
-      this.quad = (this.quad << 6) | v;
-      if (++this.have === 4) {
-        this.out[this.n++] = (this.quad >> 16) & 255;
-        this.out[this.n++] = (this.quad >> 8) & 255;
-        this.out[this.n++] = this.quad & 255;
-        this.quad = 0;
-        this.have = 0;
-        if (this.n >= OUT_BYTES) this.flush();
-      }
-    }
-  }
-
-  /** "=": the quantum ends with what it has. */
-  private pad(): void {
-    if (this.have === 2) this.out[this.n++] = (this.quad >> 4) & 255;
-    else if (this.have === 3) {
-      this.out[this.n++] = (this.quad >> 10) & 255;
-      this.out[this.n++] = (this.quad >> 2) & 255;
-    }
-    this.quad = 0;
-    this.have = 0;
-    this.padded = true;
-  }
-
-  private stop(): void {
-    this.stopped = true;
-  }
-
-  private flush(): void {
-    if (!this.n) return;
-    this.emit(Buffer.from(this.out.subarray(0, this.n)));
-    this.n = 0;
-  }
-
-  end(): void {
-    if (!this.stopped && this.have > 1) this.pad();
-    this.flush();
-  }
-}
-
-const HEX = new Int8Array(256).fill(-1);
-for (const [i, c] of [...'0123456789ABCDEF'].entries()) HEX[c.charCodeAt(0)] = i;
-const HEX_LOWER = new Int8Array(256).fill(-1);
-for (const [i, c] of [...'0123456789abcdef'].entries()) HEX_LOWER[c.charCodeAt(0)] = i;
-
-/** quoted-printable as a reader of the given kind decodes it, a line at a time. */
-export class QpDecoder {
-  private parts: Buffer[] = [];
-  private bytes = 0;
-  /** the line break of the line before, when it was a hard one */
-  private pendingEol?: Buffer;
-
-  constructor(
-    private readonly mode: QpMode, private readonly trigger: (t: Trait, v: string) => void, private readonly emit: (b: Buffer) => void,
-  ) {}
-
-  line(content: Buffer, eol: Buffer): void {
-    if (this.pendingEol) this.push(this.pendingEol);
-    this.pendingEol = undefined;
-    // trailing blanks were added in transport (RFC 2045 6.7 (3)): gone
-    let end = content.length;
-    while (end > 0 && (content[end - 1] === 0x20 || content[end - 1] === 0x09)) end--;
-    let soft = false;
-    if (end > 0 && content[end - 1] === 0x3d) {
-      if (end < content.length) {
-        this.trigger('qp', 'literal');
-        soft = this.mode === 'rfc';
-      } else {
-        soft = true;
-      }
-      if (soft) end--;
-    }
-    if (this.mode === 'literal' && !soft) end = content.length;
-    const out = Buffer.alloc(end);
-    let n = 0;
-    for (let i = 0; i < end; i++) {
-      const c = content[i];
-      if (c === 0x3d && i + 2 < end) {
-        const hi = HEX[content[i + 1]];
-        const lo = HEX[content[i + 2]];
-        if (hi >= 0 && lo >= 0) {
-          out[n++] = (hi << 4) | lo;
-          i += 2;
-          continue;
-        }
-        const hl = hi >= 0 ? hi : HEX_LOWER[content[i + 1]];
-        const ll = lo >= 0 ? lo : HEX_LOWER[content[i + 2]];
-        if (hl >= 0 && ll >= 0) {
-          this.trigger('qp', 'literal');
-          if (this.mode === 'rfc') {
-            out[n++] = (hl << 4) | ll;
-            i += 2;
-            continue;
-          }
-        }
-      }
-      out[n++] = c;
-    }
-    this.push(out.subarray(0, n));
-    if (!soft && eol.length) this.pendingEol = eol;
-  }
-
-  private push(b: Buffer): void {
-    if (!b.length) return;
-    this.parts.push(b);
-    this.bytes += b.length;
-    if (this.bytes >= OUT_BYTES) this.flush();
-  }
-
-  private flush(): void {
-    if (!this.bytes) return;
-    this.emit(Buffer.concat(this.parts, this.bytes));
-    this.parts = [];
-    this.bytes = 0;
-  }
-
-  end(): void {
-    this.flush();
   }
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { LeafInfo, MimeWalker, PRIMARY_READING, Reading, readParams } from '../../src/lib/mime_reading';
+import { LeafInfo, MimeWalker, PRIMARY_READING, Reading } from '../../src/lib/mime_reading';
+import { readParams } from '../../src/lib/mime_params';
 
 interface Leaf {
   info: LeafInfo;
@@ -118,8 +119,8 @@ describe('lib/mime_reading: the MIME walk as readers read', () => {
   });
 
   it('walks into an attached message sent in base64 too (readers that decode it first), beside scanning it decoded', () => {
-    const inner = lines('Subject: inner', 'Content-Type: multipart/mixed; boundary="CC"', '', '--CC\t', 'Content-Transfer-Encoding: base64', '',
-      B64, '--CC--', '');
+    const inner = lines('Subject: inner', 'Content-Type: multipart/mixed; boundary="CC"', '', '--CC\t',
+      'Content-Transfer-Encoding: base64', '', B64, '--CC--', '');
     const text = lines('Content-Type: multipart/mixed; boundary="BB"', '', '--BB', 'Content-Type: message/rfc822',
       'Content-Transfer-Encoding: base64', '', ...Buffer.from(inner).toString('base64').match(/.{1,76}/g)!, '--BB--', '');
     const { leaves, walker } = walk(text);
