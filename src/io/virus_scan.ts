@@ -49,12 +49,16 @@ async function bothVerdicts(message: CapturedMessage, settings: AvSettings, live
   }).catch((err: Error): MimeScanResult => ({ kind: 'not_scanned', reason: `MIME parts: ${err.message}` }));
   const whole = await wholeMessageVerdict(message, settings, live);
   if (whole.kind === 'infected') stopParts.abort('infected');
-  const leaves = await parts;
+  return withParts(whole, await parts);
+}
+
+/** The whole message's verdict with the parts' (infected first, then unreadable, then not scanned). */
+export function withParts(whole: AvOutcome, parts: MimeScanResult): AvOutcome {
   if (whole.kind === 'infected') return whole;
-  if (leaves.kind === 'infected') return leaves;
-  if (leaves.kind === 'malformed') return { kind: 'unreadable', reason: leaves.reason };
+  if (parts.kind === 'infected') return parts;
+  if (parts.kind === 'malformed') return { kind: 'unreadable', reason: parts.reason };
   if (whole.kind === 'not_scanned') return whole;
-  if (leaves.kind === 'not_scanned') return leaves;
+  if (parts.kind === 'not_scanned') return parts;
   return whole;
 }
 

@@ -302,6 +302,21 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
       assert.doesNotMatch(got, /X-Haraka-Virus/);
     });
 
+    it('the relay walks the MIME structure beside the plugin: EICAR behind a tab-padded boundary (clamd misses it) '
+      + 'is found in its part by the plugin\'s clamd', async () => {
+      const relay = await haraka(cfg({ ...base(), action_av_infected: 'reject' }), {
+        plugins, files: { 'clamd.ini': clamdIni(clamd.socket) },
+      });
+      const s = subject('plugin padded boundary');
+      const body = `Subject: ${s}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="BB"\r\n\r\n`
+        + '--BB\r\nContent-Type: text/plain\r\n\r\nhi\r\n--BB\t\r\nContent-Type: application/octet-stream\r\n'
+        + `Content-Transfer-Encoding: base64\r\n\r\n${Buffer.from(EICAR).toString('base64')}\r\n--BB--\r\n`;
+      const r = await sendOne(relay.port, 'user@example.org', body);
+      assert.equal(r.code, 550, r.text);
+      assert.match(r.text, /^5\.7\.1 Message rejected \(infected: Eicar.*\(part 1\.2\)/);
+      assert.equal(received(s), undefined);
+    });
+
     it('clamd down: action_av_notscanned decides (defer 451 4.7.1)', async () => {
       const relay = await haraka(cfg({ ...base(), action_av_notscanned: 'defer' }), {
         plugins, files: { 'clamd.ini': clamdIni(path.join(clamd.dir, 'absent.sock')) },

@@ -14,6 +14,7 @@ import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
 import { readersFinding } from '../support/mail_readers';
+import { eventually } from '../support/processes';
 
 const CLEAN = 'A perfectly harmless attachment, nothing to see here.';
 
@@ -311,5 +312,8 @@ describe('what the mail reader opens is what gets scanned (MIME read as readers 
     const r = await send(text);
     assert.equal(r.code, 550, r.text);
     assert.match(r.text, /infected: Eicar-Test-Signature[^)]*\(part 1\.200\)/);
+    // the summary line says which option decided and where the virus was
+    const summary = /action=reject by=action_av_infected .*av="infected: Eicar-Test-Signature[^"]*\(part 1\.200\)"/;
+    assert.ok(await eventually(() => summary.test(relay.output())), relay.output().slice(-2000));
   });
 });

@@ -7,7 +7,8 @@ import type { CapturedMessage } from '../../io/captured_message';
 import { ClamdOptions } from '../../io/clamd_client';
 import { attachLiveScan, LiveScan } from '../../io/live_scan';
 import { relayMetrics } from '../../io/relay_metrics';
-import { scanForViruses } from '../../io/virus_scan';
+import { MimeScanResult, scanMimeLeaves } from '../../io/mime_scan';
+import { scanForViruses, withParts } from '../../io/virus_scan';
 import { ClamdPluginResults, pluginCopyDiffers, verdictFromClamdPlugin } from '../../lib/clamd_plugin_verdict';
 import type { EsetsConfig } from '../../lib/esets_options';
 import type { WalkLimits } from '../../lib/mime_reading';
@@ -76,10 +77,19 @@ export class RelayClamd implements AvSource {
 /** haraka-plugin-clamd's tag; removed when it added one (the message stays as the client sent it) */
 const PLUGIN_VIRUS_HEADER = 'X-Haraka-Virus';
 
-/** haraka-plugin-clamd's results, read as the AV verdict (lib/clamd_plugin_verdict). */
+/**
+ * haraka-plugin-clamd's results, read as the AV verdict (lib/clamd_plugin_verdict),
+ * with the relay's own walk of the MIME structure beside them (each part
+ * scanned by the plugin's clamd), as with the relay's own client.
+ */
 export class ClamdPluginResultsSource implements AvSource {
-  /** `harakaHeaderLines`: connection.ini [headers] max_lines, the header lines Haraka keeps in its copy */
-  constructor(private readonly harakaHeaderLines: number) {}
+  /**
+   * `harakaHeaderLines`: connection.ini [headers] max_lines, the header lines Haraka keeps in its copy;
+   * `clamd`: the plugin's clamd_socket addresses; `limits`: the MIME walk's bounds
+   */
+  constructor(
+    private readonly harakaHeaderLines: number, private readonly clamd: string[], private readonly limits: () => WalkLimits,
+  ) {}
 
   begin(): void {
     // the plugin reads Haraka's copy of the message itself
@@ -94,8 +104,17 @@ export class ClamdPluginResultsSource implements AvSource {
     return pluginCopyDiffers(captured, this.harakaHeaderLines);
   }
 
-  async scan(_message: RelayMessage, _captured: CapturedMessage, _config: EsetsConfig, txn: Transaction): Promise<AvOutcome> {
-    return verdictFromClamdPlugin(txn.results.get('clamd') as ClamdPluginResults | undefined);
+  async scan(
+    message: RelayMessage, captured: CapturedMessage, config: EsetsConfig, txn: Transaction, signal: AbortSignal,
+  ): Promise<AvOutcome> {
+    const whole = verdictFromClamdPlugin(txn.results.get('clamd') as ClamdPluginResults | undefined);
+    // only a message the plugin called clean is walked: its virus, its limits (max_size), a clamd it found
+    // down and the operator's own exclusions stand as they are
+    if (whole.kind !== 'clean') return whole;
+    const parts = await scanMimeLeaves(() => captured.readAsSent(), {
+      clamd: { ...clamdOptions(config, message), addresses: this.clamd }, limits: this.limits(), signal,
+    }).catch((err: Error): MimeScanResult => ({ kind: 'not_scanned', reason: `MIME parts: ${err.message}` }));
+    return withParts(whole, parts);
   }
 
   /** Its tag goes if it added one (it does with its rejections off only for skip_list matches). */

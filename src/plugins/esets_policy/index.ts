@@ -36,6 +36,7 @@ import { useStopSignals } from '../shared/stop_signals';
 import { captureMessage, finishedMessage, messageOf } from '../shared/transaction_message';
 import { checkClamdConf, clamdConfFile } from './clamd_conf_check';
 import { clamdScanLimitsOf } from '../../io/clamd_limits';
+import type { WalkLimits } from '../../lib/mime_reading';
 import { stageSummary, summarizeEnded } from './summary';
 
 const PRODUCT = `esets-relay ${require('../../../../package.json').version as string}`;
@@ -54,17 +55,19 @@ export function register(this: PolicyPlugin): void {
   this.timeout = HOOK_TIMEOUT_S;
   useStopSignals(this, drainMs(config));
   const clamdPlugin = pluginList(this).some((name) => CLAMD_PLUGIN_NAMES.includes(name));
+  // the MIME walk keeps the limits of the clamd in force (read again when its clamd.conf changes)
+  const walkLimits = (): WalkLimits => {
+    const limits = clamdScanLimitsOf(clamdConfFile(this));
+    return { maxDepth: limits.maxRecursion, maxLeaves: limits.maxFiles, batchSmallParts: limits.scanArchive };
+  };
   this.forwardsCapture = pluginList(this).includes('esets_forward');
   if (clamdPlugin) {
     checkClamdPlugin(this, config);
     const ini = this.config.get('connection.ini') as { headers?: { max_lines?: number | string } } | undefined;
-    this.avSource = new ClamdPluginResultsSource(Number(ini?.headers?.max_lines) || 1000);
+    this.avSource = new ClamdPluginResultsSource(Number(ini?.headers?.max_lines) || 1000, clamdPluginSockets(this), walkLimits);
     this.register_hook('data_post', 'count_client_tags', DATA_POST_PRIORITY.beforeScanners);
   } else {
-    this.avSource = new RelayClamd(PRODUCT, () => {
-      const limits = clamdScanLimitsOf(clamdConfFile(this));
-      return { maxDepth: limits.maxRecursion, maxLeaves: limits.maxFiles, batchSmallParts: limits.scanArchive };
-    });
+    this.avSource = new RelayClamd(PRODUCT, walkLimits);
   }
   this.register_hook('data', 'start_live_scan');
   this.register_hook('data_post', 'hold_client_timeout', DATA_POST_PRIORITY.beforeScanners);
@@ -268,9 +271,15 @@ interface ClamdIni {
   reject?: { virus?: boolean; error?: boolean };
 }
 
-function clamdPluginSocket(plugin: Plugin): string {
+/** haraka-plugin-clamd's clamd_socket addresses, in its order. */
+function clamdPluginSockets(plugin: Plugin): string[] {
   const ini = plugin.config.get('clamd.ini') as ClamdIni | undefined;
-  return String(ini?.main?.clamd_socket ?? 'localhost:3310').split(/[,; ]+/).filter(Boolean)[0] ?? 'localhost:3310';
+  const all = String(ini?.main?.clamd_socket ?? 'localhost:3310').split(/[,; ]+/).filter(Boolean);
+  return all.length ? all : ['localhost:3310'];
+}
+
+function clamdPluginSocket(plugin: Plugin): string {
+  return clamdPluginSockets(plugin)[0];
 }
 
 /** haraka-plugin-clamd's settings that would keep the policy from deciding, or overrun the timeout budget. */
