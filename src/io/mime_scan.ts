@@ -19,7 +19,7 @@ import { answersPing } from './clamd_version';
 import { CLAMD_PING_MS } from '../lib/timeout_budget';
 
 /** Structures of one message walked at most; a message readers could take apart in more ways is refused (550 5.6.0). */
-export const MAX_READINGS = 16;
+export const MAX_READINGS = 32;
 /** Leaves up to this size are held, and scanned once per distinct content. */
 const SMALL_LEAF_BYTES = 64 * 1024;
 /** Small leaves go to clamd as one archive of at most this many members, or this many bytes. */

@@ -27,8 +27,13 @@ export interface Reading {
   repeated: 'first' | 'last';
   /** `strict`: "Name :" (blank before the colon, RFC 5322 obsolete syntax) is no field, and starts the body */
   names: 'rfc' | 'strict';
-  /** parameters: `rfc` quoted strings, comments, RFC 2231; `plain` name=value up to ";" or a blank */
-  params: ParamStyle;
+  /**
+   * parameters: `rfc` quoted strings, comments, RFC 2231; `plain` name=value up to ";" or a blank;
+   * `loose-first`/`loose-last` as ripmime and munpack: the first/last "boundary=" anywhere in the header (a
+   * comment, another parameter, another field), the type and encoding from any field named *Content-Type,
+   * *Content-Transfer-Encoding holding "multipart/", "base64" or "quoted-printable"
+   */
+  params: ParamStyle | 'loose-first' | 'loose-last';
   /** a multipart with a Content-Transfer-Encoding (RFC 2045 6.4 forbids one): `ignore` it, or `decode` first */
   multipartEncoding: 'ignore' | 'decode';
   /**
@@ -52,7 +57,7 @@ export const READING_VALUES: ReadingValues = {
   unfold: ['rfc', 'join'],
   repeated: ['first', 'last'],
   names: ['rfc', 'strict'],
-  params: ['rfc', 'plain'],
+  params: ['rfc', 'plain', 'loose-first', 'loose-last'],
   multipartEncoding: ['ignore', 'decode'],
   base64: ['skip', 'url', 'stop', 'python'],
   qp: ['rfc', 'literal'],
@@ -143,6 +148,8 @@ interface Entity {
   /** the field being read is left open for clamd: an odd number of quotes, or a ";" at its end so far */
   quoteOdd: boolean;
   semicolon: boolean;
+  /** what loose readers take from anywhere in the header (ripmime, munpack) */
+  loose: Loose;
   lines: number;
 }
 
@@ -170,9 +177,10 @@ export class MimeWalker {
   /** `inside`: this walk reads an encoded attached message, decoded: where it is, and the outer walk's count */
   constructor(
     private readonly reading: Reading, private readonly limits: WalkLimits, private readonly sink: LeafSink,
-    inside?: { path: string; depth: number; count: { leaves: number } },
+    inside?: { path: string; depth: number; count: { leaves: number }; lenient?: boolean },
   ) {
-    this.strictRfc = structureKey(reading) === structureKey(PRIMARY_READING);
+    // a walk of what only some readers take for a message (another message/* type, an encoding ignored) judges nothing
+    this.strictRfc = structureKey(reading) === structureKey(PRIMARY_READING) && !inside?.lenient;
     this.entity = inside ? newEntity(`${inside.path}.1`, inside.depth + 1, 'text/plain') : newEntity('1', 0, 'text/plain');
     this.count = inside?.count ?? { leaves: 0 };
   }
@@ -275,6 +283,7 @@ export class MimeWalker {
     entity.lines++;
     const text = content.toString('latin1');
     const kind = lineKind(text);
+    noteLoose(entity, text, kind === 'other' || kind === 'continuation' ? entity.lastName : kind.field);
     // clamd cuts such a line into pieces where readers do not (RFC 5322 2.1.1: at most 998); in the message's
     // own header only a MIME field is held to it (long X- and address lines are found in ordinary mail)
     if (content.length > MAX_LINE_CHARS && (entity.depth > 0 || (kind !== 'other' && (kind === 'continuation'
@@ -340,8 +349,8 @@ export class MimeWalker {
     }
     const typeField = this.pick(entity, 'content-type');
     const cteField = this.pick(entity, 'content-transfer-encoding');
-    const type = this.contentType(typeField, entity.defaultType);
-    const encoding = this.encoding(cteField);
+    const type = this.contentType(typeField, entity.defaultType, entity.loose);
+    const encoding = this.encoding(cteField, entity.loose);
     if (type.media.startsWith('multipart/')) {
       if (!type.boundary) {
         this.fail(`part ${entity.path} is multipart without a boundary`);
@@ -383,15 +392,27 @@ export class MimeWalker {
       return;
     }
     const info: LeafInfo = { path: entity.path, contentType: type.media, encoding, filename: type.name ?? this.dispositionName(entity) };
-    // an attached message sent encoded: scanned as it is decoded, and walked into too (readers that decode it first)
-    const inner = (type.media.startsWith('message/') && !isIdentity(encoding)) || header
-      ? new MimeWalker(this.reading, this.limits, this.sink, { path: entity.path, depth: entity.depth, count: this.count })
-      : undefined;
-    for (const line of header ?? []) inner?.line(Buffer.from(`${line}\r\n`, 'latin1'));
-    if (header) inner?.line(Buffer.from('\r\n'));
-    this.body = new LeafBody(this.sink, info, this.reading, (t, v) => this.trigger(t, v), isTextual(type.media, encoding), inner && {
-      walker: inner, done: () => this.absorb(inner),
-    });
+    const inners: InnerWalk[] = [];
+    const walkInside = (from: InnerWalk['from'], lenient: boolean): MimeWalker => {
+      const walker = new MimeWalker(this.reading, this.limits, this.sink, {
+        path: entity.path, depth: entity.depth, count: this.count, lenient,
+      });
+      inners.push({ walker, from, done: () => this.absorb(walker) });
+      return walker;
+    };
+    if (header) {
+      // an encoded multipart, in the reading that decodes it first: its decoded body taken apart under its header
+      const walker = walkInside('decoded', false);
+      for (const line of header) walker.line(Buffer.from(`${line}\r\n`, 'latin1'));
+      walker.line(Buffer.from('\r\n'));
+    } else if (type.media.startsWith('message/')) {
+      // Python's email parses every message/* body as a message and ignores its encoding; other readers
+      // decode it first: the part is scanned as it is (decoded), and walked into both ways
+      // (RFC 2046 5.2.1 allows no encoding there: neither walk judges the structure)
+      if (!isIdentity(encoding)) walkInside('decoded', true);
+      walkInside('raw', true);
+    }
+    this.body = new LeafBody(this.sink, info, this.reading, (t, v) => this.trigger(t, v), isTextual(type.media, encoding), inners);
   }
 
   private dispositionName(entity: Entity): string | undefined {
@@ -415,33 +436,73 @@ export class MimeWalker {
     return (this.reading.repeated === 'first' ? all[0] : all[all.length - 1]).value;
   }
 
-  private contentType(value: string | undefined, fallback: string): ContentType {
-    if (value === undefined) return { media: fallback };
+  private contentType(value: string | undefined, fallback: string, loose: Loose): ContentType {
     const read = (style: Reading['params']): ContentType => {
+      if (style === 'loose-first' || style === 'loose-last') {
+        const strict = read('plain');
+        const at = style === 'loose-first' ? 0 : 1;
+        const media = loose.multipart?.[at] ?? strict.media;
+        return { media, boundary: loose.boundary?.[at] ?? strict.boundary, name: strict.name };
+      }
+      if (value === undefined) return { media: fallback };
       const params = readParams(value, style);
       const media = mediaType(value, style);
       return { media: media ?? 'text/plain', boundary: params.get('boundary'), name: params.get('name') };
     };
     const mine = read(this.reading.params);
-    for (const alt of READING_VALUES.params) {
-      if (alt === this.reading.params) continue;
-      const other = read(alt);
-      if (other.media !== mine.media || other.boundary !== mine.boundary) this.trigger('params', alt);
-    }
+    this.triggerDistinct('params', (style) => { const t = read(style); return `${t.media} ${t.boundary}`; });
     return mine;
   }
 
-  private encoding(value: string | undefined): string {
-    if (value === undefined) return '7bit';
-    const rfc = stripComments(value).trim().toLowerCase();
-    const plain = value.trim().toLowerCase();
-    if (rfc !== plain) this.trigger('params', this.reading.params === 'rfc' ? 'plain' : 'rfc');
-    return this.reading.params === 'rfc' ? rfc : plain;
+  /** Notes one value of each other outcome a parameter style would give (styles that agree are one reading). */
+  private triggerDistinct(trait: 'params', outcome: (style: Reading['params']) => string): void {
+    const seen = new Set([outcome(this.reading.params)]);
+    for (const alt of READING_VALUES.params) {
+      const o = outcome(alt);
+      if (seen.has(o)) continue;
+      seen.add(o);
+      this.trigger(trait, alt);
+    }
+  }
+
+  private encoding(value: string | undefined, loose: Loose): string {
+    const read = (style: Reading['params']): string => {
+      if (style === 'loose-first' || style === 'loose-last') return loose.encoding?.[style === 'loose-first' ? 0 : 1] ?? read('plain');
+      if (value === undefined) return '7bit';
+      return (style === 'rfc' ? stripComments(value) : value).trim().toLowerCase();
+    };
+    this.triggerDistinct('params', read);
+    return read(this.reading.params);
+  }
+}
+
+/** [first, last] of what loose readers find in a header. */
+interface Loose {
+  boundary?: [string, string];
+  multipart?: [string, string];
+  encoding?: [string, string];
+}
+
+/** Notes what loose readers (ripmime, munpack) would take from this header line (`field`: the field it belongs to). */
+function noteLoose(entity: Entity, text: string, field: string | undefined): void {
+  const note = (key: keyof Loose, value: string): void => {
+    const seen = entity.loose[key];
+    entity.loose[key] = seen ? [seen[0], value] : [value, value];
+  };
+  for (const m of text.matchAll(/boundary\s*=\s*(?:"([^"]*)"|([^;\s"()]+))/gi)) note('boundary', m[1] ?? m[2]);
+  // a field named *Content-Type, or "Content-Type:" anywhere in a line (munpack, ripmime)
+  if (field?.endsWith('content-type') || /content-type\s*:/i.test(text)) {
+    const m = /multipart\s*\/\s*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)/i.exec(text);
+    if (m) note('multipart', `multipart/${m[1].toLowerCase()}`);
+  }
+  if (field?.endsWith('content-transfer-encoding') || /content-transfer-encoding\s*:/i.test(text)) {
+    if (/base64/i.test(text)) note('encoding', 'base64');
+    else if (/quoted-printable/i.test(text)) note('encoding', 'quoted-printable');
   }
 }
 
 function newEntity(path: string, depth: number, defaultType: string): Entity {
-  return { path, depth, defaultType, fields: [], quoteOdd: false, semicolon: false, lines: 0 };
+  return { path, depth, defaultType, fields: [], quoteOdd: false, semicolon: false, lines: 0, loose: {} };
 }
 
 function keep(entity: Entity, name: string, value: string): Field {
@@ -517,6 +578,19 @@ interface ContentType {
   media: string;
   boundary?: string;
   name?: string;
+}
+
+/** A walk inside a part: of its decoded bytes, or of its lines as they are. */
+interface InnerWalk {
+  walker: MimeWalker;
+  from: 'decoded' | 'raw';
+  /** what the inner walk found becomes the outer walk's */
+  done: () => void;
+}
+
+/** Bytes a leaf hands on as they are (no decoder: identity, and encodings no reader knows). */
+function isIdentityOrUnknown(encoding: string): boolean {
+  return encoding !== 'base64' && encoding !== 'quoted-printable';
 }
 
 function isIdentity(encoding: string): boolean {
@@ -647,14 +721,22 @@ class LeafBody implements BodyHandler {
   private readonly lines?: LineCutter;
   private pendingEol?: Buffer;
 
-  private readonly inner?: { walker: MimeWalker; done: () => void; lines: LineCutter };
+  /** walks of the part as a message: of its decoded bytes (cut into lines), of its lines as they are */
+  private readonly decodedInners: { walker: MimeWalker; lines: LineCutter }[] = [];
+  private readonly rawInners: MimeWalker[] = [];
+  private readonly innerDone: (() => void)[] = [];
 
   constructor(
     sink: LeafSink, info: LeafInfo, reading: Reading, trigger: (t: Trait, v: string) => void, textual: boolean,
-    inner?: { walker: MimeWalker; done: () => void },
+    inners: InnerWalk[] = [],
   ) {
     const enc = info.encoding;
-    if (inner) this.inner = { ...inner, lines: new LineCutter((l, c) => inner.walker.line(l, c), true) };
+    for (const inner of inners) {
+      // with no decoding, the decoded bytes are the lines as they are
+      if (inner.from === 'raw' || isIdentityOrUnknown(enc)) this.rawInners.push(inner.walker);
+      else this.decodedInners.push({ walker: inner.walker, lines: new LineCutter((l, c) => inner.walker.line(l, c), true) });
+      this.innerDone.push(() => { inner.walker.end(); inner.done(); });
+    }
     const modes: readonly string[] = enc === 'base64' ? reading.base64 : enc === 'quoted-printable' ? reading.qp : ['identity'];
     modes.forEach((mode, i) => {
       const out = new Output(sink.leafStart(i === 0 ? info : { ...info, path: `${info.path}/${enc}-${mode}` }));
@@ -663,7 +745,7 @@ class LeafBody implements BodyHandler {
         out.push(b);
         if (i === 0) {
           this.lines?.write(b);
-          this.inner?.lines.write(b);
+          for (const inner of this.decodedInners) inner.lines.write(b);
         }
       };
       if (enc === 'base64') this.b64.push(new Base64Decoder(mode as Base64Mode, (v) => trigger('base64', v), decodedTo));
@@ -676,6 +758,10 @@ class LeafBody implements BodyHandler {
   }
 
   line(content: Buffer, eol: Buffer, continued: boolean): void {
+    if (this.rawInners.length) {
+      const raw = eol.length ? Buffer.concat([content, eol]) : content;
+      for (const walker of this.rawInners) walker.line(raw, continued);
+    }
     if (this.b64.length) {
       for (const d of this.b64) d.write(content);
       return;
@@ -698,11 +784,8 @@ class LeafBody implements BodyHandler {
     this.lines?.end();
     this.text?.end();
     for (const out of this.outs) out.end();
-    if (this.inner) {
-      this.inner.lines.end();
-      this.inner.walker.end();
-      this.inner.done();
-    }
+    for (const inner of this.decodedInners) inner.lines.end();
+    for (const done of this.innerDone) done();
   }
 }
 

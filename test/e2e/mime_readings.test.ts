@@ -8,7 +8,8 @@
 // stored) or refused 550 5.6.0 when they do not.
 
 import assert from 'node:assert/strict';
-import { Clamd, EICAR, startClamd } from '../support/clamd';
+import fs from 'node:fs';
+import { Clamd, CLAMD_SNIPPET, EICAR, startClamd } from '../support/clamd';
 import { PostfixServer, startPostfixServer } from '../support/postfix_server';
 import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
@@ -151,11 +152,44 @@ const CASES: Case[] = [
     name: `base64 with a lone "=" after ${at} character(s) of a group (Python's email skips it)`, allowed: true,
     build: (p) => attachment(p, { b64: b64WithEquals(p, at) }),
   })),
+  // found by the second review: what Python's email and ripmime read that the walk did not
+  {
+    name: 'a message/external-body part holding a message with the attachment', allowed: true,
+    build: (p) => outer(['Content-Type: message/external-body', '', ...inner(p)]),
+  },
+  {
+    name: 'a message/rfc822 part labelled base64 but sent as it is (Python ignores the label)', allowed: true,
+    build: (p) => outer(['Content-Type: message/rfc822', 'Content-Transfer-Encoding: base64', '', ...inner(p)]),
+  },
+  {
+    name: 'a boundary only ripmime finds ("xboundary=" before the real one)', allowed: true,
+    build: (p) => [...HEAD, 'Content-Type: multipart/mixed; xboundary=ZZ; boundary=BB', '', '--BB', 'Content-Type: text/plain', '',
+      '--ZZ', 'Content-Type: application/octet-stream; name="z.bin"', 'Content-Transfer-Encoding: base64', '', ...b64(p), '--ZZ--',
+      '--BB--', ''].join('\r\n'),
+  },
+  {
+    name: 'base64 by an X-Content-Transfer-Encoding field (ripmime reads it)', allowed: true,
+    build: (p) => attachment(p, {
+      attachHeader: ['Content-Type: application/octet-stream; name="x.bin"', 'X-Content-Transfer-Encoding: base64'],
+    }),
+  },
   {
     name: 'base64 with junk characters between the data', allowed: true,
     build: (p) => attachment(p, { b64: b64(p, 8).map((l, i) => (i % 2 ? `${l}!` : `*${l}`)) }),
   },
 ];
+
+/** A message with a plain multipart/mixed of one base64 attachment (the body of an attached message). */
+function inner(payload: string): string[] {
+  return ['From: c@example.net', 'Subject: inner', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="IN"', '',
+    '--IN', 'Content-Type: application/octet-stream; name="in.bin"', 'Content-Transfer-Encoding: base64', '', ...b64(payload), '--IN--'];
+}
+
+/** A multipart/mixed whose second part is `part` (header and body). */
+function outer(part: string[]): string {
+  return [...HEAD, 'Content-Type: multipart/mixed; boundary="OUT"', '', '--OUT', 'Content-Type: text/plain', '', 'see the attachment',
+    '--OUT', ...part, '--OUT--', ''].join('\r\n');
+}
 
 /** A message of one text/plain part (no multipart). */
 function single(headers: string[], body: string[]): string {
@@ -191,25 +225,35 @@ describe('what the mail reader opens is what gets scanned (MIME read as readers 
   let sink: Sink;
   let postfix: PostfixServer;
   let relay: Relay;
+  /** the same relay with a clamd that does not read mail itself (ScanMail no): only the relay's walk finds a part */
+  let blindClamd: Clamd;
+  let walkOnly: Relay;
 
   before(async () => {
     sink = new Sink();
     await sink.start();
-    [clamd, postfix] = await Promise.all([startClamd(), startPostfixServer({ deliverTo: sink.port })]);
-    const port = await freePort();
-    relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: postfix.port, clamdSocket: clamd.socket }))], port);
+    const noMail = fs.readFileSync(CLAMD_SNIPPET, 'utf8').replace(/^ScanMail yes$/m, 'ScanMail no');
+    assert.match(noMail, /^ScanMail no$/m);
+    [clamd, blindClamd, postfix] = await Promise.all([
+      startClamd(), startClamd(undefined, false, noMail), startPostfixServer({ deliverTo: sink.port }),
+    ]);
+    const [port, port2] = [await freePort(), await freePort()];
+    [relay, walkOnly] = await Promise.all([
+      startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: postfix.port, clamdSocket: clamd.socket }))], port),
+      startRelay(['--config', writeEsetsCfg(esetsCfg(port2, { serverPort: postfix.port, clamdSocket: blindClamd.socket }))], port2),
+    ]);
   });
 
   after(async () => {
-    await relay?.stop();
+    await Promise.all([relay?.stop(), walkOnly?.stop()]);
     await postfix?.stop();
     await sink?.stop();
-    await clamd?.stop();
+    await Promise.all([clamd?.stop(), blindClamd?.stop()]);
   });
 
-  async function send(text: string): Promise<{ code?: number; text: string; stored?: Buffer }> {
+  async function send(text: string, through = relay): Promise<{ code?: number; text: string; stored?: Buffer }> {
     sink.messages.length = 0;
-    const client = await SmtpTestClient.connect(relay.port);
+    const client = await SmtpTestClient.connect(through.port);
     await client.read();
     await client.command('EHLO client.example');
     const r = await client.send('a@example.com', ['b@example.org'], text);
@@ -229,6 +273,10 @@ describe('what the mail reader opens is what gets scanned (MIME read as readers 
       const infected = await send(attack);
       assert.equal(infected.code, 550, infected.text);
       assert.equal(infected.stored, undefined, 'nothing delivered');
+      // the relay's own walk finds it where clamd does not read the message as a mail at all
+      const blind = await send(attack, walkOnly);
+      assert.equal(blind.code, 550, `walk only: ${blind.text}`);
+      assert.equal(blind.stored, undefined, 'nothing delivered (walk only)');
 
       const clean = await send(c.build(CLEAN));
       if (c.allowed) {

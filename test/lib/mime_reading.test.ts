@@ -124,10 +124,22 @@ describe('lib/mime_reading: the MIME walk as readers read', () => {
     const text = lines('Content-Type: multipart/mixed; boundary="BB"', '', '--BB', 'Content-Type: message/rfc822',
       'Content-Transfer-Encoding: base64', '', ...Buffer.from(inner).toString('base64').match(/.{1,76}/g)!, '--BB--', '');
     const { leaves, walker } = walk(text);
-    assert.deepEqual(leaves.map((l) => l.info.path), ['1.1', '1.1.1.1']);
-    assert.equal(leaves[0].bytes.toString('latin1'), inner);
-    assert.equal(leaves[1].bytes.toString('latin1'), PAYLOAD);
+    // 1.1: the part decoded; 1.1.1.1: its attachment, walked in the decoded message; 1.1.1: the body of the
+    // part's lines read as a message as they are (Python's email ignores a message/* part's encoding)
+    assert.deepEqual(leaves.map((l) => l.info.path).sort(), ['1.1', '1.1.1', '1.1.1.1']);
+    assert.equal(leaves.find((l) => l.info.path === '1.1')!.bytes.toString('latin1'), inner);
+    assert.equal(leaves.find((l) => l.info.path === '1.1.1.1')!.bytes.toString('latin1'), PAYLOAD);
     assert.ok(walker.triggered.get('boundary')?.has('exact'), "the inner walk's findings are the message's");
+  });
+
+  it('notes what loose readers take from anywhere in a header (ripmime): a boundary in a comment or another field', () => {
+    const text = multipart('--BB', undefined, undefined, ['Content-Type: multipart/mixed; xboundary=ZZ; boundary="BB"']);
+    const { walker } = walk(text);
+    assert.ok(walker.triggered.get('params')?.has('loose-first'));
+    const loose = walk(text, { params: 'loose-first' });
+    assert.equal(loose.leaves.length, 0, 'with boundary ZZ, no delimiter: the whole body is preamble');
+    assert.ok(walk(lines('Subject: boundary=ZZ', 'Content-Type: multipart/mixed; boundary="BB"', '', '--BB', '', 'x', '--BB--', ''))
+      .walker.triggered.get('params')?.has('loose-first'));
   });
 
   it('reads parameters with quoted strings, comments and RFC 2231 continuations', () => {
