@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import type { ClamdVerdict } from '../lib/clamd_reply';
 import {
-  Base64Mode, LeafHandle, LeafInfo, LeafSink, MimeWalker, PRIMARY_READING, QpMode, Reading, STRUCTURE_TRAITS, structureKey, WalkLimits,
+  LeafHandle, LeafInfo, LeafSink, MimeWalker, PRIMARY_READING, Reading, STRUCTURE_TRAITS, structureKey, WalkLimits,
 } from '../lib/mime_reading';
 import { clamdHealth, clamdScan, ClamdOptions, connectTo, daemonFailed, scanOn } from './clamd_client';
 import { connectWithin } from './connect';
@@ -22,6 +22,8 @@ import { CLAMD_PING_MS } from '../lib/timeout_budget';
 export const MAX_READINGS = 32;
 /** Leaves up to this size are held, and scanned once per distinct content. */
 const SMALL_LEAF_BYTES = 64 * 1024;
+/** Walks of one structure at most (the first, then with the decodings and rescans it found needed). */
+const MAX_WALKS_PER_STRUCTURE = 4;
 /** Small leaves go to clamd as one archive of at most this many members, or this many bytes. */
 const BATCH_MEMBERS = 256;
 const BATCH_BYTES = 1024 * 1024;
@@ -52,7 +54,6 @@ export type MimeScanResult =
  */
 export async function scanMimeLeaves(read: () => Readable, settings: MimeScanSettings): Promise<MimeScanResult> {
   const scans = new LeafScans(settings);
-  const decodings = { base64: new Set<Base64Mode>(PRIMARY_READING.base64), qp: new Set<QpMode>(PRIMARY_READING.qp) };
   const seen = new Set<string>([structureKey(PRIMARY_READING)]);
   const queue: Reading[] = [PRIMARY_READING];
   let result: MimeScanResult | undefined;
@@ -60,9 +61,9 @@ export async function scanMimeLeaves(read: () => Readable, settings: MimeScanSet
   try {
     while (queue.length && !result && !scans.stopped) {
       const structure = queue.shift()!;
-      for (let more = true; more && !result && !scans.stopped;) {
-        const reading: Reading = { ...structure, base64: [...decodings.base64], qp: [...decodings.qp] };
-        const walker = new MimeWalker(reading, settings.limits, scans);
+      for (let more = true, again = 0; more && !result && !scans.stopped && again < MAX_WALKS_PER_STRUCTURE; again++) {
+        scans.walkAgain = false;
+        const walker = new MimeWalker(structure, settings.limits, scans);
         await walk(read(), walker, scans);
         // a large part streamed to a daemon that failed (it cannot be streamed again): the walk again, on the next one
         await scans.settled();
@@ -74,15 +75,11 @@ export async function scanMimeLeaves(read: () => Readable, settings: MimeScanSet
         if (scans.stopped) break;
         if (walker.malformed) result = { kind: 'malformed', reason: walker.malformed };
         else if (walker.overLimit) result = { kind: 'not_scanned', reason: walker.overLimit };
-        more = false;
+        // a part found to need another decoding, or a part taken for one scanned before that ended elsewhere
+        more = scans.walkAgain;
         for (const [trait, values] of walker.triggered) {
+          if (trait === 'base64' || trait === 'qp') continue;
           for (const value of values) {
-            if (trait === 'base64' || trait === 'qp') {
-              const set = decodings[trait] as Set<string>;
-              if (!set.has(value)) more = true;
-              set.add(value);
-              continue;
-            }
             const other = { ...structure, [trait]: value } as Reading;
             const key = structureKey(other);
             if (seen.has(key)) continue;
@@ -158,6 +155,13 @@ class LeafScans implements LeafSink {
   notScanned?: string;
   /** a streamed part's daemon failed: walk again (the daemon is now skipped) */
   retryWalk = false;
+  /** this walk found a part that needs another decoding, or one scanned before that ended elsewhere: walk again */
+  walkAgain = false;
+  /** extra decodings per part (`leafAt:encoding`) */
+  private readonly decodings = new Map<string, Set<string>>();
+  /** parts scanned (by source) and where they ended; sources to scan even so */
+  private readonly sourcesScanned = new Map<string, number | undefined>();
+  private readonly mustScan = new Set<string>();
   leaves = 0;
   /** scans running, scans waiting for one to end, and who waits for room or for all to end */
   private running = 0;
@@ -185,7 +189,40 @@ class LeafScans implements LeafSink {
 
   leafStart(info: LeafInfo): LeafHandle {
     this.leaves++;
-    return new LeafScan(this, info);
+    const { source } = info;
+    if (source !== undefined && this.sourcesScanned.has(source) && !this.mustScan.has(source)) {
+      // the same bytes decoded the same way were scanned in an earlier walk: only check that the part ends there
+      const ended = this.sourcesScanned.get(source);
+      return {
+        data: () => undefined,
+        end: (at) => {
+          if (at === ended) return;
+          this.mustScan.add(source);
+          this.walkAgain = true;
+        },
+      };
+    }
+    const scan = new LeafScan(this, info);
+    return {
+      data: (bytes) => scan.data(bytes),
+      end: (at) => {
+        if (source !== undefined) this.sourcesScanned.set(source, at);
+        scan.end();
+      },
+    };
+  }
+
+  decodingsOf(leafAt: string, encoding: string): readonly string[] {
+    return [...(this.decodings.get(`${leafAt}:${encoding}`) ?? [])];
+  }
+
+  noteDecoding(leafAt: string, encoding: string, mode: string): void {
+    const key = `${leafAt}:${encoding}`;
+    let set = this.decodings.get(key);
+    if (!set) this.decodings.set(key, set = new Set());
+    if (set.has(mode)) return;
+    set.add(mode);
+    this.walkAgain = true;
   }
 
   /** Resolves when the walk may go on: few enough scans waiting, the streamed leaf taken by clamd. */

@@ -84,16 +84,26 @@ export interface LeafInfo {
   contentType: string;
   encoding: string;
   filename?: string;
+  /**
+   * Where its bytes come from and how they are decoded, the same in every walk of the message (with `end`
+   * given at its end): a part read the same way in another structure has the same source.
+   */
+  source?: string;
 }
 
 /** Where a leaf's decoded bytes go (one scan each). */
 export interface LeafHandle {
   data(bytes: Buffer): void;
-  end(): void;
+  /** `end`: where the part's bytes ended (with `source`, the same part ends at the same place) */
+  end(end?: number): void;
 }
 
 export interface LeafSink {
   leafStart(info: LeafInfo): LeafHandle;
+  /** the decodings other than the reading's first that earlier walks found this part (`leafAt`) needs */
+  decodingsOf?(leafAt: string, encoding: string): readonly string[];
+  /** a decoder found this part read otherwise in `mode` */
+  noteDecoding?(leafAt: string, encoding: string, mode: string): void;
 }
 
 export interface WalkLimits {
@@ -155,7 +165,8 @@ interface Entity {
 
 interface BodyHandler {
   line(content: Buffer, eol: Buffer, continued: boolean): void;
-  end(): void;
+  /** `at`: where the body ended in the walk's input */
+  end(at?: number): void;
 }
 
 export class MimeWalker {
@@ -171,18 +182,23 @@ export class MimeWalker {
   /** leaves so far, shared with the walks of encoded attached messages inside this one */
   private readonly count: { leaves: number };
   private lineNo = 0;
+  /** where the current line starts in this walk's input, and where the walk's input comes from */
+  private lineStart = 0;
+  private offset = 0;
+  private readonly scope: string;
   private readonly strictRfc: boolean;
   private stopped = false;
 
   /** `inside`: this walk reads an encoded attached message, decoded: where it is, and the outer walk's count */
   constructor(
     private readonly reading: Reading, private readonly limits: WalkLimits, private readonly sink: LeafSink,
-    inside?: { path: string; depth: number; count: { leaves: number }; lenient?: boolean },
+    inside?: { path: string; depth: number; count: { leaves: number }; lenient?: boolean; scope: string },
   ) {
     // a walk of what only some readers take for a message (another message/* type, an encoding ignored) judges nothing
     this.strictRfc = structureKey(reading) === structureKey(PRIMARY_READING) && !inside?.lenient;
     this.entity = inside ? newEntity(`${inside.path}.1`, inside.depth + 1, 'text/plain') : newEntity('1', 0, 'text/plain');
     this.count = inside?.count ?? { leaves: 0 };
+    this.scope = inside?.scope ?? 'm';
   }
 
   /** What a walk of an attached message inside this one found (its end). */
@@ -203,6 +219,8 @@ export class MimeWalker {
    */
   line(raw: Buffer, continued = false): void {
     if (this.done) return;
+    this.lineStart = this.offset;
+    this.offset += raw.length;
     let end = raw.length;
     if (end > 0 && raw[end - 1] === LF) end--;
     if (end > 0 && raw[end - 1] === CR) end--;
@@ -218,6 +236,7 @@ export class MimeWalker {
 
   /** The end of the message: whatever is open ends. */
   end(): void {
+    this.lineStart = this.offset;
     if (this.entity && !this.done) this.headerEnd();
     this.closeBody();
     this.frames.length = 0;
@@ -392,10 +411,11 @@ export class MimeWalker {
       return;
     }
     const info: LeafInfo = { path: entity.path, contentType: type.media, encoding, filename: type.name ?? this.dispositionName(entity) };
+    const leafAt = `${this.scope}@${this.lineStart}`;
     const inners: InnerWalk[] = [];
     const walkInside = (from: InnerWalk['from'], lenient: boolean): MimeWalker => {
       const walker = new MimeWalker(this.reading, this.limits, this.sink, {
-        path: entity.path, depth: entity.depth, count: this.count, lenient,
+        path: entity.path, depth: entity.depth, count: this.count, lenient, scope: `${leafAt}:${encoding}:${from}`,
       });
       inners.push({ walker, from, done: () => this.absorb(walker) });
       return walker;
@@ -412,7 +432,7 @@ export class MimeWalker {
       if (!isIdentity(encoding)) walkInside('decoded', true);
       walkInside('raw', true);
     }
-    this.body = new LeafBody(this.sink, info, this.reading, (t, v) => this.trigger(t, v), isTextual(type.media, encoding), inners);
+    this.body = new LeafBody(this.sink, info, leafAt, this.reading, (t, v) => this.trigger(t, v), isTextual(type.media, encoding), inners);
   }
 
   private dispositionName(entity: Entity): string | undefined {
@@ -421,7 +441,7 @@ export class MimeWalker {
   }
 
   private closeBody(): void {
-    this.body?.end();
+    this.body?.end(this.lineStart);
     this.body = undefined;
   }
 
@@ -699,11 +719,11 @@ class Output {
     this.bytes = 0;
   }
 
-  end(): void {
+  end(at?: number): void {
     if (this.ended) return;
     this.ended = true;
     this.flush();
-    this.handle.end();
+    this.handle.end(at);
   }
 }
 
@@ -727,7 +747,7 @@ class LeafBody implements BodyHandler {
   private readonly innerDone: (() => void)[] = [];
 
   constructor(
-    sink: LeafSink, info: LeafInfo, reading: Reading, trigger: (t: Trait, v: string) => void, textual: boolean,
+    sink: LeafSink, info: LeafInfo, leafAt: string, reading: Reading, trigger: (t: Trait, v: string) => void, textual: boolean,
     inners: InnerWalk[] = [],
   ) {
     const enc = info.encoding;
@@ -737,9 +757,16 @@ class LeafBody implements BodyHandler {
       else this.decodedInners.push({ walker: inner.walker, lines: new LineCutter((l, c) => inner.walker.line(l, c), true) });
       this.innerDone.push(() => { inner.walker.end(); inner.done(); });
     }
-    const modes: readonly string[] = enc === 'base64' ? reading.base64 : enc === 'quoted-printable' ? reading.qp : ['identity'];
+    // the reading's decodings, and those earlier walks found this very part read otherwise in
+    const first: readonly string[] = enc === 'base64' ? reading.base64 : enc === 'quoted-printable' ? reading.qp : ['identity'];
+    const modes = [...new Set([...first, ...(sink.decodingsOf?.(leafAt, enc) ?? [])])];
+    const differs = (trait: 'base64' | 'qp') => (mode: string): void => {
+      sink.noteDecoding?.(leafAt, enc, mode);
+      trigger(trait, mode);
+    };
     modes.forEach((mode, i) => {
-      const out = new Output(sink.leafStart(i === 0 ? info : { ...info, path: `${info.path}/${enc}-${mode}` }));
+      const source = `${leafAt}:${enc}-${mode}`;
+      const out = new Output(sink.leafStart(i === 0 ? { ...info, source } : { ...info, path: `${info.path}/${enc}-${mode}`, source }));
       this.outs.push(out);
       const decodedTo = (b: Buffer): void => {
         out.push(b);
@@ -748,8 +775,8 @@ class LeafBody implements BodyHandler {
           for (const inner of this.decodedInners) inner.lines.write(b);
         }
       };
-      if (enc === 'base64') this.b64.push(new Base64Decoder(mode as Base64Mode, (v) => trigger('base64', v), decodedTo));
-      else if (enc === 'quoted-printable') this.qp.push(new QpDecoder(mode as QpMode, (v) => trigger('qp', v), decodedTo));
+      if (enc === 'base64') this.b64.push(new Base64Decoder(mode as Base64Mode, differs('base64'), decodedTo));
+      else if (enc === 'quoted-printable') this.qp.push(new QpDecoder(mode as QpMode, differs('qp'), decodedTo));
     });
     if (textual) {
       this.text = new TextScan(sink, info.path);
@@ -778,12 +805,12 @@ class LeafBody implements BodyHandler {
     this.text?.line(content, eol, continued);
   }
 
-  end(): void {
+  end(at?: number): void {
     for (const d of this.b64) d.end();
     for (const d of this.qp) d.end();
     this.lines?.end();
     this.text?.end();
-    for (const out of this.outs) out.end();
+    for (const out of this.outs) out.end(at);
     for (const inner of this.decodedInners) inner.lines.end();
     for (const done of this.innerDone) done();
   }
