@@ -142,6 +142,33 @@ describe('lib/mime_reading: the MIME walk as readers read', () => {
       .walker.triggered.get('params')?.has('loose-first'));
   });
 
+  it('asks its sink for the decodings of each part: only the part another decoder reads otherwise gets them', () => {
+    const text = lines('Content-Type: multipart/mixed; boundary="BB"', '', '--BB', 'Content-Transfer-Encoding: base64', '', B64,
+      '--BB', 'Content-Transfer-Encoding: base64', '', 'QUJD-_', '--BB--', '');
+    const noted = new Map<string, Set<string>>();
+    const sources: (string | undefined)[] = [];
+    const sink = {
+      leafStart(info: LeafInfo) { sources.push(info.source); return { data: () => undefined, end: () => undefined }; },
+      decodingsOf: (at: string, enc: string) => [...(noted.get(`${at}:${enc}`) ?? [])],
+      noteDecoding: (at: string, enc: string, mode: string) => {
+        const set = noted.get(`${at}:${enc}`) ?? new Set<string>();
+        noted.set(`${at}:${enc}`, set.add(mode));
+      },
+    };
+    const once = (): void => {
+      const w = new MimeWalker(PRIMARY_READING, { maxDepth: 17, maxLeaves: 100 }, sink);
+      for (const line of text.split(/(?<=\r\n)/)) w.line(Buffer.from(line, 'latin1'));
+      w.end();
+    };
+    once();
+    assert.equal(noted.size, 1, 'one part read otherwise');
+    sources.length = 0;
+    once();
+    // the second part: skip, then url and stop (its own); the first: skip only
+    assert.equal(sources.length, 4, sources.join(' '));
+    assert.equal(new Set(sources).size, 4, 'each decoding of each part has a source of its own');
+  });
+
   it('reads parameters with quoted strings, comments and RFC 2231 continuations', () => {
     assert.equal(readParams('multipart/mixed; boundary="a;b" (c)', 'rfc').get('boundary'), 'a;b');
     assert.equal(readParams('multipart/mixed; boundary=BB(c)', 'rfc').get('boundary'), 'BB');
