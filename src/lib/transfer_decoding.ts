@@ -43,7 +43,8 @@ export class Base64Decoder {
       if (v < 0) {
         if (c === 0x20 || c === 0x09 || c === CR || c === LF) continue;
         if (c === 0x3d /* = */) {
-          if (this.have < 2) this.differs('python');
+          // (the second "=" of "==" is the padding going on: read alike)
+          if (this.have < 2 && !this.padded) this.differs('python');
           if (this.mode === 'python') {
             // CPython's a2b_base64: "==" after two characters, "=" after three, end the data; other "=" are skipped
             if (this.have === 3 || (this.have === 2 && ++this.pads >= 2)) {
