@@ -49,8 +49,10 @@ describe('test Postfix instances end with their tests', function () {
     const pf = await startPostfixInstance((dir) => baseMainCf(dir, 'stop.test'));
     const master = pf.masterPid();
     assert.ok(master !== undefined, 'no master');
+    // the wrapper, the master, and at least qmgr and pickup (the master forks them after it listens: on a busy
+    // machine a moment later)
+    await eventually(() => pf.processes().length >= 4, 10_000);
     const pids = pf.processes();
-    // the wrapper, the master, and at least qmgr and pickup
     assert.ok(pids.length >= 4 && pids.includes(master), `processes: ${pids.join(' ')}`);
     await pf.stop();
     assert.deepEqual(pids.filter(alive), [], 'processes of the instance still run after stop()');
