@@ -49,10 +49,15 @@ async function main(): Promise<void> {
   const sinkPort = await freePort();
   const sink = spawn('smtp-sink', ['-u', 'root', '-c', `127.0.0.1:${sinkPort}`, '100'], { stdio: 'ignore' });
   const port = await freePort();
+  // what was started is stopped when the relay does not start either
   const relay = await startRelay(
     ['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sinkPort, clamdSocket: clamd.socket, smtp: { timeout_message: 590 } }))],
     port, {}, [], process.env.BENCH_DIR ?? PROJECT_DIR,
-  );
+  ).catch(async (err: Error) => {
+    sink.kill();
+    await clamd.stop();
+    throw err;
+  });
   console.log('| size | parts | after the dot, ms (median) | transaction, ms (median) | worker CPU ms/msg | worker peak RSS MB |');
   console.log('|---|---|---|---|---|---|');
   try {
