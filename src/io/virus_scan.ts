@@ -116,12 +116,11 @@ async function clean(message: CapturedMessage, settings: AvSettings, names: stri
   const cleaned = replaceParts(bytes, new Map(found.map((f) => [f.part, removalNotice(f, settings.product)])));
   const left = deadline - Date.now();
   if (settings.signal.aborted || left <= 0) return infected;
-  // the rebuilt message, as a whole and part by part, must be clean
-  const original = await message.readAllAsSent();
+  // the rebuilt message, as a whole and part by part, must be clean (else the message read above comes back)
   message.replace(cleaned);
   const rescan = await bothVerdicts(message, { ...settings, clamd: { ...settings.clamd, scanTimeoutMs: left } });
   if (rescan.kind !== 'clean') {
-    message.replace(original);
+    message.replace(bytes);
     return infected;
   }
   return { kind: 'cleaned', removed: found.length, names: found.flatMap((f) => f.names) };

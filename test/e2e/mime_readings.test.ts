@@ -136,7 +136,7 @@ const CASES: Case[] = [
       attachHeader: ['Content-Type: text/plain'], b64: ['Here it is:', 'begin 644 file.com', ...uuencode(p), '`', 'end'],
     }),
   },
-  // uuencode as lenient readers take it (found by the review: any case, any mode, a tab)
+  // uuencode as lenient readers take it: any case, any mode, a tab
   ...['begin 6 a', 'begin 644\ta.com', 'begin 644', 'begin +644 a.com', 'BEGIN 644 a.com'].map((begin): Case => ({
     name: `uuencoded text after "${begin.replace('\t', '<TAB>')}" in a plain text message`, allowed: true,
     build: (p) => single(['Content-Type: text/plain'], ['Here it is:', begin, ...uuencode(p), '`', 'end']),
@@ -152,7 +152,7 @@ const CASES: Case[] = [
     name: `base64 with a lone "=" after ${at} character(s) of a group (Python's email skips it)`, allowed: true,
     build: (p) => attachment(p, { b64: b64WithEquals(p, at) }),
   })),
-  // found by the second review: what Python's email and ripmime read that the walk did not
+  // what Python's email and ripmime read beyond the RFCs: every message/* as a message, parameters by substring
   {
     name: 'a message/external-body part holding a message with the attachment', allowed: true,
     build: (p) => outer(['Content-Type: message/external-body', '', ...inner(p)]),
@@ -319,7 +319,7 @@ describe('what the mail reader opens is what gets scanned (MIME read as readers 
     assert.ok(readersFinding(r2.stored!, 'note 199 ').length > 0);
   });
 
-  it('delivers ordinary mail the review found refused: a forwarded .eml opening with an mbox From line, '
+  it('delivers ordinary mail with RFC quirks: a forwarded .eml opening with an mbox From line, '
     + 'a quoted-printable multipart from a bulk mailer, 1,000 distinct small parts', async () => {
     const eml = [
       ...HEAD, 'Content-Type: multipart/mixed; boundary="F"', '', '--F', 'Content-Type: text/plain', '', 'Forwarded.', '--F',
