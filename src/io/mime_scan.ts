@@ -2,15 +2,16 @@
 // (lib/mime_reading) over the bytes the server will get, and scans each
 // decoded leaf with clamd on its own. A message some reader could read another
 // way is walked again in that reading, up to MAX_READINGS; every leaf of every
-// reading is scanned (small leaves once per distinct content). Memory per
-// message is bounded: lines are read in pieces, leaves stream to clamd.
+// reading is scanned, once per source (the same bytes decoded the same way) and
+// small ones once per distinct content. Memory per message is bounded: lines
+// are read in pieces, leaves stream to clamd.
 
 import crypto from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import type { ClamdVerdict } from '../lib/clamd_reply';
 import {
-  LeafHandle, LeafInfo, LeafSink, MimeWalker, PRIMARY_READING, Reading, STRUCTURE_TRAITS, structureKey, WalkLimits,
+  LeafHandle, LeafInfo, LeafSink, LineCutter, MimeWalker, PRIMARY_READING, Reading, STRUCTURE_TRAITS, structureKey, WalkLimits,
 } from '../lib/mime_reading';
 import { clamdHealth, clamdScan, ClamdOptions, connectTo, daemonFailed, scanOn } from './clamd_client';
 import { connectWithin } from './connect';
@@ -50,7 +51,7 @@ export type MimeScanResult =
  * Walks `read()` (the message as sent, read again for each walk) and scans its
  * leaves: first as the RFCs read it, then in each other structure a walk found
  * readers could give it; a structure is walked again when a walk found a leaf
- * other decodings read otherwise (then every leaf is decoded those ways too).
+ * other decodings read otherwise (then that leaf is decoded those ways too).
  */
 export async function scanMimeLeaves(read: () => Readable, settings: MimeScanSettings): Promise<MimeScanResult> {
   const scans = new LeafScans(settings);
@@ -116,33 +117,16 @@ function describeReadings(keys: string[]): string {
 
 /** Feeds the message to the walker line by line, waiting while clamd is behind. */
 async function walk(stream: Readable, walker: MimeWalker, scans: LeafScans): Promise<void> {
-  let rest: Buffer | undefined;
-  let midLine = false;
+  const lines = new LineCutter((line, continued) => walker.line(line, continued), true, MAX_PIECE_BYTES);
   try {
     for await (const chunk of stream) {
-      let data = rest ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
-      rest = undefined;
-      let at = 0;
-      for (;;) {
-        const nl = data.indexOf(0x0a, at);
-        if (nl < 0) break;
-        walker.line(data.subarray(at, nl + 1), midLine);
-        midLine = false;
-        at = nl + 1;
-      }
-      data = data.subarray(at);
-      if (data.length > MAX_PIECE_BYTES) {
-        walker.line(data, midLine);
-        midLine = true;
-      } else if (data.length) {
-        rest = Buffer.from(data);
-      }
+      lines.write(chunk as Buffer);
       if (walker.done || scans.stopped) break;
       const wait = scans.wait();
       if (wait) await wait;
       if (scans.stopped) break;
     }
-    if (rest && !walker.done) walker.line(rest, midLine);
+    if (!walker.done) lines.end();
   } finally {
     stream.destroy();
     walker.end();

@@ -817,13 +817,16 @@ class LeafBody implements BodyHandler {
 }
 
 /**
- * Cuts decoded text into lines (CRLF or LF): for TextScan without their
- * endings (overlong lines dropped), for a walk with them (overlong lines in
- * pieces).
+ * Cuts bytes into lines (CRLF or LF): for TextScan without their endings
+ * (overlong lines dropped), for a walk with them (lines over `maxLine` in
+ * pieces, the later ones `continued`).
  */
-class LineCutter {
+export class LineCutter {
   private rest: Buffer = Buffer.alloc(0);
-  constructor(private readonly onLine: (line: Buffer, continued: boolean) => void, private readonly withEndings = false) {}
+  constructor(
+    private readonly onLine: (line: Buffer, continued: boolean) => void, private readonly withEndings = false,
+    private readonly maxLine = MAX_TEXT_LINE,
+  ) {}
   private midLine = false;
 
   write(b: Buffer): void {
@@ -838,7 +841,7 @@ class LineCutter {
       at = nl + 1;
     }
     data = data.subarray(at);
-    if (data.length <= MAX_TEXT_LINE) {
+    if (data.length <= this.maxLine) {
       this.rest = Buffer.from(data);
     } else {
       this.rest = Buffer.alloc(0);
