@@ -10,7 +10,7 @@ import { replaceParts } from '../lib/mime_tree';
 import type { AvOutcome } from '../lib/policy';
 import { clamdScan, ClamdOptions, MAIL_MARKER } from './clamd_client';
 import type { LiveScan } from './live_scan';
-import type { WalkLimits } from '../lib/mime_reading';
+import type { ScanLimits } from './part_scans';
 import { MimeScanResult, scanMimeLeaves } from './mime_scan';
 
 export interface AvSettings {
@@ -21,8 +21,10 @@ export interface AvSettings {
   /** av_clean_max_parts: more leaf parts than this cannot be cleaned part by part */
   cleanMaxParts: number;
   product: string;
-  /** the MIME walk's bounds (clamd's MaxRecursion and MaxFiles) */
-  limits: WalkLimits;
+  /** the MIME walk's and unpacking's bounds (clamd's MaxRecursion, MaxFiles, MaxFileSize, MaxScanSize) */
+  limits: ScanLimits;
+  /** av_banned_types */
+  banned: readonly string[];
   /** the transaction ended (the client left), or scanning's time is up: stop scanning */
   signal: AbortSignal;
 }
@@ -38,18 +40,36 @@ export async function scanForViruses(message: CapturedMessage, settings: AvSetti
 }
 
 /**
- * clamd's verdict on the whole message and the relay's on each part as readers
- * decode it, run side by side: infected when either finds a virus (the other is
- * then stopped), clean only when both are clean.
+ * The relay's verdict on each part as readers decode it (archives opened), and
+ * clamd's on the whole message, which starts once the parts are known to hold
+ * nothing clamd must not see (XAR: then the whole message is not sent at all):
+ * infected when either finds a virus (the other is then stopped), clean only
+ * when both are clean.
  */
 async function bothVerdicts(message: CapturedMessage, settings: AvSettings, live?: LiveScan): Promise<AvOutcome> {
   const stopParts = new AbortController();
-  const parts = scanMimeLeaves(() => message.readAsSent(), {
-    clamd: settings.clamd, limits: settings.limits, signal: AbortSignal.any([settings.signal, stopParts.signal]),
+  let whole: Promise<ClamdVerdict> | undefined;
+  const startWhole = (): void => {
+    whole ??= wholeMessageVerdict(message, settings, live).then((v) => {
+      if (v.kind === 'infected') stopParts.abort('infected');
+      return v;
+    });
+  };
+  const parts = await scanMimeLeaves(() => message.readAsSent(), {
+    clamd: settings.clamd, limits: settings.limits, banned: settings.banned,
+    signal: AbortSignal.any([settings.signal, stopParts.signal]), onSafe: startWhole,
   }).catch((err: Error): MimeScanResult => ({ kind: 'not_scanned', reason: `MIME parts: ${err.message}` }));
-  const whole = await wholeMessageVerdict(message, settings, live);
-  if (whole.kind === 'infected') stopParts.abort('infected');
-  return withParts(whole, await parts);
+  if (parts.kind === 'not_scanned' && parts.unsafe) {
+    live?.cancel('not sent to clamd');
+    return parts;
+  }
+  if (parts.kind === 'infected' && !whole) {
+    live?.cancel('infected');
+    return parts;
+  }
+  // a walk that stopped short (a limit, a malformed structure) saw every part it could: the whole message goes too
+  startWhole();
+  return withParts(await whole!, parts);
 }
 
 /** The whole message's verdict with the parts' (infected first, then unreadable, then not scanned). */

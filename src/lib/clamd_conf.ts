@@ -204,25 +204,34 @@ export function clamdConfFor(clamdConfig: string, daemonSockPath: readonly strin
 export interface ClamdScanLimits {
   maxRecursion: number;
   maxFiles: number;
+  /** larger files (parts, archive members) are not scanned */
+  maxFileSize: number;
+  /** bytes clamd scans of one object at most (parts and members of a message, together) */
+  maxScanSize: number;
   /** clamd opens archives (ScanArchive): small parts may go to it as one archive */
   scanArchive: boolean;
 }
 
-/** clamd's built-in defaults (clamd.conf(5)). */
-export const CLAMD_DEFAULT_LIMITS: ClamdScanLimits = { maxRecursion: 17, maxFiles: 10000, scanArchive: true };
+/** clamd 1.4's own defaults (clamd.conf(5)). */
+export const CLAMD_DEFAULT_LIMITS: ClamdScanLimits = {
+  maxRecursion: 17, maxFiles: 10000, maxFileSize: 100 * 1024 ** 2, maxScanSize: 400 * 1024 ** 2, scanArchive: true,
+};
 
-/** MaxRecursion and MaxFiles of a clamd.conf (its first values), clamd's defaults where unset or unreadable; 0 is clamd's "no limit". */
+/** The scan limits of a clamd.conf (its first values), clamd's defaults where unset or unreadable; 0 is clamd's "no limit". */
 export function clamdScanLimits(conf: ClamdConf | undefined): ClamdScanLimits {
-  const read = (name: string, fallback: number): number => {
+  const read = (name: string, fallback: number, parse: (v: string) => number | undefined): number => {
     const v = conf?.settings.get(name)?.value;
-    if (v === undefined || !/^\d+$/.test(v)) return fallback;
-    const n = Number(v);
+    const n = v === undefined ? undefined : parse(v);
+    if (n === undefined) return fallback;
     return n === 0 ? Number.MAX_SAFE_INTEGER : n;
   };
+  const count = (v: string): number | undefined => (/^\d+$/.test(v) ? Number(v) : undefined);
   const archive = conf?.settings.get('ScanArchive')?.value;
   return {
-    maxRecursion: read('MaxRecursion', CLAMD_DEFAULT_LIMITS.maxRecursion),
-    maxFiles: read('MaxFiles', CLAMD_DEFAULT_LIMITS.maxFiles),
+    maxRecursion: read('MaxRecursion', CLAMD_DEFAULT_LIMITS.maxRecursion, count),
+    maxFiles: read('MaxFiles', CLAMD_DEFAULT_LIMITS.maxFiles, count),
+    maxFileSize: read('MaxFileSize', CLAMD_DEFAULT_LIMITS.maxFileSize, clamdSize),
+    maxScanSize: read('MaxScanSize', CLAMD_DEFAULT_LIMITS.maxScanSize, clamdSize),
     scanArchive: archive === undefined ? CLAMD_DEFAULT_LIMITS.scanArchive : isYes(archive),
   };
 }

@@ -2,6 +2,7 @@
 // where it may appear. The typed EsetsConfig is what the rest of the relay reads.
 
 import { isIP } from 'node:net';
+import { BANNED_TYPE_NAMES } from './banned_types';
 
 /** the most timeout_message may be: under RFC 5321's 600 s for the end-of-data answer (lib/timeout_budget) */
 export const MAX_TIMEOUT_MESSAGE_S = 590;
@@ -73,6 +74,8 @@ export interface EsetsConfig {
   clamd_config: string;
   /** extension: most infected parts cleaning will scan one by one; more is "not scanned" */
   av_clean_max_parts: number;
+  /** extension: file types refused as infected (Banned.<type>), names of lib/banned_types */
+  av_banned_types: string[];
   /** extension: concurrent client connections per process (0: no cap) */
   max_connections: number;
   /** extension: concurrent client connections from one address per process (0: no cap) */
@@ -104,6 +107,8 @@ export type OptionType =
   | { kind: 'string' }
   | { kind: 'enum'; values: readonly string[] }
   | { kind: 'enum_list'; values: readonly string[] }
+  /** comma-separated names of a table, possibly none */
+  | { kind: 'name_list'; values: readonly string[] }
   | { kind: 'address_list' }
   | { kind: 'network_list' }
   | { kind: 'host_port' };
@@ -208,6 +213,10 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   av_clean_max_parts: {
     type: int(1, 100_000), scope: 'common', help: 'most MIME parts cleaning scans one by one; more: the message stays infected (extension)',
   },
+  av_banned_types: {
+    type: { kind: 'name_list', values: BANNED_TYPE_NAMES }, scope: 'common',
+    help: 'file types refused as infected (Banned.<type>), by content and attachment name, comma-separated; none by default (extension)',
+  },
   max_connections: { type: int(0, 1_000_000), scope: 'agent', help: 'concurrent client connections per process, 0: no cap (extension)' },
   max_connections_per_ip: {
     type: int(0, 1_000_000), scope: 'agent', help: 'concurrent connections from one client address per process, 0: no cap (extension)',
@@ -277,6 +286,7 @@ export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>(
   // unset: Debian's /etc/clamav/clamd.conf only for Debian's socket (lib/clamd_conf clamdConfFor)
   clamd_config: '',
   av_clean_max_parts: 100,
+  av_banned_types: [],
   max_connections: 1000,
   max_connections_per_ip: 50,
   proxy_hosts: [],
@@ -320,6 +330,7 @@ export function describeType(type: OptionType): string {
     case 'string': return 'a string';
     case 'enum': return `one of ${type.values.join(', ')}`;
     case 'enum_list': return `a ':'-separated list of ${type.values.join(', ')}`;
+    case 'name_list': return `a comma-separated list (or "") of ${type.values.join(', ')}`;
     case 'address_list': return 'a unix socket path or host:port, comma-separated for several';
     case 'network_list': return 'IPv4 or IPv6 addresses or networks (address/prefix), comma-separated';
     case 'host_port': return 'host:port (an IPv6 address in brackets: [::1]:8025)';
@@ -352,6 +363,11 @@ export function parseOptionValue(name: OptionName, raw: string): ParsedValue {
       const words = text.toLowerCase().split(':').map((w) => w.trim()).filter(Boolean);
       if (words.length === 0 || words.some((w) => !type.values.includes(w))) return fail();
       return { ok: true, value: words as SyslogClass[] };
+    }
+    case 'name_list': {
+      const words = text.replace(/^"(.*)"$/, '$1').toLowerCase().split(/[,\s]+/).filter(Boolean);
+      if (words.some((w) => !type.values.includes(w))) return fail();
+      return { ok: true, value: [...new Set(words)] };
     }
     case 'address_list': {
       const addresses = text.split(/[,\s]+/).filter(Boolean);

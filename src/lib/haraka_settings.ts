@@ -78,6 +78,6 @@ export function formatListen(addr: string, port: number): string {
 export function formatOptionValue(key: OptionName, value: OptionValue): string {
   const { kind } = OPTION_SPECS[key].type;
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
-  if (Array.isArray(value)) return value.join(kind === 'enum_list' ? ':' : ',');
+  if (Array.isArray(value)) return kind === 'name_list' && value.length === 0 ? '""' : value.join(kind === 'enum_list' ? ':' : ',');
   return String(value);
 }

@@ -69,3 +69,31 @@ function decode2231(v: string, first: boolean): string {
   const body = first ? v.replace(/^[^']*'[^']*'/, '') : v;
   return body.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
 }
+
+/**
+ * Every name a reader could take from `param` of a Content-* value (`name`,
+ * `filename`): RFC 2231 and plain readings, each also with its RFC 2047
+ * encoded words decoded (bytes as latin1: what matters is the extension).
+ */
+export function fileNames(value: string | undefined, param: string): string[] {
+  if (value === undefined) return [];
+  const names = new Set<string>();
+  for (const style of ['rfc', 'plain'] as const) {
+    const params = readParams(value, style);
+    for (const [key, v] of params) {
+      // `filename*`, `filename*0` read plainly keep the star in the key
+      if (key !== param && !key.startsWith(`${param}*`)) continue;
+      names.add(v);
+      names.add(decodeWords(v));
+    }
+  }
+  return [...names].filter(Boolean);
+}
+
+/** RFC 2047 encoded words decoded to their bytes (latin1). */
+function decodeWords(text: string): string {
+  return text.replace(/=\?[^?]*\?([bBqQ])\?([^?]*)\?=\s*/g, (_m, enc: string, data: string) => {
+    if (enc.toLowerCase() === 'b') return Buffer.from(data, 'base64').toString('latin1');
+    return data.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16)));
+  });
+}

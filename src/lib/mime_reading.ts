@@ -7,7 +7,7 @@
 // Structures no RFC allows are reported as `malformed` by the RFC reading.
 // Pure: no I/O; memory per walk is bounded by constants, not by the message.
 
-import { mediaType, ParamStyle, readParams, stripComments } from './mime_params';
+import { fileNames, mediaType, ParamStyle, readParams, stripComments } from './mime_params';
 import { Base64Decoder, Base64Mode, QpDecoder, QpMode } from './transfer_decoding';
 
 export type { Base64Mode, QpMode };
@@ -84,6 +84,10 @@ export interface LeafInfo {
   contentType: string;
   encoding: string;
   filename?: string;
+  /** every name readers could give it (Content-Type name, Content-Disposition filename, each way of reading them) */
+  names?: string[];
+  /** an attachment: named, or Content-Disposition: attachment (banned types are matched on these only) */
+  attachment?: boolean;
   /**
    * Where its bytes come from and how they are decoded, the same in every walk of the message (with `end`
    * given at its end): a part read the same way in another structure has the same source.
@@ -410,7 +414,12 @@ export class MimeWalker {
       this.overLimit = `more than ${this.limits.maxLeaves} MIME parts (clamd MaxFiles)`;
       return;
     }
-    const info: LeafInfo = { path: entity.path, contentType: type.media, encoding, filename: type.name ?? this.dispositionName(entity) };
+    const disposition = this.pick(entity, 'content-disposition');
+    const names = [...new Set([...fileNames(this.pick(entity, 'content-type'), 'name'), ...fileNames(disposition, 'filename')])];
+    const info: LeafInfo = {
+      path: entity.path, contentType: type.media, encoding, filename: type.name ?? this.dispositionName(entity),
+      names, attachment: names.length > 0 || /^\s*attachment\b/i.test(disposition ?? ''),
+    };
     const leafAt = `${this.scope}@${this.lineStart}`;
     const inners: InnerWalk[] = [];
     const walkInside = (from: InnerWalk['from'], lenient: boolean): MimeWalker => {

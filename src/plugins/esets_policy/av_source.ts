@@ -11,7 +11,7 @@ import { MimeScanResult, scanMimeLeaves } from '../../io/mime_scan';
 import { scanForViruses, withParts } from '../../io/virus_scan';
 import { ClamdPluginResults, pluginCopyDiffers, verdictFromClamdPlugin } from '../../lib/clamd_plugin_verdict';
 import type { EsetsConfig } from '../../lib/esets_options';
-import type { WalkLimits } from '../../lib/mime_reading';
+import type { ScanLimits } from '../../io/part_scans';
 import type { AvOutcome } from '../../lib/policy';
 import { CLAMD_CONNECT_MS, messageBudget } from '../../lib/timeout_budget';
 import type { RelayMessage } from '../../session/relay_message';
@@ -41,7 +41,7 @@ export class RelayClamd implements AvSource {
    * `product`: the name the removal notice of a cleaned part gives; `limits`: the MIME walk's bounds
    * (the clamd in force's MaxRecursion and MaxFiles)
    */
-  constructor(private readonly product: string, private readonly limits: () => WalkLimits) {}
+  constructor(private readonly product: string, private readonly limits: () => ScanLimits) {}
 
   begin(message: RelayMessage, captured: CapturedMessage, config: EsetsConfig): void {
     message.live = new LiveScan(clamdOptions(config, message), config.av_scan_obj_max_size);
@@ -63,6 +63,7 @@ export class RelayClamd implements AvSource {
       cleanMaxParts: config.av_clean_max_parts,
       product: this.product,
       limits: this.limits(),
+      banned: config.av_banned_types,
       signal,
     }, message.live);
     relayMetrics.scan('clamd', (Date.now() - started) / 1000);
@@ -88,7 +89,7 @@ export class ClamdPluginResultsSource implements AvSource {
    * `clamd`: the plugin's clamd_socket addresses; `limits`: the MIME walk's bounds
    */
   constructor(
-    private readonly harakaHeaderLines: number, private readonly clamd: string[], private readonly limits: () => WalkLimits,
+    private readonly harakaHeaderLines: number, private readonly clamd: string[], private readonly limits: () => ScanLimits,
   ) {}
 
   begin(): void {
@@ -112,7 +113,7 @@ export class ClamdPluginResultsSource implements AvSource {
     // down and the operator's own exclusions stand as they are
     if (whole.kind !== 'clean') return whole;
     const parts = await scanMimeLeaves(() => captured.readAsSent(), {
-      clamd: { ...clamdOptions(config, message), addresses: this.clamd }, limits: this.limits(), signal,
+      clamd: { ...clamdOptions(config, message), addresses: this.clamd }, limits: this.limits(), banned: config.av_banned_types, signal,
     }).catch((err: Error): MimeScanResult => ({ kind: 'not_scanned', reason: `MIME parts: ${err.message}` }));
     return withParts(whole, parts);
   }

@@ -36,7 +36,7 @@ import { useStopSignals } from '../shared/stop_signals';
 import { captureMessage, finishedMessage, messageOf } from '../shared/transaction_message';
 import { checkClamdConf, clamdConfFile } from './clamd_conf_check';
 import { clamdScanLimitsOf } from '../../io/clamd_limits';
-import type { WalkLimits } from '../../lib/mime_reading';
+import type { ScanLimits } from '../../io/part_scans';
 import { stageSummary, summarizeEnded } from './summary';
 
 const PRODUCT = `esets-relay ${require('../../../../package.json').version as string}`;
@@ -56,9 +56,12 @@ export function register(this: PolicyPlugin): void {
   useStopSignals(this, drainMs(config));
   const clamdPlugin = pluginList(this).some((name) => CLAMD_PLUGIN_NAMES.includes(name));
   // the MIME walk keeps the limits of the clamd in force (read again when its clamd.conf changes)
-  const walkLimits = (): WalkLimits => {
+  const walkLimits = (): ScanLimits => {
     const limits = clamdScanLimitsOf(clamdConfFile(this));
-    return { maxDepth: limits.maxRecursion, maxLeaves: limits.maxFiles, batchSmallParts: limits.scanArchive };
+    return {
+      maxDepth: limits.maxRecursion, maxLeaves: limits.maxFiles, batchSmallParts: limits.scanArchive,
+      maxFileSize: limits.maxFileSize, maxScanSize: limits.maxScanSize,
+    };
   };
   this.forwardsCapture = pluginList(this).includes('esets_forward');
   if (clamdPlugin) {
