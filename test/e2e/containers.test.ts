@@ -1,0 +1,385 @@
+// What the recipient opens is what gets scanned, for containers: archives and
+// compressed files built with the real tools (Info-ZIP, 7-Zip, bsdtar, xz, lzip,
+// zstd, compress, a PDF with an embedded file), attached to a mail and sent
+// through the relay (the shipped clamd snippet) to a recording server. EICAR
+// inside a format the relay opens is never delivered and a clean member is;
+// what nobody here opens is "not scanned" (451 4.7.1 by default), never
+// clean; XAR never reaches clamd; bombs stop at clamd's limits in bounded time,
+// memory and temporary disk; banned types are refused by content and by name.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Clamd, CLAMD_SNIPPET, EICAR, startClamd } from '../support/clamd';
+import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
+import { Sink } from '../support/sink';
+import { SmtpTestClient } from '../support/smtp_client';
+import { childPids } from '../support/processes';
+import { Tap } from '../support/tap';
+import {
+  ARCHIVE_SAMPLES, compress, infoZip, nested, sevenZip, streamBomb, tarManyMembers, xar, zipBomb42, zipManyMembers, zipOfZeros,
+  zipWithUnderstatedLocalSize,
+} from '../support/archives';
+
+// a few KB that compress: 7-Zip stores what does not shrink, whatever method it is asked for
+const PADDING = 'A perfectly harmless line of text, nothing to see here.\n'.repeat(80);
+const CLEAN = Buffer.from(PADDING);
+const EICAR_BYTES = Buffer.from(`${EICAR}\n${PADDING}`, 'latin1');
+
+/** Formats of the samples that nothing here opens: "not scanned" whatever they hold. */
+const NOT_OPENED = new Set(['7z Deflate64', 'zip Deflate64']);
+/** Samples whose structure readers disagree on: "not scanned" whatever they hold. */
+const DISAGREEING = new Set(['zip understated local size']);
+
+function b64(bytes: Buffer): string[] {
+  const all = bytes.toString('base64');
+  const lines: string[] = [];
+  for (let i = 0; i < all.length; i += 76) lines.push(all.slice(i, i + 76));
+  return lines;
+}
+
+/** A mail with a text part and `bytes` attached; `header` replaces the attachment's Content-* lines. */
+function mailWith(bytes: Buffer, name = 'file.bin', header?: string[]): string {
+  return [
+    'From: a@example.com', 'To: b@example.org', 'Subject: files', 'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="BB"', '',
+    '--BB', 'Content-Type: text/plain; charset=us-ascii', '', 'See the attachment.',
+    '--BB', ...(header ?? [`Content-Type: application/octet-stream; name="${name}"`, `Content-Disposition: attachment; filename="${name}"`]),
+    'Content-Transfer-Encoding: base64', '', ...b64(bytes), '--BB--', '',
+  ].join('\r\n');
+}
+
+/** Peak of a sampled value while `work` runs (every 25 ms). */
+async function peakWhile<T>(sample: () => number, work: Promise<T>): Promise<{ result: T; peak: number }> {
+  let peak = sample();
+  let done = false;
+  const sampler = (async (): Promise<void> => {
+    while (!done) {
+      peak = Math.max(peak, sample());
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  })();
+  const result = await work.finally(() => { done = true; });
+  await sampler;
+  return { result, peak };
+}
+
+function dirBytes(dir: string): number {
+  let total = 0;
+  const walk = (d: string): void => {
+    let entries: fs.Dirent[] = [];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else {
+        try {
+          total += fs.statSync(p).size;
+        } catch { /* removed meanwhile */ }
+      }
+    }
+  };
+  walk(dir);
+  return total;
+}
+
+/** Resident memory of a process and all its descendants (the workers, the unpacking tools), bytes. */
+function treeRss(pid: number): number {
+  let total = 0;
+  const all = [pid];
+  for (let i = 0; i < all.length && i < 200; i++) all.push(...childPids(all[i]));
+  for (const p of all) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) total += Number(m[1]) * 1024;
+    } catch { /* gone */ }
+  }
+  return total;
+}
+
+describe('what the mail reader opens is what gets scanned (containers, bombs, banned types)', function () {
+  this.timeout(180_000);
+  let clamd: Clamd;
+  let sink: Sink;
+  let relay: Relay;
+
+  before(async () => {
+    sink = new Sink();
+    await sink.start();
+    clamd = await startClamd();
+    const port = await freePort();
+    relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket }))], port);
+  });
+
+  after(async () => {
+    await relay?.stop();
+    await sink?.stop();
+    await clamd?.stop();
+  });
+
+  async function send(text: string, through = relay, to = 'b@example.org'): Promise<{ code?: number; text: string; stored?: Buffer }> {
+    sink.messages.length = 0;
+    const client = await SmtpTestClient.connect(through.port);
+    await client.read();
+    await client.command('EHLO client.example');
+    const r = await client.send('a@example.com', [to], text);
+    await client.command('QUIT').catch(() => undefined);
+    client.end();
+    return { code: r.data?.code ?? r.rcpts[0]?.code, text: (r.data?.lines ?? r.rcpts[0]?.lines ?? []).join(' '), stored: sink.messages[0]?.data };
+  }
+
+  for (const sample of ARCHIVE_SAMPLES.filter((s) => s.format !== 'xar')) {
+    const opened = !NOT_OPENED.has(sample.format) && !DISAGREEING.has(sample.format);
+    it(`${sample.format}: EICAR inside never delivered; a clean member ${opened ? 'delivered' : 'not scanned (451)'}`, async () => {
+      const infected = await send(mailWith(sample.build('eicar.com', EICAR_BYTES), 'archive.bin'));
+      assert.ok(infected.code === 550 || (!opened && infected.code === 451), `${infected.code} ${infected.text}`);
+      assert.equal(infected.stored, undefined, 'nothing delivered');
+      const cleanMail = mailWith(sample.build('readme.txt', CLEAN), 'archive.bin');
+      const clean = await send(cleanMail);
+      if (opened) {
+        assert.equal(clean.code, 250, clean.text);
+        assert.ok(clean.stored?.includes(Buffer.from(b64(sample.build('readme.txt', CLEAN))[0])), 'the archive delivered as sent');
+      } else {
+        assert.equal(clean.code, 451, clean.text);
+        assert.match(clean.text, /4\.7\.1/);
+        assert.equal(clean.stored, undefined);
+      }
+    });
+  }
+
+  it('EICAR nested 5 zips deep is found; a member nested deeper than clamd MaxRecursion (17) is not scanned', async () => {
+    const five = await send(mailWith(nested(5, EICAR_BYTES), 'deep.zip'));
+    assert.equal(five.code, 550, five.text);
+    const deep = await send(mailWith(nested(20, CLEAN, 'readme.txt'), 'deeper.zip'));
+    assert.equal(deep.code, 451, deep.text);
+    assert.equal(deep.stored, undefined);
+  });
+
+  it('formats nobody here opens are "not scanned", never clean: lzop, ACE, and a 7z member in Deflate64', async () => {
+    const lzop = Buffer.concat([Buffer.from([0x89, 0x4c, 0x5a, 0x4f, 0x00, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(200, 1)]);
+    const ace = Buffer.concat([Buffer.alloc(7, 1), Buffer.from('**ACE**'), Buffer.alloc(200, 2)]);
+    for (const bytes of [lzop, ace, sevenZip([{ name: 'readme.txt', data: CLEAN }], 'Deflate64')]) {
+      const r = await send(mailWith(bytes));
+      assert.equal(r.code, 451, r.text);
+      assert.equal(r.stored, undefined);
+    }
+  });
+
+  it('a zip whose local header and central directory disagree is not scanned, whatever it holds', async () => {
+    const r = await send(mailWith(zipWithUnderstatedLocalSize('readme.txt', CLEAN), 'a.zip'));
+    assert.equal(r.code, 451, r.text);
+    assert.equal(r.stored, undefined);
+    // a data descriptor (bit 3: macOS Archive Utility, streaming writers) is no disagreement
+    const streamed = await send(mailWith(ARCHIVE_SAMPLES.find((s) => s.format === 'zip data descriptor')!.build('readme.txt', CLEAN)));
+    assert.equal(streamed.code, 250, streamed.text);
+  });
+});
+
+describe('XAR never reaches clamd, raw or decoded', function () {
+  this.timeout(120_000);
+  let clamd: Clamd;
+  let tap: Tap;
+  let sink: Sink;
+  let relay: Relay;
+
+  before(async () => {
+    sink = new Sink();
+    await sink.start();
+    const clamdPort = await freePort();
+    clamd = await startClamd(undefined, false, `${fs.readFileSync(CLAMD_SNIPPET, 'utf8')}\nTCPSocket ${clamdPort}\nTCPAddr 127.0.0.1\n`);
+    tap = new Tap(clamdPort);
+    await tap.start();
+    const port = await freePort();
+    relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, {
+      serverPort: sink.port, clamdSocket: `127.0.0.1:${tap.port}`,
+      global: { clamd_config: `"${path.join(path.dirname(clamd.socket), 'clamd.conf')}"` },
+    }))], port);
+  });
+
+  after(async () => {
+    await relay?.stop();
+    await tap?.stop();
+    await sink?.stop();
+    await clamd?.stop();
+  });
+
+  it('a XAR attachment, plain or inside a zip, is not scanned (451) and no byte of it or of the message goes to clamd', async () => {
+    const archive = xar([{ name: 'readme.txt', data: CLEAN }]);
+    for (const bytes of [archive, infoZip([{ name: 'inner.xar', data: archive }]), compress('gz', archive)]) {
+      tap.sessions.length = 0;
+      const client = await SmtpTestClient.connect(relay.port);
+      await client.read();
+      await client.command('EHLO client.example');
+      const r = await client.send('a@example.com', ['b@example.org'], mailWith(bytes, 'pkg.bin'));
+      client.end();
+      assert.equal(r.data?.code, 451, r.data?.lines.join(' '));
+      assert.equal(sink.messages.length, 0);
+      const toClamd = Buffer.concat(tap.sessions.flatMap((s) => s.sent));
+      assert.ok(!toClamd.includes(Buffer.from('xar!')), 'no XAR bytes sent to clamd');
+      assert.ok(!toClamd.includes(Buffer.from(b64(bytes)[0])), 'the message itself was not sent to clamd');
+    }
+  });
+});
+
+describe('bombs stop at the clamd limits in force, in bounded time, memory and temporary disk', function () {
+  this.timeout(300_000);
+  const MAX_FILE = 20 * 1024 * 1024;
+  const MAX_SCAN = 40 * 1024 * 1024;
+  let clamd: Clamd;
+  let sink: Sink;
+  let relay: Relay;
+  let tmp: string;
+
+  before(async () => {
+    sink = new Sink();
+    await sink.start();
+    const limits = fs.readFileSync(CLAMD_SNIPPET, 'utf8')
+      .replace(/^MaxFileSize .*$/m, 'MaxFileSize 20M').replace(/^MaxScanSize .*$/m, 'MaxScanSize 40M')
+      .replace(/^MaxFiles .*$/m, 'MaxFiles 1000');
+    clamd = await startClamd(undefined, false, limits);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-bomb-tmp-'));
+    const port = await freePort();
+    relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket }))], port, { TMPDIR: tmp });
+  });
+
+  after(async () => {
+    await relay?.stop();
+    await sink?.stop();
+    await clamd?.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const bombs: [string, () => Buffer][] = [
+    ['zip of 1 GiB of zeros', () => zipOfZeros(1024)],
+    ['42.zip-style nested zip', () => zipBomb42(16, 3, 16)],
+    ['gzip of 1 GiB', () => streamBomb('gz', 1024)],
+    ['bzip2 of 1 GiB', () => streamBomb('bz2', 1024)],
+    ['xz of 1 GiB', () => streamBomb('xz', 1024)],
+    ['zstd of 1 GiB', () => streamBomb('zst', 1024)],
+    ['lzip of 1 GiB', () => streamBomb('lz', 1024)],
+    ['7z of 256 MiB of zeros', () => sevenZip([{ name: 'zeros.bin', data: Buffer.alloc(256 * 1024 * 1024) }], 'LZMA2')],
+    ['tar of 20,000 members', () => tarManyMembers(20_000)],
+    ['zip of 20,000 members', () => zipManyMembers(20_000)],
+  ];
+  for (const [name, build] of bombs) {
+    it(`${name}: not scanned (451), within 60 s, under 512 MiB resident, temp disk under MaxScanSize + MaxFileSize`, async () => {
+      const bytes = build();
+      const started = Date.now();
+      const { result, peak } = await peakWhile(() => treeRss(relay.process.pid!), (async () => {
+        const disk = await peakWhile(() => dirBytes(tmp), (async () => {
+          const client = await SmtpTestClient.connect(relay.port);
+          await client.read();
+          await client.command('EHLO client.example');
+          const r = await client.send('a@example.com', ['b@example.org'], mailWith(bytes, 'bomb.bin'));
+          client.end();
+          return r;
+        })());
+        return disk;
+      })());
+      const seconds = (Date.now() - started) / 1000;
+      const r = result.result;
+      assert.equal(r.data?.code, 451, r.data?.lines.join(' '));
+      assert.equal(sink.messages.length, 0);
+      assert.ok(seconds < 60, `${seconds} s`);
+      assert.ok(peak < 512 * 1024 * 1024, `resident ${Math.round(peak / 1048576)} MiB`);
+      assert.ok(result.peak < MAX_SCAN + MAX_FILE + bytes.length * 2, `temporary disk ${Math.round(result.peak / 1048576)} MiB`);
+      assert.ok(dirBytes(tmp) < 1024 * 1024, 'temporary files removed afterwards');
+    });
+  }
+});
+
+describe('banned types (av_banned_types): by content and by name, in archives, per user section', function () {
+  this.timeout(120_000);
+  let clamd: Clamd;
+  let sink: Sink;
+  let relay: Relay;
+
+  /** A Windows program's first bytes: an MZ header pointing at a PE header (no DLL flag). */
+  const program = (): Buffer => {
+    const b = Buffer.alloc(1024, 0x90);
+    b.write('MZ', 0, 'latin1');
+    b.writeUInt32LE(0x80, 0x3c);
+    b.write('PE\0\0', 0x80, 'latin1');
+    b.writeUInt16LE(0x0102, 0x80 + 22);
+    return b;
+  };
+
+  before(async () => {
+    clamd = await startClamd();
+    sink = new Sink();
+    await sink.start();
+    const port = await freePort();
+    const cfgFile = writeEsetsCfg(esetsCfg(port, {
+      serverPort: sink.port, clamdSocket: clamd.socket, smtp: { av_banned_types: '"exe, script, html"', user_config: '"users.cfg"' },
+    }));
+    fs.writeFileSync(path.join(path.dirname(cfgFile), 'users.cfg'), ['[developers.example]', 'av_banned_types = ""', ''].join('\n'));
+    relay = await startRelay(['--config', cfgFile], port);
+  });
+
+  after(async () => {
+    await relay?.stop();
+    await Promise.all([sink?.stop(), clamd?.stop()]);
+  });
+
+  async function send(text: string, to = 'b@example.org'): Promise<{ code?: number; text: string; delivered: boolean }> {
+    sink.messages.length = 0;
+    const client = await SmtpTestClient.connect(relay.port);
+    await client.read();
+    await client.command('EHLO client.example');
+    const r = await client.send('a@example.com', [to], text);
+    client.end();
+    return { code: r.data?.code, text: r.data?.lines.join(' ') ?? '', delivered: sink.messages.length > 0 };
+  }
+
+  it('refuses a program by its content whatever its name, and a script by its name, naming Banned.<type>', async () => {
+    const byContent = await send(mailWith(program(), 'holiday.jpg'));
+    assert.equal(byContent.code, 550, byContent.text);
+    assert.match(byContent.text, /Banned\.exe/);
+    assert.ok(!byContent.delivered);
+    const byName = await send(mailWith(Buffer.from('WScript.Echo "hi"\r\n'), 'invoice.pdf.vbs'));
+    assert.equal(byName.code, 550, byName.text);
+    assert.match(byName.text, /Banned\.script/);
+  });
+
+  it('finds them inside a zip, and by an RFC 2231 or encoded-word name', async () => {
+    const zipped = await send(mailWith(infoZip([{ name: 'docs/setup.exe', data: Buffer.from('not even a program') }]), 'docs.zip'));
+    assert.equal(zipped.code, 550, zipped.text);
+    assert.match(zipped.text, /Banned\.exe/);
+    const rfc2231 = await send(mailWith(Buffer.from('hello'), undefined, [
+      'Content-Type: application/octet-stream', `Content-Disposition: attachment; filename*=UTF-8''report%2Ejs`,
+    ]));
+    assert.equal(rfc2231.code, 550, rfc2231.text);
+    const encoded = await send(mailWith(Buffer.from('hello'), undefined, [
+      'Content-Type: application/octet-stream; name="=?UTF-8?B?cmVwb3J0LmpzIA==?="',
+    ]));
+    assert.equal(encoded.code, 550, encoded.text);
+  });
+
+  it('never matches the text of a message or its HTML alternative, and delivers a harmless attachment', async () => {
+    const alternative = [
+      'From: a@example.com', 'To: b@example.org', 'Subject: newsletter', 'MIME-Version: 1.0',
+      'Content-Type: multipart/alternative; boundary="AA"', '',
+      '--AA', 'Content-Type: text/plain', '', 'Hello', '--AA', 'Content-Type: text/html', '',
+      '<!DOCTYPE html><html><body>Hello</body></html>', '--AA--', '',
+    ].join('\r\n');
+    const html = await send(alternative);
+    assert.equal(html.code, 250, html.text);
+    assert.ok(html.delivered);
+    const plain = await send(mailWith(Buffer.from('just a note'), 'notes.txt'));
+    assert.equal(plain.code, 250, plain.text);
+    const page = await send(mailWith(Buffer.from('<html><body>login</body></html>'), 'login.htm'));
+    assert.equal(page.code, 550, page.text);
+    assert.match(page.text, /Banned\.html/);
+  });
+
+  it('follows the user section: a section that bans nothing delivers the program', async () => {
+    const r = await send(mailWith(program(), 'tool.exe'), 'dev@developers.example');
+    assert.equal(r.code, 250, r.text);
+    assert.ok(r.delivered);
+  });
+});
