@@ -3,8 +3,9 @@
 // (lib/content_formats) and
 //   - refused as banned (lib/banned_types: an attachment or member only),
 //   - ending the scan when clamd must not see it (XAR): "not scanned",
-//   - opened when the relay reads the format (io/unpack, io/pdf_files), each
-//     member handled the same way, recursively, within clamd's limits,
+//   - opened when the relay reads the format (io/zip_members for stored and
+//     deflated ZIPs, io/unpack, io/pdf_files), each member handled the same
+//     way, recursively, within clamd's limits,
 //   - scanned by clamd: small parts by distinct content and together as one
 //     archive, large ones from their file; containers themselves only once
 //     every part and member is known (a container clamd opens must not hold
@@ -18,11 +19,12 @@ import type { ClamdVerdict } from '../lib/clamd_reply';
 import { ContentFormat, endsAsZip, HEAD_BYTES, identify, TAIL_BYTES, XAR_MAGIC } from '../lib/content_formats';
 import type { LeafHandle, LeafInfo, LeafSink, WalkLimits } from '../lib/mime_reading';
 import { tarOf } from '../lib/tar_archive';
-import { checkZipStructure } from '../lib/zip_structure';
+import { checkZipStructure, ZipCheck, ZipMember } from '../lib/zip_structure';
 import { clamdScan, ClamdOptions } from './clamd_client';
 import { pdfEmbeddedFiles } from './pdf_files';
 import { spoolDir } from './process_dirs';
 import { MemberSink, unpack, UnpackBounds } from './unpack';
+import { readableInProcess, zipMembers } from './zip_members';
 
 /** Parts up to this size are held in memory, and scanned once per distinct content. */
 const SMALL_PART_BYTES = 64 * 1024;
@@ -377,12 +379,14 @@ export class PartScans implements LeafSink {
       fs.writeFileSync(file, item.bytes!, { mode: 0o600, flag: 'wx' });
     }
     try {
+      let zipped: ZipMember[] | undefined;
       if (format.id === 'zip') {
         const check = zipCheck(file, item.size);
         if (!check.ok) {
           this.notScanned ??= `zip ${item.label}: ${check.reason}`;
           return;
         }
+        if (readableInProcess(check.members)) zipped = check.members;
       }
       let current: Collector | undefined;
       let index = 0;
@@ -406,8 +410,8 @@ export class PartScans implements LeafSink {
         room: () => this.wait(),
       };
       const bounds: UnpackBounds = { timeoutMs: this.settings.clamd.scanTimeoutMs, memoryBytes: UNPACK_MEMORY_BYTES, signal: this.signal };
-      const result = format.opener === 'pdf'
-        ? await pdfEmbeddedFiles(file, sink, bounds) : await unpack(file, format.opener!, sink, bounds);
+      const result = zipped ? await zipMembers(file, zipped, sink, this.signal)
+        : format.opener === 'pdf' ? await pdfEmbeddedFiles(file, sink, bounds) : await unpack(file, format.opener!, sink, bounds);
       current?.discard();
       if (result.ok === false) this.notScanned ??= `${format.id} ${item.label}: ${result.reason}`;
       else if (result.ok === true && index === 0 && format.opener === 'stream') {
@@ -515,7 +519,7 @@ function where(labels: string[]): string {
 }
 
 /** The ZIP structure check over the file, read header by header. */
-function zipCheck(file: string, size: number): { ok: true } | { ok: false; reason: string } {
+function zipCheck(file: string, size: number): ZipCheck {
   const fd = fs.openSync(file, 'r');
   try {
     const check = checkZipStructure(size, (offset, length) => {
@@ -528,7 +532,7 @@ function zipCheck(file: string, size: number): { ok: true } | { ok: false; reaso
       }
       return buf.subarray(0, got);
     });
-    return check.ok ? { ok: true } : check;
+    return check;
   } finally {
     fs.closeSync(fd);
   }

@@ -69,7 +69,7 @@ function isLzmaAlone(head: Buffer): boolean {
 const RULES: FormatRule[] = [
   {
     id: 'zip', row: 'relay', opener: 'archive',
-    note: 'ZIP incl. zip64 and every method libarchive decodes (Deflate, BZip2, LZMA, XZ, PPMd, Zstandard); '
+    note: 'ZIP incl. zip64, the methods libarchive decodes (Deflate, BZip2, LZMA, XZ, PPMd, Zstandard; not Deflate64); '
       + 'local headers must agree with the central directory',
     test: (h) => at(h, 0, 'PK\x03\x04') || at(h, 0, 'PK\x05\x06') || at(h, 0, 'PK\x07\x08PK'),
   },

@@ -4,8 +4,19 @@
 // A relay that scanned what one reader sees must not call the archive scanned when the
 // recipient's reader would see something else. Pure: bytes come through `read`.
 
+/** A member as the central directory and its local header (which agree) give it. */
+export interface ZipMember {
+  name: Buffer;
+  method: number;
+  flags: number;
+  /** where its compressed bytes start in the file */
+  dataStart: number;
+  compressedSize: number;
+  size: number;
+}
+
 export type ZipCheck =
-  | { ok: true; entries: number; zip64: boolean; prefixBytes: number }
+  | { ok: true; entries: number; zip64: boolean; prefixBytes: number; members: ZipMember[] }
   | { ok: false; reason: string };
 
 const EOCD_SIG = 0x06054b50;
@@ -202,6 +213,7 @@ interface Member {
   label: string;
   start: number;
   end: number;
+  dataStart: number;
 }
 
 interface CentralEntry {
@@ -276,7 +288,7 @@ function checkLocal(src: Source, c: CentralEntry, shift: number): Member {
   const dataEnd = start + LOCAL_LEN + nameLen + extraLen + c.csize;
   if (dataEnd > src.size) fail(`data of ${c.label} runs past the end of the file`);
   const end = described ? dataEnd + descriptorLength(src, dataEnd, c) : dataEnd;
-  return { label: c.label, start, end };
+  return { label: c.label, start, end, dataStart: dataEnd - c.csize };
 }
 
 /** Length of the data descriptor after the data (0 if none follows); it must repeat the central values. */
@@ -324,6 +336,7 @@ function check(size: number, read: (offset: number, length: number) => Buffer): 
   if (end.entries > MAX_ENTRIES) fail('too many entries');
   const names = new Set<string>();
   const members: Member[] = [];
+  const listed: ZipMember[] = [];
   const byOffset = new Map<number, string>();
   let zip64 = end.zip64;
   let at = end.cdStart;
@@ -338,7 +351,9 @@ function check(size: number, read: (offset: number, length: number) => Buffer): 
     if (names.has(key)) fail(`name ${c.label} appears twice`);
     names.add(key);
     zip64 ||= c.usedZip64;
-    members.push(checkLocal(src, c, end.shift));
+    const member = checkLocal(src, c, end.shift);
+    members.push(member);
+    listed.push({ name: c.name, method: c.method, flags: c.flags, dataStart: member.dataStart, compressedSize: c.csize, size: c.usize });
     at = c.next;
   }
   if (at !== end.cdEnd) fail(`end record says ${end.entries} entries, the central directory holds more`);
@@ -355,7 +370,7 @@ function check(size: number, read: (offset: number, length: number) => Buffer): 
     if (m.end > limit) fail(next ? `members ${m.label} and ${next.label} overlap` : `member ${m.label} overlaps the central directory`);
     if (m.end < limit) unaccounted(src, m.end, limit);
   }
-  return { ok: true, entries: end.entries, zip64, prefixBytes: first };
+  return { ok: true, entries: end.entries, zip64, prefixBytes: first, members: listed };
 }
 
 /** `size` is the file's size; `read(offset, length)` returns those bytes (fewer only at the end of the file). */

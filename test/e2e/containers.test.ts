@@ -8,6 +8,7 @@
 // memory and temporary disk; banned types are refused by content and by name.
 
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,7 +46,8 @@ function mailWith(bytes: Buffer, name = 'file.bin', header?: string[]): string {
     'From: a@example.com', 'To: b@example.org', 'Subject: files', 'MIME-Version: 1.0',
     'Content-Type: multipart/mixed; boundary="BB"', '',
     '--BB', 'Content-Type: text/plain; charset=us-ascii', '', 'See the attachment.',
-    '--BB', ...(header ?? [`Content-Type: application/octet-stream; name="${name}"`, `Content-Disposition: attachment; filename="${name}"`]),
+    '--BB',
+    ...(header ?? [`Content-Type: application/octet-stream; name="${name}"`, `Content-Disposition: attachment; filename="${name}"`]),
     'Content-Transfer-Encoding: base64', '', ...b64(bytes), '--BB--', '',
   ].join('\r\n');
 }
@@ -130,7 +132,8 @@ describe('what the mail reader opens is what gets scanned (containers, bombs, ba
     const r = await client.send('a@example.com', [to], text);
     await client.command('QUIT').catch(() => undefined);
     client.end();
-    return { code: r.data?.code ?? r.rcpts[0]?.code, text: (r.data?.lines ?? r.rcpts[0]?.lines ?? []).join(' '), stored: sink.messages[0]?.data };
+    const reply = r.data ?? r.rcpts[0];
+    return { code: reply?.code, text: (reply?.lines ?? []).join(' '), stored: sink.messages[0]?.data };
   }
 
   for (const sample of ARCHIVE_SAMPLES.filter((s) => s.format !== 'xar')) {
@@ -208,21 +211,40 @@ describe('XAR never reaches clamd, raw or decoded', function () {
     await clamd?.stop();
   });
 
-  it('a XAR attachment, plain or inside a zip, is not scanned (451) and no byte of it or of the message goes to clamd', async () => {
+  async function sendThrough(bytes: Buffer): Promise<void> {
+    tap.sessions.length = 0;
+    const client = await SmtpTestClient.connect(relay.port);
+    await client.read();
+    await client.command('EHLO client.example');
+    const r = await client.send('a@example.com', ['b@example.org'], mailWith(bytes, 'pkg.bin'));
+    client.end();
+    assert.equal(r.data?.code, 451, r.data?.lines.join(' '));
+    assert.match(r.data?.lines.join(' ') ?? '', /xar/i);
+    assert.equal(sink.messages.length, 0);
+  }
+
+  it('a XAR attachment, plain, inside a zip or a gzip, is not scanned (451) and no byte of it or of the message goes to clamd', async () => {
     const archive = xar([{ name: 'readme.txt', data: CLEAN }]);
     for (const bytes of [archive, infoZip([{ name: 'inner.xar', data: archive }]), compress('gz', archive)]) {
-      tap.sessions.length = 0;
-      const client = await SmtpTestClient.connect(relay.port);
-      await client.read();
-      await client.command('EHLO client.example');
-      const r = await client.send('a@example.com', ['b@example.org'], mailWith(bytes, 'pkg.bin'));
-      client.end();
-      assert.equal(r.data?.code, 451, r.data?.lines.join(' '));
-      assert.equal(sink.messages.length, 0);
+      await sendThrough(bytes);
       const toClamd = Buffer.concat(tap.sessions.flatMap((s) => s.sent));
       assert.ok(!toClamd.includes(Buffer.from('xar!')), 'no XAR bytes sent to clamd');
       assert.ok(!toClamd.includes(Buffer.from(b64(bytes)[0])), 'the message itself was not sent to clamd');
     }
+  });
+
+  it('a message over 64 KiB holding XAR: the stream of it clamd got while it arrived is dropped unscanned (no verdict asked)', async () => {
+    const archive = xar([{ name: 'data.bin', data: crypto.randomBytes(200 * 1024) }]);
+    await sendThrough(archive);
+    await new Promise((r) => setTimeout(r, 200));
+    const first = Buffer.from(b64(archive)[0]);
+    const live = tap.sessions.filter((s) => Buffer.concat(s.sent).includes(first));
+    for (const s of live) {
+      assert.ok(!Buffer.concat(s.sent).includes(Buffer.from([0, 0, 0, 0])), 'the stream was never ended (clamd scans only then)');
+      assert.equal(Buffer.concat(s.received).length, 0, 'clamd gave no verdict on it');
+    }
+    const decoded = Buffer.concat(tap.sessions.flatMap((s) => s.sent));
+    assert.ok(!decoded.includes(Buffer.from('xar!')), 'no decoded XAR bytes sent to clamd');
   });
 });
 
@@ -244,7 +266,8 @@ describe('bombs stop at the clamd limits in force, in bounded time, memory and t
     clamd = await startClamd(undefined, false, limits);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-bomb-tmp-'));
     const port = await freePort();
-    relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket }))], port, { TMPDIR: tmp });
+    const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket }));
+    relay = await startRelay(['--config', cfg], port, { TMPDIR: tmp });
   });
 
   after(async () => {

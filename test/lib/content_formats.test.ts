@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import zlib from 'node:zlib';
 import { endsAsZip, formatTable, identify } from '../../src/lib/content_formats';
-import { bannedTypeOf, extensionOf } from '../../src/lib/banned_types';
+import { BANNED_TYPES, bannedTypeOf, extensionOf } from '../../src/lib/banned_types';
 import { TarReader } from '../../src/lib/tar_reader';
 import { tarOf } from '../../src/lib/tar_archive';
 import { fileNames } from '../../src/lib/mime_params';
@@ -118,7 +120,7 @@ describe('tar reader: the members an unpacker hands back', () => {
     }
   });
 
-  it('refuses a stream cut inside a member, a bad checksum, and data in an entry that is no file', () => {
+  it('refuses a stream cut inside a member, and a header with a bad checksum', () => {
     const one = tarOf([{ name: 'a', data: Buffer.alloc(600, 1) }]);
     const cut = new TarReader({ member: () => undefined, data: () => undefined, memberEnd: () => undefined });
     cut.write(one.subarray(0, 700));
@@ -129,5 +131,27 @@ describe('tar reader: the members an unpacker hands back', () => {
     const broken = new TarReader({ member: () => undefined, data: () => undefined, memberEnd: () => undefined });
     broken.write(bad);
     assert.match(broken.error ?? '', /checksum/);
+  });
+});
+
+describe('docs/containers.md: the one table, as the code has it', () => {
+  const doc = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'docs', 'containers.md'), 'utf8');
+  const who = { relay: 'the relay', clamd: 'clamd', none: 'nobody here: not scanned' } as const;
+
+  it('has a row for every format, saying who opens it', () => {
+    for (const f of formatTable()) {
+      const row = doc.split('\n').find((l) => l.startsWith(`| \`${f.id}\` |`));
+      assert.ok(row, `no row for ${f.id}`);
+      const cell = row.split('|')[2].trim();
+      assert.equal(cell, f.unsafe ? 'never sent to clamd: not scanned' : who[f.row], f.id);
+    }
+  });
+
+  it('lists every banned type with its extensions', () => {
+    for (const t of BANNED_TYPES) {
+      const row = doc.split('\n').find((l) => l.startsWith(`| \`${t.name}\` |`));
+      assert.ok(row, `no row for ${t.name}`);
+      for (const e of t.extensions) assert.ok(row.includes(`.${e} `) || row.includes(`.${e} |`), `${t.name}: .${e}`);
+    }
   });
 });

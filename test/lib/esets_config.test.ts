@@ -89,6 +89,16 @@ describe('esets.cfg options', () => {
     assert.match(r.diagnostics[0].message, /belongs in \[smtp\]/);
   });
 
+  it('reads av_banned_types as a comma list of the table\'s names, "" for none, an unknown name an error naming the line', () => {
+    const ok = buildConfig('[smtp]\nav_banned_types = "EXE, script,html"\n', 'e.cfg');
+    assert.equal(ok.ok, true);
+    assert.deepEqual(ok.config.av_banned_types, ['exe', 'script', 'html']);
+    assert.deepEqual(buildConfig('[smtp]\nav_banned_types = ""\n', 'e.cfg').config.av_banned_types, []);
+    const bad = buildConfig('[global]\n\nav_banned_types = exe, pdf\n', 'e.cfg');
+    assert.equal(bad.ok, false);
+    assert.match(formatDiagnostic(bad.diagnostics[0]), /^e\.cfg:3: error: option 'av_banned_types' has invalid value 'exe, pdf': expected a comma-separated list/);
+  });
+
   it('makes a wrong value an error naming file, line, key, value and what was expected', () => {
     const r = buildConfig('[smtp]\n\nlisten_port = 25x\n', '/etc/esets.cfg');
     assert.equal(r.ok, false);

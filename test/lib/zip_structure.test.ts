@@ -16,7 +16,13 @@ function check(z: Buffer): ZipCheck {
 }
 
 function assertOk(z: Buffer, expected: { entries: number; zip64?: boolean; prefixBytes?: number }): void {
-  assert.deepEqual(check(z), { ok: true, zip64: false, prefixBytes: 0, ...expected });
+  const r = check(z);
+  assert.ok(r.ok, r.ok ? '' : r.reason);
+  const { members, ...rest } = r;
+  assert.deepEqual(rest, { ok: true, zip64: false, prefixBytes: 0, ...expected });
+  assert.equal(members.length, expected.entries);
+  // each member's data lies inside the archive, after its local header
+  for (const m of members) assert.ok(m.dataStart >= 30 && m.dataStart + m.compressedSize <= z.length, m.name.toString());
 }
 
 function assertRefused(z: Buffer, reason: RegExp): void {
@@ -216,7 +222,8 @@ describe('ZIP structure: what central-directory and streaming readers would both
         largest = Math.max(largest, length);
         return big.subarray(offset, offset + length);
       });
-      assert.deepEqual(r, { ok: true, entries: 2, zip64: false, prefixBytes: 0 });
+      assert.ok(r.ok && r.entries === 2 && !r.zip64 && r.prefixBytes === 0);
+      assert.deepEqual(r.members.map((m) => [m.name.toString(), m.size, m.method]), [['big', 3 * 1024 * 1024, 0], ['small', text(1).length, 8]]);
       assert.ok(largest <= 65557, `read ${largest} bytes at once`);
     });
   });

@@ -1,0 +1,86 @@
+// The members of a ZIP whose members are all stored or deflated (what Office
+// documents, and most zips mailed, are), read in the relay's own process with
+// Node's zlib: no tool to start. lib/zip_structure has checked that every reader
+// sees these members; anything else (other methods, encryption) goes to bsdtar.
+
+import fs from 'node:fs';
+import zlib from 'node:zlib';
+import type { ZipMember } from '../lib/zip_structure';
+import type { MemberSink, UnpackResult } from './unpack';
+
+const STORED = 0;
+const DEFLATED = 8;
+const ENCRYPTED = 0x0001;
+/** Compressed bytes read per step. */
+const READ_BYTES = 64 * 1024;
+
+/** All members stored or deflated, none encrypted: the relay reads them itself. */
+export function readableInProcess(members: readonly ZipMember[]): boolean {
+  return members.every((m) => (m.method === STORED || m.method === DEFLATED) && (m.flags & ENCRYPTED) === 0);
+}
+
+export async function zipMembers(
+  file: string, members: readonly ZipMember[], sink: MemberSink, signal: AbortSignal,
+): Promise<UnpackResult> {
+  const fd = await fs.promises.open(file, 'r');
+  try {
+    for (const m of members) {
+      if (signal.aborted) return { ok: 'stopped' };
+      const name = m.name.toString('utf8');
+      // a folder entry holds nothing
+      if (name.endsWith('/') && m.size === 0) continue;
+      if (!sink.member(name)) return { ok: 'stopped' };
+      const result = await readMember(fd, m, sink, signal);
+      if (result.ok !== true) return result;
+      if (result.size !== m.size) {
+        return { ok: false, reason: `member ${JSON.stringify(name)} unpacks to ${result.size} bytes, the directory says ${m.size}` };
+      }
+      sink.memberEnd();
+    }
+    return { ok: true };
+  } finally {
+    await fd.close();
+  }
+}
+
+async function readMember(
+  fd: fs.promises.FileHandle, m: ZipMember, sink: MemberSink, signal: AbortSignal,
+): Promise<{ ok: true; size: number } | { ok: false; reason: string } | { ok: 'stopped' }> {
+  let size = 0;
+  let stopped = false;
+  const take = (bytes: Buffer): void => {
+    if (stopped) return;
+    size += bytes.length;
+    if (!sink.data(bytes)) stopped = true;
+  };
+  const inflate = m.method === DEFLATED ? zlib.createInflateRaw() : undefined;
+  let failed: string | undefined;
+  inflate?.on('data', take);
+  inflate?.on('error', (err) => { failed = err.message; });
+  for (let at = 0; at < m.compressedSize && !stopped && !failed;) {
+    if (signal.aborted) return { ok: 'stopped' };
+    const want = Math.min(READ_BYTES, m.compressedSize - at);
+    const buf = Buffer.alloc(want);
+    const { bytesRead } = await fd.read(buf, 0, want, m.dataStart + at);
+    if (bytesRead === 0) return { ok: false, reason: 'the archive ends inside a member' };
+    at += bytesRead;
+    const chunk = buf.subarray(0, bytesRead);
+    if (!inflate) take(chunk);
+    else if (!inflate.write(chunk)) await new Promise<void>((resolve) => inflate.once('drain', resolve));
+    const room = sink.room();
+    if (room) await room;
+  }
+  if (inflate) {
+    if (stopped) inflate.destroy();
+    else {
+      await new Promise<void>((resolve) => {
+        inflate.once('end', resolve);
+        inflate.once('error', () => resolve());
+        inflate.end();
+      });
+    }
+  }
+  if (stopped) return { ok: 'stopped' };
+  if (failed) return { ok: false, reason: `deflate data: ${failed}` };
+  return { ok: true, size };
+}
