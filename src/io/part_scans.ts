@@ -19,15 +19,24 @@ import type { ClamdVerdict } from '../lib/clamd_reply';
 import { ContentFormat, endsAsZip, HEAD_BYTES, identify, TAIL_BYTES, XAR_MAGIC } from '../lib/content_formats';
 import type { LeafHandle, LeafInfo, LeafSink, WalkLimits } from '../lib/mime_reading';
 import { tarOf } from '../lib/tar_archive';
-import { checkZipStructure, ZipCheck, ZipMember } from '../lib/zip_structure';
+import { checkZipStructure, ZipMember } from '../lib/zip_structure';
 import { clamdScan, ClamdOptions } from './clamd_client';
 import { pdfEmbeddedFiles } from './pdf_files';
 import { spoolDir } from './process_dirs';
 import { MemberSink, unpack, UnpackBounds } from './unpack';
-import { readableInProcess, zipMembers } from './zip_members';
+import { ReadAt, readableInProcess, zipMembers } from './zip_members';
 
-/** Parts up to this size are held in memory, and scanned once per distinct content. */
+/** Parts up to this size are scanned once per distinct content, together (see flushBatch). */
 const SMALL_PART_BYTES = 64 * 1024;
+/**
+ * Larger parts are held in memory up to this size while the message's parts
+ * held (and not yet scanned) stay under MEMORY_BUDGET_BYTES; beyond, they go
+ * to a file in the spool folder (writing and reading back costs CPU).
+ */
+const MEMORY_PART_BYTES = 4 * 1024 * 1024;
+const MEMORY_BUDGET_BYTES = 8 * 1024 * 1024;
+/** A larger part is written to its file in pieces of about this size. */
+const WRITE_BYTES = 256 * 1024;
 /** Small parts go to clamd as one archive of at most this many members, or this many bytes. */
 const BATCH_MEMBERS = 256;
 const BATCH_BYTES = 1024 * 1024;
@@ -71,10 +80,15 @@ interface Item {
 
 /** Takes a part's bytes as they come; `failed` says why it cannot be scanned. */
 class Collector {
+  /** a small part's bytes; a large one's bytes not yet written */
   private held: Buffer[] = [];
+  private heldBytes = 0;
   private head: Buffer[] = [];
   private headBytes = 0;
-  private tail = Buffer.alloc(0);
+  /** the last written buffers, at least TAIL_BYTES of them once there are */
+  private recent: Buffer[] = [];
+  private recentBytes = 0;
+  /** the end of what was searched for the XAR header, so a header across two writes is found */
   private carry = Buffer.alloc(0);
   private holdsXar = false;
   private fd?: number;
@@ -93,10 +107,12 @@ class Collector {
   /** false: stop sending (a limit was reached, or the scan ended) */
   data(bytes: Buffer): boolean {
     if (this.failed || this.scans.stopped) return false;
-    if (!this.scans.count(bytes.length) || this.size + bytes.length > this.scans.limits.maxFileSize) {
-      this.fail(this.size + bytes.length > this.scans.limits.maxFileSize
-        ? `${this.label} is larger than ${this.scans.limits.maxFileSize} bytes (clamd MaxFileSize)`
-        : `the parts and members of the message exceed ${this.scans.limits.maxScanSize} bytes (clamd MaxScanSize)`);
+    if (this.size + bytes.length > this.scans.limits.maxFileSize) {
+      this.fail(`${this.label} is larger than ${this.scans.limits.maxFileSize} bytes (clamd MaxFileSize)`);
+      return false;
+    }
+    if (!this.scans.count(bytes.length)) {
+      this.fail(`the parts and members of the message exceed ${this.scans.limits.maxScanSize} bytes (clamd MaxScanSize)`);
       return false;
     }
     if (this.headBytes < HEAD_BYTES) {
@@ -104,46 +120,31 @@ class Collector {
       this.head.push(piece);
       this.headBytes += piece.length;
     }
-    const joined = this.carry.length ? Buffer.concat([this.carry, bytes]) : bytes;
-    if (joined.includes(XAR_MAGIC)) this.holdsXar = true;
-    this.carry = Buffer.from(joined.subarray(Math.max(0, joined.length - (XAR_MAGIC.length - 1))));
     this.size += bytes.length;
-    if (this.fd === undefined && this.size <= SMALL_PART_BYTES) {
-      this.held.push(bytes);
-      return true;
-    }
-    try {
-      if (this.fd === undefined) {
-        // grown past the small size: what was held goes to a file first
-        this.file = path.join(spoolDir(), `part-${crypto.randomUUID()}`);
-        this.fd = fs.openSync(this.file, 'wx', 0o600);
-        const before = Buffer.concat(this.held);
-        this.held = [];
-        writeAll(this.fd, before);
-        this.tail = before.subarray(-TAIL_BYTES);
-      }
-      writeAll(this.fd, bytes);
-    } catch (err) {
-      this.fail(`${this.label} could not be written for scanning: ${(err as Error).message}`);
-      return false;
-    }
-    this.tail = bytes.length >= TAIL_BYTES ? Buffer.from(bytes.subarray(bytes.length - TAIL_BYTES))
-      : Buffer.concat([this.tail, bytes]).subarray(-TAIL_BYTES);
+    // decoded text comes a line at a time: bytes are gathered and written in large pieces
+    this.held.push(bytes);
+    this.heldBytes += bytes.length;
+    if (this.fd === undefined && (this.size <= SMALL_PART_BYTES || this.scans.mayHold(this.size))) return true;
+    if (this.heldBytes >= WRITE_BYTES || this.fd === undefined) return this.write();
     return true;
   }
 
   /** The whole part, or undefined when it failed (the reason is then the scan's). */
   end(): Item | undefined {
+    if (this.fd !== undefined && this.heldBytes > 0 && !this.failed) this.write();
     if (this.fd !== undefined) fs.closeSync(this.fd);
     this.fd = undefined;
     if (this.failed || this.scans.stopped) {
       this.discard();
       return undefined;
     }
-    const bytes = this.file ? undefined : Buffer.concat(this.held, this.size);
+    const bytes = this.file ? undefined : Buffer.concat(this.held, this.heldBytes);
+    if (bytes) this.search(bytes);
+    if (bytes && bytes.length > SMALL_PART_BYTES) this.scans.hold(bytes.length);
+    const tail = bytes ?? Buffer.concat(this.recent);
     return {
       label: this.label, depth: this.depth, names: this.names, attachment: this.attachment,
-      head: Buffer.concat(this.head), tail: bytes ? bytes.subarray(-TAIL_BYTES) : this.tail,
+      head: Buffer.concat(this.head), tail: tail.subarray(Math.max(0, tail.length - TAIL_BYTES)),
       holdsXar: this.holdsXar, bytes, file: this.file, size: this.size,
     };
   }
@@ -154,6 +155,38 @@ class Collector {
     removeFile(this.file);
     this.file = undefined;
     this.held = [];
+    this.recent = [];
+  }
+
+  /** What is held goes to the part's file (made on the first write). */
+  private write(): boolean {
+    const buf = this.held.length === 1 ? this.held[0] : Buffer.concat(this.held, this.heldBytes);
+    this.held = [];
+    this.heldBytes = 0;
+    try {
+      if (this.fd === undefined) {
+        this.file = path.join(spoolDir(), `part-${crypto.randomUUID()}`);
+        this.fd = fs.openSync(this.file, 'wx', 0o600);
+      }
+      for (let at = 0; at < buf.length;) at += fs.writeSync(this.fd, buf, at);
+    } catch (err) {
+      this.fail(`${this.label} could not be written for scanning: ${(err as Error).message}`);
+      return false;
+    }
+    this.search(buf);
+    this.recent.push(buf);
+    this.recentBytes += buf.length;
+    while (this.recent.length > 1 && this.recentBytes - this.recent[0].length >= TAIL_BYTES) {
+      this.recentBytes -= this.recent.shift()!.length;
+    }
+    return true;
+  }
+
+  private search(buf: Buffer): void {
+    if (this.holdsXar) return;
+    const across = this.carry.length > 0 && Buffer.concat([this.carry, buf.subarray(0, XAR_MAGIC.length)]).includes(XAR_MAGIC);
+    if (across || buf.includes(XAR_MAGIC)) this.holdsXar = true;
+    this.carry = Buffer.from(buf.subarray(Math.max(0, buf.length - (XAR_MAGIC.length - 1))));
   }
 
   private fail(reason: string): void {
@@ -161,10 +194,6 @@ class Collector {
     this.scans.notScanned ??= reason;
     this.discard();
   }
-}
-
-function writeAll(fd: number, bytes: Buffer): void {
-  for (let at = 0; at < bytes.length;) at += fs.writeSync(fd, bytes, at);
 }
 
 function removeFile(file: string | undefined): void {
@@ -223,6 +252,18 @@ export class PartScans implements LeafSink {
     if (!this.controller.signal.aborted) this.controller.abort('scan of the message ended');
     for (const item of this.deferred.splice(0)) removeFile(item.file);
     for (const { item } of this.toOpen.splice(0)) removeFile(item.file);
+  }
+
+  /** Bytes of parts over SMALL_PART_BYTES held in memory until scanned. */
+  private memoryHeld = 0;
+
+  /** A part of `size` bytes may be held in memory rather than written to a file. */
+  mayHold(size: number): boolean {
+    return size <= MEMORY_PART_BYTES && this.memoryHeld + size <= MEMORY_BUDGET_BYTES;
+  }
+
+  hold(size: number): void {
+    this.memoryHeld += size;
   }
 
   /** Counts bytes taken for scanning; false past clamd's MaxScanSize. */
@@ -372,21 +413,22 @@ export class PartScans implements LeafSink {
 
   /** Opens one container; its members are dispatched as they come. */
   private async open(item: Item, format: ContentFormat): Promise<void> {
+    const source = readerOf(item);
+    // the tools read a file: a container held in memory is written out for them (ZIPs are read in-process)
     let file = item.file;
-    if (!file) {
-      // the tools read a file: a small container is written out for them (the scan at the end uses the bytes)
-      file = path.join(spoolDir(), `part-${crypto.randomUUID()}`);
-      fs.writeFileSync(file, item.bytes!, { mode: 0o600, flag: 'wx' });
-    }
     try {
       let zipped: ZipMember[] | undefined;
       if (format.id === 'zip') {
-        const check = zipCheck(file, item.size);
+        const check = checkZipStructure(item.size, source.read);
         if (!check.ok) {
           this.notScanned ??= `zip ${item.label}: ${check.reason}`;
           return;
         }
         if (readableInProcess(check.members)) zipped = check.members;
+      }
+      if (!zipped && !file) {
+        file = path.join(spoolDir(), `part-${crypto.randomUUID()}`);
+        fs.writeFileSync(file, item.bytes!, { mode: 0o600, flag: 'wx' });
       }
       let current: Collector | undefined;
       let index = 0;
@@ -410,14 +452,15 @@ export class PartScans implements LeafSink {
         room: () => this.wait(),
       };
       const bounds: UnpackBounds = { timeoutMs: this.settings.clamd.scanTimeoutMs, memoryBytes: UNPACK_MEMORY_BYTES, signal: this.signal };
-      const result = zipped ? await zipMembers(file, zipped, sink, this.signal)
-        : format.opener === 'pdf' ? await pdfEmbeddedFiles(file, sink, bounds) : await unpack(file, format.opener!, sink, bounds);
+      const result = zipped ? await zipMembers(source.read, zipped, sink, this.signal)
+        : format.opener === 'pdf' ? await pdfEmbeddedFiles(file!, sink, bounds) : await unpack(file!, format.opener!, sink, bounds);
       current?.discard();
       if (result.ok === false) this.notScanned ??= `${format.id} ${item.label}: ${result.reason}`;
       else if (result.ok === true && index === 0 && format.opener === 'stream') {
         this.notScanned ??= `${format.id} ${item.label}: nothing decompressed`;
       }
     } finally {
+      source.close();
       if (file !== item.file) removeFile(file);
     }
   }
@@ -428,8 +471,14 @@ export class PartScans implements LeafSink {
       removeFile(item.file);
       return;
     }
-    if (item.bytes) {
-      if (item.size > 0) this.scanBytes(item, item.bytes);
+    const bytes = item.bytes;
+    if (bytes && item.size <= SMALL_PART_BYTES) {
+      if (item.size > 0) this.scanBytes(item, bytes);
+      return;
+    }
+    if (bytes) {
+      const done = this.track(async () => item.label, () => clamdScan(this.settings.clamd, (sink) => sink.end(bytes), this.signal));
+      void done.finally(() => { this.memoryHeld -= item.size; });
       return;
     }
     const file = item.file!;
@@ -518,12 +567,15 @@ function where(labels: string[]): string {
   return `one of ${labels.length} parts: ${labels.slice(0, 3).join(', ')}${labels.length > 3 ? ', ...' : ''}`;
 }
 
-/** The ZIP structure check over the file, read header by header. */
-function zipCheck(file: string, size: number): ZipCheck {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const check = checkZipStructure(size, (offset, length) => {
-      const buf = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
+/** Random access to a part's bytes: in memory, or read from its file (open until `close`). */
+function readerOf(item: Item): { read: ReadAt; close(): void } {
+  const bytes = item.bytes;
+  if (bytes) return { read: (offset, length) => bytes.subarray(offset, offset + length), close: () => undefined };
+  let fd: number | undefined;
+  return {
+    read: (offset, length) => {
+      fd ??= fs.openSync(item.file!, 'r');
+      const buf = Buffer.alloc(Math.max(0, Math.min(length, item.size - offset)));
       let got = 0;
       while (got < buf.length) {
         const n = fs.readSync(fd, buf, got, buf.length - got, offset + got);
@@ -531,9 +583,7 @@ function zipCheck(file: string, size: number): ZipCheck {
         got += n;
       }
       return buf.subarray(0, got);
-    });
-    return check;
-  } finally {
-    fs.closeSync(fd);
-  }
+    },
+    close: () => { if (fd !== undefined) fs.closeSync(fd); },
+  };
 }

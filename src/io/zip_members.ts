@@ -3,7 +3,6 @@
 // Node's zlib: no tool to start. lib/zip_structure has checked that every reader
 // sees these members; anything else (other methods, encryption) goes to bsdtar.
 
-import fs from 'node:fs';
 import zlib from 'node:zlib';
 import type { ZipMember } from '../lib/zip_structure';
 import type { MemberSink, UnpackResult } from './unpack';
@@ -19,32 +18,30 @@ export function readableInProcess(members: readonly ZipMember[]): boolean {
   return members.every((m) => (m.method === STORED || m.method === DEFLATED) && (m.flags & ENCRYPTED) === 0);
 }
 
+/** Reads the archive's bytes: `length` bytes at `offset` (fewer at its end). */
+export type ReadAt = (offset: number, length: number) => Buffer;
+
 export async function zipMembers(
-  file: string, members: readonly ZipMember[], sink: MemberSink, signal: AbortSignal,
+  read: ReadAt, members: readonly ZipMember[], sink: MemberSink, signal: AbortSignal,
 ): Promise<UnpackResult> {
-  const fd = await fs.promises.open(file, 'r');
-  try {
-    for (const m of members) {
-      if (signal.aborted) return { ok: 'stopped' };
-      const name = m.name.toString('utf8');
-      // a folder entry holds nothing
-      if (name.endsWith('/') && m.size === 0) continue;
-      if (!sink.member(name)) return { ok: 'stopped' };
-      const result = await readMember(fd, m, sink, signal);
-      if (result.ok !== true) return result;
-      if (result.size !== m.size) {
-        return { ok: false, reason: `member ${JSON.stringify(name)} unpacks to ${result.size} bytes, the directory says ${m.size}` };
-      }
-      sink.memberEnd();
+  for (const m of members) {
+    if (signal.aborted) return { ok: 'stopped' };
+    const name = m.name.toString('utf8');
+    // a folder entry holds nothing
+    if (name.endsWith('/') && m.size === 0) continue;
+    if (!sink.member(name)) return { ok: 'stopped' };
+    const result = await readMember(read, m, sink, signal);
+    if (result.ok !== true) return result;
+    if (result.size !== m.size) {
+      return { ok: false, reason: `member ${JSON.stringify(name)} unpacks to ${result.size} bytes, the directory says ${m.size}` };
     }
-    return { ok: true };
-  } finally {
-    await fd.close();
+    sink.memberEnd();
   }
+  return { ok: true };
 }
 
 async function readMember(
-  fd: fs.promises.FileHandle, m: ZipMember, sink: MemberSink, signal: AbortSignal,
+  read: ReadAt, m: ZipMember, sink: MemberSink, signal: AbortSignal,
 ): Promise<{ ok: true; size: number } | { ok: false; reason: string } | { ok: 'stopped' }> {
   let size = 0;
   let stopped = false;
@@ -59,12 +56,9 @@ async function readMember(
   inflate?.on('error', (err) => { failed = err.message; });
   for (let at = 0; at < m.compressedSize && !stopped && !failed;) {
     if (signal.aborted) return { ok: 'stopped' };
-    const want = Math.min(READ_BYTES, m.compressedSize - at);
-    const buf = Buffer.alloc(want);
-    const { bytesRead } = await fd.read(buf, 0, want, m.dataStart + at);
-    if (bytesRead === 0) return { ok: false, reason: 'the archive ends inside a member' };
-    at += bytesRead;
-    const chunk = buf.subarray(0, bytesRead);
+    const chunk = read(m.dataStart + at, Math.min(READ_BYTES, m.compressedSize - at));
+    if (chunk.length === 0) return { ok: false, reason: 'the archive ends inside a member' };
+    at += chunk.length;
     if (!inflate) take(chunk);
     else if (!inflate.write(chunk)) await new Promise<void>((resolve) => inflate.once('drain', resolve));
     const room = sink.room();

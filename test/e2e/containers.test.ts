@@ -223,7 +223,7 @@ describe('XAR never reaches clamd, raw or decoded', function () {
     assert.equal(sink.messages.length, 0);
   }
 
-  it('a XAR attachment, plain, inside a zip or a gzip, is not scanned (451) and no byte of it or of the message goes to clamd', async () => {
+  it('a XAR attachment, plain, in a zip or a gzip: not scanned (451), no byte of it or of the message to clamd', async () => {
     const archive = xar([{ name: 'readme.txt', data: CLEAN }]);
     for (const bytes of [archive, infoZip([{ name: 'inner.xar', data: archive }]), compress('gz', archive)]) {
       await sendThrough(bytes);
