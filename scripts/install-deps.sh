@@ -5,13 +5,13 @@
 # Postfix's smtp-sink/smtp-source, swaks, openssl, HAProxy (the load balancer tests),
 # the mail readers the MIME tests open stored mail with (python3, munpack, ripmime),
 # the tools the relay opens containers with (bsdtar/bsdcat, qpdf) and those the
-# tests build archives with (7-Zip, Info-ZIP, lzip, zstd, xz, compress, gcab),
+# tests build archives with (7-Zip, Info-ZIP, lzip, zstd, xz, compress, gcab, lz4),
 # then the npm packages (from the lock file) and the TypeScript build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(clamav-daemon clamdscan clamav-testfiles spamassassin spamd postfix swaks openssl rsyslog bsdutils haproxy python3 mpack ripmime \
-  libarchive-tools qpdf 7zip zip unzip lzip zstd xz-utils bzip2 ncompress gcab)
+  libarchive-tools qpdf 7zip zip unzip lzip zstd xz-utils bzip2 ncompress gcab lz4)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

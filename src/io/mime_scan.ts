@@ -61,7 +61,6 @@ export async function scanMimeLeaves(read: () => Readable, settings: MimeScanSet
         scans.walkAgain = false;
         const walker = new MimeWalker(structure, settings.limits, scans);
         await walk(read(), walker, scans);
-        await scans.settled();
         if (scans.stopped) break;
         if (walker.malformed) result = { kind: 'malformed', reason: walker.malformed };
         else if (walker.overLimit) result = { kind: 'not_scanned', reason: walker.overLimit };
@@ -85,9 +84,9 @@ export async function scanMimeLeaves(read: () => Readable, settings: MimeScanSet
         };
       }
     }
-    await scans.settled();
-    // every part and member is known: the containers themselves (and then the whole message) may go to clamd
+    // every part is known: once the containers are opened, the whole message and the containers themselves may go to clamd
     if (!result && !scans.stopped) await scans.finish();
+    await scans.settled();
   } finally {
     scans.stop();
   }

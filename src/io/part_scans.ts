@@ -24,6 +24,7 @@ import { clamdScan, ClamdOptions } from './clamd_client';
 import { pdfEmbeddedFiles } from './pdf_files';
 import { spoolDir } from './process_dirs';
 import { MemberSink, unpack, UnpackBounds } from './unpack';
+import { gzipMembers } from './gzip_members';
 import { ReadAt, readableInProcess, zipMembers } from './zip_members';
 
 /** Parts up to this size are scanned once per distinct content, together (see flushBatch). */
@@ -69,10 +70,14 @@ interface Item {
   depth: number;
   names: string[];
   attachment: boolean;
+  /** a MIME part's declared media type */
+  contentType?: string;
   head: Buffer;
   tail: Buffer;
   /** the XAR header is somewhere in its bytes */
   holdsXar: boolean;
+  /** a PDF header is somewhere in its bytes */
+  holdsPdf: boolean;
   bytes?: Buffer;
   file?: string;
   size: number;
@@ -88,13 +93,15 @@ class Collector {
   /** the last written buffers, at least TAIL_BYTES of them once there are */
   private recent: Buffer[] = [];
   private recentBytes = 0;
-  /** the end of what was searched for the XAR header, so a header across two writes is found */
+  /** the end of what was searched, so a needle across two writes is found */
   private carry = Buffer.alloc(0);
   private holdsXar = false;
+  private holdsPdf = false;
   private fd?: number;
   private file?: string;
   size = 0;
   failed?: string;
+  contentType?: string;
 
   constructor(
     private readonly scans: PartScans,
@@ -143,9 +150,9 @@ class Collector {
     if (bytes && bytes.length > SMALL_PART_BYTES) this.scans.hold(bytes.length);
     const tail = bytes ?? Buffer.concat(this.recent);
     return {
-      label: this.label, depth: this.depth, names: this.names, attachment: this.attachment,
+      label: this.label, depth: this.depth, names: this.names, attachment: this.attachment, contentType: this.contentType,
       head: Buffer.concat(this.head), tail: tail.subarray(Math.max(0, tail.length - TAIL_BYTES)),
-      holdsXar: this.holdsXar, bytes, file: this.file, size: this.size,
+      holdsXar: this.holdsXar, holdsPdf: this.holdsPdf, bytes, file: this.file, size: this.size,
     };
   }
 
@@ -182,11 +189,13 @@ class Collector {
     return true;
   }
 
+  /** Looks for the XAR header and a PDF header anywhere (a PDF reader finds one after other bytes too). */
   private search(buf: Buffer): void {
-    if (this.holdsXar) return;
-    const across = this.carry.length > 0 && Buffer.concat([this.carry, buf.subarray(0, XAR_MAGIC.length)]).includes(XAR_MAGIC);
-    if (across || buf.includes(XAR_MAGIC)) this.holdsXar = true;
-    this.carry = Buffer.from(buf.subarray(Math.max(0, buf.length - (XAR_MAGIC.length - 1))));
+    const edge = this.carry.length ? Buffer.concat([this.carry, buf.subarray(0, NEEDLE_BYTES)]) : undefined;
+    const has = (needle: Buffer): boolean => buf.includes(needle) || (edge !== undefined && edge.includes(needle));
+    this.holdsXar ||= has(XAR_MAGIC);
+    this.holdsPdf ||= has(PDF_MAGIC);
+    this.carry = Buffer.from(buf.subarray(Math.max(0, buf.length - (NEEDLE_BYTES - 1))));
   }
 
   private fail(reason: string): void {
@@ -208,6 +217,9 @@ function quoted(name: string): string {
 }
 
 const ZIP_FORMAT = identify(Buffer.from('PK\x03\x04', 'latin1'))!;
+const PDF_FORMAT = identify(Buffer.from('%PDF-1.7', 'latin1'))!;
+const PDF_MAGIC = Buffer.from('%PDF-', 'latin1');
+const NEEDLE_BYTES = Math.max(XAR_MAGIC.length, PDF_MAGIC.length);
 
 /** Scans each part the walks hand it and each member of what it opens; stops at the first infected one. */
 export class PartScans implements LeafSink {
@@ -233,7 +245,8 @@ export class PartScans implements LeafSink {
   private readonly idleWaiters: (() => void)[] = [];
   private readonly scanned = new Set<string>();
   /** containers to open, one at a time; containers to scan once every part is known */
-  private readonly toOpen: { item: Item; format: ContentFormat }[] = [];
+  /** `candidate`: the format was found after other bytes; not opening it is no failure */
+  private readonly toOpen: { item: Item; format: ContentFormat; candidate: boolean }[] = [];
   private opening?: Promise<void>;
   private readonly deferred: Item[] = [];
   private readonly controller = new AbortController();
@@ -290,6 +303,7 @@ export class PartScans implements LeafSink {
     const names = info.names ?? (info.filename ? [info.filename] : []);
     const label = `part ${info.path}${info.filename ? ` ${quoted(info.filename)}` : ''}`;
     const collector = new Collector(this, label, 0, names, info.attachment ?? names.length > 0);
+    collector.contentType = info.contentType;
     return {
       data: (bytes) => { collector.data(bytes); },
       end: (at) => {
@@ -340,8 +354,22 @@ export class PartScans implements LeafSink {
     }
   }
 
-  /** Every part and member is known and none is unsafe: the containers themselves go to clamd. */
+  /** Every container is opened (its members handed on; their scans may still run). */
+  private async openedAll(): Promise<void> {
+    for (;;) {
+      if (this.opening) await this.opening;
+      else if (this.toOpen.length && !this.stopped) this.openNext();
+      else return;
+    }
+  }
+
+  /**
+   * After the walks: once every container is opened and nothing unsafe was
+   * found, the whole message may go to clamd (onSafe) and the containers
+   * themselves do; resolves when every scan has its answer.
+   */
   async finish(): Promise<void> {
+    await this.openedAll();
     if (this.stopped) return;
     this.settings.onSafe?.();
     for (const item of this.deferred.splice(0)) this.scanItem(item);
@@ -365,7 +393,7 @@ export class PartScans implements LeafSink {
       removeFile(item.file);
       return;
     }
-    const banned = item.attachment ? bannedTypeOf(this.settings.banned, item.head, item.names) : undefined;
+    const banned = item.attachment ? bannedTypeOf(this.settings.banned, item.head, item.names, item.contentType) : undefined;
     if (banned) {
       removeFile(item.file);
       this.infected.push(`Banned.${banned} (${item.label})`);
@@ -386,7 +414,9 @@ export class PartScans implements LeafSink {
     }
     const opened = formats.filter((f) => f.row === 'relay');
     for (const f of formats) if (f.row === 'none') this.notScanned ??= `${f.id} in ${item.label}: no reader here opens it`;
-    if (opened.length === 0) {
+    // a PDF header after other bytes: qpdf (and PDF readers) may still open it; if qpdf cannot, neither is it a PDF to scan
+    const maybePdf = item.holdsPdf && !formats.some((f) => f.id === 'pdf');
+    if (opened.length === 0 && !maybePdf) {
       this.scanItem(item);
       return;
     }
@@ -396,14 +426,15 @@ export class PartScans implements LeafSink {
       return;
     }
     this.deferred.push(item);
-    for (const format of opened) this.toOpen.push({ item, format });
+    for (const format of opened) this.toOpen.push({ item, format, candidate: false });
+    if (maybePdf) this.toOpen.push({ item, format: PDF_FORMAT, candidate: true });
     if (!this.opening) this.openNext();
   }
 
   private openNext(): void {
     const next = this.toOpen.shift();
     if (!next || this.stopped) return;
-    this.opening = this.open(next.item, next.format)
+    this.opening = this.open(next.item, next.format, next.candidate)
       .catch((err: Error) => { this.notScanned ??= `${next.format.id} ${next.item.label}: ${err.message}`; })
       .finally(() => {
         this.opening = undefined;
@@ -412,35 +443,35 @@ export class PartScans implements LeafSink {
   }
 
   /** Opens one container; its members are dispatched as they come. */
-  private async open(item: Item, format: ContentFormat): Promise<void> {
+  private async open(item: Item, format: ContentFormat, candidate: boolean): Promise<void> {
     const source = readerOf(item);
     // the tools read a file: a container held in memory is written out for them (ZIPs are read in-process)
     let file = item.file;
     try {
       let zipped: ZipMember[] | undefined;
       if (format.id === 'zip') {
-        const check = checkZipStructure(item.size, source.read);
+        const check = checkZipStructure(item.size, source.read, this.limits.maxLeaves);
         if (!check.ok) {
           this.notScanned ??= `zip ${item.label}: ${check.reason}`;
           return;
         }
         if (readableInProcess(check.members)) zipped = check.members;
       }
-      if (!zipped && !file) {
+      if (!zipped && format.id !== 'gzip' && !file) {
         file = path.join(spoolDir(), `part-${crypto.randomUUID()}`);
         fs.writeFileSync(file, item.bytes!, { mode: 0o600, flag: 'wx' });
       }
       let current: Collector | undefined;
       let index = 0;
       const sink: MemberSink = {
-        member: (name) => {
+        member: (name, aliases = []) => {
           if (++this.members > this.limits.maxLeaves) {
             this.notScanned ??= `the message's archives hold more than ${this.limits.maxLeaves} files (clamd MaxFiles)`;
             return false;
           }
           index++;
           const label = `${item.label} > ${name ? quoted(name) : `${format.id} content`}`;
-          current = new Collector(this, label, item.depth + 1, name ? [name] : [], true);
+          current = new Collector(this, label, item.depth + 1, [name, ...aliases].filter(Boolean), true);
           return true;
         },
         data: (bytes) => current?.data(bytes) ?? false,
@@ -453,9 +484,10 @@ export class PartScans implements LeafSink {
       };
       const bounds: UnpackBounds = { timeoutMs: this.settings.clamd.scanTimeoutMs, memoryBytes: UNPACK_MEMORY_BYTES, signal: this.signal };
       const result = zipped ? await zipMembers(source.read, zipped, sink, this.signal)
-        : format.opener === 'pdf' ? await pdfEmbeddedFiles(file!, sink, bounds) : await unpack(file!, format.opener!, sink, bounds);
+        : format.id === 'gzip' ? await gzipMembers(source.read, item.size, sink, this.signal)
+          : format.opener === 'pdf' ? await pdfEmbeddedFiles(file!, sink, bounds) : await unpack(file!, format.opener!, sink, bounds);
       current?.discard();
-      if (result.ok === false) this.notScanned ??= `${format.id} ${item.label}: ${result.reason}`;
+      if (result.ok === false && !candidate) this.notScanned ??= `${format.id} ${item.label}: ${result.reason}`;
       else if (result.ok === true && index === 0 && format.opener === 'stream') {
         this.notScanned ??= `${format.id} ${item.label}: nothing decompressed`;
       }

@@ -7,8 +7,11 @@ import { MemberSink, runLimited, UnpackBounds, UnpackResult } from './unpack';
 
 /** The object listing of any PDF a mail carries fits in this; a larger one is not read. */
 const MAX_JSON_BYTES = 64 * 1024 * 1024;
-/** Embedded files of one PDF read at most (clamd's MaxFiles bounds the message as a whole as well). */
-const MAX_EMBEDDED = 1000;
+/** Embedded files of one PDF read at most (one qpdf run each): more is "not scanned". */
+const MAX_EMBEDDED = 100;
+
+/** qpdf's exit statuses for success: 0, and 3 (warnings: a damaged PDF it recovered, as readers do). */
+const QPDF_OK = [0, 3];
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -24,20 +27,20 @@ export async function pdfEmbeddedFiles(file: string, sink: MemberSink, bounds: U
     }
     listing = Buffer.concat(chunks).toString('utf8');
     return true;
-  });
+  }, QPDF_OK);
   if (listed.ok !== true) return listed;
-  let streams: string[];
+  let streams: { ref: string; names: string[] }[];
   try {
     streams = embeddedStreams(JSON.parse(listing) as Json);
   } catch (err) {
     return { ok: false, reason: `qpdf's object listing: ${(err as Error).message}` };
   }
   if (streams.length > MAX_EMBEDDED) return { ok: false, reason: `more than ${MAX_EMBEDDED} embedded files` };
-  for (const ref of streams) {
+  for (const { ref, names } of streams) {
     const [num, gen] = ref.split(' ');
     const args = [`--show-object=${num},${gen}`, '--filtered-stream-data', '--decode-level=all', file];
     const result = await runLimited('qpdf', args, bounds, async (stdout) => {
-      if (!sink.member(`embedded-${num}`)) return false;
+      if (!sink.member(names[0] ?? `embedded-${num}`, names.slice(1))) return false;
       for await (const chunk of stdout) {
         if (!sink.data(chunk as Buffer)) return false;
         const room = sink.room();
@@ -45,44 +48,71 @@ export async function pdfEmbeddedFiles(file: string, sink: MemberSink, bounds: U
       }
       sink.memberEnd();
       return true;
-    });
+    }, QPDF_OK);
     if (result.ok !== true) return result;
   }
   return { ok: true };
 }
 
-/** "N G" of each stream object that is an embedded file (by /Type, or named by an /EF dictionary). */
-export function embeddedStreams(listing: Json): string[] {
-  const top = (listing as { qpdf?: Json }).qpdf;
-  const objects = Array.isArray(top) ? (top[1] as Record<string, Json>) : undefined;
-  if (!objects || typeof objects !== 'object') throw new Error('no objects');
-  const found = new Set<string>();
-  const refOf = (v: Json): string | undefined => (typeof v === 'string' && /^\d+ \d+ R$/.test(v) ? v.slice(0, -2) : undefined);
+/** A PDF text string as qpdf's JSON v2 writes it ("u:" text, "b:" hex bytes). */
+function pdfString(v: Json | undefined): string | undefined {
+  if (typeof v !== 'string') return undefined;
+  if (v.startsWith('u:')) return v.slice(2);
+  if (v.startsWith('b:')) return Buffer.from(v.slice(2), 'hex').toString('latin1');
+  return undefined;
+}
+
+type JsonObject = { [key: string]: Json };
+const isObject = (v: Json | undefined): v is JsonObject => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * Each stream object that is an embedded file (by /Type, or named by a file
+ * specification's /EF, given directly or by reference), with the names its
+ * file specifications give it.
+ */
+export function embeddedStreams(listing: Json): { ref: string; names: string[] }[] {
+  const top = isObject(listing) ? listing.qpdf : undefined;
+  const objects = Array.isArray(top) && isObject(top[1]) ? top[1] : undefined;
+  if (!objects) throw new Error('no objects');
+  const valueOf = (ref: string): Json | undefined => {
+    const entry = objects[`obj:${ref} R`];
+    return isObject(entry) ? (entry.value ?? (isObject(entry.stream) ? entry.stream.dict : undefined)) : undefined;
+  };
+  const refOf = (v: Json | undefined): string | undefined => (typeof v === 'string' && /^\d+ \d+ R$/.test(v) ? v.slice(0, -2) : undefined);
+  const found = new Map<string, Set<string>>();
+  const add = (ref: string, names: (string | undefined)[]): void => {
+    const set = found.get(ref) ?? new Set<string>();
+    for (const n of names) if (n) set.add(n);
+    found.set(ref, set);
+  };
   const visit = (v: Json, depth: number): void => {
     if (depth > 64 || v === null || typeof v !== 'object') return;
     if (Array.isArray(v)) {
       for (const item of v) visit(item, depth + 1);
       return;
     }
-    const ef = v['/EF'];
-    if (ef && typeof ef === 'object' && !Array.isArray(ef)) {
-      for (const target of Object.values(ef)) {
-        const ref = refOf(target);
-        if (ref) found.add(ref);
+    if ('/EF' in v) {
+      const ef = refOf(v['/EF']) ? valueOf(refOf(v['/EF'])!) : v['/EF'];
+      const names = ['/UF', '/F', '/DOS', '/Mac', '/Unix'].map((k) => pdfString(v[k]));
+      if (isObject(ef)) {
+        for (const target of Object.values(ef)) {
+          const ref = refOf(target);
+          if (ref) add(ref, names);
+        }
       }
     }
     for (const item of Object.values(v)) visit(item, depth + 1);
   };
   for (const [key, entry] of Object.entries(objects)) {
     const m = /^obj:(\d+ \d+) R$/.exec(key);
-    if (!m || !entry || typeof entry !== 'object' || Array.isArray(entry)) continue;
-    const stream = entry.stream as { dict?: Record<string, Json> } | undefined;
-    if (stream?.dict?.['/Type'] === '/EmbeddedFile') found.add(m[1]);
+    if (!m || !isObject(entry)) continue;
+    const stream = isObject(entry.stream) ? entry.stream : undefined;
+    if (isObject(stream?.dict) && stream.dict['/Type'] === '/EmbeddedFile') add(m[1], []);
     visit(entry, 0);
   }
   // only objects that are streams can be read as files (a reference elsewhere is a broken PDF: qpdf says so)
-  return [...found].filter((ref) => {
+  return [...found].filter(([ref]) => {
     const entry = objects[`obj:${ref} R`];
-    return entry && typeof entry === 'object' && !Array.isArray(entry) && 'stream' in entry;
-  });
+    return isObject(entry) && 'stream' in entry;
+  }).map(([ref, names]) => ({ ref, names: [...names] }));
 }

@@ -12,7 +12,8 @@ import { TarReader } from '../lib/tar_reader';
 
 /** What a member's bytes go to; `false` from `member` stops the unpacking (a limit was reached). */
 export interface MemberSink {
-  member(name: string): boolean;
+  /** `aliases`: other names the container gives the member (a PDF file specification's /UF and /F) */
+  member(name: string, aliases?: string[]): boolean;
   data(bytes: Buffer): boolean;
   memberEnd(): void;
   /** resolves when the consumer has room for more (scans waiting) */
@@ -34,8 +35,9 @@ const TOOL: Record<Exclude<Opener, 'pdf'>, string> = { archive: 'bsdtar', stream
 const STDERR_BYTES = 2048;
 
 /** Runs a tool under CPU, memory, file-size and time limits; its stdout is read by `read`. */
+/** `okExit`: the exit statuses that mean success (qpdf says 3 for "done, with warnings": a damaged PDF it recovered). */
 export async function runLimited(
-  command: string, args: string[], bounds: UnpackBounds, read: (stdout: Readable) => Promise<boolean>,
+  command: string, args: string[], bounds: UnpackBounds, read: (stdout: Readable) => Promise<boolean>, okExit: readonly number[] = [0],
 ): Promise<UnpackResult> {
   const cpu = Math.max(1, Math.ceil(bounds.timeoutMs / 1000));
   const child = spawn('prlimit', [
@@ -71,7 +73,9 @@ export async function runLimited(
   if (killedFor) return { ok: false, reason: killedFor };
   if (end.error) return { ok: false, reason: `${command}: ${end.error.message}` };
   if (end.signal) return { ok: false, reason: `${command} ended by ${end.signal}${end.signal === 'SIGXCPU' ? ' (CPU limit)' : ''}` };
-  if (end.code !== 0) return { ok: false, reason: `${command}: ${firstLine(stderr) || `exit status ${end.code}`}` };
+  if (end.code === null || !okExit.includes(end.code)) {
+    return { ok: false, reason: `${command}: ${firstLine(stderr) || `exit status ${end.code}`}` };
+  }
   if (!complete) return { ok: false, reason: `${command}'s output ended early` };
   return { ok: true };
 }

@@ -2,7 +2,9 @@
 // av_clean_mode allows, remove infected MIME parts and scan the result again.
 
 import type { CapturedMessage } from './captured_message';
+import { bannedTypeOf } from '../lib/banned_types';
 import { InfectedPart, isRemovable, removalNotice } from '../lib/cleaning';
+import { HEAD_BYTES } from '../lib/content_formats';
 import type { ClamdVerdict } from '../lib/clamd_reply';
 import type { CleanMode } from '../lib/esets_options';
 import { decodedBody, leafParts, parseMime } from '../lib/mime_tree';
@@ -122,11 +124,16 @@ async function clean(message: CapturedMessage, settings: AvSettings, names: stri
   for (const part of leaves) {
     const left = deadline - Date.now();
     if (settings.signal.aborted || left <= 0) return infected;
-    const verdict: ClamdVerdict = await clamdScan(
-      { ...settings.clamd, scanTimeoutMs: left },
-      (sink) => sink.end(decodedBody(bytes, part)),
-      settings.signal,
-    );
+    const body = decodedBody(bytes, part);
+    // a banned attachment (by its own name or content) is removed like an infected one
+    const attachment = part.disposition === 'attachment' || part.filename !== undefined;
+    const names = part.filename ? [part.filename] : [];
+    const banned = attachment ? bannedTypeOf(settings.banned, body.subarray(0, HEAD_BYTES), names) : undefined;
+    if (banned) {
+      found.push({ part, names: [`Banned.${banned}`] });
+      continue;
+    }
+    const verdict: ClamdVerdict = await clamdScan({ ...settings.clamd, scanTimeoutMs: left }, (sink) => sink.end(body), settings.signal);
     if (verdict.kind === 'not_scanned') return infected;
     if (verdict.kind === 'infected') found.push({ part, names: verdict.names });
   }

@@ -29,7 +29,7 @@ export async function zipMembers(
     const name = m.name.toString('utf8');
     // a folder entry holds nothing
     if (name.endsWith('/') && m.size === 0) continue;
-    if (!sink.member(name)) return { ok: 'stopped' };
+    if (!sink.member(name, m.unicodeName ? [m.unicodeName] : [])) return { ok: 'stopped' };
     const result = await readMember(read, m, sink, signal);
     if (result.ok !== true) return result;
     if (result.size !== m.size) {

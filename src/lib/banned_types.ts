@@ -10,6 +10,8 @@ export interface BannedType {
   extensions: readonly string[];
   /** content that is this type whatever its name */
   content?: (head: Buffer) => boolean;
+  /** media types that declare it (an attachment's Content-Type: what the reader's system opens it as) */
+  mediaTypes?: readonly string[];
   /** what docs/containers.md says it catches */
   note: string;
 }
@@ -29,10 +31,29 @@ function peKind(head: Buffer): 'exe' | 'dll' | 'dos' | undefined {
   return head.readUInt16LE(pe + 22) & 0x2000 ? 'dll' : 'exe';
 }
 
+/** Elements a browser renders as a page when a document starts with one. */
+const PAGE_START = /^<(?:html|head|body|script|svg|meta|iframe|frameset|form|title|style|link|base|object|embed)[\s>/]/i;
+/** What may precede the first element: blanks, an XML prolog, comments, a doctype. */
+const PROLOG = /^(?:\s+|<\?[^>]*\?>|<!--[\s\S]*?-->|<!doctype[^>]*>)/i;
+
+/** Markup a browser shows as a page: after any prolog, comments or doctype, a page element comes first. */
+function isMarkup(head: Buffer): boolean {
+  let text = head.subarray(0, 4096).toString('latin1').replace(/^(?:\xef\xbb\xbf|\xff\xfe|\xfe\xff)/, '');
+  if (/^\s*<!doctype\s+html/i.test(text)) return true;
+  for (let i = 0; i < 64; i++) {
+    const m = PROLOG.exec(text);
+    if (!m) break;
+    text = text.slice(m[0].length);
+  }
+  return PAGE_START.test(text);
+}
+
 export const BANNED_TYPES: readonly BannedType[] = [
   {
     name: 'exe', extensions: ['exe', 'com', 'scr', 'pif', 'cpl', 'msi', 'msp', 'appx', 'msix', 'jar'],
     content: (h) => { const k = peKind(h); return k === 'exe' || k === 'dos'; },
+    mediaTypes: ['application/x-msdownload', 'application/x-dosexec', 'application/x-msdos-program', 'application/x-ms-installer',
+      'application/vnd.microsoft.portable-executable', 'application/java-archive'],
     note: 'Windows and DOS programs (MZ/PE content), installers, Java archives by name',
   },
   {
@@ -47,6 +68,8 @@ export const BANNED_TYPES: readonly BannedType[] = [
       'scf', 'inf',
     ],
     content: (h) => starts(h, '#!') || starts(h, '#@~^'),
+    mediaTypes: ['application/javascript', 'application/x-javascript', 'text/javascript', 'text/vbscript', 'application/hta',
+      'application/x-powershell', 'application/x-bat', 'application/x-sh'],
     note: 'scripts Windows runs by name (JScript, VBScript, PowerShell, batch, HTA, WSF); '
       + '"#!" scripts and encoded JScript/VBScript by content',
   },
@@ -72,7 +95,8 @@ export const BANNED_TYPES: readonly BannedType[] = [
   },
   {
     name: 'html', extensions: ['htm', 'html', 'xhtml', 'shtml', 'mht', 'mhtml', 'svg'],
-    content: (h) => /^(?:\xef\xbb\xbf)?\s*<(?:!doctype\s+html|html[\s>]|head[\s>]|script[\s>]|svg[\s>])/i.test(h.subarray(0, 1024).toString('latin1')),
+    content: isMarkup,
+    mediaTypes: ['text/html', 'application/xhtml+xml', 'image/svg+xml', 'message/rfc822+html', 'application/x-mimearchive'],
     note: 'HTML (and SVG) attachments, which open in a browser with scripts and forms',
   },
 ];
@@ -92,14 +116,15 @@ export function extensionOf(name: string): string | undefined {
 
 /**
  * The first of `banned` (names from BANNED_TYPES) that `head` (the start of an
- * attachment or member) or one of its `names` is.
+ * attachment or member), one of its `names` or its declared `mediaType` is.
  */
-export function bannedTypeOf(banned: readonly string[], head: Buffer, names: readonly string[]): string | undefined {
+export function bannedTypeOf(banned: readonly string[], head: Buffer, names: readonly string[], mediaType?: string): string | undefined {
   if (!banned.length) return undefined;
   const extensions = names.map(extensionOf).filter((e): e is string => e !== undefined);
   for (const type of BANNED_TYPES) {
     if (!banned.includes(type.name)) continue;
     if (type.content?.(head) || extensions.some((e) => type.extensions.includes(e))) return type.name;
+    if (mediaType && type.mediaTypes?.includes(mediaType)) return type.name;
   }
   return undefined;
 }

@@ -69,8 +69,8 @@ function isLzmaAlone(head: Buffer): boolean {
 const RULES: FormatRule[] = [
   {
     id: 'zip', row: 'relay', opener: 'archive',
-    note: 'ZIP incl. zip64, the methods libarchive decodes (Deflate, BZip2, LZMA, XZ, PPMd, Zstandard; not Deflate64); '
-      + 'local headers must agree with the central directory',
+    note: 'ZIP incl. zip64; stored and deflated members read in-process, other methods by libarchive (BZip2, LZMA, XZ, PPMd, '
+      + 'Zstandard; not Deflate64); local headers must agree with the central directory',
     test: (h) => at(h, 0, 'PK\x03\x04') || at(h, 0, 'PK\x05\x06') || at(h, 0, 'PK\x07\x08PK'),
   },
   {
@@ -93,14 +93,22 @@ const RULES: FormatRule[] = [
   { id: 'ar', row: 'relay', opener: 'archive', note: 'ar archives (.a, .deb)', test: (h) => at(h, 0, '!<arch>\n') },
   { id: 'lha', row: 'relay', opener: 'archive', note: 'LHA/LZH', test: (h) => h.length > 6 && at(h, 2, '-lh') && h[6] === 0x2d },
   { id: 'tar', row: 'relay', opener: 'archive', note: 'tar (ustar, pax, GNU, v7)', test: isTar },
-  { id: 'gzip', row: 'relay', opener: 'stream', note: 'gzip (every member)', test: (h) => at(h, 0, [0x1f, 0x8b]) },
+  {
+    id: 'gzip', row: 'relay', opener: 'stream',
+    note: 'gzip: every member, zero bytes between them skipped (as Python reads it), read in-process',
+    test: (h) => at(h, 0, [0x1f, 0x8b]),
+  },
   {
     id: 'bzip2', row: 'relay', opener: 'stream',
     note: 'bzip2 (every stream)',
     test: (h) => at(h, 0, 'BZh') && h[3] >= 0x31 && h[3] <= 0x39,
   },
   { id: 'xz', row: 'relay', opener: 'stream', note: 'xz', test: (h) => at(h, 0, [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]) },
-  { id: 'lzma', row: 'relay', opener: 'stream', note: 'LZMA-alone (.lzma)', test: isLzmaAlone },
+  {
+    id: 'lzma', row: 'none',
+    note: 'LZMA-alone (.lzma): no end a reader agrees on (Python reads on into a second stream, xz and libarchive stop)',
+    test: isLzmaAlone,
+  },
   { id: 'lzip', row: 'relay', opener: 'stream', note: 'lzip (.lz)', test: (h) => at(h, 0, 'LZIP') },
   {
     id: 'zstd', row: 'relay', opener: 'stream',
@@ -108,7 +116,10 @@ const RULES: FormatRule[] = [
     test: (h) => at(h, 0, [0x28, 0xb5, 0x2f, 0xfd]) || (h.length >= 4 && (h.readUInt32LE(0) & 0xfffffff0) === 0x184d2a50),
   },
   { id: 'compress', row: 'relay', opener: 'stream', note: 'Unix compress (.Z)', test: (h) => at(h, 0, [0x1f, 0x9d]) },
-  { id: 'lz4', row: 'relay', opener: 'stream', note: 'LZ4 frames', test: (h) => at(h, 0, [0x04, 0x22, 0x4d, 0x18]) },
+  {
+    id: 'lz4', row: 'relay', opener: 'stream', note: 'LZ4 (frames and the legacy format)',
+    test: (h) => at(h, 0, [0x04, 0x22, 0x4d, 0x18]) || at(h, 0, [0x02, 0x21, 0x4c, 0x18]),
+  },
   {
     id: 'pdf', row: 'relay', opener: 'pdf',
     note: 'the files a PDF embeds (every stream filter and predictor qpdf decodes); the PDF itself also goes to clamd',

@@ -78,14 +78,24 @@ function decode2231(v: string, first: boolean): string {
 export function fileNames(value: string | undefined, param: string): string[] {
   if (value === undefined) return [];
   const names = new Set<string>();
+  const add = (v: string): void => {
+    names.add(v);
+    names.add(decodeWords(v));
+  };
   for (const style of ['rfc', 'plain'] as const) {
     const params = readParams(value, style);
     for (const [key, v] of params) {
       // `filename*`, `filename*0` read plainly keep the star in the key
-      if (key !== param && !key.startsWith(`${param}*`)) continue;
-      names.add(v);
-      names.add(decodeWords(v));
+      if (key === param || key.startsWith(`${param}*`)) add(v);
     }
+  }
+  // every occurrence, as lenient readers take them: a parameter given twice, a value with blanks up to ";"
+  const every = new RegExp(`(?:^|;)\\s*${param}(\\*?\\d*\\*?)\\s*=\\s*("(?:[^"\\\\]|\\\\.)*"?|[^;]*)`, 'gi');
+  for (const m of value.matchAll(every)) {
+    let v = m[2].trim();
+    if (v.startsWith('"')) v = v.replace(/^"|"$/g, '').replace(/\\(.)/g, '$1');
+    add(v);
+    if (m[1].endsWith('*')) add(decode2231(v, !/\d/.test(m[1]) || /^\*0\*$/.test(m[1])));
   }
   return [...names].filter(Boolean);
 }

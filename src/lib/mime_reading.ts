@@ -86,7 +86,7 @@ export interface LeafInfo {
   filename?: string;
   /** every name readers could give it (Content-Type name, Content-Disposition filename, each way of reading them) */
   names?: string[];
-  /** an attachment: named, or Content-Disposition: attachment (banned types are matched on these only) */
+  /** an attachment: named, Content-Disposition: attachment, or content that is no text (banned types are matched on these only) */
   attachment?: boolean;
   /**
    * Where its bytes come from and how they are decoded, the same in every walk of the message (with `end`
@@ -418,7 +418,8 @@ export class MimeWalker {
     const names = [...new Set([...fileNames(this.pick(entity, 'content-type'), 'name'), ...fileNames(disposition, 'filename')])];
     const info: LeafInfo = {
       path: entity.path, contentType: type.media, encoding, filename: type.name ?? this.dispositionName(entity),
-      names, attachment: names.length > 0 || /^\s*attachment\b/i.test(disposition ?? ''),
+      // an attachment to readers: a name, Content-Disposition: attachment, or content that is no text
+      names, attachment: names.length > 0 || /^\s*attachment\b/i.test(disposition ?? '') || !/^(text|multipart|message)\//.test(type.media),
     };
     const leafAt = `${this.scope}@${this.lineStart}`;
     const inners: InnerWalk[] = [];
@@ -651,8 +652,12 @@ class TextScan implements BodyHandler {
     if (content.length >= 7 && (content[0] | 0x20) === 0x62 /* b */) {
       const m = /^begin(-base64)?[ \t]+\S/i.exec(content.toString('latin1', 0, 40));
       if (m) {
+        // the file's name: what follows the mode (or, to a reader that takes no mode, the whole rest)
+        const words = /^begin(?:-base64)?[ \t]+(\S+)(?:[ \t]+([^\r\n]*))?/i.exec(content.toString('latin1', 0, 1024));
+        const names = [words?.[2]?.trim(), words && `${words[1]}${words[2] ? ` ${words[2]}` : ''}`.trim()].filter((n): n is string => !!n);
         const handle = this.sink.leafStart({
           path: `${this.path}/uu${++this.blocks}`, contentType: 'application/octet-stream', encoding: m[1] ? 'base64' : 'uuencode',
+          filename: names[0], names, attachment: true,
         });
         this.uu = new UuBlock(handle, m[1] !== undefined);
       }

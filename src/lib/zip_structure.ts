@@ -7,6 +7,8 @@
 /** A member as the central directory and its local header (which agree) give it. */
 export interface ZipMember {
   name: Buffer;
+  /** the name an Info-ZIP Unicode Path field gives it (readers show that one) */
+  unicodeName?: string;
   method: number;
   flags: number;
   /** where its compressed bytes start in the file */
@@ -183,6 +185,18 @@ interface Zip64Want {
   disk: boolean;
 }
 
+/** The name in an Info-ZIP Unicode Path extra field (0x7075): what Info-ZIP, 7-Zip and libarchive show instead. */
+function unicodePath(extra: Buffer): string | undefined {
+  for (let p = 0; p + 4 <= extra.length;) {
+    const tag = extra.readUInt16LE(p);
+    const len = extra.readUInt16LE(p + 2);
+    if (p + 4 + len > extra.length) break;
+    if (tag === 0x7075 && len >= 5) return extra.subarray(p + 9, p + 4 + len).toString('utf8');
+    p += 4 + len;
+  }
+  return undefined;
+}
+
 /** Values of the zip64 extra field (0x0001), in the order the 32-bit fields that say "see zip64" appear. */
 function zip64Extra(extra: Buffer, want: Zip64Want, what: string): { values: number[]; present: boolean } {
   for (let p = 0; p + 4 <= extra.length;) {
@@ -218,6 +232,7 @@ interface Member {
 
 interface CentralEntry {
   name: Buffer;
+  unicodeName?: string;
   label: string;
   flags: number;
   method: number;
@@ -251,7 +266,7 @@ function readCentral(src: Source, at: number, cdEnd: number, index: number): Cen
   if (!want.disk && disk !== 0) fail(MULTI_DISK);
   return {
     name, label, flags: h.readUInt16LE(8), method: h.readUInt16LE(10), crc: h.readUInt32LE(16),
-    csize, usize, offset, usedZip64: want.usize || want.csize || want.offset, next,
+    csize, usize, offset, usedZip64: want.usize || want.csize || want.offset, next, unicodeName: unicodePath(extra),
   };
 }
 
@@ -330,10 +345,12 @@ function scanBefore(src: Source, read: (offset: number, length: number) => Buffe
   }
 }
 
-function check(size: number, read: (offset: number, length: number) => Buffer): ZipCheck {
+function check(size: number, read: (offset: number, length: number) => Buffer, maxEntries: number): ZipCheck {
   const src = new Source(size, read);
+  // the central directory is read through a window of its own: it and the local headers are far apart
+  const directory = new Source(size, read);
   const end = findEnd(src);
-  if (end.entries > MAX_ENTRIES) fail('too many entries');
+  if (end.entries > maxEntries) fail(`${end.entries} entries: more than ${maxEntries}`);
   const names = new Set<string>();
   const members: Member[] = [];
   const listed: ZipMember[] = [];
@@ -342,7 +359,7 @@ function check(size: number, read: (offset: number, length: number) => Buffer): 
   let at = end.cdStart;
   for (let i = 0; i < end.entries; i++) {
     if (at >= end.cdEnd) fail(`end record says ${end.entries} entries, the central directory holds ${i}`);
-    const c = readCentral(src, at, end.cdEnd, i);
+    const c = readCentral(directory, at, end.cdEnd, i);
     // two entries on one local header: the same bytes unpacked twice (or under two names)
     const sharer = byOffset.get(c.offset);
     if (sharer !== undefined) fail(`central entries ${sharer} and ${c.label} share one local header`);
@@ -353,7 +370,10 @@ function check(size: number, read: (offset: number, length: number) => Buffer): 
     zip64 ||= c.usedZip64;
     const member = checkLocal(src, c, end.shift);
     members.push(member);
-    listed.push({ name: c.name, method: c.method, flags: c.flags, dataStart: member.dataStart, compressedSize: c.csize, size: c.usize });
+    listed.push({
+      name: c.name, unicodeName: c.unicodeName, method: c.method, flags: c.flags, dataStart: member.dataStart, compressedSize: c.csize,
+      size: c.usize,
+    });
     at = c.next;
   }
   if (at !== end.cdEnd) fail(`end record says ${end.entries} entries, the central directory holds more`);
@@ -373,10 +393,15 @@ function check(size: number, read: (offset: number, length: number) => Buffer): 
   return { ok: true, entries: end.entries, zip64, prefixBytes: first, members: listed };
 }
 
-/** `size` is the file's size; `read(offset, length)` returns those bytes (fewer only at the end of the file). */
-export function checkZipStructure(size: number, read: (offset: number, length: number) => Buffer): ZipCheck {
+/**
+ * `size` is the file's size; `read(offset, length)` returns those bytes (fewer only at the end of the file);
+ * more than `maxEntries` members (clamd's MaxFiles) is refused before any is read.
+ */
+export function checkZipStructure(
+  size: number, read: (offset: number, length: number) => Buffer, maxEntries = MAX_ENTRIES,
+): ZipCheck {
   try {
-    return check(size, read);
+    return check(size, read, Math.min(maxEntries, MAX_ENTRIES));
   } catch (e) {
     if (e instanceof Disagreement) return { ok: false, reason: e.message };
     throw e;

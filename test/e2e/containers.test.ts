@@ -12,15 +12,17 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { Clamd, CLAMD_SNIPPET, EICAR, startClamd } from '../support/clamd';
 import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
 import { childPids } from '../support/processes';
 import { Tap } from '../support/tap';
+import { execFileSync } from 'node:child_process';
 import {
-  ARCHIVE_SAMPLES, compress, infoZip, nested, sevenZip, streamBomb, tarManyMembers, xar, zipBomb42, zipManyMembers, zipOfZeros,
-  zipWithUnderstatedLocalSize,
+  ARCHIVE_SAMPLES, compress, cpio, infoZip, nested, pdfWithAttachment, sevenZip, streamBomb, tar, tarManyMembers, xar, zipBomb42,
+  zipManyMembers, zipOfZeros, zipWithUnderstatedLocalSize,
 } from '../support/archives';
 
 // a few KB that compress: 7-Zip stores what does not shrink, whatever method it is asked for
@@ -29,9 +31,14 @@ const CLEAN = Buffer.from(PADDING);
 const EICAR_BYTES = Buffer.from(`${EICAR}\n${PADDING}`, 'latin1');
 
 /** Formats of the samples that nothing here opens: "not scanned" whatever they hold. */
-const NOT_OPENED = new Set(['7z Deflate64', 'zip Deflate64']);
+const NOT_OPENED = new Set(['7z Deflate64', 'zip Deflate64', 'lzma']);
 /** Samples whose structure readers disagree on: "not scanned" whatever they hold. */
 const DISAGREEING = new Set(['zip understated local size']);
+
+/** A tool's output for `input` on stdin. */
+function run(command: string, args: string[], input: Buffer): Buffer {
+  return execFileSync(command, args, { input, maxBuffer: 64 * 1024 * 1024 });
+}
 
 function b64(bytes: Buffer): string[] {
   const all = bytes.toString('base64');
@@ -50,6 +57,25 @@ function mailWith(bytes: Buffer, name = 'file.bin', header?: string[]): string {
     ...(header ?? [`Content-Type: application/octet-stream; name="${name}"`, `Content-Disposition: attachment; filename="${name}"`]),
     'Content-Transfer-Encoding: base64', '', ...b64(bytes), '--BB--', '',
   ].join('\r\n');
+}
+
+/** `zip` with an Info-ZIP Unicode Path field (0x7075) giving member `name` the name `unicode` (CRC of the plain name). */
+function withUnicodePath(zipBytes: Buffer, name: string, unicode: string): Buffer {
+  const field = Buffer.concat([Buffer.from([0x75, 0x70, 0, 0, 1, 0, 0, 0, 0]), Buffer.from(unicode)]);
+  field.writeUInt16LE(field.length - 4, 2);
+  field.writeUInt32LE(zlib.crc32(Buffer.from(name)), 5);
+  // rebuilt with the field in the central entry only (Info-ZIP writes it there too); offsets after it move
+  const cd = zipBytes.lastIndexOf(Buffer.from('PK\x01\x02', 'latin1'));
+  const eocd = zipBytes.lastIndexOf(Buffer.from('PK\x05\x06', 'latin1'));
+  const entry = Buffer.from(zipBytes.subarray(cd, eocd));
+  const nameLen = entry.readUInt16LE(28);
+  const extraLen = entry.readUInt16LE(30);
+  entry.writeUInt16LE(extraLen + field.length, 30);
+  const at = 46 + nameLen + extraLen;
+  const newEntry = Buffer.concat([entry.subarray(0, at), field, entry.subarray(at)]);
+  const end = Buffer.from(zipBytes.subarray(eocd));
+  end.writeUInt32LE(newEntry.length, 12);
+  return Buffer.concat([zipBytes.subarray(0, cd), newEntry, end]);
 }
 
 /** Peak of a sampled value while `work` runs (every 25 ms). */
@@ -181,6 +207,34 @@ describe('what the mail reader opens is what gets scanned (containers, bombs, ba
     const streamed = await send(mailWith(ARCHIVE_SAMPLES.find((s) => s.format === 'zip data descriptor')!.build('readme.txt', CLEAN)));
     assert.equal(streamed.code, 250, streamed.text);
   });
+  it('reads a gzip as its most lenient reader does: members after zero padding (Python), the tar of a second member', async () => {
+    const gz = (data: Buffer): Buffer => compress('gz', data);
+    const padded = Buffer.concat([gz(CLEAN), Buffer.alloc(64), gz(EICAR_BYTES)]);
+    const r = await send(mailWith(padded, 'data.gz'));
+    assert.equal(r.code, 550, r.text);
+    // a tar without its end blocks, then (after zeros) a second member whose tar holds EICAR: Python's tarfile lists both
+    const first = tar([{ name: 'readme.txt', data: CLEAN }]).subarray(0, 1024);
+    const second = tar([{ name: 'eicar.com', data: EICAR_BYTES }]);
+    const tgz = await send(mailWith(Buffer.concat([gz(first), Buffer.alloc(8), gz(second)]), 'docs.tar.gz'));
+    assert.equal(tgz.code, 550, tgz.text);
+  });
+
+  it('finds a PDF where PDF readers do: after other bytes (junk, a cpio, a gzip), with an indirect /EF and no /Type', async () => {
+    const pdf = pdfWithAttachment('eicar.com', EICAR_BYTES, true, true);
+    for (const before of [Buffer.alloc(2000, 0x41), cpio([{ name: 'a', data: Buffer.from('hi') }]), compress('gz', Buffer.from('hi'))]) {
+      const r = await send(mailWith(Buffer.concat([before, pdf]), 'invoice.pdf'));
+      assert.equal(r.code, 550, r.text);
+    }
+    const clean = await send(mailWith(Buffer.concat([Buffer.alloc(2000, 0x41), pdfWithAttachment('readme.txt', CLEAN, true, true)])));
+    assert.equal(clean.code, 250, clean.text);
+  });
+
+  it('opens the legacy LZ4 format too (lz4 -l)', async () => {
+    const legacy = run('lz4', ['-l', '-c', '-q'], EICAR_BYTES);
+    assert.deepEqual([...legacy.subarray(0, 4)], [0x02, 0x21, 0x4c, 0x18]);
+    const r = await send(mailWith(legacy));
+    assert.equal(r.code, 550, r.text);
+  });
 });
 
 describe('XAR never reaches clamd, raw or decoded', function () {
@@ -275,6 +329,35 @@ describe('bombs stop at the clamd limits in force, in bounded time, memory and t
     await sink?.stop();
     await clamd?.stop();
     fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('a zip of 30,000 members (over MaxFiles) is refused at once: other clients keep being served', async () => {
+    const bytes = zipManyMembers(30_000);
+    const started = Date.now();
+    let done = false;
+    let worst = 0;
+    const mail = (async () => {
+      const client = await SmtpTestClient.connect(relay.port);
+      await client.read();
+      await client.command('EHLO client.example');
+      const r = await client.send('a@example.com', ['b@example.org'], mailWith(bytes, 'many.zip'));
+      client.end();
+      return r;
+    })().finally(() => { done = true; });
+    while (!done) {
+      const t = Date.now();
+      const other = await SmtpTestClient.connect(relay.port);
+      await other.read();
+      await other.command('EHLO other.example');
+      other.end();
+      worst = Math.max(worst, Date.now() - t);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const r = await mail;
+    assert.equal(r.data?.code, 451, r.data?.lines.join(' '));
+    assert.match(r.data?.lines.join(' ') ?? '', /MaxFiles|more than 1000/);
+    assert.ok(worst < 2000, `another client waited ${worst} ms`);
+    assert.ok(Date.now() - started < 60_000);
   });
 
   const bombs: [string, () => Buffer][] = [
@@ -400,9 +483,86 @@ describe('banned types (av_banned_types): by content and by name, in archives, p
     assert.match(page.text, /Banned\.html/);
   });
 
+  it('takes every name a reader could give: a parameter given twice, blanks in an unquoted value, uuencode "begin", gzip FNAME, '
+    + 'a PDF file specification, a ZIP Unicode Path field', async () => {
+    const script = Buffer.from('WScript.Echo "hi"\r\n');
+    const refused = async (text: string): Promise<void> => {
+      const r = await send(text);
+      assert.equal(r.code, 550, r.text);
+      assert.match(r.text, /Banned\.script/);
+    };
+    const disposition = (v: string): string[] => ['Content-Type: application/octet-stream', `Content-Disposition: attachment; ${v}`];
+    await refused(mailWith(script, undefined, disposition('filename="a.txt"; filename="a.vbs"')));
+    await refused(mailWith(script, undefined, disposition('filename=a.txt .vbs')));
+    const uu = script.toString('base64');
+    await refused(['From: a@example.com', 'To: b@example.org', 'Subject: uu', '', 'Here:', 'begin-base64 644 run.vbs', uu, '====', '']
+      .join('\r\n'));
+    // gzip's own header names the file gunzip -N restores
+    const named = Buffer.concat([
+      Buffer.from([0x1f, 0x8b, 8, 0x08, 0, 0, 0, 0, 0, 3]), Buffer.from('run.vbs\0'), zlib.deflateRawSync(script), Buffer.alloc(8),
+    ]);
+    named.writeUInt32LE(zlib.crc32(script), named.length - 8);
+    named.writeUInt32LE(script.length, named.length - 4);
+    await refused(mailWith(named, 'data.gz'));
+    await refused(mailWith(pdfWithAttachment('run.vbs', script), 'report.pdf'));
+    // the Info-ZIP Unicode Path extra field (0x7075) names the member for unzip, 7-Zip and libarchive
+    const plain = infoZip([{ name: 'a.txt', data: script }]);
+    await refused(mailWith(withUnicodePath(plain, 'a.txt', 'a.vbs'), 'docs.zip'));
+  });
+
+  it('takes a part that is no text as an attachment even without a name; HTML by its markup after comments or a prolog', async () => {
+    const exe = await send(mailWith(program(), undefined, ['Content-Type: application/x-msdownload']));
+    assert.equal(exe.code, 550, exe.text);
+    for (const page of ['<!-- saved --><body>login</body>', '<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>']) {
+      const r = await send(mailWith(Buffer.from(page), 'ATT00001'));
+      assert.equal(r.code, 550, r.text);
+      assert.match(r.text, /Banned\.html/);
+    }
+    const xml = await send(mailWith(Buffer.from('<?xml version="1.0"?><invoice><a>1</a></invoice>'), 'invoice.xml'));
+    assert.equal(xml.code, 250, xml.text);
+  });
+
   it('follows the user section: a section that bans nothing delivers the program', async () => {
     const r = await send(mailWith(program(), 'tool.exe'), 'dev@developers.example');
     assert.equal(r.code, 250, r.text);
     assert.ok(r.delivered);
+  });
+});
+
+describe('without the unpacking tools: said at start, containers "not scanned", never clean', function () {
+  this.timeout(120_000);
+  let clamd: Clamd;
+  let sink: Sink;
+  let relay: Relay;
+  let bin: string;
+
+  before(async () => {
+    clamd = await startClamd();
+    sink = new Sink();
+    await sink.start();
+    // a PATH with prlimit and qpdf but neither bsdtar nor bsdcat
+    bin = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-nobsdtar-'));
+    for (const tool of ['prlimit', 'qpdf']) fs.symlinkSync(execFileSync('which', [tool]).toString().trim(), path.join(bin, tool));
+    const port = await freePort();
+    const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket }));
+    relay = await startRelay(['--config', cfg], port, { PATH: bin });
+  });
+
+  after(async () => {
+    await relay?.stop();
+    await Promise.all([sink?.stop(), clamd?.stop()]);
+    fs.rmSync(bin, { recursive: true, force: true });
+  });
+
+  it('warns at start naming the programs and packages, and defers a .tar.xz rather than call it clean', async () => {
+    assert.match(relay.output(), /not found on PATH: bsdtar \(Debian package libarchive-tools\), bsdcat \(Debian package libarchive-tools\)/);
+    const client = await SmtpTestClient.connect(relay.port);
+    await client.read();
+    await client.command('EHLO client.example');
+    const archive = compress('xz', tar([{ name: 'readme.txt', data: CLEAN }]));
+    const r = await client.send('a@example.com', ['b@example.org'], mailWith(archive, 'a.tar.xz'));
+    client.end();
+    assert.equal(r.data?.code, 451, r.data?.lines.join(' '));
+    assert.equal(sink.messages.length, 0);
   });
 });

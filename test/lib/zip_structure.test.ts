@@ -343,7 +343,7 @@ describe('ZIP structure: what central-directory and streaming readers would both
       z.writeBigUInt64LE(2_000_000n, record + 32);
       z.writeUInt16LE(0xffff, endAt(z) + 8);
       z.writeUInt16LE(0xffff, endAt(z) + 10);
-      assertRefused(z, /too many entries/);
+      assertRefused(z, /more than 1000000/);
     });
 
     it('refuses a truncated file and a file that is no archive', () => {

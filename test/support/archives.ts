@@ -364,8 +364,9 @@ function pngUp(data: Buffer, columns: number): Buffer {
  * A one-page PDF whose document-level EmbeddedFiles name tree holds `data` as `name`, its stream
  * FlateDecode'd, with `predictor` a PNG predictor (/Predictor 12, rows of /Columns bytes filtered Up).
  */
-export function pdfWithAttachment(name: string, data: Buffer, predictor = false): Buffer {
-  let streamDict = '/Type /EmbeddedFile /Filter /FlateDecode';
+export function pdfWithAttachment(name: string, data: Buffer, predictor = false, indirectEF = false): Buffer {
+  // indirectEF: the file specification's /EF is a reference, and the stream says no /Type (readers need neither)
+  let streamDict = indirectEF ? '/Filter /FlateDecode' : '/Type /EmbeddedFile /Filter /FlateDecode';
   let encoded: Buffer;
   if (predictor) {
     const columns = pngColumns(data.length);
@@ -381,8 +382,9 @@ export function pdfWithAttachment(name: string, data: Buffer, predictor = false)
     Buffer.from('<< /Type /Pages /Kids [4 0 R] /Count 1 >>'),
     Buffer.from(`<< /Names [${pdfString(name)} 5 0 R] >>`),
     Buffer.from('<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << >> >>'),
-    Buffer.from(`<< /Type /Filespec /F ${pdfString(name)} /UF ${pdfString(name)} /EF << /F 6 0 R >> >>`),
+    Buffer.from(`<< /Type /Filespec /F ${pdfString(name)} /UF ${pdfString(name)} /EF ${indirectEF ? '7 0 R' : '<< /F 6 0 R >>'} >>`),
     Buffer.concat([Buffer.from(`<< ${streamDict} >>\nstream\n`), encoded, Buffer.from('\nendstream')]),
+    ...(indirectEF ? [Buffer.from('<< /F 6 0 R >>')] : []),
   ];
   const parts: Buffer[] = [Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n', 'latin1')];
   let offset = parts[0].length;

@@ -5,6 +5,7 @@
 // message gets one summary line (summary.ts). What it finds goes on the
 // message's own object (session/relay_message).
 
+import cluster from 'node:cluster';
 import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
 import type { CapturedMessage } from '../../io/captured_message';
@@ -36,6 +37,7 @@ import { useStopSignals } from '../shared/stop_signals';
 import { captureMessage, finishedMessage, messageOf } from '../shared/transaction_message';
 import { checkClamdConf, clamdConfFile } from './clamd_conf_check';
 import { clamdScanLimitsOf } from '../../io/clamd_limits';
+import { missingUnpackTools } from '../../io/unpack_tools';
 import type { ScanLimits } from '../../io/part_scans';
 import { stageSummary, summarizeEnded } from './summary';
 
@@ -83,7 +85,17 @@ export function register(this: PolicyPlugin): void {
   const versionFrom = clamdPlugin ? clamdPluginSocket(this) : config.daemon_sock_path[0];
   this.scannerVersion = new ScannerVersionWatch(versionFrom, (text) => relayLog(this).warning(text)).start();
   if (!clamdPlugin) checkClamdConf(this);
+  reportMissingTools(this);
   reportFailingDaemons(this);
+}
+
+/** At start (the manager): a program that opens containers is missing, so every container would be "not scanned". */
+function reportMissingTools(plugin: PolicyPlugin): void {
+  if (cluster.isWorker) return;
+  const missing = missingUnpackTools();
+  if (!missing.length) return;
+  relayLog(plugin).warning(`not found on PATH: ${missing.map((t) => `${t.program} (Debian package ${t.pkg})`).join(', ')}; `
+    + 'archives, compressed files and PDFs in mail are "not scanned" (action_av_notscanned) until it is installed');
 }
 
 /** The message's own configuration (its user section), else the agent section. */
