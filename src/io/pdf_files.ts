@@ -3,7 +3,7 @@
 // /EF is one member, decoded by qpdf with every filter and predictor. A stream
 // qpdf cannot decode fails the unpacking (the PDF is then not scanned).
 
-import { MemberSink, runLimited, UnpackBounds, UnpackResult } from './unpack';
+import { MemberSink, oneMember, runLimited, UnpackBounds, UnpackResult } from './unpack';
 
 /** The object listing of any PDF a mail carries fits in this; a larger one is not read. */
 const MAX_JSON_BYTES = 64 * 1024 * 1024;
@@ -39,16 +39,8 @@ export async function pdfEmbeddedFiles(file: string, sink: MemberSink, bounds: U
   for (const { ref, names } of streams) {
     const [num, gen] = ref.split(' ');
     const args = [`--show-object=${num},${gen}`, '--filtered-stream-data', '--decode-level=all', file];
-    const result = await runLimited('qpdf', args, bounds, async (stdout) => {
-      if (!sink.member(names[0] ?? `embedded-${num}`, names.slice(1))) return false;
-      for await (const chunk of stdout) {
-        if (!sink.data(chunk as Buffer)) return false;
-        const room = sink.room();
-        if (room) await room;
-      }
-      sink.memberEnd();
-      return true;
-    }, QPDF_OK);
+    const name = names[0] ?? `embedded-${num}`;
+    const result = await runLimited('qpdf', args, bounds, (stdout) => oneMember(stdout, sink, name, names.slice(1)), QPDF_OK);
     if (result.ok !== true) return result;
   }
   return { ok: true };

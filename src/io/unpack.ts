@@ -84,19 +84,22 @@ function firstLine(text: string): string {
   return text.split('\n').map((l) => l.trim()).find(Boolean)?.replace(/[^\x20-\x7e]/g, '?').slice(0, 200) ?? '';
 }
 
+/** A tool's whole output as one member named `name`; false when the sink stopped it. */
+export async function oneMember(stdout: Readable, sink: MemberSink, name: string, aliases?: string[]): Promise<boolean> {
+  if (!sink.member(name, aliases)) return false;
+  for await (const chunk of stdout) {
+    if (!sink.data(chunk as Buffer)) return false;
+    const room = sink.room();
+    if (room) await room;
+  }
+  sink.memberEnd();
+  return true;
+}
+
 /** Hands each member of the archive or compressed stream in `file` to `sink`, as libarchive reads it (io/pdf_files reads PDFs). */
 export async function unpack(file: string, opener: Exclude<Opener, 'pdf'>, sink: MemberSink, bounds: UnpackBounds): Promise<UnpackResult> {
   if (opener === 'stream') {
-    return runLimited(TOOL.stream, [file], bounds, async (stdout) => {
-      if (!sink.member('')) return false;
-      for await (const chunk of stdout) {
-        if (!sink.data(chunk as Buffer)) return false;
-        const room = sink.room();
-        if (room) await room;
-      }
-      sink.memberEnd();
-      return true;
-    });
+    return runLimited(TOOL.stream, [file], bounds, (stdout) => oneMember(stdout, sink, ''));
   }
   return runLimited(TOOL.archive, ['-c', '-f', '-', '--format', 'gnutar', `@${file}`], bounds, async (stdout) => {
     let stop = false;

@@ -78,6 +78,17 @@ function withUnicodePath(zipBytes: Buffer, name: string, unicode: string): Buffe
   return Buffer.concat([zipBytes.subarray(0, cd), newEntry, end]);
 }
 
+/** One message from a@example.com through the relay at `port`, in a session of its own. */
+async function submit(port: number, text: string, to = 'b@example.org'): ReturnType<SmtpTestClient['send']> {
+  const client = await SmtpTestClient.connect(port);
+  await client.read();
+  await client.command('EHLO client.example');
+  const r = await client.send('a@example.com', [to], text);
+  await client.command('QUIT').catch(() => undefined);
+  client.end();
+  return r;
+}
+
 /** Peak of a sampled value while `work` runs (every 25 ms). */
 async function peakWhile<T>(sample: () => number, work: Promise<T>): Promise<{ result: T; peak: number }> {
   let peak = sample();
@@ -152,12 +163,7 @@ describe('what the mail reader opens is what gets scanned (containers, bombs, ba
 
   async function send(text: string, through = relay, to = 'b@example.org'): Promise<{ code?: number; text: string; stored?: Buffer }> {
     sink.messages.length = 0;
-    const client = await SmtpTestClient.connect(through.port);
-    await client.read();
-    await client.command('EHLO client.example');
-    const r = await client.send('a@example.com', [to], text);
-    await client.command('QUIT').catch(() => undefined);
-    client.end();
+    const r = await submit(through.port, text, to);
     const reply = r.data ?? r.rcpts[0];
     return { code: reply?.code, text: (reply?.lines ?? []).join(' '), stored: sink.messages[0]?.data };
   }
@@ -267,11 +273,7 @@ describe('XAR never reaches clamd, raw or decoded', function () {
 
   async function sendThrough(bytes: Buffer): Promise<void> {
     tap.sessions.length = 0;
-    const client = await SmtpTestClient.connect(relay.port);
-    await client.read();
-    await client.command('EHLO client.example');
-    const r = await client.send('a@example.com', ['b@example.org'], mailWith(bytes, 'pkg.bin'));
-    client.end();
+    const r = await submit(relay.port, mailWith(bytes, 'pkg.bin'));
     assert.equal(r.data?.code, 451, r.data?.lines.join(' '));
     assert.match(r.data?.lines.join(' ') ?? '', /xar/i);
     assert.equal(sink.messages.length, 0);
@@ -336,14 +338,7 @@ describe('bombs stop at the clamd limits in force, in bounded time, memory and t
     const started = Date.now();
     let done = false;
     let worst = 0;
-    const mail = (async () => {
-      const client = await SmtpTestClient.connect(relay.port);
-      await client.read();
-      await client.command('EHLO client.example');
-      const r = await client.send('a@example.com', ['b@example.org'], mailWith(bytes, 'many.zip'));
-      client.end();
-      return r;
-    })().finally(() => { done = true; });
+    const mail = submit(relay.port, mailWith(bytes, 'many.zip')).finally(() => { done = true; });
     while (!done) {
       const t = Date.now();
       const other = await SmtpTestClient.connect(relay.port);
@@ -376,17 +371,8 @@ describe('bombs stop at the clamd limits in force, in bounded time, memory and t
     it(`${name}: not scanned (451), within 60 s, under 512 MiB resident, temp disk under MaxScanSize + MaxFileSize`, async () => {
       const bytes = build();
       const started = Date.now();
-      const { result, peak } = await peakWhile(() => treeRss(relay.process.pid!), (async () => {
-        const disk = await peakWhile(() => dirBytes(tmp), (async () => {
-          const client = await SmtpTestClient.connect(relay.port);
-          await client.read();
-          await client.command('EHLO client.example');
-          const r = await client.send('a@example.com', ['b@example.org'], mailWith(bytes, 'bomb.bin'));
-          client.end();
-          return r;
-        })());
-        return disk;
-      })());
+      const { result, peak } = await peakWhile(() => treeRss(relay.process.pid!),
+        peakWhile(() => dirBytes(tmp), submit(relay.port, mailWith(bytes, 'bomb.bin'))));
       const seconds = (Date.now() - started) / 1000;
       const r = result.result;
       assert.equal(r.data?.code, 451, r.data?.lines.join(' '));
@@ -434,11 +420,7 @@ describe('banned types (av_banned_types): by content and by name, in archives, p
 
   async function send(text: string, to = 'b@example.org'): Promise<{ code?: number; text: string; delivered: boolean }> {
     sink.messages.length = 0;
-    const client = await SmtpTestClient.connect(relay.port);
-    await client.read();
-    await client.command('EHLO client.example');
-    const r = await client.send('a@example.com', [to], text);
-    client.end();
+    const r = await submit(relay.port, text, to);
     return { code: r.data?.code, text: r.data?.lines.join(' ') ?? '', delivered: sink.messages.length > 0 };
   }
 
@@ -556,12 +538,7 @@ describe('without the unpacking tools: said at start, containers "not scanned", 
 
   it('warns at start naming the programs and packages, and defers a .tar.xz rather than call it clean', async () => {
     assert.match(relay.output(), /not found on PATH: bsdtar \(Debian package libarchive-tools\), bsdcat \(Debian package libarchive-tools\)/);
-    const client = await SmtpTestClient.connect(relay.port);
-    await client.read();
-    await client.command('EHLO client.example');
-    const archive = compress('xz', tar([{ name: 'readme.txt', data: CLEAN }]));
-    const r = await client.send('a@example.com', ['b@example.org'], mailWith(archive, 'a.tar.xz'));
-    client.end();
+    const r = await submit(relay.port, mailWith(compress('xz', tar([{ name: 'readme.txt', data: CLEAN }])), 'a.tar.xz'));
     assert.equal(r.data?.code, 451, r.data?.lines.join(' '));
     assert.equal(sink.messages.length, 0);
   });
