@@ -212,6 +212,13 @@ function removeFile(file: string | undefined): void {
   } catch { /* already gone */ }
 }
 
+/** The file a compressed file's name decompresses to: `a.vbs.gz` is `a.vbs`, `a.tgz` is `a.tar`. */
+function decompressedName(name: string): string | undefined {
+  const m = /^(.*?)\.(gz|z|bz2|bz|xz|zst|lz4|lz|lzma|tgz|tbz2?|txz|tzst|taz)[. ]*$/i.exec(name);
+  if (!m || !m[1]) return undefined;
+  return /^t/i.test(m[2]) ? `${m[1]}.tar` : m[1];
+}
+
 function quoted(name: string): string {
   return `"${name.replace(/[^\x20-\x7e]|"/g, '?').slice(0, 80)}"`;
 }
@@ -471,7 +478,9 @@ export class PartScans implements LeafSink {
           }
           index++;
           const label = `${item.label} > ${name ? quoted(name) : `${format.id} content`}`;
-          current = new Collector(this, label, item.depth + 1, [name, ...aliases].filter(Boolean), true);
+          // a compressed file decompresses to the name it came by, less its extension (what gunzip, xz, 7-Zip write)
+          const unpacked = format.opener === 'stream' ? item.names.map(decompressedName).filter((n): n is string => !!n) : [];
+          current = new Collector(this, label, item.depth + 1, [name, ...aliases, ...unpacked].filter(Boolean), true);
           return true;
         },
         data: (bytes) => current?.data(bytes) ?? false,

@@ -10,6 +10,9 @@ import type { MemberSink, UnpackResult } from './unpack';
 const STORED = 0;
 const DEFLATED = 8;
 const ENCRYPTED = 0x0001;
+/** general-purpose bit 3: sizes and CRC follow the data */
+const DESCRIBED = 0x0008;
+const DESCRIPTOR_SIG = Buffer.from('PK\x07\x08', 'latin1');
 /** Compressed bytes read per step. */
 const READ_BYTES = 64 * 1024;
 
@@ -29,7 +32,7 @@ export async function zipMembers(
     const name = m.name.toString('utf8');
     // a folder entry holds nothing
     if (name.endsWith('/') && m.size === 0) continue;
-    if (!sink.member(name, m.unicodeName ? [m.unicodeName] : [])) return { ok: 'stopped' };
+    if (!sink.member(name, m.unicodeNames)) return { ok: 'stopped' };
     const result = await readMember(read, m, sink, signal);
     if (result.ok !== true) return result;
     if (result.size !== m.size) {
@@ -45,6 +48,9 @@ async function readMember(
 ): Promise<{ ok: true; size: number } | { ok: false; reason: string } | { ok: 'stopped' }> {
   let size = 0;
   let stopped = false;
+  // a stored member with a descriptor: its bytes are searched for the descriptor's signature
+  let signatureSeen = false;
+  let edge = Buffer.alloc(0);
   const take = (bytes: Buffer): void => {
     if (stopped) return;
     size += bytes.length;
@@ -59,7 +65,14 @@ async function readMember(
     const chunk = read(m.dataStart + at, Math.min(READ_BYTES, m.compressedSize - at));
     if (chunk.length === 0) return { ok: false, reason: 'the archive ends inside a member' };
     at += chunk.length;
-    if (!inflate) take(chunk);
+    if (!inflate) {
+      if (m.flags & DESCRIBED) {
+        // the signature may straddle two chunks: each is searched with the end of the one before
+        signatureSeen ||= Buffer.concat([edge, chunk]).includes(DESCRIPTOR_SIG);
+        edge = Buffer.from(chunk.subarray(-3));
+      }
+      take(chunk);
+    }
     else if (!inflate.write(chunk)) await new Promise<void>((resolve) => inflate.once('drain', resolve));
     const room = sink.room();
     if (room) await room;
@@ -76,5 +89,15 @@ async function readMember(
   }
   if (stopped) return { ok: 'stopped' };
   if (failed) return { ok: false, reason: `deflate data: ${failed}` };
+  // with a data descriptor, a streaming reader ends the member where its data ends and reads on from there:
+  // what lies between that end and the directory's compressed size would be another member to it
+  if (m.flags & DESCRIBED) {
+    if (inflate && inflate.bytesWritten !== m.compressedSize) {
+      return { ok: false, reason: `deflate data of ${JSON.stringify(m.name.toString('utf8'))} ends before its compressed size` };
+    }
+    if (!inflate && signatureSeen) {
+      return { ok: false, reason: `stored data of ${JSON.stringify(m.name.toString('utf8'))} holds a data descriptor signature` };
+    }
+  }
   return { ok: true, size };
 }

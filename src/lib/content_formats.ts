@@ -122,8 +122,9 @@ const RULES: FormatRule[] = [
   },
   {
     id: 'pdf', row: 'relay', opener: 'pdf',
-    note: 'the files a PDF embeds (every stream filter and predictor qpdf decodes); the PDF itself also goes to clamd',
-    test: (h) => h.subarray(0, 1024).includes('%PDF-'),
+    note: 'the files a PDF embeds (every stream filter and predictor qpdf decodes); the PDF itself also goes to clamd; '
+      + 'a PDF header after other bytes: opened if qpdf reads it as a PDF',
+    test: (h) => at(h, 0, '%PDF-'),
   },
   {
     id: 'xar', row: 'none', unsafe: 'clamd writes unbounded temporary files for XAR',

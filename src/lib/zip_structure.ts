@@ -7,8 +7,8 @@
 /** A member as the central directory and its local header (which agree) give it. */
 export interface ZipMember {
   name: Buffer;
-  /** the name an Info-ZIP Unicode Path field gives it (readers show that one) */
-  unicodeName?: string;
+  /** the names Info-ZIP Unicode Path fields give it, in the central entry or the local header (readers show those) */
+  unicodeNames: string[];
   method: number;
   flags: number;
   /** where its compressed bytes start in the file */
@@ -228,6 +228,8 @@ interface Member {
   start: number;
   end: number;
   dataStart: number;
+  /** the local header's Unicode Path name, if it has one */
+  unicodeName?: string;
 }
 
 interface CentralEntry {
@@ -303,7 +305,7 @@ function checkLocal(src: Source, c: CentralEntry, shift: number): Member {
   const dataEnd = start + LOCAL_LEN + nameLen + extraLen + c.csize;
   if (dataEnd > src.size) fail(`data of ${c.label} runs past the end of the file`);
   const end = described ? dataEnd + descriptorLength(src, dataEnd, c) : dataEnd;
-  return { label: c.label, start, end, dataStart: dataEnd - c.csize };
+  return { label: c.label, start, end, dataStart: dataEnd - c.csize, unicodeName: unicodePath(extra) };
 }
 
 /** Length of the data descriptor after the data (0 if none follows); it must repeat the central values. */
@@ -371,7 +373,9 @@ function check(size: number, read: (offset: number, length: number) => Buffer, m
     const member = checkLocal(src, c, end.shift);
     members.push(member);
     listed.push({
-      name: c.name, unicodeName: c.unicodeName, method: c.method, flags: c.flags, dataStart: member.dataStart, compressedSize: c.csize,
+      name: c.name,
+      unicodeNames: [c.unicodeName, member.unicodeName].filter((n): n is string => n !== undefined),
+      method: c.method, flags: c.flags, dataStart: member.dataStart, compressedSize: c.csize,
       size: c.usize,
     });
     at = c.next;
