@@ -1,10 +1,9 @@
-// What becomes of each decoded part and archive member: held (small) or put in
-// a file (large) as it arrives, then identified by its bytes
-// (lib/content_formats) and
+// What becomes of each decoded part and archive member: collected as it
+// arrives (io/part_bytes), then identified by its bytes (lib/content_formats) and
 //   - refused as banned (lib/banned_types: an attachment or member only),
 //   - ending the scan when clamd must not see it (XAR): "not scanned",
 //   - opened when the relay reads the format (io/zip_members for stored and
-//     deflated ZIPs, io/unpack, io/pdf_files), each member handled the same
+//     deflated ZIPs, io/gzip_members, io/unpack, io/pdf_files), each member handled the same
 //     way, recursively, within clamd's limits,
 //   - scanned by clamd: small parts by distinct content and together as one
 //     archive, large ones from their file; containers themselves only once
@@ -16,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { bannedTypeOf } from '../lib/banned_types';
 import type { ClamdVerdict } from '../lib/clamd_reply';
-import { ContentFormat, endsAsZip, HEAD_BYTES, identify, TAIL_BYTES, XAR_MAGIC } from '../lib/content_formats';
+import { ContentFormat, endsAsZip, identify } from '../lib/content_formats';
 import type { LeafHandle, LeafInfo, LeafSink, WalkLimits } from '../lib/mime_reading';
 import { tarOf } from '../lib/tar_archive';
 import { checkZipStructure, ZipMember } from '../lib/zip_structure';
@@ -24,11 +23,10 @@ import { clamdScan, ClamdOptions } from './clamd_client';
 import { pdfEmbeddedFiles } from './pdf_files';
 import { spoolDir } from './process_dirs';
 import { MemberSink, unpack, UnpackBounds } from './unpack';
+import { Collector, Item, PartBudget, readerOf, removeFile, SMALL_PART_BYTES } from './part_bytes';
 import { gzipMembers } from './gzip_members';
-import { ReadAt, readableInProcess, zipMembers } from './zip_members';
+import { readableInProcess, zipMembers } from './zip_members';
 
-/** Parts up to this size are scanned once per distinct content, together (see flushBatch). */
-const SMALL_PART_BYTES = 64 * 1024;
 /**
  * Larger parts are held in memory up to this size while the message's parts
  * held (and not yet scanned) stay under MEMORY_BUDGET_BYTES; beyond, they go
@@ -36,8 +34,6 @@ const SMALL_PART_BYTES = 64 * 1024;
  */
 const MEMORY_PART_BYTES = 4 * 1024 * 1024;
 const MEMORY_BUDGET_BYTES = 8 * 1024 * 1024;
-/** A larger part is written to its file in pieces of about this size. */
-const WRITE_BYTES = 256 * 1024;
 /** Small parts go to clamd as one archive of at most this many members, or this many bytes. */
 const BATCH_MEMBERS = 256;
 const BATCH_BYTES = 1024 * 1024;
@@ -62,155 +58,6 @@ export interface PartScanSettings {
   onSafe?: () => void;
 }
 
-/** A part or member, whole: its bytes (small) or its file (large). */
-interface Item {
-  /** how the summary names it: `part 1.2 "a.zip"`, then ` > member` per archive level */
-  label: string;
-  /** archive levels above it (0: a MIME part) */
-  depth: number;
-  names: string[];
-  attachment: boolean;
-  /** a MIME part's declared media type */
-  contentType?: string;
-  head: Buffer;
-  tail: Buffer;
-  /** the XAR header is somewhere in its bytes */
-  holdsXar: boolean;
-  /** a PDF header is somewhere in its bytes */
-  holdsPdf: boolean;
-  bytes?: Buffer;
-  file?: string;
-  size: number;
-}
-
-/** Takes a part's bytes as they come; `failed` says why it cannot be scanned. */
-class Collector {
-  /** a small part's bytes; a large one's bytes not yet written */
-  private held: Buffer[] = [];
-  private heldBytes = 0;
-  private head: Buffer[] = [];
-  private headBytes = 0;
-  /** the last written buffers, at least TAIL_BYTES of them once there are */
-  private recent: Buffer[] = [];
-  private recentBytes = 0;
-  /** the end of what was searched, so a needle across two writes is found */
-  private carry = Buffer.alloc(0);
-  private holdsXar = false;
-  private holdsPdf = false;
-  private fd?: number;
-  private file?: string;
-  size = 0;
-  failed?: string;
-  contentType?: string;
-
-  constructor(
-    private readonly scans: PartScans,
-    readonly label: string,
-    readonly depth: number,
-    readonly names: string[],
-    readonly attachment: boolean,
-  ) {}
-
-  /** false: stop sending (a limit was reached, or the scan ended) */
-  data(bytes: Buffer): boolean {
-    if (this.failed || this.scans.stopped) return false;
-    if (this.size + bytes.length > this.scans.limits.maxFileSize) {
-      this.fail(`${this.label} is larger than ${this.scans.limits.maxFileSize} bytes (clamd MaxFileSize)`);
-      return false;
-    }
-    if (!this.scans.count(bytes.length)) {
-      this.fail(`the parts and members of the message exceed ${this.scans.limits.maxScanSize} bytes (clamd MaxScanSize)`);
-      return false;
-    }
-    if (this.headBytes < HEAD_BYTES) {
-      const piece = bytes.subarray(0, HEAD_BYTES - this.headBytes);
-      this.head.push(piece);
-      this.headBytes += piece.length;
-    }
-    this.size += bytes.length;
-    // decoded text comes a line at a time: bytes are gathered and written in large pieces
-    this.held.push(bytes);
-    this.heldBytes += bytes.length;
-    if (this.fd === undefined && (this.size <= SMALL_PART_BYTES || this.scans.mayHold(this.size))) return true;
-    if (this.heldBytes >= WRITE_BYTES || this.fd === undefined) return this.write();
-    return true;
-  }
-
-  /** The whole part, or undefined when it failed (the reason is then the scan's). */
-  end(): Item | undefined {
-    if (this.fd !== undefined && this.heldBytes > 0 && !this.failed) this.write();
-    if (this.fd !== undefined) fs.closeSync(this.fd);
-    this.fd = undefined;
-    if (this.failed || this.scans.stopped) {
-      this.discard();
-      return undefined;
-    }
-    const bytes = this.file ? undefined : Buffer.concat(this.held, this.heldBytes);
-    if (bytes) this.search(bytes);
-    if (bytes && bytes.length > SMALL_PART_BYTES) this.scans.hold(bytes.length);
-    const tail = bytes ?? Buffer.concat(this.recent);
-    return {
-      label: this.label, depth: this.depth, names: this.names, attachment: this.attachment, contentType: this.contentType,
-      head: Buffer.concat(this.head), tail: tail.subarray(Math.max(0, tail.length - TAIL_BYTES)),
-      holdsXar: this.holdsXar, holdsPdf: this.holdsPdf, bytes, file: this.file, size: this.size,
-    };
-  }
-
-  discard(): void {
-    if (this.fd !== undefined) fs.closeSync(this.fd);
-    this.fd = undefined;
-    removeFile(this.file);
-    this.file = undefined;
-    this.held = [];
-    this.recent = [];
-  }
-
-  /** What is held goes to the part's file (made on the first write). */
-  private write(): boolean {
-    const buf = this.held.length === 1 ? this.held[0] : Buffer.concat(this.held, this.heldBytes);
-    this.held = [];
-    this.heldBytes = 0;
-    try {
-      if (this.fd === undefined) {
-        this.file = path.join(spoolDir(), `part-${crypto.randomUUID()}`);
-        this.fd = fs.openSync(this.file, 'wx', 0o600);
-      }
-      for (let at = 0; at < buf.length;) at += fs.writeSync(this.fd, buf, at);
-    } catch (err) {
-      this.fail(`${this.label} could not be written for scanning: ${(err as Error).message}`);
-      return false;
-    }
-    this.search(buf);
-    this.recent.push(buf);
-    this.recentBytes += buf.length;
-    while (this.recent.length > 1 && this.recentBytes - this.recent[0].length >= TAIL_BYTES) {
-      this.recentBytes -= this.recent.shift()!.length;
-    }
-    return true;
-  }
-
-  /** Looks for the XAR header and a PDF header anywhere (a PDF reader finds one after other bytes too). */
-  private search(buf: Buffer): void {
-    const edge = this.carry.length ? Buffer.concat([this.carry, buf.subarray(0, NEEDLE_BYTES)]) : undefined;
-    const has = (needle: Buffer): boolean => buf.includes(needle) || (edge !== undefined && edge.includes(needle));
-    this.holdsXar ||= has(XAR_MAGIC);
-    this.holdsPdf ||= has(PDF_MAGIC);
-    this.carry = Buffer.from(buf.subarray(Math.max(0, buf.length - (NEEDLE_BYTES - 1))));
-  }
-
-  private fail(reason: string): void {
-    this.failed = reason;
-    this.scans.notScanned ??= reason;
-    this.discard();
-  }
-}
-
-function removeFile(file: string | undefined): void {
-  if (!file) return;
-  try {
-    fs.unlinkSync(file);
-  } catch { /* already gone */ }
-}
 
 /** The file a compressed file's name decompresses to: `a.vbs.gz` is `a.vbs`, `a.tgz` is `a.tar`. */
 function decompressedName(name: string): string | undefined {
@@ -225,11 +72,9 @@ function quoted(name: string): string {
 
 const ZIP_FORMAT = identify(Buffer.from('PK\x03\x04', 'latin1'))!;
 const PDF_FORMAT = identify(Buffer.from('%PDF-1.7', 'latin1'))!;
-const PDF_MAGIC = Buffer.from('%PDF-', 'latin1');
-const NEEDLE_BYTES = Math.max(XAR_MAGIC.length, PDF_MAGIC.length);
 
 /** Scans each part the walks hand it and each member of what it opens; stops at the first infected one. */
-export class PartScans implements LeafSink {
+export class PartScans implements LeafSink, PartBudget {
   readonly infected: string[] = [];
   notScanned?: string;
   /** why clamd must see nothing of this message */
@@ -606,25 +451,4 @@ export class PartScans implements LeafSink {
 function where(labels: string[]): string {
   if (labels.length === 1) return labels[0];
   return `one of ${labels.length} parts: ${labels.slice(0, 3).join(', ')}${labels.length > 3 ? ', ...' : ''}`;
-}
-
-/** Random access to a part's bytes: in memory, or read from its file (open until `close`). */
-function readerOf(item: Item): { read: ReadAt; close(): void } {
-  const bytes = item.bytes;
-  if (bytes) return { read: (offset, length) => bytes.subarray(offset, offset + length), close: () => undefined };
-  let fd: number | undefined;
-  return {
-    read: (offset, length) => {
-      fd ??= fs.openSync(item.file!, 'r');
-      const buf = Buffer.alloc(Math.max(0, Math.min(length, item.size - offset)));
-      let got = 0;
-      while (got < buf.length) {
-        const n = fs.readSync(fd, buf, got, buf.length - got, offset + got);
-        if (n === 0) break;
-        got += n;
-      }
-      return buf.subarray(0, got);
-    },
-    close: () => { if (fd !== undefined) fs.closeSync(fd); },
-  };
 }
