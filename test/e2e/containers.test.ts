@@ -21,7 +21,7 @@ import { childPids } from '../support/processes';
 import { Tap } from '../support/tap';
 import { execFileSync } from 'node:child_process';
 import {
-  ARCHIVE_SAMPLES, compress, cpio, infoZip, nested, pdfWithAttachment, sevenZip, streamBomb, tar, tarManyMembers, xar, zipBomb42,
+  ARCHIVE_SAMPLES, cab, compress, cpio, infoZip, nested, pdfWithAttachment, sevenZip, streamBomb, tar, tarManyMembers, xar, zipBomb42,
   zipManyMembers, zipOfZeros, zipWithUnderstatedLocalSize,
 } from '../support/archives';
 
@@ -431,6 +431,10 @@ describe('bombs stop at the clamd limits in force, in bounded time, memory and t
     ['xz of 1 GiB', () => streamBomb('xz', 1024)],
     ['zstd of 1 GiB', () => streamBomb('zst', 1024)],
     ['lzip of 1 GiB', () => streamBomb('lz', 1024)],
+    ['lz4 of 1 GiB', () => streamBomb('lz4', 1024)],
+    ['compress (.Z) of 256 MiB', () => streamBomb('Z', 256)],
+    ['cab of 256 MiB of zeros', () => cab([{ name: 'zeros.bin', data: Buffer.alloc(256 * 1024 * 1024) }])],
+    ['PDF embedding 256 MiB of zeros', () => pdfWithAttachment('zeros.bin', Buffer.alloc(256 * 1024 * 1024))],
     ['7z of 256 MiB of zeros', () => sevenZip([{ name: 'zeros.bin', data: Buffer.alloc(256 * 1024 * 1024) }], 'LZMA2')],
     ['tar of 20,000 members', () => tarManyMembers(20_000)],
     ['zip of 20,000 members', () => zipManyMembers(20_000)],
