@@ -16,6 +16,8 @@ import type { ReadAt } from './zip_members';
 export const SMALL_PART_BYTES = 64 * 1024;
 /** A larger part is written to its file in pieces of about this size. */
 const WRITE_BYTES = 256 * 1024;
+/** Bytes are held in blocks of this size. */
+const BLOCK_BYTES = 64 * 1024;
 const PDF_MAGIC = Buffer.from('%PDF-', 'latin1');
 const NEEDLE_BYTES = Math.max(XAR_MAGIC.length, PDF_MAGIC.length);
 
@@ -56,8 +58,11 @@ export interface Item {
 /** Takes a part's bytes as they come; `failed` says why it cannot be scanned. */
 export class Collector {
   /** a small part's bytes; a large one's bytes not yet written */
+  /** filled blocks; `block` is being filled (decoded text comes a line at a time: one object per line would tax the GC) */
   private held: Buffer[] = [];
   private heldBytes = 0;
+  private block?: Buffer;
+  private blockUsed = 0;
   private head: Buffer[] = [];
   private headBytes = 0;
   /** the last written buffers, at least TAIL_BYTES of them once there are */
@@ -99,8 +104,7 @@ export class Collector {
     }
     this.size += bytes.length;
     // decoded text comes a line at a time: bytes are gathered and written in large pieces
-    this.held.push(bytes);
-    this.heldBytes += bytes.length;
+    this.keep(bytes);
     if (this.fd === undefined && (this.size <= SMALL_PART_BYTES || this.scans.mayHold(this.size))) return true;
     if (this.heldBytes >= WRITE_BYTES || this.fd === undefined) return this.write();
     return true;
@@ -115,6 +119,8 @@ export class Collector {
       this.discard();
       return undefined;
     }
+    this.seal();
+    // a copy of its own size (a block would keep 64 KiB for a 100-byte part)
     const bytes = this.file ? undefined : Buffer.concat(this.held, this.heldBytes);
     if (bytes) this.search(bytes);
     if (bytes && bytes.length > SMALL_PART_BYTES) this.scans.hold(bytes.length);
@@ -132,11 +138,33 @@ export class Collector {
     removeFile(this.file);
     this.file = undefined;
     this.held = [];
+    this.block = undefined;
     this.recent = [];
+  }
+
+  /** Copies `bytes` into the blocks held (a large piece is kept as it is). */
+  private keep(bytes: Buffer): void {
+    this.heldBytes += bytes.length;
+    if (bytes.length >= BLOCK_BYTES) {
+      this.seal();
+      this.held.push(bytes);
+      return;
+    }
+    if (this.block && this.blockUsed + bytes.length > this.block.length) this.seal();
+    this.block ??= Buffer.allocUnsafe(BLOCK_BYTES);
+    bytes.copy(this.block, this.blockUsed);
+    this.blockUsed += bytes.length;
+  }
+
+  private seal(): void {
+    if (this.block && this.blockUsed > 0) this.held.push(this.block.subarray(0, this.blockUsed));
+    this.block = undefined;
+    this.blockUsed = 0;
   }
 
   /** What is held goes to the part's file (made on the first write). */
   private write(): boolean {
+    this.seal();
     const buf = this.held.length === 1 ? this.held[0] : Buffer.concat(this.held, this.heldBytes);
     this.held = [];
     this.heldBytes = 0;

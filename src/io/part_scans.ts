@@ -13,6 +13,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Writable } from 'node:stream';
 import { bannedTypeOf } from '../lib/banned_types';
 import type { ClamdVerdict } from '../lib/clamd_reply';
 import { ContentFormat, endsAsZip, identify } from '../lib/content_formats';
@@ -37,6 +38,8 @@ const MEMORY_BUDGET_BYTES = 8 * 1024 * 1024;
 /** Small parts go to clamd as one archive of at most this many members, or this many bytes. */
 const BATCH_MEMBERS = 256;
 const BATCH_BYTES = 1024 * 1024;
+/** Pieces a part held in memory is written to clamd in (one INSTREAM frame each). */
+const FEED_BYTES = 64 * 1024;
 /** Scans of one message waiting for clamd's answer at once. */
 const MAX_IN_FLIGHT = 4;
 /** Address space of an unpacking tool: enough for the dictionaries of ordinary archives (7-Zip's -mx9: 64 MiB). */
@@ -363,7 +366,7 @@ export class PartScans implements LeafSink, PartBudget {
       return;
     }
     if (bytes) {
-      const done = this.track(async () => item.label, () => clamdScan(this.settings.clamd, (sink) => sink.end(bytes), this.signal));
+      const done = this.track(async () => item.label, () => clamdScan(this.settings.clamd, (sink) => feedInFrames(sink, bytes), this.signal));
       void done.finally(() => { this.memoryHeld -= item.size; });
       return;
     }
@@ -379,7 +382,7 @@ export class PartScans implements LeafSink, PartBudget {
     if (this.scanned.has(digest) || this.stopped) return;
     this.scanned.add(digest);
     if (!this.limits.batchSmallParts) {
-      this.track(async () => item.label, () => clamdScan(this.settings.clamd, (sink) => sink.end(bytes), this.signal));
+      this.track(async () => item.label, () => clamdScan(this.settings.clamd, (sink) => feedInFrames(sink, bytes), this.signal));
       return;
     }
     this.batch.push({ item, bytes });
@@ -397,7 +400,7 @@ export class PartScans implements LeafSink, PartBudget {
     if (!members.length || this.stopped) return;
     const scan = (some: typeof members, signal: AbortSignal): Promise<ClamdVerdict> => {
       const archive = tarOf(some.map((m, i) => ({ name: `${i + 1}-part`, data: m.bytes })));
-      return clamdScan(this.settings.clamd, (sink) => sink.end(archive), signal);
+      return clamdScan(this.settings.clamd, (sink) => feedInFrames(sink, archive), signal);
     };
     // an infected archive is halved until the part is found (a few scans, only then)
     const locate = async (): Promise<string> => {
@@ -445,6 +448,12 @@ export class PartScans implements LeafSink, PartBudget {
       else this.queued.push(run);
     });
   }
+}
+
+/** Bytes written in INSTREAM-frame-sized pieces: clamd takes many 64 KiB frames better than one large one. */
+function feedInFrames(sink: Writable, bytes: Buffer): void {
+  for (let at = 0; at < bytes.length; at += FEED_BYTES) sink.write(bytes.subarray(at, at + FEED_BYTES));
+  sink.end();
 }
 
 /** How the summary names where a virus was: the part, or the parts one of which holds it. */
