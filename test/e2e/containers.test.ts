@@ -481,7 +481,9 @@ describe('banned types (av_banned_types): by content and by name, in archives, p
     const cfgFile = writeEsetsCfg(esetsCfg(port, {
       serverPort: sink.port, clamdSocket: clamd.socket, smtp: { av_banned_types: '"exe, script, html"', user_config: '"users.cfg"' },
     }));
-    fs.writeFileSync(path.join(path.dirname(cfgFile), 'users.cfg'), ['[developers.example]', 'av_banned_types = ""', ''].join('\n'));
+    fs.writeFileSync(path.join(path.dirname(cfgFile), 'users.cfg'), [
+      '[developers.example]', 'av_banned_types = ""', '', '[cleaned.example]', 'av_clean_mode = standard', '',
+    ].join('\n'));
     relay = await startRelay(['--config', cfgFile], port);
   });
 
@@ -600,6 +602,15 @@ describe('banned types (av_banned_types): by content and by name, in archives, p
     }
     const xml = await send(mailWith(Buffer.from('<?xml version="1.0"?><invoice><a>1</a></invoice>'), 'invoice.xml'));
     assert.equal(xml.code, 250, xml.text);
+  });
+
+  it('cleaning (av_clean_mode = standard) removes a banned attachment like an infected one and delivers the rest', async () => {
+    const r = await send(mailWith(program(), 'tool.exe'), 'user@cleaned.example');
+    assert.equal(r.code, 250, r.text);
+    const stored = sink.messages[0]?.data.toString('latin1') ?? '';
+    assert.match(stored, /The attachment "tool\.exe" was infected with Banned\.exe and has been removed/);
+    assert.match(stored, /See the attachment\./);
+    assert.doesNotMatch(stored, new RegExp(program().toString('base64').slice(0, 40).replace(/[+/]/g, '\\$&')));
   });
 
   it('follows the user section: a section that bans nothing delivers the program', async () => {
