@@ -60,7 +60,8 @@ async function bothVerdicts(message: CapturedMessage, settings: AvSettings, live
   const parts = await scanMimeLeaves(() => message.readAsSent(), {
     clamd: settings.clamd, limits: settings.limits, banned: settings.banned,
     signal: AbortSignal.any([settings.signal, stopParts.signal]), onSafe: startWhole,
-  }).catch((err: Error): MimeScanResult => ({ kind: 'not_scanned', reason: `MIME parts: ${err.message}` }));
+    // a failure of the walk itself: what it had not seen yet could be what clamd must not be given
+  }).catch((err: Error): MimeScanResult => ({ kind: 'not_scanned', reason: `MIME parts: ${err.message}`, unsafe: true }));
   if (parts.kind === 'not_scanned' && parts.unsafe) {
     live?.cancel('not sent to clamd');
     return parts;
@@ -69,7 +70,8 @@ async function bothVerdicts(message: CapturedMessage, settings: AvSettings, live
     live?.cancel('infected');
     return parts;
   }
-  // a walk that stopped short (a limit, a malformed structure) saw every part it could: the whole message goes too
+  // a walk that stopped at a limit or judged the structure malformed: the whole message goes to clamd too (its
+  // own limits are the same; its verdict, infected or its own reason, is the more telling one)
   startWhole();
   return withParts(await whole!, parts);
 }
