@@ -366,7 +366,8 @@ export class PartScans implements LeafSink, PartBudget {
       return;
     }
     if (bytes) {
-      const done = this.track(async () => item.label, () => clamdScan(this.settings.clamd, (sink) => feedInFrames(sink, bytes), this.signal));
+      const scan = (): Promise<ClamdVerdict> => clamdScan(this.settings.clamd, (sink) => feedInFrames(sink, bytes), this.signal);
+      const done = this.track(async () => item.label, scan);
       void done.finally(() => { this.memoryHeld -= item.size; });
       return;
     }
