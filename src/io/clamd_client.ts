@@ -131,11 +131,14 @@ export function scanOn(
     let reply = '';
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
+    // cleared when the scan settles: a pending probe would keep the scan (and what it fed) alive until it fires
+    let probeTimer: NodeJS.Timeout | undefined;
     const framer = new InstreamFramer();
     const settle = (verdict: ClamdVerdict, dropped = false, timedOut = false): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(probeTimer);
       control.signal?.removeEventListener('abort', abort);
       socket.destroy();
       // ends the message stream's pipe into the framer, so it can be piped again
@@ -151,7 +154,7 @@ export function scanOn(
       if (control.probe) probeLater(control.probe);
     };
     const probeLater = (probe: () => Promise<boolean>): void => {
-      const probeTimer = setTimeout(() => {
+      probeTimer = setTimeout(() => {
         if (settled) return;
         void probe().then((alive) => {
           if (settled) return;

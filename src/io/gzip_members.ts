@@ -109,6 +109,8 @@ async function inflateAt(
     inflate.end();
     await done;
   }
+  // ended before its input did (the deflate data is over): nothing more comes from it
+  inflate.destroy();
   if (stopped) return { ok: 'stopped' };
   if (failed) return { ok: false, reason: `gzip data: ${failed}` };
   if (!ended) return { ok: false, reason: 'a gzip member is cut short' };

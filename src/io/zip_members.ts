@@ -58,34 +58,41 @@ async function readMember(
   };
   const inflate = m.method === DEFLATED ? zlib.createInflateRaw() : undefined;
   let failed: string | undefined;
-  inflate?.on('data', take);
-  inflate?.on('error', (err) => { failed = err.message; });
-  for (let at = 0; at < m.compressedSize && !stopped && !failed;) {
-    if (signal.aborted) return { ok: 'stopped' };
-    const chunk = read(m.dataStart + at, Math.min(READ_BYTES, m.compressedSize - at));
-    if (chunk.length === 0) return { ok: false, reason: 'the archive ends inside a member' };
-    at += chunk.length;
-    if (!inflate) {
-      if (m.flags & DESCRIBED) {
-        // the signature may straddle two chunks: each is searched with the end of the one before
-        signatureSeen ||= Buffer.concat([edge, chunk]).includes(DESCRIPTOR_SIG);
-        edge = Buffer.from(chunk.subarray(-3));
+  let ended = false;
+  // one promise for the inflater's end, whenever it comes (it may end before all input is written)
+  const done = new Promise<void>((resolve) => {
+    if (!inflate) return resolve();
+    inflate.on('data', take);
+    inflate.on('end', () => { ended = true; resolve(); });
+    inflate.on('error', (err) => { failed = err.message; resolve(); });
+    inflate.on('close', () => resolve());
+  });
+  try {
+    for (let at = 0; at < m.compressedSize && !stopped && !failed && !ended;) {
+      if (signal.aborted) return { ok: 'stopped' };
+      const chunk = read(m.dataStart + at, Math.min(READ_BYTES, m.compressedSize - at));
+      if (chunk.length === 0) return { ok: false, reason: 'the archive ends inside a member' };
+      at += chunk.length;
+      if (!inflate) {
+        if (m.flags & DESCRIBED) {
+          // the signature may straddle two chunks: each is searched with the end of the one before
+          signatureSeen ||= Buffer.concat([edge, chunk]).includes(DESCRIPTOR_SIG);
+          edge = Buffer.from(chunk.subarray(-3));
+        }
+        take(chunk);
+      } else if (!inflate.write(chunk)) {
+        await Promise.race([new Promise((resolve) => inflate.once('drain', resolve)), done]);
       }
-      take(chunk);
+      const room = sink.room();
+      if (room) await room;
     }
-    else if (!inflate.write(chunk)) await new Promise<void>((resolve) => inflate.once('drain', resolve));
-    const room = sink.room();
-    if (room) await room;
-  }
-  if (inflate) {
-    if (stopped) inflate.destroy();
-    else {
-      await new Promise<void>((resolve) => {
-        inflate.once('end', resolve);
-        inflate.once('error', () => resolve());
-        inflate.end();
-      });
+    if (inflate && !stopped && !failed && !ended) {
+      inflate.end();
+      await done;
     }
+  } finally {
+    // no more data from it into the sink, whatever ended the loop
+    inflate?.destroy();
   }
   if (stopped) return { ok: 'stopped' };
   if (failed) return { ok: false, reason: `deflate data: ${failed}` };
