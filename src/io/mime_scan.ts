@@ -11,8 +11,7 @@ import type { Readable } from 'node:stream';
 import {
   LineCutter, MimeWalker, PRIMARY_READING, Reading, STRUCTURE_TRAITS, structureKey,
 } from '../lib/mime_reading';
-import { PartScans, ScanLimits } from './part_scans';
-import type { ClamdOptions } from './clamd_client';
+import { PartScans, PartScanSettings } from './part_scans';
 
 /** Structures of one message walked at most; a message readers could take apart in more ways is refused (550 5.6.0). */
 export const MAX_READINGS = 32;
@@ -21,18 +20,8 @@ const MAX_WALKS_PER_STRUCTURE = 4;
 /** A line longer than this is read in pieces (no boundary or header is that long). */
 const MAX_PIECE_BYTES = 64 * 1024;
 
-export interface MimeScanSettings {
-  clamd: ClamdOptions;
-  limits: ScanLimits;
-  /** av_banned_types of the message's section */
-  banned: readonly string[];
-  signal: AbortSignal;
-  /**
-   * Called once every part and member is known and none is of a format clamd
-   * must not see (lib/content_formats `unsafe`): the whole message may go to clamd now.
-   */
-  onSafe?: () => void;
-}
+/** What the walk's scans need: clamd, the limits, the banned types, when to stop, when the whole message may go. */
+export type MimeScanSettings = PartScanSettings;
 
 export type MimeScanResult =
   | { kind: 'clean'; readings: number; leaves: number }

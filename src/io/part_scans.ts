@@ -43,7 +43,7 @@ const FEED_BYTES = 64 * 1024;
 /** Scans of one message waiting for clamd's answer at once. */
 const MAX_IN_FLIGHT = 4;
 /** Address space of an unpacking tool: enough for the dictionaries of ordinary archives (7-Zip's -mx9: 64 MiB). */
-export const UNPACK_MEMORY_BYTES = 768 * 1024 * 1024;
+const UNPACK_MEMORY_BYTES = 768 * 1024 * 1024;
 
 /** The MIME walk's bounds, and clamd's for what is unpacked. */
 export interface ScanLimits extends WalkLimits {
@@ -56,8 +56,13 @@ export interface ScanLimits extends WalkLimits {
 export interface PartScanSettings {
   clamd: ClamdOptions;
   limits: ScanLimits;
+  /** av_banned_types of the message's section */
   banned: readonly string[];
   signal: AbortSignal;
+  /**
+   * Called once every part and member is known and none is of a format clamd
+   * must not see (lib/content_formats `unsafe`): the whole message may go to clamd now.
+   */
   onSafe?: () => void;
 }
 
