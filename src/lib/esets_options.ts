@@ -80,6 +80,14 @@ export interface EsetsConfig {
   max_connections: number;
   /** extension: concurrent client connections from one address per process (0: no cap) */
   max_connections_per_ip: number;
+  /** extension: the largest message the relay takes, bytes (0: the mail server's limit only) */
+  message_size_limit: number;
+  /** extension: free space the spool keeps; below it MAIL is answered 452 4.3.1, bytes (0: none) */
+  spool_min_free: number;
+  /** extension: slowest the client may send a command or a message, bytes per second (0: no floor) */
+  client_min_rate: number;
+  /** extension: the most of the client's own time one session may take, seconds (0: no bound) */
+  timeout_session: number;
   /** extension: the load balancers whose connections start with a PROXY line (address/prefix each) */
   proxy_hosts: string[];
   /** ESETS [global]: who the workers run as (unset: the user that started the relay) */
@@ -221,6 +229,23 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   max_connections_per_ip: {
     type: int(0, 1_000_000), scope: 'agent', help: 'concurrent connections from one client address per process, 0: no cap (extension)',
   },
+  message_size_limit: {
+    type: int(0, NO_LIMIT), scope: 'agent',
+    help: "largest message taken, bytes; the SIZE advertised is the lower of it and the mail server's, less room for the relay's fields "
+      + "(0: the server's only; extension)",
+  },
+  spool_min_free: {
+    type: int(0, NO_LIMIT), scope: 'agent',
+    help: 'free space kept on the spool filesystem, bytes; below it MAIL gets 452 4.3.1 (0: none; extension)',
+  },
+  client_min_rate: {
+    type: int(0, NO_LIMIT), scope: 'agent',
+    help: 'slowest a client may send one command or message, bytes per second, beyond timeout_client (0: no floor; extension)',
+  },
+  timeout_session: {
+    type: int(0, 7 * 86400), scope: 'agent',
+    help: "most of the client's own time (not the relay's waits) one session may take, seconds (0: no bound; extension)",
+  },
   daemon_user: {
     type: STRING, scope: 'global',
     help: 'the user the worker processes run as (the manager binds the listener); unset: the user that started the relay',
@@ -289,6 +314,10 @@ export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>(
   av_banned_types: [],
   max_connections: 1000,
   max_connections_per_ip: 50,
+  message_size_limit: 100 * 1024 * 1024,
+  spool_min_free: 100 * 1024 * 1024,
+  client_min_rate: 500,
+  timeout_session: 3600,
   proxy_hosts: [],
   daemon_user: undefined,
   http_listen: undefined,

@@ -94,7 +94,10 @@ export function harakaCDiagnostics(
     });
   }
   if (!listed('esets_connection_limits')) {
-    for (const key of ['max_connections', 'max_connections_per_ip'] as const) {
+    const keys = [
+      'max_connections', 'max_connections_per_ip', 'message_size_limit', 'spool_min_free', 'client_min_rate', 'timeout_session',
+    ] as const;
+    for (const key of keys) {
       if (set(key)) warn(key, `${key} = ${config[key]} not applied: esets_connection_limits is not in config/plugins`);
     }
   }
