@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import type { CaptureFailure } from '../lib/policy';
 import { HeaderBlocks, hasBareCr, hasBareLf, headerLineKind, unstuffLine } from '../lib/smtp_data';
 
 /** Messages larger than this go to disk. */
@@ -20,8 +21,16 @@ export type LineListener = (line: Buffer, bodyFirst: boolean) => void;
 export const HEADER_BODY_SEPARATOR = Buffer.from('\r\n');
 
 export class CapturedMessage {
-  /** bytes of the message (un-stuffed) */
+  /** bytes of the message (un-stuffed), counted on after a failure */
   size = 0;
+  /** the client's bytes (un-stuffed), as RFC 1870 counts a message against SIZE */
+  private clientSize = 0;
+  /**
+   * Set once, when the relay stops keeping the message (over the size limit, a
+   * spool write failed): what was stored is freed, the rest is read and dropped,
+   * and the message is answered at its end (552 5.3.4, 452 4.3.1), never scanned or sent.
+   */
+  failure?: CaptureFailure;
   /** offset of the empty line that ends the header section; the whole message when there is none */
   private headerEndAt?: number;
   /** what refuses the message outright: a bare CR or LF in a line */
@@ -39,7 +48,8 @@ export class CapturedMessage {
   private destroyed = false;
   private readonly headerBlocks = new HeaderBlocks();
 
-  constructor(private readonly spoolDir: string, private readonly memoryLimit = MEMORY_LIMIT_BYTES) {}
+  /** `sizeLimit`: the most the client may send (0: no limit) */
+  constructor(private readonly spoolDir: string, private readonly memoryLimit = MEMORY_LIMIT_BYTES, private readonly sizeLimit = 0) {}
 
   /** A line the relay itself puts at the top (its Received: line), before any client line. */
   prepend(line: Buffer): void {
@@ -50,10 +60,19 @@ export class CapturedMessage {
   /** A DATA line as the client sent it, with its line ending. */
   addLine(raw: Buffer): void {
     if (this.destroyed) return;
+    if (this.sizeLimit && !this.failure && this.clientSize + raw.length - (raw[0] === 0x2e ? 1 : 0) > this.sizeLimit) {
+      this.fail({ kind: 'too_big', limit: this.sizeLimit });
+    }
+    if (this.failure) {
+      // read to its end and dropped: only counted
+      this.size += raw.length;
+      return;
+    }
     if (!this.malformed && hasBareCr(raw)) this.malformed = `bare CR in line ${this.lineCount + 1} (lines must end in CRLF)`;
     if (!this.malformed && hasBareLf(raw)) this.malformed = `bare LF in line ${this.lineCount + 1} (lines must end in CRLF)`;
     this.lineCount++;
     const line = unstuffLine(raw);
+    this.clientSize += line.length;
     if (!this.malformed && this.headerBlocks.hidesEncoding(line)) {
       this.malformed = `line ${this.lineCount} of a header holds only blanks (read differently by scanners and mail readers)`;
     }
@@ -64,6 +83,7 @@ export class CapturedMessage {
     const bodyFirst = this.headerEndAt === undefined && this.checkHeaderLine(line);
     if (!this.leadingDotLine && raw[0] === 0x2e && raw[1] !== 0x2e) this.leadingDotLine = this.lineCount;
     this.store(line);
+    if (this.failure) return;
     for (const listener of this.listeners) listener(line, bodyFirst);
   }
 
@@ -151,7 +171,10 @@ export class CapturedMessage {
   /** The bytes from `start` to `end`, from memory or the spool file. */
   read(start = 0, end = this.size): Readable {
     // never a part of a message for a whole one: a reader of a freed message gets an error
-    if (this.destroyed) return new Readable({ read(): void { this.destroy(new Error('the captured message was freed')); } });
+    if (this.destroyed || this.failure) {
+      const why = this.destroyed ? 'the captured message was freed' : 'the message was not kept';
+      return new Readable({ read(): void { this.destroy(new Error(why)); } });
+    }
     this.sealBlock();
     this.flushToDisk();
     if (this.fd === undefined) {
@@ -209,10 +232,23 @@ export class CapturedMessage {
 
   destroy(): void {
     this.destroyed = true;
+    this.free();
+  }
+
+  /** Stops keeping the message (once): what is held is freed, the spool file removed, the live scan fed no more. */
+  private fail(failure: CaptureFailure): void {
+    if (this.failure) return;
+    this.failure = failure;
+    this.free();
+  }
+
+  private free(): void {
     this.listeners = [];
     this.chunks = [];
     this.block = [];
+    this.blockBytes = 0;
     this.pending = [];
+    this.pendingBytes = 0;
     this.closeFile();
   }
 
@@ -240,18 +276,34 @@ export class CapturedMessage {
   private openFile(): void {
     this.sealBlock();
     this.file = path.join(this.spoolDir, `${crypto.randomUUID()}.eml`);
-    // O_EXCL: never write through a file or link someone placed there
-    this.fd = fs.openSync(this.file, 'wx+', 0o600);
     this.pending = this.chunks;
     this.pendingBytes = this.chunks.reduce((n, c) => n + c.length, 0);
     this.chunks = [];
+    try {
+      // O_EXCL: never write through a file or link someone placed there
+      this.fd = fs.openSync(this.file, 'wx+', 0o600);
+    } catch (err) {
+      this.file = undefined;
+      this.fail({ kind: 'spool_error', reason: spoolErrorText(err) });
+    }
   }
 
+  /**
+   * Writes what is pending. A write error (ENOSPC, EIO, EDQUOT) fails this
+   * message only: Haraka calls add_data without a guard, an exception would end
+   * the worker and every session on it.
+   */
   private flushToDisk(): void {
     if (this.fd === undefined || this.pendingBytes === 0) return;
-    fs.writeSync(this.fd, Buffer.concat(this.pending, this.pendingBytes));
+    const bytes = Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
+    try {
+      // a short write (the disk filling) is followed by the error, or by the rest
+      for (let at = 0; at < bytes.length;) at += fs.writeSync(this.fd, bytes, at);
+    } catch (err) {
+      this.fail({ kind: 'spool_error', reason: spoolErrorText(err) });
+    }
   }
 
   private closeFile(): void {
@@ -261,6 +313,11 @@ export class CapturedMessage {
     this.fd = undefined;
     this.file = undefined;
   }
+}
+
+function spoolErrorText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return `spool write failed: ${e.code ?? e.message}`;
 }
 
 async function collect(stream: Readable): Promise<Buffer> {

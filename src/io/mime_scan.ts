@@ -29,6 +29,8 @@ export type MimeScanResult =
   | { kind: 'infected'; names: string[] }
   /** `unsafe`: the message holds what clamd must not be given in any form (the whole message included) */
   | { kind: 'not_scanned'; reason: string; unsafe?: boolean }
+  /** a part could not be written to the spool to be scanned */
+  | { kind: 'spool_error'; reason: string }
   /** a structure no RFC allows, or more readings than MAX_READINGS */
   | { kind: 'malformed'; reason: string };
 
@@ -81,6 +83,7 @@ export async function scanMimeLeaves(read: () => Readable, settings: MimeScanSet
   }
   if (scans.infected.length) return { kind: 'infected', names: scans.infected };
   if (scans.unsafe) return { kind: 'not_scanned', reason: scans.unsafe, unsafe: true };
+  if (scans.spoolFailure) return { kind: 'spool_error', reason: scans.spoolFailure };
   if (result) return result;
   if (settings.signal.aborted) return { kind: 'not_scanned', reason: String(settings.signal.reason ?? 'transaction ended') };
   if (scans.notScanned) return { kind: 'not_scanned', reason: scans.notScanned };

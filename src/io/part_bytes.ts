@@ -26,6 +26,8 @@ export interface PartBudget {
   readonly stopped: boolean;
   readonly limits: { maxFileSize: number; maxScanSize: number };
   notScanned?: string;
+  /** a part could not be written to the spool (ENOSPC, EIO): the message fails with 452 4.3.1 */
+  spoolFailure?: string;
   /** counts bytes taken for scanning; false past MaxScanSize */
   count(bytes: number): boolean;
   /** a part of this many bytes may stay in memory */
@@ -175,6 +177,8 @@ export class Collector {
       }
       for (let at = 0; at < buf.length;) at += fs.writeSync(this.fd, buf, at);
     } catch (err) {
+      // the disk full or failing fails the message (452 4.3.1), whatever action_av_notscanned says
+      this.scans.spoolFailure ??= `spool write failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
       this.fail(`${this.label} could not be written for scanning: ${(err as Error).message}`);
       return false;
     }

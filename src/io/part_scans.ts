@@ -85,6 +85,8 @@ const PDF_FORMAT = identify(Buffer.from('%PDF-1.7', 'latin1'))!;
 export class PartScans implements LeafSink, PartBudget {
   readonly infected: string[] = [];
   notScanned?: string;
+  /** a part could not be written to the spool (ENOSPC, EIO): the message fails with 452 4.3.1 */
+  spoolFailure?: string;
   /** why clamd must see nothing of this message */
   unsafe?: string;
   /** this walk found a part that needs another decoding, or one scanned before that ended elsewhere: walk again */
@@ -319,7 +321,12 @@ export class PartScans implements LeafSink, PartBudget {
       }
       if (!zipped && format.id !== 'gzip' && !file) {
         file = path.join(spoolDir(), `part-${crypto.randomUUID()}`);
-        fs.writeFileSync(file, item.bytes!, { mode: 0o600, flag: 'wx' });
+        try {
+          fs.writeFileSync(file, item.bytes!, { mode: 0o600, flag: 'wx' });
+        } catch (err) {
+          this.spoolFailure ??= `spool write failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+          throw err;
+        }
       }
       let current: Collector | undefined;
       let index = 0;

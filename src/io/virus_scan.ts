@@ -80,6 +80,7 @@ async function bothVerdicts(message: CapturedMessage, settings: AvSettings, live
 export function withParts(whole: AvOutcome, parts: MimeScanResult): AvOutcome {
   if (whole.kind === 'infected') return whole;
   if (parts.kind === 'infected') return parts;
+  if (parts.kind === 'spool_error') return parts;
   if (parts.kind === 'malformed') return { kind: 'unreadable', reason: parts.reason };
   if (whole.kind === 'not_scanned') return whole;
   if (parts.kind === 'not_scanned') return parts;

@@ -18,6 +18,8 @@ export interface HarakaInForce {
   addReceived: boolean;
   /** connection.ini [haproxy] hosts[] */
   proxyHosts: string[];
+  /** connection.ini [max] bytes (Haraka's default: 0, no limit) */
+  maxBytes: number;
   /** config/plugins, in order */
   plugins: string[];
 }
@@ -58,6 +60,11 @@ export function harakaCDiagnostics(
   if (set('proxy_hosts') && config.proxy_hosts.join(',') !== haraka.proxyHosts.join(',')) {
     warn('proxy_hosts', `proxy_hosts = ${config.proxy_hosts.join(',')} not used under haraka -c: `
       + `Haraka takes PROXY from ${haraka.proxyHosts.join(',') || 'no host'} (config/connection.ini [haproxy] hosts[], as /32 or /128)`);
+  }
+  if (haraka.maxBytes > 0) {
+    warn('message_size_limit', `Haraka's own size limit is set (config/connection.ini [max] bytes = ${haraka.maxBytes}): `
+      + 'Haraka refuses a larger SIZE= or message itself with "550 Message too big!" (no enhanced code, 550 instead of 552). '
+      + `Set it to 0: message_size_limit (${config.message_size_limit}) and the server's SIZE limit messages with 552 5.3.4`);
   }
   if (set('daemon_user')) {
     warn('daemon_user', `daemon_user = ${config.daemon_user} not used under haraka -c: `

@@ -12,11 +12,13 @@ export type AvOutcome =
   /** the relay's MIME walk found a structure no RFC allows, which readers take apart differently (550 5.6.0) */
   | { kind: 'unreadable'; reason: string }
   /** the AV stage not applied to this message: the operator's own exclusion (haraka-plugin-clamd's skip) */
-  | { kind: 'skipped'; reason: string };
+  | { kind: 'skipped'; reason: string }
+  /** a part could not be written to the spool to be scanned (ENOSPC, EIO): the message fails, whatever the policy */
+  | { kind: 'spool_error'; reason: string };
 
 /** Whether clamd gave this message a verdict (X-Virus-Scanner: goes on scanned messages only). */
 export function wasScanned(outcome: AvOutcome | undefined): boolean {
-  return outcome !== undefined && outcome.kind !== 'not_scanned' && outcome.kind !== 'skipped' && outcome.kind !== 'unreadable';
+  return outcome !== undefined && (outcome.kind === 'clean' || outcome.kind === 'infected' || outcome.kind === 'cleaned');
 }
 
 export type AsOutcome =
@@ -41,6 +43,7 @@ export function decideAv(config: EsetsConfig, outcome: AvOutcome | undefined): S
     case 'not_scanned': return { action: config.action_av_notscanned, option: 'action_av_notscanned' };
     case 'unreadable': return { action: 'reject', option: 'message_format' };
     case 'skipped': return { action: 'accept', option: 'action_av' };
+    case 'spool_error': return { action: 'defer', option: 'spool' };
   }
 }
 
@@ -65,6 +68,7 @@ export function describeAv(outcome: AvOutcome | undefined, config: EsetsConfig):
     case 'not_scanned': return `not scanned: ${outcome.reason}`;
     case 'unreadable': return `not scanned: ${outcome.reason}`;
     case 'skipped': return `not scanned: ${outcome.reason}`;
+    case 'spool_error': return `not scanned: ${outcome.reason}`;
   }
 }
 
@@ -82,9 +86,10 @@ export function describeAs(outcome: AsOutcome | undefined, config: EsetsConfig):
  * What decided a message's fate: an option of the policy, or a refusal before
  * it (`message_format`: a message read differently by scanners and readers;
  * `haraka`: Haraka itself refused it at the end of DATA; `policy_error`: the
- * policy could not run).
+ * policy could not run; `message_size`: larger than the relay takes; `spool`:
+ * the relay could not keep it, the disk full or failing).
  */
-export type DecidingOption = OptionName | 'message_format' | 'haraka' | 'policy_error';
+export type DecidingOption = OptionName | 'message_format' | 'haraka' | 'policy_error' | 'message_size' | 'spool';
 
 /** The policy's decision on one message, and what the client's reply names. */
 export interface PolicyDecision {
@@ -101,9 +106,29 @@ export interface PolicyDecision {
  */
 export function decideMessage(config: EsetsConfig, av: AvOutcome | undefined, as: AsOutcome | undefined): PolicyDecision {
   if (config.action_av === 'scan' && av?.kind === 'unreadable') return refuseUnreadable(av.reason);
+  if (config.action_av === 'scan' && av?.kind === 'spool_error') return spoolFailed(av.reason);
   const avDecision = decideAv(config, av);
   if (avDecision.action !== 'accept') return { ...avDecision, verdict: describeAv(av, config) };
   return { ...decideAs(config, as), verdict: describeAs(as, config) };
+}
+
+/** Why the relay stopped keeping a message as it arrived (io/captured_message): it is answered, never scanned or sent. */
+export type CaptureFailure =
+  | { kind: 'too_big'; limit: number }
+  | { kind: 'spool_error'; reason: string };
+
+export function refuseCaptureFailure(failure: CaptureFailure): PolicyDecision {
+  return failure.kind === 'too_big' ? refuseTooBig(failure.limit) : spoolFailed(failure.reason);
+}
+
+/** A message over the size the relay advertised (its own limit, or the server's less room): never stored whole, never scanned. */
+export function refuseTooBig(limit: number): PolicyDecision {
+  return { action: 'reject', option: 'message_size', verdict: `message larger than ${limit} bytes` };
+}
+
+/** The message could not be kept to be scanned and sent (a spool write failed): the client sends it again later. */
+export function spoolFailed(reason: string): PolicyDecision {
+  return { action: 'defer', option: 'spool', verdict: reason };
 }
 
 /** A message refused before any scan because scanners and mail readers would read it differently. */
@@ -160,6 +185,12 @@ export function replyFor(decision: PolicyDecision): PolicyReply {
   const why = publicVerdict(decision.verdict);
   if (decision.option === 'message_format') {
     return { code: 550, enhanced: { cls: 5, subject: 6, detail: 0 }, text: `Message refused: ${why}` };
+  }
+  if (decision.option === 'message_size') {
+    return { code: 552, enhanced: { cls: 5, subject: 3, detail: 4 }, text: 'Message size exceeds fixed maximum message size' };
+  }
+  if (decision.option === 'spool') {
+    return { code: 452, enhanced: { cls: 4, subject: 3, detail: 1 }, text: 'Insufficient system storage, try again later' };
   }
   if (decision.option === 'policy_error') {
     return { code: 451, enhanced: { cls: 4, subject: 4, detail: 0 }, text: 'Temporary failure while scanning, try again later' };

@@ -23,5 +23,18 @@ export function parseSpamdReply(raw: string): SpamdResult {
 /** X-Spam-Status, in SpamAssassin's own format. */
 export function xSpamStatus(result: { spam: boolean; score: number; threshold: number; tests: string[] }): string {
   return `${result.spam ? 'Yes' : 'No'}, score=${result.score.toFixed(1)} required=${result.threshold.toFixed(1)} `
-    + `tests=${result.tests.join(',') || 'none'}`;
+    + `tests=${boundedTests(result.tests) || 'none'}`;
+}
+
+/** The most of X-Spam-Status the test names take: the relay's fields fit the room lib/message_size keeps. */
+export const SPAM_TESTS_MAX_CHARS = 2000;
+
+function boundedTests(tests: string[]): string {
+  let out = '';
+  for (const [i, test] of tests.entries()) {
+    const next = out ? `${out},${test}` : test;
+    if (next.length > SPAM_TESTS_MAX_CHARS) return `${out},+${tests.length - i} more`;
+    out = next;
+  }
+  return out;
 }

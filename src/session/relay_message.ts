@@ -66,6 +66,8 @@ export class RelayMessage {
   config?: EsetsConfig;
   /** the matched user section; undefined: the agent section [smtp] */
   section?: SectionRef;
+  /** the most the client may send, bytes (lib/message_size; 0 or unset: no limit), set at MAIL */
+  sizeLimit?: number;
   /** the relay's copy of the message (from the DATA command on) */
   captured?: CapturedMessage;
   /** the message streamed to clamd as it arrives */

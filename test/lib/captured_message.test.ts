@@ -98,4 +98,49 @@ describe('captured message', () => {
     m.destroy();
     assert.deepEqual(fs.readdirSync(dir), []);
   });
+
+  it('past its size limit keeps nothing more: frees what it held, feeds no listener, counts on, and reads as an error', async () => {
+    const dir = spoolDir();
+    const m = new CapturedMessage(dir, 1000, 5000);
+    let heard = 0;
+    m.onLine(() => { heard++; });
+    const line = `${'x'.repeat(98)}\r\n`;
+    m.addLine(Buffer.from('Subject: big\r\n'));
+    m.addLine(Buffer.from('\r\n'));
+    for (let i = 0; i < 48; i++) m.addLine(Buffer.from(line));
+    assert.equal(m.failure, undefined);
+    // on disk by now (over the 1000-byte memory limit)
+    assert.equal(fs.readdirSync(dir).length, 1);
+    for (let i = 0; i < 100; i++) m.addLine(Buffer.from(line));
+    assert.deepEqual(m.failure, { kind: 'too_big', limit: 5000 });
+    assert.deepEqual(fs.readdirSync(dir), [], 'the spool file is removed at once');
+    assert.ok(heard < 52, `the live scan got ${heard} lines`);
+    assert.equal(m.size, 16 + 148 * 100);
+    m.end();
+    await assert.rejects(m.readAll(), /not kept/);
+    m.destroy();
+  });
+
+  it('counts the client\'s bytes as RFC 1870 does: un-stuffed, the relay\'s own lines apart', () => {
+    const m = new CapturedMessage(os.tmpdir(), 1000, 30);
+    m.prepend(Buffer.from(`Received: ${'r'.repeat(100)}\r\n`));
+    m.addLine(Buffer.from('Subject: a\r\n'));
+    m.addLine(Buffer.from('\r\n'));
+    m.addLine(Buffer.from('..twelve..\r\n'));
+    // 12 + 2 + 11 (the stuffed dot not counted) = 25 of 30
+    assert.equal(m.failure, undefined);
+    m.addLine(Buffer.from('123456\r\n'));
+    assert.equal((m as { failure?: { kind: string } }).failure?.kind, 'too_big');
+    m.destroy();
+  });
+
+  it('a spool that cannot be written fails the message, never the caller', async () => {
+    const m = new CapturedMessage(path.join(os.tmpdir(), `no-such-spool-${process.pid}`), 100);
+    for (let i = 0; i < 10; i++) m.addLine(Buffer.from(i === 1 ? '\r\n' : `Line-${i}: ${'y'.repeat(40)}\r\n`));
+    assert.equal(m.failure?.kind, 'spool_error');
+    assert.match((m.failure as { reason: string }).reason, /spool write failed: ENOENT/);
+    m.end();
+    await assert.rejects(m.readAll(), /not kept/);
+    m.destroy();
+  });
 });

@@ -9,7 +9,7 @@ import { harakaCDiagnostics, HarakaInForce } from '../../src/lib/haraka_c_rules'
 import { decideAv, describeAv, wasScanned } from '../../src/lib/policy';
 
 const HARAKA: HarakaInForce = {
-  listen: '127.0.0.1:2525', nodes: 1, addReceived: false, proxyHosts: [],
+  listen: '127.0.0.1:2525', nodes: 1, addReceived: false, proxyHosts: [], maxBytes: 0,
   plugins: ['esets_connection_limits', 'esets_forward', 'esets_policy'],
 };
 
@@ -48,6 +48,15 @@ describe('haraka -c: options that Haraka\'s files govern', () => {
     assert.deepEqual(diagnose(text), []);
     const out = diagnose(text, { plugins: ['clamd', 'esets_policy', 'queue/smtp_forward'] });
     assert.deepEqual(out.map((l) => l.split(':')[1].trim()), ['timeout_client', 'server_addr', 'server_port', 'daemon_sock_path']);
+  });
+});
+
+describe('haraka -c: Haraka\'s own size limit', () => {
+  it('connection.ini [max] bytes set: a warning that Haraka answers 550 above it, naming message_size_limit', () => {
+    assert.deepEqual(diagnose('[smtp]\n'), []);
+    const out = diagnose('[smtp]\nmessage_size_limit = 20M\n', { maxBytes: 10_000_000 });
+    assert.equal(out.length, 1);
+    assert.match(out[0], /^2: message_size_limit: .*\[max\] bytes = 10000000.*550 Message too big!.*message_size_limit \(20971520\)/);
   });
 });
 

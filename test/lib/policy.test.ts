@@ -5,10 +5,10 @@ import path from 'node:path';
 import { loadConfigFiles } from '../../src/io/config_files';
 import { formatDiagnostic } from '../../src/lib/diagnostics';
 import { buildConfig } from '../../src/lib/esets_config';
-import { AvAction, EsetsConfig, VerdictAction } from '../../src/lib/esets_options';
+import { AvAction, DEFAULT_CONFIG, EsetsConfig, VerdictAction } from '../../src/lib/esets_options';
 import {
   AsOutcome, AvOutcome, decideAs, decideAv, decideMessage, describeAs, describeAv, enhancedCode, PolicyDecision, PolicyReply,
-  policyFailed, refusedByHaraka, refuseUnreadable, replyFor,
+  policyFailed, refuseCaptureFailure, refusedByHaraka, refuseUnreadable, replyFor, wasScanned,
 } from '../../src/lib/policy';
 
 const STAGE_ACTIONS: AvAction[] = ['accept', 'scan', 'defer', 'discard', 'reject'];
@@ -123,6 +123,19 @@ describe('Handle Object Policy', () => {
     assert.equal(shown(replyFor(decided('defer', 'not scanned: y'))), '451 4.7.1 Message deferred, try again later (not scanned: y)');
     assert.equal(shown(replyFor(decided('discard', 'infected: X'))), '250 2.0.0 Message accepted');
     assert.doesNotMatch(replyFor(decided('reject', 'a\r\nb')).text, /[\r\n]/);
+  });
+
+  it('answers a message not kept from the same table: 552 5.3.4 over the size, 452 4.3.1 a spool failure, no detail shown', () => {
+    const shown = (r: PolicyReply): string => `${r.code} ${enhancedCode(r.enhanced)} ${r.text}`;
+    assert.equal(shown(replyFor(refuseCaptureFailure({ kind: 'too_big', limit: 1000 }))),
+      '552 5.3.4 Message size exceeds fixed maximum message size');
+    assert.equal(shown(replyFor(refuseCaptureFailure({ kind: 'spool_error', reason: 'spool write failed: ENOSPC' }))),
+      '452 4.3.1 Insufficient system storage, try again later');
+    // a part that could not be spooled fails the message the same way, whatever action_av_notscanned says
+    const accepting = { ...DEFAULT_CONFIG, action_av_notscanned: 'accept' as const };
+    const d = decideMessage(accepting, { kind: 'spool_error', reason: 'spool write failed: EIO' }, undefined);
+    assert.equal(shown(replyFor(d)), '452 4.3.1 Insufficient system storage, try again later');
+    assert.equal(wasScanned({ kind: 'spool_error', reason: 'x' }), false);
   });
 
   it('answers the refusals before the policy from the same table: 550 5.6.0 unreadable, 451 4.4.0 policy failure, '

@@ -65,5 +65,10 @@ describe('spamd replies', () => {
       'Yes, score=1003.7 required=5.0 tests=GTUBE,X',
     );
     assert.equal(xSpamStatus({ spam: false, score: 0, threshold: 5, tests: [] }), 'No, score=0.0 required=5.0 tests=none');
+    // bounded, so that the relay's fields fit the room the advertised SIZE keeps (lib/message_size)
+    const many = Array.from({ length: 400 }, (_, i) => `SOME_LONG_RULE_NAME_${i}`);
+    const status = xSpamStatus({ spam: true, score: 9, threshold: 5, tests: many });
+    assert.ok(status.length < 2100, `${status.length} characters`);
+    assert.match(status, /,\+\d+ more$/);
   });
 });

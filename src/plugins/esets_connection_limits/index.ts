@@ -1,18 +1,28 @@
 // Who the client is, and how many: caps on concurrent client connections
 // (esets.cfg max_connections and max_connections_per_ip, per process; a
 // connection over a cap is answered 421 4.7.0 at connect, before the relay
-// opens a session with the mail server), one PROXY line per connection, and
-// the client's inactivity timeout (timeout_client, the configuration in force).
+// opens a session with the mail server), one PROXY line per connection, the
+// client's inactivity timeout (timeout_client, the configuration in force),
+// and its share of size and disk: the SIZE advertised (message_size_limit and
+// the next hop's), SIZE= and the spool's free space checked at MAIL.
 
 import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
 import { ConnectionCounts } from '../../lib/connection_counts';
-import type { Connection, Next, Plugin } from '../shared/haraka';
+import { freeBytes } from '../../io/spool_space';
+import { spoolDir } from '../../io/process_dirs';
+import { advertisedSize, declaredTooBig, sizeLimit, withSizeLine } from '../../lib/message_size';
+import { refuseTooBig, replyFor, spoolFailed } from '../../lib/policy';
+import type { Address, Connection, Next, Plugin } from '../shared/haraka';
+import { CAPABILITIES_PRIORITY, MAIL_PRIORITY } from '../shared/hook_order';
+import { messageOf } from '../shared/transaction_message';
 import { relayConfig } from '../shared/relay_config';
 import { setClientTimeout } from '../shared/client_timeout';
 import { relayLog } from '../shared/relay_log';
 
 const COUNTED = 'esets_connection_limits.counted';
+/** the size limit told to the client at EHLO (lib/message_size) */
+const SIZE_LIMIT = 'esets_connection_limits.size_limit';
 const counts = new ConnectionCounts();
 
 export function register(this: Plugin): void {
@@ -21,6 +31,10 @@ export function register(this: Plugin): void {
   this.register_hook('connect_init', 'client_timeout');
   this.register_hook('connect', 'admit_connection');
   this.register_hook('disconnect', 'release_connection');
+  // after esets_forward put the server's EHLO reply in place
+  this.register_hook('capabilities', 'advertise_size', CAPABILITIES_PRIORITY.size);
+  // before the MAIL goes to the server
+  this.register_hook('mail', 'check_size_and_space', MAIL_PRIORITY.limits);
 }
 
 /**
@@ -56,6 +70,55 @@ export function release_connection(this: Plugin, next: Next, connection: Connect
   if (connection.notes[COUNTED]) {
     delete connection.notes[COUNTED];
     counts.release(connection.remote.ip);
+  }
+  next();
+}
+
+/**
+ * The SIZE the client is told: the next hop's (the server's EHLO reply that
+ * esets_forward mirrors, or Haraka's own list) less room for the relay's
+ * fields, or message_size_limit when lower. A list without SIZE keeps none.
+ */
+export function advertise_size(this: Plugin, next: Next, connection: Connection): void {
+  const lines = connection.capabilities;
+  if (!lines) return next();
+  const limit = sizeLimit(advertisedSize(lines), relayConfig(this).config.message_size_limit);
+  connection.notes[SIZE_LIMIT] = limit;
+  connection.capabilities = withSizeLine(lines, limit);
+  next();
+}
+
+/**
+ * At MAIL: a declared SIZE over the limit is refused (552 5.3.4, RFC 1870), and
+ * no transaction starts while the spool has less than spool_min_free (plus the
+ * declared size) free (452 4.3.1, as Postfix's queue_minfree). The limit goes
+ * with the transaction: past it the message is read to its end, not kept.
+ */
+export function check_size_and_space(
+  this: Plugin, next: Next, connection: Connection, params: [Address, Record<string, string | null>],
+): void {
+  const { config } = relayConfig(this);
+  const txn = connection.transaction;
+  const noted = connection.notes[SIZE_LIMIT];
+  const limit = typeof noted === 'number' ? noted : config.message_size_limit;
+  if (txn) messageOf(txn).sizeLimit = limit;
+  const declared = params[1]?.SIZE;
+  if (declaredTooBig(declared, limit)) {
+    const reply = replyFor(refuseTooBig(limit));
+    connection.results.add(this, { fail: `SIZE=${declared} over ${limit}` });
+    return next(constants.deny, DSN.create(reply.code, reply.text, reply.enhanced.subject, reply.enhanced.detail));
+  }
+  if (config.spool_min_free > 0) {
+    const free = freeBytes(spoolDir());
+    const wanted = config.spool_min_free + (declared && /^\d{1,15}$/.test(declared) ? Number(declared) : 0);
+    if (free !== undefined && free < wanted) {
+      const plus = wanted > config.spool_min_free ? ` plus SIZE=${declared}` : '';
+      const reason = `spool has ${free} bytes free, below spool_min_free ${config.spool_min_free}${plus}`;
+      connection.results.add(this, { fail: reason });
+      relayLog(this, connection, config).warning(`transaction refused: ${reason}`);
+      const reply = replyFor(spoolFailed(reason));
+      return next(constants.denysoft, DSN.create(reply.code, reply.text, reply.enhanced.subject, reply.enhanced.detail));
+    }
   }
   next();
 }

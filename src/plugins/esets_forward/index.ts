@@ -292,6 +292,8 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
     const session = sessionOf(connection);
     const message = finishedMessage(txn);
     if (!session || !message) throw new DownstreamError('the mail server session was lost before DATA');
+    // a message the relay stopped keeping is never sent in part (esets_policy answers it first)
+    if (message.failure) throw new DownstreamError(`the message was not kept (${message.failure.kind})`);
     // the end of data as a whole (scanning, then the server) is due timeout_message after the final dot
     const deadline = finalDotAt(txn) + relayConfig(this).config.timeout_message * 1000;
     state.serverOutcome = 'unknown';

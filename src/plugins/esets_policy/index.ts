@@ -17,7 +17,8 @@ import { clamdPluginWarnings, HEADERLESS_IN_HARAKAS_COPY } from '../../lib/clamd
 import type { EsetsConfig } from '../../lib/esets_options';
 import { CLAMD_PLUGIN_NAMES } from '../../lib/haraka_c_rules';
 import {
-  decideAv, decideMessage, describeAs, describeAv, enhancedCode, PolicyDecision, policyFailed, refuseUnreadable, replyFor, wasScanned,
+  decideAv, decideMessage, describeAs, describeAv, enhancedCode, PolicyDecision, policyFailed, refuseCaptureFailure, refuseUnreadable,
+  replyFor, wasScanned,
 } from '../../lib/policy';
 import { relayMetrics } from '../../io/relay_metrics';
 import { HeaderField, isScannerField } from '../../lib/smtp_data';
@@ -160,6 +161,15 @@ export function apply_policy(this: PolicyPlugin, next: Next, connection: Connect
     return answer(this, connection, txn, message, {
       config, decision: policyFailed('no captured message'), size: txn.data_bytes, scanMs: 0,
     }, next);
+  }
+  if (captured.failure) {
+    // not kept (over the size limit, or the spool failed): answered without a scan, never sent
+    message.live?.cancel();
+    this.avSource.tidy(message, txn);
+    const decision = refuseCaptureFailure(captured.failure);
+    const failure = captured.failure;
+    if (failure.kind === 'spool_error') writeLog(this, connection, config, errorLine(`message not kept: ${failure.reason}`));
+    return answer(this, connection, txn, message, { config, decision, size: captured.size, scanMs: 0 }, next);
   }
   const unreadable = captured.malformed
     ?? (config.action_av === 'scan' ? this.avSource.unreadable(captured) : undefined)

@@ -14,6 +14,7 @@ interface SmtpIni {
 interface ConnectionIni {
   headers?: { add_received?: boolean };
   haproxy?: { hosts?: string[] | string };
+  max?: { bytes?: number | string };
 }
 
 /** What Haraka's own files say where the launcher would have derived a setting from esets.cfg. */
@@ -29,6 +30,7 @@ export function harakaInForce(plugin: Plugin): HarakaInForce {
     nodes,
     addReceived: connection?.headers?.add_received ?? true,
     proxyHosts: (Array.isArray(hosts) ? hosts : hosts ? [hosts] : []).filter(Boolean),
+    maxBytes: Number(connection?.max?.bytes) || 0,
     plugins: pluginList(plugin),
   };
 }

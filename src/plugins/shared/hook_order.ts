@@ -10,3 +10,9 @@ export const RCPT_PRIORITY = { selectSection: -100, forward: -99 } as const;
  * (haraka-plugin-clamd), then the message to the server once accepted.
  */
 export const DATA_POST_PRIORITY = { beforeScanners: -100, policy: 50, forward: 100 } as const;
+
+/** capabilities: the SIZE line is set after esets_forward put the server's EHLO reply in place */
+export const CAPABILITIES_PRIORITY = { size: 50 } as const;
+
+/** mail: the size and spool checks before the MAIL goes to the server */
+export const MAIL_PRIORITY = { limits: -100 } as const;

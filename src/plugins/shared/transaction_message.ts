@@ -4,7 +4,7 @@
 // the transaction's add_data (where Haraka hands over each line, as the client
 // sent it) is wrapped for that one transaction: the relay's own copy.
 
-import { CapturedMessage } from '../../io/captured_message';
+import { CapturedMessage, MEMORY_LIMIT_BYTES } from '../../io/captured_message';
 import { spoolDir } from '../../io/process_dirs';
 import { RelayMessage } from '../../session/relay_message';
 import type { Transaction } from './haraka';
@@ -25,7 +25,7 @@ export function messageOf(txn: Transaction): RelayMessage {
 export function captureMessage(txn: Transaction): CapturedMessage {
   const state = messageOf(txn);
   if (state.captured) return state.captured;
-  const message = new CapturedMessage(spoolDir());
+  const message = new CapturedMessage(spoolDir(), MEMORY_LIMIT_BYTES, state.sizeLimit ?? 0);
   // Haraka's own Received: line (add_header_received) was added before the data hook
   for (const line of txn.header_lines ?? []) message.prepend(Buffer.from(line.replace(/\r?\n$/, '\r\n')));
   const addData = txn.add_data;
