@@ -74,6 +74,10 @@ describe('size: the SIZE advertised is the SIZE enforced (552 5.3.4)', function 
     return { c, ehlo: ehlo.lines };
   }
 
+  it("warns at start that the spool and clamd's TemporaryDirectory (unset: /tmp) share one filesystem", () => {
+    assert.match(relay.output(), /the spool \(\S+\) and clamd's TemporaryDirectory \/tmp \(\S+clamd\.conf\) share one filesystem/);
+  });
+
   it("advertises Postfix's message_size_limit less the room for the relay's fields", async () => {
     const { c, ehlo } = await client();
     assert.equal(extension(ehlo, 'SIZE'), `SIZE ${ADVERTISED}`);
@@ -176,6 +180,7 @@ describe('a full spool fails one message (452 4.3.1), never the worker', functio
       serverPort: sink.port, clamdSocket: clamd.socket, smtp: { spool_min_free: '4M' },
     }))], port, { TMPDIR: tmp });
     try {
+      assert.doesNotMatch(floored.output(), /below spool_min_free|share one filesystem/);
       const c = await SmtpTestClient.connect(port);
       await c.read();
       await c.command('EHLO client.example');
@@ -189,6 +194,23 @@ describe('a full spool fails one message (452 4.3.1), never the worker', functio
       assert.match(floored.output(), /transaction refused: spool has \d+ bytes free, below spool_min_free 4194304 plus SIZE=9000000/);
     } finally {
       await floored.stop();
+    }
+  });
+
+  it('warns at start when the spool has less than spool_min_free, and refuses every MAIL with 452 4.3.1', async () => {
+    const port = await freePort();
+    const starved = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, {
+      serverPort: sink.port, clamdSocket: clamd.socket, smtp: { spool_min_free: '13M' },
+    }))], port, { TMPDIR: tmp });
+    try {
+      assert.match(starved.output(), /has \d+ bytes free, below spool_min_free \(13631488\): every MAIL is answered 452 4\.3\.1/);
+      const c = await SmtpTestClient.connect(port);
+      await c.read();
+      await c.command('EHLO client.example');
+      assert.equal((await c.command('MAIL FROM:<a@example.com>')).code, 452);
+      c.end();
+    } finally {
+      await starved.stop();
     }
   });
 

@@ -16,6 +16,8 @@ import { refuseTooBig, replyFor, spoolFailed } from '../../lib/policy';
 import type { Address, Connection, Next, Plugin } from '../shared/haraka';
 import { CAPABILITIES_PRIORITY, MAIL_PRIORITY } from '../shared/hook_order';
 import { messageOf } from '../shared/transaction_message';
+import { clamdConfFile } from '../shared/clamd_conf_file';
+import { checkSpool } from './spool_check';
 import { relayConfig } from '../shared/relay_config';
 import { setClientTimeout } from '../shared/client_timeout';
 import { relayLog } from '../shared/relay_log';
@@ -26,7 +28,11 @@ const SIZE_LIMIT = 'esets_connection_limits.size_limit';
 const counts = new ConnectionCounts();
 
 export function register(this: Plugin): void {
-  relayConfig(this);
+  const { config } = relayConfig(this);
+  const spool = checkSpool(config, clamdConfFile(this));
+  // a process that cannot keep messages must not take them
+  if (spool.error) throw new Error(`esets_connection_limits: ${spool.error}`);
+  for (const warning of spool.warnings) relayLog(this, undefined, config).warning(warning);
   this.register_hook('connect_init', 'one_proxy_line');
   this.register_hook('connect_init', 'client_timeout');
   this.register_hook('connect', 'admit_connection');

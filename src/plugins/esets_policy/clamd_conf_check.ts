@@ -9,21 +9,15 @@ import cluster from 'node:cluster';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MAX_CLAMD_CONF_BYTES } from '../../io/clamd_limits';
-import { clamdConfFor, clamdConfWarnings } from '../../lib/clamd_conf';
+import { clamdConfWarnings } from '../../lib/clamd_conf';
 import { formatDiagnostic } from '../../lib/diagnostics';
 import type { Plugin } from '../shared/haraka';
+import { clamdConfFile } from '../shared/clamd_conf_file';
 import { relayConfig } from '../shared/relay_config';
 import { relayLog } from '../shared/relay_log';
 
 /** The shipped snippet with every setting the relay needs. */
 export const CLAMD_SNIPPET = path.resolve(__dirname, '..', '..', '..', '..', 'config', 'clamd-esets-relay.conf');
-
-/** The clamd.conf in force (absolute: clamd_config is relative to esets.cfg's folder), or undefined for none. */
-export function clamdConfFile(plugin: Plugin): string | undefined {
-  const rc = relayConfig(plugin);
-  const named = clamdConfFor(rc.config.clamd_config, rc.config.daemon_sock_path);
-  return named ? path.resolve(path.dirname(rc.file), named) : undefined;
-}
 
 export function checkClamdConf(plugin: Plugin): void {
   // the manager and each worker load the plugins: the manager's warning is enough
