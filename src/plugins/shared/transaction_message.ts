@@ -33,6 +33,8 @@ export function captureMessage(txn: Transaction): CapturedMessage {
     // Haraka's body parser (parse_body, set by plugins such as haraka-plugin-clamd's
     // only_with_attachments) rewrites a line's CRLF in place: the relay keeps its own bytes
     message.addLine(typeof line === 'string' ? Buffer.from(line) : this.parse_body ? Buffer.from(line) : line);
+    // a message the relay stopped keeping is refused at its end: Haraka's copy (for other plugins) stops growing too
+    if (message.failure) (this as Transaction & { discard_data?: boolean }).discard_data = true;
     addData.call(this, line);
   };
   state.captured = message;
