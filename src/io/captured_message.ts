@@ -170,13 +170,15 @@ export class CapturedMessage {
 
   /** The bytes from `start` to `end`, from memory or the spool file. */
   read(start = 0, end = this.size): Readable {
-    // never a part of a message for a whole one: a reader of a freed message gets an error
+    if (!this.destroyed) {
+      this.sealBlock();
+      this.flushToDisk();
+    }
+    // never a part of a message for a whole one: a reader of a freed or failed message gets an error
     if (this.destroyed || this.failure) {
       const why = this.destroyed ? 'the captured message was freed' : 'the message was not kept';
       return new Readable({ read(): void { this.destroy(new Error(why)); } });
     }
-    this.sealBlock();
-    this.flushToDisk();
     if (this.fd === undefined) {
       const slices: Buffer[] = [];
       let offset = 0;
