@@ -71,6 +71,21 @@ export interface HeaderField {
   value: string;
 }
 
+/** RFC 5322 2.1.1: 998 characters and CRLF. */
+const HEADER_VIEW_LINE_BYTES = 1000;
+
+/**
+ * A DATA line as Haraka's own header view gets it when Haraka keeps no copy of
+ * the message (only the header fields it parses: Received: count, Message-ID
+ * for its log): cut to an RFC 5322 line. Haraka holds up to 1,000 header lines
+ * of up to data_line_length (64 KiB) each, several times over once parsed:
+ * hundreds of MB per message of long lines.
+ */
+export function headerViewLine(line: Buffer): Buffer {
+  if (line.length <= HEADER_VIEW_LINE_BYTES) return line;
+  return Buffer.concat([line.subarray(0, HEADER_VIEW_LINE_BYTES - 2), Buffer.from('\r\n')]);
+}
+
 /**
  * The field name of a header line as mail readers read it: the bytes before
  * the first colon with trailing blanks removed (`X-Virus-Scanner : x` is an

@@ -6,6 +6,7 @@
 
 import { CapturedMessage } from '../../io/captured_message';
 import { spoolDir } from '../../io/process_dirs';
+import { headerViewLine } from '../../lib/smtp_data';
 import { RelayMessage } from '../../session/relay_message';
 import type { Transaction } from './haraka';
 
@@ -33,7 +34,8 @@ export function captureMessage(txn: Transaction): CapturedMessage {
     // Haraka's body parser (parse_body, set by plugins such as haraka-plugin-clamd's
     // only_with_attachments) rewrites a line's CRLF in place: the relay keeps its own bytes
     message.addLine(typeof line === 'string' ? Buffer.from(line) : this.parse_body ? Buffer.from(line) : line);
-    addData.call(this, line);
+    // Haraka keeps no copy (only our plugins run): its header view needs no line longer than RFC 5322's
+    addData.call(this, this.discard_data && typeof line !== 'string' ? headerViewLine(line) : line);
   };
   state.captured = message;
   return message;
