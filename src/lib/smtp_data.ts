@@ -71,6 +71,21 @@ export interface HeaderField {
   value: string;
 }
 
+/** RFC 5322 2.1.1: 998 characters and CRLF. */
+const HEADER_VIEW_LINE_BYTES = 1000;
+
+/**
+ * A DATA line as Haraka's own header view gets it when Haraka keeps no copy of
+ * the message (only the header fields it parses: Received: count, Message-ID
+ * for its log): cut to an RFC 5322 line. Haraka holds up to 1,000 header lines
+ * of up to data_line_length (64 KiB) each, several times over once parsed:
+ * hundreds of MB per message of long lines.
+ */
+export function headerViewLine(line: Buffer): Buffer {
+  if (line.length <= HEADER_VIEW_LINE_BYTES) return line;
+  return Buffer.concat([line.subarray(0, HEADER_VIEW_LINE_BYTES - 2), Buffer.from('\r\n')]);
+}
+
 /**
  * The field name of a header line as mail readers read it: the bytes before
  * the first colon with trailing blanks removed (`X-Virus-Scanner : x` is an
@@ -145,6 +160,100 @@ export function editHeaderSection(
   for (const f of add) kept.push(Buffer.from(`${f.name}: ${f.value}\r\n`));
   if (headerless && kept.length) kept.push(Buffer.from('\r\n'));
   return Buffer.concat(kept);
+}
+
+/**
+ * editHeaderSection as a stream: the header section goes through in chunks of
+ * any size and comes out edited, byte for byte as editHeaderSection would make
+ * it, so that a message of headers only (its whole size) is never held. It
+ * holds only the start of a line until its colon or line end decides the field
+ * (a DATA line is at most Haraka's data_line_length).
+ */
+export class HeaderSectionEditor {
+  /** where the next byte is: a line's first byte, a field name not yet decided, or the rest of a decided line */
+  private state: 'lineStart' | 'name' | 'rest' = 'lineStart';
+  private dropping = false;
+  /** the undecided start of the current line (before its first colon) */
+  private head: Buffer[] = [];
+  private lastByte?: number;
+  private keptAny = false;
+  private ended = false;
+
+  constructor(
+    private readonly remove: (name: string) => boolean,
+    private readonly add: readonly HeaderField[],
+    private readonly headerless = false,
+  ) {}
+
+  /** The next bytes of the header section; returns what goes out (views into `chunk` where possible). */
+  push(chunk: Buffer): Buffer[] {
+    const out: Buffer[] = [];
+    if (chunk.length) this.lastByte = chunk[chunk.length - 1];
+    let pos = 0;
+    while (pos < chunk.length) {
+      if (this.state === 'lineStart') {
+        // a continuation line belongs to the field before it; any other line ends it
+        this.state = chunk[pos] === 0x20 || chunk[pos] === 0x09 ? 'rest' : 'name';
+        if (this.state === 'name') this.head = [];
+      }
+      if (this.state === 'name') {
+        const stop = colonOrLineEnd(chunk, pos);
+        if (stop < 0) {
+          this.head.push(chunk.subarray(pos));
+          break;
+        }
+        this.head.push(chunk.subarray(pos, stop + 1));
+        // no colon before the line's end: no field, so nothing is dropped
+        const name = chunk[stop] === LF ? undefined : fieldName(Buffer.concat(this.head).toString('latin1'));
+        this.dropping = name !== undefined && this.remove(name);
+        if (!this.dropping) for (const part of this.head) this.keep(out, part);
+        this.head = [];
+        pos = stop + 1;
+        this.state = chunk[stop] === LF ? 'lineStart' : 'rest';
+        continue;
+      }
+      const nl = chunk.indexOf(LF, pos);
+      const end = nl < 0 ? chunk.length : nl + 1;
+      if (!this.dropping) this.keep(out, chunk.subarray(pos, end));
+      pos = end;
+      if (nl >= 0) this.state = 'lineStart';
+    }
+    return out;
+  }
+
+  /** The end of the header section: the last undecided line, then the added fields. */
+  end(): Buffer[] {
+    if (this.ended) return [];
+    this.ended = true;
+    const out: Buffer[] = [];
+    // a last line without a colon or line end is no field: kept
+    if (this.state === 'name') for (const part of this.head) this.keep(out, part);
+    this.head = [];
+    // a header section whose last line lacks its CRLF (a message of headers only) gets one first
+    if (this.add.length && this.lastByte !== undefined && this.lastByte !== LF) out.push(Buffer.from('\r\n'));
+    for (const f of this.add) out.push(Buffer.from(`${f.name}: ${f.value}\r\n`));
+    if (this.headerless && (this.keptAny || this.add.length)) out.push(Buffer.from('\r\n'));
+    return out;
+  }
+
+  private keep(out: Buffer[], part: Buffer): void {
+    if (!part.length) return;
+    this.keptAny = true;
+    const last = out[out.length - 1];
+    // one view for a run of kept lines of the same chunk, not one per line
+    if (last && last.buffer === part.buffer && last.byteOffset + last.length === part.byteOffset) {
+      out[out.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + part.length);
+    } else {
+      out.push(part);
+    }
+  }
+}
+
+/** The first colon or LF from `pos` (the colon looked for within the line only); -1 for neither. */
+function colonOrLineEnd(buf: Buffer, pos: number): number {
+  const nl = buf.indexOf(LF, pos);
+  const colon = buf.subarray(pos, nl < 0 ? buf.length : nl).indexOf(0x3a);
+  return colon >= 0 ? pos + colon : nl;
 }
 
 /**

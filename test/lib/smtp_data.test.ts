@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import {
-  DotStuffer, editHeaderSection, fieldName, hasBareCr, hasBareLf, HeaderBlocks, headerLineKind, isScannerField, unstuffLine,
+  DotStuffer, editHeaderSection, fieldName, hasBareCr, hasBareLf, HeaderBlocks, headerLineKind, headerViewLine, isScannerField,
+  unstuffLine,
 } from '../../src/lib/smtp_data';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -118,5 +119,18 @@ describe('headerLineKind', () => {
     assert.equal(kind(`${'A'.repeat(997)}: x`), 'field');
     assert.equal(kind(`X${' '.repeat(1000)}: x`), 'other');
     assert.equal(kind(`X-Long: ${'y'.repeat(5000)}`), 'field');
+  });
+});
+
+describe('headerViewLine (what Haraka\'s own header view keeps when it keeps no copy)', () => {
+  it('passes a line of RFC 5322 length as it is, and cuts a longer one to 998 characters and CRLF', () => {
+    const short = b(`Subject: ${'a'.repeat(989)}\r\n`);
+    assert.equal(short.length, 1000);
+    assert.equal(headerViewLine(short), short, 'the same buffer');
+    const long = b(`Subject: ${'a'.repeat(60_000)}\r\n`);
+    const cut = headerViewLine(long);
+    assert.equal(cut.length, 1000);
+    assert.equal(cut.toString('latin1'), `Subject: ${'a'.repeat(989)}\r\n`);
+    assert.equal(headerViewLine(b('\r\n')).toString(), '\r\n', 'the empty line that ends the header');
   });
 });

@@ -12,7 +12,7 @@ import { spoolDir } from '../../io/process_dirs';
 import { relayMetrics } from '../../io/relay_metrics';
 import { DownstreamError, HandoverRefused, OutcomeUnknown } from '../../io/downstream_session';
 import { HIDDEN_VERBS, hiddenParameter, loggableCommand, loggablePipelined } from '../../lib/ehlo_mirror';
-import { editHeaderSection } from '../../lib/smtp_data';
+import { HeaderSectionEditor } from '../../lib/smtp_data';
 import { drainMs, HOOK_TIMEOUT_S, SERVER_COMMAND_MS, SERVER_CONNECT_MS } from '../../lib/timeout_budget';
 import { isDraining } from '../../io/shutdown';
 import type { SmtpReply } from '../../lib/smtp_reply';
@@ -339,8 +339,10 @@ export function answer_accepted(this: ForwardPlugin, next: Next, connection: Con
  */
 async function* outgoing(message: CapturedMessage, edits: HeaderEdits | undefined): AsyncGenerator<Buffer> {
   if (edits) {
-    const header = await message.readAll(0, message.headerEnd);
-    yield editHeaderSection(header, edits.remove, edits.add, message.headerless);
+    // streamed: a message of headers only is all header section, and is never held whole
+    const editor = new HeaderSectionEditor(edits.remove, edits.add, message.headerless);
+    for await (const chunk of message.read(0, message.headerEnd)) yield* editor.push(chunk as Buffer);
+    yield* editor.end();
     yield* message.read(message.headerEnd);
   } else {
     yield* message.read();

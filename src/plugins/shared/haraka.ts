@@ -64,6 +64,8 @@ export interface Transaction {
   add_data(line: Buffer | string): void;
   /** set by plugins that need the parsed body; Haraka then edits each body line's buffer in place */
   parse_body?: boolean;
+  /** Haraka keeps no copy of the message (only its header lines) */
+  discard_data?: boolean;
   notes: Notes;
   results: Results;
   message_stream: MessageStream;

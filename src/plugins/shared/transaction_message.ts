@@ -6,6 +6,7 @@
 
 import { CapturedMessage, MEMORY_LIMIT_BYTES } from '../../io/captured_message';
 import { spoolDir } from '../../io/process_dirs';
+import { headerViewLine } from '../../lib/smtp_data';
 import { RelayMessage } from '../../session/relay_message';
 import type { Transaction } from './haraka';
 
@@ -34,8 +35,9 @@ export function captureMessage(txn: Transaction): CapturedMessage {
     // only_with_attachments) rewrites a line's CRLF in place: the relay keeps its own bytes
     message.addLine(typeof line === 'string' ? Buffer.from(line) : this.parse_body ? Buffer.from(line) : line);
     // a message the relay stopped keeping is refused at its end: Haraka's copy (for other plugins) stops growing too
-    if (message.failure) (this as Transaction & { discard_data?: boolean }).discard_data = true;
-    addData.call(this, line);
+    if (message.failure) this.discard_data = true;
+    // Haraka keeps no copy (only our plugins run): its header view needs no line longer than RFC 5322's
+    addData.call(this, this.discard_data && typeof line !== 'string' ? headerViewLine(line) : line);
   };
   state.captured = message;
   return message;
