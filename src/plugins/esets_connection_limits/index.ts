@@ -2,14 +2,17 @@
 // (esets.cfg max_connections and max_connections_per_ip, per process; a
 // connection over a cap is answered 421 4.7.0 at connect, before the relay
 // opens a session with the mail server), one PROXY line per connection, and
-// the client's inactivity timeout (timeout_client, the configuration in force).
+// the client's inactivity timeout (timeout_client, the configuration in force),
+// and the client's share: bounded input, client_min_rate, timeout_session
+// (shared/client_input).
 
 import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
 import { ConnectionCounts } from '../../lib/connection_counts';
 import type { Connection, Next, Plugin } from '../shared/haraka';
 import { relayConfig } from '../shared/relay_config';
-import { setClientTimeout } from '../shared/client_timeout';
+import { setClientTimeout, stopClientTimer } from '../shared/client_timeout';
+import { boundClientInput } from '../shared/client_input';
 import { relayLog } from '../shared/relay_log';
 
 const COUNTED = 'esets_connection_limits.counted';
@@ -34,9 +37,15 @@ export function one_proxy_line(this: Plugin, next: Next, connection: Connection)
   next();
 }
 
-/** timeout_client, whoever runs Haraka (under `haraka -c` smtp.ini inactivity_timeout would decide) */
+/**
+ * timeout_client, whoever runs Haraka (under `haraka -c` smtp.ini inactivity_timeout would decide);
+ * the client's input bounded, client_min_rate and timeout_session enforced.
+ */
 export function client_timeout(this: Plugin, next: Next, connection: Connection): void {
-  setClientTimeout(connection, relayConfig(this).config.timeout_client);
+  const { config } = relayConfig(this);
+  setClientTimeout(connection, config.timeout_client);
+  boundClientInput(connection, { minRate: config.client_min_rate, sessionS: config.timeout_session },
+    (msg) => this.logwarn(msg));
   next();
 }
 
@@ -53,6 +62,7 @@ export function admit_connection(this: Plugin, next: Next, connection: Connectio
 }
 
 export function release_connection(this: Plugin, next: Next, connection: Connection): void {
+  stopClientTimer(connection);
   if (connection.notes[COUNTED]) {
     delete connection.notes[COUNTED];
     counts.release(connection.remote.ip);
