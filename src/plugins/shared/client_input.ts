@@ -180,9 +180,10 @@ export function boundClientInput(connection: Connection, limits: ClientLimits, w
   timer?.enforce(limits.minRate, limits.sessionS, clientsTurn, (o: Overdue) => cut(conn, socket, o));
 }
 
+/** `.CRLF` (or `.LF`): checked on bytes, as it runs for every line of every message */
 function isFinalDot(line: Buffer): boolean {
-  const text = line.toString('latin1');
-  return text === '.\r\n' || text === '.\n';
+  if (line[0] !== 0x2e) return false;
+  return (line.length === 2 && line[1] === 0x0a) || (line.length === 3 && line[1] === 0x0d && line[2] === 0x0a);
 }
 
 /** 421 4.4.2 (attempted: a client that reads nothing never sees it), then the connection is closed. */
