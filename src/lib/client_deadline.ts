@@ -68,6 +68,24 @@ export function msUntilOverdue(d: ClientDeadlines, t: ClientTime, stalled: boole
   return Math.max(0, Math.min(...left));
 }
 
+/** How far past bound `o` the client is, ms (0 when not past it). */
+export function overdueByMs(d: ClientDeadlines, t: ClientTime, o: Overdue): number {
+  const past = o === 'session' ? t.sessionMs - sessionBudgetMs(d)
+    : o === 'stalled' ? t.stalledMs - stallBudgetMs(d)
+      : t.requestMs - requestBudgetMs(d, t.requestBytes);
+  return Number.isFinite(past) ? Math.max(0, past) : 0;
+}
+
+/**
+ * Whether the session bound may close the session now. Only between transactions or
+ * while the client sends (its message, or a command line begun); inside a transaction
+ * otherwise only once it is timeout_client past the bound, so that a client cannot
+ * keep one transaction open (NOOP after NOOP) to escape the bound.
+ */
+export function sessionCutAllowed(d: ClientDeadlines, pastMs: number, inTransaction: boolean, sending: boolean): boolean {
+  return !inTransaction || sending || pastMs >= d.timeoutClientS * 1000;
+}
+
 /** The text of the 421 for each bound. */
 export function overdueText(o: Overdue): string {
   switch (o) {

@@ -9,7 +9,7 @@
 // request, timeout_session, input stuck for timeout_client: lib/client_deadline),
 // counted in the same client time: only while no wait of the relay's runs.
 
-import { ClientDeadlines, ClientTime, msUntilOverdue, Overdue, overdue } from '../lib/client_deadline';
+import { ClientDeadlines, ClientTime, msUntilOverdue, Overdue, overdue, overdueByMs } from '../lib/client_deadline';
 
 /** The client's socket as far as its inactivity timeout goes. */
 export interface TimedSocket {
@@ -27,7 +27,7 @@ export class ClientTimer {
 
   private deadlines: ClientDeadlines = { timeoutClientS: 0, minRate: 0, sessionS: 0 };
   /** where the connection acts on a passed deadline; none until configured */
-  private enforcer?: { canCut: () => boolean; cut: (o: Overdue) => void };
+  private enforcer?: { canCut: (o: Overdue, pastMs: number) => boolean; cut: (o: Overdue) => void };
   private spent: ClientTime = { sessionMs: 0, requestMs: 0, requestBytes: 0, stalledMs: 0 };
   /** when `spent` was last brought up to date */
   private mark = Date.now();
@@ -39,9 +39,10 @@ export class ClientTimer {
 
   /**
    * client_min_rate and timeout_session (timeout_client comes from set()); `cut` is
-   * called once a bound is passed, when `canCut` says the client is not waiting for a reply.
+   * called once a bound is passed, when `canCut` (given the bound and how far past it the client is, ms)
+   * says the client is not waiting for a reply.
    */
-  enforce(minRate: number, sessionS: number, canCut: () => boolean, cut: (o: Overdue) => void): void {
+  enforce(minRate: number, sessionS: number, canCut: (o: Overdue, pastMs: number) => boolean, cut: (o: Overdue) => void): void {
     this.deadlines = { ...this.deadlines, minRate, sessionS };
     this.enforcer = { canCut, cut };
     this.schedule();
@@ -113,7 +114,7 @@ export class ClientTimer {
     this.settle();
     const passed = overdue(this.deadlines, this.spent);
     if (!passed) return this.schedule();
-    if (!this.enforcer.canCut()) {
+    if (!this.enforcer.canCut(passed, overdueByMs(this.deadlines, this.spent, passed))) {
       // the client waits for a reply of ours: look again soon
       this.check = setTimeout(() => this.onCheck(), 500);
       this.check.unref();

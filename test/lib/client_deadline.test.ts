@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { msUntilOverdue, overdue, requestBudgetMs } from '../../src/lib/client_deadline';
+import { msUntilOverdue, overdue, overdueByMs, requestBudgetMs, sessionCutAllowed } from '../../src/lib/client_deadline';
 
 const d = { timeoutClientS: 3, minRate: 500, sessionS: 60 };
 const t = (o: Partial<{ sessionMs: number; requestMs: number; requestBytes: number; stalledMs: number }>) =>
@@ -41,5 +41,15 @@ describe('client deadlines (lib/client_deadline)', () => {
     assert.equal(msUntilOverdue({ ...d, minRate: 0 }, t({ stalledMs: 1000 }), true), 2000);
     assert.equal(msUntilOverdue({ ...d, minRate: 0, sessionS: 0 }, t({ stalledMs: 1000 }), false), Infinity);
     assert.equal(msUntilOverdue(d, t({ requestMs: 9000 }), false), 0);
+  });
+
+  it('how far past a bound; the session bound waits for the end of a transaction, timeout_client at most', () => {
+    assert.equal(overdueByMs(d, t({ sessionMs: 61_000 }), 'session'), 1000);
+    assert.equal(overdueByMs(d, t({ requestMs: 3500 }), 'request'), 500);
+    assert.equal(overdueByMs({ ...d, minRate: 0 }, t({ requestMs: 3500 }), 'request'), 0);
+    assert.equal(sessionCutAllowed(d, 0, false, false), true);
+    assert.equal(sessionCutAllowed(d, 0, true, true), true);
+    assert.equal(sessionCutAllowed(d, 2999, true, false), false);
+    assert.equal(sessionCutAllowed(d, 3000, true, false), true);
   });
 });

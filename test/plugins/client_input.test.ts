@@ -32,7 +32,7 @@ function fakeConnection(socket: FakeSocket): Connection & { current_data: Buffer
   return conn as unknown as ReturnType<typeof fakeConnection>;
 }
 
-const limits = { minRate: 0, sessionS: 0 };
+const limits = { timeoutClientS: 30, minRate: 0, sessionS: 0 };
 
 describe('client input bound (shared/client_input)', () => {
   it('over 64 KiB buffered the socket is paused, and resumed once back under the bound', () => {

@@ -44,7 +44,7 @@ export function one_proxy_line(this: Plugin, next: Next, connection: Connection)
 export function client_timeout(this: Plugin, next: Next, connection: Connection): void {
   const { config } = relayConfig(this);
   setClientTimeout(connection, config.timeout_client);
-  boundClientInput(connection, { minRate: config.client_min_rate, sessionS: config.timeout_session },
+  boundClientInput(connection, { timeoutClientS: config.timeout_client, minRate: config.client_min_rate, sessionS: config.timeout_session },
     (msg) => this.logwarn(msg));
   next();
 }

@@ -17,8 +17,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
-import type { Overdue } from '../../lib/client_deadline';
-import { overdueText } from '../../lib/client_deadline';
+import type { ClientDeadlines, Overdue } from '../../lib/client_deadline';
+import { overdueText, sessionCutAllowed } from '../../lib/client_deadline';
 import type { Connection } from './haraka';
 import { clientTimerOf } from './client_timeout';
 
@@ -46,11 +46,8 @@ function rawSocket(socket: ClientSocket): { writableLength?: number; destroy?():
   return socket.targetsocket ?? socket;
 }
 
-/** What the client may take: client_min_rate (bytes/s) and timeout_session (s), 0 for none. */
-export interface ClientLimits {
-  minRate: number;
-  sessionS: number;
-}
+/** What the client may take: timeout_client (s), client_min_rate (bytes/s) and timeout_session (s), 0 for none. */
+export type ClientLimits = ClientDeadlines;
 
 /** The parts of Haraka 3's Connection (connection.js) this module relies on. */
 interface HarakaInternals {
@@ -177,7 +174,9 @@ export function boundClientInput(connection: Connection, limits: ClientLimits, w
 
   // never while the client waits for a reply of ours: only in its turn (a command, or the message)
   const clientsTurn = (): boolean => (conn.state === STATE.CMD || conn.state === STATE.DATA) && !conn.awaiting_data_reply;
-  timer?.enforce(limits.minRate, limits.sessionS, clientsTurn, (o: Overdue) => cut(conn, socket, o));
+  const canCut = (o: Overdue, pastMs: number): boolean => clientsTurn() && (o !== 'session'
+    || sessionCutAllowed(limits, pastMs, Boolean(connection.transaction), conn.state === STATE.DATA || buffered() > 0));
+  timer?.enforce(limits.minRate, limits.sessionS, canCut, (o: Overdue) => cut(conn, socket, o));
 }
 
 /** `.CRLF` (or `.LF`): checked on bytes, as it runs for every line of every message */
