@@ -32,9 +32,12 @@ export interface ClientTime {
 
 export type Overdue = 'request' | 'session' | 'stalled';
 
-/** The request's budget in ms: timeout_client plus one second per client_min_rate bytes; Infinity when off. */
+/**
+ * The request's budget in ms: timeout_client plus one second per client_min_rate bytes; Infinity when off,
+ * and before the request's first byte (a silent client is timeout_client's: Haraka's inactivity timeout).
+ */
 export function requestBudgetMs(d: ClientDeadlines, bytes: number): number {
-  if (d.minRate <= 0 || d.timeoutClientS <= 0) return Infinity;
+  if (d.minRate <= 0 || d.timeoutClientS <= 0 || bytes <= 0) return Infinity;
   return d.timeoutClientS * 1000 + (Math.max(0, bytes) / d.minRate) * 1000;
 }
 

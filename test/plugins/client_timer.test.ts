@@ -19,8 +19,10 @@ function timer(turn = (): boolean => true): { t: ClientTimer; cuts: Overdue[] } 
 describe('ClientTimer deadlines (session/client_timer)', () => {
   it('a request past timeout_client + bytes/client_min_rate is cut; progress starts a new one', async () => {
     const { t, cuts } = timer();
+    t.received(1);
     await sleep(300);
     t.progress();
+    t.received(1);
     await sleep(300);
     assert.deepEqual(cuts, []);
     await sleep(1_200);
@@ -30,7 +32,7 @@ describe('ClientTimer deadlines (session/client_timer)', () => {
 
   it('bytes received extend the request deadline', async () => {
     const { t, cuts } = timer();
-    t.received(1000); // 1 s more
+    t.received(1000); // 1 s more than timeout_client
     await sleep(1_200);
     assert.deepEqual(cuts, []);
     await sleep(1_300);
@@ -40,6 +42,7 @@ describe('ClientTimer deadlines (session/client_timer)', () => {
 
   it("the relay's waits are not the client's time", async () => {
     const { t, cuts } = timer();
+    t.received(1);
     await t.during(() => sleep(1_500));
     assert.deepEqual(cuts, []);
     const spent = t.time();
@@ -50,11 +53,19 @@ describe('ClientTimer deadlines (session/client_timer)', () => {
   it('while the client waits for a reply, the cut waits for its turn', async () => {
     let turn = false;
     const { t, cuts } = timer(() => turn);
+    t.received(1);
     await sleep(1_500);
     assert.deepEqual(cuts, []);
     turn = true;
     await sleep(1_000);
     assert.deepEqual(cuts, ['request']);
+    t.stop();
+  });
+
+  it('a silent client (no byte of its request) is left to the inactivity timeout', async () => {
+    const { t, cuts } = timer();
+    await sleep(1_500);
+    assert.deepEqual(cuts, []);
     t.stop();
   });
 
