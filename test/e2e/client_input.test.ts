@@ -216,6 +216,7 @@ describe('one client, one share: bounded input, slow clients', function () {
       assert.equal(reply.code, 421, `${reply.code} ${reply.lines.join(' ')}`);
       assert.match(reply.lines.join(' '), /^4\.4\.2 /);
       assert.ok(sent < line.length - 2, `the whole line (${sent} bytes) dripped in without a cut`);
+      assert.ok(await eventually(() => /client disconnected: Client too slow/.test(r.output()), 10_000), 'the cut is logged');
       assert.ok(await eventually(() => client.closed, 15_000), 'the relay closes the session');
       await by;
     } finally {
@@ -280,6 +281,7 @@ describe('one client, one share: bounded input, slow clients', function () {
       assert.equal(cut.inTransaction, false, `cut inside a transaction: ${cut.text}`);
       assert.ok(elapsed >= 5_000, `cut after ${elapsed} ms, before timeout_session`);
       assert.ok(accepted.length >= 1);
+      assert.ok(await eventually(() => /client disconnected: Session too long/.test(r.output()), 10_000), 'the cut is logged');
       for (const id of accepted) {
         assert.ok(await eventually(() => inSink(sink)(id), 10_000), `${id} not delivered once`);
       }

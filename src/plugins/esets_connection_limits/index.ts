@@ -45,7 +45,7 @@ export function client_timeout(this: Plugin, next: Next, connection: Connection)
   const { config } = relayConfig(this);
   setClientTimeout(connection, config.timeout_client);
   boundClientInput(connection, { timeoutClientS: config.timeout_client, minRate: config.client_min_rate, sessionS: config.timeout_session },
-    (msg) => this.logwarn(msg));
+    (msg) => this.logwarn(msg), (reason) => relayLog(this, connection, config).warning(`client disconnected: ${reason}`));
   next();
 }
 

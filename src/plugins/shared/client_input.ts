@@ -96,7 +96,9 @@ let warned = false;
  * Bounds this connection's input (connect_init). Where Haraka is not the one this
  * module knows (version 3, the internals above), it warns once and does nothing.
  */
-export function boundClientInput(connection: Connection, limits: ClientLimits, warn: (msg: string) => void): void {
+export function boundClientInput(
+  connection: Connection, limits: ClientLimits, warn: (msg: string) => void, onCut?: (reason: string) => void,
+): void {
   if (connection.notes[INSTALLED]) return;
   const conn = internalsOf(connection);
   const major = harakaVersionMajor();
@@ -176,7 +178,11 @@ export function boundClientInput(connection: Connection, limits: ClientLimits, w
   const clientsTurn = (): boolean => (conn.state === STATE.CMD || conn.state === STATE.DATA) && !conn.awaiting_data_reply;
   const canCut = (o: Overdue, pastMs: number): boolean => clientsTurn() && (o !== 'session'
     || sessionCutAllowed(limits, pastMs, Boolean(connection.transaction), conn.state === STATE.DATA || buffered() > 0));
-  timer?.enforce(limits.minRate, limits.sessionS, canCut, (o: Overdue) => cut(conn, socket, o));
+  timer?.enforce(limits.minRate, limits.sessionS, canCut, (o: Overdue) => {
+    if (conn.state >= STATE.DISCONNECTING) return;
+    onCut?.(overdueText(o));
+    cut(conn, socket, o);
+  });
 }
 
 /** `.CRLF` (or `.LF`): checked on bytes, as it runs for every line of every message */
