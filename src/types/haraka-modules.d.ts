@@ -10,6 +10,9 @@ declare module 'haraka-constants' {
     denysoftdisconnect: number;
     ok: number;
     next_hook: number;
+    /** Haraka's connection states (connection.js) */
+    connection: { state: { CMD: number; LOOP: number; DATA: number; PAUSE: number; PAUSE_SMTP: number; PAUSE_DATA: number;
+      DISCONNECTING: number; DISCONNECTED: number } };
   };
   export = constants;
 }

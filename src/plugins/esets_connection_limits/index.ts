@@ -3,8 +3,9 @@
 // connection over a cap is answered 421 4.7.0 at connect, before the relay
 // opens a session with the mail server), one PROXY line per connection, the
 // client's inactivity timeout (timeout_client, the configuration in force),
-// and its share of size and disk: the SIZE advertised (message_size_limit and
-// the next hop's), SIZE= and the spool's free space checked at MAIL.
+// and the client's share: bounded input, client_min_rate, timeout_session
+// (shared/client_input); the SIZE advertised (message_size_limit and the next
+// hop's), SIZE= and the spool's free space checked at MAIL.
 
 import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
@@ -19,7 +20,8 @@ import { messageOf } from '../shared/transaction_message';
 import { clamdConfFile } from '../shared/clamd_conf_file';
 import { checkSpool } from './spool_check';
 import { relayConfig } from '../shared/relay_config';
-import { setClientTimeout } from '../shared/client_timeout';
+import { setClientTimeout, stopClientTimer } from '../shared/client_timeout';
+import { boundClientInput } from '../shared/client_input';
 import { relayLog } from '../shared/relay_log';
 
 const COUNTED = 'esets_connection_limits.counted';
@@ -54,9 +56,15 @@ export function one_proxy_line(this: Plugin, next: Next, connection: Connection)
   next();
 }
 
-/** timeout_client, whoever runs Haraka (under `haraka -c` smtp.ini inactivity_timeout would decide) */
+/**
+ * timeout_client, whoever runs Haraka (under `haraka -c` smtp.ini inactivity_timeout would decide);
+ * the client's input bounded, client_min_rate and timeout_session enforced.
+ */
 export function client_timeout(this: Plugin, next: Next, connection: Connection): void {
-  setClientTimeout(connection, relayConfig(this).config.timeout_client);
+  const { config } = relayConfig(this);
+  setClientTimeout(connection, config.timeout_client);
+  boundClientInput(connection, { timeoutClientS: config.timeout_client, minRate: config.client_min_rate, sessionS: config.timeout_session },
+    (msg) => this.logwarn(msg), (reason) => relayLog(this, connection, config).warning(`client disconnected: ${reason}`));
   next();
 }
 
@@ -73,6 +81,7 @@ export function admit_connection(this: Plugin, next: Next, connection: Connectio
 }
 
 export function release_connection(this: Plugin, next: Next, connection: Connection): void {
+  stopClientTimer(connection);
   if (connection.notes[COUNTED]) {
     delete connection.notes[COUNTED];
     counts.release(connection.remote.ip);

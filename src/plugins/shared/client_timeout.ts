@@ -38,3 +38,14 @@ export function holdClientTimeout(connection: Connection): void {
 export function releaseClientTimeout(connection: Connection): void {
   timerOf(connection)?.release();
 }
+
+/** The connection's timer, for the one module that feeds it from Haraka's internals (client_input). */
+export function clientTimerOf(connection: Connection): ClientTimer | undefined {
+  return timerOf(connection);
+}
+
+/** The client is gone: its deadlines are checked no more. */
+export function stopClientTimer(connection: Connection): void {
+  const existing = connection.notes[NOTE];
+  if (existing instanceof ClientTimer) existing.stop();
+}

@@ -1,0 +1,200 @@
+// One client, one share (docs/security.md#one-client-one-share): the one module
+// that wraps Haraka's connection internals for the client's input.
+//
+// Haraka appends every socket read to `current_data` while a hook waits, without
+// bound (and each command of ours waits a server round trip). Here:
+// - over INPUT_BOUND buffered, the socket is paused (TCP backpressure), and
+//   resumed as commands are taken and the buffer is back under the bound;
+// - while the client does not read our replies (writableLength over
+//   OUTPUT_BOUND), its commands wait until 'drain';
+// - the ClientTimer (client_timeout) is fed the bytes, each request taken and
+//   the stalls; it cuts the client with 421 4.4.2 past a deadline.
+// Haraka pauses and resumes the socket itself (pause()/resume(), PAUSE_DATA):
+// the socket reads only when neither Haraka nor we hold it, so we never resume
+// a socket Haraka paused, nor Haraka one we hold over the bound.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import DSN from 'haraka-dsn';
+import constants from 'haraka-constants';
+import type { ClientDeadlines, Overdue } from '../../lib/client_deadline';
+import { overdueText, sessionCutAllowed } from '../../lib/client_deadline';
+import type { Connection } from './haraka';
+import { clientTimerOf } from './client_timeout';
+
+export const INPUT_BOUND = 64 * 1024;
+export const OUTPUT_BOUND = 64 * 1024;
+/** after a cut, a client that reads nothing is dropped this much later */
+const DESTROY_AFTER_MS = 5000;
+const INSTALLED = 'esets_relay.client_input';
+
+const STATE = constants.connection.state;
+
+/** The client's socket as Haraka's connection holds it. */
+interface ClientSocket {
+  pause(): unknown;
+  resume(): unknown;
+  once(event: 'drain', listener: () => void): unknown;
+  /** Haraka's pluggable stream around the net.Socket (or TLS socket): the one that writes */
+  targetsocket?: { writableLength?: number; destroy?(): unknown };
+  writableLength?: number;
+  destroy?(): unknown;
+}
+
+/** The socket under Haraka's stream: the one whose write buffer fills. */
+function rawSocket(socket: ClientSocket): { writableLength?: number; destroy?(): unknown } {
+  return socket.targetsocket ?? socket;
+}
+
+/** What the client may take: timeout_client (s), client_min_rate (bytes/s) and timeout_session (s), 0 for none. */
+export type ClientLimits = ClientDeadlines;
+
+/** The parts of Haraka 3's Connection (connection.js) this module relies on. */
+interface HarakaInternals {
+  state: number;
+  current_data: Buffer | null;
+  awaiting_data_reply?: boolean;
+  client: ClientSocket;
+  process_data(data: Buffer): void;
+  _process_data(): void;
+  process_line(line: Buffer): void;
+  respond(code: number, msg: unknown, cb?: () => void): void;
+  disconnect(): void;
+}
+
+let harakaMajor: number | undefined | null = null;
+
+/** Haraka's major version, from its package.json; undefined where it cannot be read. */
+function harakaVersionMajor(): number | undefined {
+  if (harakaMajor !== null) return harakaMajor;
+  harakaMajor = undefined;
+  const from = [require.main?.filename ? path.dirname(require.main.filename) : process.cwd(), process.cwd(), __dirname];
+  try {
+    const file = require.resolve('Haraka/package.json', { paths: from });
+    const version = (JSON.parse(fs.readFileSync(file, 'utf8')) as { version?: unknown }).version;
+    const major = typeof version === 'string' ? Number(version.split('.')[0]) : NaN;
+    if (Number.isInteger(major)) harakaMajor = major;
+  } catch {
+    // not found: unknown version, nothing is wrapped
+  }
+  return harakaMajor;
+}
+
+function internalsOf(connection: Connection): HarakaInternals | undefined {
+  const c = connection as unknown as Partial<HarakaInternals>;
+  const client = c.client as Partial<ClientSocket> | undefined;
+  const ok = typeof c.process_data === 'function' && typeof c._process_data === 'function'
+    && typeof c.process_line === 'function' && typeof c.respond === 'function' && typeof c.disconnect === 'function'
+    && 'current_data' in c && typeof c.state === 'number'
+    && typeof client?.pause === 'function' && typeof client.resume === 'function' && typeof client.once === 'function';
+  return ok ? c as HarakaInternals : undefined;
+}
+
+let warned = false;
+
+/**
+ * Bounds this connection's input (connect_init). Where Haraka is not the one this
+ * module knows (version 3, the internals above), it warns once and does nothing.
+ */
+export function boundClientInput(
+  connection: Connection, limits: ClientLimits, warn: (msg: string) => void, onCut?: (reason: string) => void,
+): void {
+  if (connection.notes[INSTALLED]) return;
+  const conn = internalsOf(connection);
+  const major = harakaVersionMajor();
+  if (!conn || major !== 3) {
+    if (!warned) {
+      warned = true;
+      warn(`client input not bounded: Haraka ${major ?? 'of unknown version'} is not the Haraka 3 this relay wraps`
+        + (conn ? '' : ' (its connection lacks process_data, _process_data, current_data or client pause/resume)'));
+    }
+    return;
+  }
+  connection.notes[INSTALLED] = true;
+  const timer = clientTimerOf(connection);
+  const socket = conn.client;
+  const pauseSocket = socket.pause.bind(socket);
+  const resumeSocket = socket.resume.bind(socket);
+  let harakaHolds = false;
+  let weHold = false;
+  let reading = true;
+  let drainWaited = false;
+
+  /** The socket reads only when neither Haraka nor this module holds it. */
+  const apply = (): void => {
+    const read = !harakaHolds && !weHold;
+    if (read === reading) return;
+    reading = read;
+    if (read) resumeSocket();
+    else pauseSocket();
+  };
+  socket.pause = (): unknown => { harakaHolds = true; apply(); return socket; };
+  socket.resume = (): unknown => { harakaHolds = false; apply(); return socket; };
+
+  const buffered = (): number => conn.current_data?.length ?? 0;
+  const outputBlocked = (): boolean => (rawSocket(socket).writableLength ?? 0) > OUTPUT_BOUND;
+
+  /** After Haraka has taken what it can: hold the socket while over the bound; the timer's stall clock. */
+  const review = (): void => {
+    if (conn.state >= STATE.DISCONNECTING) return;
+    weHold = buffered() > INPUT_BOUND || outputBlocked();
+    apply();
+    timer?.stall(weHold);
+  };
+
+  const processData = conn.process_data.bind(conn);
+  conn.process_data = (data: Buffer): void => {
+    timer?.received(data.length);
+    processData(data);
+    review();
+  };
+
+  const takeBuffered = conn._process_data.bind(conn);
+  conn._process_data = (): void => {
+    if (conn.state < STATE.DISCONNECTING && outputBlocked()) {
+      // the client does not read our replies: its next command waits for 'drain'
+      if (!drainWaited) {
+        drainWaited = true;
+        socket.once('drain', () => {
+          drainWaited = false;
+          conn._process_data();
+        });
+      }
+      review();
+      return;
+    }
+    takeBuffered();
+    review();
+  };
+
+  const processLine = conn.process_line.bind(conn);
+  conn.process_line = (line: Buffer): void => {
+    // a command line, or the final dot of a message: the client's request is complete
+    if (conn.state === STATE.CMD || (conn.state === STATE.DATA && isFinalDot(line))) timer?.progress();
+    processLine(line);
+  };
+
+  // never while the client waits for a reply of ours: only in its turn (a command, or the message)
+  const clientsTurn = (): boolean => (conn.state === STATE.CMD || conn.state === STATE.DATA) && !conn.awaiting_data_reply;
+  const canCut = (o: Overdue, pastMs: number): boolean => clientsTurn() && (o !== 'session'
+    || sessionCutAllowed(limits, pastMs, Boolean(connection.transaction), conn.state === STATE.DATA || buffered() > 0));
+  timer?.enforce(limits.minRate, limits.sessionS, canCut, (o: Overdue) => {
+    if (conn.state >= STATE.DISCONNECTING) return;
+    onCut?.(overdueText(o));
+    cut(conn, socket, o);
+  });
+}
+
+/** `.CRLF` (or `.LF`): checked on bytes, as it runs for every line of every message */
+function isFinalDot(line: Buffer): boolean {
+  if (line[0] !== 0x2e) return false;
+  return (line.length === 2 && line[1] === 0x0a) || (line.length === 3 && line[1] === 0x0d && line[2] === 0x0a);
+}
+
+/** 421 4.4.2 (attempted: a client that reads nothing never sees it), then the connection is closed. */
+function cut(conn: HarakaInternals, socket: ClientSocket, o: Overdue): void {
+  if (conn.state >= STATE.DISCONNECTING) return;
+  conn.current_data = null;
+  conn.respond(421, DSN.create(421, overdueText(o), 4, 2), () => conn.disconnect());
+  setTimeout(() => rawSocket(socket).destroy?.(), DESTROY_AFTER_MS).unref();
+}
