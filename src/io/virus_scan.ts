@@ -110,6 +110,9 @@ async function wholeMessageVerdict(message: CapturedMessage, settings: AvSetting
   }, settings.signal);
 }
 
+/** The largest message cleaning rebuilds (in memory, with its parts decoded). */
+export const CLEAN_MAX_BYTES = 16 * 1024 * 1024;
+
 /**
  * Scans each part alone; removes the infected ones if all of them may be
  * removed. Bounded: at most cleanMaxParts parts, within one scan timeout for
@@ -118,6 +121,8 @@ async function wholeMessageVerdict(message: CapturedMessage, settings: AvSetting
  */
 async function clean(message: CapturedMessage, settings: AvSettings, names: string[]): Promise<AvOutcome> {
   const infected: AvOutcome = { kind: 'infected', names };
+  // cleaning rebuilds the message in memory: a larger one stays infected, so memory per message stays bounded
+  if (message.size > CLEAN_MAX_BYTES) return infected;
   const deadline = Date.now() + settings.clamd.scanTimeoutMs;
   const bytes = await message.readAllAsSent();
   const root = parseMime(bytes);

@@ -2,6 +2,7 @@
 // each verdict under each action, asserting the client's reply and what the
 // mail server did or did not receive.
 
+import { CLEAN_MAX_BYTES } from '../../src/io/virus_scan';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -253,6 +254,21 @@ describe('Handle Object Policy end to end (clamd, spamd)', function () {
       const under = await sendOne(bounded, message(subject, 5));
       assert.equal(under.code, 250, under.text);
       assert.match(received(subject)!.toString('latin1'), /X-Virus-Scanner: .*; cleaned: 1 part removed/);
+    });
+
+    it('a message over 16 MiB is not rebuilt (memory per message bounded): it stays infected', async () => {
+      const message = (subject: string, fill: number): string => [
+        `Subject: ${subject}`, 'Content-Type: multipart/mixed; boundary="b"', '',
+        '--b', 'Content-Type: text/plain', '', `${'f'.repeat(70)}\r\n`.repeat(Math.ceil(fill / 72)),
+        '--b', 'Content-Type: application/octet-stream', 'Content-Disposition: attachment; filename="eicar.com"', '', EICAR,
+        '--b--', '',
+      ].join('\r\n');
+      const cleaning = await relay({ av_clean_mode: 'standard' }, {}, clamd.socket);
+      const small = uniqueSubject('clean small');
+      assert.equal((await sendOne(cleaning, message(small, 1000))).code, 250);
+      const big = await sendOne(cleaning, message(uniqueSubject('clean big'), CLEAN_MAX_BYTES + 1000));
+      assert.equal(big.code, 550, big.text);
+      assert.match(big.text, /infected: Eicar/);
     });
 
     it('standard does not remove an infected inline text part; rigorous does', async () => {
