@@ -80,13 +80,18 @@ export function overdueByMs(d: ClientDeadlines, t: ClientTime, o: Overdue): numb
 }
 
 /**
- * Whether the session bound may close the session now. Only between transactions or
- * while the client sends (its message, or a command line begun); inside a transaction
- * otherwise only once it is timeout_client past the bound, so that a client cannot
- * keep one transaction open (NOOP after NOOP) to escape the bound.
+ * Whether the session bound may close the session now. Never while the client
+ * sends a message (client_min_rate bounds that; a message that meets it is
+ * answered, or a slow link could never deliver a large one); between
+ * transactions or while a command line is begun; inside a transaction
+ * otherwise only once it is timeout_client past the bound, so that a client
+ * cannot keep one transaction open (NOOP after NOOP) to escape the bound.
  */
-export function sessionCutAllowed(d: ClientDeadlines, pastMs: number, inTransaction: boolean, sending: boolean): boolean {
-  return !inTransaction || sending || pastMs >= d.timeoutClientS * 1000;
+export function sessionCutAllowed(
+  d: ClientDeadlines, pastMs: number, at: { inTransaction: boolean; sendingMessage: boolean; sendingCommand: boolean },
+): boolean {
+  if (at.sendingMessage) return false;
+  return !at.inTransaction || at.sendingCommand || pastMs >= d.timeoutClientS * 1000;
 }
 
 /** The text of the 421 for each bound. */

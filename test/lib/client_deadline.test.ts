@@ -50,9 +50,14 @@ describe('client deadlines (lib/client_deadline)', () => {
     assert.equal(overdueByMs(d, t({ requestMs: 3500, requestBytes: 250 }), 'request'), 0);
     assert.equal(overdueByMs(d, t({ requestMs: 4000, requestBytes: 250 }), 'request'), 500);
     assert.equal(overdueByMs({ ...d, minRate: 0 }, t({ requestMs: 3500 }), 'request'), 0);
-    assert.equal(sessionCutAllowed(d, 0, false, false), true);
-    assert.equal(sessionCutAllowed(d, 0, true, true), true);
-    assert.equal(sessionCutAllowed(d, 2999, true, false), false);
-    assert.equal(sessionCutAllowed(d, 3000, true, false), true);
+    const at = (inTransaction: boolean, sendingCommand: boolean, sendingMessage = false): Parameters<typeof sessionCutAllowed>[2] => ({
+      inTransaction, sendingCommand, sendingMessage,
+    });
+    assert.equal(sessionCutAllowed(d, 0, at(false, false)), true);
+    assert.equal(sessionCutAllowed(d, 0, at(true, true)), true);
+    assert.equal(sessionCutAllowed(d, 2999, at(true, false)), false);
+    assert.equal(sessionCutAllowed(d, 3000, at(true, false)), true);
+    // a message being sent is the rate floor's, however far past the session bound
+    assert.equal(sessionCutAllowed(d, 1e9, at(true, false, true)), false);
   });
 });

@@ -177,7 +177,9 @@ export function boundClientInput(
   // never while the client waits for a reply of ours: only in its turn (a command, or the message)
   const clientsTurn = (): boolean => (conn.state === STATE.CMD || conn.state === STATE.DATA) && !conn.awaiting_data_reply;
   const canCut = (o: Overdue, pastMs: number): boolean => clientsTurn() && (o !== 'session'
-    || sessionCutAllowed(limits, pastMs, Boolean(connection.transaction), conn.state === STATE.DATA || buffered() > 0));
+    || sessionCutAllowed(limits, pastMs, {
+      inTransaction: Boolean(connection.transaction), sendingMessage: conn.state === STATE.DATA, sendingCommand: buffered() > 0,
+    }));
   timer?.enforce(limits.minRate, limits.sessionS, canCut, (o: Overdue) => {
     if (conn.state >= STATE.DISCONNECTING) return;
     onCut?.(overdueText(o));
