@@ -164,6 +164,35 @@ describe('one client, one share: bounded input, slow clients', function () {
     }
   });
 
+  it('a client that goes on writing after its session ended (QUIT, refused at a cap) is read no more, then dropped', async () => {
+    // Haraka ignores what a closed session's client sends, but would read it at line rate for as long as it comes
+    const r = await start({ timeout_client: 30, max_connections_per_ip: 2 });
+    const holders = [await SmtpTestClient.connect(r.port), await SmtpTestClient.connect(r.port)];
+    for (const h of holders) assert.equal((await h.read()).code, 220);
+    // the third connection from this address is refused at connect (421 4.7.0), then floods
+    const overCap = new Flooder(r.port);
+    await overCap.connected();
+    const capFlood = overCap.flood('', 'x'.repeat(1000), 256 * 1024 * 1024, 30_000);
+    for (const h of holders) h.end();
+    await capFlood;
+    const afterQuit = new Flooder(r.port);
+    await afterQuit.connected();
+    const quitFlood = afterQuit.flood('EHLO flood.example\r\nQUIT\r\n', 'x'.repeat(1000), 256 * 1024 * 1024, 30_000);
+    await bystander(r, sink);
+    await quitFlood;
+    try {
+      for (const [name, f] of [['refused at the cap', overCap], ['after QUIT', afterQuit]] as const) {
+        assert.ok(f.blockedAt !== undefined || f.closed, `${name}: the relay read all ${f.sent} bytes`);
+        assert.ok(f.sent < 32 * 1024 * 1024, `${name}: ${f.sent} bytes written before the relay stopped reading`);
+        // dropped a few seconds after it stopped being read (not after timeout_client, 30 s)
+        assert.ok(await eventually(() => f.closed, 15_000), `${name}: the connection is still open`);
+      }
+    } finally {
+      overCap.destroy();
+      afterQuit.destroy();
+    }
+  });
+
   it('a client that keeps the relay stuck (input full, replies unread) is cut within about timeout_client', async () => {
     // a server with a long HELP answer (8 KB): the replies the client does not read fill the relay's output
     // quickly, then its commands wait; after timeout_client of that, the relay cuts it

@@ -142,8 +142,29 @@ export function boundClientInput(
     timer?.stall(weHold);
   };
 
+  // Haraka ignores what a closed session's client still sends, but reads it (at line rate, for as long as it
+  // comes): a client that writes after its session ended is read no more, and dropped if it does not close
+  let dropping = false;
+  const dropSoon = (): void => {
+    if (dropping) return;
+    dropping = true;
+    setTimeout(() => rawSocket(socket).destroy?.(), DESTROY_AFTER_MS).unref();
+  };
+  const close = (): void => {
+    weHold = true;
+    apply();
+    dropSoon();
+  };
+  const disconnect = conn.disconnect.bind(conn);
+  conn.disconnect = (): void => {
+    disconnect();
+    // held over the bound: the client's close (FIN) would never be read
+    if (!reading) dropSoon();
+  };
+
   const processData = conn.process_data.bind(conn);
   conn.process_data = (data: Buffer): void => {
+    if (conn.state >= STATE.DISCONNECTING) return close();
     timer?.received(data.length);
     processData(data);
     review();
