@@ -182,7 +182,10 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
     // drain bound: 2 + 10 s
     const relay = await startRelay([
       '--config',
-      writeEsetsCfg(esetsCfg(port, { serverPort: slow.port, clamdSocket: clamd.socket, smtp: { timeout_client: 2, timeout_message: 10 } })),
+      // a line a second keeps the client inside timeout_client; client_min_rate (which would cut such a drip) is off
+      writeEsetsCfg(esetsCfg(port, {
+        serverPort: slow.port, clamdSocket: clamd.socket, smtp: { timeout_client: 2, timeout_message: 10, client_min_rate: 0 },
+      })),
     ], port);
     try {
       const session = await midData(port, 'at-the-bound');
