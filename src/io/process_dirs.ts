@@ -74,10 +74,11 @@ export function removeProcessDirs(kind: ProcessDirKind, pid: number, base = os.t
   removeWhere(base, kind, (p) => p === pid, true);
 }
 
-/** This process's private folder of `kind`, made (and stale ones removed) on first use. */
+/** This process's private folder of `kind`, made (and stale ones removed) on first use, and again if it was removed. */
 export function processDir(kind: ProcessDirKind, base = os.tmpdir()): string {
   const known = made.get(kind);
-  if (known) return known;
+  // a folder removed under a running process (a tmp cleaner) is made again, with a new name
+  if (known && fs.existsSync(known)) return known;
   removeWhere(base, kind, (pid) => pid !== process.pid && !alive(pid));
   // mkdtemp: a new name, made atomically, mode 0700
   const dir = fs.mkdtempSync(path.join(base, `${prefix(kind)}${process.pid}-`));

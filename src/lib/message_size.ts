@@ -12,7 +12,8 @@ export const SIZE_ROOM_BYTES = 8 * 1024;
  * number after SIZE (0 or undefined: no fixed limit). 0 means no limit.
  */
 export function sizeLimit(nextHop: number | undefined, own: number): number {
-  const fromNextHop = nextHop && nextHop > 0 ? Math.max(1, nextHop - SIZE_ROOM_BYTES) : 0;
+  // a next hop with a tiny limit keeps half of it (the relay's fields are ~300 bytes, X-Spam-* at most ~2 KiB)
+  const fromNextHop = nextHop && nextHop > 0 ? nextHop - Math.min(SIZE_ROOM_BYTES, Math.floor(nextHop / 2)) : 0;
   if (!fromNextHop) return own;
   if (!own) return fromNextHop;
   return Math.min(fromNextHop, own);
@@ -22,11 +23,15 @@ export function sizeLimit(nextHop: number | undefined, own: number): number {
 export function advertisedSize(ehloLines: readonly string[]): number | undefined {
   for (const line of ehloLines.slice(1)) {
     const m = /^SIZE(?:[ =](.*))?$/i.exec(line.trim());
-    if (!m) continue;
-    const n = /^\d{1,15}$/.test((m[1] ?? '').trim()) ? Number(m[1].trim()) : 0;
-    return n;
+    if (m) return sizeParameter(m[1]);
   }
   return undefined;
+}
+
+/** The parameter of SIZE as a number: 0 (no fixed limit) when absent or not a number. */
+export function sizeParameter(param: string | undefined): number {
+  const value = (param ?? '').trim();
+  return /^\d{1,15}$/.test(value) ? Number(value) : 0;
 }
 
 /**

@@ -12,6 +12,7 @@
 // forward-confirmed name only), then the client's own HELO/EHLO. If it goes
 // away between transactions, the next MAIL opens it again the same way.
 
+import { sizeParameter } from '../lib/message_size';
 import { clientEhloLines, loggableCommand } from '../lib/ehlo_mirror';
 import type { SmtpReply } from '../lib/smtp_reply';
 import { replyText } from '../lib/smtp_reply';
@@ -64,8 +65,13 @@ export class MirroredSession {
     }
     this.server = server;
     this.state = 'ready';
+    // the server's SIZE to the relay's own EHLO: the limit a client that says HELO (no extensions) is held to
+    this.nextHopSize = server.capabilities.has('SIZE') ? sizeParameter(server.capabilities.get('SIZE')) : undefined;
     return server.greeting;
   }
+
+  /** The server's SIZE limit as its EHLO reply to the relay said (undefined: no SIZE; 0: no fixed limit). */
+  nextHopSize?: number;
 
   /** The client's HELO/EHLO, with its own name; an EHLO reply is mirrored (see lib/ehlo_mirror). */
   async helloFrom(verb: 'HELO' | 'EHLO', name: string): Promise<SmtpReply> {

@@ -123,6 +123,17 @@ describe('size: the SIZE advertised is the SIZE enforced (552 5.3.4)', function 
     assert.match(relay.output(), /action=reject by=message_size .*reply="552 5\.3\.4 /);
   });
 
+  it("holds a client that says HELO (and so is told no SIZE) to the server's limit too, not storing what is past it", async () => {
+    const c = await SmtpTestClient.connect(relay.port);
+    assert.equal((await c.read()).code, 220);
+    assert.equal((await c.command('HELO old.example')).code, 250);
+    const r = await c.send('a@example.com', ['b@example.org'], messageOfSize('helo-over@test', 2_000_000));
+    // the relay's own 552 (Postfix's would say "message file too big", after the relay stored and scanned it all)
+    assert.equal(r.data?.code, 552, r.data?.lines.join(' '));
+    assert.match(r.data!.lines.join(' '), /^5\.3\.4 Message size exceeds fixed maximum message size/);
+    c.end();
+  });
+
   it('with a bare SIZE (Postfix message_size_limit = 0) advertises message_size_limit and holds clients to it', async () => {
     const unlimited = await startPostfixServer({ deliverTo: sink.port, main: { message_size_limit: '0' } });
     const port = await freePort();

@@ -143,4 +143,18 @@ describe('captured message', () => {
     await assert.rejects(m.readAll(), /not kept/);
     m.destroy();
   });
+
+  it('a spool folder removed under the process (a tmp cleaner) is made again, private, for the next message', async () => {
+    const first = spoolDir();
+    fs.rmSync(first, { recursive: true, force: true });
+    const again = spoolDir();
+    assert.notEqual(again, first);
+    assert.equal(fs.statSync(again).mode & 0o777, 0o700);
+    const m = new CapturedMessage(again, 10);
+    for (const l of ['Subject: a\r\n', '\r\n', 'body line\r\n']) m.addLine(Buffer.from(l));
+    m.end();
+    assert.equal(m.failure, undefined);
+    assert.equal((await m.readAll()).toString(), 'Subject: a\r\n\r\nbody line\r\n');
+    m.destroy();
+  });
 });

@@ -21,8 +21,10 @@ describe('the SIZE the relay advertises and holds clients to (RFC 1870)', () => 
     assert.equal(sizeLimit(0, 5_000_000), 5_000_000);
     assert.equal(sizeLimit(undefined, 5_000_000), 5_000_000);
     assert.equal(sizeLimit(undefined, 0), 0);
-    // a server limit below the room still leaves a limit, never "none"
-    assert.equal(sizeLimit(100, 0), 1);
+    // a server with a limit not far above the room: half of it is kept, never all of it
+    assert.equal(sizeLimit(6000, 0), 3000);
+    assert.equal(sizeLimit(16_384, 0), 8192);
+    assert.equal(sizeLimit(1, 0), 1);
   });
 
   it('rewrites the SIZE line only, SIZE alone for no limit, and adds none where the next hop has none', () => {

@@ -17,6 +17,7 @@ import { refuseTooBig, replyFor, spoolFailed } from '../../lib/policy';
 import type { Address, Connection, Next, Plugin } from '../shared/haraka';
 import { CAPABILITIES_PRIORITY, MAIL_PRIORITY } from '../shared/hook_order';
 import { messageOf } from '../shared/transaction_message';
+import { nextHopSize } from '../shared/next_hop_size';
 import { clamdConfFile } from '../shared/clamd_conf_file';
 import { checkSpool } from './spool_check';
 import { relayConfig } from '../shared/relay_config';
@@ -114,8 +115,9 @@ export function check_size_and_space(
 ): void {
   const { config } = relayConfig(this);
   const txn = connection.transaction;
+  // the limit told at EHLO; a HELO client (told none) is held to the server's limit as the relay's EHLO learnt it
   const noted = connection.notes[SIZE_LIMIT];
-  const limit = typeof noted === 'number' ? noted : config.message_size_limit;
+  const limit = typeof noted === 'number' ? noted : sizeLimit(nextHopSize(connection), config.message_size_limit);
   if (txn) messageOf(txn).sizeLimit = limit;
   const declared = params[1]?.SIZE;
   if (declaredTooBig(declared, limit)) {

@@ -20,6 +20,7 @@ import { replyText } from '../../lib/smtp_reply';
 import { word } from '../../lib/syslog';
 import { EsmtpParams, MirroredSession } from '../../session/mirrored_session';
 import { finalDotAt } from '../shared/haraka';
+import { noteNextHopSize } from '../shared/next_hop_size';
 import type { Address, Connection, Next, Plugin, Transaction } from '../shared/haraka';
 import { captureMessage, dropMessage, finishedMessage, messageOf } from '../shared/transaction_message';
 import type { HeaderEdits } from '../../session/relay_message';
@@ -110,6 +111,7 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
     }, { addr: connection.remote.ip, name, reverseName: name ? undefined : reverseName(connection.remote.host) });
     connection.notes[SESSION] = session;
     const greeting = await session.open();
+    noteNextHopSize(connection, session.nextHopSize);
     connection.results.add(this, { msg: `mail server ${session.where}, client handover ${session.handover}` });
     relayLog(this, connection).debug(() => [
       ['event', word('server_session_opened')], ['session', word(connection.uuid)], ['server', word(session.where)],
