@@ -17,10 +17,13 @@ import { SMTPServer } from 'smtp-server';
 import { Clamd, startClamd } from '../support/clamd';
 import { childPids } from '../support/processes';
 import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
+import { SmtpTestClient } from '../support/smtp_client';
 
 /** just under the default message_size_limit (100 MiB) */
 const MESSAGE_BYTES = 95_000_000;
 const CONCURRENT = 8;
+/** another client's whole session must end within this (ms) while the big messages go through */
+const BYSTANDER_BOUND_MS = 30_000;
 /**
  * The bound on the worker's RSS peak for 8 such messages at once. Measured
  * (2 cores): 2.3-2.6 GB before the header edits were streamed (each header
@@ -274,8 +277,24 @@ describe('memory per message: 8 messages of 95 MB of header (or no body) at once
     arrivals.length = 0;
     const wanted = new Map([...new Set(shapes)].map((shape) => [shape, expected(shape)]));
     try {
-      const replies = await Promise.all(shapes.map((shape, i) => send(relay.port, shape, i)));
+      const sending = Promise.all(shapes.map((shape, i) => send(relay.port, shape, i)));
+      // a bystander while the big messages are under way: served in time, its message delivered
+      await new Promise((r) => setTimeout(r, 2_000));
+      const started = Date.now();
+      const other = await SmtpTestClient.connect(relay.port);
+      assert.equal((await other.read(BYSTANDER_BOUND_MS)).code, 220);
+      await other.command('EHLO bystander.example', BYSTANDER_BOUND_MS);
+      const small = await other.send(
+        'by@example.com', ['stander@example.org'], 'Subject: bystander\r\n\r\nhello\r\n', '', BYSTANDER_BOUND_MS,
+      );
+      other.end();
+      assert.equal(small.data?.code, 250, small.data?.lines.join(' '));
+      assert.ok(Date.now() - started < BYSTANDER_BOUND_MS, `the bystander took ${Date.now() - started} ms`);
+      const replies = await sending;
       for (const [i, reply] of replies.entries()) assert.match(reply, /^250 /, `${shapes[i]}: ${reply}`);
+      const bystanders = arrivals.filter((a) => a.size < 10_000);
+      assert.equal(bystanders.length, 1, 'the bystander\'s message at the server, once');
+      arrivals.splice(arrivals.indexOf(bystanders[0]), 1);
       assert.equal(arrivals.length, shapes.length);
       // every message of a shape is the same: match arrivals to shapes by what each must be
       for (const shape of shapes) {

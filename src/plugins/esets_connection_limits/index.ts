@@ -12,7 +12,7 @@ import constants from 'haraka-constants';
 import { ConnectionCounts } from '../../lib/connection_counts';
 import { freeBytes } from '../../io/spool_space';
 import { spoolDir } from '../../io/process_dirs';
-import { advertisedSize, declaredTooBig, sizeLimit, withSizeLine } from '../../lib/message_size';
+import { advertisedSize, declaredTooBig, sizeLimit, sizeParameter, withSizeLine } from '../../lib/message_size';
 import { refuseTooBig, replyFor, spoolFailed } from '../../lib/policy';
 import type { Address, Connection, Next, Plugin } from '../shared/haraka';
 import { CAPABILITIES_PRIORITY, MAIL_PRIORITY } from '../shared/hook_order';
@@ -127,7 +127,7 @@ export function check_size_and_space(
   }
   if (config.spool_min_free > 0) {
     const free = freeBytes(spoolDir());
-    const wanted = config.spool_min_free + (declared && /^\d{1,15}$/.test(declared) ? Number(declared) : 0);
+    const wanted = config.spool_min_free + sizeParameter(declared ?? undefined);
     if (free !== undefined && free < wanted) {
       const plus = wanted > config.spool_min_free ? ` plus SIZE=${declared}` : '';
       const reason = `spool has ${free} bytes free, below spool_min_free ${config.spool_min_free}${plus}`;
