@@ -1,0 +1,68 @@
+// The addresses a mail server may deliver an address to, beside the address as
+// written. Postfix's defaults rewrite a local part that still holds routing
+// once the domain after the last @ is its own: `user%domain` becomes
+// user@domain (allow_percent_hack), `site!user` becomes user@site
+// (swap_bangpath), and a quoted local part is looked inside
+// (resolve_dequoted_address): `"user@domain"@here` goes to user@domain. Each
+// rewritten address may be rewritten again. A user section chosen by the
+// address as written could then govern mail delivered elsewhere: every reading
+// is what the relay must judge (source routes, `@a,@b:user@domain`, are
+// dropped by Haraka's parser and never reach the server).
+
+/** An address as the relay compares it: its local part (unquoted) and its domain. */
+export interface AddressReading {
+  local: string;
+  domain: string;
+}
+
+/** More readings than this: the address is judged by them all the same (each is one more way to read it). */
+export const MAX_READINGS = 16;
+
+/** The local part without its quotes and quoted-pair backslashes (what Postfix's resolver looks inside). */
+export function dequoted(local: string): string {
+  let out = '';
+  let quoted = false;
+  for (let i = 0; i < local.length; i++) {
+    const c = local[i];
+    if (c === '"') quoted = !quoted;
+    else if (c === '\\' && quoted && i + 1 < local.length) out += local[++i];
+    else out += c;
+  }
+  return out;
+}
+
+/** One rewriting step of each kind that applies to `local`: the addresses it may become. */
+function rewritten(local: string): AddressReading[] {
+  const out: AddressReading[] = [];
+  const at = local.lastIndexOf('@');
+  if (at >= 0) out.push({ local: local.slice(0, at), domain: local.slice(at + 1) });
+  const percent = local.lastIndexOf('%');
+  if (percent >= 0) out.push({ local: local.slice(0, percent), domain: local.slice(percent + 1) });
+  const bang = local.indexOf('!');
+  if (bang >= 0) out.push({ local: local.slice(bang + 1), domain: local.slice(0, bang) });
+  return out.filter((r) => r.domain !== '');
+}
+
+/**
+ * The address as written, then every address the server may rewrite it to
+ * (each step applied to each reading), without repeats; at most MAX_READINGS.
+ * An address with no routing in its local part has one reading: itself.
+ */
+export function deliveryReadings(local: string, domain: string): AddressReading[] {
+  const first = { local: dequoted(local), domain };
+  const seen = new Set<string>([key(first)]);
+  const out: AddressReading[] = [first];
+  for (let i = 0; i < out.length && out.length < MAX_READINGS; i++) {
+    for (const next of rewritten(out[i].local)) {
+      const k = key(next);
+      if (seen.has(k) || out.length >= MAX_READINGS) continue;
+      seen.add(k);
+      out.push(next);
+    }
+  }
+  return out;
+}
+
+function key(r: AddressReading): string {
+  return `${r.local.toLowerCase()}@${r.domain.toLowerCase()}`;
+}
