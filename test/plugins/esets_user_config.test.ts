@@ -44,6 +44,47 @@ describe('esets_user_config plugin', () => {
     });
   }
 
+  describe('routing in a local part never borrows a lax section (percent hack, bang path, quoted @)', () => {
+    const USERS = '[lenient.example]\naction_av = accept\n[|example.com]\naction_av = accept\n';
+    for (const rcpt of ['victim%example.org@lenient.example', 'example.org!victim@lenient.example', '"victim@example.org"@lenient.example',
+      '"victim%example.org"@lenient.example', 'a.example!victim%example.org@lenient.example']) {
+      it(`refuses ${rcpt} (550 5.1.3): delivered to victim@example.org, outside [lenient.example]`, async () => {
+        setup('', USERS);
+        const plugin = makePlugin('esets_user_config');
+        const conn = makeConnection({ mailFrom: 's@example.net', withTxn: true, silent: true });
+        const r = await callRcpt(plugin, conn, rcpt);
+        assert.equal(r.rc, constants.deny, `${rcpt}: ${String(r.rc)}`);
+        assert.equal((r.msg as { code: number }).code, 550);
+        assert.match((r.msg as { reply: string }).reply, /^5\.1\.3 /);
+      });
+    }
+
+    it('accepts routing whose readings all fall under one section, and plain addresses as before', async () => {
+      setup('', USERS);
+      const plugin = makePlugin('esets_user_config');
+      const conn = makeConnection({ mailFrom: 's@example.net', withTxn: true, silent: true });
+      // every reading under [lenient.example]
+      assert.equal((await callRcpt(plugin, conn, 'a%b.lenient.example@lenient.example')).rc, undefined);
+      assert.equal(chosenIn(conn.transaction).section?.name, 'lenient.example');
+      // no reading under any section
+      const other = makeConnection({ mailFrom: 's@example.net', withTxn: true, silent: true });
+      assert.equal((await callRcpt(plugin, other, 'x%y.example@z.example')).rc, undefined);
+      assert.equal(chosenIn(other.transaction).section, undefined);
+    });
+
+    it('the sender side too: a sender whose routing reads outside its sender section is refused (550 5.1.7)', async () => {
+      setup('', USERS);
+      const plugin = makePlugin('esets_user_config');
+      const conn = makeConnection({ mailFrom: 'x%attacker.example@example.com', withTxn: true, silent: true });
+      const r = await callRcpt(plugin, conn, 'someone@example.org');
+      assert.equal(r.rc, constants.deny);
+      assert.match((r.msg as { reply: string }).reply, /^5\.1\.7 /);
+      const plain = makeConnection({ mailFrom: 'x@example.com', withTxn: true, silent: true });
+      assert.equal((await callRcpt(plugin, plain, 'someone@example.org')).rc, undefined);
+      assert.equal(chosenIn(plain.transaction).section?.name, '|example.com');
+    });
+  });
+
   it('uses the agent section when nothing matches', async () => {
     setup('action_av_infected = defer\n', '[|boss@example.com]\naction_av_infected = accept\n');
     const plugin = makePlugin('esets_user_config');

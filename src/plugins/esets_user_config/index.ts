@@ -8,6 +8,7 @@
 import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
 import { addressKeys } from '../../lib/address_keys';
+import { deliveryReadings } from '../../lib/delivery_readings';
 import type { UserSection } from '../../lib/user_config';
 import { MISSING, nullSenderKeys } from '../../lib/user_section_index';
 import type { Address, Connection, Next, Plugin, Transaction } from '../shared/haraka';
@@ -26,7 +27,21 @@ export function select_section(this: Plugin, next: Next, connection: Connection,
   const txn = connection.transaction;
   if (!txn) return next();
   const rc = relayConfig(this);
-  const { config, section } = configFor(rc, keysOf(params[0]), senderKeys(txn, rc.config.null_sender_matches_sender_sections));
+  // every address the server may deliver to (lib/delivery_readings) must choose the same section as the address
+  // as written: else routing in a local part (victim%example.org@lenient.example) would borrow a lax section
+  const rcptReadings = readingKeys(params[0]);
+  const senderReadings = senderReadingKeys(txn, rc.config.null_sender_matches_sender_sections);
+  const { config, section } = configFor(rc, rcptReadings[0], senderReadings[0]);
+  for (const r of rcptReadings.length + senderReadings.length > 2 ? rcptReadings : []) {
+    for (const s of senderReadings) {
+      if (configFor(rc, r, s).section === section) continue;
+      const recipientSide = rcptReadings.length > 1;
+      txn.results.add(this, { fail: `${recipientSide ? 'recipient' : 'sender'} routing reads under another section` });
+      return next(constants.deny, DSN.create(
+        550, `${recipientSide ? 'Recipient' : 'Sender'} address routing (%, !, quoted @) not accepted here`, 1, recipientSide ? 3 : 7,
+      ));
+    }
+  }
 
   // rcpt_to holds the recipients accepted so far (Haraka adds this one before the hook
   // and removes it if refused): the first accepted recipient decides
@@ -48,11 +63,13 @@ function label(section: UserSection | undefined): string | undefined {
   return section ? `[${section.name}] (line ${section.line})` : undefined;
 }
 
-function keysOf(address: Address): string[] | undefined {
-  return address.isNull() ? MISSING : addressKeys(address.user, address.host);
+/** The keys of each address the server may deliver `address` to, the address as written first. */
+function readingKeys(address: Address): (readonly string[] | undefined)[] {
+  if (address.isNull() || !address.user || !address.host) return [address.isNull() ? MISSING : addressKeys(address.user, address.host)];
+  return deliveryReadings(address.user, address.host).map((r) => addressKeys(r.local, r.domain));
 }
 
-function senderKeys(txn: Transaction, nullMatchesSenderSections: boolean): readonly string[] | undefined {
+function senderReadingKeys(txn: Transaction, nullMatchesSenderSections: boolean): (readonly string[] | undefined)[] {
   const from = txn.mail_from;
-  return !from || from.isNull() ? nullSenderKeys(nullMatchesSenderSections) : addressKeys(from.user, from.host);
+  return !from || from.isNull() ? [nullSenderKeys(nullMatchesSenderSections)] : readingKeys(from);
 }
