@@ -139,33 +139,14 @@ export function fieldName(line: string): string | undefined {
 export function editHeaderSection(
   header: Buffer, remove: (name: string) => boolean, add: readonly HeaderField[], headerless = false,
 ): Buffer {
-  const kept: Buffer[] = [];
-  let dropping = false;
-  let pos = 0;
-  while (pos < header.length) {
-    let nl = header.indexOf(LF, pos);
-    nl = nl < 0 ? header.length : nl + 1;
-    const line = header.subarray(pos, nl);
-    const continues = line[0] === 0x20 || line[0] === 0x09;
-    // a continuation line belongs to the field before it; any other line ends it
-    if (!continues) {
-      const name = fieldName(line.toString('latin1'));
-      dropping = name !== undefined && remove(name);
-    }
-    if (!dropping) kept.push(line);
-    pos = nl;
-  }
-  // a header section whose last line lacks its CRLF (a message of headers only) gets one first
-  if (add.length && header.length && header[header.length - 1] !== LF) kept.push(Buffer.from('\r\n'));
-  for (const f of add) kept.push(Buffer.from(`${f.name}: ${f.value}\r\n`));
-  if (headerless && kept.length) kept.push(Buffer.from('\r\n'));
-  return Buffer.concat(kept);
+  const editor = new HeaderSectionEditor(remove, add, headerless);
+  return Buffer.concat([...editor.push(header), ...editor.end()]);
 }
 
 /**
- * editHeaderSection as a stream: the header section goes through in chunks of
- * any size and comes out edited, byte for byte as editHeaderSection would make
- * it, so that a message of headers only (its whole size) is never held. It
+ * The header edits as a stream (editHeaderSection is it fed whole): the header
+ * section goes through in chunks of any size and comes out edited, so that a
+ * message of headers only (its whole size) is never held. It
  * holds only the start of a line until its colon or line end decides the field
  * (a DATA line is at most Haraka's data_line_length).
  */

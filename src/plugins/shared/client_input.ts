@@ -204,7 +204,9 @@ export function boundClientInput(
   timer?.enforce(limits.minRate, limits.sessionS, canCut, (o: Overdue) => {
     if (conn.state >= STATE.DISCONNECTING) return;
     onCut?.(overdueText(o));
-    cut(conn, socket, o);
+    cut(conn, o);
+    // a client that reads nothing never takes the 421: dropped all the same
+    dropSoon();
   });
 }
 
@@ -215,9 +217,7 @@ function isFinalDot(line: Buffer): boolean {
 }
 
 /** 421 4.4.2 (attempted: a client that reads nothing never sees it), then the connection is closed. */
-function cut(conn: HarakaInternals, socket: ClientSocket, o: Overdue): void {
-  if (conn.state >= STATE.DISCONNECTING) return;
+function cut(conn: HarakaInternals, o: Overdue): void {
   conn.current_data = null;
   conn.respond(421, DSN.create(421, overdueText(o), 4, 2), () => conn.disconnect());
-  setTimeout(() => rawSocket(socket).destroy?.(), DESTROY_AFTER_MS).unref();
 }

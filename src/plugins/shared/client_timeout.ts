@@ -6,8 +6,8 @@ import type { Connection } from './haraka';
 
 const NOTE = 'esets_relay.client_timer';
 
-/** The connection's timer; undefined where Haraka gives no socket (a test harness). */
-function timerOf(connection: Connection): ClientTimer | undefined {
+/** The connection's timer (fed from Haraka's internals by client_input); undefined where Haraka gives no socket (a test harness). */
+export function clientTimerOf(connection: Connection): ClientTimer | undefined {
   const existing = connection.notes[NOTE];
   if (existing instanceof ClientTimer) return existing;
   const client = connection.client as unknown as (Partial<TimedSocket> & { targetsocket?: TimedSocket }) | undefined;
@@ -20,28 +20,23 @@ function timerOf(connection: Connection): ClientTimer | undefined {
 
 /** Runs `work` with the client's inactivity timeout off (the relay waits, not the client). */
 export function relayWaits<T>(connection: Connection, work: () => Promise<T>): Promise<T> {
-  const timer = timerOf(connection);
+  const timer = clientTimerOf(connection);
   return timer ? timer.during(work) : work();
 }
 
 /** timeout_client for this connection (both deployments: under `haraka -c` smtp.ini inactivity_timeout would decide otherwise). */
 export function setClientTimeout(connection: Connection, seconds: number): void {
-  timerOf(connection)?.set(seconds);
+  clientTimerOf(connection)?.set(seconds);
 }
 
 /** The final dot: the client waits for its answer, whoever does the work. */
 export function holdClientTimeout(connection: Connection): void {
-  timerOf(connection)?.hold();
+  clientTimerOf(connection)?.hold();
 }
 
 /** The client has its answer (reset_transaction). */
 export function releaseClientTimeout(connection: Connection): void {
-  timerOf(connection)?.release();
-}
-
-/** The connection's timer, for the one module that feeds it from Haraka's internals (client_input). */
-export function clientTimerOf(connection: Connection): ClientTimer | undefined {
-  return timerOf(connection);
+  clientTimerOf(connection)?.release();
 }
 
 /** The client is gone: its deadlines are checked no more. */
