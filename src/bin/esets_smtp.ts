@@ -15,7 +15,7 @@ import { Diagnostic, formatDiagnostic, hasErrors, namedAtNote } from '../lib/dia
 import { deriveHarakaSettings, formatListen, HarakaSettings } from '../lib/haraka_settings';
 import { formatIni, mergeIni, parseIni } from '../lib/ini';
 import { parseHostPort } from '../lib/esets_options';
-import { drainMs } from '../lib/timeout_budget';
+import { StopTiming, stopTiming } from '../lib/timeout_budget';
 import { loadConfigFiles, RUNTIME_ENV, WARNED_ENV } from '../io/config_files';
 import { processDir } from '../io/process_dirs';
 import { handleStopSignals, stopNow } from '../io/stop_signals';
@@ -26,6 +26,7 @@ import { canRead, canWrite, dropToWorkerUser, lookUpUser, shareWith, WORKER_USER
 
 const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
 const DRAIN_ENV = 'ESETS_RELAY_DRAIN_MS';
+const GRACE_ENV = 'ESETS_RELAY_GRACE_MS';
 const { version } = require(path.join(PROJECT_DIR, 'package.json')) as { version: string };
 
 async function main(): Promise<void> {
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
     } catch (err) {
       process.stderr.write(`esets_smtp worker: log_file ${process.env[LOG_FILE_ENV]}: ${(err as Error).message}; logging to stderr\n`);
     }
-    handleStopSignals(Number(process.env[DRAIN_ENV]) || 30_000);
+    handleStopSignals({ drainMs: Number(process.env[DRAIN_ENV]) || 30_000, graceMs: Number(process.env[GRACE_ENV]) || 0 });
     startHaraka(process.env[RUNTIME_ENV]!);
     return;
   }
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
     : path.resolve(cli.configPath);
   // loadConfigFiles turns any exception into an error; what follows gets the same: a message, not a stack
   let runtime: string;
-  let drain: number;
+  let stop: StopTiming;
   let listen: { host: string; port: number };
   let statusListen: { host: string; port: number } | undefined;
   let logFile: string | undefined;
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
     }
     logFile = loaded.config.log_file ? path.resolve(path.dirname(configFile), loaded.config.log_file) : undefined;
     logOwner = user;
-    drain = drainMs(loaded.config);
+    stop = stopTiming(loaded.config);
     listen = { host: loaded.config.listen_addr!, port: loaded.config.listen_port! };
     statusListen = loaded.config.http_listen ? parseHostPort(loaded.config.http_listen) : undefined;
   } catch (err) {
@@ -124,9 +125,10 @@ async function main(): Promise<void> {
     ignoreHangup();
   }
   process.env[RUNTIME_ENV] = runtime;
-  process.env[DRAIN_ENV] = String(drain);
+  process.env[DRAIN_ENV] = String(stop.drainMs);
+  process.env[GRACE_ENV] = String(stop.graceMs);
   const supervisor = superviseWorkers(harakaLog(), () => stopNow(1));
-  handleStopSignals(drain, supervisor);
+  handleStopSignals(stop, supervisor);
   startHaraka(runtime);
 }
 

@@ -5,6 +5,7 @@
 
 import net from 'node:net';
 import { healthAnswer, HealthAnswer, ProbeResult } from '../lib/health';
+import type { WorkersState } from '../lib/worker_health';
 import { CLAMD_PING_MS, SERVER_COMMAND_MS, SERVER_CONNECT_MS } from '../lib/timeout_budget';
 import { answersPing } from './clamd_version';
 import { connectWithin } from './connect';
@@ -21,23 +22,38 @@ export interface HealthTargets {
   server: { host: string; port: number };
 }
 
+/** what this process knows without probing, read at every request (never cached: a drain must show at once) */
+export interface ProcessState {
+  stopping: boolean;
+  workers?: WorkersState;
+}
+
+interface Probed {
+  clamd: Record<string, ProbeResult>;
+  server: { address: string; result: ProbeResult };
+}
+
 export class HealthProbe {
-  private last?: { at: number; answer: HealthAnswer };
-  private running?: Promise<HealthAnswer>;
+  private last?: { at: number; probed: Probed };
+  private running?: Promise<Probed>;
 
-  constructor(private readonly targets: () => HealthTargets) {}
+  constructor(private readonly targets: () => HealthTargets, private readonly own: () => ProcessState) {}
 
-  check(now = Date.now()): Promise<HealthAnswer> {
-    if (this.last && now - this.last.at < PROBE_EVERY_MS) return Promise.resolve(this.last.answer);
-    this.running ??= this.probe().then((answer) => {
-      this.last = { at: Date.now(), answer };
+  async check(now = Date.now()): Promise<HealthAnswer> {
+    const probed = this.last && now - this.last.at < PROBE_EVERY_MS ? this.last.probed : await this.probeShared();
+    return healthAnswer({ ...probed, ...this.own() });
+  }
+
+  private probeShared(): Promise<Probed> {
+    this.running ??= this.probe().then((probed) => {
+      this.last = { at: Date.now(), probed };
       this.running = undefined;
-      return answer;
+      return probed;
     });
     return this.running;
   }
 
-  private async probe(): Promise<HealthAnswer> {
+  private async probe(): Promise<Probed> {
     const { clamd, server } = this.targets();
     const [daemons, greeting] = await Promise.all([
       Promise.all(clamd.map(async (a): Promise<[string, ProbeResult]> => [
@@ -46,7 +62,7 @@ export class HealthProbe {
       ])),
       greets(server.host, server.port),
     ]);
-    return healthAnswer({ clamd: Object.fromEntries(daemons), server: { address: `${server.host}:${server.port}`, result: greeting } });
+    return { clamd: Object.fromEntries(daemons), server: { address: `${server.host}:${server.port}`, result: greeting } };
   }
 }
 

@@ -1,14 +1,27 @@
-// This process is stopping (TERM): the sessions in progress finish their
+// This process is stopping (TERM). First `stopping`: /health fails at once so
+// a balancer sends new clients elsewhere, while the listener still takes them
+// for the drain grace. Then `draining`: the sessions in progress finish their
 // transaction, and no new one starts (a client that keeps its connection and
 // sends message after message would otherwise be cut at the drain bound,
 // mid-message, and send again: a duplicate). Set by the signal handling,
-// read by esets_forward at MAIL.
+// read by /health and by esets_forward at MAIL.
 
+let stopping = false;
 let draining = false;
+
+export function startStopping(): void {
+  stopping = true;
+}
+
+export function isStopping(): boolean {
+  return stopping;
+}
+
 /** the mail server's answers to messages already sent, not yet in */
 const answers = new Set<Promise<unknown>>();
 
 export function startDraining(): void {
+  stopping = true;
   draining = true;
 }
 

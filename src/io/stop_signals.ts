@@ -8,15 +8,17 @@
 // keep running.
 
 import cluster from 'node:cluster';
-import { MAX_TIMEOUT_MESSAGE_S } from '../lib/timeout_budget';
+import { MAX_TIMEOUT_MESSAGE_S, StopTiming } from '../lib/timeout_budget';
 import { underHarakaC } from './config_files';
 import { removeProcessDirs } from './process_dirs';
-import { answersInFlight, startDraining } from './shutdown';
+import { answersInFlight, startDraining, startStopping } from './shutdown';
+import { workersStopping } from './worker_watch';
 
 /** Haraka's server object, as the init_master/init_child hooks pass it */
 export interface HarakaServer {
   listeners: { close(cb?: () => void): void }[];
   logwarn?(text: string): void;
+  lognotice?(text: string): void;
 }
 
 interface Supervisor {
@@ -41,12 +43,14 @@ export function isOurListener(listener: (...args: unknown[]) => void): boolean {
 const ANSWER_GRACE_MS = 1_000;
 
 /**
- * TERM and USR1 with the manual's meaning in this process. `drain`: how long
- * TERM lets the sessions in progress finish (lib/timeout_budget drainMs). A
- * TERM that comes again (an impatient operator, or systemd signalling the whole
- * group while the manager passes it on) changes nothing: only USR1 cuts sessions.
+ * TERM and USR1 with the manual's meaning in this process. `timing`
+ * (lib/timeout_budget stopTiming): how long the listener stays open after TERM
+ * while /health already fails (the grace), then how long the sessions in
+ * progress may take to finish. A TERM that comes again (an impatient operator,
+ * or systemd signalling the whole group while the manager passes it on)
+ * changes nothing: only USR1 cuts sessions.
  */
-export function handleStopSignals(drain: number, supervisor?: Supervisor): void {
+export function handleStopSignals(timing: StopTiming, supervisor?: Supervisor): void {
   if (installed) return;
   installed = true;
   // the entry point's handler, for signals that came before this one (bin/esets_smtp.js)
@@ -60,14 +64,15 @@ export function handleStopSignals(drain: number, supervisor?: Supervisor): void 
     if (stopping) return;
     stopping = true;
     supervisor?.stop();
-    startDraining();
+    startStopping();
     // the manager starts a replacement now (a worker stopped alone): its listener is closing
     if (cluster.isWorker) process.send?.({ esets: 'draining' });
     if (cluster.isPrimary && cluster.workers && Object.keys(cluster.workers).length) {
-      // the workers' own drain bound decides (and the answers awaited at its end); this one only covers a worker that hangs
-      stopWorkers('SIGTERM', drain + MAX_TIMEOUT_MESSAGE_S * 1000 + 5_000);
+      workersStopping();
+      // the workers' own bounds decide (and the answers awaited at the end); this one only covers a worker that hangs
+      stopWorkers('SIGTERM', timing.graceMs + timing.drainMs + MAX_TIMEOUT_MESSAGE_S * 1000 + 5_000);
     } else {
-      finishSessions(drain);
+      finishSessions(timing);
     }
   };
   const onUsr1 = (): void => {
@@ -108,12 +113,24 @@ export function stopNow(code: number): void {
 }
 
 /**
- * Stops accepting; exits when the open sessions have ended, or after `drain`
- * ms, then cutting the sessions left, except those whose message is at the
- * server awaiting its answer: those are waited for (each bounded by its own
+ * After the grace (new clients still served while a balancer learns from
+ * /health), stops accepting; exits when the open sessions have ended, or after
+ * `drainMs`, then cutting the sessions left, except those whose message is at
+ * the server awaiting its answer: those are waited for (each bounded by its own
  * timeout_message), so no client is cut off from a message the server takes.
  */
-function finishSessions(drain: number): void {
+function finishSessions(timing: StopTiming): void {
+  if (timing.graceMs > 0) {
+    harakaServer?.lognotice?.(`[esets_smtp] TERM: new connections are taken for ${timing.graceMs / 1000} s more (drain_grace), `
+      + 'then the sessions in progress finish');
+    setTimeout(() => closeAndDrain(timing.drainMs), timing.graceMs);
+  } else {
+    closeAndDrain(timing.drainMs);
+  }
+}
+
+function closeAndDrain(drain: number): void {
+  startDraining();
   const listeners = harakaServer?.listeners.splice(0) ?? [];
   let open = listeners.length;
   const done = (): void => {

@@ -96,6 +96,8 @@ export interface EsetsConfig {
   log_file: string | undefined;
   /** extension: the manager's HTTP listener for /health and /metrics (off when unset) */
   http_listen: string | undefined;
+  /** extension: after TERM, seconds new connections are still taken while /health answers 503 (with http_listen) */
+  drain_grace: number;
 }
 
 export type OptionName = keyof EsetsConfig;
@@ -255,6 +257,11 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
     type: { kind: 'host_port' }, scope: 'agent',
     help: "the manager's HTTP listener for /health and /metrics, host:port; off when unset (extension)",
   },
+  drain_grace: {
+    type: int(0, 600), scope: 'agent',
+    help: 'after TERM, seconds the listener still takes new connections while /health answers 503, '
+      + 'so a balancer moves new clients away first; only with http_listen (extension)',
+  },
   proxy_hosts: {
     type: { kind: 'network_list' }, scope: 'agent',
     help: 'load balancers that send the PROXY protocol, comma-separated addresses or networks (extension)',
@@ -321,6 +328,7 @@ export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>(
   proxy_hosts: [],
   daemon_user: undefined,
   http_listen: undefined,
+  drain_grace: 10,
   log_file: undefined,
 });
 

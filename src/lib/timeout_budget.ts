@@ -102,6 +102,18 @@ export function drainMs(config: EsetsConfig): number {
   return (config.timeout_client + config.timeout_message) * 1000;
 }
 
+export interface StopTiming {
+  /** after TERM, how long new connections are still taken while /health fails (a balancer moves away) */
+  graceMs: number;
+  /** then how long the sessions in progress may take to finish */
+  drainMs: number;
+}
+
+/** The drain grace applies only where a balancer can learn of the stop: with /health (http_listen). */
+export function stopTiming(config: EsetsConfig): StopTiming {
+  return { graceMs: config.http_listen ? config.drain_grace * 1000 : 0, drainMs: drainMs(config) };
+}
+
 /** Milliseconds left until `deadline`, never below `floorMs`. */
 export function remainingMs(deadline: number, floorMs = 1_000, now = Date.now()): number {
   return Math.max(floorMs, deadline - now);

@@ -13,7 +13,7 @@ import { relayMetrics } from '../../io/relay_metrics';
 import { DownstreamError, HandoverRefused, OutcomeUnknown } from '../../io/downstream_session';
 import { HIDDEN_VERBS, hiddenParameter, loggableCommand, loggablePipelined } from '../../lib/ehlo_mirror';
 import { HeaderSectionEditor } from '../../lib/smtp_data';
-import { drainMs, HOOK_TIMEOUT_S, SERVER_COMMAND_MS, SERVER_CONNECT_MS } from '../../lib/timeout_budget';
+import { HOOK_TIMEOUT_S, SERVER_COMMAND_MS, SERVER_CONNECT_MS, stopTiming } from '../../lib/timeout_budget';
 import { isDraining } from '../../io/shutdown';
 import type { SmtpReply } from '../../lib/smtp_reply';
 import { replyText } from '../../lib/smtp_reply';
@@ -27,6 +27,7 @@ import type { HeaderEdits } from '../../session/relay_message';
 import { relayConfig } from '../shared/relay_config';
 import { relayLog } from '../shared/relay_log';
 import { relayWaits } from '../shared/client_timeout';
+import { unlistedProxyLine } from '../shared/client_input';
 import { DATA_POST_PRIORITY, RCPT_PRIORITY } from '../shared/hook_order';
 import { useStopSignals } from '../shared/stop_signals';
 import { pluginList } from '../shared/haraka_c_checks';
@@ -49,7 +50,7 @@ export function register(this: ForwardPlugin): void {
   }
   // Haraka's hook timeout above every wait of ours (lib/timeout_budget): ours answer first, with their own reply
   this.timeout = HOOK_TIMEOUT_S;
-  useStopSignals(this, drainMs(config));
+  useStopSignals(this, stopTiming(config));
   onlyOurPlugins = pluginList(this).every((name) => name.startsWith('esets_'));
   // the private spool now: folders that killed processes left behind are removed at start
   spoolDir();
@@ -94,8 +95,19 @@ export function client_nodelay(this: ForwardPlugin, next: Next, connection: Conn
 export function open_session(this: ForwardPlugin, next: Next, connection: Connection): void {
   // the configuration in force for each new session: a reload changes the server for the sessions after it
   const { config } = relayConfig(this);
+  // a client that is no balancer sending PROXY (it would choose its own address): refused before the server
+  // hears of it (Haraka would refuse the line only after the greeting, with a server session open)
+  const refuseProxy = (): boolean => {
+    if (!unlistedProxyLine(connection)) return false;
+    connection.results.add(this, { fail: 'PROXY from a host not in proxy_hosts' });
+    next(constants.denysoftdisconnect, `PROXY not allowed from ${connection.remote.ip}`);
+    return true;
+  };
+  if (refuseProxy()) return;
   const run = async (): Promise<void> => {
     const name = await confirmedName(connection.remote.ip, connection.remote.host);
+    // (the name lookup gave a PROXY line sent right after the connection time to arrive)
+    if (refuseProxy()) return;
     const session = new MirroredSession({
       host: config.server_addr!,
       port: config.server_port!,

@@ -24,7 +24,7 @@ import { relayMetrics } from '../../io/relay_metrics';
 import { HeaderField, isScannerField } from '../../lib/smtp_data';
 import { xSpamStatus } from '../../lib/spamd_reply';
 import { errorLine, word } from '../../lib/syslog';
-import { CLAMD_BACKOFF_MS, drainMs, HOOK_TIMEOUT_S, messageBudget } from '../../lib/timeout_budget';
+import { CLAMD_BACKOFF_MS, HOOK_TIMEOUT_S, messageBudget, stopTiming } from '../../lib/timeout_budget';
 import { xVirusScannerValue } from '../../lib/virus_scanner_header';
 import type { RelayMessage, Verdicts } from '../../session/relay_message';
 import { finalDotAt, removeHeaderFields } from '../shared/haraka';
@@ -57,7 +57,7 @@ export function register(this: PolicyPlugin): void {
   const { config } = relayConfig(this);
   // Haraka's hook timeout above every wait of ours (lib/timeout_budget): ours answer first, with the policy's reply
   this.timeout = HOOK_TIMEOUT_S;
-  useStopSignals(this, drainMs(config));
+  useStopSignals(this, stopTiming(config));
   const clamdPlugin = pluginList(this).some((name) => CLAMD_PLUGIN_NAMES.includes(name));
   // the MIME walk keeps the limits of the clamd in force (read again when its clamd.conf changes)
   const walkLimits = (): ScanLimits => {

@@ -1,22 +1,40 @@
 // Health and counts for monitoring: the manager process (Haraka's master,
 // init_master: the launcher's manager, or a single-process Haraka) listens
 // at http_listen for GET /health (io/health_probe: clamd and the mail server
-// probed) and GET /metrics (io/relay_metrics: every worker's counts, summed).
-// In each worker it counts the client connections. See docs/plugins/esets_status.md.
+// probed, the stop and the workers' heartbeats told) and GET /metrics
+// (io/relay_metrics: every worker's counts, summed). It watches the workers'
+// heartbeats (io/worker_watch: a hung one is replaced), with or without
+// http_listen. In each worker it counts the client connections and sends the
+// heartbeat. See docs/plugins/esets_status.md.
 
 import constants from 'haraka-constants';
 import { parseHostPort } from '../../lib/esets_options';
 import { HealthProbe } from '../../io/health_probe';
 import { relayMetrics } from '../../io/relay_metrics';
+import { isStopping } from '../../io/shutdown';
 import { startStatusServer } from '../../io/status_server';
+import { startHeartbeat, watchWorkers, workersState } from '../../io/worker_watch';
 import type { Next, Plugin } from '../shared/haraka';
 import { relayConfig } from '../shared/relay_config';
 import { relayLog } from '../shared/relay_log';
 
 export function register(this: Plugin): void {
   relayConfig(this);
+  this.register_hook('init_master', 'watch_workers');
   this.register_hook('init_master', 'start_status_listener');
+  this.register_hook('init_child', 'start_heartbeat');
   this.register_hook('connect_init', 'count_connection');
+}
+
+export function watch_workers(this: Plugin, next: Next): void {
+  // (in a single process there is nobody to watch: the process answering /health serves the clients itself)
+  watchWorkers({ warn: (text) => relayLog(this).warning(text) });
+  next();
+}
+
+export function start_heartbeat(this: Plugin, next: Next): void {
+  startHeartbeat();
+  next();
 }
 
 export function start_status_listener(this: Plugin, next: Next): void {
@@ -30,7 +48,7 @@ export function start_status_listener(this: Plugin, next: Next): void {
       clamd: c.action_av === 'scan' ? c.daemon_sock_path : [],
       server: { host: c.server_addr ?? '127.0.0.1', port: c.server_port ?? 25 },
     };
-  });
+  }, () => ({ stopping: isStopping(), workers: workersState() }));
   startStatusServer(where.host, where.port, probe).then(
     () => {
       relayLog(this).info(`health and metrics at http://${config.http_listen}/health and /metrics`);

@@ -93,6 +93,17 @@ function internalsOf(connection: Connection): HarakaInternals | undefined {
 let warned = false;
 
 /**
+ * Whether the client has sent a PROXY line of its own before its greeting, when it is no balancer
+ * (a balancer's PROXY line Haraka takes before the connect hooks run): the line the relay must refuse
+ * before it opens a server session for the client. Read from Haraka's early input buffer.
+ */
+export function unlistedProxyLine(connection: Connection): boolean {
+  const c = connection as unknown as Partial<HarakaInternals>;
+  if (connection.proxy?.allowed || !Buffer.isBuffer(c.current_data)) return false;
+  return c.current_data.subarray(0, 6).toString('latin1') === 'PROXY ';
+}
+
+/**
  * Bounds this connection's input (connect_init). Where Haraka is not the one this
  * module knows (version 3, the internals above), it warns once and does nothing.
  */

@@ -4,15 +4,16 @@
 
 import { handleStopSignals, HarakaServer, isOurListener, setHarakaServer, stopSignalsInstalled } from '../../io/stop_signals';
 import { underHarakaC } from '../../io/config_files';
+import type { StopTiming } from '../../lib/timeout_budget';
 import type { Next, Plugin } from './haraka';
 
 const SERVER_HOOK_METHOD = 'esets_stop_signals_server';
 
 /** Haraka takes TERM itself only as PID 1 (an immediate exit): that is undone. */
-export function useStopSignals(plugin: Plugin, drain: number): void {
+export function useStopSignals(plugin: Plugin, timing: StopTiming): void {
   // (in a test harness loading a plugin the signals stay the harness's)
   if (!stopSignalsInstalled() && underHarakaC()) {
-    handleStopSignals(drain);
+    handleStopSignals(timing);
     for (const listener of process.listeners('SIGTERM') as ((...args: unknown[]) => void)[]) {
       if (!isOurListener(listener)) process.off('SIGTERM', listener);
     }
