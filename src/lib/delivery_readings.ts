@@ -7,7 +7,9 @@
 // rewritten address may be rewritten again. A user section chosen by the
 // address as written could then govern mail delivered elsewhere: every reading
 // is what the relay must judge (source routes, `@a,@b:user@domain`, are
-// dropped by Haraka's parser and never reach the server).
+// dropped by Haraka's parser and never reach the server). resolvedReading is
+// the one address Postfix's resolver ends at when every domain on the way is
+// its own: the "delivered" address of address_routing = delivered.
 
 /** An address as the relay compares it: its local part (unquoted) and its domain. */
 export interface AddressReading {
@@ -49,13 +51,22 @@ function rewritten(local: string): AddressReading[] {
  * An address with no routing in its local part has one reading: itself.
  */
 export function deliveryReadings(local: string, domain: string): AddressReading[] {
+  return collect(local, domain, MAX_READINGS);
+}
+
+/** More than MAX_READINGS readings: where such an address goes cannot be judged (the relay refuses it). */
+export function exceedsReadings(local: string, domain: string): boolean {
+  return collect(local, domain, MAX_READINGS + 1).length > MAX_READINGS;
+}
+
+function collect(local: string, domain: string, limit: number): AddressReading[] {
   const first = { local: dequoted(local), domain };
   const seen = new Set<string>([key(first)]);
   const out: AddressReading[] = [first];
-  for (let i = 0; i < out.length && out.length < MAX_READINGS; i++) {
+  for (let i = 0; i < out.length && out.length < limit; i++) {
     for (const next of rewritten(out[i].local)) {
       const k = key(next);
-      if (seen.has(k) || out.length >= MAX_READINGS) continue;
+      if (seen.has(k) || out.length >= limit) continue;
       seen.add(k);
       out.push(next);
     }
@@ -65,4 +76,44 @@ export function deliveryReadings(local: string, domain: string): AddressReading[
 
 function key(r: AddressReading): string {
   return `${r.local.toLowerCase()}@${r.domain.toLowerCase()}`;
+}
+
+/** esets.cfg address_routing: what a recipient or sender whose readings choose different sections gets. */
+export type AddressRouting = 'refuse' | 'delivered';
+export const ADDRESS_ROUTING = ['refuse', 'delivered'] as const;
+
+/**
+ * One step of Postfix's resolver (trivial-rewrite resolve.c) on a local part
+ * whose domain was its own: a quoted local part is looked inside at its
+ * rightmost `@`, else its rightmost `%`; an unquoted one is split at its
+ * rightmost `@`, else swapped at its first `!` (site!user), else split at its
+ * rightmost `%`. Undefined: nothing left to resolve.
+ */
+function resolverStep(local: string): AddressReading | undefined {
+  const quoted = local.length >= 2 && local.startsWith('"') && local.endsWith('"');
+  const text = quoted ? dequoted(local) : local;
+  const at = text.lastIndexOf('@');
+  if (at >= 0) return { local: text.slice(0, at), domain: text.slice(at + 1) };
+  const percent = text.lastIndexOf('%');
+  const bang = text.indexOf('!');
+  // the quoted form prefers % to !; once unquoted, the bang path is swapped first (rewrite.c)
+  if (percent >= 0 && (quoted || bang < 0)) return { local: text.slice(0, percent), domain: text.slice(percent + 1) };
+  if (bang >= 0) return { local: text.slice(bang + 1), domain: text.slice(0, bang) };
+  return undefined;
+}
+
+/**
+ * The address the server delivers to if it resolves every routing step (each
+ * domain on the way is its own): the end of Postfix's resolver chain. A step
+ * that would leave an empty domain ends the chain there (the server refuses or
+ * bounces such an address; it delivers nowhere else). At most MAX_READINGS steps.
+ */
+export function resolvedReading(local: string, domain: string): AddressReading {
+  let current: AddressReading = { local, domain };
+  for (let i = 0; i < MAX_READINGS; i++) {
+    const next = resolverStep(current.local);
+    if (!next || next.domain === '') break;
+    current = next;
+  }
+  return { local: dequoted(current.local), domain: current.domain };
 }
