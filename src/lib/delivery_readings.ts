@@ -83,37 +83,38 @@ export type AddressRouting = 'refuse' | 'delivered';
 export const ADDRESS_ROUTING = ['refuse', 'delivered'] as const;
 
 /**
- * One step of Postfix's resolver (trivial-rewrite resolve.c) on a local part
- * whose domain was its own: a quoted local part is looked inside at its
- * rightmost `@`, else its rightmost `%`; an unquoted one is split at its
- * rightmost `@`, else swapped at its first `!` (site!user), else split at its
- * rightmost `%`. Undefined: nothing left to resolve.
+ * One step of Postfix's resolver (trivial-rewrite) on a local part whose
+ * domain was its own: a quoted local part is looked inside; then it is split
+ * at its rightmost `@`, else swapped at its first `!` (site!user, before any
+ * %), else split at its rightmost `%`. Undefined: nothing left to resolve.
  */
 function resolverStep(local: string): AddressReading | undefined {
-  const quoted = local.length >= 2 && local.startsWith('"') && local.endsWith('"');
-  const text = quoted ? dequoted(local) : local;
+  const text = local.length >= 2 && local.startsWith('"') && local.endsWith('"') ? dequoted(local) : local;
   const at = text.lastIndexOf('@');
   if (at >= 0) return { local: text.slice(0, at), domain: text.slice(at + 1) };
-  const percent = text.lastIndexOf('%');
   const bang = text.indexOf('!');
-  // the quoted form prefers % to !; once unquoted, the bang path is swapped first (rewrite.c)
-  if (percent >= 0 && (quoted || bang < 0)) return { local: text.slice(0, percent), domain: text.slice(percent + 1) };
   if (bang >= 0) return { local: text.slice(bang + 1), domain: text.slice(0, bang) };
+  const percent = text.lastIndexOf('%');
+  if (percent >= 0) return { local: text.slice(0, percent), domain: text.slice(percent + 1) };
   return undefined;
 }
 
 /**
- * The address the server delivers to if it resolves every routing step (each
- * domain on the way is its own): the end of Postfix's resolver chain. A step
- * that would leave an empty domain ends the chain there (the server refuses or
- * bounces such an address; it delivers nowhere else). At most MAX_READINGS steps.
+ * The address Postfix's resolver ends at: it resolves the routing of an
+ * address whose domain is its own (`own`; by default every domain, which is
+ * what address_routing = delivered assumes) and delivers any other as it
+ * stands. A step that would leave an empty domain ends the chain there (the
+ * server refuses or bounces such an address). At most MAX_READINGS steps.
  */
-export function resolvedReading(local: string, domain: string): AddressReading {
-  let current: AddressReading = { local, domain };
-  for (let i = 0; i < MAX_READINGS; i++) {
-    const next = resolverStep(current.local);
+export function resolvedReading(local: string, domain: string, own: (domain: string) => boolean = () => true): AddressReading {
+  // the address as written is compared unquoted; a step's result is already the resolver's unquoted text
+  let current: AddressReading = { local: dequoted(local), domain };
+  let text = local;
+  for (let i = 0; i < MAX_READINGS && own(current.domain); i++) {
+    const next = resolverStep(text);
     if (!next || next.domain === '') break;
     current = next;
+    text = next.local;
   }
-  return { local: dequoted(current.local), domain: current.domain };
+  return current;
 }

@@ -62,16 +62,19 @@ describe("the address Postfix's resolver ends at when every domain on the way is
     }
     assert.equal(resolved('victim%example.org', 'lenient.example'), 'victim@example.org');
     assert.equal(resolved('"victim@example.org"', 'lenient.example'), 'victim@example.org');
+    // a quoted-pair: the quote it keeps is part of the local part Postfix delivers to
+    assert.equal(resolved('"a\\"b%example.org"', 'lenient.example'), 'a"b@example.org');
+    assert.equal(resolved('"plain"', 'example.org'), 'plain@example.org');
     assert.equal(resolved('user', 'example.org'), 'user@example.org');
   });
 
-  it('swaps an unquoted bang path before the percent hack, a quoted local part prefers % (as Postfix does)', () => {
+  it('swaps a bang path before the percent hack, quoted or not (as Postfix 3.7 does)', () => {
     // a.example!victim%example.org: victim%example.org@a.example, then victim@example.org
     assert.equal(resolved('a.example!victim%example.org', 'lenient.example'), 'victim@example.org');
     // the bang path is swapped at its first !, then on along the path
     assert.equal(resolved('a.example!b.example!victim', 'lenient.example'), 'victim@b.example');
-    // quoted: "b.example!victim%example.org" is split at its % first: b.example!victim@example.org, then victim@b.example
-    assert.equal(resolved('"b.example!victim%example.org"', 'lenient.example'), 'victim@b.example');
+    // quoted: "a.example!victim%example.org" is looked inside, then read as unquoted
+    assert.equal(resolved('"a.example!victim%example.org"', 'lenient.example'), 'victim@example.org');
   });
 
   it('stops before a step that would leave no domain (%@here, !user@here)', () => {
