@@ -17,7 +17,7 @@ export interface AddressReading {
   domain: string;
 }
 
-/** More readings than this: the address is judged by them all the same (each is one more way to read it). */
+/** The most readings the relay reads; an address with more is refused (exceedsReadings). */
 export const MAX_READINGS = 16;
 
 /** The local part without its quotes and quoted-pair backslashes (what Postfix's resolver looks inside). */
