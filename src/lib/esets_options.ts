@@ -3,6 +3,7 @@
 
 import { isIP } from 'node:net';
 import { BANNED_TYPE_NAMES } from './banned_types';
+import { ADDRESS_ROUTING, AddressRouting } from './delivery_readings';
 
 /** the most timeout_message may be: under RFC 5321's 600 s for the end-of-data answer (lib/timeout_budget) */
 export const MAX_TIMEOUT_MESSAGE_S = 590;
@@ -32,6 +33,8 @@ export interface EsetsConfig {
   split_recipients: boolean;
   /** extension: no keeps the null sender <> (bounces) out of user sections that name a sender */
   null_sender_matches_sender_sections: boolean;
+  /** extension: routing in a local part (%, !, quoted @) read under different user sections: refused, or the delivered one's */
+  address_routing: AddressRouting;
   // module common options (esets.cfg(5))
   action_av: AvAction;
   action_av_infected: VerdictAction;
@@ -162,6 +165,11 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
     help: "yes (the manual): the null sender <> of bounces matches every user section's sender part; "
       + 'no: only sections without one (extension)',
   },
+  address_routing: {
+    type: { kind: 'enum', values: ADDRESS_ROUTING }, scope: 'relay',
+    help: 'a recipient or sender whose routing in the local part (%, !, quoted @) reads under different user sections: '
+      + "refuse (550 5.1.3 / 5.1.7), or delivered: the section of the address the server resolves it to (extension)",
+  },
   action_av: { type: { kind: 'enum', values: AV_ACTIONS }, scope: 'common', help: 'virus stage: scan, or a fixed action' },
   action_av_infected: { type: { kind: 'enum', values: VERDICT_ACTIONS }, scope: 'common', help: 'infected message' },
   action_av_notscanned: {
@@ -283,6 +291,7 @@ export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>(
   user_config: undefined,
   split_recipients: false,
   null_sender_matches_sender_sections: true,
+  address_routing: 'refuse',
   action_av: 'scan',
   action_av_infected: 'reject',
   action_av_notscanned: 'defer',

@@ -109,7 +109,7 @@ export function harakaCDiagnostics(
     }
   }
   if (!listed('esets_user_config')) {
-    for (const key of ['user_config', 'split_recipients', 'null_sender_matches_sender_sections'] as const) {
+    for (const key of ['user_config', 'split_recipients', 'null_sender_matches_sender_sections', 'address_routing'] as const) {
       if (set(key)) warn(key, `${key} not applied: esets_user_config is not in config/plugins (no user section is chosen)`);
     }
   }

@@ -137,6 +137,14 @@ describe('esets.cfg options', () => {
     ]);
   });
 
+  it('takes address_routing in [smtp] and [global] (default refuse), refuses another value', () => {
+    assert.equal(buildConfig('', 'e.cfg').config.address_routing, 'refuse');
+    assert.equal(buildConfig('[global]\naddress_routing = delivered\n', 'e.cfg').config.address_routing, 'delivered');
+    assert.deepEqual(buildConfig('[smtp]\naddress_routing = lenient\n', 'e.cfg').diagnostics.map(formatDiagnostic), [
+      "e.cfg:2: error: option 'address_routing' has invalid value 'lenient': expected one of refuse, delivered",
+    ]);
+  });
+
   it('names the allowed values of an enumeration in the error', () => {
     const r = buildConfig('[smtp]\naction_av = quarantine\n', 'e.cfg');
     assert.match(r.diagnostics[0].message, /expected one of accept, scan, defer, discard, reject/);

@@ -43,6 +43,14 @@ describe('user-specific configuration: parsing', () => {
     assert.deepEqual(userConfig.sections[0].settings, {});
   });
 
+  it('refuses address_routing in a section: it decides how sections are chosen', () => {
+    const { userConfig, diagnostics } = parseUserConfig('[b.com]\naddress_routing = delivered\n', 'u.cfg');
+    assert.deepEqual(diagnostics.map(formatDiagnostic), [
+      "u.cfg:2: warning: option 'address_routing' is not valid in [b.com] (it belongs in [smtp] or [global] of esets.cfg) and is ignored",
+    ]);
+    assert.deepEqual(userConfig.sections[0].settings, {});
+  });
+
   it('refuses a wrong value with file and line, and warns about agent-only options', () => {
     const { diagnostics } = parseUserConfig('[b.com]\naction_av = maybe\nlisten_port = 25\n', 'u.cfg');
     assert.equal(

@@ -85,6 +85,30 @@ describe('esets_user_config plugin', () => {
     });
   });
 
+  describe('address_routing = delivered: the section of the address the server resolves it to', () => {
+    const USERS = '[lenient.example]\naction_av = accept\n[example.org]\naction_av = reject\n[|partner.example]\naction_av = accept\n';
+
+    it('gives victim%example.org@lenient.example the section of victim@example.org, and says so', async () => {
+      setup('address_routing = delivered\n', USERS);
+      const plugin = makePlugin('esets_user_config');
+      const conn = makeConnection({ mailFrom: 's@example.net', withTxn: true, silent: true });
+      assert.equal((await callRcpt(plugin, conn, 'victim%example.org@lenient.example')).rc, undefined);
+      const chosen = chosenIn(conn.transaction);
+      assert.equal(chosen.section?.name, 'example.org');
+      assert.equal(chosen.config?.action_av, 'reject');
+      assert.ok((conn.transaction.results.get('esets_user_config')?.msg as string[]).some((m) => /under its delivered address's section/.test(m)));
+    });
+
+    it('a sender resolved outside [|partner.example] gets the agent section, not the sender section', async () => {
+      setup('address_routing = delivered\n', USERS);
+      const plugin = makePlugin('esets_user_config');
+      const conn = makeConnection({ mailFrom: 'x%attacker.example@partner.example', withTxn: true, silent: true });
+      assert.equal((await callRcpt(plugin, conn, 'someone@example.net')).rc, undefined);
+      assert.equal(chosenIn(conn.transaction).section, undefined);
+      assert.equal(chosenIn(conn.transaction).config?.action_av, 'scan');
+    });
+  });
+
   it('uses the agent section when nothing matches', async () => {
     setup('action_av_infected = defer\n', '[|boss@example.com]\naction_av_infected = accept\n');
     const plugin = makePlugin('esets_user_config');

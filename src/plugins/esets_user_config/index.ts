@@ -8,7 +8,7 @@
 import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
 import { addressKeys } from '../../lib/address_keys';
-import { deliveryReadings } from '../../lib/delivery_readings';
+import { addressRoutes, AddressRoutes, chooseSection, fixedRoutes } from '../../lib/address_routing';
 import type { UserSection } from '../../lib/user_config';
 import { MISSING, nullSenderKeys } from '../../lib/user_section_index';
 import type { Address, Connection, Next, Plugin, Transaction } from '../shared/haraka';
@@ -28,20 +28,18 @@ export function select_section(this: Plugin, next: Next, connection: Connection,
   if (!txn) return next();
   const rc = relayConfig(this);
   // every address the server may deliver to (lib/delivery_readings) must choose the same section as the address
-  // as written: else routing in a local part (victim%example.org@lenient.example) would borrow a lax section
-  const rcptReadings = readingKeys(params[0]);
-  const senderReadings = senderReadingKeys(txn, rc.config.null_sender_matches_sender_sections);
-  const { config, section } = configFor(rc, rcptReadings[0], senderReadings[0]);
-  for (const r of rcptReadings.length + senderReadings.length > 2 ? rcptReadings : []) {
-    for (const s of senderReadings) {
-      if (configFor(rc, r, s).section === section) continue;
-      const recipientSide = rcptReadings.length > 1;
-      txn.results.add(this, { fail: `${recipientSide ? 'recipient' : 'sender'} routing reads under another section` });
-      return next(constants.deny, DSN.create(
-        550, `${recipientSide ? 'Recipient' : 'Sender'} address routing (%, !, quoted @) not accepted here`, 1, recipientSide ? 3 : 7,
-      ));
-    }
+  // as written, else address_routing decides: routing (victim%example.org@lenient.example) never borrows a lax section
+  const choice = chooseSection(routesOf(params[0]), senderRoutes(txn, rc.config.null_sender_matches_sender_sections),
+    rc.config.address_routing, (r, s) => configFor(rc, r, s).section);
+  if ('refused' in choice) {
+    const recipientSide = choice.refused === 'recipient';
+    txn.results.add(this, { fail: `${choice.refused} routing reads under another section` });
+    return next(constants.deny, DSN.create(
+      550, `${recipientSide ? 'Recipient' : 'Sender'} address routing (%, !, quoted @) not accepted here`, 1, recipientSide ? 3 : 7,
+    ));
   }
+  const { config, section } = configFor(rc, choice.rcpt, choice.sender);
+  if (choice.resolved) txn.results.add(this, { msg: `routing: ${params[0].format()} under its delivered address's section` });
 
   // rcpt_to holds the recipients accepted so far (Haraka adds this one before the hook
   // and removes it if refused): the first accepted recipient decides
@@ -63,13 +61,15 @@ function label(section: UserSection | undefined): string | undefined {
   return section ? `[${section.name}] (line ${section.line})` : undefined;
 }
 
-/** The keys of each address the server may deliver `address` to, the address as written first. */
-function readingKeys(address: Address): (readonly string[] | undefined)[] {
-  if (address.isNull() || !address.user || !address.host) return [address.isNull() ? MISSING : addressKeys(address.user, address.host)];
-  return deliveryReadings(address.user, address.host).map((r) => addressKeys(r.local, r.domain));
+/** The routes of a recipient or sender: every address the server may deliver it to. */
+function routesOf(address: Address): AddressRoutes {
+  if (address.isNull() || !address.user || !address.host) {
+    return fixedRoutes(address.isNull() ? MISSING : addressKeys(address.user, address.host));
+  }
+  return addressRoutes(address.user, address.host);
 }
 
-function senderReadingKeys(txn: Transaction, nullMatchesSenderSections: boolean): (readonly string[] | undefined)[] {
+function senderRoutes(txn: Transaction, nullMatchesSenderSections: boolean): AddressRoutes {
   const from = txn.mail_from;
-  return !from || from.isNull() ? [nullSenderKeys(nullMatchesSenderSections)] : readingKeys(from);
+  return !from || from.isNull() ? fixedRoutes(nullSenderKeys(nullMatchesSenderSections)) : routesOf(from);
 }
