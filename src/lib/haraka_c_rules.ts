@@ -20,9 +20,21 @@ export interface HarakaInForce {
   proxyHosts: string[];
   /** connection.ini [max] bytes (Haraka's default: 0, no limit) */
   maxBytes: number;
+  /** connection.ini [max] line_length: the longest command line (Haraka's default: 512) */
+  lineLength: number;
+  /** connection.ini [main] postel: envelope addresses past RFC 5321's sizes taken (Haraka's default: false) */
+  postel: boolean;
   /** config/plugins, in order */
   plugins: string[];
 }
+
+/** Haraka's own default for connection.ini [max] line_length */
+export const HARAKA_LINE_LENGTH = 512;
+/**
+ * The longest command line the launcher's Haraka takes: Postfix's line_length_limit. A MAIL or RCPT with
+ * DSN parameters may be 500 characters over 512 (RFC 3461 section 4); Postfix takes up to 2048.
+ */
+export const COMMAND_LINE_LENGTH = 2048;
 
 /** Plugin names as config/plugins may write them. */
 export const CLAMD_PLUGIN_NAMES = ['clamd', 'haraka-plugin-clamd'];
@@ -65,6 +77,19 @@ export function harakaCDiagnostics(
     warn('message_size_limit', `Haraka's own size limit is set (config/connection.ini [max] bytes = ${haraka.maxBytes}): `
       + 'Haraka refuses a larger SIZE= or message itself with "550 Message too big!" (no enhanced code, 550 instead of 552). '
       + `Set it to 0: message_size_limit (${config.message_size_limit}) and the server's SIZE limit messages with 552 5.3.4`);
+  }
+  if (haraka.lineLength < COMMAND_LINE_LENGTH || !haraka.postel) {
+    out.push({
+      severity: 'warning', file,
+      message: 'Haraka refuses commands the mail server (Postfix) takes: '
+        + [
+          haraka.lineLength < COMMAND_LINE_LENGTH
+            ? `a command line over ${haraka.lineLength} characters (a RCPT with DSN's ORCPT may be 1012) gets "521 Command line too long"`
+            : '',
+          haraka.postel ? '' : 'an address with a local part over 64 octets (VERP, SRS bounce addresses) gets 501',
+        ].filter(Boolean).join('; ')
+        + `. The launcher sets config/connection.ini [max] line_length = ${COMMAND_LINE_LENGTH} and [main] postel = true`,
+    });
   }
   if (set('daemon_user')) {
     warn('daemon_user', `daemon_user = ${config.daemon_user} not used under haraka -c: `

@@ -3,6 +3,7 @@
 
 import cluster from 'node:cluster';
 import os from 'node:os';
+import { HARAKA_LINE_LENGTH } from '../../lib/haraka_c_rules';
 import { formatDiagnostic } from '../../lib/diagnostics';
 import { harakaCDiagnostics, HarakaInForce } from '../../lib/haraka_c_rules';
 import { RelayConfig, underHarakaC } from '../../io/config_files';
@@ -14,13 +15,14 @@ interface SmtpIni {
 interface ConnectionIni {
   headers?: { add_received?: boolean };
   haproxy?: { hosts?: string[] | string };
-  max?: { bytes?: number | string };
+  main?: { postel?: boolean };
+  max?: { bytes?: number | string; line_length?: number | string };
 }
 
 /** What Haraka's own files say where the launcher would have derived a setting from esets.cfg. */
 export function harakaInForce(plugin: Plugin): HarakaInForce {
   const smtp = (plugin.config.get('smtp.ini') as SmtpIni | undefined)?.main ?? {};
-  const connection = plugin.config.get('connection.ini', { booleans: ['+headers.add_received'] }) as ConnectionIni | undefined;
+  const connection = plugin.config.get('connection.ini', { booleans: ['+headers.add_received', '-main.postel'] }) as ConnectionIni | undefined;
   const listen = [smtp.listen, smtp.port ? `${smtp.listen_host ?? '[::0]'}:${smtp.port}` : undefined]
     .filter(Boolean).join(',') || '[::0]:25';
   const nodes = smtp.nodes === 'cpus' ? os.cpus().length : Number(smtp.nodes) || 1;
@@ -31,6 +33,8 @@ export function harakaInForce(plugin: Plugin): HarakaInForce {
     addReceived: connection?.headers?.add_received ?? true,
     proxyHosts: (Array.isArray(hosts) ? hosts : hosts ? [hosts] : []).filter(Boolean),
     maxBytes: Number(connection?.max?.bytes) || 0,
+    lineLength: Number(connection?.max?.line_length) || HARAKA_LINE_LENGTH,
+    postel: connection?.main?.postel ?? false,
     plugins: pluginList(plugin),
   };
 }
