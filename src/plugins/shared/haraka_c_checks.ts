@@ -22,7 +22,8 @@ interface ConnectionIni {
 /** What Haraka's own files say where the launcher would have derived a setting from esets.cfg. */
 export function harakaInForce(plugin: Plugin): HarakaInForce {
   const smtp = (plugin.config.get('smtp.ini') as SmtpIni | undefined)?.main ?? {};
-  const connection = plugin.config.get('connection.ini', { booleans: ['+headers.add_received', '-main.postel'] }) as ConnectionIni | undefined;
+  const booleans = ['+headers.add_received', '-main.postel'];
+  const connection = plugin.config.get('connection.ini', { booleans }) as ConnectionIni | undefined;
   const listen = [smtp.listen, smtp.port ? `${smtp.listen_host ?? '[::0]'}:${smtp.port}` : undefined]
     .filter(Boolean).join(',') || '[::0]:25';
   const nodes = smtp.nodes === 'cpus' ? os.cpus().length : Number(smtp.nodes) || 1;
