@@ -30,7 +30,7 @@ export async function startHaproxy(
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-haproxy-'));
   const balancers: Balancer[] = [];
   for (const source of sources) balancers.push({ port: await freePort(), source });
-  const cfg = [
+  const running = await runHaproxy(dir, [
     'global',
     '  maxconn 200',
     'defaults',
@@ -45,27 +45,8 @@ export async function startHaproxy(
       `backend relays_${i}`,
       `  server relay 127.0.0.1:${relayPort} ${proxyProtocol} source ${b.source}`,
     ]),
-    '',
-  ].join('\n');
-  const file = path.join(dir, 'haproxy.cfg');
-  fs.writeFileSync(file, cfg);
-  const child: ChildProcess = spawn('haproxy', ['-db', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => { out += d.toString(); });
-  child.stderr!.on('data', (d) => { out += d.toString(); });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await exited;
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) throw new Error(`haproxy exited:\n${out}`);
-    if ((await Promise.all(balancers.map((b) => canConnect(b.port)))).every(Boolean)) return { balancers, output: () => out, stop };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await stop();
-  throw new Error(`haproxy did not listen:\n${out}`);
+  ], balancers.map((b) => b.port));
+  return { balancers, ...running };
 }
 
 /** A relay behind the pool: its SMTP port and its http_listen port (/health). */
@@ -94,7 +75,7 @@ export async function startHaproxyPool(
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-haproxy-'));
   const port = await freePort();
   const stats = path.join(dir, 'stats.sock');
-  const cfg = [
+  const running = await runHaproxy(dir, [
     'global',
     '  maxconn 400',
     `  stats socket ${stats} mode 600 level admin`,
@@ -115,20 +96,7 @@ export async function startHaproxyPool(
     '  http-check expect status 200',
     `  default-server inter ${check.interMs} fall ${check.fall} rise ${check.rise}`,
     ...members.map((m, i) => `  server r${i} 127.0.0.1:${m.port} send-proxy source ${source} check port ${m.healthPort}`),
-    '',
-  ].join('\n');
-  const file = path.join(dir, 'haproxy.cfg');
-  fs.writeFileSync(file, cfg);
-  const child: ChildProcess = spawn('haproxy', ['-db', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => { out += d.toString(); });
-  child.stderr!.on('data', (d) => { out += d.toString(); });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await exited;
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
+  ], [port]);
   const states = (): Promise<string[]> => new Promise((resolve, reject) => {
     const s = net.connect(stats);
     let text = '';
@@ -141,9 +109,32 @@ export async function startHaproxyPool(
     });
     s.end('show stat\n');
   });
+  return { port, states, ...running };
+}
+
+/** A running HAProxy: its output and how to stop it (its folder removed). */
+interface Running {
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Writes `cfg` in `dir`, runs HAProxy in the foreground on it, resolves once every port in `ports` takes connections. */
+async function runHaproxy(dir: string, cfg: string[], ports: number[]): Promise<Running> {
+  const file = path.join(dir, 'haproxy.cfg');
+  fs.writeFileSync(file, [...cfg, ''].join('\n'));
+  const child: ChildProcess = spawn('haproxy', ['-db', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => { out += d.toString(); });
+  child.stderr!.on('data', (d) => { out += d.toString(); });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) throw new Error(`haproxy exited:\n${out}`);
-    if (await canConnect(port)) return { port, states, output: () => out, stop };
+    if ((await Promise.all(ports.map((p) => canConnect(p)))).every(Boolean)) return { output: () => out, stop };
     await new Promise((r) => setTimeout(r, 50));
   }
   await stop();
