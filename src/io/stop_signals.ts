@@ -162,5 +162,6 @@ function stopWorkers(signal: NodeJS.Signals, waitMs: number): void {
       if (--alive === 0) process.exit(0);
     });
   }
-  setTimeout(() => process.exit(0), waitMs);
+  // past the bound, the workers left (hung) are killed and their spool folders removed, as USR1 does
+  setTimeout(() => stopNow(0), waitMs);
 }

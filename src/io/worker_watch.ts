@@ -1,9 +1,9 @@
 // Heartbeats between the workers and the manager (lib/worker_health decides).
 // In a worker: a message every HEARTBEAT.everyMs over the cluster channel. In
 // the manager: the workers' starts, listens, heartbeats and exits, kept for
-// /health; a serving worker silent past HEARTBEAT.replaceMs is killed (Haraka's
-// master or the launcher's supervisor then starts a new one) and that is
-// logged. No SMTP session is opened to find out: the heartbeat tells.
+// /health; a worker silent past HEARTBEAT.replaceMs (or without a first
+// heartbeat HEARTBEAT.startMs after its start) is killed (Haraka's master or
+// the launcher's supervisor then starts a new one) and that is logged. No SMTP session is opened to find out: the heartbeat tells.
 
 import cluster, { Worker } from 'node:cluster';
 import { HEARTBEAT, WorkerHealth, WorkersState } from '../lib/worker_health';
@@ -52,12 +52,12 @@ export function watchWorkers(log: WatchLog): void {
     if (kind === BEAT) health.beat(w.id, now());
     else if (kind === DRAINING) health.retired(w.id);
   });
+  // (also while the relay stops: a hung worker would otherwise hold the stop for its whole bound)
   setInterval(() => {
-    if (stopping) return;
     for (const late of health.toReplace(now())) {
       const worker = cluster.workers?.[late.id];
       log.warn(`worker ${late.pid} has sent no heartbeat for ${Math.round(late.silentMs / 1000)} s (hung or stopped): `
-        + 'it is killed and a new one started');
+        + (stopping ? 'it is killed' : 'it is killed and a new one started'));
       health.replaced(late.id);
       // (SIGKILL: a stopped process takes no other signal; a hung one would not act on it)
       worker?.process.kill('SIGKILL');

@@ -12,12 +12,16 @@ export interface HeartbeatSettings {
   lateMs: number;
   /** silent this long: the worker is killed and replaced */
   replaceMs: number;
+  /** a worker that has not sent its first heartbeat this long after its start is killed and replaced */
+  startMs: number;
   /** this many unplanned deaths within crashWindowMs is a crash loop */
   crashDeaths: number;
   crashWindowMs: number;
 }
 
-export const HEARTBEAT: HeartbeatSettings = { everyMs: 1_000, lateMs: 3_000, replaceMs: 8_000, crashDeaths: 3, crashWindowMs: 30_000 };
+export const HEARTBEAT: HeartbeatSettings = {
+  everyMs: 1_000, lateMs: 3_000, replaceMs: 8_000, startMs: 60_000, crashDeaths: 3, crashWindowMs: 30_000,
+};
 
 export interface WorkerView {
   pid: number;
@@ -29,7 +33,7 @@ export interface WorkerView {
 
 export interface WorkersState {
   workers: WorkerView[];
-  /** serving workers silent past lateMs */
+  /** workers silent past lateMs since their last heartbeat */
   late: WorkerView[];
   /** unplanned deaths within the crash window */
   recentDeaths: number;
@@ -42,7 +46,9 @@ type WorkerStage = 'starting' | 'serving' | 'retired' | 'replaced';
 interface Tracked {
   pid: number;
   stage: WorkerStage;
-  lastBeat: number;
+  startedAt: number;
+  /** its last heartbeat (undefined: none yet: it is loading its plugins) */
+  lastBeat?: number;
 }
 
 export class WorkerHealth {
@@ -52,14 +58,14 @@ export class WorkerHealth {
   constructor(private readonly settings: HeartbeatSettings = HEARTBEAT) {}
 
   started(id: number, pid: number, now: number): void {
-    this.workers.set(id, { pid, stage: 'starting', lastBeat: now });
+    this.workers.set(id, { pid, stage: 'starting', startedAt: now });
   }
 
   listening(id: number, now: number): void {
     const w = this.workers.get(id);
     if (w?.stage !== 'starting') return;
     w.stage = 'serving';
-    w.lastBeat = now;
+    w.lastBeat ??= now;
   }
 
   beat(id: number, now: number): void {
@@ -88,24 +94,30 @@ export class WorkerHealth {
 
   state(now: number): WorkersState {
     this.deaths = this.deaths.filter((t) => now - t < this.settings.crashWindowMs);
-    const workers = [...this.workers.values()]
-      .filter((w) => w.stage === 'starting' || w.stage === 'serving')
-      .map((w) => ({ pid: w.pid, serving: w.stage === 'serving', silentMs: Math.max(0, now - w.lastBeat) }));
+    const watched = [...this.workers.values()].filter((w) => w.stage === 'starting' || w.stage === 'serving');
+    const view = (w: Tracked): WorkerView => ({ pid: w.pid, serving: w.stage === 'serving', silentMs: silence(w, now) });
     return {
-      workers,
-      late: workers.filter((w) => w.serving && w.silentMs >= this.settings.lateMs),
+      workers: watched.map(view),
+      // (a worker still loading its plugins sends nothing yet: only one that has begun to beat can be late)
+      late: watched.filter((w) => w.lastBeat !== undefined && silence(w, now) >= this.settings.lateMs).map(view),
       recentDeaths: this.deaths.length,
       crashLoop: this.deaths.length >= this.settings.crashDeaths,
     };
   }
 
   /**
-   * Serving workers silent past replaceMs. (A worker still starting is left alone: loading the plugins on a
-   * busy machine may take seconds, and the connections go to the serving ones meanwhile.)
+   * Workers to kill and replace: silent past replaceMs once they have begun to beat (serving, starting, or
+   * draining after TERM: a hung worker would hold the stop for its whole bound), or without a first heartbeat
+   * startMs after their start (hung while loading; loading the plugins on a busy machine takes seconds).
    */
   toReplace(now: number): { id: number; pid: number; silentMs: number }[] {
     return [...this.workers.entries()]
-      .filter(([, w]) => w.stage === 'serving' && now - w.lastBeat >= this.settings.replaceMs)
-      .map(([id, w]) => ({ id, pid: w.pid, silentMs: now - w.lastBeat }));
+      .filter(([, w]) => w.stage !== 'replaced'
+        && (w.lastBeat === undefined ? now - w.startedAt >= this.settings.startMs : now - w.lastBeat >= this.settings.replaceMs))
+      .map(([id, w]) => ({ id, pid: w.pid, silentMs: silence(w, now) }));
   }
+}
+
+function silence(w: Tracked, now: number): number {
+  return Math.max(0, now - (w.lastBeat ?? w.startedAt));
 }

@@ -6,10 +6,11 @@
 // and orders are asserted, with generous bounds (a busy 2-core machine).
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import net from 'node:net';
 import { Clamd, startClamd } from '../support/clamd';
 import { baseMainCf, startPostfixInstance } from '../support/postfix';
-import { eventually } from '../support/processes';
+import { childPids, eventually } from '../support/processes';
 import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { reply, ScriptedServer } from '../support/scripted_server';
 import { Sink } from '../support/sink';
@@ -351,4 +352,49 @@ describe('one client, one share: bounded input, slow clients', function () {
       await postfix.stop();
     }
   });
+
+  it('a client that speaks before its greeting, with a server slow to greet, costs its worker no CPU while it waits', async () => {
+    // the server greets 3 s late (postscreen, a tarpit); Haraka polled such a client in a setImmediate loop
+    const GREETING_DELAY_MS = 3_000;
+    const slow = net.createServer((client) => {
+      const up = net.connect(sink.port, '127.0.0.1');
+      up.once('data', (first) => setTimeout(() => {
+        if (client.destroyed) return;
+        client.write(first);
+        up.pipe(client);
+      }, GREETING_DELAY_MS));
+      client.pipe(up);
+      for (const s of [client, up]) s.on('error', () => { client.destroy(); up.destroy(); });
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = await freePort();
+      const serverPort = (slow.address() as net.AddressInfo).port;
+      relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort, clamdSocket: clamd.socket }))], port);
+      const [worker] = childPids(relay.process.pid!);
+      const before = cpuSeconds(worker);
+      const client = await SmtpTestClient.connect(port);
+      try {
+        client.write('EHLO early.example\r\n');
+        const greeting = await client.read(GREETING_DELAY_MS + 20_000);
+        const spent = cpuSeconds(worker) - before;
+        assert.equal(greeting.code, 220);
+        // (Haraka answers the early EHLO after the greeting)
+        assert.equal((await client.read()).code, 250);
+        assert.ok(spent < 0.5, `the worker spent ${spent.toFixed(2)} s of CPU during a ${GREETING_DELAY_MS / 1000} s wait`);
+      } finally {
+        client.destroy();
+      }
+    } finally {
+      slow.close();
+    }
+  });
 });
+
+/** A process's CPU time (user + system) so far, seconds (/proc/PID/stat, clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // after "(comm)": state is field 3; utime and stime are fields 14 and 15
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}

@@ -147,4 +147,21 @@ describe('behind a TCP load balancer (HAProxy, PROXY protocol, proxy_hosts)', fu
     assert.equal((log.match(/ postfix\/smtpd\[\d+\]: connect from /g) ?? []).length, 1, log);
     assert.ok(!log.includes('127.0.0.5'), log);
   });
+
+  for (const [name, header, from] of [
+    ['lower case, from an address whose name lookup is fast', 'proxy TCP4 127.0.0.1 127.0.0.1 40000 25\r\n', INSIDE],
+    ['version 2 (binary)', '\r\n\r\n\0\r\nQUIT\n!\x11\0\x0c\x7f\0\0\x01\x7f\0\0\x01\x9c\x40\0\x19', OUTSIDE],
+    ['version 1 with EHLO pipelined after it', `PROXY TCP4 ${INSIDE} 127.0.0.1 40000 25\r\nEHLO x.example\r\n`, INSIDE],
+  ] as const) {
+    it(`a PROXY header from a client that is not a balancer, ${name}: 421 before any greeting of the server's`, async () => {
+      const client = await SmtpTestClient.connect(relay.port, from);
+      clients.push(client);
+      (client as unknown as { socket: import('node:net').Socket }).socket.write(Buffer.from(header, 'latin1'));
+      const reply = await client.read();
+      assert.equal(reply.code, 421, `${reply.code} ${reply.lines.join(' ')}`);
+      assert.match(reply.lines.join(' '), new RegExp(`PROXY not allowed from ${from.replace(/\./g, '\\.')}`));
+      await assert.rejects(client.read(), /connection closed/);
+      assert.ok(!sink.messages.length);
+    });
+  }
 });

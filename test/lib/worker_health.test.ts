@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { healthAnswer, HealthInput } from '../../src/lib/health';
 import { WorkerHealth } from '../../src/lib/worker_health';
 
-const settings = { everyMs: 1_000, lateMs: 3_000, replaceMs: 8_000, crashDeaths: 3, crashWindowMs: 30_000 };
+const settings = { everyMs: 1_000, lateMs: 3_000, replaceMs: 8_000, startMs: 60_000, crashDeaths: 3, crashWindowMs: 30_000 };
 
 /** two workers (ids 1, 2; pids 101, 102) listening at t=0 */
 function twoServing(): WorkerHealth {
@@ -43,13 +43,30 @@ describe('worker heartbeats and crash loops (lib/worker_health)', () => {
     assert.equal(h.state(20_000).recentDeaths, 1);
   });
 
-  it('a worker still starting is neither late nor replaced, however long it takes', () => {
+  it('a worker loading its plugins (no heartbeat yet) is not late; with none startMs after its start it is replaced', () => {
     const h = new WorkerHealth(settings);
     h.started(1, 101, 0);
-    assert.deepEqual(h.toReplace(60_000), []);
-    const s = h.state(60_000);
-    assert.deepEqual(s.late, []);
-    assert.deepEqual(s.workers, [{ pid: 101, serving: false, silentMs: 60_000 }]);
+    assert.deepEqual(h.state(59_999).late, []);
+    assert.deepEqual(h.toReplace(59_999), []);
+    assert.deepEqual(h.state(59_999).workers, [{ pid: 101, serving: false, silentMs: 59_999 }]);
+    assert.deepEqual(h.toReplace(60_000).map((w) => w.pid), [101]);
+  });
+
+  it('a starting worker that has begun to beat and falls silent (hung before it listens) is late, then replaced', () => {
+    const h = new WorkerHealth(settings);
+    h.started(1, 101, 0);
+    h.beat(1, 1_000);
+    assert.deepEqual(h.state(4_000).late.map((w) => w.pid), [101]);
+    assert.deepEqual(h.toReplace(8_999), []);
+    assert.deepEqual(h.toReplace(9_000).map((w) => w.pid), [101]);
+  });
+
+  it('a worker draining after TERM is no longer reported, but is still replaced when it hangs', () => {
+    const h = twoServing();
+    h.retired(1);
+    h.beat(2, 9_000);
+    assert.deepEqual(h.state(9_000).late, []);
+    assert.deepEqual(h.toReplace(9_000).map((w) => w.pid), [101]);
   });
 
   it('three unplanned deaths within 30 s are a crash loop, which ends when they age out', () => {

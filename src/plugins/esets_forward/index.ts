@@ -96,7 +96,8 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
   // the configuration in force for each new session: a reload changes the server for the sessions after it
   const { config } = relayConfig(this);
   // a client that is no balancer sending PROXY (it would choose its own address): refused before the server
-  // hears of it (Haraka would refuse the line only after the greeting, with a server session open)
+  // hears of it when the header is in by then (a balancer sends it at once), and in any case before the server's
+  // greeting reaches the client (Haraka would refuse the line only after that greeting)
   const refuseProxy = (): boolean => {
     if (!unlistedProxyLine(connection)) return false;
     connection.results.add(this, { fail: 'PROXY from a host not in proxy_hosts' });
@@ -106,7 +107,6 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
   if (refuseProxy()) return;
   const run = async (): Promise<void> => {
     const name = await confirmedName(connection.remote.ip, connection.remote.host);
-    // (the name lookup gave a PROXY line sent right after the connection time to arrive)
     if (refuseProxy()) return;
     const session = new MirroredSession({
       host: config.server_addr!,
@@ -123,6 +123,7 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
     }, { addr: connection.remote.ip, name, reverseName: name ? undefined : reverseName(connection.remote.host) });
     connection.notes[SESSION] = session;
     const greeting = await session.open();
+    if (refuseProxy()) return session.close();
     noteNextHopSize(connection, session.nextHopSize);
     connection.results.add(this, { msg: `mail server ${session.where}, client handover ${session.handover}` });
     relayLog(this, connection).debug(() => [

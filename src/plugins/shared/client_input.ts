@@ -54,6 +54,8 @@ interface HarakaInternals {
   state: number;
   current_data: Buffer | null;
   awaiting_data_reply?: boolean;
+  /** Haraka's mark for a client that sent a command before its turn (before the greeting, or an invalid pipeline) */
+  early_talker?: boolean;
   client: ClientSocket;
   process_data(data: Buffer): void;
   _process_data(): void;
@@ -92,15 +94,21 @@ function internalsOf(connection: Connection): HarakaInternals | undefined {
 
 let warned = false;
 
+/** PROXY protocol version 2's fixed signature */
+const PROXY_V2_SIGNATURE = Buffer.from('\r\n\r\n\0\r\nQUIT\n', 'latin1');
+
 /**
- * Whether the client has sent a PROXY line of its own before its greeting, when it is no balancer
- * (a balancer's PROXY line Haraka takes before the connect hooks run): the line the relay must refuse
- * before it opens a server session for the client. Read from Haraka's early input buffer.
+ * Whether the client has sent a PROXY header of its own before its greeting (version 1, in any case, or
+ * version 2's signature), when it is no balancer (a balancer's PROXY line Haraka takes before the connect
+ * hooks run): what the relay refuses before it lets a server session serve the client. Read from Haraka's
+ * early input buffer.
  */
 export function unlistedProxyLine(connection: Connection): boolean {
   const c = connection as unknown as Partial<HarakaInternals>;
   if (connection.proxy?.allowed || !Buffer.isBuffer(c.current_data)) return false;
-  return c.current_data.subarray(0, 6).toString('latin1') === 'PROXY ';
+  const head = c.current_data;
+  return head.subarray(0, 6).toString('latin1').toUpperCase() === 'PROXY '
+    || head.subarray(0, PROXY_V2_SIGNATURE.length).equals(PROXY_V2_SIGNATURE);
 }
 
 /**
@@ -183,6 +191,10 @@ export function boundClientInput(
 
   const takeBuffered = conn._process_data.bind(conn);
   conn._process_data = (): void => {
+    // A client that spoke before its turn makes Haraka poll with setImmediate until the state changes: a busy
+    // loop for as long as the mail server takes to greet (seconds behind postscreen or a tarpit). Nothing can be
+    // taken then; respond() and resume(), which end the pause, run this again.
+    if (conn.early_talker && (conn.state === STATE.PAUSE || conn.state === STATE.PAUSE_SMTP)) return review();
     if (conn.state < STATE.DISCONNECTING && outputBlocked()) {
       // the client does not read our replies: its next command waits for 'drain'
       if (!drainWaited) {
