@@ -255,4 +255,22 @@ describe('a balancer checking /health (real HAProxy, two relays, num_proc = 2)',
     const statuses = health.samples.map(([, s]) => s);
     assert.ok(statuses.includes(503) && statuses.at(-1) === 200, JSON.stringify(health.samples));
   });
+
+  it('TERM while a worker is hung: the hung worker is killed at its heartbeat bound, the relay stops, nothing is left', async () => {
+    const a = members[1];
+    const [stopped] = childPids(a.relay.process.pid!);
+    process.kill(stopped, 'SIGSTOP');
+    const termAt = Date.now();
+    a.relay.process.kill('SIGTERM');
+    try {
+      // the grace (3 s), the heartbeat bound (8 s), then the other worker's drain of no session
+      const code = await Promise.race([a.relay.exited, new Promise((r) => setTimeout(() => r('still running'), 30_000))]);
+      assert.equal(code, 0, `after ${Date.now() - termAt} ms`);
+      assert.ok(!isRunning(stopped), 'the hung worker was left behind');
+      const killed = `worker ${stopped} has sent no heartbeat for \\d+ s \\(hung or stopped\\): it is killed\\n`;
+      assert.match(a.relay.output(), new RegExp(killed));
+    } finally {
+      if (isRunning(stopped)) process.kill(stopped, 'SIGKILL');
+    }
+  });
 });
