@@ -14,9 +14,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Clamd, startClamd } from '../support/clamd';
+import { startPostfix } from '../support/postfix';
 import { PostfixServer, startPostfixServer } from '../support/postfix_server';
 import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
+import { SmtpTestClient } from '../support/smtp_client';
 import { Tap } from '../support/tap';
 
 const OUTSIDE = '127.0.0.2';
@@ -362,6 +364,35 @@ describe('Haraka\'s own replies are the server\'s; commands pipelined after the 
       assert.deepEqual(afterDot.map(sameIds), ['250 2.0.0 Ok: queued as ID\r\n', '221 2.0.0 Bye\r\n']);
       await postfix.settle();
       assert.equal(sink.messages.filter((m) => m.data.toString('latin1').includes('clean first part')).length, 2);
+    });
+
+    it('a real Postfix as the client pipelines QUIT after the final dot: the server\'s 250, no 503 after it', async () => {
+      // a tap between the Postfix client and the relay records what each says
+      const clientTap = new Tap(relay.port);
+      await clientTap.start();
+      const client = await startPostfix(clientTap.port);
+      try {
+        const submit = await SmtpTestClient.connect(client.port);
+        await submit.read();
+        await submit.command('EHLO submitter.example');
+        const r = await submit.send('a@example.com', ['user@example.org'], 'Subject: through Postfix\r\n\r\nhello\r\n');
+        submit.end();
+        assert.equal(r.data?.code, 250);
+        for (let i = 0; i < 300 && !sink.messages.some((m) => m.data.toString().includes('through Postfix')); i++) {
+          await new Promise((res) => setTimeout(res, 100));
+        }
+        await clientTap.idle(20_000);
+        const sent = clientTap.sent();
+        const replies = Buffer.concat(clientTap.sessions.flatMap((x) => x.received)).toString('latin1');
+        assert.match(sent, /\r\n\.\r\nQUIT\r\n$/, 'Postfix sent QUIT right after the dot');
+        // Haraka writes its 503 in the same write as the 250; Postfix does not wait for the 221 (smtp_skip_quit_response)
+        assert.match(replies, /^250 2\.0\.0 Ok: queued as [0-9A-F]+\r\n(?:221 2\.0\.0 Bye\r\n)?$/m, replies);
+        assert.doesNotMatch(replies, /^503/m, replies);
+        assert.doesNotMatch(client.log(), /503|Bad sequence/, client.log());
+      } finally {
+        await client.stop();
+        await clientTap.stop();
+      }
     });
 
     it('a legitimate .<CRLF>MAIL…RCPT…DATA<CRLF>: both messages delivered, each once, as Postfix answers directly', async () => {
