@@ -89,6 +89,8 @@ describe('behind a TCP load balancer (HAProxy, PROXY protocol, proxy_hosts)', fu
     const refused = await client.send('x@outside.test', ['victim@foreign.test'], 'Subject: relay attempt\r\n\r\nspam\r\n');
     assert.equal(refused.rcpts[0].code, 554, `RCPT: ${refused.rcpts[0].code} ${refused.rcpts[0].lines.join(' ')}`);
     assert.match(refused.rcpts[0].lines.join(' '), /Relay access denied/);
+    // the transaction is still open (a MAIL now would be a nested MAIL, as with Postfix directly)
+    assert.equal((await client.command('RSET')).code, 250);
     const id = '<outside-local@lb.test>';
     const ok = await client.send('x@outside.test', ['user@example.org'], `Subject: local\r\nMessage-ID: ${id}\r\n\r\nhello\r\n`);
     assert.equal(ok.data?.code, 250);

@@ -28,6 +28,7 @@ import { relayConfig } from '../shared/relay_config';
 import { relayLog } from '../shared/relay_log';
 import { relayWaits } from '../shared/client_timeout';
 import { unlistedProxyLine } from '../shared/client_input';
+import { answerAsServer, queuedReply } from '../shared/own_replies';
 import { DATA_POST_PRIORITY, RCPT_PRIORITY } from '../shared/hook_order';
 import { useStopSignals } from '../shared/stop_signals';
 import { pluginList } from '../shared/haraka_c_checks';
@@ -55,6 +56,7 @@ export function register(this: ForwardPlugin): void {
   // the private spool now: folders that killed processes left behind are removed at start
   spoolDir();
   this.register_hook('connect_init', 'client_nodelay');
+  this.register_hook('connect_init', 'own_replies');
   this.register_hook('connect', 'open_session');
   this.register_hook('helo', 'forward_helo');
   this.register_hook('ehlo', 'forward_ehlo');
@@ -88,6 +90,12 @@ function sessionOf(connection: Connection): MirroredSession | undefined {
 /** Haraka leaves Nagle on for client sockets: ~40 ms per reply on loopback (docs/developing.md "Speed and benchmarks"). */
 export function client_nodelay(this: ForwardPlugin, next: Next, connection: Connection): void {
   connection.client?.targetsocket?.setNoDelay?.(true);
+  next();
+}
+
+/** Haraka's own replies (before or without our hooks) in the server's words (shared/own_replies). */
+export function own_replies(this: ForwardPlugin, next: Next, connection: Connection): void {
+  answerAsServer(connection, (msg) => this.logwarn(msg));
   next();
 }
 
@@ -340,11 +348,13 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
   }).finally(() => sent());
 }
 
-/** The server took the message: its 250 is the client's (Haraka adds the transaction id). */
+/** The server took the message: its 250 is the client's, exactly (without the transaction id Haraka appends). */
 export function answer_accepted(this: ForwardPlugin, next: Next, connection: Connection): void {
   const txn = connection.transaction;
   const reply = txn ? messageOf(txn).serverReply : undefined;
-  if (!reply) return next();
+  if (!txn || !reply) return next();
+  queuedReply(txn, exactReply(reply));
+  // the text (Haraka's queue result and log); where own_replies is not installed, Haraka appends its id to it
   next(constants.ok, reply.lines.join('\n'));
 }
 

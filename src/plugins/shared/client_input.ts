@@ -67,7 +67,7 @@ interface HarakaInternals {
 let harakaMajor: number | undefined | null = null;
 
 /** Haraka's major version, from its package.json; undefined where it cannot be read. */
-function harakaVersionMajor(): number | undefined {
+export function harakaVersionMajor(): number | undefined {
   if (harakaMajor !== null) return harakaMajor;
   harakaMajor = undefined;
   const from = [require.main?.filename ? path.dirname(require.main.filename) : process.cwd(), process.cwd(), __dirname];
