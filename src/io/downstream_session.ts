@@ -312,14 +312,18 @@ export class DownstreamSession {
     if (!client) return [];
     const addr = xclientAddress(client.addr);
     const port = client.port === undefined ? undefined : String(client.port);
+    // an IPv4 client that reached an IPv6 address (a dual-stack balancer): a server that reads IPv4 only would
+    // refuse the whole XCLIENT for the destination, which only informs its logs; so it is left out
+    const dest = client.destAddr === undefined ? undefined : xclientAddress(client.destAddr);
+    const destAddr = dest?.startsWith('IPV6:') && !addr.startsWith('IPV6:') ? undefined : dest;
     const values: Record<string, string | undefined> = verb === 'XCLIENT'
       ? {
         ADDR: addr,
         NAME: client.name ?? '[UNAVAILABLE]',
         REVERSE_NAME: client.reverseName,
         PORT: port,
-        DESTADDR: client.destAddr === undefined ? undefined : xclientAddress(client.destAddr),
-        DESTPORT: client.destPort === undefined ? undefined : String(client.destPort),
+        DESTADDR: destAddr,
+        DESTPORT: destAddr === undefined || client.destPort === undefined ? undefined : String(client.destPort),
         LOGIN: client.login,
       }
       : { ADDR: addr, NAME: client.name ?? '[UNAVAILABLE]', PORT: port, HELO: client.helo, PROTO: client.proto };

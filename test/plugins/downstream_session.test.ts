@@ -184,6 +184,30 @@ describe('XCLIENT attributes (Postfix XCLIENT_README)', () => {
     }
   });
 
+  it('leaves out an IPv6 destination of an IPv4 client (a dual-stack balancer): a server on IPv4 only would refuse it', async () => {
+    const seen: string[] = [];
+    const server = await scriptedServer((line) => {
+      seen.push(line);
+      if (line.startsWith('EHLO')) return ehlo(XCLIENT_ALL);
+      return line.startsWith('XCLIENT') ? '220 mx.test after XCLIENT' : '250 ok';
+    });
+    try {
+      for (const [addr, destAddr] of [['::ffff:192.0.2.1', '::1'], ['2001:db8::1', '::1']]) {
+        const session = await DownstreamSession.open({
+          host: '127.0.0.1', port: server.port, connectTimeoutMs: 2000, commandTimeoutMs: 2000, heloName: 'relay.test',
+          requireXclient: true, client: { addr, port: 40123, destAddr, destPort: 25 },
+        });
+        session.close();
+      }
+      assert.deepEqual(seen.filter((l) => l.startsWith('XCLIENT')), [
+        'XCLIENT ADDR=192.0.2.1 NAME=[UNAVAILABLE] PORT=40123',
+        'XCLIENT ADDR=IPV6:2001:db8::1 NAME=[UNAVAILABLE] PORT=40123 DESTADDR=IPV6:::1 DESTPORT=25',
+      ]);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('leaves out what the server does not offer (no LOGIN, no DESTADDR)', async () => {
     const seen: string[] = [];
     const server = await scriptedServer((line) => {

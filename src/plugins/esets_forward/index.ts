@@ -123,6 +123,8 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
     const name = await confirmedName(connection.remote.ip, connection.remote.host);
     // (the name lookup gave a PROXY line sent right after the connection time to arrive)
     if (refuseProxy()) return;
+    // the client left during the lookup: its disconnect hook has run, and would never close a session opened now
+    if (connection.remote.closed) return next();
     const session = new MirroredSession({
       host: config.server_addr!,
       port: config.server_port!,
@@ -153,7 +155,10 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
       ['event', word('server_session_opened')], ['session', word(connection.uuid)], ['server', word(session.where)],
       ['handover', word(session.handover)], ['greeting', greeting.code],
     ]);
-    if (connection.remote.closed) return next();
+    if (connection.remote.closed) {
+      session.close();
+      return next();
+    }
     adaptConnection(connection, session);
     // a 554 greeting: Haraka then answers 503 to all but QUIT, as RFC 5321 3.1 wants (a 421 closes)
     if (greeting.code !== 220) return next(greeting.code < 500 ? constants.denysoftdisconnect : constants.deny, exactReply(greeting));
