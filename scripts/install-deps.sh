@@ -2,7 +2,8 @@
 # Installs what the relay, its tests and the quick start need on Debian:
 # clamd (clamav-daemon) and its test files, spamd (spamassassin), rsyslog and
 # logger (the syslog tests),
-# Postfix's smtp-sink/smtp-source, swaks, openssl, HAProxy (the load balancer tests),
+# Postfix's smtp-sink/smtp-source, Cyrus SASL's saslpasswd2 and PLAIN/LOGIN (sasl2-bin, libsasl2-modules: the
+# sasldb of the Postfix the AUTH tests start), swaks, openssl, HAProxy (the load balancer tests),
 # the mail readers the MIME tests open stored mail with (python3, munpack, ripmime),
 # the tools the relay opens containers with (bsdtar/bsdcat, qpdf) and those the
 # tests build archives with (7-Zip, Info-ZIP, lzip, zstd, xz, compress, gcab, lz4),
@@ -10,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(clamav-daemon clamdscan clamav-testfiles spamassassin spamd postfix swaks openssl rsyslog bsdutils haproxy python3 mpack ripmime \
+packages=(clamav-daemon clamdscan clamav-testfiles spamassassin spamd postfix sasl2-bin libsasl2-modules swaks openssl rsyslog bsdutils haproxy python3 mpack ripmime \
   libarchive-tools qpdf 7zip zip unzip lzip zstd xz-utils bzip2 ncompress gcab lz4)
 missing=()
 for p in "${packages[@]}"; do

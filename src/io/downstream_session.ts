@@ -19,6 +19,16 @@ export interface ClientIdentity {
   name?: string;
   /** the PTR name when it was not confirmed (XCLIENT REVERSE_NAME) */
   reverseName?: string;
+  /** the client's source port (XCLIENT/XFORWARD PORT) */
+  port?: number;
+  /** the address and port the client connected to: the relay's, or behind PROXY the balancer's (XCLIENT DESTADDR/DESTPORT) */
+  destAddr?: string;
+  destPort?: number;
+  /**
+   * the SASL login name the client authenticated as, to hand over again
+   * (XCLIENT LOGIN) when the session is reopened; never logged
+   */
+  login?: string;
   /** the client's HELO/EHLO name, once it said one */
   helo?: string;
   proto?: 'SMTP' | 'ESMTP';
@@ -53,8 +63,16 @@ export class DownstreamError extends Error {
   }
 }
 
-/** The server does not take XCLIENT from the relay while it trusts the relay's address. */
-export class HandoverRefused extends DownstreamError {}
+/**
+ * The server does not take XCLIENT from the relay while it trusts the relay's
+ * address. `fix`: what the operator must fix (the relay's EHLO name, XCLIENT
+ * authorization, or a server that cannot read the client's IPv6 address).
+ */
+export class HandoverRefused extends DownstreamError {
+  constructor(message: string, readonly fix: 'ehlo' | 'xclient' | 'ipv6' = 'xclient') {
+    super(message);
+  }
+}
 
 /**
  * The whole message and its final dot were sent, and the server's answer was
@@ -116,7 +134,7 @@ export class DownstreamSession {
       // the relay's own name refused: no client can get through; the operator must fix it, not the client
       if (ehlo.code !== 250) {
         throw new HandoverRefused(
-          `mail server ${session.where} refused the relay's EHLO ${opts.heloName}: ${ehlo.code} ${replyText(ehlo)}`,
+          `mail server ${session.where} refused the relay's EHLO ${opts.heloName}: ${ehlo.code} ${replyText(ehlo)}`, 'ehlo',
         );
       }
       await session.handOverClient();
@@ -257,13 +275,22 @@ export class DownstreamSession {
   private async handOverClient(): Promise<void> {
     if (!this.opts.client) return;
     if (this.capabilities.has('XCLIENT')) {
-      const reply = await this.command(`XCLIENT ${this.attributes('XCLIENT').join(' ')}`);
+      const attributes = this.attributes('XCLIENT');
+      // the login name is the client's: not for the protocol log
+      const reply = await this.command(`XCLIENT ${attributes.join(' ')}`, undefined,
+        `XCLIENT ${attributes.map((a) => a.replace(/^LOGIN=.*/, 'LOGIN=****')).join(' ')}`);
       // XCLIENT starts the session over and its reply is the new session's greeting: 220 (Postfix; others
       // say 250), or 554/421 when the server refuses the client itself; anything else refuses XCLIENT
       if (reply.code < 300 || reply.code === 554 || reply.code === 421) {
         this.clientHandover = 'XCLIENT';
         if (reply.code !== 250) this.greeting = reply;
         return;
+      }
+      // Postfix with inet_protocols = ipv4 cannot parse an IPv6 address: "501 5.5.4 Bad ADDR syntax: IPV6:::1"
+      const ipv6 = this.attributes('XCLIENT').filter((a) => /^(DEST)?ADDR=IPV6:/.test(a));
+      if (reply.code === 501 && ipv6.length && /\b(DEST)?ADDR\b/.test(replyText(reply))) {
+        throw new HandoverRefused(`mail server ${this.where} cannot read the client's IPv6 address `
+          + `(XCLIENT ${ipv6.join(' ')}: ${reply.code} ${replyText(reply)})`, 'ipv6');
       }
       if (this.opts.requireXclient) {
         throw new HandoverRefused(`mail server ${this.where} refused XCLIENT: ${reply.code} ${replyText(reply)}`);
@@ -274,14 +301,32 @@ export class DownstreamSession {
     if (this.capabilities.has('XFORWARD')) this.clientHandover = 'XFORWARD';
   }
 
+  /** The server offers this XCLIENT attribute (upper case) to the relay. */
+  xclientOffers(attribute: string): boolean {
+    return (this.capabilities.get('XCLIENT') ?? '').toUpperCase().split(/\s+/).includes(attribute);
+  }
+
   /** The attributes of the client that the server offers for `verb`, xtext-encoded. */
   private attributes(verb: 'XCLIENT' | 'XFORWARD'): string[] {
     const client = this.opts.client;
     if (!client) return [];
     const addr = xclientAddress(client.addr);
+    const port = client.port === undefined ? undefined : String(client.port);
+    // an IPv4 client that reached an IPv6 address (a dual-stack balancer): a server that reads IPv4 only would
+    // refuse the whole XCLIENT for the destination, which only informs its logs; so it is left out
+    const dest = client.destAddr === undefined ? undefined : xclientAddress(client.destAddr);
+    const destAddr = dest?.startsWith('IPV6:') && !addr.startsWith('IPV6:') ? undefined : dest;
     const values: Record<string, string | undefined> = verb === 'XCLIENT'
-      ? { ADDR: addr, NAME: client.name ?? '[UNAVAILABLE]', REVERSE_NAME: client.reverseName }
-      : { ADDR: addr, NAME: client.name ?? '[UNAVAILABLE]', HELO: client.helo, PROTO: client.proto };
+      ? {
+        ADDR: addr,
+        NAME: client.name ?? '[UNAVAILABLE]',
+        REVERSE_NAME: client.reverseName,
+        PORT: port,
+        DESTADDR: destAddr,
+        DESTPORT: destAddr === undefined || client.destPort === undefined ? undefined : String(client.destPort),
+        LOGIN: client.login,
+      }
+      : { ADDR: addr, NAME: client.name ?? '[UNAVAILABLE]', PORT: port, HELO: client.helo, PROTO: client.proto };
     const offered = new Set((this.capabilities.get(verb) ?? '').toUpperCase().split(/\s+/));
     return Object.entries(values)
       .filter(([k, v]) => v !== undefined && offered.has(k))

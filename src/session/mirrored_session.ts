@@ -10,17 +10,36 @@
 //
 // The server is opened at connect and judges the real client: XCLIENT (a
 // forward-confirmed name only), then the client's own HELO/EHLO. If it goes
-// away between transactions, the next MAIL opens it again the same way.
+// away between transactions, the next command opens it again the same way; a
+// client that authenticated is handed over as authenticated (XCLIENT LOGIN)
+// or told 421 to authenticate again, never carried on unauthenticated.
 
 import { sizeParameter } from '../lib/message_size';
 import { clientEhloLines, loggableCommand } from '../lib/ehlo_mirror';
 import type { SmtpReply } from '../lib/smtp_reply';
 import { replyText } from '../lib/smtp_reply';
 import { ClientIdentity, DownstreamError, DownstreamSession } from '../io/downstream_session';
+import { AuthExchange, beginExchange, saslLoginName } from '../lib/sasl_login';
 import { SERVER_KEEPALIVE_MS, SERVER_KEEPALIVE_REPLY_MS, SERVER_QUIT_MS } from '../lib/timeout_budget';
 
 
 export type SessionState = 'connecting' | 'ready' | 'auth' | 'transaction' | 'closed';
+
+/**
+ * What became of the client's authentication when the server session was
+ * reopened: none to carry, carried (XCLIENT LOGIN), or lost because the
+ * server offers no XCLIENT LOGIN or the mechanism named no login.
+ */
+export type ReopenAuth = 'none' | 'carried' | 'no-login' | 'no-name';
+
+/** The client authenticated and the reopened server session cannot know it: the client must authenticate again. */
+export class AuthNotCarried extends DownstreamError {
+  constructor(readonly why: ReopenAuth) {
+    super('the reopened mail server session cannot carry the client\'s authentication', {
+      code: 421, lines: ['4.7.0 Error: session reset, please authenticate again'],
+    });
+  }
+}
 
 export interface MirrorSettings {
   host: string;
@@ -33,6 +52,8 @@ export interface MirrorSettings {
   connectTimeoutMs: number;
   commandTimeoutMs: number;
   onProtocol?: (direction: 'C' | 'S', line: string) => void;
+  /** the server session was opened again after the server closed it */
+  onReopen?: (auth: ReopenAuth) => void;
 }
 
 /** A MAIL or RCPT parameter as the client wrote it (null: a keyword without value). */
@@ -44,6 +65,10 @@ export class MirroredSession {
   private hello?: { verb: 'HELO' | 'EHLO'; name: string; reply: SmtpReply };
   private keepAliveTimer?: NodeJS.Timeout;
   private keepAliveReply?: Promise<unknown>;
+  /** the AUTH exchange under way: the client's responses, until the server's last reply (then dropped) */
+  private exchange?: AuthExchange;
+  /** the server answered the client's AUTH with 235 (its login name, if one could be read, is client.login) */
+  private authenticated = false;
 
   constructor(private readonly settings: MirrorSettings, readonly client: ClientIdentity) {}
 
@@ -106,7 +131,15 @@ export class MirroredSession {
       throw new DownstreamError('the mail server session was lost during AUTH');
     }
     const server = await this.live();
-    const reply = await server.command(line, undefined, loggableCommand(line, this.state === 'auth'));
+    const response = this.state === 'auth';
+    const reply = await server.command(line, undefined, loggableCommand(line, response));
+    if (!response) this.exchange = beginExchange(line);
+    else this.exchange?.responses.push(line);
+    if (reply.code === 235 && this.exchange) {
+      this.authenticated = true;
+      this.client.login = saslLoginName(this.exchange);
+    }
+    if (reply.code !== 334) this.exchange = undefined;
     this.state = reply.code === 334 ? 'auth' : 'ready';
     return reply;
   }
@@ -118,6 +151,7 @@ export class MirroredSession {
 
   /** Any other command ends an AUTH exchange (the server takes it as the answer, and says so). */
   private endAuth(): void {
+    this.exchange = undefined;
     if (this.state === 'auth') this.state = 'ready';
   }
 
@@ -227,11 +261,24 @@ export class MirroredSession {
     this.server?.close();
     const greeting = await this.open();
     if (greeting.code !== 220) throw new DownstreamError(`mail server greeting: ${greeting.code} ${replyText(greeting)}`, greeting);
+    const auth = this.reopenedAuth(this.server!);
+    this.settings.onReopen?.(auth);
+    if (auth === 'no-login' || auth === 'no-name') {
+      this.close();
+      throw new AuthNotCarried(auth);
+    }
     if (this.hello) {
       const again = await this.server!.hello(this.hello.verb, this.hello.name);
       if (again.code !== 250) throw new DownstreamError(`mail server refused ${this.hello.name}: ${again.code} ${replyText(again)}`, again);
     }
     return this.server!;
+  }
+
+  /** Whether the reopened session carries the client's authentication (open() sent LOGIN where it could). */
+  private reopenedAuth(server: DownstreamSession): ReopenAuth {
+    if (!this.authenticated) return 'none';
+    if (this.client.login === undefined) return 'no-name';
+    return server.clientHandover === 'XCLIENT' && server.xclientOffers('LOGIN') ? 'carried' : 'no-login';
   }
 }
 

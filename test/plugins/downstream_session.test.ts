@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { DownstreamError, DownstreamSession, HandoverRefused, OutcomeUnknown, xclientAddress } from '../../src/io/downstream_session';
+import { confirmedName, reverseName } from '../../src/io/confirmed_name';
 
 /** A server answering each command line with `answer(line)`; DATA content is collected. */
 async function scriptedServer(
@@ -154,5 +155,114 @@ describe('client addresses in XCLIENT and XFORWARD', () => {
     assert.equal(xclientAddress('::FFFF:192.0.2.7'), '192.0.2.7');
     assert.equal(xclientAddress('2001:db8::25'), 'IPV6:2001:db8::25');
     assert.equal(xclientAddress('::1'), 'IPV6:::1');
+  });
+});
+
+describe('XCLIENT attributes (Postfix XCLIENT_README)', () => {
+  const XCLIENT_ALL = 'XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT';
+  const ehlo = (xclient: string): string => `250-mx.test\r\n250-PIPELINING\r\n250 ${xclient}`;
+
+  it("sends the client's PORT, DESTADDR and DESTPORT, and LOGIN once known, where the server offers them", async () => {
+    const seen: string[] = [];
+    const server = await scriptedServer((line) => {
+      seen.push(line);
+      if (line.startsWith('EHLO')) return ehlo(XCLIENT_ALL);
+      return line.startsWith('XCLIENT') ? '220 mx.test after XCLIENT' : '250 ok';
+    });
+    try {
+      const session = await DownstreamSession.open({
+        host: '127.0.0.1', port: server.port, connectTimeoutMs: 2000, commandTimeoutMs: 2000, heloName: 'relay.test',
+        requireXclient: true,
+        client: { addr: '192.0.2.1', port: 40123, destAddr: '::ffff:198.51.100.25', destPort: 25, login: 'al ice' },
+      });
+      session.close();
+      assert.deepEqual(seen.filter((l) => l.startsWith('XCLIENT')), [
+        'XCLIENT ADDR=192.0.2.1 NAME=[UNAVAILABLE] PORT=40123 DESTADDR=198.51.100.25 DESTPORT=25 LOGIN=al+20ice',
+      ]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('leaves out an IPv6 destination of an IPv4 client (a dual-stack balancer): a server on IPv4 only would refuse it', async () => {
+    const seen: string[] = [];
+    const server = await scriptedServer((line) => {
+      seen.push(line);
+      if (line.startsWith('EHLO')) return ehlo(XCLIENT_ALL);
+      return line.startsWith('XCLIENT') ? '220 mx.test after XCLIENT' : '250 ok';
+    });
+    try {
+      for (const [addr, destAddr] of [['::ffff:192.0.2.1', '::1'], ['2001:db8::1', '::1']]) {
+        const session = await DownstreamSession.open({
+          host: '127.0.0.1', port: server.port, connectTimeoutMs: 2000, commandTimeoutMs: 2000, heloName: 'relay.test',
+          requireXclient: true, client: { addr, port: 40123, destAddr, destPort: 25 },
+        });
+        session.close();
+      }
+      assert.deepEqual(seen.filter((l) => l.startsWith('XCLIENT')), [
+        'XCLIENT ADDR=192.0.2.1 NAME=[UNAVAILABLE] PORT=40123',
+        'XCLIENT ADDR=IPV6:2001:db8::1 NAME=[UNAVAILABLE] PORT=40123 DESTADDR=IPV6:::1 DESTPORT=25',
+      ]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('leaves out what the server does not offer (no LOGIN, no DESTADDR)', async () => {
+    const seen: string[] = [];
+    const server = await scriptedServer((line) => {
+      seen.push(line);
+      if (line.startsWith('EHLO')) return ehlo('XCLIENT NAME ADDR PORT');
+      return line.startsWith('XCLIENT') ? '220 mx.test after XCLIENT' : '250 ok';
+    });
+    try {
+      const session = await DownstreamSession.open({
+        host: '127.0.0.1', port: server.port, connectTimeoutMs: 2000, commandTimeoutMs: 2000, heloName: 'relay.test',
+        requireXclient: true, client: { addr: '192.0.2.1', port: 40123, destAddr: '198.51.100.25', destPort: 25, login: 'alice' },
+      });
+      assert.equal(session.xclientOffers('LOGIN'), false);
+      assert.equal(session.xclientOffers('PORT'), true);
+      session.close();
+      assert.deepEqual(seen.filter((l) => l.startsWith('XCLIENT')), ['XCLIENT ADDR=192.0.2.1 NAME=[UNAVAILABLE] PORT=40123']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("an IPv6 address the server cannot read (Postfix inet_protocols = ipv4) is the server's IPv6 setting, not authorization", async () => {
+    const server = await scriptedServer((line) => {
+      if (line.startsWith('EHLO')) return ehlo(XCLIENT_ALL);
+      return line.startsWith('XCLIENT') ? '501 5.5.4 Bad ADDR syntax: IPV6:::1' : '250 ok';
+    });
+    try {
+      await assert.rejects(DownstreamSession.open({
+        host: '127.0.0.1', port: server.port, connectTimeoutMs: 2000, commandTimeoutMs: 2000,
+        heloName: 'relay.test', requireXclient: true, client: { addr: '::1' },
+      }), (err: unknown) => {
+        assert.ok(err instanceof HandoverRefused);
+        assert.equal(err.fix, 'ipv6');
+        assert.match(err.message, /cannot read the client's IPv6 address \(XCLIENT ADDR=IPV6:::1: 501 5\.5\.4 Bad ADDR syntax/);
+        return true;
+      });
+      // an IPv4 client refused so is an authorization fault, as before
+      await assert.rejects(DownstreamSession.open({
+        host: '127.0.0.1', port: server.port, connectTimeoutMs: 2000, commandTimeoutMs: 2000,
+        heloName: 'relay.test', requireXclient: true, client: { addr: '192.0.2.1' },
+      }), (err: unknown) => err instanceof HandoverRefused && err.fix === 'xclient');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("the client's confirmed name (Postfix's host name rule)", () => {
+  it('takes a dotless name that resolves back to the address (localhost), never a Haraka placeholder or an address', async () => {
+    assert.equal(await confirmedName('127.0.0.1', 'localhost'), 'localhost');
+    assert.equal(await confirmedName('::ffff:127.0.0.1', 'localhost.'), 'localhost');
+    for (const placeholder of ['DNSERROR', 'NXDOMAIN', 'Unknown', '127.0.0.1']) {
+      assert.equal(await confirmedName('127.0.0.1', placeholder), undefined, placeholder);
+      assert.equal(reverseName(placeholder), undefined, placeholder);
+    }
+    assert.equal(reverseName('host-7'), 'host-7');
   });
 });

@@ -176,11 +176,14 @@ export function baseMainCf(dir: string, hostname: string, domain = hostname): st
 /**
  * Starts a Postfix instance: `main(dir, etc)` gives main.cf's lines, `files`
  * extra files for etc/ (lookup tables), and smtpd listens on 127.0.0.1:port.
+ * `prepare(dir, etc)` runs once etc/ is written, before Postfix starts (files
+ * made by tools, e.g. a sasldb).
  */
 export async function startPostfixInstance(
   main: (dir: string, etc: string) => string[],
   files: Record<string, string> = {},
   port?: number,
+  prepare?: (dir: string, etc: string) => void,
 ): Promise<PostfixInstance> {
   sweepOrphans();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX));
@@ -193,6 +196,7 @@ export async function startPostfixInstance(
   for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(etc, name), text);
   fs.writeFileSync(path.join(etc, 'main.cf'), [...main(dir, etc), ''].join('\n'));
   fs.writeFileSync(path.join(etc, 'master.cf'), [`127.0.0.1:${port} inet n - n - - smtpd`, ...SERVICES, ''].join('\n'));
+  prepare?.(dir, etc);
   // Postfix waits (300 ms, again and again) for a config file modified within the last second to age
   const past = new Date(Date.now() - 10_000);
   for (const name of fs.readdirSync(etc)) fs.utimesSync(path.join(etc, name), past, past);

@@ -8,6 +8,7 @@
 // until every smtpd session has ended and the queue is empty, so "nothing was
 // delivered" is a fact and not a guess.
 
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { baseMainCf, PostfixInstance, startPostfixInstance } from './postfix';
@@ -28,6 +29,12 @@ export interface PostfixServerOptions {
    * in smtpd_relay_restrictions before reject_unauth_destination
    */
   clientAccess?: string[];
+  /**
+   * SASL AUTH (PLAIN, LOGIN) for these users (name → password), from a sasldb
+   * of the instance's own (Cyrus SASL, auxprop sasldb; saslpasswd2 from
+   * sasl2-bin); an authenticated client may relay (permit_sasl_authenticated)
+   */
+  sasl?: Record<string, string>;
   /** more main.cf settings (win over the above) */
   main?: Record<string, string>;
 }
@@ -46,6 +53,34 @@ export interface PostfixServer extends PostfixInstance {
 
 const QUEUES = ['maildrop', 'incoming', 'active', 'deferred', 'hold'];
 
+/** the realm of the sasldb users (smtpd_sasl_local_domain): a client authenticates with the bare name */
+const SASL_REALM = 'sasl.server.test';
+
+/** Cyrus SASL reads etc/sasl/smtpd.conf (smtpd_sasl_path = smtpd, cyrus_sasl_config_path) */
+function saslSettings(etc: string): Record<string, string> {
+  return {
+    smtpd_sasl_auth_enable: 'yes',
+    smtpd_sasl_type: 'cyrus',
+    smtpd_sasl_path: 'smtpd',
+    cyrus_sasl_config_path: path.join(etc, 'sasl'),
+    smtpd_sasl_local_domain: SASL_REALM,
+    smtpd_sasl_security_options: 'noanonymous',
+  };
+}
+
+function writeSasldb(etc: string, users: Record<string, string>): void {
+  const db = path.join(etc, 'sasldb2');
+  fs.mkdirSync(path.join(etc, 'sasl'));
+  fs.writeFileSync(path.join(etc, 'sasl', 'smtpd.conf'),
+    ['pwcheck_method: auxprop', 'auxprop_plugin: sasldb', 'mech_list: PLAIN LOGIN', `sasldb_path: ${db}`, ''].join('\n'));
+  for (const [user, password] of Object.entries(users)) {
+    execFileSync('saslpasswd2', ['-p', '-c', '-f', db, '-u', SASL_REALM, user], { input: password, stdio: ['pipe', 'ignore', 'inherit'] });
+  }
+  // smtpd runs as mail_owner and reads it
+  execFileSync('chown', ['postfix', db]);
+  fs.chmodSync(db, 0o600);
+}
+
 export async function startPostfixServer(opts: PostfixServerOptions): Promise<PostfixServer> {
   const sink = `[127.0.0.1]:${opts.deliverTo}`;
   const files: Record<string, string> = {
@@ -55,7 +90,9 @@ export async function startPostfixServer(opts: PostfixServerOptions): Promise<Po
   const settings = (etc: string): Record<string, string> => ({
     mynetworks: '127.0.0.1/32',
     relay_domains: (opts.relayDomains ?? ['example.org']).join(' '),
-    smtpd_relay_restrictions: `permit_mynetworks, check_client_access texthash:${etc}/client_access, reject_unauth_destination`,
+    smtpd_relay_restrictions: `permit_mynetworks, ${opts.sasl ? 'permit_sasl_authenticated, ' : ''}`
+      + `check_client_access texthash:${etc}/client_access, reject_unauth_destination`,
+    ...(opts.sasl ? saslSettings(etc) : {}),
     smtpd_helo_restrictions: `check_helo_access regexp:${etc}/helo_access`,
     smtpd_authorized_xclient_hosts: opts.xclient === false ? '' : '127.0.0.1',
     smtpd_authorized_xforward_hosts: opts.xforward ? '127.0.0.1' : '',
@@ -69,6 +106,8 @@ export async function startPostfixServer(opts: PostfixServerOptions): Promise<Po
   const pf = await startPostfixInstance(
     (dir, etc) => [...baseMainCf(dir, 'mx.server.test', 'server.test'), ...Object.entries(settings(etc)).map(([k, v]) => `${k} = ${v}`)],
     files,
+    undefined,
+    opts.sasl ? (_dir, etc) => writeSasldb(etc, opts.sasl!) : undefined,
   );
   const mark = (): number => Buffer.byteLength(pf.log());
   const logSince = (at: number): string => Buffer.from(pf.log()).subarray(at).toString();

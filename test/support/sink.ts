@@ -66,7 +66,10 @@ export class Sink {
         stream.on('end', () => {
           const finish = (): void => {
             if (this.options.dropAfterData) {
-              for (const socket of this.sockets) if (socket.remotePort === session.remotePort) socket.destroy();
+              // the relay's own port: XCLIENT PORT made remotePort the client's (smtp-server keeps the first as PORT:DEFAULT)
+              const xclient = (session as SMTPServerSession & { xClient?: Map<string, unknown> }).xClient;
+              const port = Number(xclient?.get('PORT:DEFAULT')) || session.remotePort;
+              for (const socket of this.sockets) if (socket.remotePort === port) socket.destroy();
               this.dropped++;
               return;
             }

@@ -26,9 +26,14 @@ export class SmtpTestClient {
     socket.on('error', () => undefined);
   }
 
-  static connect(port: number, localAddress?: string): Promise<SmtpTestClient> {
+  /** the client's own port (the relay's client port, as XCLIENT PORT passes it on) */
+  get localPort(): number | undefined {
+    return this.socket.localPort;
+  }
+
+  static connect(port: number, localAddress?: string, host = '127.0.0.1'): Promise<SmtpTestClient> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host: '127.0.0.1', localAddress });
+      const socket = net.connect({ port, host, localAddress });
       socket.once('connect', () => resolve(new SmtpTestClient(socket)));
       socket.once('error', reject);
     });

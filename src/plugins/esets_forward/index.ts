@@ -18,7 +18,7 @@ import { isDraining } from '../../io/shutdown';
 import type { SmtpReply } from '../../lib/smtp_reply';
 import { replyText } from '../../lib/smtp_reply';
 import { word } from '../../lib/syslog';
-import { EsmtpParams, MirroredSession } from '../../session/mirrored_session';
+import { AuthNotCarried, EsmtpParams, MirroredSession, ReopenAuth } from '../../session/mirrored_session';
 import { finalDotAt } from '../shared/haraka';
 import { noteNextHopSize } from '../shared/next_hop_size';
 import type { Address, Connection, Next, Plugin, Transaction } from '../shared/haraka';
@@ -99,6 +99,21 @@ export function own_replies(this: ForwardPlugin, next: Next, connection: Connect
   next();
 }
 
+function portOf(port: unknown): number | undefined {
+  const n = Number(port);
+  return Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
+}
+
+/** The server session was opened again: whether the client's authentication went with it (never as whom). */
+function reopenLog(plugin: Plugin, connection: Connection, auth: ReopenAuth): void {
+  const log = relayLog(plugin, connection);
+  if (auth === 'none') return log.info('mail server session reopened (the server had closed it)');
+  if (auth === 'carried') return log.info('mail server session reopened, the client\'s authentication carried over (XCLIENT LOGIN)');
+  log.warning('mail server session reopened, the client\'s authentication could not be carried over '
+    + `(${auth === 'no-login' ? 'the server offers no XCLIENT LOGIN' : 'its SASL mechanism names no login'}): `
+    + 'the client is told 421 to authenticate again');
+}
+
 /** At connect: the server session (XCLIENT), and the server's greeting for the client. */
 export function open_session(this: ForwardPlugin, next: Next, connection: Connection): void {
   // the configuration in force for each new session: a reload changes the server for the sessions after it
@@ -116,6 +131,8 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
   const run = async (): Promise<void> => {
     const name = await confirmedName(connection.remote.ip, connection.remote.host);
     if (refuseProxy()) return;
+    // the client left during the lookup: its disconnect hook has run, and would never close a session opened now
+    if (connection.remote.closed) return next();
     const session = new MirroredSession({
       host: config.server_addr!,
       port: config.server_port!,
@@ -128,7 +145,16 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
       connectTimeoutMs: SERVER_CONNECT_MS,
       commandTimeoutMs: SERVER_COMMAND_MS,
       onProtocol: (direction, line) => connection.logprotocol(this, `${direction}: ${line}`),
-    }, { addr: connection.remote.ip, name, reverseName: name ? undefined : reverseName(connection.remote.host) });
+      onReopen: (auth) => reopenLog(this, connection, auth),
+    }, {
+      addr: connection.remote.ip,
+      name,
+      reverseName: name ? undefined : reverseName(connection.remote.host),
+      // behind PROXY, Haraka has set these from the PROXY line (the client's port, the balancer's address)
+      port: portOf(connection.remote.port),
+      destAddr: connection.local.ip || undefined,
+      destPort: portOf(connection.local.port),
+    });
     connection.notes[SESSION] = session;
     const greeting = await session.open();
     if (refuseProxy()) return session.close();
@@ -138,7 +164,10 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
       ['event', word('server_session_opened')], ['session', word(connection.uuid)], ['server', word(session.where)],
       ['handover', word(session.handover)], ['greeting', greeting.code],
     ]);
-    if (connection.remote.closed) return next();
+    if (connection.remote.closed) {
+      session.close();
+      return next();
+    }
     adaptConnection(connection, session);
     // a 554 greeting: Haraka then answers 503 to all but QUIT, as RFC 5321 3.1 wants (a 421 closes)
     if (greeting.code !== 220) return next(greeting.code < 500 ? constants.denysoftdisconnect : constants.deny, exactReply(greeting));
@@ -150,11 +179,7 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
       // the same fault for every client until the operator fixes it: said once a minute, not per connection
       if (Date.now() - lastHandoverError >= HANDOVER_ERROR_EVERY_MS) {
         lastHandoverError = Date.now();
-        relayLog(this, connection).error(/refused the relay's EHLO/.test(err.message)
-          ? `${err.message}: set helo_name in [smtp] to a fully qualified name the mail server accepts`
-          : `${err.message}: every client would reach the server as the relay. Authorize the relay for XCLIENT `
-            + '(Postfix: smtpd_authorized_xclient_hosts), or set server_trusts_relay = no in [smtp] '
-            + 'if the server treats the relay as untrusted');
+        relayLog(this, connection).error(handoverFix(err));
       }
       return next(constants.denysoftdisconnect, HarakaDsn.create(421, 'Mail server does not accept this relay, try again later', 3, 0));
     }
@@ -164,6 +189,21 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
     relayMetrics.serverFailure('connect');
     next(constants.denysoftdisconnect, HarakaDsn.create(421, 'Mail server unavailable, try again later', 4, 1));
   });
+}
+
+/** The handover error as the operator must read it: what to change, and where. */
+function handoverFix(err: HandoverRefused): string {
+  switch (err.fix) {
+    case 'ehlo':
+      return `${err.message}: set helo_name in [smtp] to a fully qualified name the mail server accepts`;
+    case 'ipv6':
+      return `${err.message}: the mail server must accept IPv6 addresses for IPv6 clients `
+        + '(Postfix: inet_protocols = all, or ipv4, ipv6), or the relay must listen on IPv4 only';
+    default:
+      return `${err.message}: every client would reach the server as the relay. Authorize the relay for XCLIENT `
+        + '(Postfix: smtpd_authorized_xclient_hosts), or set server_trusts_relay = no in [smtp] '
+        + 'if the server treats the relay as untrusted';
+  }
 }
 
 interface HarakaConnection extends Connection {
@@ -416,14 +456,16 @@ function step(plugin: Plugin, connection: Connection, next: Next, call: (s: Mirr
       if (success === constants.cont) return next();
       next(success, exactReply(reply));
     })
-    .catch((err: Error) => unavailable(plugin, connection, next, err));
+    .catch((err: Error) => unavailable(plugin, connection, next, err, success === constants.deny));
 }
 
-function unavailable(plugin: Plugin, connection: Connection, next: Next, err: Error): void {
-  relayLog(plugin, connection).error(err.message);
+/** `viaDeny`: the hook answers only on the deny path (NOOP, unrecognized verbs): a 421 must close there too */
+function unavailable(plugin: Plugin, connection: Connection, next: Next, err: Error, viaDeny = false): void {
+  // (a lost authentication was logged as a warning when the session was reopened)
+  if (!(err instanceof AuthNotCarried)) relayLog(plugin, connection).error(err.message);
   const reply = err instanceof DownstreamError ? err.reply : undefined;
   if (connection.remote.closed) return;
-  if (reply) return next(refusal(reply), exactReply(reply));
+  if (reply) return next(refusal(reply, viaDeny ? constants.denydisconnect : constants.denysoftdisconnect), exactReply(reply));
   relayMetrics.serverFailure('session');
   next(constants.denysoft, HarakaDsn.create(451, 'Mail server unavailable, try again later', 4, 4));
 }

@@ -1,0 +1,225 @@
+// How the relay hands its client over to a real Postfix 3.7 (issue 24), each
+// against a direct session with the same Postfix: a client that authenticated
+// stays authenticated when the relay must reopen the server session (Postfix
+// closed it idle: smtpd_timeout), by XCLIENT LOGIN, or is told 421 to
+// authenticate again where the server offers no LOGIN; XCLIENT carries the
+// client's port and the address and port it connected to; a client name
+// without a dot goes as NAME, as Postfix itself would have it; an IPv6 client
+// with a server that reads IPv4 only is an error log naming inet_protocols.
+
+import assert from 'node:assert/strict';
+import dns from 'node:dns';
+import { Clamd, startClamd } from '../support/clamd';
+import { PostfixServer, smtpdClients, startPostfixServer } from '../support/postfix_server';
+import { eventually } from '../support/processes';
+import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
+import { EHLO_POSTFIX_LIKE, ScriptedServer } from '../support/scripted_server';
+import { Sink } from '../support/sink';
+import { SmtpTestClient } from '../support/smtp_client';
+import { Tap } from '../support/tap';
+
+const OUTSIDE = '127.0.0.2';
+const USER = 'alice';
+const PASSWORD = 'Secret-Pass-24';
+const PLAIN = Buffer.from(`\0${USER}\0${PASSWORD}`).toString('base64');
+/** Postfix closes an idle session after this long (its smtpd_timeout) */
+const IDLE_S = 2;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const show = (r: { code: number; lines: string[] }): string => `${r.code} ${r.lines.join(' / ')}`;
+
+async function relayFor(serverPort: number, clamdSocket: string, smtp: Record<string, string | number> = {}): Promise<Relay> {
+  const port = await freePort();
+  return startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort, clamdSocket, smtp }))], port);
+}
+
+async function session(port: number, localAddress = OUTSIDE, host?: string): Promise<SmtpTestClient> {
+  const client = await SmtpTestClient.connect(port, localAddress, host);
+  const greeting = await client.read();
+  assert.equal(greeting.code, 220, show(greeting));
+  assert.equal((await client.command('EHLO client.example')).code, 250);
+  return client;
+}
+
+describe('the client handed over to a real Postfix (XCLIENT)', function () {
+  this.timeout(120_000);
+  let clamd: Clamd;
+  let sink: Sink;
+  let postfix: PostfixServer;
+  before(async () => {
+    clamd = await startClamd();
+    sink = new Sink();
+    await sink.start();
+    postfix = await startPostfixServer({
+      deliverTo: sink.port,
+      sasl: { [USER]: PASSWORD },
+      main: { smtpd_timeout: `${IDLE_S}s`, smtpd_client_port_logging: 'yes' },
+    });
+  });
+  after(async () => {
+    await postfix?.stop();
+    await sink?.stop();
+    await clamd?.stop();
+  });
+
+  describe('AUTH across a reopened server session', () => {
+    it('a client that authenticated is still authenticated after Postfix closed the idle session: XCLIENT LOGIN', async () => {
+      // directly: authenticated, the client may relay; not authenticated, Relay access denied
+      const direct = await session(postfix.port);
+      const refused = await direct.send('a@client.example', ['user@elsewhere.example'], 'Subject: x\r\n\r\nx\r\n');
+      assert.equal(refused.rcpts[0].code, 554, show(refused.rcpts[0]));
+      assert.equal((await direct.command('RSET')).code, 250);
+      const directAuth = await direct.command(`AUTH PLAIN ${PLAIN}`);
+      assert.equal(directAuth.code, 235, show(directAuth));
+      assert.equal((await direct.command('MAIL FROM:<a@client.example>')).code, 250);
+      const directRcpt = await direct.command('RCPT TO:<user@elsewhere.example>');
+      assert.equal(directRcpt.code, 250, show(directRcpt));
+      await direct.command('QUIT');
+
+      const relay = await relayFor(postfix.port, clamd.socket, { syslog_class: '"error:warning:summary:info"' });
+      try {
+        const client = await session(relay.port);
+        const auth = await client.command(`AUTH PLAIN ${PLAIN}`);
+        assert.deepEqual(auth, directAuth, 'the 235 is the server\'s');
+        const mark = postfix.mark();
+        // Postfix times the idle session out (421 4.4.2 ... timeout exceeded) and closes it
+        await eventually(() => /timeout after AUTH from/.test(postfix.logSince(mark)), (IDLE_S + 10) * 1000);
+        const sent = await client.send(
+          'a@client.example', ['user@elsewhere.example'],
+          'Subject: after the reopen\r\nMessage-ID: <reopen@handover.test>\r\n\r\nhello\r\n',
+        );
+        assert.deepEqual(sent.rcpts[0], directRcpt, `the relayed recipient as directly: ${show(sent.rcpts[0])}`);
+        assert.equal(sent.data?.code, 250, show(sent.data ?? { code: 0, lines: [] }));
+        await client.command('QUIT');
+        await postfix.settle();
+        const log = postfix.logSince(mark);
+        const client1 = `client=unknown\\[${OUTSIDE.replace(/\./g, '\\.')}\\]:\\d+`;
+        assert.match(log, new RegExp(`${client1}, sasl_method=XCLIENT, sasl_username=${USER}`), log);
+        assert.ok(sink.messages.some((m) => m.data.includes('<reopen@handover.test>')), 'delivered');
+        await eventually(() => /session reopened, the client's authentication carried over \(XCLIENT LOGIN\)/.test(relay.output()), 5000);
+        // no credential and no login name in the relay's log
+        assert.ok(!relay.output().includes(PASSWORD) && !relay.output().includes(PLAIN), 'a credential in the log');
+        assert.ok(!new RegExp(`LOGIN=${USER}|\\b${USER}\\b`).test(relay.output()), 'the login name in the log');
+      } finally {
+        await relay.stop();
+      }
+    });
+  });
+
+  describe('XCLIENT attributes', () => {
+    it("PORT, DESTADDR and DESTPORT: Postfix logs the client's own port, as directly", async () => {
+      const tap = new Tap(postfix.port);
+      await tap.start();
+      const relay = await relayFor(tap.port, clamd.socket);
+      try {
+        const mark = postfix.mark();
+        const direct = await session(postfix.port);
+        const directPort = direct.localPort;
+        await direct.command('QUIT');
+        const client = await session(relay.port);
+        const clientPort = client.localPort;
+        const { data } = await client.send('a@client.example', ['user@example.org'], 'Subject: port\r\n\r\nhello\r\n');
+        assert.equal(data?.code, 250);
+        await client.command('QUIT');
+        await postfix.settle();
+        const log = postfix.logSince(mark);
+        assert.ok(log.includes(`connect from unknown[${OUTSIDE}]:${directPort}`), log);
+        assert.ok(log.includes(`client=unknown[${OUTSIDE}]:${clientPort}`), `Postfix logs the relay's client port:\n${log}`);
+        // (the relay's start-up probe connected from 127.0.0.1 first)
+        const xclient = tap.commands().find((c) => c.startsWith(`XCLIENT ADDR=${OUTSIDE} `));
+        assert.equal(xclient, `XCLIENT ADDR=${OUTSIDE} NAME=[UNAVAILABLE] `
+          + `PORT=${clientPort} DESTADDR=127.0.0.1 DESTPORT=${relay.port}`);
+        assert.ok(!/Bad \w+ syntax/.test(log), log);
+      } finally {
+        await relay.stop();
+        await tap.stop();
+      }
+    });
+
+    it('a client name without a dot that resolves back (from /etc/hosts) goes as NAME, where Postfix itself would log it', async () => {
+      // the name Haraka reads for 127.0.0.1 (c-ares: /etc/hosts), as the relay confirms it
+      const [ptr] = await dns.promises.reverse('127.0.0.1').catch(() => [] as string[]);
+      const back = ptr ? await dns.promises.lookup(ptr, { all: true }).catch(() => []) : [];
+      assert.ok(ptr && !ptr.includes('.') && back.some((a) => a.address === '127.0.0.1'),
+        `this test needs a dotless name for 127.0.0.1 in /etc/hosts (PTR ${ptr})`);
+      const relay = await relayFor(postfix.port, clamd.socket);
+      try {
+        const mark = postfix.mark();
+        const client = await session(relay.port, '127.0.0.1');
+        const { data } = await client.send('a@client.example', ['user@example.org'], 'Subject: name\r\n\r\nhello\r\n');
+        assert.equal(data?.code, 250);
+        await client.command('QUIT');
+        await postfix.settle();
+        const log = postfix.logSince(mark);
+        assert.ok(smtpdClients(log).includes(`${ptr}[127.0.0.1]`), log);
+      } finally {
+        await relay.stop();
+      }
+    });
+
+    it("an IPv6 client with Postfix on IPv4 only (inet_protocols = ipv4): 421, and the error log names inet_protocols", async () => {
+      const port = await freePort();
+      const relay = await startRelay(
+        ['--config', writeEsetsCfg(esetsCfg(port, { serverPort: postfix.port, clamdSocket: clamd.socket, smtp: { listen_addr: '"::"' } }))],
+        port,
+      );
+      try {
+        const client = await SmtpTestClient.connect(port, undefined, '::1');
+        const greeting = await client.read();
+        assert.equal(greeting.code, 421, show(greeting));
+        assert.ok(await eventually(() => /cannot read the client's IPv6 address/.test(relay.output()), 5000), relay.output().slice(-2000));
+        const line = relay.output().split('\n').find((l) => l.includes("cannot read the client's IPv6 address"))!;
+        assert.match(line, /Bad ADDR syntax: IPV6:::1/);
+        assert.match(line, /inet_protocols = all/);
+        assert.doesNotMatch(line, /smtpd_authorized_xclient_hosts/);
+      } finally {
+        await relay.stop();
+      }
+    });
+  });
+});
+
+describe('AUTH across a reopened session, with a server that offers no XCLIENT LOGIN', function () {
+  this.timeout(60_000);
+  let clamd: Clamd;
+  before(async () => { clamd = await startClamd(); });
+  after(() => clamd?.stop());
+
+  for (const [what, ehlo, authLine, why] of [
+    ['no LOGIN in XCLIENT', EHLO_POSTFIX_LIKE.map((l) => (l.startsWith('XCLIENT') ? 'XCLIENT NAME ADDR PROTO HELO' : l)),
+      `AUTH PLAIN ${Buffer.from('\0u\0p').toString('base64')}`, 'the server offers no XCLIENT LOGIN'],
+    ['a login acting as another identity (PLAIN authzid)', EHLO_POSTFIX_LIKE,
+      `AUTH PLAIN ${Buffer.from('other\0u\0p').toString('base64')}`, 'its SASL mechanism names no login'],
+  ] as const) {
+    it(`${what}: the client gets 421 4.7.0 to authenticate again, the server never sees its command`, async () => {
+      const scripted = new ScriptedServer({ auth: { user: 'u', password: 'p' }, ehlo: [...ehlo] });
+      await scripted.start();
+      const relay = await relayFor(scripted.port, clamd.socket);
+      try {
+        // a client that never authenticated, beside it: it goes on in its reopened session
+        const bystander = await session(relay.port);
+        const client = await session(relay.port);
+        assert.equal((await client.command(authLine)).code, 235);
+        // the server closes the idle session
+        await scripted.down();
+        await scripted.up();
+        scripted.reset();
+        // (the relay has seen its server session end)
+        await sleep(300);
+        const mail = await client.command('MAIL FROM:<a@client.example>');
+        assert.equal(mail.code, 421, show(mail));
+        assert.match(mail.lines.join(' '), /^4\.7\.0 .*authenticate again/);
+        assert.ok(await eventually(() => client.closed), 'the client session stays open after the 421');
+        assert.ok(!scripted.commands().some((c) => /^MAIL/i.test(c)), scripted.commands().join(' / '));
+        await eventually(() => /could not be carried over/.test(relay.output()), 5000);
+        assert.ok(relay.output().includes(why), relay.output().slice(-2000));
+        const other = await bystander.command('MAIL FROM:<b@client.example>');
+        assert.equal(other.code, 250, `a client that never authenticated: ${show(other)}`);
+        bystander.end();
+      } finally {
+        await relay.stop();
+        await scripted.stop();
+      }
+    });
+  }
+});
