@@ -8,6 +8,7 @@
 // with a server that reads IPv4 only is an error log naming inet_protocols.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import dns from 'node:dns';
 import { Clamd, startClamd } from '../support/clamd';
 import { PostfixServer, smtpdClients, startPostfixServer } from '../support/postfix_server';
@@ -25,7 +26,15 @@ const PLAIN = Buffer.from(`\0${USER}\0${PASSWORD}`).toString('base64');
 /** Postfix closes an idle session after this long (its smtpd_timeout) */
 const IDLE_S = 2;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Whether some socket on this host to 127.0.0.1:`port` is in CLOSE_WAIT (its peer closed, it has not yet). */
+function halfClosedTo(port: number): boolean {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  return fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).some((row) => {
+    const f = row.trim().split(/\s+/);
+    // remote address, then the state: 08 is CLOSE_WAIT
+    return f[2] === `0100007F:${hex}` && f[3] === '08';
+  });
+}
 const show = (r: { code: number; lines: string[] }): string => `${r.code} ${r.lines.join(' / ')}`;
 
 async function relayFor(serverPort: number, clamdSocket: string, smtp: Record<string, string | number> = {}): Promise<Relay> {
@@ -204,8 +213,8 @@ describe('AUTH across a reopened session, with a server that offers no XCLIENT L
         await scripted.down();
         await scripted.up();
         scripted.reset();
-        // (the relay has seen its server session end)
-        await sleep(300);
+        // (the relay has seen its server sessions end: none of its sockets to the server is left half-closed)
+        assert.ok(await eventually(() => !halfClosedTo(scripted.port), 10_000), 'the relay never closed its side');
         const mail = await client.command('MAIL FROM:<a@client.example>');
         assert.equal(mail.code, 421, show(mail));
         assert.match(mail.lines.join(' '), /^4\.7\.0 .*authenticate again/);
