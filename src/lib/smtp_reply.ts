@@ -46,7 +46,15 @@ export function parseEhloCapabilities(reply: SmtpReply): Map<string, string> {
   return caps;
 }
 
-/** xtext encoding (RFC 3461) for XCLIENT/XFORWARD attribute values. */
+/**
+ * xtext encoding (RFC 3461) for XCLIENT/XFORWARD attribute values: of the value's UTF-8 bytes (a character
+ * code above 0xFF written as `+XXXX` would be read back as one byte and two letters: another name).
+ */
 export function xtext(value: string): string {
-  return value.replace(/[^\x21-\x7e]|[+=]/g, (c) => `+${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+  let out = '';
+  for (const byte of Buffer.from(value, 'utf8')) {
+    const plain = byte >= 0x21 && byte <= 0x7e && byte !== 0x2b && byte !== 0x3d;
+    out += plain ? String.fromCharCode(byte) : `+${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
 }

@@ -26,4 +26,13 @@ describe('SMTP replies', () => {
     assert.equal(xtext('a+b=c d'), 'a+2Bb+3Dc+20d');
     assert.equal(xtext('[127.0.0.1]'), '[127.0.0.1]');
   });
+
+  it('xtext-encodes the UTF-8 bytes of characters beyond ASCII (never a code unit the reader takes as a byte and letters)', () => {
+    assert.equal(xtext('jos\u00e9'), 'jos+C3+A9');
+    assert.equal(xtext('\u61d0min'), '+E6+87+90min');
+    // decoding it as RFC 3461 says gives the value back
+    const decoded = (x: string): string => Buffer.from(x.replace(/\+([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1')
+      .toString('utf8');
+    for (const v of ['jos\u00e9', '\u61d0min', 'a+b=c d', '\u{1f600}x']) assert.equal(decoded(xtext(v)), v);
+  });
 });
