@@ -24,11 +24,6 @@ export interface ClientIdentity {
   /** the address and port the client connected to: the relay's, or behind PROXY the balancer's (XCLIENT DESTADDR/DESTPORT) */
   destAddr?: string;
   destPort?: number;
-  /**
-   * the SASL login name the client authenticated as, to hand over again
-   * (XCLIENT LOGIN) when the session is reopened; never logged
-   */
-  login?: string;
   /** the client's HELO/EHLO name, once it said one */
   helo?: string;
   proto?: 'SMTP' | 'ESMTP';
@@ -275,10 +270,7 @@ export class DownstreamSession {
   private async handOverClient(): Promise<void> {
     if (!this.opts.client) return;
     if (this.capabilities.has('XCLIENT')) {
-      const attributes = this.attributes('XCLIENT');
-      // the login name is the client's: not for the protocol log
-      const reply = await this.command(`XCLIENT ${attributes.join(' ')}`, undefined,
-        `XCLIENT ${attributes.map((a) => a.replace(/^LOGIN=.*/, 'LOGIN=****')).join(' ')}`);
+      const reply = await this.command(`XCLIENT ${this.attributes('XCLIENT').join(' ')}`);
       // XCLIENT starts the session over and its reply is the new session's greeting: 220 (Postfix; others
       // say 250), or 554/421 when the server refuses the client itself; anything else refuses XCLIENT
       if (reply.code < 300 || reply.code === 554 || reply.code === 421) {
@@ -301,11 +293,6 @@ export class DownstreamSession {
     if (this.capabilities.has('XFORWARD')) this.clientHandover = 'XFORWARD';
   }
 
-  /** The server offers this XCLIENT attribute (upper case) to the relay. */
-  xclientOffers(attribute: string): boolean {
-    return (this.capabilities.get('XCLIENT') ?? '').toUpperCase().split(/\s+/).includes(attribute);
-  }
-
   /** The attributes of the client that the server offers for `verb`, xtext-encoded. */
   private attributes(verb: 'XCLIENT' | 'XFORWARD'): string[] {
     const client = this.opts.client;
@@ -324,7 +311,6 @@ export class DownstreamSession {
         PORT: port,
         DESTADDR: destAddr,
         DESTPORT: destAddr === undefined || client.destPort === undefined ? undefined : String(client.destPort),
-        LOGIN: client.login,
       }
       : { ADDR: addr, NAME: client.name ?? '[UNAVAILABLE]', PORT: port, HELO: client.helo, PROTO: client.proto };
     const offered = new Set((this.capabilities.get(verb) ?? '').toUpperCase().split(/\s+/));

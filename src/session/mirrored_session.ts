@@ -11,31 +11,28 @@
 // The server is opened at connect and judges the real client: XCLIENT (a
 // forward-confirmed name only), then the client's own HELO/EHLO. If it goes
 // away between transactions, the next command opens it again the same way; a
-// client that authenticated is handed over as authenticated (XCLIENT LOGIN)
-// or told 421 to authenticate again, never carried on unauthenticated.
+// client that authenticated is told 421 to authenticate again (as the server
+// closing its session would have told it), never carried on unauthenticated,
+// nor as a name the relay guessed: the server may know the client under
+// another (a realm added, a canonical form), which XCLIENT LOGIN would change.
 
 import { sizeParameter } from '../lib/message_size';
 import { clientEhloLines, loggableCommand } from '../lib/ehlo_mirror';
 import type { SmtpReply } from '../lib/smtp_reply';
 import { replyText } from '../lib/smtp_reply';
 import { ClientIdentity, DownstreamError, DownstreamSession } from '../io/downstream_session';
-import { AuthExchange, beginExchange, saslLoginName } from '../lib/sasl_login';
 import { SERVER_KEEPALIVE_MS, SERVER_KEEPALIVE_REPLY_MS, SERVER_QUIT_MS } from '../lib/timeout_budget';
 
 
 export type SessionState = 'connecting' | 'ready' | 'auth' | 'transaction' | 'closed';
 
-/**
- * What became of the client's authentication when the server session was
- * reopened: none to carry, carried (XCLIENT LOGIN), or lost because the
- * server offers no XCLIENT LOGIN or the mechanism named no login.
- */
-export type ReopenAuth = 'none' | 'carried' | 'no-login' | 'no-name';
+/** What a reopened server session means for the client: nothing (it had not authenticated), or its authentication lost. */
+export type ReopenAuth = 'none' | 'lost';
 
-/** The client authenticated and the reopened server session cannot know it: the client must authenticate again. */
+/** The client authenticated and the reopened server session does not know it: the client must authenticate again. */
 export class AuthNotCarried extends DownstreamError {
-  constructor(readonly why: ReopenAuth) {
-    super('the reopened mail server session cannot carry the client\'s authentication', {
+  constructor() {
+    super('the reopened mail server session does not know the client\'s authentication', {
       code: 421, lines: ['4.7.0 Error: session reset, please authenticate again'],
     });
   }
@@ -65,9 +62,7 @@ export class MirroredSession {
   private hello?: { verb: 'HELO' | 'EHLO'; name: string; reply: SmtpReply };
   private keepAliveTimer?: NodeJS.Timeout;
   private keepAliveReply?: Promise<unknown>;
-  /** the AUTH exchange under way: the client's responses, until the server's last reply (then dropped) */
-  private exchange?: AuthExchange;
-  /** the server answered the client's AUTH with 235 (its login name, if one could be read, is client.login) */
+  /** the server answered the client's AUTH with 235 */
   private authenticated = false;
 
   constructor(private readonly settings: MirrorSettings, readonly client: ClientIdentity) {}
@@ -131,15 +126,8 @@ export class MirroredSession {
       throw new DownstreamError('the mail server session was lost during AUTH');
     }
     const server = await this.live();
-    const response = this.state === 'auth';
-    const reply = await server.command(line, undefined, loggableCommand(line, response));
-    if (!response) this.exchange = beginExchange(line);
-    else this.exchange?.responses.push(line);
-    if (reply.code === 235 && this.exchange) {
-      this.authenticated = true;
-      this.client.login = saslLoginName(this.exchange);
-    }
-    if (reply.code !== 334) this.exchange = undefined;
+    const reply = await server.command(line, undefined, loggableCommand(line, this.state === 'auth'));
+    if (reply.code === 235) this.authenticated = true;
     this.state = reply.code === 334 ? 'auth' : 'ready';
     return reply;
   }
@@ -151,7 +139,6 @@ export class MirroredSession {
 
   /** Any other command ends an AUTH exchange (the server takes it as the answer, and says so). */
   private endAuth(): void {
-    this.exchange = undefined;
     if (this.state === 'auth') this.state = 'ready';
   }
 
@@ -186,6 +173,11 @@ export class MirroredSession {
     const server = this.server;
     if (!server?.alive || this.state !== 'transaction') throw new DownstreamError('no mail transaction open with the mail server');
     return server.command(`RCPT TO:${address}${paramText(params)}`);
+  }
+
+  /** The server went away in the middle of the client's transaction (its MAIL and RCPTs are gone with it). */
+  get transactionLost(): boolean {
+    return this.state === 'transaction' && !this.server?.alive;
   }
 
   /** The client's transaction ended without a message (RSET, or refused): the server's is reset at the next MAIL. */
@@ -261,11 +253,10 @@ export class MirroredSession {
     this.server?.close();
     const greeting = await this.open();
     if (greeting.code !== 220) throw new DownstreamError(`mail server greeting: ${greeting.code} ${replyText(greeting)}`, greeting);
-    const auth = this.reopenedAuth(this.server!);
-    this.settings.onReopen?.(auth);
-    if (auth === 'no-login' || auth === 'no-name') {
+    this.settings.onReopen?.(this.authenticated ? 'lost' : 'none');
+    if (this.authenticated) {
       this.close();
-      throw new AuthNotCarried(auth);
+      throw new AuthNotCarried();
     }
     if (this.hello) {
       const again = await this.server!.hello(this.hello.verb, this.hello.name);
@@ -274,12 +265,6 @@ export class MirroredSession {
     return this.server!;
   }
 
-  /** Whether the reopened session carries the client's authentication (open() sent LOGIN where it could). */
-  private reopenedAuth(server: DownstreamSession): ReopenAuth {
-    if (!this.authenticated) return 'none';
-    if (this.client.login === undefined) return 'no-name';
-    return server.clientHandover === 'XCLIENT' && server.xclientOffers('LOGIN') ? 'carried' : 'no-login';
-  }
 }
 
 /** The client's parameters, passed on as written (the client saw the server's own extensions). */

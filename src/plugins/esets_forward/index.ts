@@ -104,14 +104,12 @@ function portOf(port: unknown): number | undefined {
   return Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
 }
 
-/** The server session was opened again: whether the client's authentication went with it (never as whom). */
+/** The server session was opened again: whether the client, having authenticated, must do so again. */
 function reopenLog(plugin: Plugin, connection: Connection, auth: ReopenAuth): void {
   const log = relayLog(plugin, connection);
   if (auth === 'none') return log.info('mail server session reopened (the server had closed it)');
-  if (auth === 'carried') return log.info('mail server session reopened, the client\'s authentication carried over (XCLIENT LOGIN)');
-  log.warning('mail server session reopened, the client\'s authentication could not be carried over '
-    + `(${auth === 'no-login' ? 'the server offers no XCLIENT LOGIN' : 'its SASL mechanism names no login'}): `
-    + 'the client is told 421 to authenticate again');
+  log.warning('mail server session reopened (the server had closed it): the client had authenticated, '
+    + 'and is told 421 4.7.0 to authenticate again');
 }
 
 /** At connect: the server session (XCLIENT), and the server's greeting for the client. */
@@ -332,6 +330,10 @@ export function forward_rcpt(this: ForwardPlugin, next: Next, connection: Connec
  * config/plugins (haraka-plugin-clamd, a spam plugin) may read it, so it stays.
  */
 export function capture_message(this: ForwardPlugin, next: Next, connection: Connection): void {
+  // the server closed the session after the client's RCPTs: 451 now, not after the whole message (a 354 first)
+  if (sessionOf(connection)?.transactionLost) {
+    return unavailable(this, connection, next, new DownstreamError('the mail server closed the session during the transaction'));
+  }
   const txn = connection.transaction;
   if (txn) {
     captureMessage(txn);
