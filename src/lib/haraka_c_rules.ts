@@ -31,10 +31,12 @@ export interface HarakaInForce {
 /** Haraka's own default for connection.ini [max] line_length */
 export const HARAKA_LINE_LENGTH = 512;
 /**
- * The longest command line the launcher's Haraka takes: Postfix's line_length_limit. A MAIL or RCPT with
- * DSN parameters may be 500 characters over 512 (RFC 3461 section 4); Postfix takes up to 2048.
+ * The longest command line the launcher's Haraka takes, CRLF not counted: Postfix's line_length_limit. A MAIL
+ * or RCPT with DSN parameters may be 500 characters over 512 (RFC 3461 section 4).
  */
 export const COMMAND_LINE_LENGTH = 2048;
+/** connection.ini [max] line_length for it: Haraka counts the line's CRLF */
+export const LINE_LENGTH_SETTING = COMMAND_LINE_LENGTH + 2;
 
 /** Plugin names as config/plugins may write them. */
 export const CLAMD_PLUGIN_NAMES = ['clamd', 'haraka-plugin-clamd'];
@@ -78,17 +80,18 @@ export function harakaCDiagnostics(
       + 'Haraka refuses a larger SIZE= or message itself with "550 Message too big!" (no enhanced code, 550 instead of 552). '
       + `Set it to 0: message_size_limit (${config.message_size_limit}) and the server's SIZE limit messages with 552 5.3.4`);
   }
-  if (haraka.lineLength < COMMAND_LINE_LENGTH || !haraka.postel) {
+  if (haraka.lineLength < LINE_LENGTH_SETTING || !haraka.postel) {
     out.push({
       severity: 'warning', file,
       message: 'Haraka refuses commands the mail server (Postfix) takes: '
         + [
-          haraka.lineLength < COMMAND_LINE_LENGTH
-            ? `a command line over ${haraka.lineLength} characters (a RCPT with DSN's ORCPT may be 1012) gets "521 Command line too long"`
+          haraka.lineLength < LINE_LENGTH_SETTING
+            ? `a command line over ${haraka.lineLength - 2} characters (a RCPT with DSN's ORCPT may be 1012) `
+              + 'gets "521 Command line too long"'
             : '',
           haraka.postel ? '' : 'an address with a local part over 64 octets (VERP, SRS bounce addresses) gets 501',
         ].filter(Boolean).join('; ')
-        + `. The launcher sets config/connection.ini [max] line_length = ${COMMAND_LINE_LENGTH} and [main] postel = true`,
+        + `. The launcher sets config/connection.ini [max] line_length = ${LINE_LENGTH_SETTING} and [main] postel = true`,
     });
   }
   if (set('daemon_user')) {

@@ -68,8 +68,10 @@ export function postfixReplyFor(code: number, msg: unknown, commandLine: string)
 /**
  * `MAIL FROM:< a@b >` / `RCPT TO:<a@b >` with white space inside the brackets,
  * which Postfix reads as `<a@b>` and Haraka's address parser refuses (501): the
- * line with that space removed. Any other line is returned as it is.
+ * line with that space removed. Any other line is returned as it is, and so is
+ * an address with a quoted part (a `>` or a space inside quotes is the address's
+ * own: `<"us er >"@x>` is another mailbox than `<"us er>"@x>`).
  */
 export function trimmedAddressArgs(args: string): string {
-  return args.replace(/^((?:FROM|TO):[ \t]*<)[ \t]*([^<>]*?)[ \t]*>/i, '$1$2>');
+  return args.replace(/^((?:FROM|TO):[ \t]*<)[ \t]*([^<>"]*?)[ \t]*>/i, '$1$2>');
 }

@@ -126,9 +126,12 @@ export class MirroredSession {
       throw new DownstreamError('the mail server session was lost during AUTH');
     }
     const server = await this.live();
-    const reply = await server.command(line, undefined, loggableCommand(line, this.state === 'auth'));
+    const response = this.state === 'auth';
+    if (!response) await this.resetEnded(server);
+    const reply = await server.command(line, undefined, loggableCommand(line, response));
     if (reply.code === 235) this.authenticated = true;
-    this.state = reply.code === 334 ? 'auth' : 'ready';
+    // (AUTH refused inside a transaction leaves the transaction as it was)
+    this.state = reply.code === 334 ? 'auth' : this.state === 'transaction' ? 'transaction' : 'ready';
     return reply;
   }
 
@@ -146,7 +149,19 @@ export class MirroredSession {
   async verb(line: string): Promise<SmtpReply> {
     this.endAuth();
     const server = await this.live();
+    await this.resetEnded(server);
     return server.command(line);
+  }
+
+  /**
+   * A transaction the client ended (RSET, a refusal) is still open at the server until the next command that
+   * needs it closed: RSET first (Postfix refuses MAIL, AUTH and ETRN inside a transaction).
+   */
+  private async resetEnded(server: DownstreamSession): Promise<void> {
+    if (!server.inTransaction || this.state === 'transaction') return;
+    const rset = await server.command('RSET');
+    if (rset.code !== 250) throw new DownstreamError(`mail server refused RSET: ${rset.code} ${replyText(rset)}`);
+    server.inTransaction = false;
   }
 
   async mail(address: string, params: EsmtpParams): Promise<SmtpReply> {
@@ -154,12 +169,9 @@ export class MirroredSession {
     // a NOOP of the last transaction still out: its reply first (RSET is never pipelined behind it)
     await this.stopKeepAlive();
     const server = await this.live();
-    // a transaction the client ended (RSET, a refusal) is still open at the server
-    if (server.inTransaction) {
-      const rset = await server.command('RSET');
-      if (rset.code !== 250) throw new DownstreamError(`mail server refused RSET: ${rset.code} ${replyText(rset)}`);
-      server.inTransaction = false;
-    }
+    // (a MAIL starts the client's transaction: any before it has ended)
+    if (this.state === 'transaction') this.state = 'ready';
+    await this.resetEnded(server);
     await server.forwardClient();
     const reply = await server.command(`MAIL FROM:${address}${paramText(params)}`);
     if (reply.code === 250) {

@@ -71,6 +71,10 @@ describe('command and address limits as Postfix has them (real Postfix, direct a
       name: 'a RCPT with NOTIFY and ORCPT, 1012 characters (512 + the 500 of RFC 3461)',
       from: 's@example.net', rcpt: rcptLine('user@example.org', 1012),
     },
+    {
+      name: 'a RCPT line of 2048 characters (Postfix\'s line_length_limit)',
+      from: 's@example.net', rcpt: rcptLine('user@example.org', 2048),
+    },
   ];
   for (const { name, from, rcpt } of cases) {
     it(`${name}: the same replies as Postfix directly, and delivered`, async () => {

@@ -209,6 +209,22 @@ describe('Haraka\'s own replies are the server\'s; commands pipelined after the 
       assert.ok(!tap.commands().includes('DATA'), tap.commands().join(' / '));
     });
 
+    it('ETRN and AUTH after RSET (and after a refused recipient) are answered as directly, not "transaction in progress"', async () => {
+      const plain = Buffer.from('\0user\0S3cret-pw').toString('base64');
+      const replies = await asDirect([
+        EHLO, MAIL, RCPT, { send: 'RSET' }, { send: 'ETRN example.org' },
+        MAIL, { send: 'RCPT TO:<u@elsewhere.test>' }, { send: 'RSET' }, { send: `AUTH PLAIN ${plain}` },
+      ]);
+      assert.match(replies[4][0], /^250 /, replies[4][0]);
+      // (whatever this Postfix's SASL answers, as directly: never the 503 of a transaction left open at the server)
+      assert.doesNotMatch(replies[8][0], /^503 /, replies[8][0]);
+    });
+
+    it('a quoted local part holding a space and `>` reaches the server as written', async () => {
+      await asDirect([EHLO, MAIL, { send: 'RCPT TO:<"us er >"@example.org>' }]);
+      assert.ok(tap.commands().includes('RCPT TO:<"us er >"@example.org>'), tap.commands().join(' / '));
+    });
+
     it('an unknown verb and an empty line: 500 5.5.2 Error: command not recognized / bad syntax', async () => {
       const replies = await asDirect([EHLO, { send: 'FOO bar' }, { send: '' }]);
       assert.deepEqual(replies.slice(1), [['500 5.5.2 Error: command not recognized\r\n'], ['500 5.5.2 Error: bad syntax\r\n']]);

@@ -9,7 +9,7 @@ import { harakaCDiagnostics, HarakaInForce } from '../../src/lib/haraka_c_rules'
 import { decideAv, describeAv, wasScanned } from '../../src/lib/policy';
 
 const HARAKA: HarakaInForce = {
-  listen: '127.0.0.1:2525', nodes: 1, addReceived: false, proxyHosts: [], maxBytes: 0, lineLength: 2048, postel: true,
+  listen: '127.0.0.1:2525', nodes: 1, addReceived: false, proxyHosts: [], maxBytes: 0, lineLength: 2050, postel: true,
   plugins: ['esets_connection_limits', 'esets_forward', 'esets_policy'],
 };
 
@@ -64,11 +64,11 @@ describe('haraka -c: commands and addresses Haraka refuses where Postfix takes t
   it("Haraka's defaults (line_length 512, postel false): one warning naming both and what the launcher sets", () => {
     const out = diagnose('[smtp]\n', { lineLength: 512, postel: false });
     assert.equal(out.length, 1);
-    assert.match(out[0], /over 512 characters .*521 Command line too long.*local part over 64 octets.*501.*line_length = 2048 and \[main\] postel = true/);
+    assert.match(out[0], /over 510 characters .*521 Command line too long.*local part over 64 octets.*501.*line_length = 2050 and \[main\] postel = true/);
   });
 
   it('each setting alone, and none with the launcher\'s', () => {
-    assert.match(diagnose('[smtp]\n', { lineLength: 1000 })[0], /over 1000 characters/);
+    assert.match(diagnose('[smtp]\n', { lineLength: 1000 })[0], /over 998 characters/);
     assert.doesNotMatch(diagnose('[smtp]\n', { lineLength: 1000 })[0], /64 octets/);
     assert.match(diagnose('[smtp]\n', { postel: false })[0], /^undefined: undefined: Haraka refuses commands .*64 octets/);
     assert.deepEqual(diagnose('[smtp]\n', { lineLength: 4096, postel: true }), []);

@@ -68,6 +68,9 @@ describe("Haraka's own replies in Postfix's words", () => {
     assert.equal(trimmedAddressArgs('from: <\ta@b\t> BODY=8BITMIME'), 'from: <a@b> BODY=8BITMIME');
     assert.equal(trimmedAddressArgs('FROM:< >'), 'FROM:<>');
     assert.equal(trimmedAddressArgs('TO:<"a b"@x>'), 'TO:<"a b"@x>');
+    // quoted parts are the address's own, spaces and `>` included: never changed
+    assert.equal(trimmedAddressArgs('TO:<"us er >"@example.org>'), 'TO:<"us er >"@example.org>');
+    assert.equal(trimmedAddressArgs('TO:<"us>er"@example.org >'), 'TO:<"us>er"@example.org >');
     assert.equal(trimmedAddressArgs('TO:<a@x> ORCPT=rfc822;< b@y >'), 'TO:<a@x> ORCPT=rfc822;< b@y >');
     assert.equal(trimmedAddressArgs('TO:r@x'), 'TO:r@x');
   });
