@@ -13,14 +13,13 @@
 // the socket reads only when neither Haraka nor we hold it, so we never resume
 // a socket Haraka paused, nor Haraka one we hold over the bound.
 
-import fs from 'node:fs';
-import path from 'node:path';
 import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
 import type { ClientDeadlines, Overdue } from '../../lib/client_deadline';
 import { overdueText, sessionCutAllowed } from '../../lib/client_deadline';
 import type { Connection } from './haraka';
 import { clientTimerOf } from './client_timeout';
+import { toWrap } from './haraka_internals';
 
 export const INPUT_BOUND = 64 * 1024;
 export const OUTPUT_BOUND = 64 * 1024;
@@ -64,24 +63,6 @@ interface HarakaInternals {
   disconnect(): void;
 }
 
-let harakaMajor: number | undefined | null = null;
-
-/** Haraka's major version, from its package.json; undefined where it cannot be read. */
-export function harakaVersionMajor(): number | undefined {
-  if (harakaMajor !== null) return harakaMajor;
-  harakaMajor = undefined;
-  const from = [require.main?.filename ? path.dirname(require.main.filename) : process.cwd(), process.cwd(), __dirname];
-  try {
-    const file = require.resolve('Haraka/package.json', { paths: from });
-    const version = (JSON.parse(fs.readFileSync(file, 'utf8')) as { version?: unknown }).version;
-    const major = typeof version === 'string' ? Number(version.split('.')[0]) : NaN;
-    if (Number.isInteger(major)) harakaMajor = major;
-  } catch {
-    // not found: unknown version, nothing is wrapped
-  }
-  return harakaMajor;
-}
-
 function internalsOf(connection: Connection): HarakaInternals | undefined {
   const c = connection as unknown as Partial<HarakaInternals>;
   const client = c.client as Partial<ClientSocket> | undefined;
@@ -91,8 +72,6 @@ function internalsOf(connection: Connection): HarakaInternals | undefined {
     && typeof client?.pause === 'function' && typeof client.resume === 'function' && typeof client.once === 'function';
   return ok ? c as HarakaInternals : undefined;
 }
-
-let warned = false;
 
 /** PROXY protocol version 2's fixed signature */
 const PROXY_V2_SIGNATURE = Buffer.from('\r\n\r\n\0\r\nQUIT\n', 'latin1');
@@ -118,18 +97,11 @@ export function unlistedProxyLine(connection: Connection): boolean {
 export function boundClientInput(
   connection: Connection, limits: ClientLimits, warn: (msg: string) => void, onCut?: (reason: string) => void,
 ): void {
-  if (connection.notes[INSTALLED]) return;
-  const conn = internalsOf(connection);
-  const major = harakaVersionMajor();
-  if (!conn || major !== 3) {
-    if (!warned) {
-      warned = true;
-      warn(`client input not bounded: Haraka ${major ?? 'of unknown version'} is not the Haraka 3 this relay wraps`
-        + (conn ? '' : ' (its connection lacks process_data, _process_data, current_data or client pause/resume)'));
-    }
-    return;
-  }
-  connection.notes[INSTALLED] = true;
+  const conn = toWrap(connection, {
+    note: INSTALLED, internals: internalsOf, notDone: 'client input not bounded',
+    needs: 'process_data, _process_data, current_data or client pause/resume',
+  }, warn);
+  if (!conn) return;
   const timer = clientTimerOf(connection);
   const socket = conn.client;
   const pauseSocket = socket.pause.bind(socket);

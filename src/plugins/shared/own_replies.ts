@@ -19,7 +19,7 @@
 //   (Haraka appends its transaction id).
 
 import { NESTED_MAIL, postfixReplyFor, trimmedAddressArgs } from '../../lib/haraka_replies';
-import { harakaVersionMajor } from './client_input';
+import { toWrap } from './haraka_internals';
 import type { Connection, Transaction } from './haraka';
 
 const INSTALLED = 'esets_relay.own_replies';
@@ -65,25 +65,16 @@ function linesOf(msg: unknown): unknown[] {
   return Array.isArray(msg) ? msg : [msg];
 }
 
-let warned = false;
-
 /**
  * Haraka's own replies in the server's words, for this connection (connect_init).
  * Where Haraka is not the one this module knows (version 3, the internals above), it warns once and does nothing.
  */
 export function answerAsServer(connection: Connection, warn: (msg: string) => void): void {
-  if (connection.notes[INSTALLED]) return;
-  const conn = internalsOf(connection);
-  const major = harakaVersionMajor();
-  if (!conn || major !== 3) {
-    if (!warned) {
-      warned = true;
-      warn(`Haraka's own replies are sent in its words: Haraka ${major ?? 'of unknown version'} is not the Haraka 3 this relay wraps`
-        + (conn ? '' : ' (its connection lacks respond, cmd_mail, cmd_rcpt, cmd_quit, queue_ok_respond or esmtp)'));
-    }
-    return;
-  }
-  connection.notes[INSTALLED] = true;
+  const conn = toWrap(connection, {
+    note: INSTALLED, internals: internalsOf, notDone: 'Haraka\'s own replies are sent in its words',
+    needs: 'respond, cmd_mail, cmd_rcpt, cmd_quit, queue_ok_respond or esmtp',
+  }, warn);
+  if (!conn) return;
 
   const respond = conn.respond.bind(conn);
   conn.respond = (code: number | string, msg: unknown, cb?: () => void): unknown => {
