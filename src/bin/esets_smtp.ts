@@ -213,9 +213,10 @@ function writeRuntimeDir(harakaConfig: string, settings: HarakaSettings): string
     fs.writeFileSync(file, formatIni(mergeIni(base, changes)));
   }
   // plugins/<name>/package.json points into dist/ by a relative path
-  for (const dir of ['plugins', 'dist', 'node_modules']) {
-    fs.symlinkSync(path.join(PROJECT_DIR, dir), path.join(runtime, dir));
-  }
+  for (const dir of ['plugins', 'dist']) fs.symlinkSync(path.join(PROJECT_DIR, dir), path.join(runtime, dir));
+  // Haraka's stock plugins (haraka-plugin-NAME) beside the Haraka in use: the package's own node_modules in a
+  // clone, the Haraka folder's where the package is installed (there it has none)
+  fs.symlinkSync(path.dirname(path.dirname(require.resolve('Haraka/package.json'))), path.join(runtime, 'node_modules'));
   return runtime;
 }
 

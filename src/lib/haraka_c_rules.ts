@@ -41,6 +41,14 @@ export const LINE_LENGTH_SETTING = COMMAND_LINE_LENGTH + 2;
 /** Plugin names as config/plugins may write them. */
 export const CLAMD_PLUGIN_NAMES = ['clamd', 'haraka-plugin-clamd'];
 
+/** the folder our plugins are found under when the npm package is installed into a Haraka folder */
+export const PACKAGE_PLUGIN_PREFIX = 'esets-relay/';
+
+/** A config/plugins entry as our short plugin name: `esets-relay/esets_policy` (installed package) is `esets_policy`. */
+export function ourPluginName(entry: string): string {
+  return entry.startsWith(PACKAGE_PLUGIN_PREFIX) ? entry.slice(PACKAGE_PLUGIN_PREFIX.length) : entry;
+}
+
 export function harakaCDiagnostics(
   config: EsetsConfig, lines: Partial<Record<OptionName, number>>, file: string, haraka: HarakaInForce,
 ): Diagnostic[] {
@@ -49,7 +57,7 @@ export function harakaCDiagnostics(
     out.push({ severity: 'warning', file, line, key, message });
   };
   const set = (key: OptionName): boolean => lines[key] !== undefined;
-  const listed = (name: string): boolean => haraka.plugins.includes(name);
+  const listed = (name: string): boolean => haraka.plugins.some((entry) => ourPluginName(entry) === name);
 
   if (set('listen_addr') || set('listen_port')) {
     const ours = formatListen(config.listen_addr ?? '127.0.0.1', config.listen_port ?? 2525);

@@ -49,6 +49,15 @@ describe('haraka -c: options that Haraka\'s files govern', () => {
     const out = diagnose(text, { plugins: ['clamd', 'esets_policy', 'queue/smtp_forward'] });
     assert.deepEqual(out.map((l) => l.split(':')[1].trim()), ['timeout_client', 'server_addr', 'server_port', 'daemon_sock_path']);
   });
+
+  it('our plugins count as listed under the installed package\'s names (esets-relay/NAME) as under their own', () => {
+    const text = '[global]\ndaemon_sock_path = "/run/clamd.sock"\n'
+      + '[smtp]\nserver_addr = "10.0.0.5"\nserver_port = 25\ntimeout_client = 10\n';
+    const packaged = ['esets-relay/esets_connection_limits', 'esets-relay/esets_forward', 'esets-relay/esets_policy'];
+    assert.deepEqual(diagnose(text, { plugins: packaged }), []);
+    // another package's plugin of the same last name is not ours
+    assert.match(diagnose(text, { plugins: ['other/esets_policy'] }).join('\n'), /esets_policy is not in config\/plugins/);
+  });
 });
 
 describe('haraka -c: Haraka\'s own size limit', () => {

@@ -24,6 +24,7 @@ import { relayConfig } from '../shared/relay_config';
 import { setClientTimeout, stopClientTimer } from '../shared/client_timeout';
 import { boundClientInput } from '../shared/client_input';
 import { relayLog } from '../shared/relay_log';
+import { useShortName } from '../shared/plugin_name';
 
 const COUNTED = 'esets_connection_limits.counted';
 /** the size limit told to the client at EHLO (lib/message_size) */
@@ -31,6 +32,7 @@ const SIZE_LIMIT = 'esets_connection_limits.size_limit';
 const counts = new ConnectionCounts();
 
 export function register(this: Plugin): void {
+  useShortName(this);
   const { config } = relayConfig(this);
   const spool = checkSpool(config, clamdConfFile(this));
   // a process that cannot keep messages must not take them

@@ -33,6 +33,7 @@ import { DATA_POST_PRIORITY, RCPT_PRIORITY } from '../shared/hook_order';
 import { useStopSignals } from '../shared/stop_signals';
 import { pluginList } from '../shared/haraka_c_checks';
 import { DSN, exactReply } from '../shared/exact_reply';
+import { useShortName } from '../shared/plugin_name';
 
 const SESSION = 'esets_mirrored_session';
 const HANDOVER_ERROR_EVERY_MS = 60_000;
@@ -45,6 +46,7 @@ type ForwardPlugin = Plugin;
 type HelpCommand = (this: HarakaConnection, args: string) => void;
 
 export function register(this: ForwardPlugin): void {
+  useShortName(this);
   const { config } = relayConfig(this);
   if (!config.server_addr || !config.server_port) {
     throw new Error('esets_forward: server_addr and server_port must be set in [smtp] of esets.cfg');

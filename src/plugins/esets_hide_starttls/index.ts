@@ -7,11 +7,13 @@
 import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
 import type { Connection, Next, Plugin } from '../shared/haraka';
+import { useShortName } from '../shared/plugin_name';
 
 const HIDDEN_EXTENSIONS = /^(STARTTLS|CHUNKING|BINARYMIME)\b/i;
 const REFUSED_VERBS = new Set(['STARTTLS', 'BDAT']);
 
 export function register(this: Plugin): void {
+  useShortName(this);
   // last among capabilities hooks, after the tls plugin has added STARTTLS
   this.register_hook('capabilities', 'hide_extensions', 100);
   // first among unrecognized_command hooks, before the tls plugin upgrades

@@ -42,6 +42,7 @@ import { clamdScanLimitsOf } from '../../io/clamd_limits';
 import { missingUnpackTools } from '../../io/unpack_tools';
 import type { ScanLimits } from '../../io/part_scans';
 import { stageSummary, summarizeEnded } from './summary';
+import { useShortName } from '../shared/plugin_name';
 
 const PRODUCT = `esets-relay ${require('../../../../package.json').version as string}`;
 
@@ -54,6 +55,7 @@ interface PolicyPlugin extends Plugin {
 }
 
 export function register(this: PolicyPlugin): void {
+  useShortName(this);
   const { config } = relayConfig(this);
   // Haraka's hook timeout above every wait of ours (lib/timeout_budget): ours answer first, with the policy's reply
   this.timeout = HOOK_TIMEOUT_S;

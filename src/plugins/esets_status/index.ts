@@ -17,8 +17,10 @@ import { startHeartbeat, watchWorkers, workersState } from '../../io/worker_watc
 import type { Next, Plugin } from '../shared/haraka';
 import { relayConfig } from '../shared/relay_config';
 import { relayLog } from '../shared/relay_log';
+import { useShortName } from '../shared/plugin_name';
 
 export function register(this: Plugin): void {
+  useShortName(this);
   relayConfig(this);
   this.register_hook('init_master', 'watch_workers');
   this.register_hook('init_master', 'start_status_listener');

@@ -15,8 +15,10 @@ import type { Address, Connection, Next, Plugin, Transaction } from '../shared/h
 import { messageOf } from '../shared/transaction_message';
 import { configFor, relayConfig } from '../shared/relay_config';
 import { RCPT_PRIORITY } from '../shared/hook_order';
+import { useShortName } from '../shared/plugin_name';
 
 export function register(this: Plugin): void {
+  useShortName(this);
   relayConfig(this);
   // first of all rcpt hooks (Haraka stops at the first plugin that accepts, e.g. rcpt_to.in_host_list),
   // and before esets_forward's (-99): a recipient deferred here never reaches the server
