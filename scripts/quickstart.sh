@@ -24,6 +24,7 @@ for port in "$relay_port" "$server_port" "$clamd_port"; do
 done
 
 [ "${QUICKSTART_SKIP_INSTALL:-}" = 1 ] || bash scripts/install-deps.sh
+[ -f dist/src/tools/quickstart_sink.js ] || { echo "not built: npm ci && npm run build (or run without QUICKSTART_SKIP_INSTALL)"; exit 1; }
 
 if [ -n "${QUICKSTART_RUN_DIR:-}" ]; then
   run=$(realpath -m "$QUICKSTART_RUN_DIR")
