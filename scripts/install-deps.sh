@@ -1,29 +1,24 @@
 #!/usr/bin/env bash
-# Installs what the relay, its tests and the quick start need on Debian:
-# clamd (clamav-daemon) and its test files, spamd (spamassassin), rsyslog and
-# logger (the syslog tests),
-# Postfix's smtp-sink/smtp-source, Cyrus SASL's saslpasswd2 and PLAIN/LOGIN (sasl2-bin, libsasl2-modules: the
-# sasldb of the Postfix the AUTH tests start), swaks, openssl, HAProxy (the load balancer tests),
-# the mail readers the MIME tests open stored mail with (python3, munpack, ripmime),
-# the tools the relay opens containers with (bsdtar/bsdcat, qpdf) and those the
-# tests build archives with (7-Zip, Info-ZIP, lzip, zstd, xz, compress, gcab, lz4),
-# then the npm packages (from the lock file) and the TypeScript build.
+# Installs what the quick start (scripts/quickstart.sh) runs, and nothing more, on Debian:
+# clamd (clamav-daemon), the tools the relay opens containers with (bsdtar and bsdcat: libarchive-tools;
+# qpdf: docs/containers.md), swaks (the quick start's client), then the npm packages from the lock file
+# (dev dependencies included: the quick start's mail server runs on smtp-server) and the TypeScript build.
+# No mail server: none of these packages is, or depends on, a mail transport agent, so an installed
+# Postfix or Exim stays as it is (test/e2e/quickstart.test.ts checks this with apt-get -s).
+# What the test suite needs besides: scripts/install-test-deps.sh.
+#   --list   print the Debian packages, one a line, and exit
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(clamav-daemon clamdscan clamav-testfiles spamassassin spamd postfix sasl2-bin libsasl2-modules swaks openssl rsyslog bsdutils haproxy python3 mpack ripmime \
-  libarchive-tools qpdf 7zip zip unzip lzip zstd xz-utils bzip2 ncompress gcab lz4)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
+packages=(clamav-daemon libarchive-tools qpdf swaks)
+if [ "${1:-}" = "--list" ]; then printf '%s\n' "${packages[@]}"; exit 0; fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  echo "Node.js 20 or later is needed (found: $(node --version 2>/dev/null || echo none)): see README.md, Quick start" >&2
+  exit 1
 fi
 
+bash scripts/apt-install.sh "${packages[@]}"
 npm ci --no-audit --no-fund
 npm run build

@@ -1,19 +1,38 @@
 #!/usr/bin/env bash
-# Quick start: the relay end to end on this machine with the default
-# config/esets.cfg. Starts a private clamd on 127.0.0.1:3310 (with a small
-# signature database written here: no internet needed), Postfix's smtp-sink
-# as the mail server on 127.0.0.1:2526 and the relay on 127.0.0.1:2525, then
-# sends a clean message and an EICAR test message through it.
+# Quick start: the relay end to end on this machine with the default config/esets.cfg. Installs what it
+# runs (scripts/install-deps.sh: no mail server), then starts a private clamd (with a small signature
+# database written here: no internet needed), the project's own mail server (dist/src/tools/quickstart_sink.js,
+# which stores each message it receives to a file) and the relay, all on 127.0.0.1, then sends a clean
+# message and an EICAR test message through the relay.
 #   --once   stop everything after the two messages (exit 0 if both went right)
+# Environment:
+#   QUICKSTART_RELAY_PORT   the relay's port (default 2525)
+#   QUICKSTART_SERVER_PORT  the mail server's port (default 2526)
+#   QUICKSTART_CLAMD_PORT   clamd's port (default 3310)
+#   QUICKSTART_RUN_DIR      the folder for logs, clamd's database and the mail received, new or empty
+#                           (default .run, emptied first)
+#   QUICKSTART_SKIP_INSTALL=1  install nothing (the packages and the build are there already)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 once=false
 [ "${1:-}" = "--once" ] && once=true
+relay_port=${QUICKSTART_RELAY_PORT:-2525}
+server_port=${QUICKSTART_SERVER_PORT:-2526}
+clamd_port=${QUICKSTART_CLAMD_PORT:-3310}
+for port in "$relay_port" "$server_port" "$clamd_port"; do
+  [[ "$port" =~ ^[1-9][0-9]{0,4}$ ]] && [ "$port" -le 65535 ] || { echo "not a port: '$port'"; exit 1; }
+done
 
 [ "${QUICKSTART_SKIP_INSTALL:-}" = 1 ] || bash scripts/install-deps.sh
+[ -f dist/src/tools/quickstart_sink.js ] || { echo "not built: npm ci && npm run build (or run without QUICKSTART_SKIP_INSTALL)"; exit 1; }
 
-run="$PWD/.run"
-rm -rf "$run"
+if [ -n "${QUICKSTART_RUN_DIR:-}" ]; then
+  run=$(realpath -m "$QUICKSTART_RUN_DIR")
+  [ -z "$(ls -A "$run" 2>/dev/null)" ] || { echo "QUICKSTART_RUN_DIR: $run is not empty"; exit 1; }
+else
+  run="$PWD/.run"
+  rm -rf "$run"
+fi
 mkdir -p "$run/clamd/db" "$run/mail"
 pids=()
 cleanup() {
@@ -34,10 +53,11 @@ wait_port() {
     })();' "$1"
 }
 
-# the default config/esets.cfg wants these loopback ports; refuse to mix with something else on them
-for port in 2525 2526 3310; do
+# refuse to mix with something else on the loopback ports wanted
+for port in "$relay_port" "$server_port" "$clamd_port"; do
   if node -e 'const s=require("node:net").connect(Number(process.argv[1]),"127.0.0.1");s.on("connect",()=>process.exit(0));s.on("error",()=>process.exit(1))' "$port"; then
-    echo "port $port on 127.0.0.1 is already in use: stop what listens there (the quick start needs 2525, 2526 and 3310)"
+    echo "port $port on 127.0.0.1 is already in use: stop what listens there (the quick start needs $relay_port, $server_port and $clamd_port;
+      QUICKSTART_RELAY_PORT, QUICKSTART_SERVER_PORT and QUICKSTART_CLAMD_PORT choose others)"
     exit 1
   fi
 done
@@ -49,7 +69,7 @@ printf 'Eicar-Test-Signature-Content:0:*:%s\n' "$(printf '%s' "$eicar" | od -An 
 cat > "$run/clamd/clamd.conf" <<CONF
 Foreground yes
 User $(id -un)
-TCPSocket 3310
+TCPSocket $clamd_port
 TCPAddr 127.0.0.1
 DatabaseDirectory $run/clamd/db
 LogFile $run/clamd/clamd.log
@@ -58,22 +78,24 @@ CONF
 cat config/clamd-esets-relay.conf >> "$run/clamd/clamd.conf"
 clamd -c "$run/clamd/clamd.conf" > /dev/null 2>&1 & pids+=($!)
 
-user_opt=()
-[ "$(id -u)" = 0 ] && user_opt=(-u root)
-smtp-sink "${user_opt[@]}" -d "$run/mail/%Y%m%d%H%M%S." 127.0.0.1:2526 100 > "$run/smtp-sink.log" 2>&1 & pids+=($!)
+node dist/src/tools/quickstart_sink.js --port "$server_port" --dir "$run/mail" > "$run/sink.log" 2>&1 & pids+=($!)
 
-wait_port 3310 || { echo "clamd did not start: see $run/clamd/clamd.log"; exit 1; }
-wait_port 2526 || { echo "smtp-sink did not start: see $run/smtp-sink.log"; exit 1; }
-node bin/esets_smtp.js > "$run/relay.log" 2>&1 & pids+=($!)
-wait_port 2525 || { echo "the relay did not start: see $run/relay.log"; cat "$run/relay.log"; exit 1; }
-echo "relay listening on 127.0.0.1:2525 -> mail server 127.0.0.1:2526, clamd 127.0.0.1:3310 (logs in $run)"
+# config/esets.cfg as it is, but for clamd's address; the relay's ports on its command line
+sed "s/^daemon_sock_path = .*/daemon_sock_path = \"127.0.0.1:$clamd_port\"/" config/esets.cfg > "$run/esets.cfg"
+grep -q "^daemon_sock_path = \"127.0.0.1:$clamd_port\"$" "$run/esets.cfg" || { echo "no daemon_sock_path in config/esets.cfg"; exit 1; }
+
+wait_port "$clamd_port" || { echo "clamd did not start: see $run/clamd/clamd.log"; exit 1; }
+wait_port "$server_port" || { echo "the mail server did not start: see $run/sink.log"; cat "$run/sink.log"; exit 1; }
+node bin/esets_smtp.js --config "$run/esets.cfg" --listen-port "$relay_port" --server-port "$server_port" > "$run/relay.log" 2>&1 & pids+=($!)
+wait_port "$relay_port" || { echo "the relay did not start: see $run/relay.log"; cat "$run/relay.log"; exit 1; }
+echo "relay listening on 127.0.0.1:$relay_port -> mail server 127.0.0.1:$server_port, clamd 127.0.0.1:$clamd_port (logs in $run)"
 
 echo; echo "== a clean message"
-clean=$(swaks --server 127.0.0.1:2525 --from sender@example.com --to user@example.org \
+clean=$(swaks --server "127.0.0.1:$relay_port" --from sender@example.com --to user@example.org \
   --header "Subject: esets-relay quick start" --body "Hello through esets-relay." 2>&1 || true)
 echo "$clean" | grep -E '^(<-|<\*\*) +[0-9]{3} ' | tail -2
 echo; echo "== an EICAR test message"
-infected=$(swaks --server 127.0.0.1:2525 --from sender@example.com --to user@example.org \
+infected=$(swaks --server "127.0.0.1:$relay_port" --from sender@example.com --to user@example.org \
   --header "Subject: EICAR" --body "$eicar" 2>&1 || true)
 echo "$infected" | grep -E '^(<-|<\*\*) +[0-9]{3} ' | tail -2
 
@@ -92,5 +114,5 @@ if $once; then
   exit 0
 fi
 $ok || echo "(something went wrong above; see $run/*.log)"
-echo; echo "The relay keeps running: try  swaks --server 127.0.0.1:2525 --to you@example.org  (Ctrl-C stops everything)"
+echo; echo "The relay keeps running: try  swaks --server 127.0.0.1:$relay_port --to you@example.org  (Ctrl-C stops everything)"
 wait
