@@ -16,3 +16,17 @@ packages=(clamdscan clamav-testfiles spamassassin spamd postfix sasl2-bin libsas
 # Postfix unconfigured: the tests start private instances with their own configuration
 [ "$(id -u)" = 0 ] && echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 bash scripts/apt-install.sh "${packages[@]}"
+
+# test/e2e/package_install.test.ts installs the packed package into a Haraka folder offline; npm reads the
+# registry's package documents of Haraka (the peer dependency) and of the package's own dependencies even when
+# their tarballs are cached: put them in the npm cache now, while the registry is reachable
+specs=$(node -e '
+  const lock = require("./package-lock.json");
+  const specs = [`Haraka@${lock.packages["node_modules/Haraka"].version}`];
+  for (const [at, entry] of Object.entries(lock.packages)) {
+    if (!at || entry.dev || entry.link) continue;
+    specs.push(`${at.slice(at.lastIndexOf("node_modules/") + 13)}@${entry.version}`);
+  }
+  console.log(specs.join(" "));')
+# shellcheck disable=SC2086 # one spec per word
+npm cache add $specs --no-audit --no-fund > /dev/null
