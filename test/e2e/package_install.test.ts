@@ -73,7 +73,7 @@ describe('the npm package in an operator\'s Haraka folder', function () {
         `dist/src/plugins/${p}/index.js`, `${p}/package.json`, `plugins/${p}/package.json`, `docs/plugins/${p}.md`,
       ]),
     ]) assert.ok(files.includes(f), `${f} in the tarball`);
-    const stray = files.filter((f) => /^(test|bench|src|node_modules|scripts|dist\/test|dist\/bench)\//.test(f)
+    const stray = files.filter((f) => /^(test|bench|src|node_modules|scripts|dist\/test|dist\/bench|dist\/src\/tools)\//.test(f)
       || /\.(ts|map)$/.test(f));
     assert.deepEqual(stray, []);
     const pkgFile = path.join(dir, 'node_modules', 'esets-relay', 'package.json');
