@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { clamdConfFor, clamdConfWarnings } from '../lib/clamd_conf';
 import { Diagnostic, formatDiagnostic, hasErrors, inFileOrder, namedAtNote } from '../lib/diagnostics';
-import { EsetsConfig } from '../lib/esets_options';
+import { EsetsConfig, parseHostPort } from '../lib/esets_options';
 import { harakaCDiagnostics } from '../lib/haraka_c_rules';
 import { deriveHarakaSettings } from '../lib/haraka_settings';
 import { MAX_CLAMD_CONF_BYTES } from '../io/clamd_limits';
@@ -87,6 +87,15 @@ export function checkLauncher(
   if (loaded) {
     diagnostics.push(...deriveHarakaSettings(loaded.config, configFile, overrides).diagnostics);
     diagnostics.push(...clamdConfDiagnostics(loaded, snippet));
+    // the one listener clash a run finds by binding that can be seen without binding
+    const status = loaded.config.http_listen ? parseHostPort(loaded.config.http_listen) : undefined;
+    if (status && status.host === loaded.config.listen_addr && status.port === loaded.config.listen_port) {
+      diagnostics.push({
+        severity: 'error', file: configFile, line: loaded.lines.http_listen, key: 'http_listen',
+        message: `http_listen = ${loaded.config.http_listen} is the SMTP listener's address (listen_addr, listen_port): `
+          + 'the relay cannot listen there twice',
+      });
+    }
     if (!isDir(harakaConfigDir)) {
       diagnostics.push({
         severity: 'error', file: harakaConfigDir, message: 'not a folder (--haraka-config): the launcher copies it to run Haraka',
