@@ -89,7 +89,6 @@ async function main(): Promise<void> {
     }
     for (const d of inFileOrder(diagnostics)) process.stderr.write(`${formatDiagnostic(d)}\n`);
     process.env[WARNED_ENV] = '1';
-    sayHarakaVersion();
     runtime = writeRuntimeDir(harakaConfig, settings);
     const user = workerUser(loaded.config.daemon_user, workerFiles(loaded));
     if (typeof user === 'string') fail([`${configFile}: error: ${user}`, 'esets_smtp: not started'], 1);
@@ -107,6 +106,8 @@ async function main(): Promise<void> {
     const e = err instanceof Error ? err : new Error(String(err));
     fail([`${configFile}: error: cannot start: ${e.name}: ${e.message}`, 'esets_smtp: not started'], 1);
   }
+  // once the configuration is known good: a start that fails on it says only what is wrong
+  sayHarakaVersion();
   // the workers' listener is bound by this process (cluster): a port taken or refused is said here, once
   const bindError = await tryListen(listen.host, listen.port);
   if (bindError) fail([`${configFile}: error: ${bindError} (listen_addr, listen_port in [smtp])`, 'esets_smtp: not started'], 1);
