@@ -8,10 +8,9 @@
 import cluster from 'node:cluster';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { helpText, parseCommandLine, DEFAULT_CONFIG_PATH } from '../lib/command_line';
-import { Diagnostic, formatDiagnostic, hasErrors, namedAtNote } from '../lib/diagnostics';
+import { formatDiagnostic, hasErrors, inFileOrder } from '../lib/diagnostics';
 import { deriveHarakaSettings, formatListen, HarakaSettings } from '../lib/haraka_settings';
 import { formatIni, mergeIni, parseIni } from '../lib/ini';
 import { parseHostPort } from '../lib/esets_options';
@@ -22,12 +21,16 @@ import { handleStopSignals, stopNow } from '../io/stop_signals';
 import { journalOutput } from './journal_output';
 import { LOG_FILE_ENV, logToFile, prepareLogFile } from './log_file';
 import { superviseWorkers } from './worker_supervisor';
-import { canRead, canWrite, dropToWorkerUser, lookUpUser, shareWith, WORKER_USER_ENV, WorkerUser } from './worker_user';
+import { harakaInUse, harakaVersionReport } from '../io/haraka_version';
+import { checkHarakaDir, checkLauncher, printCheck, workerFiles, workerUser } from './config_check';
+import { canWrite, dropToWorkerUser, shareWith, WORKER_USER_ENV, WorkerUser } from './worker_user';
 
 const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
 const DRAIN_ENV = 'ESETS_RELAY_DRAIN_MS';
 const GRACE_ENV = 'ESETS_RELAY_GRACE_MS';
 const { version } = require(path.join(PROJECT_DIR, 'package.json')) as { version: string };
+/** the clamd.conf snippet of every setting the relay needs, named in clamd.conf warnings */
+const CLAMD_SNIPPET = path.join(PROJECT_DIR, 'config', 'clamd-esets-relay.conf');
 
 async function main(): Promise<void> {
   if (cluster.isWorker && process.env[RUNTIME_ENV]) {
@@ -61,6 +64,14 @@ async function main(): Promise<void> {
   const configFile = cli.configPath === DEFAULT_CONFIG_PATH
     ? path.join(PROJECT_DIR, DEFAULT_CONFIG_PATH)
     : path.resolve(cli.configPath);
+  const harakaConfig = cli.harakaConfigDir ? path.resolve(cli.harakaConfigDir) : path.join(PROJECT_DIR, 'config');
+  if (cli.command === 'check') {
+    // read-only: nothing is bound, written or started (docs/configuration.md "Checking a configuration")
+    const result = cli.harakaDir
+      ? checkHarakaDir(path.resolve(cli.harakaDir), CLAMD_SNIPPET)
+      : checkLauncher(configFile, cli.overrides, harakaConfig, CLAMD_SNIPPET);
+    process.exit(printCheck(result, (text) => process.stderr.write(text)));
+  }
   // loadConfigFiles turns any exception into an error; what follows gets the same: a message, not a stack
   let runtime: string;
   let stop: StopTiming;
@@ -72,18 +83,14 @@ async function main(): Promise<void> {
     const { loaded, diagnostics } = loadConfigFiles(configFile, cli.overrides);
     const settings = loaded ? deriveHarakaSettings(loaded.config, configFile, cli.overrides) : undefined;
     diagnostics.push(...(settings?.diagnostics ?? []));
-    for (const d of diagnostics.filter((x) => x.severity === 'warning')) process.stderr.write(`${formatDiagnostic(d)}\n`);
-    process.env[WARNED_ENV] = '1';
+    // in the order of the files' lines: a broken section header is said before what follows it
     if (!loaded || !settings || hasErrors(diagnostics)) {
-      fail([...diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic), 'esets_smtp: not started'], 1);
+      fail([...inFileOrder(diagnostics).map(formatDiagnostic), 'esets_smtp: not started'], 1);
     }
-    const harakaConfig = cli.harakaConfigDir ? path.resolve(cli.harakaConfigDir) : path.join(PROJECT_DIR, 'config');
+    for (const d of inFileOrder(diagnostics)) process.stderr.write(`${formatDiagnostic(d)}\n`);
+    process.env[WARNED_ENV] = '1';
     runtime = writeRuntimeDir(harakaConfig, settings);
-    const files: WorkerFile[] = [
-      { path: loaded.file },
-      ...(loaded.users ? [{ path: loaded.users.file, named: namedAtNote('user_config', loaded.users.namedAt) }] : []),
-    ];
-    const user = workerUser(loaded.config.daemon_user, files);
+    const user = workerUser(loaded.config.daemon_user, workerFiles(loaded));
     if (typeof user === 'string') fail([`${configFile}: error: ${user}`, 'esets_smtp: not started'], 1);
     if (user && 'message' in user) fail([formatDiagnostic(user), 'esets_smtp: not started'], 1);
     if (user) {
@@ -99,6 +106,8 @@ async function main(): Promise<void> {
     const e = err instanceof Error ? err : new Error(String(err));
     fail([`${configFile}: error: cannot start: ${e.name}: ${e.message}`, 'esets_smtp: not started'], 1);
   }
+  // once the configuration is known good: a start that fails on it says only what is wrong
+  sayHarakaVersion();
   // the workers' listener is bound by this process (cluster): a port taken or refused is said here, once
   const bindError = await tryListen(listen.host, listen.port);
   if (bindError) fail([`${configFile}: error: ${bindError} (listen_addr, listen_port in [smtp])`, 'esets_smtp: not started'], 1);
@@ -132,39 +141,13 @@ async function main(): Promise<void> {
   startHaraka(runtime);
 }
 
-/** A file the workers read; named: which esets.cfg line names it (user_config). */
-interface WorkerFile {
-  path: string;
-  named?: string;
-}
-
-/**
- * The user the workers switch to (undefined: they stay who started the relay),
- * or why that cannot be: the manager must be root to switch, and the user
- * must be able to read the files the workers read (at start and at every reload).
- * A file the user cannot read is an error located at that file.
- */
-function workerUser(name: string | undefined, files: WorkerFile[]): WorkerUser | Diagnostic | string | undefined {
-  if (!name) return undefined;
-  const user = lookUpUser(name);
-  if (typeof user === 'string') return `daemon_user = '${name}': ${user}`;
-  if (user.uid === process.getuid?.()) return undefined;
-  if (process.getuid?.() !== 0) {
-    return `daemon_user = '${name}': esets_smtp must start as root to run its workers as another user (or start it as '${name}')`;
-  }
-  for (const file of files) {
-    if (!canRead(user, file.path)) {
-      return {
-        severity: 'error', file: file.path,
-        message: `daemon_user = '${name}' cannot read ${file.path}: the workers read it at start and at every reload `
-          + `(e.g. chgrp ${name} ${file.path}; chmod g+r ${file.path}, and the folders on its path)${file.named ? ` ${file.named}` : ''}`,
-      };
-    }
-  }
-  if (!canWrite(user, os.tmpdir())) {
-    return `daemon_user = '${name}' cannot write ${os.tmpdir()} (TMPDIR): each worker keeps its spool there`;
-  }
-  return user;
+/** One start line naming the Haraka in use, and a warning where it is not the Haraka 3 whose internals the relay wraps. */
+function sayHarakaVersion(): void {
+  const haraka = harakaInUse();
+  const report = harakaVersionReport(haraka);
+  process.stderr.write(`esets_smtp: ${report.line} in use\n`);
+  const where = haraka ? path.join(haraka.path, 'package.json') : 'esets_smtp';
+  if (report.warning) process.stderr.write(`${where}: warning: ${report.warning}\n`);
 }
 
 function ignoreHangup(): void {

@@ -2,6 +2,7 @@
 // integer and string options take a value, booleans are --opt / --no-opt.
 
 import { Diagnostic } from './diagnostics';
+import { didYouMean } from './suggestions';
 import {
   EsetsConfig, OPTION_SPECS, OptionName, describeType, isOptionName, parseOptionValue,
 } from './esets_options';
@@ -10,12 +11,24 @@ export const DEFAULT_CONFIG_PATH = 'config/esets.cfg';
 const SOURCE = 'command line';
 
 export interface CommandLine {
-  command: 'run' | 'help' | 'version';
+  /** check: read and check everything a run would, start nothing (--check, -t) */
+  command: 'run' | 'check' | 'help' | 'version';
   configPath: string;
   /** Haraka config folder to run with (default: the package's config/) */
   harakaConfigDir?: string;
+  /** --check --haraka-dir DIR: an operator's Haraka folder (haraka -c DIR) to check instead of a launcher run */
+  harakaDir?: string;
   overrides: Partial<EsetsConfig>;
   diagnostics: Diagnostic[];
+}
+
+/** The launcher's own options, besides the esets.cfg ones (underscore spelling, as names are compared). */
+const OWN_OPTIONS = ['config', 'haraka_config', 'haraka_dir', 'check', 'help', 'version'];
+
+/** Every name `--NAME` may take, for the suggestion after an unknown one. */
+function knownNames(): string[] {
+  const options = commandLineOptions();
+  return [...OWN_OPTIONS, ...options, ...options.filter((n) => OPTION_SPECS[n].type.kind === 'bool').map((n) => `no_${n}`)];
 }
 
 /** Options that may be given on the command line: those of the [smtp] section. */
@@ -34,6 +47,10 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     const arg = argv[i];
     if (arg === '-h' || arg === '--help') return { ...result, command: 'help' };
     if (arg === '-v' || arg === '--version') return { ...result, command: 'version' };
+    if (arg === '-t' || arg === '--check') {
+      result.command = 'check';
+      continue;
+    }
 
     const m = /^--([A-Za-z][A-Za-z0-9_-]*)(?:=(.*))?$/s.exec(arg);
     if (!m && arg !== '-c') {
@@ -48,18 +65,20 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       return argv[++i];
     };
 
-    if (name === 'config' || name === 'haraka_config') {
+    if (name === 'config' || name === 'haraka_config' || name === 'haraka_dir') {
       const value = takeValue();
       if (value === undefined || value === '') error(`${arg} needs a ${name === 'config' ? 'file' : 'folder'} name`);
       else if (name === 'config') result.configPath = value;
-      else result.harakaConfigDir = value;
+      else if (name === 'haraka_config') result.harakaConfigDir = value;
+      else result.harakaDir = value;
       continue;
     }
 
     const negated = name.startsWith('no_') && isCliOption(name.slice(3)) && OPTION_SPECS[name.slice(3) as OptionName].type.kind === 'bool';
     const key = negated ? name.slice(3) : name;
     if (!isCliOption(key)) {
-      error(`unknown option '--${m ? m[1] : name}' (see --help)`);
+      const hint = didYouMean(name, knownNames(), (n) => `--${n.replace(/_/g, '-')}`);
+      error(`unknown option '--${m ? m[1] : name}'${hint || ' (see --help)'}`);
       continue;
     }
     if (OPTION_SPECS[key].type.kind === 'bool') {
@@ -82,6 +101,23 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     else overrides[key] = parsed.value;
     inline = undefined;
   }
+  return withHarakaDirRules(result, argv);
+}
+
+/** --haraka-dir checks an operator's folder: its own files name esets.cfg and the overrides, and nothing is run. */
+function withHarakaDirRules(result: CommandLine, argv: readonly string[]): CommandLine {
+  if (result.harakaDir === undefined) return result;
+  const error = (message: string): void => {
+    result.diagnostics.push({ severity: 'error', file: SOURCE, message });
+  };
+  if (result.command !== 'check') error('--haraka-dir DIR is for --check (esets_smtp --check --haraka-dir DIR); haraka -c DIR runs it');
+  if (argv.some((a) => /^(-c|--config(=.*)?)$/.test(a))) {
+    error('--config is not used with --haraka-dir: DIR/config/esets_relay.ini [main] esets_cfg names the esets.cfg checked');
+  }
+  if (result.harakaConfigDir !== undefined) error('--haraka-config is not used with --haraka-dir: DIR/config is the Haraka config folder');
+  if (Object.keys(result.overrides).length) {
+    error('option overrides are not used with --haraka-dir: DIR/config/esets_relay.ini [overrides] holds that folder\'s');
+  }
   return result;
 }
 
@@ -96,11 +132,15 @@ function stripQuotes(raw: string): string {
 export function helpText(program: string): string {
   const lines = [
     `Usage: ${program} [--config FILE] [OPTION ...]`,
+    `       ${program} --check [--config FILE] [OPTION ...]`,
+    `       ${program} --check --haraka-dir DIR`,
     '',
     'ESETS-compatible SMTP antivirus filter on Haraka.',
     '',
     `  -c, --config FILE    esets.cfg to read (default ${DEFAULT_CONFIG_PATH})`,
     '  --haraka-config DIR  Haraka config folder to run with (default: the package\'s config/)',
+    '  -t, --check          check the configuration as a run would, start nothing; exit 0 if it would start, 1 if not',
+    '  --haraka-dir DIR     with --check: check the Haraka folder DIR that haraka -c DIR runs',
     '  -h, --help           print this help and exit',
     '  -v, --version        print version information and exit',
     '',

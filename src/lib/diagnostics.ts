@@ -41,3 +41,14 @@ export function withNamedAt(diagnostics: readonly Diagnostic[], file: string, op
 export function hasErrors(diagnostics: readonly Diagnostic[]): boolean {
   return diagnostics.some((d) => d.severity === 'error');
 }
+
+/**
+ * The diagnostics as a reader goes through the files: grouped by file (in the order the files
+ * first appear) and by line within each; those without a line keep their place after the lined ones.
+ */
+export function inFileOrder(diagnostics: readonly Diagnostic[]): Diagnostic[] {
+  const files = new Map<string, number>();
+  for (const d of diagnostics) if (!files.has(d.file)) files.set(d.file, files.size);
+  // Array.prototype.sort is stable: equal keys keep the order they were found in
+  return [...diagnostics].sort((a, b) => files.get(a.file)! - files.get(b.file)! || (a.line ?? Infinity) - (b.line ?? Infinity));
+}

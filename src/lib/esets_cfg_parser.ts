@@ -32,6 +32,8 @@ export function parseEsetsCfg(text: string, file: string): ParsedCfg {
   const sections: CfgSection[] = [];
   const diagnostics: Diagnostic[] = [];
   let current: CfgSection | undefined;
+  /** under a malformed header: its lines belong to no known section (the header's error says so) */
+  let broken = false;
   const lines = text.split(/\r?\n/);
 
   lines.forEach((raw, index) => {
@@ -43,8 +45,21 @@ export function parseEsetsCfg(text: string, file: string): ParsedCfg {
     if (section) {
       current = { name: section[1].trim(), line, entries: [] };
       sections.push(current);
+      broken = false;
       return;
     }
+    if (trimmed.startsWith('[')) {
+      // not judged as lines of the section above: that would be a cascade of misleading warnings
+      diagnostics.push({
+        severity: 'error', file, line,
+        message: `malformed section header '${trimmed}': expected '[name]' alone on its line; `
+          + 'the lines below it, up to the next section header, are not read',
+      });
+      current = undefined;
+      broken = true;
+      return;
+    }
+    if (broken) return;
 
     const entry = ENTRY_RE.exec(trimmed);
     if (!entry) {

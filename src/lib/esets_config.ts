@@ -8,6 +8,7 @@ import {
   isOptionName, parseOptionValue,
 } from './esets_options';
 import { unscannedPassDiagnostics } from './policy';
+import { didYouMean } from './suggestions';
 import { budgetDiagnostics } from './timeout_budget';
 
 export const AGENT_SECTION = 'smtp';
@@ -67,7 +68,9 @@ export function applySection(
     const { key, line } = entry;
     if (!isOptionName(key)) {
       if (section.name.toLowerCase() === GLOBAL_SECTION && ESETS_DAEMON_KEYS.has(key)) continue;
-      diagnostics.push({ severity: 'warning', file, line, key, message: `unknown option '${key}' in [${section.name}] is ignored` });
+      // suggested only among the options this section may hold
+      const hint = didYouMean(key, (Object.keys(OPTION_SPECS) as OptionName[]).filter((n) => allowed.includes(OPTION_SPECS[n].scope)));
+      diagnostics.push({ severity: 'warning', file, line, key, message: `unknown option '${key}' in [${section.name}] is ignored${hint}` });
       continue;
     }
     const spec = OPTION_SPECS[key];

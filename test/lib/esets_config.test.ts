@@ -76,7 +76,8 @@ describe('esets.cfg options', () => {
   it('warns about an unknown key, naming file and line', () => {
     const r = buildConfig('[smtp]\nagent_enabled = yes\nlisten_adr = 1.2.3.4\n', '/etc/esets.cfg');
     assert.equal(r.ok, true);
-    assert.equal(formatDiagnostic(r.diagnostics[0]), "/etc/esets.cfg:3: warning: unknown option 'listen_adr' in [smtp] is ignored");
+    assert.equal(formatDiagnostic(r.diagnostics[0]),
+      "/etc/esets.cfg:3: warning: unknown option 'listen_adr' in [smtp] is ignored (did you mean 'listen_addr'?)");
   });
 
   it('accepts ESETS daemon keys in [global] quietly', () => {

@@ -248,7 +248,8 @@ describe('every diagnostic about user_config names the esets.cfg line that names
     assert.deepEqual(load(), {
       loaded: false,
       lines: [
-        `${users}:3: error: cannot parse '[b.example': expected '[section]', 'key = value' or a comment starting with '#' or ';' ${named}`,
+        `${users}:3: error: malformed section header '[b.example': expected '[name]' alone on its line; `
+          + `the lines below it, up to the next section header, are not read ${named}`,
         `${users}:2: error: [a.example] parent_id "nowhere" names no section of this file ${named}`,
         `${users}:9: error: parent_id cycle: [d] -> [e] -> [d] ${named}`,
         `${users}:5: error: option 'action_av' has invalid value 'maybe': expected one of accept, scan, defer, discard, reject ${named}`,

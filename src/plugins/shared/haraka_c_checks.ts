@@ -7,7 +7,13 @@ import { HARAKA_LINE_LENGTH } from '../../lib/haraka_c_rules';
 import { formatDiagnostic } from '../../lib/diagnostics';
 import { harakaCDiagnostics, HarakaInForce } from '../../lib/haraka_c_rules';
 import { RelayConfig, underHarakaC } from '../../io/config_files';
-import type { Plugin } from './haraka';
+import { harakaInUse, harakaVersionReport } from '../../io/haraka_version';
+import type { HarakaConfig, Plugin } from './haraka';
+
+/** Where Haraka's configuration is read from: a plugin, or haraka-config's module_config(DIR) for esets_smtp --check. */
+export interface ConfigSource {
+  config: HarakaConfig;
+}
 
 interface SmtpIni {
   main?: { listen?: string; listen_host?: string; port?: number | string; nodes?: number | string };
@@ -20,7 +26,7 @@ interface ConnectionIni {
 }
 
 /** What Haraka's own files say where the launcher would have derived a setting from esets.cfg. */
-export function harakaInForce(plugin: Plugin): HarakaInForce {
+export function harakaInForce(plugin: ConfigSource): HarakaInForce {
   const smtp = (plugin.config.get('smtp.ini') as SmtpIni | undefined)?.main ?? {};
   const booleans = ['+headers.add_received', '-main.postel'];
   const connection = plugin.config.get('connection.ini', { booleans }) as ConnectionIni | undefined;
@@ -41,7 +47,7 @@ export function harakaInForce(plugin: Plugin): HarakaInForce {
 }
 
 /** config/plugins, in order (haraka-config's list type) */
-export function pluginList(plugin: Plugin): string[] {
+export function pluginList(plugin: ConfigSource): string[] {
   const list = plugin.config.get('plugins', 'list');
   return Array.isArray(list) ? list.map(String) : [];
 }
@@ -65,4 +71,8 @@ export function checkHarakaDeployment(plugin: Plugin, rc: RelayConfig, fail: (me
   if (errors.length) throw fail(errors.map(formatDiagnostic).join('\n'));
   if (cluster.isWorker) return;
   for (const d of diagnostics) plugin.logwarn(formatDiagnostic(d));
+  // said once, by the manager (relayConfig runs this at the first load only)
+  const version = harakaVersionReport(harakaInUse());
+  if (version.warning) plugin.logwarn(`${version.line}: ${version.warning}`);
+  else plugin.lognotice(`${version.line} in use`);
 }

@@ -4,25 +4,14 @@
 // connection has the methods it replaces; elsewhere it warns once and leaves
 // Haraka as it is.
 
-import fs from 'node:fs';
-import path from 'node:path';
+import { harakaInUse } from '../../io/haraka_version';
 import type { Connection } from './haraka';
 
 let harakaMajor: number | undefined | null = null;
 
-/** Haraka's major version, from its package.json; undefined where it cannot be read. */
+/** Haraka's major version, from its package.json (io/haraka_version); undefined where it cannot be read. */
 export function harakaVersionMajor(): number | undefined {
-  if (harakaMajor !== null) return harakaMajor;
-  harakaMajor = undefined;
-  const from = [require.main?.filename ? path.dirname(require.main.filename) : process.cwd(), process.cwd(), __dirname];
-  try {
-    const file = require.resolve('Haraka/package.json', { paths: from });
-    const version = (JSON.parse(fs.readFileSync(file, 'utf8')) as { version?: unknown }).version;
-    const major = typeof version === 'string' ? Number(version.split('.')[0]) : NaN;
-    if (Number.isInteger(major)) harakaMajor = major;
-  } catch {
-    // not found: unknown version, nothing is wrapped
-  }
+  if (harakaMajor === null) harakaMajor = harakaInUse()?.major;
   return harakaMajor;
 }
 

@@ -22,7 +22,7 @@ import { relayLog, setConfigInForce } from './relay_log';
 
 export type { RelayConfig } from '../../io/config_files';
 
-interface RelayIni {
+export interface RelayIni {
   main?: { esets_cfg?: string };
   overrides?: Record<string, string | number | boolean>;
 }
@@ -155,7 +155,10 @@ export function configFor(
   return { config: { ...rc.config, ...section.settings, ...rc.overrides }, section };
 }
 
-function loadWithIniOverrides(file: string, raw: Record<string, string | number | boolean>, saved?: Record<string, string>): LoadResult {
+/** esets.cfg with esets_relay.ini's [overrides] (as the plugins load it; esets_smtp --check --haraka-dir too). */
+export function loadWithIniOverrides(
+  file: string, raw: Record<string, string | number | boolean>, saved?: Record<string, string>,
+): LoadResult {
   const diagnostics: Diagnostic[] = [];
   const overrides: Partial<EsetsConfig> = {};
   for (const [key, value] of Object.entries(raw)) {

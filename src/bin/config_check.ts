@@ -1,0 +1,293 @@
+// esets_smtp --check (-t): everything the launcher checks before it binds,
+// without binding, creating a file or starting Haraka; and --haraka-dir DIR:
+// what the plugins check at start under `haraka -c DIR`, plus where Haraka
+// would load each of our plugins from. Read-only: prints and gives an exit code.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { clamdConfFor, clamdConfWarnings } from '../lib/clamd_conf';
+import { Diagnostic, formatDiagnostic, hasErrors, inFileOrder, namedAtNote } from '../lib/diagnostics';
+import { EsetsConfig, parseHostPort } from '../lib/esets_options';
+import { harakaCDiagnostics } from '../lib/haraka_c_rules';
+import { deriveHarakaSettings } from '../lib/haraka_settings';
+import { MAX_CLAMD_CONF_BYTES } from '../io/clamd_limits';
+import { loadConfigFiles, LoadResult, RelayConfig } from '../io/config_files';
+import { harakaIn, harakaInUse, HarakaVersion, harakaVersionReport } from '../io/haraka_version';
+import type { HarakaConfig } from '../plugins/shared/haraka';
+import { harakaInForce, pluginList } from '../plugins/shared/haraka_c_checks';
+import { loadWithIniOverrides, RelayIni } from '../plugins/shared/relay_config';
+import { canRead, canWrite, lookUpUser, WorkerUser } from './worker_user';
+
+export interface CheckResult {
+  diagnostics: Diagnostic[];
+  /** what was found, not a problem (`file:line: note: ...` or a plain line) */
+  notes: string[];
+}
+
+/** A file the workers read; named: which esets.cfg line names it (user_config). */
+export interface WorkerFile {
+  path: string;
+  named?: string;
+}
+
+/** Our plugins, by the names config/plugins may give them (bare, or under the package: `esets-relay/NAME`). */
+export const OUR_PLUGINS = [
+  'esets_connection_limits', 'esets_forward', 'esets_hide_starttls', 'esets_policy', 'esets_status', 'esets_user_config',
+];
+const PACKAGE_NAME = 'esets-relay';
+
+/**
+ * The user the workers switch to (undefined: they stay who started the relay),
+ * or why that cannot be: the manager must be root to switch, and the user
+ * must be able to read the files the workers read (at start and at every reload).
+ * A file the user cannot read is an error located at that file. `checkOnly`: not
+ * being root is a limit of the check (the relay itself starts as root), not an error.
+ */
+export function workerUser(
+  name: string | undefined, files: WorkerFile[], checkOnly = false,
+): WorkerUser | Diagnostic | string | undefined {
+  if (!name) return undefined;
+  const user = lookUpUser(name);
+  if (typeof user === 'string') return `daemon_user = '${name}': ${user}`;
+  if (user.uid === process.getuid?.()) return undefined;
+  if (process.getuid?.() !== 0) {
+    if (checkOnly) return undefined;
+    return `daemon_user = '${name}': esets_smtp must start as root to run its workers as another user (or start it as '${name}')`;
+  }
+  for (const file of files) {
+    if (!canRead(user, file.path)) {
+      return {
+        severity: 'error', file: file.path,
+        message: `daemon_user = '${name}' cannot read ${file.path}: the workers read it at start and at every reload `
+          + `(e.g. chgrp ${name} ${file.path}; chmod g+r ${file.path}, and the folders on its path)${file.named ? ` ${file.named}` : ''}`,
+      };
+    }
+  }
+  if (!canWrite(user, os.tmpdir())) {
+    return `daemon_user = '${name}' cannot write ${os.tmpdir()} (TMPDIR): each worker keeps its spool there`;
+  }
+  return user;
+}
+
+/** The files the workers read, with the esets.cfg line that names each. */
+export function workerFiles(loaded: RelayConfig): WorkerFile[] {
+  return [
+    { path: loaded.file },
+    ...(loaded.users ? [{ path: loaded.users.file, named: namedAtNote('user_config', loaded.users.namedAt) }] : []),
+  ];
+}
+
+/** The launcher's checks, in the order a run makes them, up to (not including) binding the listeners. */
+export function checkLauncher(
+  configFile: string, overrides: Partial<EsetsConfig>, harakaConfigDir: string, snippet: string,
+): CheckResult {
+  const { loaded, diagnostics } = loadConfigFiles(configFile, overrides);
+  const notes: string[] = [];
+  if (loaded) {
+    diagnostics.push(...deriveHarakaSettings(loaded.config, configFile, overrides).diagnostics);
+    diagnostics.push(...clamdConfDiagnostics(loaded, snippet));
+    // the one listener clash a run finds by binding that can be seen without binding
+    const status = loaded.config.http_listen ? parseHostPort(loaded.config.http_listen) : undefined;
+    if (status && status.host === loaded.config.listen_addr && status.port === loaded.config.listen_port) {
+      diagnostics.push({
+        severity: 'error', file: configFile, line: loaded.lines.http_listen, key: 'http_listen',
+        message: `http_listen = ${loaded.config.http_listen} is the SMTP listener's address (listen_addr, listen_port): `
+          + 'the relay cannot listen there twice',
+      });
+    }
+    if (!isDir(harakaConfigDir)) {
+      diagnostics.push({
+        severity: 'error', file: harakaConfigDir, message: 'not a folder (--haraka-config): the launcher copies it to run Haraka',
+      });
+    }
+    const user = workerUser(loaded.config.daemon_user, workerFiles(loaded), true);
+    if (typeof user === 'string') diagnostics.push({ severity: 'error', file: configFile, line: loaded.lines.daemon_user, message: user });
+    else if (user && 'message' in user) diagnostics.push(user);
+    else if (loaded.config.daemon_user && process.getuid?.() !== 0) {
+      notes.push(`esets_smtp: not checked as daemon_user = '${loaded.config.daemon_user}': whether it can read the files `
+        + '(the check runs as another user, not root)');
+    }
+    const owner = user && typeof user !== 'string' && !('message' in user) ? user : undefined;
+    if (loaded.config.log_file) {
+      const logFile = path.resolve(path.dirname(configFile), loaded.config.log_file);
+      const why = logFileProblem(logFile, owner);
+      if (why) diagnostics.push({ severity: 'error', file: configFile, line: loaded.lines.log_file, key: 'log_file', message: why });
+    }
+  }
+  diagnostics.push(...harakaVersionDiagnostics(harakaInUse(), notes));
+  return { diagnostics, notes };
+}
+
+/** What `haraka -c DIR` checks at start with our plugins, and where it would load each of them from. */
+export function checkHarakaDir(dir: string, snippet: string): CheckResult {
+  const notes: string[] = [];
+  const configDir = path.join(dir, 'config');
+  if (!isDir(configDir)) {
+    const message = 'no config/ folder: not a Haraka folder (haraka -i DIR makes one)';
+    return { diagnostics: [{ severity: 'error', file: dir, message }], notes };
+  }
+  // Haraka's own reader, on DIR/config as the plugins see it under haraka -c DIR
+  const harakaConfig = require('haraka-config') as { module_config(defaults: string, overrides?: string): HarakaConfig };
+  const source = { config: harakaConfig.module_config(dir) };
+  const ini = (source.config.get('esets_relay.ini') ?? {}) as RelayIni;
+  const file = path.resolve(configDir, ini.main?.esets_cfg ?? 'esets.cfg');
+  notes.push(`${path.join(configDir, 'esets_relay.ini')}: note: esets.cfg checked: ${file}`);
+  const { loaded, diagnostics }: LoadResult = loadWithIniOverrides(file, ini.overrides ?? {});
+  if (loaded) {
+    if (!loaded.config.agent_enabled) {
+      diagnostics.push({
+        severity: 'error', file, line: loaded.lines.agent_enabled, key: 'agent_enabled',
+        message: "the SMTP agent is disabled (agent_enabled = no): Haraka would not start; set 'agent_enabled = yes' in [smtp]",
+      });
+    }
+    diagnostics.push(...harakaCDiagnostics(loaded.config, loaded.lines, file, harakaInForce(source)));
+    diagnostics.push(...clamdConfDiagnostics(loaded, snippet));
+  }
+  diagnostics.push(...pluginResolution(dir, pluginList(source), notes));
+  const haraka = harakaIn(dir);
+  if (haraka) diagnostics.push(...harakaVersionDiagnostics(haraka, notes));
+  else notes.push(`${dir}: note: no Haraka in node_modules/Haraka: the haraka that runs haraka -c decides (the relay names it at start)`);
+  return { diagnostics, notes };
+}
+
+/** Each of our plugins in config/plugins, resolved as Haraka 3 resolves a plugin name under HARAKA=dir. */
+function pluginResolution(dir: string, listed: readonly string[], notes: string[]): Diagnostic[] {
+  const pluginsFile = path.join(dir, 'config', 'plugins');
+  const lines = readLines(pluginsFile);
+  const out: Diagnostic[] = [];
+  for (const name of listed) {
+    const bare = name.startsWith('haraka-plugin-') ? name.slice('haraka-plugin-'.length) : name;
+    const ours = OUR_PLUGINS.find((p) => bare === p || bare === `${PACKAGE_NAME}/${p}`);
+    if (!ours) continue;
+    const line = lines.findIndex((l) => l.replace(/#.*/, '').trim() === name) + 1 || undefined;
+    const candidates = [
+      path.resolve(dir, 'plugins', `${bare}.js`),
+      path.resolve(dir, 'node_modules', `haraka-plugin-${bare}`, 'package.json'),
+      path.resolve(dir, '..', `haraka-plugin-${bare}`, 'package.json'),
+      path.resolve(dir, 'plugins', bare, 'package.json'),
+      path.resolve(dir, 'node_modules', bare, 'package.json'),
+    ];
+    const found = candidates.find((c) => fs.existsSync(c));
+    if (!found) {
+      out.push({
+        severity: 'error', file: pluginsFile, line,
+        message: `plugin '${name}' is not found: Haraka looks for ${candidates.map((c) => path.relative(dir, c)).join(', ')} in ${dir} `
+          + '(npm install esets-relay there, see docs/haraka_c.md)',
+      });
+      continue;
+    }
+    const main = found.endsWith('package.json') ? mainOf(found) : found;
+    if (!fs.existsSync(main)) {
+      out.push({ severity: 'error', file: found, message: `plugin '${name}': its main file ${main} does not exist (not built?)` });
+      continue;
+    }
+    notes.push(`${pluginsFile}${line ? `:${line}` : ''}: note: plugin '${name}' (${ours}) loads from ${found}`);
+  }
+  return out;
+}
+
+function mainOf(packageJson: string): string {
+  try {
+    const main = (JSON.parse(fs.readFileSync(packageJson, 'utf8')) as { main?: unknown }).main;
+    return path.resolve(path.dirname(packageJson), typeof main === 'string' ? main : 'index.js');
+  } catch {
+    return path.resolve(path.dirname(packageJson), 'index.js');
+  }
+}
+
+/** The Haraka in use as a note, and its warning (located at its package.json) when it is not version 3. */
+function harakaVersionDiagnostics(haraka: HarakaVersion | undefined, notes: string[]): Diagnostic[] {
+  const report = harakaVersionReport(haraka);
+  notes.push(`esets_smtp: ${report.line}`);
+  if (!report.warning) return [];
+  return [{ severity: 'warning', file: haraka ? path.join(haraka.path, 'package.json') : 'Haraka', message: report.warning }];
+}
+
+/** clamd.conf as the esets_policy plugin checks it at start; an absent file is silent there and here (clamd may be elsewhere). */
+function clamdConfDiagnostics(loaded: RelayConfig, snippet: string): Diagnostic[] {
+  const named = clamdConfFor(loaded.config.clamd_config, loaded.config.daemon_sock_path);
+  if (!named) return [];
+  const file = path.resolve(path.dirname(loaded.file), named);
+  let text: string;
+  try {
+    const stat = fs.statSync(file);
+    if (!stat.isFile() || stat.size > MAX_CLAMD_CONF_BYTES) return [];
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    return [{
+      severity: 'warning', file, message: `cannot read: ${(err as Error).message}: the relay cannot check the clamd settings it needs `
+        + `(clamd_config${loaded.lines.clamd_config ? `, named at ${loaded.file}:${loaded.lines.clamd_config}` : ''})`,
+    }];
+  }
+  return clamdConfWarnings(text, file, snippet);
+}
+
+/** Why the launcher could not open log_file to append (it would create it, as `owner`), checked without creating it. */
+function logFileProblem(file: string, owner: WorkerUser | undefined): string | undefined {
+  const dir = path.dirname(file);
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.lstatSync(file);
+  } catch {
+    // absent: the launcher creates it in its folder
+  }
+  if (!stat) {
+    if (!isDir(dir)) return `log_file ${file}: its folder ${dir} does not exist`;
+    if (!accessible(dir, fs.constants.W_OK | fs.constants.X_OK)) return `log_file ${file}: cannot create it in ${dir}: permission denied`;
+    return undefined;
+  }
+  if (stat.isSymbolicLink()) return `log_file ${file}: is a symbolic link (never followed: the launcher would not open it)`;
+  if (!stat.isFile()) return `log_file ${file}: not a regular file`;
+  if (!accessible(file, fs.constants.W_OK)) return `log_file ${file}: cannot be written: permission denied`;
+  if (owner && !canWrite(owner, file)) {
+    return `daemon_user = '${owner.name}' cannot write log_file ${file} (e.g. chown ${owner.name} ${file})`;
+  }
+  return undefined;
+}
+
+function accessible(file: string, mode: number): boolean {
+  try {
+    fs.accessSync(file, mode);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isDir(dir: string): boolean {
+  try {
+    return fs.statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function readLines(file: string): string[] {
+  try {
+    return fs.readFileSync(file, 'utf8').split(/\r?\n/);
+  } catch {
+    return [];
+  }
+}
+
+function count(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** The report: every diagnostic in file order, the notes, one result line. Returns the exit code (0: it would start, 1: not). */
+export function printCheck(result: CheckResult, write: (text: string) => void): number {
+  const diagnostics = inFileOrder(result.diagnostics);
+  for (const d of diagnostics) write(`${formatDiagnostic(d)}\n`);
+  for (const note of result.notes) write(`${note}\n`);
+  const errors = diagnostics.filter((d) => d.severity === 'error').length;
+  const warnings = diagnostics.length - errors;
+  if (!hasErrors(diagnostics)) {
+    write(`esets_smtp: configuration OK${warnings ? ` (${count(warnings, 'warning')})` : ''}\n`);
+    return 0;
+  }
+  const also = warnings ? ` and ${count(warnings, 'warning')}` : '';
+  write(`esets_smtp: configuration has ${count(errors, 'error')}${also}: it would not start\n`);
+  return 1;
+}
