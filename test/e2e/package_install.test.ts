@@ -53,7 +53,9 @@ describe('the npm package in an operator\'s Haraka folder', function () {
       harakaFolder(dir, HARAKA_VERSION);
       // the docs' steps: install the package, then its one setup command
       npm(dir, ['install', tarball]);
-      setupOutput = binCommand(dir, 'esets-relay-setup', ['.']);
+      const setup = binCommand(dir, 'esets-relay-setup', ['.']);
+      assert.equal(setup.code, 0, setup.stderr);
+      setupOutput = setup.stdout;
     })()]);
     sink = new Sink();
     await sink.start();
@@ -95,13 +97,14 @@ describe('the npm package in an operator\'s Haraka folder', function () {
     // run again: the operator's edits stay
     fs.appendFileSync(path.join(dir, 'config', 'esets.cfg'), '\n# edited by the operator\n');
     const again = binCommand(dir, 'esets-relay-setup', [dir]);
-    assert.match(again, /kept \(yours\) +config\/esets\.cfg/);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /kept \(yours\) +config\/esets\.cfg/);
     assert.match(fs.readFileSync(path.join(dir, 'config', 'esets.cfg'), 'utf8'), /# edited by the operator/);
   });
 
   it('haraka -c DIR -h esets-relay/NAME shows each plugin\'s page', () => {
     for (const name of PLUGINS) {
-      const out = binCommand(dir, 'haraka', ['-c', dir, '-h', `esets-relay/${name}`], { PAGER: 'cat' });
+      const { stdout: out } = binCommand(dir, 'haraka', ['-c', dir, '-h', `esets-relay/${name}`], { PAGER: 'cat' });
       assert.equal(out.split('\n')[0], `# ${name}`, `the page of ${name}`);
       assert.equal(out, fs.readFileSync(path.join(dir, 'node_modules', 'esets-relay', 'docs', 'plugins', `${name}.md`), 'utf8'));
     }
@@ -119,6 +122,13 @@ describe('the npm package in an operator\'s Haraka folder', function () {
       .replace(/^daemon_sock_path = .*$/m, `daemon_sock_path = "${clamd.socket}"`)
       .replace(/^server_port = .*$/m, `server_port = ${sink.port}`));
 
+    // the folder check the docs give, from the installed package: each plugin found where Haraka will load it
+    const checked = binCommand(dir, 'esets_smtp', ['--check', '--haraka-dir', dir]);
+    assert.equal(checked.code, 0, checked.stderr);
+    const check = checked.stdout + checked.stderr;
+    for (const name of PLUGINS) assert.match(check, new RegExp(`esets-relay/${name}.*node_modules/esets-relay/${name}/package\\.json`));
+    assert.match(check, /Haraka 3\.3\.4/);
+    assert.match(check, /configuration OK/);
     const relay = await startListening([path.join(dir, 'node_modules', '.bin', 'haraka'), '-c', dir], dir, {}, port);
     started.push(relay);
     const clean = await send(port, `packaged clean ${process.pid}`, 'Hello through the installed package.');
@@ -130,6 +140,8 @@ describe('the npm package in an operator\'s Haraka folder', function () {
     assert.equal(got.filter((m) => m.includes(`packaged clean ${process.pid}`)).length, 1);
     assert.match(got.find((m) => m.includes(`packaged clean ${process.pid}`))!, /^X-Virus-Scanner: .*clean/m);
     assert.equal(got.filter((m) => m.includes(`packaged eicar ${process.pid}`)).length, 0);
+    // the Haraka in use is the folder's, said once at start
+    assert.match(relay.output(), new RegExp(`Haraka 3\\.3\\.4 \\(${dir.replace(/[/.]/g, '\\$&')}/node_modules/Haraka\\) in use`));
     // the plugins log under their own names, as in every deployment
     assert.match(relay.output(), /\[esets_policy\]/);
     assert.doesNotMatch(relay.output(), /\[esets-relay\/esets_policy\]/);
@@ -137,7 +149,7 @@ describe('the npm package in an operator\'s Haraka folder', function () {
   });
 
   it('npx esets_smtp runs from the installed package: --version, and the launcher relays', async () => {
-    const version = binCommand(dir, 'esets_smtp', ['--version']);
+    const { stdout: version } = binCommand(dir, 'esets_smtp', ['--version']);
     assert.match(version, new RegExp(`^esets_smtp \\(esets-relay\\) 0\\.1\\.0, Haraka ${HARAKA_VERSION.replace(/\./g, '\\.')}\\n$`));
     const port = await freePort();
     const relay = await startListening(

@@ -6,7 +6,7 @@
 // packuments npm reads for the tarball's dependencies: scripts/install-test-deps.sh
 // puts them there (`npm cache add`).
 
-import { execFileSync, ExecFileSyncOptions } from 'node:child_process';
+import { execFileSync, ExecFileSyncOptions, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PROJECT_DIR } from './relay';
@@ -77,7 +77,12 @@ export function npm(dir: string, args: string[]): string {
   return run(NPM, [...args, '--offline', '--no-audit', '--no-fund'], dir);
 }
 
-/** A command from the folder's node_modules/.bin, as `npx NAME` runs it there. */
-export function binCommand(dir: string, name: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
-  return run(path.join(dir, 'node_modules', '.bin', name), args, dir, { env: { ...process.env, ...env } });
+/** A command from the folder's node_modules/.bin, as `npx NAME` runs it there: its exit code, stdout and stderr. */
+export function binCommand(
+  dir: string, name: string, args: string[], env: NodeJS.ProcessEnv = {},
+): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(path.join(dir, 'node_modules', '.bin', name), args, {
+    cwd: dir, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -15,11 +15,13 @@
 // module which that is: setConfigInForce).
 
 import { ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
 import type { EsetsConfig, SyslogClass, SyslogFacility } from '../../lib/esets_options';
 import {
   debugLine, errorLine, Field, infoLine, isLogged, isWritten, LogLine, loggerPriority, Severity, warningLine,
 } from '../../lib/syslog';
 import type { Connection, Logger, Plugin } from './haraka';
+import { harakaInUse } from '../../io/haraka_version';
 
 type Facility = Exclude<SyslogFacility, 'none'>;
 
@@ -116,7 +118,9 @@ let harakaLogger: HarakaLogger | null | undefined;
 function harakaLogsDebug(): boolean {
   if (harakaLogger === undefined) {
     try {
-      harakaLogger = require('Haraka/logger') as HarakaLogger;
+      // the running Haraka's logger (a global `haraka -c` beside a Haraka in the folder: the one that logs)
+      const haraka = harakaInUse();
+      harakaLogger = (haraka ? require(path.join(haraka.path, 'logger')) : require('Haraka/logger')) as HarakaLogger;
     } catch {
       harakaLogger = null;
     }
