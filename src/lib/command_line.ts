@@ -79,6 +79,8 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     if (!isCliOption(key)) {
       const hint = didYouMean(name, knownNames(), (n) => `--${n.replace(/_/g, '-')}`);
       error(`unknown option '--${m ? m[1] : name}'${hint || ' (see --help)'}`);
+      // its value, if it has one, is not a second error
+      if (inline === undefined && i + 1 < argv.length && !argv[i + 1].startsWith('-')) i++;
       continue;
     }
     if (OPTION_SPECS[key].type.kind === 'bool') {

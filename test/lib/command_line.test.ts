@@ -38,6 +38,9 @@ describe('esets_smtp command line', () => {
   it('refuses an unknown option, a [global]-only option, a missing value and a bad value', () => {
     const msgs = (args: string[]): string[] => parseCommandLine(args).diagnostics.map((d) => d.message);
     assert.match(msgs(['--listen-prot', '1'])[0], /unknown option '--listen-prot'/);
+    // one error for an unknown option and its value; the next option is still read
+    assert.deepEqual(msgs(['--listen-prot', '1', '--listen-port', 'x']).length, 2);
+    assert.match(msgs(['--listen-prot', '1', '--listen-port', 'x'])[1], /invalid value 'x'/);
     assert.match(msgs(['--daemon-sock-path', '/x'])[0], /unknown option/);
     assert.match(msgs(['--listen-port'])[0], /needs a value/);
     assert.match(msgs(['--listen-port', 'abc'])[0], /invalid value 'abc': expected an integer/);
