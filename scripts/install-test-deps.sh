@@ -5,14 +5,15 @@
 # Cyrus SASL's saslpasswd2 and PLAIN/LOGIN (sasl2-bin, libsasl2-modules: the sasldb of the Postfix the AUTH
 # tests start), openssl, HAProxy (the load balancer tests), the mail readers the MIME tests open stored mail
 # with (python3, munpack, ripmime), and the tools the tests build archives with (7-Zip, Info-ZIP, lzip, zstd,
-# xz, bzip2, compress, gcab, lz4).
+# xz, bzip2, compress, gcab, lz4), and systemd for systemd-analyze (the units' verify and security score;
+# installed, not run: a container keeps its own init).
 # Postfix is a mail transport agent: installing it replaces any other (apt removes Exim). For a test
 # machine, not a mail host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(clamdscan clamav-testfiles spamassassin spamd postfix sasl2-bin libsasl2-modules openssl rsyslog bsdutils haproxy \
-  python3 mpack ripmime 7zip zip unzip lzip zstd xz-utils bzip2 ncompress gcab lz4)
+  python3 mpack ripmime 7zip zip unzip lzip zstd xz-utils bzip2 ncompress gcab lz4 systemd)
 # Postfix unconfigured: the tests start private instances with their own configuration
 [ "$(id -u)" = 0 ] && echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 bash scripts/apt-install.sh "${packages[@]}"
