@@ -129,6 +129,15 @@ export function harakaCDiagnostics(
       }
     }
   }
+  const otherQueues = haraka.plugins.filter((entry) => entry.startsWith('queue/'));
+  if (listed('esets_forward') && otherQueues.length) {
+    out.push({
+      severity: 'warning', file,
+      message: `${otherQueues.join(', ')} in config/plugins beside esets_forward, which delivers each message itself: `
+        + `${otherQueues.length > 1 ? 'they are' : 'it is'} never run (esets_forward answers the queue hook first); `
+        + 'remove one of the two delivery paths (docs/haraka_c.md)',
+    });
+  }
   // our plugins missing from config/plugins: what they would have applied
   if (!listed('esets_policy')) {
     out.push({

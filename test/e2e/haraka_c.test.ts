@@ -11,7 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
-import { runHarakaC, startHarakaC } from '../support/haraka_c';
+import { HarakaCOptions, runHarakaC, startHarakaC } from '../support/haraka_c';
 import { canConnect, childPids, eventually, isRunning } from '../support/processes';
 import { freePort, Relay } from '../support/relay';
 import { Sink } from '../support/sink';
@@ -64,7 +64,7 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
   }
 
   async function haraka(
-    esetsCfg: string, extra: { plugins?: string[]; files?: Record<string, string>; inactivityTimeout?: number; nodes?: number } = {},
+    esetsCfg: string, extra: Omit<HarakaCOptions, 'port' | 'esetsCfg'> = {},
   ): Promise<Relay & { dir: string }> {
     const port = await freePort();
     const relay = await startHarakaC({ port, esetsCfg, ...extra });
@@ -279,6 +279,42 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
     const foreign = await sendOne(relay.port, 'someone@elsewhere.example', `Subject: ${subject('foreign')}\r\n\r\nx\r\n`);
     assert.equal(Math.floor(foreign.rcpt / 100), 5);
   });
+
+  it('queue/smtp_forward left in config/plugins beside esets_forward: warned at start, each message delivered once', async () => {
+    // haraka -i lists queue/smtp_forward; an operator who appends ours and keeps it must not get two copies
+    const relay = await haraka(cfg(base(), globalClamd()), {
+      plugins: ['queue/smtp_forward', ...STOCK_ORDER],
+      files: { 'smtp_forward.ini': `host=127.0.0.1\nport=${sink.port}\nenable_tls=false\n` },
+    });
+    assert.match(relay.output(), /warning: queue\/smtp_forward in config\/plugins beside esets_forward.*never run/);
+    const once = subject('two delivery paths');
+    const r = await sendOne(relay.port, 'user@example.org', `Subject: ${once}\r\n\r\nhello\r\n`);
+    assert.equal(r.code, 250, r.text);
+    assert.ok(await eventually(() => Boolean(received(once)), 5_000));
+    // smtp_forward would deliver within the same second; give it three
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    assert.equal(sink.messages.filter((m) => m.data.toString('latin1').includes(`Subject: ${once}`)).length, 1);
+  });
+
+  it('esets_policy skipped by another plugin (transaction.notes.skip_plugins): esets_forward defers, nothing unscanned delivered',
+    async () => {
+      const skipScan = [
+        'exports.register = function () { this.register_hook(\'data\', \'skip\') }',
+        'exports.skip = function (next, connection) {',
+        '  connection.transaction.notes.skip_plugins.push(\'esets_policy\')',
+        '  next()',
+        '}',
+      ].join('\n');
+      const relay = await haraka(cfg(base(), globalClamd()), {
+        plugins: ['skip_scan', ...STOCK_ORDER], ownPlugins: { skip_scan: skipScan },
+      });
+      const infected = subject('skipped eicar');
+      const r = await sendOne(relay.port, 'user@example.org', `Subject: ${infected}\r\n\r\n${EICAR}\r\n`);
+      assert.equal(r.code, 451, r.text);
+      assert.match(r.text, /^4\.4\.0 Temporary failure while scanning/);
+      assert.match(relay.output(), /message not delivered: esets_policy did not decide it/);
+      assert.equal(received(infected), undefined);
+    });
 
   describe('haraka-plugin-clamd as the AV source (listed before esets_policy, its rejections off)', () => {
     const plugins = ['esets_hide_starttls', 'esets_connection_limits', 'esets_user_config', 'clamd', 'esets_forward', 'esets_policy'];

@@ -60,6 +60,16 @@ describe('haraka -c: options that Haraka\'s files govern', () => {
   });
 });
 
+describe('haraka -c: two delivery paths', () => {
+  it('queue/smtp_forward (any queue/ plugin) beside esets_forward: a warning that it never runs', () => {
+    assert.deepEqual(diagnose('[smtp]\n', { plugins: ['esets_forward', 'esets_policy', 'queue/lmtp'] }).length, 1);
+    const out = diagnose('[smtp]\n', { plugins: ['queue/smtp_forward', 'esets-relay/esets_forward', 'esets_policy'] });
+    assert.equal(out.length, 1);
+    assert.match(out[0], /queue\/smtp_forward in config\/plugins beside esets_forward.*never run/);
+    assert.deepEqual(diagnose('[smtp]\n', { plugins: ['queue/smtp_forward', 'esets_policy'] }), []);
+  });
+});
+
 describe('haraka -c: Haraka\'s own size limit', () => {
   it('connection.ini [max] bytes set: a warning that Haraka answers 550 above it, naming message_size_limit', () => {
     assert.deepEqual(diagnose('[smtp]\n'), []);

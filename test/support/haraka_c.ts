@@ -22,6 +22,8 @@ export interface HarakaCOptions {
   inactivityTimeout?: number;
   /** other files of config/, by name */
   files?: Record<string, string>;
+  /** plugins of the test's own, plugins/NAME.js by name, beside the package's */
+  ownPlugins?: Record<string, string>;
 }
 
 /** A Haraka folder for `haraka -c`: the package's config/ with the test's files over it. */
@@ -35,7 +37,12 @@ export function harakaCDir(opts: HarakaCOptions): string {
   ].join('\n'));
   if (opts.plugins) fs.writeFileSync(path.join(config, 'plugins'), `${opts.plugins.join('\n')}\n`);
   for (const [name, text] of Object.entries(opts.files ?? {})) fs.writeFileSync(path.join(config, name), text);
-  for (const name of ['plugins', 'dist', 'node_modules']) fs.symlinkSync(path.join(PROJECT_DIR, name), path.join(dir, name));
+  for (const name of ['dist', 'node_modules']) fs.symlinkSync(path.join(PROJECT_DIR, name), path.join(dir, name));
+  fs.mkdirSync(path.join(dir, 'plugins'));
+  for (const name of fs.readdirSync(path.join(PROJECT_DIR, 'plugins'))) {
+    fs.symlinkSync(path.join(PROJECT_DIR, 'plugins', name), path.join(dir, 'plugins', name));
+  }
+  for (const [name, text] of Object.entries(opts.ownPlugins ?? {})) fs.writeFileSync(path.join(dir, 'plugins', `${name}.js`), text);
   return dir;
 }
 

@@ -29,7 +29,7 @@ import { relayLog } from '../shared/relay_log';
 import { relayWaits } from '../shared/client_timeout';
 import { unlistedProxyLine } from '../shared/client_input';
 import { answerAsServer, queuedReply } from '../shared/own_replies';
-import { DATA_POST_PRIORITY, RCPT_PRIORITY } from '../shared/hook_order';
+import { DATA_POST_PRIORITY, RCPT_PRIORITY, QUEUE_PRIORITY } from '../shared/hook_order';
 import { useStopSignals } from '../shared/stop_signals';
 import { pluginList } from '../shared/haraka_c_checks';
 import { DSN, exactReply } from '../shared/exact_reply';
@@ -74,9 +74,9 @@ export function register(this: ForwardPlugin): void {
   this.register_hook('data', 'capture_message');
   // after esets_policy's verdict (priority 0): the message goes to the server only once accepted
   this.register_hook('data_post', 'forward_message', DATA_POST_PRIORITY.forward);
-  this.register_hook('queue', 'answer_accepted');
+  this.register_hook('queue', 'answer_accepted', QUEUE_PRIORITY.answered);
   // relaying clients (Haraka's notion) go to the same server, never to MX delivery
-  this.register_hook('queue_outbound', 'answer_accepted');
+  this.register_hook('queue_outbound', 'answer_accepted', QUEUE_PRIORITY.answered);
   this.register_hook('reset_transaction', 'end_transaction');
   this.register_hook('disconnect', 'close_session');
 }
@@ -355,6 +355,11 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
   if (!txn) return next();
   const state = messageOf(txn);
   if (state.discarded) return next();
+  if (!state.decision) {
+    // nothing reaches the server unscanned: esets_policy's hooks were skipped (transaction.notes.skip_plugins)
+    relayLog(this, connection).error('message not delivered: esets_policy did not decide it (its hooks were skipped)');
+    return next(constants.denysoft, HarakaDsn.create(451, 'Temporary failure while scanning, try again later', 4, 0));
+  }
   const run = async (): Promise<void> => {
     const session = sessionOf(connection);
     const message = finishedMessage(txn);

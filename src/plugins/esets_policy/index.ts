@@ -30,7 +30,7 @@ import type { RelayMessage, Verdicts } from '../../session/relay_message';
 import { finalDotAt, removeHeaderFields } from '../shared/haraka';
 import type { Connection, Next, Plugin, Transaction } from '../shared/haraka';
 import { pluginList } from '../shared/haraka_c_checks';
-import { DATA_POST_PRIORITY } from '../shared/hook_order';
+import { DATA_POST_PRIORITY, QUEUE_PRIORITY } from '../shared/hook_order';
 import { holdClientTimeout, relayWaits, releaseClientTimeout } from '../shared/client_timeout';
 import { relayConfig } from '../shared/relay_config';
 import { relayLog, writeLog } from '../shared/relay_log';
@@ -83,8 +83,8 @@ export function register(this: PolicyPlugin): void {
   this.register_hook('data_post', 'apply_policy', DATA_POST_PRIORITY.policy);
   this.register_hook('reset_transaction', 'end_transaction');
   // before esets_forward: a discarded message is answered 250 and not forwarded
-  this.register_hook('queue', 'discard_message', -100);
-  this.register_hook('queue_outbound', 'discard_message', -100);
+  this.register_hook('queue', 'discard_message', QUEUE_PRIORITY.answered);
+  this.register_hook('queue_outbound', 'discard_message', QUEUE_PRIORITY.answered);
   // X-Virus-Scanner: names the engine that scans: ours (daemon_sock_path), or haraka-plugin-clamd's first clamd_socket
   const versionFrom = clamdPlugin ? clamdPluginSocket(this) : config.daemon_sock_path[0];
   this.scannerVersion = new ScannerVersionWatch(versionFrom, (text) => relayLog(this).warning(text)).start();

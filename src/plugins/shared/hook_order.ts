@@ -16,3 +16,9 @@ export const CAPABILITIES_PRIORITY = { size: 50 } as const;
 
 /** mail: the size and spool checks before the MAIL goes to the server */
 export const MAIL_PRIORITY = { limits: -100 } as const;
+
+/**
+ * queue: the answer to a message already delivered (esets_forward) or discarded (esets_policy) comes first,
+ * so that no other queue plugin (queue/smtp_forward left in config/plugins) delivers it a second time
+ */
+export const QUEUE_PRIORITY = { answered: -100 } as const;
