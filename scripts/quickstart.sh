@@ -22,12 +22,17 @@ clamd_port=${QUICKSTART_CLAMD_PORT:-3310}
 for port in "$relay_port" "$server_port" "$clamd_port"; do
   [[ "$port" =~ ^[1-9][0-9]{0,4}$ ]] && [ "$port" -le 65535 ] || { echo "not a port: '$port'"; exit 1; }
 done
+if [ "$relay_port" = "$server_port" ] || [ "$relay_port" = "$clamd_port" ] || [ "$server_port" = "$clamd_port" ]; then
+  echo "the relay, the mail server and clamd need three different ports (got $relay_port, $server_port, $clamd_port)"
+  exit 1
+fi
 
 [ "${QUICKSTART_SKIP_INSTALL:-}" = 1 ] || bash scripts/install-deps.sh
 [ -f dist/src/tools/quickstart_sink.js ] || { echo "not built: npm ci && npm run build (or run without QUICKSTART_SKIP_INSTALL)"; exit 1; }
 
 if [ -n "${QUICKSTART_RUN_DIR:-}" ]; then
   run=$(realpath -m "$QUICKSTART_RUN_DIR")
+  [ ! -e "$run" ] || [ -d "$run" ] || { echo "QUICKSTART_RUN_DIR: $run is not a folder"; exit 1; }
   [ -z "$(ls -A "$run" 2>/dev/null)" ] || { echo "QUICKSTART_RUN_DIR: $run is not empty"; exit 1; }
 else
   run="$PWD/.run"

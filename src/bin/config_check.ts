@@ -173,7 +173,10 @@ function pluginResolution(dir: string, listed: readonly string[], notes: string[
       out.push({
         severity: 'error', file: pluginsFile, line,
         message: `plugin '${name}' is not found: Haraka looks for ${candidates.map((c) => path.relative(dir, c)).join(', ')} in ${dir} `
-          + '(npm install esets-relay there, see docs/haraka_c.md)',
+          // the package is there: the short name is a clone's, the installed package's is esets-relay/NAME
+          + (fs.existsSync(path.resolve(dir, 'node_modules', PACKAGE_NAME, ours, 'package.json'))
+            ? `(the installed package's plugin is listed as '${PACKAGE_NAME}/${ours}', see docs/haraka_c.md)`
+            : `(npm install ${PACKAGE_NAME} there, see docs/haraka_c.md)`),
       });
       continue;
     }

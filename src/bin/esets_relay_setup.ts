@@ -37,7 +37,8 @@ function main(argv: string[]): number {
   const steps: Step[] = [];
   for (const name of EXAMPLE_CONFIG) {
     const to = path.join(dir, 'config', name);
-    if (fs.existsSync(to)) {
+    // a link counts as the operator's file, even one to a file not made yet
+    if (present(to)) {
       steps.push({ file: to, done: 'kept (yours)' });
       continue;
     }
@@ -60,6 +61,8 @@ function main(argv: string[]): number {
     `Next, in ${path.join(dir, 'config')}:`,
     '- esets.cfg: server_addr and server_port (your mail server), daemon_sock_path (your clamd);',
     '- clamd: add the settings of clamd-esets-relay.conf to your clamd.conf;',
+    '- connection.ini: [main] postel=true, [max] bytes=0 and line_length=2050, [headers] add_received=false',
+    '  (what the launcher sets; the start warns about each that differs: docs/haraka_c.md);',
     '- plugins: list these, in this order (and no other delivery plugin such as queue/smtp_forward):',
     ...ORDER.map((name) => `    ${PACKAGE_PLUGIN_PREFIX}${name}`),
     `Then check the folder: npx esets_smtp --check --haraka-dir ${dir}`,
@@ -73,11 +76,24 @@ function main(argv: string[]): number {
 const ORDER = fs.readFileSync(path.join(PACKAGE_DIR, 'config', 'plugins'), 'utf8')
   .split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
 
+function present(file: string): boolean {
+  try {
+    fs.lstatSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function pluginNames(): string[] {
   return fs.readdirSync(path.join(PACKAGE_DIR, 'plugins'))
     .filter((n) => fs.existsSync(path.join(PACKAGE_DIR, 'plugins', n, 'package.json'))).sort();
 }
 
+// a reader that stops early (`| head`) is not an error of ours
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+});
 try {
   process.exitCode = main(process.argv.slice(2));
 } catch (err) {

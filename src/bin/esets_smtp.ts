@@ -55,11 +55,16 @@ async function main(): Promise<void> {
     return;
   }
   if (cli.command === 'version') {
-    const haraka = require('Haraka/package.json') as { version: string };
-    process.stdout.write(`esets_smtp (esets-relay) ${version}, Haraka ${haraka.version}\n`);
+    const haraka = harakaInUse();
+    process.stdout.write(`esets_smtp (esets-relay) ${version}, ${haraka ? `Haraka ${haraka.version}` : 'no Haraka found'}\n`);
     return;
   }
   if (hasErrors(cli.diagnostics)) fail(cli.diagnostics.map(formatDiagnostic), 2);
+  if (cli.command === 'run' && !harakaInUse()) {
+    // a peer dependency: installed beside the package, not with it
+    fail([`esets_smtp: no Haraka found beside ${PROJECT_DIR}: install it there (npm install Haraka@3 in the folder `
+      + 'that holds node_modules/esets-relay)', 'esets_smtp: not started'], 1);
+  }
 
   const configFile = cli.configPath === DEFAULT_CONFIG_PATH
     ? path.join(PROJECT_DIR, DEFAULT_CONFIG_PATH)

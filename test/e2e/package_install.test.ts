@@ -114,6 +114,11 @@ describe('the npm package in an operator\'s Haraka folder', function () {
     // config/plugins: the list esets-relay-setup printed, in its order
     const listed = setupOutput.split('\n').filter((l) => /^ {4}esets-relay\//.test(l)).map((l) => l.trim());
     assert.deepEqual(listed.map((l) => l.replace('esets-relay/', '')).sort(), PLUGINS);
+    // listed by the short names (a clone's): the folder check says how the installed package's are listed
+    fs.writeFileSync(path.join(dir, 'config', 'plugins'), `${PLUGINS.join('\n')}\n`);
+    const short = binCommand(dir, 'esets_smtp', ['--check', '--haraka-dir', dir]);
+    assert.equal(short.code, 1, short.stdout + short.stderr);
+    assert.match(short.stderr, /plugin 'esets_policy' is not found: .*listed as 'esets-relay\/esets_policy'/);
     fs.writeFileSync(path.join(dir, 'config', 'plugins'), `${listed.join('\n')}\n`);
     const port = await freePort();
     fs.writeFileSync(path.join(dir, 'config', 'smtp.ini'), `[main]\nlisten=127.0.0.1:${port}\nnodes=1\n`);
