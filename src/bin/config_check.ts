@@ -13,7 +13,7 @@ import { harakaCDiagnostics } from '../lib/haraka_c_rules';
 import { deriveHarakaSettings } from '../lib/haraka_settings';
 import { MAX_CLAMD_CONF_BYTES } from '../io/clamd_limits';
 import { loadConfigFiles, LoadResult, RelayConfig } from '../io/config_files';
-import { harakaIn, harakaInUse, HarakaVersion, harakaVersionReport } from '../io/haraka_version';
+import { harakaIn, harakaInUse, HarakaVersion, harakaVersionReport, noHarakaFound } from '../io/haraka_version';
 import type { HarakaConfig } from '../plugins/shared/haraka';
 import { harakaInForce, pluginList } from '../plugins/shared/haraka_c_checks';
 import { loadWithIniOverrides, RelayIni } from '../plugins/shared/relay_config';
@@ -115,7 +115,10 @@ export function checkLauncher(
       if (why) diagnostics.push({ severity: 'error', file: configFile, line: loaded.lines.log_file, key: 'log_file', message: why });
     }
   }
-  diagnostics.push(...harakaVersionDiagnostics(harakaInUse(), notes));
+  const haraka = harakaInUse();
+  // the run refuses to start without one (the --haraka-dir check leaves it to the haraka that runs)
+  if (!haraka) diagnostics.push({ severity: 'error', file: 'esets_smtp', message: noHarakaFound() });
+  else diagnostics.push(...harakaVersionDiagnostics(haraka, notes));
   return { diagnostics, notes };
 }
 

@@ -21,7 +21,7 @@ import { handleStopSignals, stopNow } from '../io/stop_signals';
 import { journalOutput } from './journal_output';
 import { LOG_FILE_ENV, logToFile, prepareLogFile } from './log_file';
 import { superviseWorkers } from './worker_supervisor';
-import { harakaInUse, harakaVersionReport } from '../io/haraka_version';
+import { harakaInUse, harakaVersionReport, noHarakaFound } from '../io/haraka_version';
 import { checkHarakaDir, checkLauncher, printCheck, workerFiles, workerUser } from './config_check';
 import { canWrite, dropToWorkerUser, shareWith, WORKER_USER_ENV, WorkerUser } from './worker_user';
 
@@ -62,8 +62,7 @@ async function main(): Promise<void> {
   if (hasErrors(cli.diagnostics)) fail(cli.diagnostics.map(formatDiagnostic), 2);
   if (cli.command === 'run' && !harakaInUse()) {
     // a peer dependency: installed beside the package, not with it
-    fail([`esets_smtp: no Haraka found beside ${PROJECT_DIR}: install it there (npm install Haraka@3 in the folder `
-      + 'that holds node_modules/esets-relay)', 'esets_smtp: not started'], 1);
+    fail([`esets_smtp: error: ${noHarakaFound()}`, 'esets_smtp: not started'], 1);
   }
 
   const configFile = cli.configPath === DEFAULT_CONFIG_PATH

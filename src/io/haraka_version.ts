@@ -64,3 +64,10 @@ export function harakaVersionReport(haraka: HarakaVersion | undefined): { line: 
     warning: `Haraka ${haraka.version} is not the Haraka ${WRAPPED_HARAKA_MAJOR}.x this relay wraps: not in force: ${WITHOUT_WRAPPERS}`,
   };
 }
+
+/** Why the launcher cannot run where no Haraka is found: a peer dependency, installed beside the package. */
+export function noHarakaFound(): string {
+  const packageDir = path.resolve(__dirname, '..', '..', '..');
+  return `no Haraka found beside ${packageDir}: install it there (npm install Haraka@3 in the folder that holds `
+    + `node_modules/esets-relay, or in this checkout: npm ci)`;
+}

@@ -168,4 +168,19 @@ describe('the npm package in an operator\'s Haraka folder', function () {
     assert.equal(sink.messages.filter((m) => m.data.toString('latin1').includes(`launcher clean ${process.pid}`)).length, 1);
     await relay.stop('SIGTERM');
   });
+
+  it('without a Haraka beside the package (a peer dependency left out): the launcher and --check say so in one line, exit 1', () => {
+    fs.renameSync(path.join(dir, 'node_modules', 'Haraka'), path.join(work, 'Haraka.away'));
+    try {
+      for (const args of [['--config', path.join(dir, 'config', 'esets.cfg')], ['--check']]) {
+        const r = binCommand(dir, 'esets_smtp', args);
+        assert.equal(r.code, 1, r.stdout + r.stderr);
+        assert.match(r.stderr, /^esets_smtp: error: no Haraka found beside .*node_modules\/esets-relay: install it there/m);
+        assert.doesNotMatch(r.stderr, /\n +at /, 'no stack trace');
+      }
+      assert.match(binCommand(dir, 'esets_smtp', ['--version']).stdout, /, no Haraka found\n$/);
+    } finally {
+      fs.renameSync(path.join(work, 'Haraka.away'), path.join(dir, 'node_modules', 'Haraka'));
+    }
+  });
 });
