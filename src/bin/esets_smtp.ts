@@ -111,7 +111,6 @@ async function main(): Promise<void> {
     fail([`${configFile}: error: cannot start: ${e.name}: ${e.message}`, 'esets_smtp: not started'], 1);
   }
   // once the configuration is known good: a start that fails on it says only what is wrong
-  sayHarakaVersion();
   // the workers' listener is bound by this process (cluster): a port taken or refused is said here, once
   const bindError = await tryListen(listen.host, listen.port);
   if (bindError) fail([`${configFile}: error: ${bindError} (listen_addr, listen_port in [smtp])`, 'esets_smtp: not started'], 1);
@@ -143,15 +142,15 @@ async function main(): Promise<void> {
   const supervisor = superviseWorkers(harakaLog(), () => stopNow(1));
   handleStopSignals(stop, supervisor);
   startHaraka(runtime);
+  // through Haraka's logger, once it has its configuration: to log_file or the journal, with a priority
+  sayHarakaVersion(harakaLog());
 }
 
 /** One start line naming the Haraka in use, and a warning where it is not the Haraka 3 whose internals the relay wraps. */
-function sayHarakaVersion(): void {
-  const haraka = harakaInUse();
-  const report = harakaVersionReport(haraka);
-  process.stderr.write(`esets_smtp: ${report.line} in use\n`);
-  const where = haraka ? path.join(haraka.path, 'package.json') : 'esets_smtp';
-  if (report.warning) process.stderr.write(`${where}: warning: ${report.warning}\n`);
+function sayHarakaVersion(log: StartLog): void {
+  const report = harakaVersionReport(harakaInUse());
+  log.notice(`${report.line} in use`);
+  if (report.warning) log.warn(report.warning);
 }
 
 function ignoreHangup(): void {
@@ -176,10 +175,17 @@ function tryListen(host: string, port: number): Promise<string | undefined> {
 }
 
 /** Haraka's logger, for the manager's own lines (loaded once Haraka runs). */
-function harakaLog(): { notice(text: string): void; error(text: string): void } {
-  const logger = (): { lognotice(t: string): void; logerror(t: string): void } => require('Haraka/logger');
+interface StartLog {
+  notice(text: string): void;
+  warn(text: string): void;
+  error(text: string): void;
+}
+
+function harakaLog(): StartLog {
+  const logger = (): { lognotice(t: string): void; logwarn(t: string): void; logerror(t: string): void } => require('Haraka/logger');
   return {
     notice: (text) => logger().lognotice(`[esets_smtp] ${text}`),
+    warn: (text) => logger().logwarn(`[esets_smtp] ${text}`),
     error: (text) => logger().logerror(`[esets_smtp] ${text}`),
   };
 }
