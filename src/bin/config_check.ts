@@ -8,9 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { clamdConfFor, clamdConfWarnings } from '../lib/clamd_conf';
 import { Diagnostic, formatDiagnostic, hasErrors, inFileOrder, namedAtNote } from '../lib/diagnostics';
-import { EsetsConfig, parseHostPort } from '../lib/esets_options';
-import { harakaCDiagnostics } from '../lib/haraka_c_rules';
-import { deriveHarakaSettings } from '../lib/haraka_settings';
+import { EsetsConfig } from '../lib/esets_options';
+import { harakaCDiagnostics, pluginListDiagnostics } from '../lib/haraka_c_rules';
+import { deriveHarakaSettings, listenerClash } from '../lib/haraka_settings';
 import { MAX_CLAMD_CONF_BYTES } from '../io/clamd_limits';
 import { loadConfigFiles, LoadResult, RelayConfig } from '../io/config_files';
 import { harakaIn, harakaInUse, HarakaVersion, harakaVersionReport, noHarakaFound } from '../io/haraka_version';
@@ -87,19 +87,12 @@ export function checkLauncher(
   if (loaded) {
     diagnostics.push(...deriveHarakaSettings(loaded.config, configFile, overrides).diagnostics);
     diagnostics.push(...clamdConfDiagnostics(loaded, snippet));
-    // the one listener clash a run finds by binding that can be seen without binding
-    const status = loaded.config.http_listen ? parseHostPort(loaded.config.http_listen) : undefined;
-    if (status && status.host === loaded.config.listen_addr && status.port === loaded.config.listen_port) {
-      diagnostics.push({
-        severity: 'error', file: configFile, line: loaded.lines.http_listen, key: 'http_listen',
-        message: `http_listen = ${loaded.config.http_listen} is the SMTP listener's address (listen_addr, listen_port): `
-          + 'the relay cannot listen there twice',
-      });
-    }
     if (!isDir(harakaConfigDir)) {
       diagnostics.push({
         severity: 'error', file: harakaConfigDir, message: 'not a folder (--haraka-config): the launcher copies it to run Haraka',
       });
+    } else {
+      diagnostics.push(...launcherRules(loaded, harakaConfigDir));
     }
     const user = workerUser(loaded.config.daemon_user, workerFiles(loaded), true);
     if (typeof user === 'string') diagnostics.push({ severity: 'error', file: configFile, line: loaded.lines.daemon_user, message: user });
@@ -120,6 +113,29 @@ export function checkLauncher(
   if (!haraka) diagnostics.push({ severity: 'error', file: 'esets_smtp', message: noHarakaFound() });
   else diagnostics.push(...harakaVersionDiagnostics(haraka, notes));
   return { diagnostics, notes };
+}
+
+/**
+ * What the launcher refuses or warns about beyond esets.cfg itself, in a run and in --check alike: a status
+ * listener on the SMTP listener's port, and what its Haraka config folder's plugins list means (the same
+ * rules as under haraka -c: without esets_policy nothing would be scanned).
+ */
+export function launcherRules(loaded: RelayConfig, harakaConfigDir: string): Diagnostic[] {
+  return [
+    ...listenerClash(loaded.config, loaded.file, loaded.lines),
+    ...pluginListDiagnostics(loaded.config, loaded.lines, loaded.file, readPluginList(path.join(harakaConfigDir, 'plugins'))),
+  ];
+}
+
+/** config/plugins as Haraka's list type reads it: one name per line, blank lines and `#` lines skipped. */
+function readPluginList(file: string): string[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
 }
 
 /** What `haraka -c DIR` checks at start with our plugins, and where it would load each of them from. */

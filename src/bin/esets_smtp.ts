@@ -22,7 +22,7 @@ import { journalOutput } from './journal_output';
 import { LOG_FILE_ENV, logToFile, prepareLogFile } from './log_file';
 import { superviseWorkers } from './worker_supervisor';
 import { harakaInUse, harakaVersionReport, noHarakaFound } from '../io/haraka_version';
-import { checkHarakaDir, checkLauncher, printCheck, workerFiles, workerUser } from './config_check';
+import { checkHarakaDir, checkLauncher, launcherRules, printCheck, workerFiles, workerUser } from './config_check';
 import { canWrite, dropToWorkerUser, shareWith, WORKER_USER_ENV, WorkerUser } from './worker_user';
 
 const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
@@ -87,6 +87,7 @@ async function main(): Promise<void> {
     const { loaded, diagnostics } = loadConfigFiles(configFile, cli.overrides);
     const settings = loaded ? deriveHarakaSettings(loaded.config, configFile, cli.overrides) : undefined;
     diagnostics.push(...(settings?.diagnostics ?? []));
+    if (loaded) diagnostics.push(...launcherRules(loaded, harakaConfig));
     // in the order of the files' lines: a broken section header is said before what follows it
     if (!loaded || !settings || hasErrors(diagnostics)) {
       fail([...inFileOrder(diagnostics).map(formatDiagnostic), 'esets_smtp: not started'], 1);

@@ -57,7 +57,6 @@ export function harakaCDiagnostics(
     out.push({ severity: 'warning', file, line, key, message });
   };
   const set = (key: OptionName): boolean => lines[key] !== undefined;
-  const listed = (name: string): boolean => haraka.plugins.some((entry) => ourPluginName(entry) === name);
 
   if (set('listen_addr') || set('listen_port')) {
     const ours = formatListen(config.listen_addr ?? '127.0.0.1', config.listen_port ?? 2525);
@@ -110,6 +109,35 @@ export function harakaCDiagnostics(
     warn('log_file', `log_file = ${config.log_file} not used under haraka -c: `
       + "Haraka's log goes where Haraka's stdout goes (config/log.ini)");
   }
+  out.push(...pluginListDiagnostics(config, lines, file, haraka.plugins));
+  return out;
+}
+
+/**
+ * What config/plugins means for esets.cfg, in both deployments (the launcher runs its Haraka config
+ * folder's list too): esets_policy missing is an error (nothing would be scanned), esets_forward without
+ * server_addr/server_port an error, two delivery paths and options no listed plugin applies are warnings.
+ */
+export function pluginListDiagnostics(
+  config: EsetsConfig, lines: Partial<Record<OptionName, number>>, file: string, plugins: readonly string[],
+): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const warn = (key: OptionName, message: string, line = lines[key]): void => {
+    out.push({ severity: 'warning', file, line, key, message });
+  };
+  const set = (key: OptionName): boolean => lines[key] !== undefined;
+  const listed = (name: string): boolean => plugins.some((entry) => ourPluginName(entry) === name);
+  if (listed('esets_forward')) {
+    for (const key of ['server_addr', 'server_port'] as const) {
+      if (config[key] === undefined) {
+        out.push({
+          severity: 'error', file, key,
+          message: `option '${key}' is not set in [smtp]: `
+            + 'esets_forward (in config/plugins) forwards each message to the mail server it names',
+        });
+      }
+    }
+  }
   if (!listed('esets_connection_limits') && set('timeout_client')) {
     warn('timeout_client', `timeout_client = ${config.timeout_client} not applied: esets_connection_limits is not in config/plugins, `
       + "so Haraka's config/smtp.ini [main] inactivity_timeout decides");
@@ -129,7 +157,7 @@ export function harakaCDiagnostics(
       }
     }
   }
-  const otherQueues = haraka.plugins.filter((entry) => entry.startsWith('queue/'));
+  const otherQueues = plugins.filter((entry) => entry.startsWith('queue/'));
   if (listed('esets_forward') && otherQueues.length) {
     out.push({
       severity: 'warning', file,

@@ -2,7 +2,7 @@
 // The launcher writes the result over a copy of config/ before Haraka starts.
 
 import { Diagnostic } from './diagnostics';
-import { EsetsConfig, OPTION_SPECS, OptionName, OptionValue } from './esets_options';
+import { EsetsConfig, OPTION_SPECS, OptionName, OptionValue, parseHostPort } from './esets_options';
 import { IniFile } from './ini';
 
 export interface HarakaSettings {
@@ -80,4 +80,26 @@ export function formatOptionValue(key: OptionName, value: OptionValue): string {
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
   if (Array.isArray(value)) return kind === 'name_list' && value.length === 0 ? '""' : value.join(kind === 'enum_list' ? ':' : ',');
   return String(value);
+}
+
+const WILDCARDS = new Set(['0.0.0.0', '::', '::0', '0:0:0:0:0:0:0:0']);
+
+/**
+ * http_listen on the SMTP listener's port where the two cannot both bind: the same address, or either one a
+ * wildcard (0.0.0.0 or ::, which takes the port on every address). A run would find it only when a worker
+ * fails to bind, after the status listener took the port.
+ */
+export function listenerClash(
+  config: EsetsConfig, file: string, lines: Partial<Record<OptionName, number>>,
+): Diagnostic[] {
+  const status = config.http_listen ? parseHostPort(config.http_listen) : undefined;
+  if (!status || config.listen_addr === undefined || status.port !== config.listen_port) return [];
+  const smtp = config.listen_addr.replace(/^\[|\]$/g, '').toLowerCase();
+  const http = status.host.toLowerCase();
+  if (smtp !== http && !WILDCARDS.has(smtp) && !WILDCARDS.has(http)) return [];
+  return [{
+    severity: 'error', file, line: lines.http_listen, key: 'http_listen',
+    message: `http_listen = ${config.http_listen} takes the SMTP listener's port (listen_addr = ${config.listen_addr}, `
+      + `listen_port = ${config.listen_port}): the relay cannot listen there twice; give /health and /metrics another port`,
+  }];
 }

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { harakaCDir, startHarakaC } from '../support/haraka_c';
+import { harakaCDir, runHarakaC, startHarakaC } from '../support/haraka_c';
 import { canConnect, processDirOf } from '../support/processes';
 import { esetsCfg, freePort, LAUNCHER, PROJECT_DIR, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
 
@@ -48,12 +48,42 @@ describe('esets_smtp --check', function () {
     ]);
   });
 
-  it('http_listen on the SMTP listener\'s own address: an error a run would meet binding', async () => {
+  it('http_listen on the SMTP listener\'s port (the same address or a wildcard): the check and the run refuse it alike', async () => {
+    for (const [listenAddr, httpHost] of [['127.0.0.1', '127.0.0.1'], ['0.0.0.0', '127.0.0.1'], ['127.0.0.1', '[::]']]) {
+      const port = await freePort();
+      const text = esetsCfg(port, { serverPort: 1, smtp: { http_listen: `"${httpHost}:${port}"` } })
+        .replace(/^listen_addr = .*$/m, `listen_addr = "${listenAddr}"`);
+      const file = writeEsetsCfg(text);
+      const said = new RegExp(`:\\d+: error: http_listen = ${escape(httpHost)}:${port} takes the SMTP listener's port`);
+      const check = await runLauncher(['--check', '--config', file]);
+      assert.equal(check.code, 1, check.stderr);
+      assert.match(check.stderr, said);
+      // the run says the same before it binds anything (it used to start, then a worker died on EADDRINUSE)
+      const run = await runLauncher(['--config', file]);
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stderr, said);
+      assert.equal(await canConnect(port), false);
+    }
+    // another port, or another address on the same port: fine
     const port = await freePort();
-    const file = writeEsetsCfg(esetsCfg(port, { serverPort: 1, smtp: { http_listen: `"127.0.0.1:${port}"` } }));
-    const r = await runLauncher(['--check', '--config', file]);
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /:\d+: error: http_listen = 127\.0\.0\.1:\d+ is the SMTP listener's address/);
+    const ok = writeEsetsCfg(esetsCfg(port, { serverPort: 1, smtp: { http_listen: `"127.0.0.2:${port}"` } }));
+    assert.equal((await runLauncher(['--check', '--config', ok])).code, 0);
+  });
+
+  it('the launcher\'s Haraka config folder (--haraka-config) without esets_policy: the check and the run refuse it', async () => {
+    const port = await freePort();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-haraka-config-'));
+    fs.cpSync(path.join(PROJECT_DIR, 'config'), dir, { recursive: true });
+    // queue/smtp_forward would otherwise deliver every message unscanned
+    fs.writeFileSync(path.join(dir, 'plugins'), 'esets_hide_starttls\nesets_connection_limits\nrcpt_to.in_host_list\nqueue/smtp_forward\n');
+    const file = writeEsetsCfg(esetsCfg(port, { serverPort: 1 }));
+    for (const args of [['--check'], []]) {
+      const r = await runLauncher([...args, '--config', file, '--haraka-config', dir]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /error: esets_policy is not in config\/plugins: no message would be scanned/);
+    }
+    assert.equal(await canConnect(port), false);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('-t is --check', async () => {
@@ -192,6 +222,19 @@ describe('esets_smtp --check --haraka-dir', function () {
     port: await freePort(), esetsCfg: '[global]\nclamd_config = "/nonexistent/clamd.conf"\n[smtp]\nagent_enabled = yes\n'
       + 'server_addr = "127.0.0.1"\nserver_port = 25\n', plugins,
     files: { 'connection.ini': '[headers]\nadd_received=false\n[main]\npostel=true\n[max]\nline_length=2050\n' },
+  });
+
+  it('esets_forward listed and no server_addr/server_port: the folder check and haraka -c refuse it, with no stack trace', async () => {
+    const esets = '[global]\nclamd_config = "/nonexistent/clamd.conf"\n[smtp]\nagent_enabled = yes\n';
+    const files = { 'connection.ini': '[headers]\nadd_received=false\n[main]\npostel=true\n[max]\nline_length=2050\n' };
+    const dir = harakaCDir({ port: await freePort(), esetsCfg: esets, files });
+    const check = await runLauncher(['--check', '--haraka-dir', dir]);
+    assert.equal(check.code, 1, check.stderr);
+    assert.match(check.stderr, /error: option 'server_addr' is not set in \[smtp\]: esets_forward \(in config\/plugins\) forwards/);
+    const run = await runHarakaC({ port: await freePort(), esetsCfg: esets, files });
+    assert.equal(run.code, 1, run.output);
+    assert.match(run.output, /option 'server_addr' is not set in \[smtp\]: esets_forward/);
+    assert.doesNotMatch(run.output, /\n\S*\s+at /, 'no stack trace');
   });
 
   it('a good folder: each of our plugins and where it loads from, its Haraka, exit 0', async () => {

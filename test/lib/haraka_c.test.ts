@@ -13,8 +13,10 @@ const HARAKA: HarakaInForce = {
   plugins: ['esets_connection_limits', 'esets_forward', 'esets_policy'],
 };
 
-function diagnose(text: string, haraka: Partial<HarakaInForce> = {}): string[] {
+function diagnose(text: string, haraka: Partial<HarakaInForce> = {}, withServer = true): string[] {
   const { config, lines } = buildConfig(text, 'esets.cfg');
+  // the mail server esets_forward needs (its absence is a test of its own)
+  if (withServer) Object.assign(config, { server_addr: config.server_addr ?? '10.0.0.9', server_port: config.server_port ?? 25 });
   return harakaCDiagnostics(config, lines, 'esets.cfg', { ...HARAKA, ...haraka }).map((d) => `${d.line}: ${d.key}: ${d.message}`);
 }
 
@@ -70,6 +72,18 @@ describe('haraka -c: two delivery paths', () => {
   });
 });
 
+describe('haraka -c and the launcher: esets_forward needs the mail server', () => {
+  it('server_addr or server_port unset with esets_forward listed: an error each; without esets_forward, nothing', () => {
+    const out = diagnose('[smtp]\nserver_port = 25\n', {}, false);
+    assert.deepEqual(out, [
+      "undefined: server_addr: option 'server_addr' is not set in [smtp]: esets_forward (in config/plugins) forwards each message "
+        + 'to the mail server it names',
+    ]);
+    assert.equal(diagnose('[smtp]\n', { plugins: ['esets-relay/esets_forward', 'esets_policy'] }, false).length, 2);
+    assert.deepEqual(diagnose('[smtp]\n', { plugins: ['esets_policy', 'queue/smtp_forward'] }, false), []);
+  });
+});
+
 describe('haraka -c: Haraka\'s own size limit', () => {
   it('connection.ini [max] bytes set: a warning that Haraka answers 550 above it, naming message_size_limit', () => {
     assert.deepEqual(diagnose('[smtp]\n'), []);
@@ -98,7 +112,9 @@ describe('haraka -c: our plugins missing from config/plugins', () => {
   it('without esets_policy: an error (nothing would be scanned); without the others: what they would apply, warned', () => {
     const text = '[smtp]\nmax_connections = 5\nhttp_listen = "127.0.0.1:8080"\nuser_config = "users.cfg"\n';
     const { config, lines } = buildConfig(text, 'esets.cfg');
-    const out = harakaCDiagnostics(config, lines, 'esets.cfg', { ...HARAKA, plugins: ['esets_forward'] });
+    const out = harakaCDiagnostics({ ...config, server_addr: '10.0.0.9', server_port: 25 }, lines, 'esets.cfg', {
+      ...HARAKA, plugins: ['esets_forward'],
+    });
     assert.deepEqual(out.filter((d) => d.severity === 'error').map((d) => d.message), [
       'esets_policy is not in config/plugins: no message would be scanned (Haraka is not started; list it, see docs/haraka_c.md)',
     ]);

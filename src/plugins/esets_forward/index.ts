@@ -24,7 +24,7 @@ import { noteNextHopSize } from '../shared/next_hop_size';
 import type { Address, Connection, Next, Plugin, Transaction } from '../shared/haraka';
 import { captureMessage, dropMessage, finishedMessage, messageOf } from '../shared/transaction_message';
 import type { HeaderEdits } from '../../session/relay_message';
-import { relayConfig } from '../shared/relay_config';
+import { ConfigError, relayConfig } from '../shared/relay_config';
 import { relayLog } from '../shared/relay_log';
 import { relayWaits } from '../shared/client_timeout';
 import { unlistedProxyLine } from '../shared/client_input';
@@ -32,6 +32,7 @@ import { answerAsServer, queuedReply } from '../shared/own_replies';
 import { DATA_POST_PRIORITY, RCPT_PRIORITY, QUEUE_PRIORITY } from '../shared/hook_order';
 import { useStopSignals } from '../shared/stop_signals';
 import { pluginList } from '../shared/haraka_c_checks';
+import { ourPluginName } from '../../lib/haraka_c_rules';
 import { DSN, exactReply } from '../shared/exact_reply';
 import { useShortName } from '../shared/plugin_name';
 
@@ -49,12 +50,12 @@ export function register(this: ForwardPlugin): void {
   useShortName(this);
   const { config } = relayConfig(this);
   if (!config.server_addr || !config.server_port) {
-    throw new Error('esets_forward: server_addr and server_port must be set in [smtp] of esets.cfg');
+    throw new ConfigError('esets_forward: server_addr and server_port must be set in [smtp] of esets.cfg');
   }
   // Haraka's hook timeout above every wait of ours (lib/timeout_budget): ours answer first, with their own reply
   this.timeout = HOOK_TIMEOUT_S;
   useStopSignals(this, stopTiming(config));
-  onlyOurPlugins = pluginList(this).every((name) => name.startsWith('esets_'));
+  onlyOurPlugins = pluginList(this).every((name) => ourPluginName(name).startsWith('esets_'));
   // the private spool now: folders that killed processes left behind are removed at start
   spoolDir();
   this.register_hook('connect_init', 'client_nodelay');

@@ -29,7 +29,7 @@ import { xVirusScannerValue } from '../../lib/virus_scanner_header';
 import type { RelayMessage, Verdicts } from '../../session/relay_message';
 import { finalDotAt, removeHeaderFields } from '../shared/haraka';
 import type { Connection, Next, Plugin, Transaction } from '../shared/haraka';
-import { pluginList } from '../shared/haraka_c_checks';
+import { listsPlugin, pluginList } from '../shared/haraka_c_checks';
 import { DATA_POST_PRIORITY, QUEUE_PRIORITY } from '../shared/hook_order';
 import { holdClientTimeout, relayWaits, releaseClientTimeout } from '../shared/client_timeout';
 import { relayConfig } from '../shared/relay_config';
@@ -69,7 +69,7 @@ export function register(this: PolicyPlugin): void {
       maxFileSize: limits.maxFileSize, maxScanSize: limits.maxScanSize,
     };
   };
-  this.forwardsCapture = pluginList(this).includes('esets_forward');
+  this.forwardsCapture = listsPlugin(this, 'esets_forward');
   if (clamdPlugin) {
     checkClamdPlugin(this, config);
     const ini = this.config.get('connection.ini') as { headers?: { max_lines?: number | string } } | undefined;

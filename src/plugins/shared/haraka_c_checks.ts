@@ -5,7 +5,7 @@ import cluster from 'node:cluster';
 import os from 'node:os';
 import { HARAKA_LINE_LENGTH } from '../../lib/haraka_c_rules';
 import { formatDiagnostic } from '../../lib/diagnostics';
-import { harakaCDiagnostics, HarakaInForce } from '../../lib/haraka_c_rules';
+import { harakaCDiagnostics, HarakaInForce, ourPluginName } from '../../lib/haraka_c_rules';
 import { RelayConfig, underHarakaC } from '../../io/config_files';
 import { harakaInUse, harakaVersionReport } from '../../io/haraka_version';
 import type { HarakaConfig, Plugin } from './haraka';
@@ -46,7 +46,12 @@ export function harakaInForce(plugin: ConfigSource): HarakaInForce {
   };
 }
 
-/** config/plugins, in order (haraka-config's list type) */
+/** Whether config/plugins lists our plugin `name`, by its own name or the installed package's (`esets-relay/NAME`). */
+export function listsPlugin(source: ConfigSource, name: string): boolean {
+  return pluginList(source).some((entry) => ourPluginName(entry) === name);
+}
+
+/** config/plugins, in order (haraka-config's list type), as written there */
 export function pluginList(plugin: ConfigSource): string[] {
   const list = plugin.config.get('plugins', 'list');
   return Array.isArray(list) ? list.map(String) : [];

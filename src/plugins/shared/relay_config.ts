@@ -16,7 +16,7 @@ import { missingSettings } from '../../lib/haraka_settings';
 import { guardLoad, loadConfigFiles, LoadResult, RelayConfig, underHarakaC, WARNED_ENV } from '../../io/config_files';
 import { readLastGood, saveLastGood } from '../../io/last_good_config';
 import { relayMetrics } from '../../io/relay_metrics';
-import { checkHarakaDeployment, pluginList } from './haraka_c_checks';
+import { checkHarakaDeployment, listsPlugin } from './haraka_c_checks';
 import type { Plugin } from './haraka';
 import { relayLog, setConfigInForce } from './relay_log';
 
@@ -199,7 +199,7 @@ function watch(plugin: Plugin, rawOverrides: Record<string, string | number | bo
 
 /** Whether the configuration must name the mail server: esets_forward (under `haraka -c` another plugin may deliver). */
 function needsServer(plugin: Plugin): boolean {
-  return !underHarakaC() || pluginList(plugin).includes('esets_forward');
+  return !underHarakaC() || listsPlugin(plugin, 'esets_forward');
 }
 
 /** Never throws (it runs from a timer, where an exception would end the process): the config in force stays. */
