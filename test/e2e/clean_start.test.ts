@@ -9,13 +9,13 @@
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Clamd, startClamd } from '../support/clamd';
 import { canConnect, eventually, groupMembers } from '../support/processes';
 import { freePort, PROJECT_DIR, startRelay } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
+import { removeTempDir, tempDir } from '../support/temp_dirs';
 
 /** config/esets.cfg as shipped, pointed at the test's clamd, listener and mail server */
 function defaultLikeCfg(listenPort: number, serverPort: number, clamd: Clamd): string {
@@ -63,7 +63,7 @@ describe('a clean start logs nothing at error level', function () {
 
   it('the launcher with the shipped esets.cfg: start, one clean message, stop', async () => {
     const port = await freePort();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-cfg-'));
+    const dir = tempDir('esets-cfg-');
     const cfg = path.join(dir, 'esets.cfg');
     fs.writeFileSync(cfg, defaultLikeCfg(port, sink.port, clamd));
     const relay = await startRelay(['--config', cfg], port);
@@ -73,7 +73,7 @@ describe('a clean start logs nothing at error level', function () {
       assert.ok(await eventually(() => /\[esets_policy\] action=accept/.test(relay.output())), relay.output());
     } finally {
       await relay.stop('SIGTERM');
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
     }
     assert.deepEqual(noise(relay.output()), [], relay.output());
     // the mail server's replies are logged as text
@@ -82,7 +82,7 @@ describe('a clean start logs nothing at error level', function () {
 
   it('haraka -c with a copy of the package folder (config/ with its plugins list, esets_relay.ini and an esets.cfg)', async () => {
     const port = await freePort();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-haraka-c-'));
+    const dir = tempDir('esets-haraka-c-');
     fs.cpSync(path.join(PROJECT_DIR, 'config'), path.join(dir, 'config'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'config', 'esets.cfg'), defaultLikeCfg(port, sink.port, clamd));
     fs.writeFileSync(path.join(dir, 'config', 'smtp.ini'), `[main]\nlisten=127.0.0.1:${port}\nnodes=1\n`);
@@ -106,7 +106,7 @@ describe('a clean start logs nothing at error level', function () {
         try { process.kill(-pgid, 'SIGKILL'); } catch { /* gone */ }
         await eventually(() => groupMembers(pgid).length === 0, 5_000);
       }
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
     }
     // Haraka's own loader prints haraka-email-message's iconv notice before any plugin runs: not ours to hold back here
     assert.deepEqual(noise(out).filter((l) => !/^Using iconv-lite only/.test(l)), [], out);

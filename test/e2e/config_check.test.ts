@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { harakaCDir, runHarakaC, startHarakaC } from '../support/haraka_c';
 import { canConnect, processDirOf } from '../support/processes';
 import { esetsCfg, freePort, LAUNCHER, PROJECT_DIR, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
+import { tempDir } from '../support/temp_dirs';
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 const lines = (text: string): string[] => text.split('\n').filter(Boolean);
@@ -162,7 +162,7 @@ describe('esets_smtp --check', function () {
   });
 
   it('an unreadable esets.cfg or user_config: cannot read, exit 1', async () => {
-    const missing = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'esets-cfg-')), 'esets.cfg');
+    const missing = path.join(tempDir('esets-cfg-'), 'esets.cfg');
     const r = await runLauncher(['--check', '--config', missing]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`^${escape(missing)}: error: cannot read: ENOENT`));
@@ -192,7 +192,7 @@ describe('esets_smtp --check', function () {
   });
 
   it('a clamd.conf that lacks what the relay needs: its warnings, as the plugin says them at start', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-clamd-'));
+    const dir = tempDir('esets-clamd-');
     fs.writeFileSync(path.join(dir, 'clamd.conf'), 'LocalSocket /x\n');
     const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, clamdSocket: path.join(dir, 'clamd.sock') }));
     const r = await runLauncher(['--check', '--config', file]);

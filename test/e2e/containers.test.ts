@@ -10,7 +10,6 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { Clamd, CLAMD_SNIPPET, EICAR, startClamd } from '../support/clamd';
@@ -24,6 +23,7 @@ import {
   ARCHIVE_SAMPLES, cab, compress, cpio, infoZip, nested, pdfWithAttachment, sevenZip, streamBomb, tar, tarManyMembers, xar, zipBomb42,
   zipManyMembers, zipOfZeros, zipWithUnderstatedLocalSize,
 } from '../support/archives';
+import { removeTempDir, tempDir } from '../support/temp_dirs';
 
 // a few KB that compress: 7-Zip stores what does not shrink, whatever method it is asked for
 const PADDING = 'A perfectly harmless line of text, nothing to see here.\n'.repeat(80);
@@ -388,7 +388,7 @@ describe('bombs stop at the clamd limits in force, in bounded time, memory and t
       .replace(/^MaxFileSize .*$/m, 'MaxFileSize 20M').replace(/^MaxScanSize .*$/m, 'MaxScanSize 40M')
       .replace(/^MaxFiles .*$/m, 'MaxFiles 1000');
     clamd = await startClamd(undefined, false, limits);
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-bomb-tmp-'));
+    tmp = tempDir('esets-bomb-tmp-');
     const port = await freePort();
     const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket }));
     relay = await startRelay(['--config', cfg], port, { TMPDIR: tmp });
@@ -398,7 +398,7 @@ describe('bombs stop at the clamd limits in force, in bounded time, memory and t
     await relay?.stop();
     await sink?.stop();
     await clamd?.stop();
-    fs.rmSync(tmp, { recursive: true, force: true });
+    removeTempDir(tmp);
   });
 
   it('a zip of 30,000 members (over MaxFiles) is refused at once: other clients keep being served', async () => {
@@ -632,7 +632,7 @@ describe('without the unpacking tools: said at start, containers "not scanned", 
     sink = new Sink();
     await sink.start();
     // a PATH with prlimit and qpdf but neither bsdtar nor bsdcat
-    bin = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-nobsdtar-'));
+    bin = tempDir('esets-nobsdtar-');
     for (const tool of ['prlimit', 'qpdf']) fs.symlinkSync(execFileSync('which', [tool]).toString().trim(), path.join(bin, tool));
     const port = await freePort();
     const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket }));
@@ -642,7 +642,7 @@ describe('without the unpacking tools: said at start, containers "not scanned", 
   after(async () => {
     await relay?.stop();
     await Promise.all([sink?.stop(), clamd?.stop()]);
-    fs.rmSync(bin, { recursive: true, force: true });
+    removeTempDir(bin);
   });
 
   it('warns at start naming the programs and packages, and defers a .tar.xz rather than call it clean', async () => {

@@ -5,13 +5,12 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Clamd, startClamd } from '../support/clamd';
 import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { startSpamd } from '../support/spamd';
 import { assertNothingLost, Traffic } from '../support/traffic';
+import { removeTempDir, tempDir } from '../support/temp_dirs';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -86,7 +85,7 @@ describe('faults while traffic flows (nothing lost)', function () {
   it('clamd killed and restarted: messages in the gap get action_av_notscanned (defer), none hangs', async () => {
     const sink = new Sink();
     const serverPort = await sink.start();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-clamd-restart-'));
+    const dir = tempDir('esets-clamd-restart-');
     let own = await startClamd(dir, true);
     const relay = await relayFor(serverPort, [own.socket]);
     try {
@@ -107,7 +106,7 @@ describe('faults while traffic flows (nothing lost)', function () {
     } finally {
       await relay.stop();
       await own.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
       await sink.stop();
     }
   });

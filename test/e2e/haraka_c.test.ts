@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { HarakaCOptions, runHarakaC, startHarakaC } from '../support/haraka_c';
@@ -16,6 +15,7 @@ import { canConnect, childPids, eventually, isRunning } from '../support/process
 import { freePort, Relay } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
+import { tempDir } from '../support/temp_dirs';
 
 const STOCK_ORDER = ['esets_hide_starttls', 'esets_connection_limits', 'esets_user_config', 'esets_forward', 'esets_policy'];
 
@@ -208,7 +208,7 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
   });
 
   it('with rcpt_to.in_host_list listed first, the user section still applies and the mail server still decides each RCPT', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-users-'));
+    const dir = tempDir('esets-users-');
     const users = path.join(dir, 'users.cfg');
     fs.writeFileSync(users, '[partner@example.org]\naction_av_infected = accept\n');
     const relay = await haraka(cfg({ ...base(), user_config: `"${users}"` }, globalClamd()), {

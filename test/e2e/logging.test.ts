@@ -4,7 +4,6 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { childPids, eventually } from '../support/processes';
@@ -12,6 +11,7 @@ import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support
 import { Rsyslog, startRsyslog } from '../support/rsyslog';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
+import { removeTempDir, tempDir } from '../support/temp_dirs';
 
 const MAX_LINE_BYTES = 900;
 const SUMMARY_KEYS = [
@@ -224,11 +224,11 @@ describe('syslog_class: every class listed reaches syslog', function () {
     clamd = await startClamd();
     sink = new Sink();
     await sink.start();
-    deadClamd = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'esets-dead-clamd-')), 'clamd.sock');
+    deadClamd = path.join(tempDir('esets-dead-clamd-'), 'clamd.sock');
   });
   after(async () => {
     await Promise.all([clamd?.stop(), sink?.stop()]);
-    fs.rmSync(path.dirname(deadClamd), { recursive: true, force: true });
+    removeTempDir(path.dirname(deadClamd));
   });
 
   /** A new client's greeting code (0: no connection). */

@@ -7,8 +7,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { SIZE_ROOM_BYTES } from '../../src/lib/message_size';
 import { Clamd, startClamd } from '../support/clamd';
 import { PostfixServer, startPostfixServer } from '../support/postfix_server';
@@ -16,6 +14,7 @@ import { childPids } from '../support/processes';
 import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { message, SmtpTestClient } from '../support/smtp_client';
+import { removeTempDir, tempDir } from '../support/temp_dirs';
 
 /** A message of exactly `size` bytes as the client sends it (un-stuffed, CRLF counted; RFC 1870). */
 function messageOfSize(id: string, size: number): string {
@@ -51,7 +50,8 @@ describe('size: the SIZE advertised is the SIZE enforced (552 5.3.4)', function 
     sink = new Sink();
     await sink.start();
     [clamd, postfix] = await Promise.all([
-      startClamd(),
+      // TemporaryDirectory unset: the warning below names clamd's /tmp
+      startClamd(undefined, false, undefined, { systemTemp: true }),
       startPostfixServer({ deliverTo: sink.port, main: { message_size_limit: String(LIMIT) } }),
     ]);
     const port = await freePort();
@@ -165,7 +165,7 @@ describe('a full spool fails one message (452 4.3.1), never the worker', functio
 
   before(async function () {
     // a 12 MB spool filesystem: the relay's TMPDIR (its spool and run folders)
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-small-spool-'));
+    tmp = tempDir('esets-small-spool-');
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=12m,mode=1777', 'tmpfs', tmp]);
     sink = new Sink();
     await sink.start();
@@ -181,7 +181,7 @@ describe('a full spool fails one message (452 4.3.1), never the worker', functio
     await clamd?.stop();
     if (tmp) {
       try { execFileSync('umount', [tmp]); } catch { /* not mounted */ }
-      fs.rmSync(tmp, { recursive: true, force: true });
+      removeTempDir(tmp);
     }
   });
 

@@ -11,7 +11,6 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { Clamd, startClamd } from '../support/clamd';
 import { startPostfix } from '../support/postfix';
@@ -20,6 +19,7 @@ import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
 import { Tap } from '../support/tap';
+import { removeTempDir, tempDir } from '../support/temp_dirs';
 
 const OUTSIDE = '127.0.0.2';
 
@@ -109,7 +109,7 @@ describe('Haraka\'s own replies are the server\'s; commands pipelined after the 
     sink = new Sink();
     await sink.start();
     // cyrus SASL (sasldb) for Postfix's AUTH: the empty 334 challenge is compared byte for byte
-    saslDir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-sasl-'));
+    saslDir = tempDir('esets-sasl-');
     fs.chmodSync(saslDir, 0o755);
     const db = path.join(saslDir, 'sasldb2');
     execFileSync('saslpasswd2', ['-p', '-f', db, '-c', '-u', 'mx.server.test', 'user'], { input: 'S3cret-pw\n' });
@@ -139,7 +139,7 @@ describe('Haraka\'s own replies are the server\'s; commands pipelined after the 
     await postfix?.stop();
     await sink?.stop();
     await clamd?.stop();
-    if (saslDir) fs.rmSync(saslDir, { recursive: true, force: true });
+    if (saslDir) removeTempDir(saslDir);
   });
 
   beforeEach(() => {

@@ -10,13 +10,13 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { binCommand, harakaFolder, npm, packPackage, tarballFiles } from '../support/npm_package';
 import { freePort, Relay, startListening } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
+import { removeTempDir, tempDir } from '../support/temp_dirs';
 
 const HARAKA_VERSION = '3.3.4';
 const PLUGINS = ['esets_connection_limits', 'esets_forward', 'esets_hide_starttls', 'esets_policy', 'esets_status', 'esets_user_config'];
@@ -45,7 +45,7 @@ describe('the npm package in an operator\'s Haraka folder', function () {
   const started: Relay[] = [];
 
   before(async () => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-package-'));
+    work = tempDir('esets-package-');
     [clamd] = await Promise.all([startClamd(), (async () => {
       tarball = packPackage(work);
       files = tarballFiles(tarball);
@@ -64,7 +64,7 @@ describe('the npm package in an operator\'s Haraka folder', function () {
   after(async () => {
     await Promise.all(started.map((r) => r.stop('SIGKILL')));
     await Promise.all([clamd?.stop(), sink?.stop()]);
-    if (work) fs.rmSync(work, { recursive: true, force: true });
+    if (work) removeTempDir(work);
   });
 
   it('the tarball holds the compiled plugins, the launcher, docs and example configs, and nothing else', () => {

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { canConnect } from '../support/processes';
 import { freePort, PROJECT_DIR } from '../support/relay';
+import { removeTempDir, tempDir } from '../support/temp_dirs';
 
 const MTA = 'mail-transport-agent';
 
@@ -99,8 +99,8 @@ function mtaTrouble(p: Plan, installed: string[], mtas: string[]): string[] {
 describe('quick start: safe on a mail host', function () {
   this.timeout(120_000);
   let dir: string;
-  before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-quickstart-')); });
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  before(() => { dir = tempDir('esets-quickstart-'); });
+  after(() => removeTempDir(dir));
 
   describe("scripts/install-deps.sh's packages", () => {
     let packages: string[];

@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { childPids, eventually, processDirOf } from '../support/processes';
 import { esetsCfg, freePort, LAUNCHER, PROJECT_DIR, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
+import { tempDir } from '../support/temp_dirs';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const USER = 'nobody';
@@ -171,7 +171,7 @@ describe('running as a service', function () {
 
   it('log_file: the manager and the workers (as daemon_user) log there; HUP after logrotate moved it reopens it', async () => {
     const port = await freePort();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-log-'));
+    const dir = tempDir('esets-log-');
     fs.chmodSync(dir, 0o755);
     const log = path.join(dir, 'relay.log');
     const cfg = readableCfg(esetsCfg(port, {

@@ -7,7 +7,6 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Clamd, startClamd } from '../support/clamd';
 import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
@@ -15,6 +14,7 @@ import { Sink } from '../support/sink';
 import { Spamd, startSpamd } from '../support/spamd';
 import { heapSnapshotOptions, takeLiveHeapMb } from '../support/heap';
 import { assertNothingLost, EXPECTED, Kind, Traffic } from '../support/traffic';
+import { removeTempDir, tempDir } from '../support/temp_dirs';
 
 /** The lowest of a few samples: RSS swings with garbage collection, a leak does not. */
 async function settledRssMb(relay: Relay): Promise<number> {
@@ -50,7 +50,7 @@ describe('soak: 5,000 mixed messages, 50 sessions, two relays, two clamd', funct
   let spamd: Spamd;
   let sink: Sink;
   const relays: Relay[] = [];
-  const snapshots = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-heap-'));
+  const snapshots = tempDir('esets-heap-');
 
   before(async () => {
     let first: Clamd;
@@ -74,7 +74,7 @@ describe('soak: 5,000 mixed messages, 50 sessions, two relays, two clamd', funct
   after(async () => {
     await Promise.all(relays.map((r) => r.stop()));
     await Promise.all([sink?.stop(), spamd?.stop(), ...clamds.map((c) => c.stop())]);
-    fs.rmSync(snapshots, { recursive: true, force: true });
+    removeTempDir(snapshots);
   });
 
   it('answers every message as the policy says, loses and duplicates nothing, keeps its live heap within 20% of warm-up', async () => {

@@ -4,15 +4,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { esetsCfg, freePort, PROJECT_DIR, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
+import { tempDir } from '../support/temp_dirs';
 
 /** A copy of config/ with the tls plugin first and a self-signed certificate. */
 function harakaConfigWithTls(withHiding: boolean): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-tls-config-'));
+  const dir = tempDir('esets-tls-config-');
   fs.cpSync(path.join(PROJECT_DIR, 'config'), dir, { recursive: true });
   let plugins = fs.readFileSync(path.join(dir, 'plugins'), 'utf8');
   if (!withHiding) plugins = plugins.replace(/^esets_hide_starttls$/m, '');

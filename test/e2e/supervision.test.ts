@@ -7,14 +7,13 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { childPids, eventually, processDirOf } from '../support/processes';
 import { esetsCfg, freePort, LAUNCHER, PROJECT_DIR, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
 import { spawn } from 'node:child_process';
+import { tempDir } from '../support/temp_dirs';
 
 async function sendOne(port: number, subject: string, body: string): Promise<number> {
   const client = await SmtpTestClient.connect(port);
@@ -320,7 +319,7 @@ describe('manager and workers: start-up failures, restarts, run folders', functi
     const port = await freePort();
     const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket }));
     // a temporary folder of these relays' own: another relay starting on the machine would clean up too
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-tmpdir-'));
+    const tmp = tempDir('esets-tmpdir-');
     const env = { TMPDIR: tmp };
 
     const first = await startRelay(['--config', cfg], port, env);

@@ -9,12 +9,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { eventually } from '../support/processes';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
 import { esetsCfg, freePort, LAUNCHER, PROJECT_DIR, runLauncher, writeEsetsCfg } from '../support/relay';
+import { tempDir } from '../support/temp_dirs';
 
 const DIR = path.join(PROJECT_DIR, 'packaging', 'systemd');
 const USER_UNIT = 'esets-relay-user.service';
@@ -190,7 +190,7 @@ describe(`systemd units${OFFLINE}`, function () {
   it(`${USER_UNIT}: ExecReload as systemd runs it (--check, then HUP): a broken edit fails the reload and the relay keeps serving; `
     + `a good one reopens log_file${OFFLINE}`, async function () {
     const port = await freePort();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-reload-'));
+    const dir = tempDir('esets-reload-');
     const log = path.join(dir, 'relay.log');
     const sink = new Sink();
     await sink.start();

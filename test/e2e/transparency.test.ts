@@ -24,7 +24,6 @@
 import assert from 'node:assert/strict';
 import { eventually } from '../support/processes';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_CONFIG } from '../../src/lib/esets_options';
 import { advertisedSize, SIZE_ROOM_BYTES, sizeLimit, withSizeLine } from '../../src/lib/message_size';
@@ -37,6 +36,7 @@ import { EHLO_POSTFIX_LIKE, reply, ScriptedServer, ScriptedSession } from '../su
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
 import { Tap } from '../support/tap';
+import { removeTempDir, tempDir } from '../support/temp_dirs';
 
 const OUTSIDE = '127.0.0.2';
 const HIDDEN = ['STARTTLS', 'CHUNKING', 'BINARYMIME', 'XCLIENT', 'XFORWARD'];
@@ -86,7 +86,7 @@ function serverReplies(tap: Tap): SmtpReply[] {
 
 /** config/ with Haraka's log at its most verbose level (every command line is logged unless the relay keeps it out) */
 function verboseHarakaConfig(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-haraka-verbose-'));
+  const dir = tempDir('esets-haraka-verbose-');
   fs.cpSync(path.join(PROJECT_DIR, 'config'), dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'log.ini'), '[main]\nlevel=protocol\ntimestamps=true\nformat=default\n');
   return dir;
@@ -187,7 +187,7 @@ describe('transparency (issue 11): the client sees the server, the server sees t
     await scripted?.stop();
     await sink?.stop();
     await clamd?.stop();
-    if (verboseConfig) fs.rmSync(verboseConfig, { recursive: true, force: true });
+    if (verboseConfig) removeTempDir(verboseConfig);
   });
 
   const clients: SmtpTestClient[] = [];

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { loadConfigFiles } from '../../src/io/config_files';
 import { formatDiagnostic } from '../../src/lib/diagnostics';
@@ -10,6 +9,7 @@ import {
   AsOutcome, AvOutcome, decideAs, decideAv, decideMessage, describeAs, describeAv, enhancedCode, PolicyDecision, PolicyReply,
   policyFailed, refuseCaptureFailure, refusedByHaraka, refuseUnreadable, replyFor, wasScanned,
 } from '../../src/lib/policy';
+import { removeTempDir, tempDir } from '../support/temp_dirs';
 
 const STAGE_ACTIONS: AvAction[] = ['accept', 'scan', 'defer', 'discard', 'reject'];
 const VERDICT_ACTIONS: VerdictAction[] = ['accept', 'defer', 'discard', 'reject'];
@@ -168,7 +168,7 @@ describe('load warning: what passes unscanned', () => {
   });
 
   it('names the user section (and the esets.cfg line naming user_config) that sets what passes unscanned', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-warn-'));
+    const dir = tempDir('esets-warn-');
     try {
       const cfg = path.join(dir, 'esets.cfg');
       fs.writeFileSync(cfg, '[smtp]\nav_scan_obj_max_size = 1M\nuser_config = "users.cfg"\n');
@@ -180,7 +180,7 @@ describe('load warning: what passes unscanned', () => {
       assert.match(said[0], /users\.cfg:4: warning: \[lax\.example\]: action_av_notscanned = accept with av_scan_obj_max_size = 1048576: /);
       assert.match(said[0], /\(user_config, named at .*esets\.cfg:3\)$/);
     } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
     }
   });
 

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { checkZipStructure, ZipCheck } from '../../src/lib/zip_structure';
 import { zip } from '../support/zip';
+import { removeTempDir, tempDir } from '../support/temp_dirs';
 
 const LOCAL_SIG = 0x04034b50;
 const CENTRAL_SIG = 0x02014b50;
@@ -139,14 +139,14 @@ describe('ZIP structure: what central-directory and streaming readers would both
   const file = (name: string): Buffer => fs.readFileSync(path.join(dir, name));
 
   before(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-zip-'));
+    dir = tempDir('esets-zip-');
     fs.writeFileSync(path.join(dir, 'a.txt'), text(40));
     fs.writeFileSync(path.join(dir, 'b.bin'), Buffer.from([1, 2, 3, 4, 5, 6, 7, 8]));
     fs.writeFileSync(path.join(dir, 'empty'), '');
   });
 
   after(() => {
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   });
 
   describe('real archives', () => {

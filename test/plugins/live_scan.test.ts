@@ -13,6 +13,7 @@ import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { CapturedMessage } from '../../src/io/captured_message';
 import { MAIL_MARKER } from '../../src/io/clamd_client';
 import { attachLiveScan, LiveResult, LiveScan } from '../../src/io/live_scan';
+import { tempDir } from '../support/temp_dirs';
 
 const lines = (text: string): Buffer[] => text.split(/(?<=\r\n)/).map((l) => Buffer.from(l));
 /** the message's bytes: what the live scan is given (already un-stuffed) */
@@ -47,7 +48,7 @@ describe('live scan (real clamd)', function () {
     const message = 'Subject: dots\r\n\r\n.one dot\r\nplain\r\nsingle\r\n';
     // as the client sends it: a stuffed line, and a line with one unstuffed dot (RFC 5321 4.5.2 removes it too)
     const sent = lines(message.replace(/^\./m, '..').replace('single', '.single'));
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-clamd-'));
+    const dir = tempDir('esets-clamd-');
     const md5 = (s: string): string => crypto.createHash('md5').update(s).digest('hex');
     fs.mkdirSync(path.join(dir, 'db'));
     // clamd gets the relay's mail marker, then exactly the message
@@ -94,7 +95,7 @@ describe('live scan (real clamd)', function () {
   });
 
   it("takes clamd's answer before the end (e.g. its read timeout on a slow client) as no verdict, without blaming the daemon", async () => {
-    const socketPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'esets-fake-clamd-')), 'clamd.sock');
+    const socketPath = path.join(tempDir('esets-fake-clamd-'), 'clamd.sock');
     // a daemon that answers as clamd does when the client is too slow, then closes
     const fake = net.createServer((c) => {
       c.once('data', () => c.end('COMMAND READ TIMED OUT\0'));

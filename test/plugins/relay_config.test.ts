@@ -4,13 +4,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { formatDiagnostic } from '../../src/lib/diagnostics';
 import { guardLoad, loadConfigFiles } from '../../src/io/config_files';
 import { forgetRelayConfig, relayConfig } from '../../src/plugins/shared/relay_config';
 import { fakePlugin } from '../support/fake_plugin';
 import { useHarakaDir } from '../support/haraka_dir';
+import { removeTempDir, tempDir } from '../support/temp_dirs';
 
 const ESETS = '[smtp]\nagent_enabled = yes\nserver_addr = "127.0.0.1"\nserver_port = 2526\nuser_config = "users.cfg"\n';
 
@@ -147,11 +147,11 @@ describe('user_config that others can change (files on disk)', () => {
   let dir: string;
   let cfg: string;
   beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-trust-'));
+    dir = tempDir('esets-trust-');
     cfg = path.join(dir, 'esets.cfg');
     fs.writeFileSync(cfg, `[smtp]\nagent_enabled = yes\n\nuser_config = "users.cfg"\n`);
   });
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => removeTempDir(dir));
 
   const warnings = (): string[] => loadConfigFiles(cfg, {}).diagnostics.map(formatDiagnostic);
 
@@ -201,13 +201,13 @@ describe('every diagnostic about user_config names the esets.cfg line that names
   let users: string;
   let named: string;
   beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-named-'));
+    dir = tempDir('esets-named-');
     cfg = path.join(dir, 'esets.cfg');
     users = path.join(dir, 'users.cfg');
     fs.writeFileSync(cfg, `[smtp]\nagent_enabled = yes\n\nuser_config = "users.cfg"\n`);
     named = `(user_config, named at ${cfg}:4)`;
   });
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => removeTempDir(dir));
 
   const load = (overrides = {}, saved?: Record<string, string>): { loaded: boolean; lines: string[] } => {
     const r = loadConfigFiles(cfg, overrides, 'command line', saved);

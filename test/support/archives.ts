@@ -17,11 +17,11 @@
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { EICAR } from './clamd';
 import { zip, ZipMember } from './zip';
+import { removeTempDir, tempDir } from './temp_dirs';
 
 export interface ArchiveSample {
   format: string;
@@ -48,11 +48,11 @@ function run(cmd: string, args: string[], cwd?: string, input?: Buffer): Buffer 
 
 /** Runs `fn` in a new temp folder, removed afterwards */
 function inTemp<T>(fn: (dir: string) => T): T {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-archive-'));
+  const dir = tempDir('esets-archive-');
   try {
     return fn(dir);
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   }
 }
 

@@ -7,10 +7,10 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { stopChild } from './processes';
+import { tempDir } from './temp_dirs';
 
 export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
 export const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
@@ -42,16 +42,27 @@ export function writeSignatureDb(dir: string): void {
   fs.appendFileSync(path.join(dir, 'esets-relay-test.hdb'), `${clamMd5}:${clamExe.length}:ClamAV-Test-File\n`);
 }
 
+export interface ClamdOptions {
+  /**
+   * TemporaryDirectory left unset, so clamd uses /tmp (a host whose clamd.conf does not set it). By default
+   * it is `dir`/tmp: what clamd makes there (its YYYYMMDD_HHMMSS-scantemp.* folders) goes with `dir`.
+   */
+  systemTemp?: boolean;
+}
+
 /**
  * Starts clamd; with `dir`, in that folder (same socket path: a restart as the relay sees it).
  * `settings` replaces the shipped snippet (to show what happens without it).
  */
 export async function startClamd(
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-clamd-')), keepDir = false, settings = fs.readFileSync(CLAMD_SNIPPET, 'utf8'),
+  dir = tempDir('esets-clamd-'), keepDir = false, settings = fs.readFileSync(CLAMD_SNIPPET, 'utf8'),
+  options: ClamdOptions = {},
 ): Promise<Clamd> {
   fs.mkdirSync(dir, { recursive: true });
   const db = path.join(dir, 'db');
   writeSignatureDb(db);
+  const temp = path.join(dir, 'tmp');
+  if (!options.systemTemp) fs.mkdirSync(temp, { recursive: true });
   const socket = path.join(dir, 'clamd.sock');
   const conf = path.join(dir, 'clamd.conf');
   fs.writeFileSync(conf, [
@@ -60,6 +71,7 @@ export async function startClamd(
     `LocalSocket ${socket}`,
     `DatabaseDirectory ${db}`,
     `LogFile ${path.join(dir, 'clamd.log')}`,
+    ...(options.systemTemp ? [] : [`TemporaryDirectory ${temp}`]),
     // limits, and the alerts that make what is beyond them "not scanned"
     settings,
   ].join('\n'));

@@ -9,8 +9,8 @@
 
 import dgram from 'node:dgram';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { removeTempDir, tempDir } from './temp_dirs';
 
 export interface DnsRecords {
   /** IPv4 address → PTR name */
@@ -124,7 +124,7 @@ export async function startDnsServer(records: DnsRecords, wanted?: string): Prom
     }
     if (reply) socket.send(reply, from.port, from.address);
   });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-dns-'));
+  const dir = tempDir('esets-dns-');
   const resolvConf = path.join(dir, 'resolv.conf');
   fs.writeFileSync(resolvConf, `nameserver ${address}\noptions timeout:1 attempts:1\n`);
   const wrap = [
@@ -136,7 +136,7 @@ export async function startDnsServer(records: DnsRecords, wanted?: string): Prom
     resolvConf,
     wrap,
     stop: () => new Promise((resolve) => {
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
       socket.close(() => resolve());
     }),
   };

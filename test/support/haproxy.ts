@@ -6,10 +6,10 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { canConnect } from './processes';
 import { freePort } from './relay';
+import { removeTempDir, tempDir } from './temp_dirs';
 
 export interface Balancer {
   /** the port clients connect to (127.0.0.1) */
@@ -27,7 +27,7 @@ export interface HaproxyInstance {
 export async function startHaproxy(
   relayPort: number, sources: string[], proxyProtocol: 'send-proxy' | 'send-proxy-v2' = 'send-proxy',
 ): Promise<HaproxyInstance> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-haproxy-'));
+  const dir = tempDir('esets-haproxy-');
   const balancers: Balancer[] = [];
   for (const source of sources) balancers.push({ port: await freePort(), source });
   const running = await runHaproxy(dir, [
@@ -72,7 +72,7 @@ export interface HaproxyPool {
 export async function startHaproxyPool(
   members: PoolMember[], source: string, check: { interMs: number; fall: number; rise: number },
 ): Promise<HaproxyPool> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-haproxy-'));
+  const dir = tempDir('esets-haproxy-');
   const port = await freePort();
   const stats = path.join(dir, 'stats.sock');
   const running = await runHaproxy(dir, [
@@ -130,7 +130,7 @@ async function runHaproxy(dir: string, cfg: string[], ports: number[]): Promise<
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   };
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) throw new Error(`haproxy exited:\n${out}`);

@@ -5,9 +5,9 @@
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { PROJECT_DIR, Relay, startListening } from './relay';
+import { tempDir } from './temp_dirs';
 
 export const HARAKA_BIN = path.join(PROJECT_DIR, 'node_modules', 'Haraka', 'bin', 'haraka');
 
@@ -28,7 +28,7 @@ export interface HarakaCOptions {
 
 /** A Haraka folder for `haraka -c`: the package's config/ with the test's files over it. */
 export function harakaCDir(opts: HarakaCOptions): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-haraka-c-'));
+  const dir = tempDir('esets-haraka-c-');
   const config = path.join(dir, 'config');
   fs.cpSync(path.join(PROJECT_DIR, 'config'), config, { recursive: true });
   fs.writeFileSync(path.join(config, 'esets.cfg'), opts.esetsCfg);

@@ -6,7 +6,6 @@
 
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 export const READERS = ['python-email', 'munpack', 'ripmime'] as const;
@@ -25,10 +24,11 @@ for part in msg.walk():
         n += 1
         open('%s/part%d' % (sys.argv[2], n), 'wb').write(payload)
 `;
+import { removeTempDir, tempDir } from './temp_dirs';
 
 /** Every file each reader extracts from `message`, by reader. */
 export function extractAll(message: Buffer): Record<ReaderName, Buffer[]> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-readers-'));
+  const dir = tempDir('esets-readers-');
   try {
     const file = path.join(dir, 'message.eml');
     fs.writeFileSync(file, message);
@@ -50,7 +50,7 @@ export function extractAll(message: Buffer): Record<ReaderName, Buffer[]> {
     }
     return out as Record<ReaderName, Buffer[]>;
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   }
 }
 

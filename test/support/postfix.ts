@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { canConnect, eventually, groupMembers, isRunning, stopChild } from './processes';
 import { freePort } from './relay';
+import { removeTempDir, tempDir } from './temp_dirs';
 
 export interface Postfix {
   port: number;
@@ -91,12 +92,13 @@ function track(dir: string, wrapper: ChildProcess): void {
   running.set(dir, wrapper);
   if (exitHandler) return;
   exitHandler = true;
-  // the test process ends (mocha --exit) with instances its hooks never stopped: none may outlive it
-  process.on('exit', () => {
+  // the test process ends (mocha --exit) with instances its hooks never stopped: none may outlive it.
+  // Before temp_dirs' own exit handler (registered earlier) removes the folders: the master's pid file is in them.
+  process.prependListener('exit', () => {
     for (const [d, w] of running) {
       killInstance(d);
       if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
-      fs.rmSync(d, { recursive: true, force: true });
+      removeTempDir(d);
     }
   });
 }
@@ -186,7 +188,7 @@ export async function startPostfixInstance(
   prepare?: (dir: string, etc: string) => void,
 ): Promise<PostfixInstance> {
   sweepOrphans();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX));
+  const dir = tempDir(DIR_PREFIX);
   fs.chmodSync(dir, 0o755);
   fs.writeFileSync(path.join(dir, OWNER_FILE), `${process.pid} ${startTime(process.pid)}\n`);
   const etc = path.join(dir, 'etc');
@@ -233,7 +235,7 @@ export async function startPostfixInstance(
       if (child.exitCode === null && child.signalCode === null) await stopChild(child, 'SIGKILL');
     }
     running.delete(dir);
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   };
   const log = (): string => (fs.existsSync(maillog) ? fs.readFileSync(maillog, 'utf8') : '');
   const deadline = Date.now() + 20_000;

@@ -4,9 +4,9 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { canConnect } from './processes';
+import { tempDir } from './temp_dirs';
 
 export const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
 export const LAUNCHER = path.join(PROJECT_DIR, 'bin', 'esets_smtp.js');
@@ -32,7 +32,7 @@ export function freePort(): Promise<number> {
 }
 
 export function writeEsetsCfg(text: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-cfg-'));
+  const dir = tempDir('esets-cfg-');
   const file = path.join(dir, 'esets.cfg');
   fs.writeFileSync(file, text);
   return file;

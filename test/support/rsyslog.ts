@@ -3,9 +3,9 @@
 
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { stopChild } from './processes';
+import { removeTempDir, tempDir } from './temp_dirs';
 
 export interface Rsyslog {
   socket: string;
@@ -14,7 +14,7 @@ export interface Rsyslog {
 }
 
 export async function startRsyslog(): Promise<Rsyslog> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-rsyslog-'));
+  const dir = tempDir('esets-rsyslog-');
   const socket = path.join(dir, 'log.sock');
   const out = path.join(dir, 'messages');
   const conf = path.join(dir, 'rsyslog.conf');
@@ -29,7 +29,7 @@ export async function startRsyslog(): Promise<Rsyslog> {
   const child: ChildProcess = spawn('rsyslogd', ['-n', '-f', conf, '-i', path.join(dir, 'rsyslogd.pid')], { stdio: 'ignore' });
   const stop = async (): Promise<void> => {
     await stopChild(child);
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   };
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
