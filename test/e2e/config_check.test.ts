@@ -72,7 +72,7 @@ describe('esets_smtp --check', function () {
 
   it('the launcher\'s Haraka config folder (--haraka-config) without esets_policy: the check and the run refuse it', async () => {
     const port = await freePort();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-haraka-config-'));
+    const dir = tempDir('esets-haraka-config-');
     fs.cpSync(path.join(PROJECT_DIR, 'config'), dir, { recursive: true });
     // queue/smtp_forward would otherwise deliver every message unscanned
     fs.writeFileSync(path.join(dir, 'plugins'), 'esets_hide_starttls\nesets_connection_limits\nrcpt_to.in_host_list\nqueue/smtp_forward\n');
@@ -83,7 +83,6 @@ describe('esets_smtp --check', function () {
       assert.match(r.stderr, /error: esets_policy is not in config\/plugins: no message would be scanned/);
     }
     assert.equal(await canConnect(port), false);
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('-t is --check', async () => {
