@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { clamdConfFor, clamdConfWarnings } from '../lib/clamd_conf';
-import { Diagnostic, formatDiagnostic, hasErrors, inFileOrder, namedAtNote } from '../lib/diagnostics';
+import { Diagnostic, formatDiagnostic, hasErrors, inFileOrder, namedAtNote, printable } from '../lib/diagnostics';
 import { EsetsConfig, parseHostPort } from '../lib/esets_options';
 import { harakaCDiagnostics } from '../lib/haraka_c_rules';
 import { deriveHarakaSettings } from '../lib/haraka_settings';
@@ -85,7 +85,7 @@ export function checkLauncher(
   const { loaded, diagnostics } = loadConfigFiles(configFile, overrides);
   const notes: string[] = [];
   if (loaded) {
-    diagnostics.push(...deriveHarakaSettings(loaded.config, configFile, overrides).diagnostics);
+    diagnostics.push(...deriveHarakaSettings(loaded.config, configFile, overrides, loaded.lines).diagnostics);
     diagnostics.push(...clamdConfDiagnostics(loaded, snippet));
     // the one listener clash a run finds by binding that can be seen without binding
     const status = loaded.config.http_listen ? parseHostPort(loaded.config.http_listen) : undefined;
@@ -286,7 +286,7 @@ function count(n: number, word: string): string {
 export function printCheck(result: CheckResult, write: (text: string) => void): number {
   const diagnostics = inFileOrder(result.diagnostics);
   for (const d of diagnostics) write(`${formatDiagnostic(d)}\n`);
-  for (const note of result.notes) write(`${note}\n`);
+  for (const note of result.notes) write(`${printable(note)}\n`);
   const errors = diagnostics.filter((d) => d.severity === 'error').length;
   const warnings = diagnostics.length - errors;
   if (!hasErrors(diagnostics)) {

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { helpText, parseCommandLine, DEFAULT_CONFIG_PATH } from '../lib/command_line';
-import { formatDiagnostic, hasErrors, inFileOrder } from '../lib/diagnostics';
+import { formatDiagnostic, hasErrors, inFileOrder, printable } from '../lib/diagnostics';
 import { deriveHarakaSettings, formatListen, HarakaSettings } from '../lib/haraka_settings';
 import { formatIni, mergeIni, parseIni } from '../lib/ini';
 import { parseHostPort } from '../lib/esets_options';
@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   let logOwner: WorkerUser | undefined;
   try {
     const { loaded, diagnostics } = loadConfigFiles(configFile, cli.overrides);
-    const settings = loaded ? deriveHarakaSettings(loaded.config, configFile, cli.overrides) : undefined;
+    const settings = loaded ? deriveHarakaSettings(loaded.config, configFile, cli.overrides, loaded.lines) : undefined;
     diagnostics.push(...(settings?.diagnostics ?? []));
     // in the order of the files' lines: a broken section header is said before what follows it
     if (!loaded || !settings || hasErrors(diagnostics)) {
@@ -191,7 +191,8 @@ function harakaLog(): StartLog {
 }
 
 function fail(lines: string[], code: number): never {
-  process.stderr.write(`${lines.join('\n')}\n`);
+  // a line may quote what a file or the command line holds (daemon_user, a path): never raw to the terminal
+  process.stderr.write(`${lines.map(printable).join('\n')}\n`);
   process.exit(code);
 }
 

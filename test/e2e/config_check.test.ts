@@ -119,6 +119,33 @@ describe('esets_smtp --check', function () {
     assert.equal(lines(run.stderr)[0], out[0]);
   });
 
+  it('agent_enabled = no in a second [smtp]: --check and the run name its line and the repeated section', async () => {
+    const file = writeEsetsCfg(`${esetsCfg(await freePort(), { serverPort: 1 })}[smtp]\nagent_enabled = no\n`);
+    const at = fs.readFileSync(file, 'utf8').split('\n');
+    const [first, second] = [at.indexOf('[smtp]') + 1, at.lastIndexOf('[smtp]') + 1];
+    const expected = [
+      `${file}:${second}: warning: section [smtp] repeated (first at line ${first}); both are read, in file order`,
+      `${file}:${second + 1}: warning: option 'agent_enabled' repeated in [smtp] (first at line ${first + 1}); the last value is used`,
+      `${file}:${second + 1}: error: the SMTP agent is disabled: set 'agent_enabled = yes' in [smtp] (or pass --agent-enabled)`,
+    ];
+    const check = await runLauncher(['--check', '--config', file]);
+    assert.equal(check.code, 1);
+    assert.deepEqual(lines(check.stderr).slice(0, 3), expected);
+    const run = await runLauncher(['--config', file]);
+    assert.equal(run.code, 1);
+    assert.deepEqual(lines(run.stderr), [...expected, 'esets_smtp: not started']);
+  });
+
+  it('what esets.cfg holds reaches the terminal escaped, in --check and in the run', async () => {
+    const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, global: { daemon_user: '"\x1b]0;owned\x07\x9b"' } }));
+    for (const args of [['--check', '--config', file], ['--config', file]]) {
+      const r = await runLauncher(args);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /daemon_user = '\\x1b\]0;owned\\x07\\x9b': no such user/, args.join(' '));
+      assert.doesNotMatch(r.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, args.join(' '));
+    }
+  });
+
   it('a user_config error names its line and the esets.cfg line that names the file', async () => {
     const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, smtp: { user_config: '"users.cfg"' } }));
     const named = fs.readFileSync(file, 'utf8').split('\n').indexOf('user_config = "users.cfg"') + 1;
