@@ -22,7 +22,7 @@ import { journalOutput } from './journal_output';
 import { LOG_FILE_ENV, logToFile, prepareLogFile } from './log_file';
 import { superviseWorkers } from './worker_supervisor';
 import { harakaInUse, harakaVersionReport, noHarakaFound } from '../io/haraka_version';
-import { checkHarakaDir, checkLauncher, printCheck, workerFiles, workerUser } from './config_check';
+import { checkHarakaDir, checkLauncher, printCheck, tmpdirProblem, workerFiles, workerUser } from './config_check';
 import { canWrite, dropToWorkerUser, shareWith, WORKER_USER_ENV, WorkerUser } from './worker_user';
 
 const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
@@ -93,10 +93,16 @@ async function main(): Promise<void> {
     }
     for (const d of inFileOrder(diagnostics)) process.stderr.write(`${formatDiagnostic(d)}\n`);
     process.env[WARNED_ENV] = '1';
-    runtime = writeRuntimeDir(harakaConfig, settings);
+    // before the run folder is made: a refusal leaves nothing behind, and says what is wrong (not a mkdtemp error)
     const user = workerUser(loaded.config.daemon_user, workerFiles(loaded));
-    if (typeof user === 'string') fail([`${configFile}: error: ${user}`, 'esets_smtp: not started'], 1);
+    if (typeof user === 'string') {
+      const at = { severity: 'error', file: configFile, line: loaded.lines.daemon_user, message: user } as const;
+      fail([formatDiagnostic(at), 'esets_smtp: not started'], 1);
+    }
     if (user && 'message' in user) fail([formatDiagnostic(user), 'esets_smtp: not started'], 1);
+    const tmp = tmpdirProblem(user, { file: configFile, line: loaded.lines.daemon_user });
+    if (tmp) fail([formatDiagnostic(tmp), 'esets_smtp: not started'], 1);
+    runtime = writeRuntimeDir(harakaConfig, settings);
     if (user) {
       shareWith(user, runtime);
       process.env[WORKER_USER_ENV] = `${user.name}:${user.uid}:${user.gid}`;

@@ -3,7 +3,7 @@
 // an operator's `haraka -c DIR` folder. The launcher and haraka -c name their Haraka.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -186,6 +186,60 @@ describe('esets_smtp --check', function () {
       assert.ok(r.stderr.includes(expected), `${expected}\nnot in\n${r.stderr}`);
     }
     assert.equal(fs.existsSync(path.join(path.dirname(file), 'missing')), false);
+  });
+
+  /** an esets.cfg that `nobody` can read, and nobody's ids */
+  const forNobody = (text: string): { file: string; uid: number; gid: number } => {
+    const file = writeEsetsCfg(text);
+    fs.chmodSync(path.dirname(file), 0o755);
+    fs.chmodSync(file, 0o644);
+    const id = (flag: string): number => Number(spawnSync('id', [flag, 'nobody'], { encoding: 'utf8' }).stdout.trim());
+    return { file, uid: id('-u'), gid: id('-g') };
+  };
+
+  it('TMPDIR missing or not writable, for whoever starts it: --check says the run\'s error, located at TMPDIR', async () => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-tmpdir-'));
+    fs.chmodSync(base, 0o755);
+    const closed = path.join(base, 'closed');
+    fs.mkdirSync(closed, { mode: 0o755 });
+    const { file, uid, gid } = forNobody(esetsCfg(await freePort(), { serverPort: 1 }));
+    const cases: [NodeJS.ProcessEnv, { uid?: number; gid?: number }, string][] = [
+      [{ TMPDIR: path.join(base, 'missing') }, {}, `${path.join(base, 'missing')}: error: no such folder (TMPDIR)`],
+      [{ TMPDIR: file }, {}, `${file}: error: not a folder (TMPDIR)`],
+      // as a user who cannot write it (no daemon_user: the manager's own run folder)
+      [{ TMPDIR: closed }, { uid, gid }, `${closed}: error: cannot be written by nobody, who starts esets_smtp (TMPDIR)`],
+    ];
+    for (const [env, as, expected] of cases) {
+      const check = await runLauncher(['--check', '--config', file], { env, ...as });
+      assert.equal(check.code, 1, check.stderr);
+      assert.ok(check.stderr.startsWith(`${expected}: the launcher makes its private run folder there, and each worker its spool\n`),
+        check.stderr);
+      const run = await runLauncher(['--config', file], { env, ...as });
+      assert.equal(run.code, 1, run.stderr);
+      assert.equal(lines(run.stderr)[0], lines(check.stderr)[0]);
+    }
+    // root starting it, daemon_user who cannot write it: the workers' spool
+    const users = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, global: { daemon_user: 'nobody' } }));
+    fs.chmodSync(path.dirname(users), 0o755);
+    const check = await runLauncher(['--check', '--config', users], { env: { TMPDIR: closed } });
+    assert.equal(check.code, 1);
+    assert.match(lines(check.stderr)[0], new RegExp(`^${escape(closed)}: error: daemon_user = 'nobody' cannot write it `
+      + `\\(daemon_user, named at ${escape(users)}:\\d+\\) \\(TMPDIR\\)`));
+    const run = await runLauncher(['--config', users], { env: { TMPDIR: closed } });
+    assert.equal(lines(run.stderr)[0], lines(check.stderr)[0]);
+    assert.deepEqual(fs.readdirSync(closed), [], 'a run folder was left behind');
+  });
+
+  it('daemon_user checked by a user other than root: the run\'s error (it must start as root), not a note', async () => {
+    const { file, uid, gid } = forNobody(esetsCfg(await freePort(), { serverPort: 1, global: { daemon_user: 'daemon' } }));
+    const line = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.startsWith('daemon_user')) + 1;
+    const expected = `${file}:${line}: error: daemon_user = 'daemon': esets_smtp must start as root to run its workers `
+      + "as another user (or start it as 'daemon')";
+    const check = await runLauncher(['--check', '--config', file], { uid, gid });
+    assert.equal(check.code, 1, check.stderr);
+    assert.equal(lines(check.stderr)[0], expected);
+    const run = await runLauncher(['--config', file], { uid, gid });
+    assert.deepEqual(lines(run.stderr), [expected, 'esets_smtp: not started']);
   });
 
   it('a clamd.conf that lacks what the relay needs: its warnings, as the plugin says them at start', async () => {
