@@ -17,6 +17,7 @@ import { harakaIn, harakaInUse, HarakaVersion, harakaVersionReport, noHarakaFoun
 import type { HarakaConfig } from '../plugins/shared/haraka';
 import { harakaInForce, pluginList } from '../plugins/shared/haraka_c_checks';
 import { loadWithIniOverrides, RelayIni } from '../plugins/shared/relay_config';
+import { logFileTypeProblem } from './log_file';
 import { canRead, canWrite, lookUpUser, WorkerUser } from './worker_user';
 
 export interface CheckResult {
@@ -265,7 +266,8 @@ function logFileProblem(file: string, owner: WorkerUser | undefined): string | u
     return undefined;
   }
   if (stat.isSymbolicLink()) return `log_file ${file}: is a symbolic link (never followed: the launcher would not open it)`;
-  if (!stat.isFile()) return `log_file ${file}: not a regular file`;
+  const kind = logFileTypeProblem(stat);
+  if (kind) return `log_file ${file}: ${kind}`;
   if (!accessible(file, fs.constants.W_OK)) return `log_file ${file}: cannot be written: permission denied`;
   if (owner && !canWrite(owner, file)) {
     return `daemon_user = '${owner.name}' cannot write log_file ${file} (e.g. chown ${owner.name} ${file})`;

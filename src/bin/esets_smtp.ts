@@ -82,6 +82,7 @@ async function main(): Promise<void> {
   let listen: { host: string; port: number };
   let statusListen: { host: string; port: number } | undefined;
   let logFile: string | undefined;
+  let logLine: number | undefined;
   let logOwner: WorkerUser | undefined;
   try {
     const { loaded, diagnostics } = loadConfigFiles(configFile, cli.overrides);
@@ -108,6 +109,7 @@ async function main(): Promise<void> {
       process.env[WORKER_USER_ENV] = `${user.name}:${user.uid}:${user.gid}`;
     }
     logFile = loaded.config.log_file ? path.resolve(path.dirname(configFile), loaded.config.log_file) : undefined;
+    logLine = loaded.lines.log_file;
     logOwner = user;
     stop = stopTiming(loaded.config);
     listen = { host: loaded.config.listen_addr!, port: loaded.config.listen_port! };
@@ -127,7 +129,9 @@ async function main(): Promise<void> {
     try {
       prepareLogFile(logFile, logOwner);
     } catch (err) {
-      fail([`${configFile}: error: log_file ${logFile}: ${(err as Error).message}`, 'esets_smtp: not started'], 1);
+      const message = `log_file ${logFile}: ${(err as Error).message}`;
+      const why = { severity: 'error', file: configFile, line: logLine, message } as const;
+      fail([formatDiagnostic(why), 'esets_smtp: not started'], 1);
     }
     if (logOwner && !canWrite(logOwner, logFile)) {
       fail([

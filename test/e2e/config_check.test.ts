@@ -242,6 +242,41 @@ describe('esets_smtp --check', function () {
     assert.deepEqual(lines(run.stderr), [expected, 'esets_smtp: not started']);
   });
 
+  it('log_file: /dev/null is taken by --check and the run; a FIFO is refused by both, the run at once (no reader: no hang)', async () => {
+    const port = await freePort();
+    const devNull = writeEsetsCfg(esetsCfg(port, { serverPort: 1, smtp: { log_file: '/dev/null' } }));
+    const check = await runLauncher(['--check', '--config', devNull]);
+    assert.equal(check.code, 0, check.stderr);
+    // the run logs nowhere: it is up once it takes connections
+    const child = spawn(process.execPath, [LAUNCHER, '--config', devNull], { cwd: PROJECT_DIR, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      let up = false;
+      for (let i = 0; i < 150 && !up && child.exitCode === null; i++) {
+        up = await canConnect(port);
+        if (!up) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(up, `the run with log_file = /dev/null did not listen (exit ${child.exitCode})`);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGUSR1');
+      await exited;
+    }
+    const fifo = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'esets-fifo-')), 'relay.log');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, smtp: { log_file: `"${fifo}"` } }));
+    const line = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.startsWith('log_file')) + 1;
+    const expected = `${file}:${line}: error: log_file ${fifo}: is a FIFO: `
+      + 'log_file is a regular file (or a character device such as /dev/null)';
+    const fifoCheck = await runLauncher(['--check', '--config', file]);
+    assert.equal(fifoCheck.code, 1);
+    assert.equal(lines(fifoCheck.stderr)[0], expected);
+    const started = Date.now();
+    const run = await runLauncher(['--config', file]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.deepEqual(lines(run.stderr), [expected, 'esets_smtp: not started']);
+    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+  });
+
   it('a clamd.conf that lacks what the relay needs: its warnings, as the plugin says them at start', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-clamd-'));
     fs.writeFileSync(path.join(dir, 'clamd.conf'), 'LocalSocket /x\n');
