@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { clamdConfFor, clamdConfWarnings } from '../lib/clamd_conf';
+import { clamdConfFor, clamdConfWarnings, noClamdConfNote } from '../lib/clamd_conf';
 import { Diagnostic, formatDiagnostic, hasErrors, inFileOrder, NamedAt, namedAtNote, printable } from '../lib/diagnostics';
 import { EsetsConfig, parseHostPort } from '../lib/esets_options';
 import { harakaCDiagnostics } from '../lib/haraka_c_rules';
@@ -108,7 +108,7 @@ export function checkLauncher(
   const notes: string[] = [];
   if (loaded) {
     diagnostics.push(...deriveHarakaSettings(loaded.config, configFile, overrides, loaded.lines).diagnostics);
-    diagnostics.push(...clamdConfDiagnostics(loaded, snippet));
+    diagnostics.push(...clamdConfDiagnostics(loaded, snippet, notes));
     // the one listener clash a run finds by binding that can be seen without binding
     const status = loaded.config.http_listen ? parseHostPort(loaded.config.http_listen) : undefined;
     if (status && status.host === loaded.config.listen_addr && status.port === loaded.config.listen_port) {
@@ -166,7 +166,7 @@ export function checkHarakaDir(dir: string, snippet: string): CheckResult {
       });
     }
     diagnostics.push(...harakaCDiagnostics(loaded.config, loaded.lines, file, harakaInForce(source)));
-    diagnostics.push(...clamdConfDiagnostics(loaded, snippet));
+    diagnostics.push(...clamdConfDiagnostics(loaded, snippet, notes));
   }
   diagnostics.push(...pluginResolution(dir, pluginList(source), notes));
   const haraka = harakaIn(dir);
@@ -231,10 +231,17 @@ function harakaVersionDiagnostics(haraka: HarakaVersion | undefined, notes: stri
   return [{ severity: 'warning', file: haraka ? path.join(haraka.path, 'package.json') : 'Haraka', message: report.warning }];
 }
 
-/** clamd.conf as the esets_policy plugin checks it at start; an absent file is silent there and here (clamd may be elsewhere). */
-function clamdConfDiagnostics(loaded: RelayConfig, snippet: string): Diagnostic[] {
+/**
+ * clamd.conf as the esets_policy plugin checks it at start; an absent file is silent there and here (clamd may be elsewhere).
+ * No file to check at all: the plugin's notice, as a note (at daemon_sock_path's line).
+ */
+function clamdConfDiagnostics(loaded: RelayConfig, snippet: string, notes?: string[]): Diagnostic[] {
   const named = clamdConfFor(loaded.config.clamd_config, loaded.config.daemon_sock_path);
-  if (!named) return [];
+  if (!named) {
+    const line = loaded.lines.daemon_sock_path;
+    notes?.push(`${loaded.file}${line ? `:${line}` : ''}: note: ${noClamdConfNote(loaded.config.daemon_sock_path)}`);
+    return [];
+  }
   const file = path.resolve(path.dirname(loaded.file), named);
   let text: string;
   try {

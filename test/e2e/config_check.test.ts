@@ -286,6 +286,20 @@ describe('esets_smtp --check', function () {
     assert.match(r.stderr, new RegExp(`^${escape(path.join(dir, 'clamd.conf'))}: warning: .*AlertExceedsMax`, 'm'));
   });
 
+  it('no clamd.conf to check (a private clamd, clamd_config unset): the notice a run gives at start, as a note', async () => {
+    // esetsCfg names a clamd_config: this one names none
+    const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, clamdSocket: '127.0.0.1:3399' }).replace(/^clamd_config = .*\n/m, ''));
+    const line = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.startsWith('daemon_sock_path')) + 1;
+    const r = await runLauncher(['--check', '--config', file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(lines(r.stderr), [
+      `${file}:${line}: note: no clamd.conf checked: clamd_config is not set and daemon_sock_path (127.0.0.1:3399) is not Debian's clamd; `
+        + 'set clamd_config in [global] to its clamd.conf for the relay to check the alerts and limits it needs',
+      `esets_smtp: Haraka 3.3.4 (${path.join(PROJECT_DIR, 'node_modules', 'Haraka')})`,
+      'esets_smtp: configuration OK',
+    ]);
+  });
+
   it('a run names the Haraka in use at start', async () => {
     const port = await freePort();
     const relay = await startRelay(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: 1 }))], port);
