@@ -8,6 +8,7 @@
 import cluster from 'node:cluster';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { helpText, parseCommandLine, DEFAULT_CONFIG_PATH } from '../lib/command_line';
 import { formatDiagnostic, hasErrors, inFileOrder, printable } from '../lib/diagnostics';
@@ -116,6 +117,10 @@ async function main(): Promise<void> {
     statusListen = loaded.config.http_listen ? parseHostPort(loaded.config.http_listen) : undefined;
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
+    // the run folder (mkdtemp in TMPDIR) failing where tmpdirProblem saw none (ENOSPC, EDQUOT): not esets.cfg's fault
+    if ((err as NodeJS.ErrnoException).syscall === 'mkdtemp') {
+      fail([`${os.tmpdir()}: error: cannot make the run folder there (TMPDIR): ${e.message}`, 'esets_smtp: not started'], 1);
+    }
     fail([`${configFile}: error: cannot start: ${e.name}: ${e.message}`, 'esets_smtp: not started'], 1);
   }
   // once the configuration is known good: a start that fails on it says only what is wrong

@@ -3,7 +3,7 @@
 // an operator's `haraka -c DIR` folder. The launcher and haraka -c name their Haraka.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -228,6 +228,21 @@ describe('esets_smtp --check', function () {
     const run = await runLauncher(['--config', users], { env: { TMPDIR: closed } });
     assert.equal(lines(run.stderr)[0], lines(check.stderr)[0]);
     assert.deepEqual(fs.readdirSync(closed), [], 'a run folder was left behind');
+  });
+
+  it('TMPDIR full when the run makes its folder there: the run names TMPDIR, not esets.cfg', async () => {
+    const full = fs.mkdtempSync(path.join(os.tmpdir(), 'esets-full-tmpdir-'));
+    // two inodes: the root folder and one more, taken at once
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nr_inodes=2,mode=1777', 'tmpfs', full]);
+    try {
+      fs.mkdirSync(path.join(full, 'taken'));
+      const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1 }));
+      const run = await runLauncher(['--config', file], { env: { TMPDIR: full } });
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(lines(run.stderr)[0], new RegExp(`^${escape(full)}: error: cannot make the run folder there \\(TMPDIR\\): ENOSPC`));
+    } finally {
+      execFileSync('umount', [full]);
+    }
   });
 
   it('daemon_user checked by a user other than root: the run\'s error (it must start as root), not a note', async () => {
