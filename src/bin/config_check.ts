@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { clamdConfFor, clamdConfWarnings } from '../lib/clamd_conf';
-import { Diagnostic, formatDiagnostic, hasErrors, inFileOrder, namedAtNote } from '../lib/diagnostics';
+import { clamdConfFor, clamdConfWarnings, noClamdConfNote } from '../lib/clamd_conf';
+import { Diagnostic, formatDiagnostic, hasErrors, inFileOrder, NamedAt, namedAtNote, printable } from '../lib/diagnostics';
 import { EsetsConfig } from '../lib/esets_options';
 import { harakaCDiagnostics, pluginListDiagnostics } from '../lib/haraka_c_rules';
 import { deriveHarakaSettings, listenerClash } from '../lib/haraka_settings';
@@ -17,6 +17,7 @@ import { harakaIn, harakaInUse, HarakaVersion, harakaVersionReport, noHarakaFoun
 import type { HarakaConfig } from '../plugins/shared/haraka';
 import { harakaInForce, pluginList } from '../plugins/shared/haraka_c_checks';
 import { loadWithIniOverrides, RelayIni } from '../plugins/shared/relay_config';
+import { logFileTypeProblem } from './log_file';
 import { canRead, canWrite, lookUpUser, WorkerUser } from './worker_user';
 
 export interface CheckResult {
@@ -41,18 +42,16 @@ const PACKAGE_NAME = 'esets-relay';
  * The user the workers switch to (undefined: they stay who started the relay),
  * or why that cannot be: the manager must be root to switch, and the user
  * must be able to read the files the workers read (at start and at every reload).
- * A file the user cannot read is an error located at that file. `checkOnly`: not
- * being root is a limit of the check (the relay itself starts as root), not an error.
+ * A file the user cannot read is an error located at that file. The same for
+ * --check as for a run: a check as another user than root says what a run as
+ * that user would (the packaged unit's ExecReload runs --check as the service's user).
  */
-export function workerUser(
-  name: string | undefined, files: WorkerFile[], checkOnly = false,
-): WorkerUser | Diagnostic | string | undefined {
+export function workerUser(name: string | undefined, files: WorkerFile[]): WorkerUser | Diagnostic | string | undefined {
   if (!name) return undefined;
   const user = lookUpUser(name);
   if (typeof user === 'string') return `daemon_user = '${name}': ${user}`;
   if (user.uid === process.getuid?.()) return undefined;
   if (process.getuid?.() !== 0) {
-    if (checkOnly) return undefined;
     return `daemon_user = '${name}': esets_smtp must start as root to run its workers as another user (or start it as '${name}')`;
   }
   for (const file of files) {
@@ -64,10 +63,33 @@ export function workerUser(
       };
     }
   }
-  if (!canWrite(user, os.tmpdir())) {
-    return `daemon_user = '${name}' cannot write ${os.tmpdir()} (TMPDIR): each worker keeps its spool there`;
-  }
   return user;
+}
+
+/**
+ * What a run needs of TMPDIR (os.tmpdir()), whoever starts it: the manager makes its private run folder
+ * there (mkdtemp, as the user who starts it) and each worker its spool (as `workers`, daemon_user, when
+ * set; else as the manager's user). `daemonUser`: where daemon_user is named, for the message.
+ */
+export function tmpdirProblem(workers: WorkerUser | undefined, daemonUser?: NamedAt): Diagnostic | undefined {
+  const dir = os.tmpdir();
+  const error = (message: string): Diagnostic => ({
+    severity: 'error', file: dir,
+    message: `${message} (TMPDIR): the launcher makes its private run folder there, and each worker its spool`,
+  });
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return error(code === 'ENOENT' ? 'no such folder' : `cannot be read: ${(err as Error).message}`);
+  }
+  if (!stat.isDirectory()) return error('not a folder');
+  if (!accessible(dir, fs.constants.W_OK | fs.constants.X_OK)) return error(`cannot be written by ${whoAmI()}, who starts esets_smtp`);
+  if (workers && !canWrite(workers, dir)) {
+    return error(`daemon_user = '${workers.name}' cannot write it${daemonUser ? ` ${namedAtNote('daemon_user', daemonUser)}` : ''}`);
+  }
+  return undefined;
 }
 
 /** The files the workers read, with the esets.cfg line that names each. */
@@ -85,8 +107,8 @@ export function checkLauncher(
   const { loaded, diagnostics } = loadConfigFiles(configFile, overrides);
   const notes: string[] = [];
   if (loaded) {
-    diagnostics.push(...deriveHarakaSettings(loaded.config, configFile, overrides).diagnostics);
-    diagnostics.push(...clamdConfDiagnostics(loaded, snippet));
+    diagnostics.push(...deriveHarakaSettings(loaded.config, configFile, overrides, loaded.lines).diagnostics);
+    diagnostics.push(...clamdConfDiagnostics(loaded, snippet, notes));
     if (!isDir(harakaConfigDir)) {
       diagnostics.push({
         severity: 'error', file: harakaConfigDir, message: 'not a folder (--haraka-config): the launcher copies it to run Haraka',
@@ -94,14 +116,13 @@ export function checkLauncher(
     } else {
       diagnostics.push(...launcherRules(loaded, harakaConfigDir));
     }
-    const user = workerUser(loaded.config.daemon_user, workerFiles(loaded), true);
+    const user = workerUser(loaded.config.daemon_user, workerFiles(loaded));
     if (typeof user === 'string') diagnostics.push({ severity: 'error', file: configFile, line: loaded.lines.daemon_user, message: user });
     else if (user && 'message' in user) diagnostics.push(user);
-    else if (loaded.config.daemon_user && process.getuid?.() !== 0) {
-      notes.push(`esets_smtp: not checked as daemon_user = '${loaded.config.daemon_user}': whether it can read the files `
-        + '(the check runs as another user, not root)');
-    }
     const owner = user && typeof user !== 'string' && !('message' in user) ? user : undefined;
+    // when daemon_user is refused, the run stops before TMPDIR: the manager's own use of it is still checked
+    const tmp = tmpdirProblem(owner, { file: configFile, line: loaded.lines.daemon_user });
+    if (tmp) diagnostics.push(tmp);
     if (loaded.config.log_file) {
       const logFile = path.resolve(path.dirname(configFile), loaded.config.log_file);
       const why = logFileProblem(logFile, owner);
@@ -161,7 +182,7 @@ export function checkHarakaDir(dir: string, snippet: string): CheckResult {
       });
     }
     diagnostics.push(...harakaCDiagnostics(loaded.config, loaded.lines, file, harakaInForce(source)));
-    diagnostics.push(...clamdConfDiagnostics(loaded, snippet));
+    diagnostics.push(...clamdConfDiagnostics(loaded, snippet, notes));
   }
   diagnostics.push(...pluginResolution(dir, pluginList(source), notes));
   const haraka = harakaIn(dir);
@@ -226,10 +247,17 @@ function harakaVersionDiagnostics(haraka: HarakaVersion | undefined, notes: stri
   return [{ severity: 'warning', file: haraka ? path.join(haraka.path, 'package.json') : 'Haraka', message: report.warning }];
 }
 
-/** clamd.conf as the esets_policy plugin checks it at start; an absent file is silent there and here (clamd may be elsewhere). */
-function clamdConfDiagnostics(loaded: RelayConfig, snippet: string): Diagnostic[] {
+/**
+ * clamd.conf as the esets_policy plugin checks it at start; an absent file is silent there and here (clamd may be elsewhere).
+ * No file to check at all: the plugin's notice, as a note (at daemon_sock_path's line).
+ */
+function clamdConfDiagnostics(loaded: RelayConfig, snippet: string, notes?: string[]): Diagnostic[] {
   const named = clamdConfFor(loaded.config.clamd_config, loaded.config.daemon_sock_path);
-  if (!named) return [];
+  if (!named) {
+    const line = loaded.lines.daemon_sock_path;
+    notes?.push(`${loaded.file}${line ? `:${line}` : ''}: note: ${noClamdConfNote(loaded.config.daemon_sock_path)}`);
+    return [];
+  }
   const file = path.resolve(path.dirname(loaded.file), named);
   let text: string;
   try {
@@ -261,12 +289,22 @@ function logFileProblem(file: string, owner: WorkerUser | undefined): string | u
     return undefined;
   }
   if (stat.isSymbolicLink()) return `log_file ${file}: is a symbolic link (never followed: the launcher would not open it)`;
-  if (!stat.isFile()) return `log_file ${file}: not a regular file`;
+  const kind = logFileTypeProblem(stat);
+  if (kind) return `log_file ${file}: ${kind}`;
   if (!accessible(file, fs.constants.W_OK)) return `log_file ${file}: cannot be written: permission denied`;
   if (owner && !canWrite(owner, file)) {
     return `daemon_user = '${owner.name}' cannot write log_file ${file} (e.g. chown ${owner.name} ${file})`;
   }
   return undefined;
+}
+
+/** This process's user name (its uid where the system has no name for it: a container's arbitrary uid). */
+function whoAmI(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.()}`;
+  }
 }
 
 function accessible(file: string, mode: number): boolean {
@@ -302,7 +340,7 @@ function count(n: number, word: string): string {
 export function printCheck(result: CheckResult, write: (text: string) => void): number {
   const diagnostics = inFileOrder(result.diagnostics);
   for (const d of diagnostics) write(`${formatDiagnostic(d)}\n`);
-  for (const note of result.notes) write(`${note}\n`);
+  for (const note of result.notes) write(`${printable(note)}\n`);
   const errors = diagnostics.filter((d) => d.severity === 'error').length;
   const warnings = diagnostics.length - errors;
   if (!hasErrors(diagnostics)) {

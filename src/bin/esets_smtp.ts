@@ -8,9 +8,10 @@
 import cluster from 'node:cluster';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { helpText, parseCommandLine, DEFAULT_CONFIG_PATH } from '../lib/command_line';
-import { formatDiagnostic, hasErrors, inFileOrder } from '../lib/diagnostics';
+import { formatDiagnostic, hasErrors, inFileOrder, printable } from '../lib/diagnostics';
 import { deriveHarakaSettings, formatListen, HarakaSettings } from '../lib/haraka_settings';
 import { formatIni, mergeIni, parseIni } from '../lib/ini';
 import { parseHostPort } from '../lib/esets_options';
@@ -22,7 +23,7 @@ import { journalOutput } from './journal_output';
 import { LOG_FILE_ENV, logToFile, prepareLogFile } from './log_file';
 import { superviseWorkers } from './worker_supervisor';
 import { harakaInUse, harakaVersionReport, noHarakaFound } from '../io/haraka_version';
-import { checkHarakaDir, checkLauncher, launcherRules, printCheck, workerFiles, workerUser } from './config_check';
+import { checkHarakaDir, checkLauncher, launcherRules, printCheck, tmpdirProblem, workerFiles, workerUser } from './config_check';
 import { canWrite, dropToWorkerUser, shareWith, WORKER_USER_ENV, WorkerUser } from './worker_user';
 
 const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
@@ -82,10 +83,11 @@ async function main(): Promise<void> {
   let listen: { host: string; port: number };
   let statusListen: { host: string; port: number } | undefined;
   let logFile: string | undefined;
+  let logLine: number | undefined;
   let logOwner: WorkerUser | undefined;
   try {
     const { loaded, diagnostics } = loadConfigFiles(configFile, cli.overrides);
-    const settings = loaded ? deriveHarakaSettings(loaded.config, configFile, cli.overrides) : undefined;
+    const settings = loaded ? deriveHarakaSettings(loaded.config, configFile, cli.overrides, loaded.lines) : undefined;
     diagnostics.push(...(settings?.diagnostics ?? []));
     if (loaded) diagnostics.push(...launcherRules(loaded, harakaConfig));
     // in the order of the files' lines: a broken section header is said before what follows it
@@ -94,21 +96,32 @@ async function main(): Promise<void> {
     }
     for (const d of inFileOrder(diagnostics)) process.stderr.write(`${formatDiagnostic(d)}\n`);
     process.env[WARNED_ENV] = '1';
-    runtime = writeRuntimeDir(harakaConfig, settings);
+    // before the run folder is made: a refusal leaves nothing behind, and says what is wrong (not a mkdtemp error)
     const user = workerUser(loaded.config.daemon_user, workerFiles(loaded));
-    if (typeof user === 'string') fail([`${configFile}: error: ${user}`, 'esets_smtp: not started'], 1);
+    if (typeof user === 'string') {
+      const at = { severity: 'error', file: configFile, line: loaded.lines.daemon_user, message: user } as const;
+      fail([formatDiagnostic(at), 'esets_smtp: not started'], 1);
+    }
     if (user && 'message' in user) fail([formatDiagnostic(user), 'esets_smtp: not started'], 1);
+    const tmp = tmpdirProblem(user, { file: configFile, line: loaded.lines.daemon_user });
+    if (tmp) fail([formatDiagnostic(tmp), 'esets_smtp: not started'], 1);
+    runtime = writeRuntimeDir(harakaConfig, settings);
     if (user) {
       shareWith(user, runtime);
       process.env[WORKER_USER_ENV] = `${user.name}:${user.uid}:${user.gid}`;
     }
     logFile = loaded.config.log_file ? path.resolve(path.dirname(configFile), loaded.config.log_file) : undefined;
+    logLine = loaded.lines.log_file;
     logOwner = user;
     stop = stopTiming(loaded.config);
     listen = { host: loaded.config.listen_addr!, port: loaded.config.listen_port! };
     statusListen = loaded.config.http_listen ? parseHostPort(loaded.config.http_listen) : undefined;
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
+    // the run folder (mkdtemp in TMPDIR) failing where tmpdirProblem saw none (ENOSPC, EDQUOT): not esets.cfg's fault
+    if ((err as NodeJS.ErrnoException).syscall === 'mkdtemp') {
+      fail([`${os.tmpdir()}: error: cannot make the run folder there (TMPDIR): ${e.message}`, 'esets_smtp: not started'], 1);
+    }
     fail([`${configFile}: error: cannot start: ${e.name}: ${e.message}`, 'esets_smtp: not started'], 1);
   }
   // once the configuration is known good: a start that fails on it says only what is wrong
@@ -122,7 +135,9 @@ async function main(): Promise<void> {
     try {
       prepareLogFile(logFile, logOwner);
     } catch (err) {
-      fail([`${configFile}: error: log_file ${logFile}: ${(err as Error).message}`, 'esets_smtp: not started'], 1);
+      const message = `log_file ${logFile}: ${(err as Error).message}`;
+      const why = { severity: 'error', file: configFile, line: logLine, message } as const;
+      fail([formatDiagnostic(why), 'esets_smtp: not started'], 1);
     }
     if (logOwner && !canWrite(logOwner, logFile)) {
       fail([
@@ -192,7 +207,8 @@ function harakaLog(): StartLog {
 }
 
 function fail(lines: string[], code: number): never {
-  process.stderr.write(`${lines.join('\n')}\n`);
+  // a line may quote what a file or the command line holds (daemon_user, a path): never raw to the terminal
+  process.stderr.write(`${lines.map(printable).join('\n')}\n`);
   process.exit(code);
 }
 

@@ -55,12 +55,26 @@ export function prepareLogFile(file: string, owner?: LogOwner): void {
 }
 
 /**
+ * What log_file may be, for the launcher and --check alike: a regular file, or a character device
+ * (/dev/null: logs dropped on purpose). A FIFO would block the start (no reader) or the relay (a slow
+ * one); a socket, a folder or a block device cannot be appended to. Links are refused apart (open).
+ */
+export function logFileTypeProblem(stat: fs.Stats): string | undefined {
+  if (stat.isFile() || stat.isCharacterDevice()) return undefined;
+  const kind = stat.isFIFO() ? 'a FIFO' : stat.isSocket() ? 'a socket' : stat.isDirectory() ? 'a folder'
+    : stat.isBlockDevice() ? 'a block device' : stat.isSymbolicLink() ? 'a symbolic link' : 'not a file';
+  return `is ${kind}: log_file is a regular file (or a character device such as /dev/null)`;
+}
+
+/**
  * Opens the file to append, never through a symbolic link (the manager is root
  * and the folder may be writable by others: a link planted there must not make
  * it open, or hand over, another file); a file it creates itself goes to `owner`.
+ * What exists is opened O_NONBLOCK (a FIFO without a reader fails at once, never
+ * hangs the start) and checked by logFileTypeProblem on the descriptor itself.
  */
 function open(file: string, owner?: LogOwner): number {
-  const { O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  const { O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
   try {
     const fd = fs.openSync(file, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW, 0o640);
     if (owner && cluster.isPrimary) fs.fchownSync(fd, owner.uid, owner.gid);
@@ -68,5 +82,27 @@ function open(file: string, owner?: LogOwner): number {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
-  return fs.openSync(file, O_WRONLY | O_APPEND | O_NOFOLLOW);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK);
+  } catch (err) {
+    // ENXIO: a FIFO (or a socket) with no reader
+    if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
+    throw new Error(logFileTypeProblem(fs.lstatSync(file)) ?? (err as Error).message);
+  }
+  const stat = fs.fstatSync(fd);
+  const why = logFileTypeProblem(stat);
+  if (why) {
+    fs.closeSync(fd);
+    throw new Error(why);
+  }
+  if (stat.isFile()) return fd;
+  // a device: the same one again without O_NONBLOCK (Node has no fcntl), so its writes wait as usual
+  try {
+    const blocking = fs.openSync(`/proc/self/fd/${fd}`, O_WRONLY | O_APPEND);
+    fs.closeSync(fd);
+    return blocking;
+  } catch {
+    return fd;
+  }
 }

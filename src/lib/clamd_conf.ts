@@ -200,6 +200,12 @@ export function clamdConfFor(clamdConfig: string, daemonSockPath: readonly strin
   return daemonSockPath.some((a) => DEBIAN_CLAMD_SOCKETS.includes(a)) ? DEBIAN_CLAMD_CONF : undefined;
 }
 
+/** Said where clamdConfFor names no file: at start (the esets_policy plugin, info) and by --check (a note). */
+export function noClamdConfNote(daemonSockPath: readonly string[]): string {
+  return `no clamd.conf checked: clamd_config is not set and daemon_sock_path (${daemonSockPath.join(', ')}) is not Debian's clamd; `
+    + 'set clamd_config in [global] to its clamd.conf for the relay to check the alerts and limits it needs';
+}
+
 /** The limits clamd scans within that the relay's own MIME walk keeps too. */
 export interface ClamdScanLimits {
   maxRecursion: number;

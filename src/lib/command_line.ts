@@ -42,12 +42,14 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     result.diagnostics.push({ severity: 'error', file: SOURCE, message });
   };
   const overrides = result.overrides as Record<string, unknown>;
+  /** --config or -c given, in any spelling (--haraka-dir refuses it) */
+  let configGiven = false;
 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === '-h' || arg === '--help') return { ...result, command: 'help' };
-    if (arg === '-v' || arg === '--version') return { ...result, command: 'version' };
-    if (arg === '-t' || arg === '--check') {
+    if (arg === '-h') return { ...result, command: 'help' };
+    if (arg === '-v') return { ...result, command: 'version' };
+    if (arg === '-t') {
       result.command = 'check';
       continue;
     }
@@ -57,8 +59,20 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       error(`unexpected argument '${arg}' (options start with --; see --help)`);
       continue;
     }
+    // the launcher's own options are spelt as freely as the esets.cfg ones: --Check as --Config
     const name = m ? m[1].toLowerCase().replace(/-/g, '_') : 'config';
     let inline = m ? m[2] : undefined;
+    if (name === 'help' || name === 'version' || name === 'check') {
+      if (inline !== undefined) {
+        error(`option '--${m![1]}' takes no value (given '${inline}')`);
+        continue;
+      }
+      if (name === 'check') {
+        result.command = 'check';
+        continue;
+      }
+      return { ...result, command: name };
+    }
     const takeValue = (): string | undefined => {
       if (inline !== undefined) return inline;
       if (i + 1 >= argv.length) return undefined;
@@ -66,6 +80,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     };
 
     if (name === 'config' || name === 'haraka_config' || name === 'haraka_dir') {
+      if (name === 'config') configGiven = true;
       const value = takeValue();
       if (value === undefined || value === '') error(`${arg} needs a ${name === 'config' ? 'file' : 'folder'} name`);
       else if (name === 'config') result.configPath = value;
@@ -103,17 +118,17 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     else overrides[key] = parsed.value;
     inline = undefined;
   }
-  return withHarakaDirRules(result, argv);
+  return withHarakaDirRules(result, configGiven);
 }
 
 /** --haraka-dir checks an operator's folder: its own files name esets.cfg and the overrides, and nothing is run. */
-function withHarakaDirRules(result: CommandLine, argv: readonly string[]): CommandLine {
+function withHarakaDirRules(result: CommandLine, configGiven: boolean): CommandLine {
   if (result.harakaDir === undefined) return result;
   const error = (message: string): void => {
     result.diagnostics.push({ severity: 'error', file: SOURCE, message });
   };
   if (result.command !== 'check') error('--haraka-dir DIR is for --check (esets_smtp --check --haraka-dir DIR); haraka -c DIR runs it');
-  if (argv.some((a) => /^(-c|--config(=.*)?)$/.test(a))) {
+  if (configGiven) {
     error('--config is not used with --haraka-dir: DIR/config/esets_relay.ini [main] esets_cfg names the esets.cfg checked');
   }
   if (result.harakaConfigDir !== undefined) error('--haraka-config is not used with --haraka-dir: DIR/config is the Haraka config folder');

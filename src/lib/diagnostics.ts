@@ -20,8 +20,21 @@ function where(file: string, line?: number): string {
   return line === undefined ? file : `${file}:${line}`;
 }
 
+/**
+ * What a configuration file may hold, made safe for a terminal or a log: control characters (C0, DEL, C1,
+ * which can start escape sequences), line and bidi controls, and U+FFFD (what a byte that is not UTF-8 was
+ * read as) are written \xNN or \uNNNN. Idempotent: what it writes is printable ASCII, backslashes kept.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufffd]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** The compiler-style line; whatever a file put in its quoted text is escaped (printable). */
 export function formatDiagnostic(d: Diagnostic): string {
-  return `${where(d.file, d.line)}: ${d.severity}: ${d.message}`;
+  return printable(`${where(d.file, d.line)}: ${d.severity}: ${d.message}`);
 }
 
 /** `(user_config, named at /etc/esets/esets.cfg:31)`: which esets.cfg line brought a file in. */

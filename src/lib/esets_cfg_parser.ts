@@ -42,7 +42,8 @@ export function parseEsetsCfg(text: string, file: string): ParsedCfg {
     if (trimmed === '' || trimmed.startsWith('#') || trimmed.startsWith(';')) return;
 
     const section = SECTION_RE.exec(trimmed);
-    if (section) {
+    // `[]` names no section: malformed as `[smtp` is (else the lines under it vanish without a word)
+    if (section && section[1].trim()) {
       current = { name: section[1].trim(), line, entries: [] };
       sections.push(current);
       broken = false;
@@ -77,7 +78,7 @@ export function parseEsetsCfg(text: string, file: string): ParsedCfg {
 
     const value = unquote(entry[2]);
     if (value === undefined) {
-      diagnostics.push({ severity: 'error', file, line, key, message: `option '${key}': unterminated double quote in ${entry[2]}` });
+      diagnostics.push({ severity: 'error', file, line, key, message: `option '${key}': ${badQuote(entry[2])}` });
       return;
     }
     const previous = current.entries.findIndex((e) => e.key === key);
@@ -99,4 +100,19 @@ function unquote(raw: string): { text: string; quoted: boolean } | undefined {
   if (!value.startsWith('"')) return { text: value, quoted: false };
   if (value.length < 2 || !value.endsWith('"')) return undefined;
   return { text: value.slice(1, -1).replace(/\\"/g, '"'), quoted: true };
+}
+
+/**
+ * Why a value that opens a double quote does not end with one: most often a comment after it
+ * (esets.cfg has comment lines only, as the manual says), else text after the quote, else no closing quote.
+ */
+function badQuote(raw: string): string {
+  const value = raw.trim();
+  const close = /^"(?:[^"\\]|\\.)*"/.exec(value);
+  if (!close) return `unterminated double quote in ${value}`;
+  const rest = value.slice(close[0].length).trim();
+  if (rest.startsWith('#') || rest.startsWith(';')) {
+    return `a comment after the value ('${rest}'): comments go on their own line, one starting with '#' or ';'`;
+  }
+  return `text after the closing double quote: '${rest}'`;
 }

@@ -37,7 +37,7 @@ const SCOPE_HOME: Record<OptionScope, string> = {
 
 export function buildConfig(text: string, file: string, overrides: Partial<EsetsConfig> = {}): ConfigResult {
   const parsed = parseEsetsCfg(text, file);
-  const diagnostics = [...parsed.diagnostics];
+  const diagnostics = [...parsed.diagnostics, ...repeatedSections(parsed.sections, file)];
   const config: EsetsConfig = { ...DEFAULT_CONFIG };
   const lines: ConfigResult['lines'] = {};
 
@@ -53,6 +53,38 @@ export function buildConfig(text: string, file: string, overrides: Partial<Esets
   diagnostics.push(...unscannedPassDiagnostics(config, file, lines));
 
   return { config, diagnostics, ok: !hasErrors(diagnostics), lines };
+}
+
+/**
+ * A section written twice is read as one (its options in file order, the last value of a key winning):
+ * said at the second header, and a key the two both set is a repeated key, as within one section.
+ */
+function repeatedSections(sections: readonly CfgSection[], file: string): Diagnostic[] {
+  const diagnostics: Diagnostic[] = [];
+  const first = new Map<string, { line: number; keys: Map<string, number> }>();
+  for (const section of sections) {
+    const name = section.name.toLowerCase();
+    const seen = first.get(name);
+    if (!seen) {
+      first.set(name, { line: section.line, keys: new Map(section.entries.map((e) => [e.key, e.line])) });
+      continue;
+    }
+    diagnostics.push({
+      severity: 'warning', file, line: section.line,
+      message: `section [${section.name}] repeated (first at line ${seen.line}); both are read, in file order`,
+    });
+    for (const entry of section.entries) {
+      const earlier = seen.keys.get(entry.key);
+      if (earlier !== undefined) {
+        diagnostics.push({
+          severity: 'warning', file, line: entry.line, key: entry.key,
+          message: `option '${entry.key}' repeated in [${section.name}] (first at line ${earlier}); the last value is used`,
+        });
+      }
+      seen.keys.set(entry.key, entry.line);
+    }
+  }
+  return diagnostics;
 }
 
 /** Applies one section's entries to config, reporting unknown keys and bad values; returns what it set. */

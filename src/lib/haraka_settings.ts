@@ -17,7 +17,9 @@ export interface HarakaSettings {
  * at every reload: a truncated or half-written esets.cfg must not replace a
  * good one with built-in defaults.
  */
-export function missingSettings(config: EsetsConfig, source: string, withListener: boolean, withServer = true): Diagnostic[] {
+export function missingSettings(
+  config: EsetsConfig, source: string, withListener: boolean, withServer = true, lines: Partial<Record<OptionName, number>> = {},
+): Diagnostic[] {
   const diagnostics: Diagnostic[] = [];
   const need = (key: OptionName, why: string): void => {
     if (config[key] === undefined) {
@@ -26,7 +28,8 @@ export function missingSettings(config: EsetsConfig, source: string, withListene
   };
   if (!config.agent_enabled) {
     diagnostics.push({
-      severity: 'error', file: source, key: 'agent_enabled',
+      // the line that says `no`, if one does (else it is the default, or --no-agent-enabled)
+      severity: 'error', file: source, line: lines.agent_enabled, key: 'agent_enabled',
       message: "the SMTP agent is disabled: set 'agent_enabled = yes' in [smtp] (or pass --agent-enabled)",
     });
   }
@@ -41,8 +44,10 @@ export function missingSettings(config: EsetsConfig, source: string, withListene
   return diagnostics;
 }
 
-export function deriveHarakaSettings(config: EsetsConfig, source: string, overrides: Partial<EsetsConfig>): HarakaSettings {
-  const diagnostics = missingSettings(config, source, true);
+export function deriveHarakaSettings(
+  config: EsetsConfig, source: string, overrides: Partial<EsetsConfig>, lines: Partial<Record<OptionName, number>> = {},
+): HarakaSettings {
+  const diagnostics = missingSettings(config, source, true, true, lines);
 
   const overrideLines: Record<string, string> = {};
   for (const [key, value] of Object.entries(overrides)) {

@@ -3,7 +3,7 @@
 // an operator's `haraka -c DIR` folder. The launcher and haraka -c name their Haraka.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { harakaCDir, runHarakaC, startHarakaC } from '../support/haraka_c';
@@ -148,6 +148,33 @@ describe('esets_smtp --check', function () {
     assert.equal(lines(run.stderr)[0], out[0]);
   });
 
+  it('agent_enabled = no in a second [smtp]: --check and the run name its line and the repeated section', async () => {
+    const file = writeEsetsCfg(`${esetsCfg(await freePort(), { serverPort: 1 })}[smtp]\nagent_enabled = no\n`);
+    const at = fs.readFileSync(file, 'utf8').split('\n');
+    const [first, second] = [at.indexOf('[smtp]') + 1, at.lastIndexOf('[smtp]') + 1];
+    const expected = [
+      `${file}:${second}: warning: section [smtp] repeated (first at line ${first}); both are read, in file order`,
+      `${file}:${second + 1}: warning: option 'agent_enabled' repeated in [smtp] (first at line ${first + 1}); the last value is used`,
+      `${file}:${second + 1}: error: the SMTP agent is disabled: set 'agent_enabled = yes' in [smtp] (or pass --agent-enabled)`,
+    ];
+    const check = await runLauncher(['--check', '--config', file]);
+    assert.equal(check.code, 1);
+    assert.deepEqual(lines(check.stderr).slice(0, 3), expected);
+    const run = await runLauncher(['--config', file]);
+    assert.equal(run.code, 1);
+    assert.deepEqual(lines(run.stderr), [...expected, 'esets_smtp: not started']);
+  });
+
+  it('what esets.cfg holds reaches the terminal escaped, in --check and in the run', async () => {
+    const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, global: { daemon_user: '"\x1b]0;owned\x07\x9b"' } }));
+    for (const args of [['--check', '--config', file], ['--config', file]]) {
+      const r = await runLauncher(args);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /daemon_user = '\\x1b\]0;owned\\x07\\x9b': no such user/, args.join(' '));
+      assert.doesNotMatch(r.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, args.join(' '));
+    }
+  });
+
   it('a user_config error names its line and the esets.cfg line that names the file', async () => {
     const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, smtp: { user_config: '"users.cfg"' } }));
     const named = fs.readFileSync(file, 'utf8').split('\n').indexOf('user_config = "users.cfg"') + 1;
@@ -190,6 +217,110 @@ describe('esets_smtp --check', function () {
     assert.equal(fs.existsSync(path.join(path.dirname(file), 'missing')), false);
   });
 
+  /** an esets.cfg that `nobody` can read, and nobody's ids */
+  const forNobody = (text: string): { file: string; uid: number; gid: number } => {
+    const file = writeEsetsCfg(text);
+    fs.chmodSync(path.dirname(file), 0o755);
+    fs.chmodSync(file, 0o644);
+    const id = (flag: string): number => Number(spawnSync('id', [flag, 'nobody'], { encoding: 'utf8' }).stdout.trim());
+    return { file, uid: id('-u'), gid: id('-g') };
+  };
+
+  it('TMPDIR missing or not writable, for whoever starts it: --check says the run\'s error, located at TMPDIR', async () => {
+    const base = tempDir('esets-tmpdir-');
+    fs.chmodSync(base, 0o755);
+    const closed = path.join(base, 'closed');
+    fs.mkdirSync(closed, { mode: 0o755 });
+    const { file, uid, gid } = forNobody(esetsCfg(await freePort(), { serverPort: 1 }));
+    const cases: [NodeJS.ProcessEnv, { uid?: number; gid?: number }, string][] = [
+      [{ TMPDIR: path.join(base, 'missing') }, {}, `${path.join(base, 'missing')}: error: no such folder (TMPDIR)`],
+      [{ TMPDIR: file }, {}, `${file}: error: not a folder (TMPDIR)`],
+      // as a user who cannot write it (no daemon_user: the manager's own run folder)
+      [{ TMPDIR: closed }, { uid, gid }, `${closed}: error: cannot be written by nobody, who starts esets_smtp (TMPDIR)`],
+    ];
+    for (const [env, as, expected] of cases) {
+      const check = await runLauncher(['--check', '--config', file], { env, ...as });
+      assert.equal(check.code, 1, check.stderr);
+      assert.ok(check.stderr.startsWith(`${expected}: the launcher makes its private run folder there, and each worker its spool\n`),
+        check.stderr);
+      const run = await runLauncher(['--config', file], { env, ...as });
+      assert.equal(run.code, 1, run.stderr);
+      assert.equal(lines(run.stderr)[0], lines(check.stderr)[0]);
+    }
+    // root starting it, daemon_user who cannot write it: the workers' spool
+    const users = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, global: { daemon_user: 'nobody' } }));
+    fs.chmodSync(path.dirname(users), 0o755);
+    const check = await runLauncher(['--check', '--config', users], { env: { TMPDIR: closed } });
+    assert.equal(check.code, 1);
+    assert.match(lines(check.stderr)[0], new RegExp(`^${escape(closed)}: error: daemon_user = 'nobody' cannot write it `
+      + `\\(daemon_user, named at ${escape(users)}:\\d+\\) \\(TMPDIR\\)`));
+    const run = await runLauncher(['--config', users], { env: { TMPDIR: closed } });
+    assert.equal(lines(run.stderr)[0], lines(check.stderr)[0]);
+    assert.deepEqual(fs.readdirSync(closed), [], 'a run folder was left behind');
+  });
+
+  it('TMPDIR full when the run makes its folder there: the run names TMPDIR, not esets.cfg', async () => {
+    const full = tempDir('esets-full-tmpdir-');
+    // two inodes: the root folder and one more, taken at once
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nr_inodes=2,mode=1777', 'tmpfs', full]);
+    try {
+      fs.mkdirSync(path.join(full, 'taken'));
+      const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1 }));
+      const run = await runLauncher(['--config', file], { env: { TMPDIR: full } });
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(lines(run.stderr)[0], new RegExp(`^${escape(full)}: error: cannot make the run folder there \\(TMPDIR\\): ENOSPC`));
+    } finally {
+      execFileSync('umount', [full]);
+    }
+  });
+
+  it('daemon_user checked by a user other than root: the run\'s error (it must start as root), not a note', async () => {
+    const { file, uid, gid } = forNobody(esetsCfg(await freePort(), { serverPort: 1, global: { daemon_user: 'daemon' } }));
+    const line = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.startsWith('daemon_user')) + 1;
+    const expected = `${file}:${line}: error: daemon_user = 'daemon': esets_smtp must start as root to run its workers `
+      + "as another user (or start it as 'daemon')";
+    const check = await runLauncher(['--check', '--config', file], { uid, gid });
+    assert.equal(check.code, 1, check.stderr);
+    assert.equal(lines(check.stderr)[0], expected);
+    const run = await runLauncher(['--config', file], { uid, gid });
+    assert.deepEqual(lines(run.stderr), [expected, 'esets_smtp: not started']);
+  });
+
+  it('log_file: /dev/null is taken by --check and the run; a FIFO is refused by both, the run at once (no reader: no hang)', async () => {
+    const port = await freePort();
+    const devNull = writeEsetsCfg(esetsCfg(port, { serverPort: 1, smtp: { log_file: '/dev/null' } }));
+    const check = await runLauncher(['--check', '--config', devNull]);
+    assert.equal(check.code, 0, check.stderr);
+    // the run logs nowhere: it is up once it takes connections
+    const child = spawn(process.execPath, [LAUNCHER, '--config', devNull], { cwd: PROJECT_DIR, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      let up = false;
+      for (let i = 0; i < 150 && !up && child.exitCode === null; i++) {
+        up = await canConnect(port);
+        if (!up) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(up, `the run with log_file = /dev/null did not listen (exit ${child.exitCode})`);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGUSR1');
+      await exited;
+    }
+    const fifo = path.join(tempDir('esets-fifo-'), 'relay.log');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, smtp: { log_file: `"${fifo}"` } }));
+    const line = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.startsWith('log_file')) + 1;
+    const expected = `${file}:${line}: error: log_file ${fifo}: is a FIFO: `
+      + 'log_file is a regular file (or a character device such as /dev/null)';
+    const fifoCheck = await runLauncher(['--check', '--config', file]);
+    assert.equal(fifoCheck.code, 1);
+    assert.equal(lines(fifoCheck.stderr)[0], expected);
+    const started = Date.now();
+    const run = await runLauncher(['--config', file]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.deepEqual(lines(run.stderr), [expected, 'esets_smtp: not started']);
+    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+  });
+
   it('a clamd.conf that lacks what the relay needs: its warnings, as the plugin says them at start', async () => {
     const dir = tempDir('esets-clamd-');
     fs.writeFileSync(path.join(dir, 'clamd.conf'), 'LocalSocket /x\n');
@@ -197,6 +328,20 @@ describe('esets_smtp --check', function () {
     const r = await runLauncher(['--check', '--config', file]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, new RegExp(`^${escape(path.join(dir, 'clamd.conf'))}: warning: .*AlertExceedsMax`, 'm'));
+  });
+
+  it('no clamd.conf to check (a private clamd, clamd_config unset): the notice a run gives at start, as a note', async () => {
+    // esetsCfg names a clamd_config: this one names none
+    const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, clamdSocket: '127.0.0.1:3399' }).replace(/^clamd_config = .*\n/m, ''));
+    const line = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.startsWith('daemon_sock_path')) + 1;
+    const r = await runLauncher(['--check', '--config', file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(lines(r.stderr), [
+      `${file}:${line}: note: no clamd.conf checked: clamd_config is not set and daemon_sock_path (127.0.0.1:3399) is not Debian's clamd; `
+        + 'set clamd_config in [global] to its clamd.conf for the relay to check the alerts and limits it needs',
+      `esets_smtp: Haraka 3.3.4 (${path.join(PROJECT_DIR, 'node_modules', 'Haraka')})`,
+      'esets_smtp: configuration OK',
+    ]);
   });
 
   it('a run names the Haraka in use at start', async () => {

@@ -48,6 +48,32 @@ describe('esets_smtp command line', () => {
     assert.match(msgs(['stray'])[0], /unexpected argument 'stray'/);
   });
 
+  it('spells the launcher\'s own options as freely as the others: --Check as --Config', () => {
+    for (const arg of ['--Check', '--CHECK', '-t', '--check']) {
+      const c = parseCommandLine([arg, '--Config', '/x.cfg']);
+      assert.deepEqual([c.command, c.configPath, c.diagnostics], ['check', '/x.cfg', []], arg);
+    }
+    assert.equal(parseCommandLine(['--Help']).command, 'help');
+    assert.equal(parseCommandLine(['--VERSION']).command, 'version');
+  });
+
+  it('says that --check, --help and --version take no value', () => {
+    for (const arg of ['--check=yes', '--Help=1', '--version=']) {
+      const c = parseCommandLine([arg]);
+      assert.equal(c.command, 'run', arg);
+      assert.equal(c.diagnostics.length, 1, arg);
+      assert.match(c.diagnostics[0].message, new RegExp(`^option '${arg.replace(/=.*/, '')}' takes no value`), arg);
+    }
+  });
+
+  it('refuses --config with --haraka-dir in any spelling', () => {
+    for (const config of [['--config=/x'], ['--CONFIG=/x'], ['--Config', '/x'], ['-c', '/x']]) {
+      const c = parseCommandLine(['--check', ...config, '--haraka-dir', '/d']);
+      assert.ok(c.diagnostics.some((d) => /^--config is not used with --haraka-dir/.test(d.message)), config.join(' '));
+    }
+    assert.deepEqual(parseCommandLine(['--check', '--haraka-dir', '/d']).diagnostics, []);
+  });
+
   it('lists every command-line option in --help', () => {
     const text = helpText('esets_smtp');
     for (const name of commandLineOptions()) assert.ok(text.includes(name.replace(/_/g, '-')), name);

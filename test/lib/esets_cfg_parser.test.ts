@@ -52,6 +52,25 @@ describe('esets.cfg parser', () => {
     assert.match(p.diagnostics[0].message, /unterminated double quote/);
   });
 
+  it('reports `[]` as a malformed section header, and reads nothing under it', () => {
+    for (const header of ['[]', '[ ]']) {
+      const p = parseEsetsCfg(`[global]\n${header}\nlisten_port = 1\n[smtp]\nnum_proc = 2\n`, 'e.cfg');
+      assert.deepEqual(p.diagnostics.map((d) => [d.severity, d.line]), [['error', 2]], header);
+      assert.match(p.diagnostics[0].message, new RegExp(`^malformed section header '\\[ ?\\]'`));
+      assert.deepEqual(p.sections.map((s) => [s.name, s.entries.length]), [['global', 0], ['smtp', 1]]);
+    }
+  });
+
+  it('says that a comment after a quoted value belongs on its own line (an error, as before)', () => {
+    const p = parseEsetsCfg('[smtp]\nserver_addr = "127.0.0.1" # the server\nhelo_name = "a\\"b" ; x\nlisten_addr = "x" y\n', 'e.cfg');
+    assert.deepEqual(p.diagnostics.map((d) => [d.severity, d.line, d.message]), [
+      ['error', 2, "option 'server_addr': a comment after the value ('# the server'): comments go on their own line, "
+        + "one starting with '#' or ';'"],
+      ['error', 3, "option 'helo_name': a comment after the value ('; x'): comments go on their own line, one starting with '#' or ';'"],
+      ['error', 4, "option 'listen_addr': text after the closing double quote: 'y'"],
+    ]);
+  });
+
   it('reports an option before any section', () => {
     const p = parseEsetsCfg('agent_enabled = yes\n[smtp]\n', 'e.cfg');
     assert.equal(p.diagnostics[0].severity, 'error');

@@ -23,6 +23,28 @@ describe('esets.cfg options', () => {
     assert.equal(c.action_av_notscanned, 'defer');
   });
 
+  it('warns about a section written twice, at its second header, and about a key both set', () => {
+    const r = buildConfig('[smtp]\nagent_enabled = yes\nnum_proc = 2\n[global]\n[SMTP]\nagent_enabled = no\nnum_thrd = 4\n', 'e.cfg');
+    assert.deepEqual(r.diagnostics.map((d) => [d.severity, d.line, d.message]), [
+      ['warning', 5, 'section [SMTP] repeated (first at line 1); both are read, in file order'],
+      ['warning', 6, "option 'agent_enabled' repeated in [SMTP] (first at line 2); the last value is used"],
+    ]);
+    // as one section: the last value wins, and its line is the one in force
+    assert.deepEqual([r.config.agent_enabled, r.config.num_proc, r.config.num_thrd, r.lines.agent_enabled], [false, 2, 4, 6]);
+  });
+
+  it('escapes what a file holds in every diagnostic: control characters and bytes that are not UTF-8', () => {
+    const junk = Buffer.concat([
+      Buffer.from('[smtp]\ncolour\x1b[2J = 1\nlisten_port = \x1b]0;owned\x07'), Buffer.from([0xc2, 0x9b, 0xff, 0x0d]),
+      Buffer.from('x\n'),
+    ]).toString('utf8');
+    const lines = buildConfig(junk, 'e\x1b[31m.cfg').diagnostics.map(formatDiagnostic);
+    assert.ok(lines.length >= 2, lines.join('\n'));
+    for (const line of lines) assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f\ufffd]/, line);
+    assert.ok(lines.some((l) => l.includes("cannot parse 'listen_port = \\x1b]0;owned\\x07\\x9b\\ufffd\\x0dx'")), lines.join('\n'));
+    assert.ok(lines.every((l) => l.startsWith('e\\x1b[31m.cfg:')), lines.join('\n'));
+  });
+
   it('parses integers with K, M and G (1024-based)', () => {
     assert.equal(parseIntWithUnit('26'), 26);
     assert.equal(parseIntWithUnit('4K'), 4096);

@@ -27,6 +27,12 @@ describe('Haraka settings derived from esets.cfg', () => {
     assert.match(s.diagnostics[0].message, /set 'agent_enabled = yes' in \[smtp\]/);
   });
 
+  it('locates agent_enabled = no at the line that says it, even in a second [smtp]', () => {
+    const built = buildConfig(`${BASE}[smtp]\nagent_enabled = no\n`, '/e.cfg');
+    const s = deriveHarakaSettings(built.config, '/e.cfg', {}, built.lines);
+    assert.deepEqual(s.diagnostics.map((d) => [d.line, d.key]), [[13, 'agent_enabled']]);
+  });
+
   it('requires listen and server addresses (the manual gives them no default)', () => {
     const s = deriveHarakaSettings(buildConfig('[smtp]\nagent_enabled = yes\n', '/e.cfg').config, '/e.cfg', {});
     assert.deepEqual(s.diagnostics.map((d) => d.key), ['listen_addr', 'listen_port', 'server_addr', 'server_port']);

@@ -118,9 +118,14 @@ export async function startListening(command: string[], cwd: string, env: NodeJS
 }
 
 /** Runs the launcher to completion (for --help, bad configs). */
-export function runLauncher(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** env: added to this process's; uid/gid: run as that user (the test runs as root). */
+export function runLauncher(
+  args: string[], opts: { env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [LAUNCHER, ...args], { cwd: PROJECT_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [LAUNCHER, ...args], {
+      cwd: PROJECT_DIR, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env }, uid: opts.uid, gid: opts.gid,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d.toString(); });

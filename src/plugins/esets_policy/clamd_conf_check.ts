@@ -9,7 +9,7 @@ import cluster from 'node:cluster';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MAX_CLAMD_CONF_BYTES } from '../../io/clamd_limits';
-import { clamdConfWarnings } from '../../lib/clamd_conf';
+import { clamdConfWarnings, noClamdConfNote } from '../../lib/clamd_conf';
 import { formatDiagnostic } from '../../lib/diagnostics';
 import type { Plugin } from '../shared/haraka';
 import { clamdConfFile } from '../shared/clamd_conf_file';
@@ -25,9 +25,7 @@ export function checkClamdConf(plugin: Plugin): void {
   const rc = relayConfig(plugin);
   const file = clamdConfFile(plugin);
   if (!file) {
-    relayLog(plugin, undefined, rc.config).info(`no clamd.conf checked: clamd_config is not set and daemon_sock_path `
-      + `(${rc.config.daemon_sock_path.join(', ')}) is not Debian's clamd; set clamd_config in [global] to its clamd.conf `
-      + 'for the relay to check the alerts and limits it needs');
+    relayLog(plugin, undefined, rc.config).info(noClamdConfNote(rc.config.daemon_sock_path));
     return;
   }
   let text: string;

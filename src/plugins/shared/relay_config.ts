@@ -216,7 +216,7 @@ function reload(plugin: Plugin, rawOverrides: Record<string, string | number | b
     }
     // (agent_enabled only if the configuration in force has it: under `haraka -c` it may be unset)
     const missing = loaded
-      ? missingSettings(loaded.config, loaded.file, false, needsServer(plugin))
+      ? missingSettings(loaded.config, loaded.file, false, needsServer(plugin), loaded.lines)
         .filter((d) => d.key !== 'agent_enabled' || current?.config.agent_enabled)
       : [];
     for (const d of missing) log.error(formatDiagnostic(d));
