@@ -9,7 +9,7 @@ import path from 'node:path';
 import { clamdConfFor, clamdConfWarnings, noClamdConfNote } from '../lib/clamd_conf';
 import { Diagnostic, formatDiagnostic, hasErrors, inFileOrder, NamedAt, namedAtNote, printable } from '../lib/diagnostics';
 import { EsetsConfig } from '../lib/esets_options';
-import { harakaCDiagnostics, pluginListDiagnostics } from '../lib/haraka_c_rules';
+import { agentDisabled, harakaCDiagnostics, ourPluginName, PACKAGE_PLUGIN_PREFIX, pluginListDiagnostics } from '../lib/haraka_c_rules';
 import { deriveHarakaSettings, listenerClash } from '../lib/haraka_settings';
 import { MAX_CLAMD_CONF_BYTES } from '../io/clamd_limits';
 import { loadConfigFiles, LoadResult, RelayConfig } from '../io/config_files';
@@ -36,7 +36,7 @@ export interface WorkerFile {
 export const OUR_PLUGINS = [
   'esets_connection_limits', 'esets_forward', 'esets_hide_starttls', 'esets_policy', 'esets_status', 'esets_user_config',
 ];
-const PACKAGE_NAME = 'esets-relay';
+const PACKAGE_NAME = PACKAGE_PLUGIN_PREFIX.slice(0, -1);
 
 /**
  * The user the workers switch to (undefined: they stay who started the relay),
@@ -150,13 +150,7 @@ export function launcherRules(loaded: RelayConfig, harakaConfigDir: string): Dia
 
 /** config/plugins as Haraka's list type reads it: one name per line, blank lines and `#` lines skipped. */
 function readPluginList(file: string): string[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
-  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  return readLines(file).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
 }
 
 /** What `haraka -c DIR` checks at start with our plugins, and where it would load each of them from. */
@@ -175,12 +169,8 @@ export function checkHarakaDir(dir: string, snippet: string): CheckResult {
   notes.push(`${path.join(configDir, 'esets_relay.ini')}: note: esets.cfg checked: ${file}`);
   const { loaded, diagnostics }: LoadResult = loadWithIniOverrides(file, ini.overrides ?? {});
   if (loaded) {
-    if (!loaded.config.agent_enabled) {
-      diagnostics.push({
-        severity: 'error', file, line: loaded.lines.agent_enabled, key: 'agent_enabled',
-        message: "the SMTP agent is disabled (agent_enabled = no): Haraka would not start; set 'agent_enabled = yes' in [smtp]",
-      });
-    }
+    const disabled = agentDisabled(loaded.config, loaded.lines, file);
+    if (disabled) diagnostics.push(disabled);
     diagnostics.push(...harakaCDiagnostics(loaded.config, loaded.lines, file, harakaInForce(source)));
     diagnostics.push(...clamdConfDiagnostics(loaded, snippet, notes));
   }
@@ -198,8 +188,8 @@ function pluginResolution(dir: string, listed: readonly string[], notes: string[
   const out: Diagnostic[] = [];
   for (const name of listed) {
     const bare = name.startsWith('haraka-plugin-') ? name.slice('haraka-plugin-'.length) : name;
-    const ours = OUR_PLUGINS.find((p) => bare === p || bare === `${PACKAGE_NAME}/${p}`);
-    if (!ours) continue;
+    const ours = ourPluginName(bare);
+    if (!OUR_PLUGINS.includes(ours)) continue;
     const line = lines.findIndex((l) => l.replace(/#.*/, '').trim() === name) + 1 || undefined;
     const candidates = [
       path.resolve(dir, 'plugins', `${bare}.js`),

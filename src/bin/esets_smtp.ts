@@ -124,7 +124,6 @@ async function main(): Promise<void> {
     }
     fail([`${configFile}: error: cannot start: ${e.name}: ${e.message}`, 'esets_smtp: not started'], 1);
   }
-  // once the configuration is known good: a start that fails on it says only what is wrong
   // the workers' listener is bound by this process (cluster): a port taken or refused is said here, once
   const bindError = await tryListen(listen.host, listen.port);
   if (bindError) fail([`${configFile}: error: ${bindError} (listen_addr, listen_port in [smtp])`, 'esets_smtp: not started'], 1);

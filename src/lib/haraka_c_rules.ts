@@ -49,6 +49,21 @@ export function ourPluginName(entry: string): string {
   return entry.startsWith(PACKAGE_PLUGIN_PREFIX) ? entry.slice(PACKAGE_PLUGIN_PREFIX.length) : entry;
 }
 
+/**
+ * `agent_enabled = no` under haraka -c: Haraka is not started (by the plugins' ConfigError), since another
+ * plugin (queue/smtp_forward) would otherwise deliver unscanned mail.
+ */
+export function agentDisabled(
+  config: EsetsConfig, lines: Partial<Record<OptionName, number>>, file: string,
+): Diagnostic | undefined {
+  if (config.agent_enabled) return undefined;
+  return {
+    severity: 'error', file, line: lines.agent_enabled, key: 'agent_enabled',
+    message: 'the SMTP agent is disabled (agent_enabled = no): Haraka is not started, so that no other plugin delivers unscanned mail; '
+      + "set 'agent_enabled = yes' in [smtp]",
+  };
+}
+
 export function harakaCDiagnostics(
   config: EsetsConfig, lines: Partial<Record<OptionName, number>>, file: string, haraka: HarakaInForce,
 ): Diagnostic[] {

@@ -4,7 +4,9 @@
 
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { DownstreamError, DownstreamSession, HandoverRefused, OutcomeUnknown, xclientAddress } from '../../src/io/downstream_session';
+import {
+  ClientIdentity, DownstreamError, DownstreamSession, HandoverRefused, OutcomeUnknown, xclientAddress,
+} from '../../src/io/downstream_session';
 import { confirmedName, reverseName } from '../../src/io/confirmed_name';
 
 /** A server answering each command line with `answer(line)`; DATA content is collected. */
@@ -162,69 +164,47 @@ describe('XCLIENT attributes (Postfix XCLIENT_README)', () => {
   const XCLIENT_ALL = 'XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT';
   const ehlo = (xclient: string): string => `250-mx.test\r\n250-PIPELINING\r\n250 ${xclient}`;
 
-  it("sends the client's PORT, DESTADDR and DESTPORT where the server offers them, and never a LOGIN", async () => {
+  /** The XCLIENT lines a server offering `offered` receives, one session opened for each client. */
+  async function xclientLines(offered: string, clients: ClientIdentity[]): Promise<string[]> {
     const seen: string[] = [];
     const server = await scriptedServer((line) => {
       seen.push(line);
-      if (line.startsWith('EHLO')) return ehlo(XCLIENT_ALL);
+      if (line.startsWith('EHLO')) return ehlo(offered);
       return line.startsWith('XCLIENT') ? '220 mx.test after XCLIENT' : '250 ok';
     });
     try {
-      const session = await DownstreamSession.open({
-        host: '127.0.0.1', port: server.port, connectTimeoutMs: 2000, commandTimeoutMs: 2000, heloName: 'relay.test',
-        requireXclient: true,
-        client: { addr: '192.0.2.1', port: 40123, destAddr: '::ffff:198.51.100.25', destPort: 25 },
-      });
-      session.close();
-      assert.deepEqual(seen.filter((l) => l.startsWith('XCLIENT')), [
-        'XCLIENT ADDR=192.0.2.1 NAME=[UNAVAILABLE] PORT=40123 DESTADDR=198.51.100.25 DESTPORT=25',
-      ]);
-    } finally {
-      await server.close();
-    }
-  });
-
-  it('leaves out an IPv6 destination of an IPv4 client (a dual-stack balancer): a server on IPv4 only would refuse it', async () => {
-    const seen: string[] = [];
-    const server = await scriptedServer((line) => {
-      seen.push(line);
-      if (line.startsWith('EHLO')) return ehlo(XCLIENT_ALL);
-      return line.startsWith('XCLIENT') ? '220 mx.test after XCLIENT' : '250 ok';
-    });
-    try {
-      for (const [addr, destAddr] of [['::ffff:192.0.2.1', '::1'], ['2001:db8::1', '::1']]) {
+      for (const client of clients) {
         const session = await DownstreamSession.open({
           host: '127.0.0.1', port: server.port, connectTimeoutMs: 2000, commandTimeoutMs: 2000, heloName: 'relay.test',
-          requireXclient: true, client: { addr, port: 40123, destAddr, destPort: 25 },
+          requireXclient: true, client,
         });
         session.close();
       }
-      assert.deepEqual(seen.filter((l) => l.startsWith('XCLIENT')), [
-        'XCLIENT ADDR=192.0.2.1 NAME=[UNAVAILABLE] PORT=40123',
-        'XCLIENT ADDR=IPV6:2001:db8::1 NAME=[UNAVAILABLE] PORT=40123 DESTADDR=IPV6:::1 DESTPORT=25',
-      ]);
+      return seen.filter((l) => l.startsWith('XCLIENT'));
     } finally {
       await server.close();
     }
+  }
+
+  it("sends the client's PORT, DESTADDR and DESTPORT where the server offers them, and never a LOGIN", async () => {
+    const client = { addr: '192.0.2.1', port: 40123, destAddr: '::ffff:198.51.100.25', destPort: 25 };
+    assert.deepEqual(await xclientLines(XCLIENT_ALL, [client]), [
+      'XCLIENT ADDR=192.0.2.1 NAME=[UNAVAILABLE] PORT=40123 DESTADDR=198.51.100.25 DESTPORT=25',
+    ]);
+  });
+
+  it('leaves out an IPv6 destination of an IPv4 client (a dual-stack balancer): a server on IPv4 only would refuse it', async () => {
+    const clients = [['::ffff:192.0.2.1', '::1'], ['2001:db8::1', '::1']]
+      .map(([addr, destAddr]) => ({ addr, port: 40123, destAddr, destPort: 25 }));
+    assert.deepEqual(await xclientLines(XCLIENT_ALL, clients), [
+      'XCLIENT ADDR=192.0.2.1 NAME=[UNAVAILABLE] PORT=40123',
+      'XCLIENT ADDR=IPV6:2001:db8::1 NAME=[UNAVAILABLE] PORT=40123 DESTADDR=IPV6:::1 DESTPORT=25',
+    ]);
   });
 
   it('leaves out what the server does not offer (no DESTADDR)', async () => {
-    const seen: string[] = [];
-    const server = await scriptedServer((line) => {
-      seen.push(line);
-      if (line.startsWith('EHLO')) return ehlo('XCLIENT NAME ADDR PORT');
-      return line.startsWith('XCLIENT') ? '220 mx.test after XCLIENT' : '250 ok';
-    });
-    try {
-      const session = await DownstreamSession.open({
-        host: '127.0.0.1', port: server.port, connectTimeoutMs: 2000, commandTimeoutMs: 2000, heloName: 'relay.test',
-        requireXclient: true, client: { addr: '192.0.2.1', port: 40123, destAddr: '198.51.100.25', destPort: 25 },
-      });
-      session.close();
-      assert.deepEqual(seen.filter((l) => l.startsWith('XCLIENT')), ['XCLIENT ADDR=192.0.2.1 NAME=[UNAVAILABLE] PORT=40123']);
-    } finally {
-      await server.close();
-    }
+    const client = { addr: '192.0.2.1', port: 40123, destAddr: '198.51.100.25', destPort: 25 };
+    assert.deepEqual(await xclientLines('XCLIENT NAME ADDR PORT', [client]), ['XCLIENT ADDR=192.0.2.1 NAME=[UNAVAILABLE] PORT=40123']);
   });
 
   it("an IPv6 address the server cannot read (Postfix inet_protocols = ipv4) is the server's IPv6 setting, not authorization", async () => {

@@ -3,9 +3,8 @@
 
 import cluster from 'node:cluster';
 import os from 'node:os';
-import { HARAKA_LINE_LENGTH } from '../../lib/haraka_c_rules';
 import { formatDiagnostic } from '../../lib/diagnostics';
-import { harakaCDiagnostics, HarakaInForce, ourPluginName } from '../../lib/haraka_c_rules';
+import { agentDisabled, HARAKA_LINE_LENGTH, harakaCDiagnostics, HarakaInForce, ourPluginName } from '../../lib/haraka_c_rules';
 import { RelayConfig, underHarakaC } from '../../io/config_files';
 import { harakaInUse, harakaVersionReport } from '../../io/haraka_version';
 import type { HarakaConfig, Plugin } from './haraka';
@@ -64,13 +63,8 @@ export function pluginList(plugin: ConfigSource): string[] {
  */
 export function checkHarakaDeployment(plugin: Plugin, rc: RelayConfig, fail: (message: string) => Error): void {
   if (!underHarakaC()) return;
-  if (!rc.config.agent_enabled) {
-    throw fail(formatDiagnostic({
-      severity: 'error', file: rc.file, line: rc.lines.agent_enabled, key: 'agent_enabled',
-      message: 'the SMTP agent is disabled (agent_enabled = no): Haraka is not started, so that no other plugin delivers unscanned mail; '
-        + "set 'agent_enabled = yes' in [smtp]",
-    }));
-  }
+  const disabled = agentDisabled(rc.config, rc.lines, rc.file);
+  if (disabled) throw fail(formatDiagnostic(disabled));
   const diagnostics = harakaCDiagnostics(rc.config, rc.lines, rc.file, harakaInForce(plugin));
   const errors = diagnostics.filter((d) => d.severity === 'error');
   if (errors.length) throw fail(errors.map(formatDiagnostic).join('\n'));
