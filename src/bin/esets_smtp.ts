@@ -2,8 +2,9 @@
 // esets_smtp: reads esets.cfg and the command line, derives Haraka's settings
 // into a private copy of config/, and runs Haraka on it in this process.
 // Signals as esets_smtp(1): TERM finishes the sessions in progress and exits,
-// USR1 exits at once. Start-up failures (configuration, a listener that cannot
-// bind, no worker that can start) exit non-zero with the reason.
+// USR1 exits at once; HUP reads the configuration again (io/hangup). Start-up
+// failures exit non-zero with the reason: 78 for the configuration, 1 for the
+// rest (a listener that cannot bind, no worker that can start).
 
 import cluster from 'node:cluster';
 import fs from 'node:fs';
@@ -19,6 +20,7 @@ import { StopTiming, stopTiming } from '../lib/timeout_budget';
 import { loadConfigFiles, RUNTIME_ENV, WARNED_ENV } from '../io/config_files';
 import { processDir } from '../io/process_dirs';
 import { handleStopSignals, stopNow } from '../io/stop_signals';
+import { installHangup, isHangupListener } from '../io/hangup';
 import { journalOutput } from './journal_output';
 import { LOG_FILE_ENV, logToFile, prepareLogFile } from './log_file';
 import { superviseWorkers } from './worker_supervisor';
@@ -28,6 +30,13 @@ import { canWrite, dropToWorkerUser, shareWith, WORKER_USER_ENV, WorkerUser } fr
 
 const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
 const DRAIN_ENV = 'ESETS_RELAY_DRAIN_MS';
+/**
+ * The exit status of a start refused for its configuration (sysexits' EX_CONFIG,
+ * systemd's "CONFIG"): the units do not restart it (RestartPreventExitStatus=78),
+ * as trying again cannot help until the files are fixed. Other refusals (a port
+ * in use, TMPDIR, no worker started) exit 1 and are tried again.
+ */
+const EXIT_CONFIG = 78;
 const GRACE_ENV = 'ESETS_RELAY_GRACE_MS';
 const { version } = require(path.join(PROJECT_DIR, 'package.json')) as { version: string };
 /** the clamd.conf snippet of every setting the relay needs, named in clamd.conf warnings */
@@ -38,13 +47,11 @@ async function main(): Promise<void> {
     dropToWorkerUser();
     try {
       if (process.env[LOG_FILE_ENV]) logToFile(process.env[LOG_FILE_ENV]);
-      else {
-        journalOutput();
-        ignoreHangup();
-      }
+      else journalOutput();
     } catch (err) {
       process.stderr.write(`esets_smtp worker: log_file ${process.env[LOG_FILE_ENV]}: ${(err as Error).message}; logging to stderr\n`);
     }
+    installHangup();
     handleStopSignals({ drainMs: Number(process.env[DRAIN_ENV]) || 30_000, graceMs: Number(process.env[GRACE_ENV]) || 0 });
     startHaraka(process.env[RUNTIME_ENV]!);
     return;
@@ -92,7 +99,7 @@ async function main(): Promise<void> {
     if (loaded) diagnostics.push(...launcherRules(loaded, harakaConfig));
     // in the order of the files' lines: a broken section header is said before what follows it
     if (!loaded || !settings || hasErrors(diagnostics)) {
-      fail([...inFileOrder(diagnostics).map(formatDiagnostic), 'esets_smtp: not started'], 1);
+      fail([...inFileOrder(diagnostics).map(formatDiagnostic), 'esets_smtp: not started'], EXIT_CONFIG);
     }
     for (const d of inFileOrder(diagnostics)) process.stderr.write(`${formatDiagnostic(d)}\n`);
     process.env[WARNED_ENV] = '1';
@@ -100,9 +107,9 @@ async function main(): Promise<void> {
     const user = workerUser(loaded.config.daemon_user, workerFiles(loaded));
     if (typeof user === 'string') {
       const at = { severity: 'error', file: configFile, line: loaded.lines.daemon_user, message: user } as const;
-      fail([formatDiagnostic(at), 'esets_smtp: not started'], 1);
+      fail([formatDiagnostic(at), 'esets_smtp: not started'], EXIT_CONFIG);
     }
-    if (user && 'message' in user) fail([formatDiagnostic(user), 'esets_smtp: not started'], 1);
+    if (user && 'message' in user) fail([formatDiagnostic(user), 'esets_smtp: not started'], EXIT_CONFIG);
     const tmp = tmpdirProblem(user, { file: configFile, line: loaded.lines.daemon_user });
     if (tmp) fail([formatDiagnostic(tmp), 'esets_smtp: not started'], 1);
     runtime = writeRuntimeDir(harakaConfig, settings);
@@ -122,7 +129,7 @@ async function main(): Promise<void> {
     if ((err as NodeJS.ErrnoException).syscall === 'mkdtemp') {
       fail([`${os.tmpdir()}: error: cannot make the run folder there (TMPDIR): ${e.message}`, 'esets_smtp: not started'], 1);
     }
-    fail([`${configFile}: error: cannot start: ${e.name}: ${e.message}`, 'esets_smtp: not started'], 1);
+    fail([`${configFile}: error: cannot start: ${e.name}: ${e.message}`, 'esets_smtp: not started'], EXIT_CONFIG);
   }
   // the workers' listener is bound by this process (cluster): a port taken or refused is said here, once
   const bindError = await tryListen(listen.host, listen.port);
@@ -136,21 +143,21 @@ async function main(): Promise<void> {
     } catch (err) {
       const message = `log_file ${logFile}: ${(err as Error).message}`;
       const why = { severity: 'error', file: configFile, line: logLine, message } as const;
-      fail([formatDiagnostic(why), 'esets_smtp: not started'], 1);
+      fail([formatDiagnostic(why), 'esets_smtp: not started'], EXIT_CONFIG);
     }
     if (logOwner && !canWrite(logOwner, logFile)) {
       fail([
         `${configFile}: error: daemon_user = '${logOwner.name}' cannot write log_file ${logFile} (e.g. chown ${logOwner.name} ${logFile})`,
         'esets_smtp: not started',
-      ], 1);
+      ], EXIT_CONFIG);
     }
     logToFile(logFile, logOwner);
     process.env[LOG_FILE_ENV] = logFile;
   } else {
     journalOutput();
-    // HUP reopens log_file; without one it means nothing (never Node's default: the end of the process)
-    ignoreHangup();
   }
+  // HUP: the configuration read again (the plugins register that), log_file reopened, the workers told
+  installHangup();
   process.env[RUNTIME_ENV] = runtime;
   process.env[DRAIN_ENV] = String(stop.drainMs);
   process.env[GRACE_ENV] = String(stop.graceMs);
@@ -166,10 +173,6 @@ function sayHarakaVersion(log: StartLog): void {
   const report = harakaVersionReport(harakaInUse());
   log.notice(`${report.line} in use`);
   if (report.warning) log.warn(report.warning);
-}
-
-function ignoreHangup(): void {
-  process.on('SIGHUP', () => undefined);
 }
 
 /** Why `host:port` cannot be listened on, in words; undefined when it can. */
@@ -273,9 +276,11 @@ function startHaraka(runtime: string): void {
   loadMessageModuleQuietly();
   require('Haraka/haraka.js');
   // as PID 1 (a container) Haraka takes TERM for an immediate shutdown: here TERM drains (esets_smtp(1));
-  // HUP flushes Haraka's outbound queue, which the relay does not use: here it reopens log_file
+  // HUP flushes Haraka's outbound queue, which the relay does not use: here it reloads (io/hangup)
   for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
-    for (const listener of process.listeners(signal)) if (!ours[signal].includes(listener)) process.off(signal, listener);
+    for (const listener of process.listeners(signal) as ((...args: unknown[]) => void)[]) {
+      if (!ours[signal].includes(listener) && !isHangupListener(listener)) process.off(signal, listener);
+    }
   }
   // Haraka's master calls any of its functions a worker names (createServer with daemonize: files opened
   // as root); the relay's workers send it nothing, and a compromised one must not command the root manager

@@ -2,10 +2,11 @@
 // with syslog_facility = none) goes to this file instead of stdout, from the
 // manager and every worker, each record with one O_APPEND write (records of
 // several processes never mix). HUP reopens it: logrotate moves the file, then
-// signals the manager, which reopens its own and passes HUP to the workers.
+// signals the manager, which reopens its own and passes HUP to the workers (io/hangup).
 
 import cluster from 'node:cluster';
 import fs from 'node:fs';
+import { onHangup } from '../io/hangup';
 
 /** what the workers inherit: the log file's path */
 export const LOG_FILE_ENV = 'ESETS_RELAY_LOG_FILE';
@@ -37,7 +38,7 @@ export function logToFile(file: string, owner?: LogOwner): void {
     };
     stream.write = write as typeof stream.write;
   }
-  process.on('SIGHUP', () => {
+  onHangup(() => {
     const old = fd;
     try {
       fd = open(file, owner);
@@ -45,7 +46,6 @@ export function logToFile(file: string, owner?: LogOwner): void {
     } catch {
       // keep writing where we were
     }
-    if (cluster.isPrimary) for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
   });
 }
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { harakaCDir, runHarakaC, startHarakaC } from '../support/haraka_c';
 import { canConnect, processDirOf } from '../support/processes';
-import { esetsCfg, freePort, LAUNCHER, PROJECT_DIR, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
+import { esetsCfg, EXIT_CONFIG, freePort, LAUNCHER, PROJECT_DIR, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
 import { tempDir } from '../support/temp_dirs';
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
@@ -60,7 +60,7 @@ describe('esets_smtp --check', function () {
       assert.match(check.stderr, said);
       // the run says the same before it binds anything (it used to start, then a worker died on EADDRINUSE)
       const run = await runLauncher(['--config', file]);
-      assert.equal(run.code, 1, run.stderr);
+      assert.equal(run.code, EXIT_CONFIG, run.stderr);
       assert.match(run.stderr, said);
       assert.equal(await canConnect(port), false);
     }
@@ -79,7 +79,7 @@ describe('esets_smtp --check', function () {
     const file = writeEsetsCfg(esetsCfg(port, { serverPort: 1 }));
     for (const args of [['--check'], []]) {
       const r = await runLauncher([...args, '--config', file, '--haraka-config', dir]);
-      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.code, args.length ? 1 : EXIT_CONFIG, r.stderr);
       assert.match(r.stderr, /error: esets_policy is not in config\/plugins: no message would be scanned/);
     }
     assert.equal(await canConnect(port), false);
@@ -144,7 +144,7 @@ describe('esets_smtp --check', function () {
     assert.match(r.stderr, new RegExp(`${escape(file)}:12: warning: unknown option 'colour'`));
     // a run says the same, in the same order
     const run = await runLauncher(['--config', file]);
-    assert.equal(run.code, 1);
+    assert.equal(run.code, EXIT_CONFIG);
     assert.equal(lines(run.stderr)[0], out[0]);
   });
 
@@ -161,7 +161,7 @@ describe('esets_smtp --check', function () {
     assert.equal(check.code, 1);
     assert.deepEqual(lines(check.stderr).slice(0, 3), expected);
     const run = await runLauncher(['--config', file]);
-    assert.equal(run.code, 1);
+    assert.equal(run.code, EXIT_CONFIG);
     assert.deepEqual(lines(run.stderr), [...expected, 'esets_smtp: not started']);
   });
 
@@ -169,7 +169,7 @@ describe('esets_smtp --check', function () {
     const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, global: { daemon_user: '"\x1b]0;owned\x07\x9b"' } }));
     for (const args of [['--check', '--config', file], ['--config', file]]) {
       const r = await runLauncher(args);
-      assert.equal(r.code, 1);
+      assert.equal(r.code, args[0] === '--check' ? 1 : EXIT_CONFIG);
       assert.match(r.stderr, /daemon_user = '\\x1b\]0;owned\\x07\\x9b': no such user/, args.join(' '));
       assert.doesNotMatch(r.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, args.join(' '));
     }
@@ -316,7 +316,7 @@ describe('esets_smtp --check', function () {
     assert.equal(lines(fifoCheck.stderr)[0], expected);
     const started = Date.now();
     const run = await runLauncher(['--config', file]);
-    assert.equal(run.code, 1, run.stderr);
+    assert.equal(run.code, EXIT_CONFIG, run.stderr);
     assert.deepEqual(lines(run.stderr), [expected, 'esets_smtp: not started']);
     assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
   });

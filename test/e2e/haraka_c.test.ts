@@ -146,6 +146,28 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
     }
   });
 
+  it('in a Haraka cluster (nodes = 2) HUP to the master reads esets.cfg again in every process, an edit no watch saw included',
+    async () => {
+    // esets.cfg (named by esets_relay.ini) a link to a file in another folder: the relay watches the link's folder only
+    const target = path.join(tempDir('esets-hup-target-'), 'esets.cfg');
+    const text = cfg(base(), globalClamd());
+    fs.writeFileSync(target, text);
+    const link = path.join(tempDir('esets-hup-link-'), 'esets.cfg');
+    fs.symlinkSync(target, link);
+    const relay = await haraka(text, { nodes: 2, files: { 'esets_relay.ini': `[main]\nesets_cfg = ${link}\n` } });
+    assert.ok(await eventually(() => childPids(relay.process.pid!).length === 2, 10_000), 'two workers');
+    const infected = (label: string): Promise<{ code: number }> => (
+      sendOne(relay.port, 'user@example.org', `Subject: ${subject(label)}\r\n\r\n${EICAR}\r\n`));
+    assert.equal((await infected('hup before')).code, 550);
+    fs.writeFileSync(target, text.replace('[smtp]', '[smtp]\naction_av_infected = discard'));
+    await eventually(() => false, 1_500);
+    assert.equal((await infected('hup unseen')).code, 550, 'a watch saw the edit: the test proves nothing');
+    relay.process.kill('SIGHUP');
+    assert.ok(await eventually(() => (relay.output().match(/configuration reloaded at HUP/g) ?? []).length >= 3, 10_000), relay.output());
+    for (let i = 0; i < 4; i++) assert.equal((await infected(`hup after ${i}`)).code, 250, 'a process kept the old configuration');
+    assert.equal(childPids(relay.process.pid!).length, 2, 'a worker died of the HUP');
+  });
+
   it('a worker stopped alone (TERM to its PID) drains and is replaced by Haraka\'s master: the relay keeps serving', async () => {
     const relay = await haraka(cfg(base(), globalClamd()), { nodes: 2 });
     let workers: number[] = [];

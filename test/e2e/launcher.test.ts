@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { esetsCfg, freePort, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
+import { esetsCfg, EXIT_CONFIG, freePort, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { childPids, processDirOf } from '../support/processes';
 import { SmtpTestClient } from '../support/smtp_client';
@@ -30,7 +30,7 @@ describe('esets_smtp launcher', function () {
       '[smtp]\nagent_enabled = yes\nlisten_addr = "127.0.0.1"\nlisten_port = 25x\nserver_addr = "127.0.0.1"\nserver_port = 25\n',
     );
     const r = await runLauncher(['--config', file]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, EXIT_CONFIG);
     assert.match(r.stderr, new RegExp(`${file.replace(/[.\\/]/g, '\\$&')}:4: error: option 'listen_port' has invalid value '25x': expected an integer`));
     assert.match(r.stderr, /esets_smtp: not started/);
   });
@@ -38,7 +38,7 @@ describe('esets_smtp launcher', function () {
   it('reports a syntax error with its line', async () => {
     const file = writeEsetsCfg('[smtp]\nagent_enabled yes\n');
     const r = await runLauncher(['--config', file]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, EXIT_CONFIG);
     assert.match(r.stderr, /:2: error: cannot parse 'agent_enabled yes'/);
   });
 
@@ -49,7 +49,7 @@ describe('esets_smtp launcher', function () {
       '[a.example]\naction_av = reject\n[b.example]\nparent_id = "a.example"\naction_as = sometimes\n',
     );
     const r = await runLauncher(['--config', file]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, EXIT_CONFIG);
     assert.match(r.stderr, /users\.cfg:5: error: option 'action_as' has invalid value 'sometimes': expected .* \(user_config, named at \S+esets\.cfg:\d+\)\n/);
   });
 
@@ -59,7 +59,7 @@ describe('esets_smtp launcher', function () {
     assert.ok(line > 0);
     const missing = path.join(path.dirname(file), 'missing-users.cfg');
     const r = await runLauncher(['--config', file]);
-    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.code, EXIT_CONFIG, r.stderr);
     assert.equal(
       r.stderr,
       `${missing}: error: cannot read: ENOENT: no such file or directory, open '${missing}' (user_config, named at ${file}:${line})\n`
@@ -78,7 +78,7 @@ describe('esets_smtp launcher', function () {
     fs.chmodSync(file, 0o644);
     const line = fs.readFileSync(file, 'utf8').split('\n').indexOf('user_config = "users.cfg"') + 1;
     const r = await runLauncher(['--config', file]);
-    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.code, EXIT_CONFIG, r.stderr);
     assert.ok(r.stderr.startsWith(`${users}: error: daemon_user = 'nobody' cannot read ${users}: `), r.stderr);
     assert.ok(r.stderr.endsWith(` (user_config, named at ${file}:${line})\nesets_smtp: not started\n`), r.stderr);
   });
@@ -87,7 +87,7 @@ describe('esets_smtp launcher', function () {
     const port = await freePort();
     const file = writeEsetsCfg(esetsCfg(port, { serverPort: 1, smtp: { agent_enabled: 'no' } }));
     const r = await runLauncher(['--config', file]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, EXIT_CONFIG);
     assert.match(r.stderr, /set 'agent_enabled = yes' in \[smtp\]/);
   });
 
@@ -99,7 +99,7 @@ describe('esets_smtp launcher', function () {
 
   it('says so when the config file cannot be read', async () => {
     const r = await runLauncher(['--config', '/nonexistent/esets.cfg']);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, EXIT_CONFIG);
     assert.match(r.stderr, /\/nonexistent\/esets\.cfg: error: cannot read/);
   });
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Clamd, startClamd } from '../support/clamd';
-import { esetsCfg, freePort, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
+import { esetsCfg, EXIT_CONFIG, freePort, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
 import { childPids } from '../support/processes';
 import { Sink } from '../support/sink';
 import { assertNothingLost, Traffic } from '../support/traffic';
@@ -98,7 +98,7 @@ describe('malformed configuration corpus: a clear error naming file and line, no
     it(`esets.cfg: ${name}`, async () => {
       const file = writeEsetsCfg(text);
       const r = await runLauncher(['--config', file]);
-      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.code, EXIT_CONFIG, r.stderr);
       assert.match(r.stderr, new RegExp(`^${file.replace(/[.\\/]/g, '\\$&')}${expected.source}`, 'm'));
       assert.match(r.stderr, /esets_smtp: not started/);
     });
@@ -116,7 +116,7 @@ describe('malformed configuration corpus: a clear error naming file and line, no
       const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, smtp: { user_config: '"users.cfg"' } }));
       fs.writeFileSync(path.join(path.dirname(file), 'users.cfg'), text);
       const r = await runLauncher(['--config', file]);
-      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.code, EXIT_CONFIG, r.stderr);
       assert.match(r.stderr, expected);
     });
   }
@@ -124,7 +124,7 @@ describe('malformed configuration corpus: a clear error naming file and line, no
   it('user_config: a file that does not exist', async () => {
     const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, smtp: { user_config: '"missing.cfg"' } }));
     const r = await runLauncher(['--config', file]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, EXIT_CONFIG);
     assert.match(r.stderr, /missing\.cfg: error: cannot read/);
   });
 });

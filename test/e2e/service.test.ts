@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { childPids, eventually, processDirOf } from '../support/processes';
-import { esetsCfg, freePort, LAUNCHER, PROJECT_DIR, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
+import { esetsCfg, EXIT_CONFIG, freePort, LAUNCHER, PROJECT_DIR, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
 import { tempDir } from '../support/temp_dirs';
@@ -137,7 +137,7 @@ describe('running as a service', function () {
     const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, global: { daemon_user: `"${USER}"` } }));
     fs.chmodSync(cfg, 0o600);
     const r = await runLauncher(['--config', cfg]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, EXIT_CONFIG);
     assert.match(r.stderr, new RegExp(`daemon_user = '${USER}' cannot read ${cfg.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: the workers read it at start and at every reload`));
     assert.match(r.stderr, /esets_smtp: not started/);
   });
@@ -148,7 +148,7 @@ describe('running as a service', function () {
       serverPort: sink.port, clamdSocket: clamd.socket, global: { daemon_user: '"no-such-user-here"' },
     }));
     const r = await runLauncher(['--config', cfg]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, EXIT_CONFIG);
     assert.match(r.stderr, /daemon_user = 'no-such-user-here': no such user/);
   });
 
@@ -208,6 +208,43 @@ describe('running as a service', function () {
       assert.equal(await exited, 0);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('HUP (systemctl reload) reads the configuration again in every process, an edit no watch saw included; '
+    + 'a broken file keeps the one in force', async () => {
+    const port = await freePort();
+    // esets.cfg a link to a file in another folder (configuration management): the relay watches the link's folder only
+    const real = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { num_proc: 2 } }));
+    const cfg = path.join(tempDir('esets-link-'), 'esets.cfg');
+    fs.symlinkSync(real, cfg);
+    const good = fs.readFileSync(real, 'utf8');
+    const relay = await startRelay(['--config', cfg], port);
+    const reloads = (): number => (relay.output().match(/configuration reloaded at HUP/g) ?? []).length;
+    try {
+      assert.ok(await eventually(() => childPids(relay.process.pid!).length === 2, 10_000));
+      assert.equal(await send(port, 'hup-before', EICAR), 550);
+      fs.writeFileSync(real, good.replace('[smtp]', '[smtp]\naction_av_infected = discard'));
+      // no watch sees it: the configuration in force stays until HUP
+      await sleep(1_500);
+      assert.doesNotMatch(relay.output(), /configuration reloaded/);
+      assert.equal(await send(port, 'hup-unseen', EICAR), 550);
+      process.kill(relay.process.pid!, 'SIGHUP');
+      // the manager and both workers
+      assert.ok(await eventually(() => reloads() >= 3, 10_000), relay.output());
+      for (let i = 0; i < 4; i++) assert.equal(await send(port, `hup-after-${i}`, EICAR), 250, 'a process kept the old configuration');
+      assert.ok(!sink.messages.some((m) => m.data.toString().includes('hup-after-')), 'a discarded message reached the server');
+      // a broken file at HUP: said with its line, the one in force stays, the relay serves
+      fs.writeFileSync(real, good.replace(/^listen_port = .*$/m, 'listen_port = 25x'));
+      process.kill(relay.process.pid!, 'SIGHUP');
+      assert.ok(await eventually(() => (relay.output().match(/configuration not reloaded at HUP: the one in force stays/g) ?? []).length >= 3,
+        10_000), relay.output());
+      assert.match(relay.output(), /listen_port' has invalid value '25x'/);
+      assert.equal(relay.process.exitCode, null, 'the relay stopped');
+      assert.equal(await send(port, 'hup-broken', EICAR), 250, 'the configuration in force did not stay');
+      assert.equal(childPids(relay.process.pid!).length, 2, 'a worker died of the HUP');
+    } finally {
+      await relay.stop('SIGTERM');
     }
   });
 

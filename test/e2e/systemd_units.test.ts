@@ -1,19 +1,22 @@
 // The systemd units in packaging/systemd, checked with systemd's own tools:
 // systemd-analyze verify (no warning), the sandbox scored with
 // systemd-analyze security --offline=yes (the recommended unprivileged unit at
-// 2.5 or less), the start limit sized so that a configuration the launcher
-// refuses stops the restarts, and ExecReload run as systemd would run it.
+// 2.5 or less), a configuration the launcher refuses not restarted (78), the
+// start limit sized so that other failing starts stop, and ExecReload run as
+// systemd would run it.
 // Where systemd is not the running init (no /run/systemd/system, as in a
 // container), nothing is started under systemd: the titles say so.
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { eventually } from '../support/processes';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
-import { esetsCfg, freePort, LAUNCHER, PROJECT_DIR, runLauncher, writeEsetsCfg } from '../support/relay';
+import { esetsCfg, EXIT_CONFIG, freePort, LAUNCHER, PROJECT_DIR, runLauncher, writeEsetsCfg } from '../support/relay';
 import { tempDir } from '../support/temp_dirs';
 
 const DIR = path.join(PROJECT_DIR, 'packaging', 'systemd');
@@ -165,20 +168,35 @@ describe(`systemd units${OFFLINE}`, function () {
     }
   });
 
-  it(`the start limit stops restarting a configuration the launcher refuses${OFFLINE}`, async () => {
-    // what each restart meets: the launcher refusing the configuration
+  it(`a configuration the launcher refuses is not restarted (78); a start failing otherwise stops at the start limit${OFFLINE}`,
+    async () => {
+    // a configuration error: exit 78, which the units do not restart
     const cfg = writeEsetsCfg('[smtp]\nagent_enabled = yes\nlisten_port = 25x\n');
-    const started = process.hrtime.bigint();
-    const r = await runLauncher(['--config', cfg]);
-    const failSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /esets_smtp: not started/);
+    const refused = await runLauncher(['--config', cfg]);
+    assert.equal(refused.code, EXIT_CONFIG, refused.stderr);
+    assert.match(refused.stderr, /esets_smtp: not started/);
+    // another failure: the port taken (by the test), exit 1, restarted until the start limit
+    const port = await freePort();
+    const taken = net.createServer().listen(port, '127.0.0.1');
+    await once(taken, 'listening');
+    let failSeconds: number;
+    try {
+      const started = process.hrtime.bigint();
+      const busy = await runLauncher(['--config', writeEsetsCfg(esetsCfg(port, { serverPort: 1 }))]);
+      failSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+      assert.equal(busy.code, 1, busy.stderr);
+      assert.match(busy.stderr, /the address is in use/);
+    } finally {
+      taken.close();
+    }
     // systemd's defaults (5 starts in 10 s) never trip against RestartSec=10 (the units before): the arithmetic can fail
     assert.equal(startLimitTrips({ intervalSec: 10, burst: 5, restartSec: 10 }, failSeconds), false);
     for (const unit of [USER_UNIT, ROOT_UNIT]) {
       assert.equal(setting(unit, 'Service', 'Restart'), 'on-failure', unit);
-      // exit 1 is restarted (it is also a listener not bound yet, a transient failure)...
-      assert.ok(!(setting(unit, 'Service', 'RestartPreventExitStatus') ?? '').split(/\s+/).includes('1'), unit);
+      const prevent = (setting(unit, 'Service', 'RestartPreventExitStatus') ?? '').split(/\s+/);
+      assert.ok(prevent.includes(String(EXIT_CONFIG)), `${unit}: a configuration error is restarted`);
+      // exit 1 is restarted (a listener not bound yet may be a transient failure)...
+      assert.ok(!prevent.includes('1'), unit);
       // ...until the limit: with a start that takes 10 times as long as here
       const limit = startLimitOf(unit);
       assert.ok(startLimitTrips(limit, 10 * failSeconds), `${unit}: ${JSON.stringify(limit)}: no trip (a start fails in ${failSeconds} s)`);
@@ -188,7 +206,7 @@ describe(`systemd units${OFFLINE}`, function () {
   });
 
   it(`${USER_UNIT}: ExecReload as systemd runs it (--check, then HUP): a broken edit fails the reload and the relay keeps serving; `
-    + `a good one reopens log_file${OFFLINE}`, async function () {
+    + `a good one is read again and log_file reopened${OFFLINE}`, async function () {
     const port = await freePort();
     const dir = tempDir('esets-reload-');
     const log = path.join(dir, 'relay.log');
@@ -220,6 +238,8 @@ describe(`systemd units${OFFLINE}`, function () {
       const ok = await reload();
       assert.equal(ok.code, 0, ok.output);
       assert.ok(await eventually(() => fs.existsSync(log), 5_000), 'HUP did not reopen log_file');
+      // and read the configuration again, as a live edit does
+      assert.ok(await eventually(() => /configuration reloaded at HUP/.test(read(log)), 5_000), read(log));
     } finally {
       child.kill('SIGUSR1');
       await sink.stop();

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { canConnect } from '../support/processes';
-import { esetsCfg, freePort, Relay, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
+import { esetsCfg, EXIT_CONFIG, freePort, Relay, runLauncher, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
 
@@ -227,7 +227,7 @@ describe('user-specific configuration at start', function () {
     const file = writeEsetsCfg(esetsCfg(await freePort(), { serverPort: 1, smtp: { user_config: '"users.cfg"' } }));
     fs.writeFileSync(path.join(path.dirname(file), 'users.cfg'), chain(7000));
     const r = await runLauncher(['--config', file]);
-    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.code, EXIT_CONFIG, r.stderr);
     assert.match(r.stderr, /users\.cfg:13798: error: \[g6898\] parent_id "g6899" is step 101 of a parent_id chain: at most 100 are allowed \(user_config, named at \S+esets\.cfg:\d+\)\nesets_smtp: not started\n$/);
     assert.doesNotMatch(r.stderr, /RangeError|\n\s+at /);
   });

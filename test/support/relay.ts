@@ -10,6 +10,8 @@ import { tempDir } from './temp_dirs';
 
 export const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
 export const LAUNCHER = path.join(PROJECT_DIR, 'bin', 'esets_smtp.js');
+/** the launcher's exit status for a start refused for its configuration (sysexits' EX_CONFIG; --check exits 1) */
+export const EXIT_CONFIG = 78;
 
 export interface Relay {
   port: number;

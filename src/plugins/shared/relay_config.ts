@@ -1,7 +1,7 @@
 // The configuration every esets_* plugin reads: esets.cfg (named by
 // config/esets_relay.ini, with the launcher's command-line overrides) and
 // its user_config file. Loaded once per process, then reloaded when either
-// file changes; a reload with errors, or one that throws, is reported and the
+// file changes or at HUP (`systemctl reload`: io/hangup); a reload with errors, or one that throws, is reported and the
 // configuration in force stays: a bad edit never stops the relay. The
 // manager process saves each good configuration; a worker that starts while
 // a broken edit is on disk runs on that (io/last_good_config).
@@ -16,6 +16,7 @@ import { missingSettings } from '../../lib/haraka_settings';
 import { guardLoad, loadConfigFiles, LoadResult, RelayConfig, underHarakaC, WARNED_ENV } from '../../io/config_files';
 import { readLastGood, saveLastGood } from '../../io/last_good_config';
 import { relayMetrics } from '../../io/relay_metrics';
+import { onHangup } from '../../io/hangup';
 import { checkHarakaDeployment, listsPlugin } from './haraka_c_checks';
 import type { Plugin } from './haraka';
 import { relayLog, setConfigInForce } from './relay_log';
@@ -31,6 +32,8 @@ let current: RelayConfig | undefined;
 setConfigInForce(() => current?.config);
 let watchers: fs.FSWatcher[] = [];
 let reloadTimer: NodeJS.Timeout | undefined;
+/** what a HUP reloads with: the plugin and overrides of the last load (undefined: HUP not taken yet) */
+let hangupReload: (() => void) | undefined;
 /** how long a changed file must stay unchanged before it is read */
 const RELOAD_SETTLE_MS = 300;
 /**
@@ -94,9 +97,25 @@ export function relayConfig(plugin: Plugin): RelayConfig {
   }
   saveForWorkers(plugin, current);
   watch(plugin, ini.overrides ?? {});
+  reloadAtHangup(plugin, ini.overrides ?? {});
   // an edit between the read above and the watch would go unseen until the next edit
   if (loaded && changedOnDisk(loaded)) scheduleReload(plugin, ini.overrides ?? {});
   return current;
+}
+
+/**
+ * HUP reads the files again whether or not a watch saw them change (a file
+ * behind a link, a network file system, an edit the watch missed): what
+ * `systemctl reload` does is what a live edit does. Each process reloads its
+ * own; the manager passes the signal on (io/hangup).
+ */
+function reloadAtHangup(plugin: Plugin, rawOverrides: Record<string, string | number | boolean>): void {
+  const first = !hangupReload;
+  hangupReload = (): void => {
+    clearTimeout(reloadTimer);
+    reload(plugin, rawOverrides, ' at HUP');
+  };
+  if (first) onHangup(() => hangupReload?.());
 }
 
 /** Whether a file the configuration was built from now reads differently. */
@@ -203,7 +222,7 @@ function needsServer(plugin: Plugin): boolean {
 }
 
 /** Never throws (it runs from a timer, where an exception would end the process): the config in force stays. */
-function reload(plugin: Plugin, rawOverrides: Record<string, string | number | boolean>): void {
+function reload(plugin: Plugin, rawOverrides: Record<string, string | number | boolean>, cause = ''): void {
   if (!current) return;
   const inForce = current.file;
   // what goes wrong is said where the configuration in force says
@@ -221,7 +240,7 @@ function reload(plugin: Plugin, rawOverrides: Record<string, string | number | b
       : [];
     for (const d of missing) log.error(formatDiagnostic(d));
     if (!loaded || missing.length) {
-      log.error(`configuration not reloaded: the one in force stays (${inForce})`);
+      log.error(`configuration not reloaded${cause}: the one in force stays (${inForce})`);
       relayMetrics.reload(false);
       return;
     }
@@ -230,14 +249,14 @@ function reload(plugin: Plugin, rawOverrides: Record<string, string | number | b
     saveForWorkers(plugin, loaded);
     relayMetrics.reload(true);
     // where the new configuration says (it may have changed syslog_facility or syslog_class)
-    relayLog(asRelay(plugin), undefined, loaded.config).info(`configuration reloaded from ${loaded.file}`
+    relayLog(asRelay(plugin), undefined, loaded.config).info(`configuration reloaded${cause} from ${loaded.file}`
       + `${loaded.users ? ` and ${loaded.users.file} (${loaded.users.index.sections.length} user sections)` : ''}`);
     if (loaded.users?.file !== before) watch(plugin, rawOverrides);
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
     relayMetrics.reload(false);
     try {
-      log.error(`configuration not reloaded (${e.name}: ${e.message}): the one in force stays (${inForce})`);
+      log.error(`configuration not reloaded${cause} (${e.name}: ${e.message}): the one in force stays (${inForce})`);
     } catch {
       // the log itself failed: nothing left to tell, and the relay keeps serving
     }
