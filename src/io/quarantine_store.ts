@@ -1,0 +1,245 @@
+// The quarantine as a folder (daemon_quarantine): one message file and one
+// entry file per stopped message, readable by the relay's user only. Written
+// by every worker and read by esets_quar (another process, perhaps another
+// relay on the host writing at the same time), so nothing here relies on
+// being the only writer:
+// - an entry appears whole or not at all: its files are written and fsynced
+//   under .tmp/, then linked to their names (link fails on an existing name:
+//   no id is ever taken twice), the entry file last, and the folder fsynced;
+//   `put` resolves only then (the client is answered after that);
+// - a change to an entry (a release) replaces its file by rename, under a
+//   lock file taken with O_EXCL (two releases at once: one waits its turn);
+// - every change is one line appended to events.log (one write each, so
+//   lines of several processes never mix): the counts /metrics serves come
+//   from there, esets_quar's releases and expiries included.
+// Behind the QuarantineStore interface: a store shared by several relays is
+// another implementation of it.
+
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { isQuarantineId, parseEntry, QuarantineEntry, quarantineId } from '../lib/quarantine';
+
+/** what the caller knows about the message; the store adds id, time, size and the release list */
+export type NewQuarantineEntry = Omit<QuarantineEntry, 'id' | 'storedAt' | 'size' | 'released'>;
+
+export type QuarantineEvent = 'stored' | 'released' | 'deleted' | 'expired';
+
+export interface QuarantineStore {
+  /** Keeps the message and its entry durably; resolves once both are on disk (files and folder fsynced). */
+  put(entry: NewQuarantineEntry, message: Readable): Promise<QuarantineEntry>;
+  /** Every whole entry, oldest first (a torn or foreign file is skipped). */
+  list(): QuarantineEntry[];
+  get(id: string): QuarantineEntry | undefined;
+  /** The stored bytes of an entry's message. */
+  message(id: string): Readable;
+  /** Changes an entry under its lock: `change` sees the entry as it is now, and returns it changed (or undefined: no change). */
+  update(id: string, change: (entry: QuarantineEntry) => QuarantineEntry | undefined): Promise<QuarantineEntry | undefined>;
+  /** Removes an entry (`why`: said in events.log); false when there was none. */
+  remove(id: string, why: 'deleted' | 'expired'): boolean;
+  /** The events since `offset` bytes of the log, and the offset after them. */
+  events(offset: number): { events: { event: QuarantineEvent; id: string }[]; offset: number };
+}
+
+const TMP = '.tmp';
+const EVENTS = 'events.log';
+const LOCK_WAIT_MS = 10_000;
+const LOCK_STALE_MS = 60_000;
+
+export class FolderQuarantineStore implements QuarantineStore {
+  constructor(readonly dir: string) {}
+
+  /** Makes the folder (0700) if need be; throws what stands in the way (the caller says it, with the option). */
+  prepare(): void {
+    fs.mkdirSync(path.join(this.dir, TMP), { recursive: true, mode: 0o700 });
+    fs.accessSync(this.dir, fs.constants.W_OK);
+    fs.accessSync(path.join(this.dir, TMP), fs.constants.W_OK);
+  }
+
+  async put(entry: NewQuarantineEntry, message: Readable): Promise<QuarantineEntry> {
+    this.prepare();
+    const tmpDir = path.join(this.dir, TMP);
+    const tmpName = `${process.pid}-${randomBytes(6).toString('hex')}`;
+    const tmpMessage = path.join(tmpDir, `${tmpName}.eml`);
+    const tmpEntry = path.join(tmpDir, `${tmpName}.json`);
+    let linked: string | undefined;
+    try {
+      const size = await writeDurably(tmpMessage, message);
+      // a name no other writer has: link refuses an existing one
+      let id = '';
+      for (let tries = 0; !linked; tries++) {
+        id = quarantineId(new Date(), randomBytes(6));
+        try {
+          fs.linkSync(tmpMessage, this.file(id, 'eml'));
+          linked = this.file(id, 'eml');
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || tries > 10) throw err;
+        }
+      }
+      const stored: QuarantineEntry = { id, storedAt: new Date().toISOString(), size, released: [], ...entry };
+      await writeDurably(tmpEntry, Readable.from([Buffer.from(`${JSON.stringify(stored, null, 1)}\n`)]));
+      fs.linkSync(tmpEntry, this.file(id, 'json'));
+      fsyncDir(this.dir);
+      this.log('stored', id);
+      return stored;
+    } catch (err) {
+      if (linked) fs.rmSync(linked, { force: true });
+      throw err;
+    } finally {
+      fs.rmSync(tmpMessage, { force: true });
+      fs.rmSync(tmpEntry, { force: true });
+    }
+  }
+
+  list(): QuarantineEntry[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const entries: QuarantineEntry[] = [];
+    for (const name of names) {
+      const id = name.endsWith('.json') ? name.slice(0, -5) : '';
+      const entry = isQuarantineId(id) ? this.get(id) : undefined;
+      if (entry) entries.push(entry);
+    }
+    return entries.sort((a, b) => a.storedAt.localeCompare(b.storedAt) || a.id.localeCompare(b.id));
+  }
+
+  get(id: string): QuarantineEntry | undefined {
+    if (!isQuarantineId(id)) return undefined;
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file(id, 'json'), 'utf8');
+    } catch {
+      return undefined;
+    }
+    const entry = parseEntry(text);
+    // an entry file names its own id: one copied under another name is not trusted
+    return entry?.id === id && fs.existsSync(this.file(id, 'eml')) ? entry : undefined;
+  }
+
+  message(id: string): Readable {
+    if (!isQuarantineId(id)) throw new Error(`not a quarantine id: ${id}`);
+    return fs.createReadStream(this.file(id, 'eml'));
+  }
+
+  async update(id: string, change: (entry: QuarantineEntry) => QuarantineEntry | undefined): Promise<QuarantineEntry | undefined> {
+    const release = await this.lock(id);
+    try {
+      const now = this.get(id);
+      if (!now) return undefined;
+      const changed = change(now);
+      if (!changed) return now;
+      const tmp = path.join(this.dir, TMP, `${process.pid}-${randomBytes(6).toString('hex')}.json`);
+      await writeDurably(tmp, Readable.from([Buffer.from(`${JSON.stringify({ ...changed, id }, null, 1)}\n`)]));
+      fs.renameSync(tmp, this.file(id, 'json'));
+      fsyncDir(this.dir);
+      if (changed.released.length > now.released.length) this.log('released', id);
+      return changed;
+    } finally {
+      release();
+    }
+  }
+
+  remove(id: string, why: 'deleted' | 'expired'): boolean {
+    if (!isQuarantineId(id) || !this.get(id)) return false;
+    // the entry file first: from then on the entry is gone for every reader
+    try {
+      fs.unlinkSync(this.file(id, 'json'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    fs.rmSync(this.file(id, 'eml'), { force: true });
+    fsyncDir(this.dir);
+    this.log(why, id);
+    return true;
+  }
+
+  events(offset: number): { events: { event: QuarantineEvent; id: string }[]; offset: number } {
+    let fd: number;
+    try {
+      fd = fs.openSync(path.join(this.dir, EVENTS), 'r');
+    } catch {
+      return { events: [], offset };
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      // a log made anew (removed by hand) starts again from its beginning
+      const from = offset > size ? 0 : offset;
+      const buffer = Buffer.alloc(size - from);
+      const read = buffer.length ? fs.readSync(fd, buffer, 0, buffer.length, from) : 0;
+      const text = buffer.subarray(0, read).toString('utf8');
+      // a line still being written waits for the next read
+      const whole = text.slice(0, text.lastIndexOf('\n') + 1);
+      const events: { event: QuarantineEvent; id: string }[] = [];
+      for (const line of whole.split('\n')) {
+        const m = /^\S+ (stored|released|deleted|expired) (\S+)$/.exec(line);
+        if (m && isQuarantineId(m[2])) events.push({ event: m[1] as QuarantineEvent, id: m[2] });
+      }
+      return { events, offset: from + Buffer.byteLength(whole) };
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private file(id: string, kind: 'eml' | 'json'): string {
+    return path.join(this.dir, `${id}.${kind}`);
+  }
+
+  private log(event: QuarantineEvent, id: string): void {
+    // one write of one short line with O_APPEND: whole, whoever else appends
+    fs.appendFileSync(path.join(this.dir, EVENTS), `${new Date().toISOString()} ${event} ${id}\n`, { mode: 0o600 });
+  }
+
+  /** An entry's lock: O_EXCL; one left by a process that died is taken over after LOCK_STALE_MS. */
+  private async lock(id: string): Promise<() => void> {
+    const file = path.join(this.dir, TMP, `${id}.lock`);
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        fs.closeSync(fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600));
+        return () => fs.rmSync(file, { force: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      try {
+        if (Date.now() - fs.statSync(file).mtimeMs > LOCK_STALE_MS) fs.rmSync(file, { force: true });
+      } catch {
+        // gone meanwhile: try again
+      }
+      if (Date.now() > deadline) throw new Error(`quarantine entry ${id} is locked by another process (${file})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** Writes the stream to a new file (0600, O_EXCL) and fsyncs it; the byte count. */
+async function writeDurably(file: string, source: Readable): Promise<number> {
+  const handle = await fs.promises.open(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  let size = 0;
+  try {
+    for await (const chunk of source) {
+      const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk as Buffer;
+      await handle.write(data);
+      size += data.length;
+    }
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return size;
+}
+
+function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
