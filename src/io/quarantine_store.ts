@@ -34,18 +34,24 @@ export interface QuarantineStore {
   get(id: string): QuarantineEntry | undefined;
   /** The stored bytes of an entry's message. */
   message(id: string): Readable;
-  /** Changes an entry under its lock: `change` sees the entry as it is now, and returns it changed (or undefined: no change). */
-  update(id: string, change: (entry: QuarantineEntry) => QuarantineEntry | undefined): Promise<QuarantineEntry | undefined>;
+  /**
+   * Changes an entry under its lock (held while `change` runs, a release's
+   * delivery included): `change` sees the entry as it is now and returns it
+   * changed, or undefined for no change. Resolves with the entry after it,
+   * undefined when there is none.
+   */
+  update(id: string, change: EntryChange): Promise<QuarantineEntry | undefined>;
   /** Removes an entry (`why`: said in events.log); false when there was none. */
   remove(id: string, why: 'deleted' | 'expired'): boolean;
   /** The events since `offset` bytes of the log, and the offset after them. */
   events(offset: number): { events: { event: QuarantineEvent; id: string }[]; offset: number };
 }
 
+export type EntryChange = (entry: QuarantineEntry) => QuarantineEntry | undefined | Promise<QuarantineEntry | undefined>;
+
 const TMP = '.tmp';
 const EVENTS = 'events.log';
 const LOCK_WAIT_MS = 10_000;
-const LOCK_STALE_MS = 60_000;
 
 export class FolderQuarantineStore implements QuarantineStore {
   constructor(readonly dir: string) {}
@@ -127,12 +133,13 @@ export class FolderQuarantineStore implements QuarantineStore {
     return fs.createReadStream(this.file(id, 'eml'));
   }
 
-  async update(id: string, change: (entry: QuarantineEntry) => QuarantineEntry | undefined): Promise<QuarantineEntry | undefined> {
+  async update(id: string, change: EntryChange): Promise<QuarantineEntry | undefined> {
+    if (!isQuarantineId(id)) return undefined;
     const release = await this.lock(id);
     try {
       const now = this.get(id);
       if (!now) return undefined;
-      const changed = change(now);
+      const changed = await change(now);
       if (!changed) return now;
       const tmp = path.join(this.dir, TMP, `${process.pid}-${randomBytes(6).toString('hex')}.json`);
       await writeDurably(tmp, Readable.from([Buffer.from(`${JSON.stringify({ ...changed, id }, null, 1)}\n`)]));
@@ -196,25 +203,47 @@ export class FolderQuarantineStore implements QuarantineStore {
     fs.appendFileSync(path.join(this.dir, EVENTS), `${new Date().toISOString()} ${event} ${id}\n`, { mode: 0o600 });
   }
 
-  /** An entry's lock: O_EXCL; one left by a process that died is taken over after LOCK_STALE_MS. */
+  /**
+   * An entry's lock: a file made with O_EXCL holding its owner's PID; one whose
+   * owner is gone (killed mid-release) is taken over. One host's processes
+   * (a store shared by hosts is another implementation).
+   */
   private async lock(id: string): Promise<() => void> {
     const file = path.join(this.dir, TMP, `${id}.lock`);
     const deadline = Date.now() + LOCK_WAIT_MS;
     for (;;) {
       try {
-        fs.closeSync(fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600));
+        const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+        fs.writeSync(fd, String(process.pid));
+        fs.closeSync(fd);
         return () => fs.rmSync(file, { force: true });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
-      try {
-        if (Date.now() - fs.statSync(file).mtimeMs > LOCK_STALE_MS) fs.rmSync(file, { force: true });
-      } catch {
-        // gone meanwhile: try again
-      }
-      if (Date.now() > deadline) throw new Error(`quarantine entry ${id} is locked by another process (${file})`);
-      await new Promise((r) => setTimeout(r, 50));
+      if (!ownerAlive(file)) fs.rmSync(file, { force: true });
+      else if (Date.now() > deadline) throw new Error(`quarantine entry ${id} is in use by process ${ownerOf(file)} (a release under way)`);
+      else await new Promise((r) => setTimeout(r, 50));
     }
+  }
+}
+
+function ownerOf(lockFile: string): number {
+  try {
+    return Number(fs.readFileSync(lockFile, 'utf8')) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Whether the process that holds a lock runs (a lock file still empty: its owner is writing it). */
+function ownerAlive(lockFile: string): boolean {
+  const pid = ownerOf(lockFile);
+  if (!pid) return fs.existsSync(lockFile);
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -61,9 +61,16 @@ export interface EsetsConfig {
   av_scan_heur: boolean;
   av_scan_adv_heur: boolean;
   av_scan_smart: boolean;
+  /** a message stopped as infected or banned (or the original of a cleaned one) is kept in daemon_quarantine */
   av_quarantine_enabled: boolean;
   // [global] options this relay reads
   daemon_sock_path: string[];
+  /** ESETS [global]: the quarantine folder (relative: from esets.cfg's folder) */
+  daemon_quarantine: string;
+  /** extension: seconds a quarantined message is kept (0: no age limit) */
+  quarantine_max_age: number;
+  /** extension: bytes the quarantine may take, the oldest removed first (0: no limit) */
+  quarantine_max_size: number;
   // extensions of esets-relay
   spamd_addr: string;
   spamd_max_size: number;
@@ -212,7 +219,19 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   av_scan_heur: { type: BOOL, scope: 'common', help: "accepted; clamd.conf's HeuristicAlerts" },
   av_scan_adv_heur: { type: BOOL, scope: 'common', help: 'accepted without effect' },
   av_scan_smart: { type: BOOL, scope: 'common', help: 'accepted without effect' },
-  av_quarantine_enabled: { type: BOOL, scope: 'common', help: 'accepted without effect' },
+  av_quarantine_enabled: {
+    type: BOOL, scope: 'common',
+    help: 'keep a message rejected or discarded as infected or banned, and the original of a cleaned one, in daemon_quarantine',
+  },
+  daemon_quarantine: {
+    type: STRING, scope: 'global', help: "the quarantine folder, relative to esets.cfg's folder (esets_quar reads it)",
+  },
+  quarantine_max_age: {
+    type: int(0, 10 * 366 * 86400), scope: 'relay', help: 'seconds a quarantined message is kept (0: no age limit; extension)',
+  },
+  quarantine_max_size: {
+    type: int(0, NO_LIMIT), scope: 'relay', help: 'bytes the quarantine may take, the oldest removed first (0: no limit; extension)',
+  },
   daemon_sock_path: {
     type: { kind: 'address_list' }, scope: 'global', help: 'clamd address(es): unix socket path or host:port, comma-separated',
   },
@@ -318,6 +337,10 @@ export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>(
   av_scan_smart: true,
   av_quarantine_enabled: false,
   daemon_sock_path: ['/run/clamav/clamd.ctl'],
+  // systemd's StateDirectory=esets-relay
+  daemon_quarantine: '/var/lib/esets-relay/quarantine',
+  quarantine_max_age: 30 * 86400,
+  quarantine_max_size: 1024 ** 3,
   spamd_addr: '127.0.0.1:783',
   spamd_max_size: 512 * 1024,
   spamd_timeout: 30,
@@ -347,7 +370,7 @@ export const DEFAULT_CONFIG: Readonly<EsetsConfig> = Object.freeze<EsetsConfig>(
  */
 export const ESETS_DAEMON_KEYS: ReadonlySet<string> = new Set([
   'base_dir', 'cache_dir', 'data_dir', 'lib_dir', 'lic_dir', 'run_dir', 'tmp_dir', 'conf_dir',
-  'daemon_group', 'daemon_chroot', 'daemon_preload_modules', 'daemon_quarantine',
+  'daemon_group', 'daemon_chroot', 'daemon_preload_modules',
   'daemon_event_cache', 'daemon_ipc', 'av_update_period', 'av_update_server', 'av_update_username',
   'av_update_password', 'av_mirror_enabled', 'av_mirror_dir', 'scan_log_level', 'license_warn_enabled',
 ]);

@@ -3,6 +3,9 @@
 // `esets_quar list`, and which entries expiry removes. Pure: the store that
 // keeps them is io/quarantine_store, the command bin/esets_quar.
 
+import path from 'node:path';
+import type { EsetsConfig } from './esets_options';
+
 /** why the message was kept */
 export type QuarantineVerdict = 'infected' | 'banned' | 'cleaned';
 
@@ -122,4 +125,9 @@ export function expiredEntries(
     total -= e.size;
   }
   return out;
+}
+
+/** The quarantine folder: daemon_quarantine, relative to esets.cfg's folder. */
+export function quarantineDir(config: Pick<EsetsConfig, 'daemon_quarantine'>, esetsCfgFile: string): string {
+  return path.resolve(path.dirname(esetsCfgFile), config.daemon_quarantine);
 }
