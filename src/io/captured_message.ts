@@ -220,8 +220,12 @@ export class CapturedMessage {
     return collect(this.readAsSent());
   }
 
-  /** Puts a rebuilt message in place of this one (cleaning). */
-  replace(message: Buffer): void {
+  /** the message as it came, once cleaning replaced it (what the quarantine keeps of a cleaned message) */
+  original?: Buffer;
+
+  /** Puts a rebuilt message in place of this one (cleaning); `original`: the bytes it replaces, kept for the quarantine. */
+  replace(message: Buffer, original?: Buffer): void {
+    this.original = original;
     this.closeFile();
     this.block = [];
     this.blockBytes = 0;

@@ -152,7 +152,7 @@ async function clean(message: CapturedMessage, settings: AvSettings, names: stri
   const left = deadline - Date.now();
   if (settings.signal.aborted || left <= 0) return infected;
   // the rebuilt message, as a whole and part by part, must be clean (else the message read above comes back)
-  message.replace(cleaned);
+  message.replace(cleaned, bytes);
   const rescan = await bothVerdicts(message, { ...settings, clamd: { ...settings.clamd, scanTimeoutMs: left } });
   if (rescan.kind !== 'clean') {
     message.replace(bytes);
