@@ -5,6 +5,7 @@
 
 import path from 'node:path';
 import type { EsetsConfig } from './esets_options';
+import type { AvOutcome, PolicyDecision } from './policy';
 
 /** why the message was kept */
 export type QuarantineVerdict = 'infected' | 'banned' | 'cleaned';
@@ -130,4 +131,23 @@ export function expiredEntries(
 /** The quarantine folder: daemon_quarantine, relative to esets.cfg's folder. */
 export function quarantineDir(config: Pick<EsetsConfig, 'daemon_quarantine'>, esetsCfgFile: string): string {
   return path.resolve(path.dirname(esetsCfgFile), config.daemon_quarantine);
+}
+
+/**
+ * Why a message is kept in the quarantine, or undefined: with
+ * av_quarantine_enabled, a message the AV stage stopped as infected (banned:
+ * every name is a Banned.<type>): rejected or discarded, not deferred (a
+ * deferred message comes again) nor accepted (it was not stopped); and the
+ * original of a cleaned one, whether the cleaned copy goes on or is refused.
+ */
+export function quarantineVerdict(
+  config: Pick<EsetsConfig, 'av_quarantine_enabled'>, decision: Pick<PolicyDecision, 'action' | 'option'>, av: AvOutcome | undefined,
+): { verdict: QuarantineVerdict; threats: string[] } | undefined {
+  if (!config.av_quarantine_enabled || decision.action === 'defer' || !av) return undefined;
+  if (av.kind === 'infected' && decision.option === 'action_av_infected' && decision.action !== 'accept') {
+    const banned = av.names.length > 0 && av.names.every((n) => n.startsWith('Banned.'));
+    return { verdict: banned ? 'banned' : 'infected', threats: av.names };
+  }
+  if (av.kind === 'cleaned' && decision.option === 'action_av_deleted') return { verdict: 'cleaned', threats: av.names };
+  return undefined;
 }

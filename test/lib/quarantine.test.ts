@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { expiredEntries, isQuarantineId, matchesFilter, parseEntry, QuarantineEntry, quarantineId } from '../../src/lib/quarantine';
+import {
+  expiredEntries, isQuarantineId, matchesFilter, parseEntry, QuarantineEntry, quarantineId, quarantineVerdict,
+} from '../../src/lib/quarantine';
+import type { AvOutcome } from '../../src/lib/policy';
 
 const entry = (over: Partial<QuarantineEntry> = {}): QuarantineEntry => ({
   id: '20261206T120000Z-0123456789ab',
@@ -69,5 +72,36 @@ describe('quarantine entries (lib/quarantine)', () => {
     assert.deepEqual(expiredEntries(entries, now, { maxAgeS: 0, maxBytes: 25 }), [{ id: 'a', why: 'size' }, { id: 'b', why: 'size' }]);
     assert.deepEqual(expiredEntries(entries, now, { maxAgeS: 3.5 * 3600, maxBytes: 15 }),
       [{ id: 'a', why: 'age' }, { id: 'b', why: 'size' }, { id: 'c', why: 'size' }]);
+  });
+});
+
+describe('what the quarantine keeps (quarantineVerdict)', () => {
+  const on = { av_quarantine_enabled: true };
+  const rejected = { action: 'reject', option: 'action_av_infected' } as const;
+  const infected: AvOutcome = { kind: 'infected', names: ['Eicar-Signature'] };
+  it('infected or banned, rejected or discarded; never deferred or accepted; nothing when disabled', () => {
+    for (const action of ['reject', 'discard'] as const) {
+      assert.deepEqual(quarantineVerdict(on, { action, option: 'action_av_infected' }, infected),
+        { verdict: 'infected', threats: ['Eicar-Signature'] });
+    }
+    assert.deepEqual(quarantineVerdict(on, rejected, { kind: 'infected', names: ['Banned.exe'] }),
+      { verdict: 'banned', threats: ['Banned.exe'] });
+    assert.deepEqual(
+      quarantineVerdict(on, rejected, { kind: 'infected', names: ['Banned.exe', 'Eicar'] })?.verdict,
+      'infected');
+    assert.equal(quarantineVerdict(on, { action: 'defer', option: 'action_av_infected' }, infected), undefined);
+    assert.equal(quarantineVerdict(on, { action: 'accept', option: 'action_av_infected' }, infected), undefined);
+    assert.equal(quarantineVerdict({ av_quarantine_enabled: false }, rejected, infected), undefined);
+    assert.equal(quarantineVerdict(on, { action: 'defer', option: 'action_av_notscanned' }, { kind: 'not_scanned', reason: 'x' }),
+      undefined);
+    assert.equal(quarantineVerdict(on, { action: 'reject', option: 'action_as_spam' }, { kind: 'clean' }), undefined);
+  });
+  it('the original of a cleaned message, whatever action_av_deleted says but defer', () => {
+    const cleaned: AvOutcome = { kind: 'cleaned', removed: 1, names: ['Eicar-Signature'] };
+    for (const action of ['accept', 'reject', 'discard'] as const) {
+      assert.deepEqual(quarantineVerdict(on, { action, option: 'action_av_deleted' }, cleaned),
+        { verdict: 'cleaned', threats: ['Eicar-Signature'] });
+    }
+    assert.equal(quarantineVerdict(on, { action: 'defer', option: 'action_av_deleted' }, cleaned), undefined);
   });
 });
