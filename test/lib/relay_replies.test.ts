@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { enhancedCode, RELAY_REPLY_KINDS, relayReply, ReplyRef, replyDetail, replyEntry, replyLine } from '../../src/lib/relay_replies';
 
 // every kind, with a detail for the kinds that take one
@@ -73,5 +75,19 @@ describe('the relay\'s own replies (one table)', () => {
     assert.ok(replyDetail('x'.repeat(1000)).length <= 200);
     const r = relayReply({ kind: 'reject_virus', detail: 'A\r\nB' }, 'T\r\n1');
     assert.doesNotMatch(replyLine(r), /[\r\n]/);
+  });
+
+  it('docs/transparency.md lists every reply of the table, word for word', () => {
+    const doc = fs.readFileSync(path.join(__dirname, '../../../docs/transparency.md'), 'utf8');
+    const table = doc.slice(doc.indexOf("## The relay's own replies"));
+    const placeholders: Record<string, string> = {
+      reject_virus: 'NAMES', reject_banned: 'NAMES', defer_virus: 'NAMES', defer_banned: 'NAMES', malformed: 'WHAT',
+      command_not_supported: 'VERB', parameter_not_supported: 'PARAMETER',
+    };
+    for (const kind of RELAY_REPLY_KINDS) {
+      const shown = replyLine(relayReply({ kind, detail: placeholders[kind] ?? '' } as ReplyRef, 'ID'));
+      assert.ok(table.includes(`| \`${shown}\` |`), `docs/transparency.md lacks ${shown}`);
+    }
+    assert.equal((table.match(/^\| `\d{3} /gm) ?? []).length, RELAY_REPLY_KINDS.length, 'a reply in the docs that the table lacks');
   });
 });
