@@ -94,11 +94,11 @@ export function sessionCutAllowed(
   return !at.inTransaction || at.sendingCommand || pastMs >= d.timeoutClientS * 1000;
 }
 
-/** The text of the 421 for each bound. */
-export function overdueText(o: Overdue): string {
+/** The 421 (lib/relay_replies) for each bound. */
+export function overdueReply(o: Overdue): 'session_too_long' | 'client_not_reading' | 'client_too_slow' {
   switch (o) {
-    case 'session': return 'Session too long, closing connection';
-    case 'stalled': return 'Client not reading, closing connection';
-    case 'request': return 'Client too slow, closing connection';
+    case 'session': return 'session_too_long';
+    case 'stalled': return 'client_not_reading';
+    case 'request': return 'client_too_slow';
   }
 }

@@ -3,6 +3,7 @@
 
 import type { Diagnostic } from './diagnostics';
 import { EsetsConfig, OptionName, VerdictAction } from './esets_options';
+import type { ReplyRef } from './relay_replies';
 
 export type AvOutcome =
   | { kind: 'clean' }
@@ -91,12 +92,14 @@ export function describeAs(outcome: AsOutcome | undefined, config: EsetsConfig):
  */
 export type DecidingOption = OptionName | 'message_format' | 'haraka' | 'policy_error' | 'message_size' | 'spool';
 
-/** The policy's decision on one message, and what the client's reply names. */
+/** The policy's decision on one message, and what the client is told. */
 export interface PolicyDecision {
   action: VerdictAction;
   option: DecidingOption;
-  /** the verdict (or reason) the reply and the summary name */
+  /** the verdict (or reason) the summary names: the log's, with the scanners' own words */
   verdict: string;
+  /** the relay's reply (lib/relay_replies); null: the client gets the server's reply (accept) or Haraka's own */
+  reply: ReplyRef | null;
 }
 
 /**
@@ -108,8 +111,35 @@ export function decideMessage(config: EsetsConfig, av: AvOutcome | undefined, as
   if (config.action_av === 'scan' && av?.kind === 'unreadable') return refuseUnreadable(av.reason);
   if (config.action_av === 'scan' && av?.kind === 'spool_error') return spoolFailed(av.reason);
   const avDecision = decideAv(config, av);
-  if (avDecision.action !== 'accept') return { ...avDecision, verdict: describeAv(av, config) };
-  return { ...decideAs(config, as), verdict: describeAs(as, config) };
+  if (avDecision.action !== 'accept') return { ...avDecision, verdict: describeAv(av, config), reply: verdictReply(avDecision, av) };
+  const asDecision = decideAs(config, as);
+  return { ...asDecision, verdict: describeAs(as, config), reply: verdictReply(asDecision, av) };
+}
+
+/**
+ * The reply for a stage's decision: the verdict class in generic words, and
+ * the names a scanner found (they tell the sender what to remove); never the
+ * reason a scan failed (a scanner's address, an errno: the log has it).
+ */
+export function verdictReply(d: StageDecision, av?: AvOutcome): ReplyRef | null {
+  if (d.action === 'accept') return null;
+  if (d.action === 'discard') return { kind: 'discarded' };
+  const reject = d.action === 'reject';
+  switch (d.option) {
+    case 'action_av_infected':
+    case 'action_av_deleted': {
+      const names = av?.kind === 'infected' || av?.kind === 'cleaned' ? av.names : [];
+      if (!names.length) return { kind: reject ? 'reject_by_policy' : 'defer_by_policy' };
+      // av_banned_types: the scan names a banned attachment Banned.TYPE
+      const banned = names.every((n) => n.startsWith('Banned.'));
+      const kind = banned ? (reject ? 'reject_banned' : 'defer_banned') : (reject ? 'reject_virus' : 'defer_virus');
+      return { kind, detail: names.join(', ') };
+    }
+    case 'action_av_notscanned': return { kind: reject ? 'reject_not_scanned' : 'defer_not_scanned' };
+    case 'action_as_spam': return { kind: reject ? 'reject_spam' : 'defer_spam' };
+    case 'action_as_notscanned': return { kind: reject ? 'reject_spam_not_scanned' : 'defer_spam_not_scanned' };
+    default: return { kind: reject ? 'reject_by_policy' : 'defer_by_policy' };
+  }
 }
 
 /** Why the relay stopped keeping a message as it arrived (io/captured_message): it is answered, never scanned or sent. */
@@ -123,84 +153,30 @@ export function refuseCaptureFailure(failure: CaptureFailure): PolicyDecision {
 
 /** A message over the size the relay advertised (its own limit, or the server's less room): never stored whole, never scanned. */
 export function refuseTooBig(limit: number): PolicyDecision {
-  return { action: 'reject', option: 'message_size', verdict: `message larger than ${limit} bytes` };
+  return { action: 'reject', option: 'message_size', verdict: `message larger than ${limit} bytes`, reply: { kind: 'too_big' } };
 }
 
 /** The message could not be kept to be scanned and sent (a spool write failed): the client sends it again later. */
 export function spoolFailed(reason: string): PolicyDecision {
-  return { action: 'defer', option: 'spool', verdict: reason };
+  return { action: 'defer', option: 'spool', verdict: reason, reply: { kind: 'spool_full' } };
 }
 
 /** A message refused before any scan because scanners and mail readers would read it differently. */
 export function refuseUnreadable(reason: string): PolicyDecision {
-  return { action: 'reject', option: 'message_format', verdict: reason };
+  return { action: 'reject', option: 'message_format', verdict: reason, reply: { kind: 'malformed', detail: reason } };
 }
 
 /** The policy could not run (no captured message, an unexpected error): the client sends it again. */
 export function policyFailed(reason: string): PolicyDecision {
-  return { action: 'defer', option: 'policy_error', verdict: reason };
+  return { action: 'defer', option: 'policy_error', verdict: reason, reply: { kind: 'scan_failed' } };
 }
 
 /** A message Haraka itself refused at the end of DATA (its size limit, a Received: loop), before the policy ran. */
 export function refusedByHaraka(replyCode: number): PolicyDecision | undefined {
-  if (replyCode >= 500 && replyCode < 600) return { action: 'reject', option: 'haraka', verdict: 'refused by Haraka' };
-  if (replyCode >= 400 && replyCode < 500) return { action: 'defer', option: 'haraka', verdict: 'refused by Haraka' };
+  // Haraka's own reply is the client's
+  if (replyCode >= 500 && replyCode < 600) return { action: 'reject', option: 'haraka', verdict: 'refused by Haraka', reply: null };
+  if (replyCode >= 400 && replyCode < 500) return { action: 'defer', option: 'haraka', verdict: 'refused by Haraka', reply: null };
   return undefined;
-}
-
-/** An RFC 3463 enhanced status code: class.subject.detail */
-export interface EnhancedCode {
-  cls: 2 | 4 | 5;
-  subject: number;
-  detail: number;
-}
-
-/** The relay's own reply: the code, the enhanced code apart, and the text (never edited afterwards). */
-export interface PolicyReply {
-  code: number;
-  enhanced: EnhancedCode;
-  text: string;
-}
-
-export function enhancedCode(e: EnhancedCode): string {
-  return `${e.cls}.${e.subject}.${e.detail}`;
-}
-
-/**
- * The verdict as the client may read it: without the scanners' addresses and
- * socket paths (the log keeps them).
- */
-export function publicVerdict(verdict: string): string {
-  return verdict
-    .replace(/\b(clamd|spamd) (?:\/\S*?|\[[0-9A-Fa-f:.]+\]:\d+|[A-Za-z0-9.-]+:\d+)(?=[:\s)]|$):?/g, '$1')
-    .replace(/\s\/[^\s)]+/g, '')
-    .replace(/[\r\n]+/g, ' ');
-}
-
-/**
- * What the client is told for a decision other than accept (an accepted
- * message gets the mail server's own reply): one table of codes.
- */
-export function replyFor(decision: PolicyDecision): PolicyReply {
-  const why = publicVerdict(decision.verdict);
-  if (decision.option === 'message_format') {
-    return { code: 550, enhanced: { cls: 5, subject: 6, detail: 0 }, text: `Message refused: ${why}` };
-  }
-  if (decision.option === 'message_size') {
-    return { code: 552, enhanced: { cls: 5, subject: 3, detail: 4 }, text: 'Message size exceeds fixed maximum message size' };
-  }
-  if (decision.option === 'spool') {
-    return { code: 452, enhanced: { cls: 4, subject: 3, detail: 1 }, text: 'Insufficient system storage, try again later' };
-  }
-  if (decision.option === 'policy_error') {
-    return { code: 451, enhanced: { cls: 4, subject: 4, detail: 0 }, text: 'Temporary failure while scanning, try again later' };
-  }
-  switch (decision.action) {
-    case 'reject': return { code: 550, enhanced: { cls: 5, subject: 7, detail: 1 }, text: `Message rejected (${why})` };
-    case 'defer': return { code: 451, enhanced: { cls: 4, subject: 7, detail: 1 }, text: `Message deferred, try again later (${why})` };
-    case 'discard':
-    case 'accept': return { code: 250, enhanced: { cls: 2, subject: 0, detail: 0 }, text: 'Message accepted' };
-  }
 }
 
 /**

@@ -17,6 +17,7 @@
 // another (a realm added, a canonical form), which XCLIENT LOGIN would change.
 
 import { sizeParameter } from '../lib/message_size';
+import { enhancedCode, replyEntry } from '../lib/relay_replies';
 import { clientEhloLines, loggableCommand } from '../lib/ehlo_mirror';
 import type { SmtpReply } from '../lib/smtp_reply';
 import { replyText } from '../lib/smtp_reply';
@@ -32,8 +33,10 @@ export type ReopenAuth = 'none' | 'lost';
 /** The client authenticated and the reopened server session does not know it: the client must authenticate again. */
 export class AuthNotCarried extends DownstreamError {
   constructor() {
+    // the client's reply is the table's, with its trace id (esets_forward); this one is what the error carries
+    const { code, enhanced, text } = replyEntry({ kind: 'auth_again' });
     super('the reopened mail server session does not know the client\'s authentication', {
-      code: 421, lines: ['4.7.0 Error: session reset, please authenticate again'],
+      code, lines: [`${enhancedCode(enhanced)} ${text}`],
     });
   }
 }

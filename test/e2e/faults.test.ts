@@ -10,6 +10,7 @@ import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support
 import { Sink } from '../support/sink';
 import { startSpamd } from '../support/spamd';
 import { assertNothingLost, Traffic } from '../support/traffic';
+import { withSummary } from '../support/relay_reply';
 import { removeTempDir, tempDir } from '../support/temp_dirs';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -95,11 +96,13 @@ describe('faults while traffic flows (nothing lost)', function () {
       await untilSent(traffic, 100);
       own = await startClamd(dir, true);
       await traffic.done;
-      const gap = traffic.sent.filter((s) => s.code === 451);
+      // each deferral says "not scanned" and its trace id, never clamd's socket or error: the summary of that id has them
+      const gap = await Promise.all(traffic.sent.filter((s) => s.code === 451).map((s) => withSummary(relay.output, s.text)));
       assert.ok(gap.length > 0, 'no message met the outage');
+      assert.ok(gap.every((t) => /^4\.7\.1 Message deferred: it could not be scanned for viruses, try again later \(trace /.test(t)), gap[0]);
       // in the gap clamd is unavailable; a scan under way when it died was reset
-      assert.ok(gap.every((s) => /not scanned: clamd/.test(s.text)), gap[0]?.text);
-      assert.ok(gap.some((s) => /clamd unavailable/.test(s.text)), 'no message found clamd gone');
+      assert.ok(gap.every((t) => / \|\| log: .* av="not scanned: clamd/.test(t)), gap[0]);
+      assert.ok(gap.some((t) => / \|\| log: .*clamd unavailable/.test(t)), 'no message found clamd gone');
       assert.ok(traffic.sent.slice(-20).every((s) => s.code === (s.kind === 'eicar' ? 550 : 250)), 'scanning did not resume');
       assert.ok(Math.max(...traffic.sent.map((s) => s.ms)) < 10_000, 'a message hung');
       assertNothingLost(traffic.sent, sink.messages);
@@ -147,8 +150,8 @@ describe('faults while traffic flows (nothing lost)', function () {
         process.kill(Number(pid), 'SIGSTOP');
       }
       await traffic.done;
-      const deferred = traffic.sent.filter((s) => s.code === 451);
-      assert.ok(deferred.some((s) => /not scanned: spamd.* did not answer within 2 s/.test(s.text)), deferred[0]?.text ?? 'none deferred');
+      const deferred = await Promise.all(traffic.sent.filter((s) => s.code === 451).map((s) => withSummary(relay.output, s.text)));
+      assert.ok(deferred.some((t) => /^4\.7\.1 .* \|\| log: .*not scanned: spamd.* did not answer within 2 s/.test(t)), deferred[0] ?? 'none deferred');
       assert.ok(Math.max(...traffic.sent.map((s) => s.ms)) < 8_000, 'a message waited past spamd_timeout');
       assertNothingLost(traffic.sent, sink.messages);
     } finally {
@@ -174,8 +177,8 @@ describe('faults while traffic flows (nothing lost)', function () {
       await untilSent(traffic, 30);
       await stalled.stop(); // SIGCONT + TERM: clamd gone, the rest defers at once
       await traffic.done;
-      const deferred = traffic.sent.filter((s) => s.code === 451);
-      assert.ok(deferred.some((s) => /did not answer within 2 s/.test(s.text)), 'no scan timed out');
+      const deferred = await Promise.all(traffic.sent.filter((s) => s.code === 451).map((s) => withSummary(relay.output, s.text)));
+      assert.ok(deferred.some((t) => / \|\| log: .*did not answer within 2 s/.test(t)), 'no scan timed out');
       assert.ok(Math.max(...traffic.sent.map((s) => s.ms)) < 8_000, 'a message waited past the timeout');
       assertNothingLost(traffic.sent, sink.messages);
     } finally {

@@ -6,6 +6,8 @@ import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { message, SmtpTestClient } from '../support/smtp_client';
+import { eventually } from '../support/processes';
+import { linesOf, relayReplyTrace } from '../support/relay_reply';
 
 const BODY = [
   'First line of a clean message.',
@@ -83,8 +85,13 @@ describe('relay end to end (launcher + Haraka + clamd + SMTP server)', function 
     const r = await client.send('a@example.com', ['b@example.org'], message({ Subject: 'eicar' }, `${EICAR}\r\n`));
     client.end();
     assert.equal(r.data?.code, 550);
-    assert.match(r.data!.lines[0], /^5\.7\.1 .*Eicar-Test-Signature/);
+    const trace = relayReplyTrace(r.data!.lines[0],
+      /^5\.7\.1 Message rejected: virus found \(Eicar-Test-Signature[^)]*\), remove it before sending again$/);
+    assert.match(trace, /\.1$/, "the transaction's id");
     assert.equal(sink.messages.length, 0);
+    // the summary of that message is found by the id the client was told
+    const summary = (): boolean => linesOf(relay.output(), trace).some((l) => /action=reject by=action_av_infected/.test(l));
+    assert.ok(await eventually(summary, 10_000), relay.output());
   });
 
   it('rejects EICAR as a base64 attachment', async () => {
@@ -176,7 +183,7 @@ describe('relay end to end: what the mail server answers reaches the client', fu
     }
   }
 
-  it('answers 421 4.4.1 at connect, within 2 s, when the server is down (connection refused)', async () => {
+  it('answers 421 4.4.1 at connect, within 2 s, when the server is down (connection refused) (trace id of the log line)', async () => {
     await withServer(undefined, [], async (relay) => {
       const started = Date.now();
       const client = await SmtpTestClient.connect(relay.port);
@@ -185,7 +192,11 @@ describe('relay end to end: what the mail server answers reaches the client', fu
       client.end();
       assert.ok(elapsed < 2000, `took ${elapsed} ms`);
       assert.equal(greeting.code, 421);
-      assert.match(greeting.lines[0], /^4\.4\.1 Mail server unavailable/);
+      // the connection's trace id, no host or port of the server; the relay's log line of that id has them
+      const trace = relayReplyTrace(greeting.lines[0], /^4\.4\.1 Mail server unavailable, try again later$/);
+      assert.ok(!trace.includes('.'), `a connection's id, not a transaction's: ${trace}`);
+      assert.ok(await eventually(() => linesOf(relay.output(), trace).some((l) => /ECONNREFUSED 127\.0\.0\.1:\d+/.test(l)), 10_000),
+        relay.output());
     });
   });
 
@@ -249,7 +260,7 @@ describe('relay end to end: what the mail server answers reaches the client', fu
       const r = await client.send('a@example.com', ['b@example.org'], text);
       client.end();
       assert.equal(r.data?.code, 550, r.data?.lines.join(' '));
-      assert.match(r.data!.lines.join(' '), /5\.7\.1 Message rejected \(infected: /);
+      assert.match(r.data!.lines.join(' '), /5\.7\.1 Message rejected: virus found \(/);
       assert.equal(sink.messages.length, 0);
     });
   });
@@ -272,7 +283,8 @@ describe('relay end to end: what the mail server answers reaches the client', fu
         const r = await client.send('a@example.com', ['b@example.org'], text);
         client.end();
         assert.equal(r.data?.code, 550, `${JSON.stringify(first)}: ${r.data?.lines.join(' ')}`);
-        assert.match(r.data!.lines.join(' '), /5\.6\.0 Message refused: line \d (continues no header field|is not a header field)/);
+        relayReplyTrace(r.data!.lines.join(' '),
+          /^5\.6\.0 Message refused: malformed message \(line \d (continues no header field|is not a header field)\b.*\), correct it before sending again$/);
       }
       assert.equal(sink.messages.length, 0);
     });

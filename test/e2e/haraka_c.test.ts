@@ -15,6 +15,7 @@ import { canConnect, childPids, eventually, isRunning } from '../support/process
 import { freePort, Relay } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
+import { relayReplyTrace, withSummary } from '../support/relay_reply';
 import { tempDir } from '../support/temp_dirs';
 
 const STOCK_ORDER = ['esets_hide_starttls', 'esets_connection_limits', 'esets_user_config', 'esets_forward', 'esets_policy'];
@@ -83,7 +84,7 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
     const infected = subject('eicar');
     const r = await sendOne(relay.port, 'user@example.org', `Subject: ${infected}\r\n\r\n${EICAR}\r\n`);
     assert.equal(r.code, 550, r.text);
-    assert.match(r.text, /^5\.7\.1 Message rejected \(infected: Eicar/);
+    assert.match(r.text, /^5\.7\.1 Message rejected: virus found \(Eicar/);
     assert.equal(received(infected), undefined);
   });
 
@@ -282,11 +283,11 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
     // header, so it is refused rather than delivered split otherwise than the relay scanned it
     const headerless = await sendOne(relay.port, 'user@example.org', 'no header here\r\nX-Keep: body line\r\n\r\nbody\r\n');
     assert.equal(headerless.code, 550, headerless.text);
-    assert.match(headerless.text, /5\.6\.0 Message refused: no header section/);
+    assert.match(headerless.text, /5\.6\.0 Message refused: malformed message \(no header section/);
     const infected = subject('eicar forwarded');
     const bad = await sendOne(relay.port, 'user@example.org', `Subject: ${infected}\r\n\r\n${EICAR}\r\n`);
     assert.equal(bad.code, 550, bad.text);
-    assert.match(bad.text, /5\.7\.1 Message rejected \(infected: Eicar/);
+    assert.match(bad.text, /5\.7\.1 Message rejected: virus found \(Eicar/);
     // a server slower than timeout_client: the client waits (its silence is not counted), gets the 250, one copy
     sink.options.dataDelayMs = 5_000;
     try {
@@ -333,7 +334,7 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
       const infected = subject('skipped eicar');
       const r = await sendOne(relay.port, 'user@example.org', `Subject: ${infected}\r\n\r\n${EICAR}\r\n`);
       assert.equal(r.code, 451, r.text);
-      assert.match(r.text, /^4\.4\.0 Temporary failure while scanning/);
+      relayReplyTrace(r.text, /^4\.3\.0 Temporary failure while scanning, try again later$/);
       assert.match(relay.output(), /message not delivered: esets_policy did not decide it/);
       assert.equal(received(infected), undefined);
     });
@@ -351,7 +352,7 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
       const infected = subject('plugin eicar');
       const r = await sendOne(relay.port, 'user@example.org', `Subject: ${infected}\r\n\r\n${EICAR}\r\n`);
       assert.equal(r.code, 550, r.text);
-      assert.match(r.text, /^5\.7\.1 Message rejected \(infected: Eicar/);
+      assert.match(r.text, /^5\.7\.1 Message rejected: virus found \(Eicar/);
       assert.equal(received(infected), undefined);
       const clean = subject('plugin clean');
       assert.equal((await sendOne(relay.port, 'user@example.org', `Subject: ${clean}\r\n\r\nhello\r\n`)).code, 250);
@@ -371,7 +372,7 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
         + `Content-Transfer-Encoding: base64\r\n\r\n${Buffer.from(EICAR).toString('base64')}\r\n--BB--\r\n`;
       const r = await sendOne(relay.port, 'user@example.org', body);
       assert.equal(r.code, 550, r.text);
-      assert.match(r.text, /^5\.7\.1 Message rejected \(infected: Eicar.*\(part 1\.2\)/);
+      assert.match(r.text, /^5\.7\.1 Message rejected: virus found \(Eicar.*\(part 1\.2\)/);
       assert.equal(received(s), undefined);
     });
 
@@ -382,7 +383,9 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
       const s = subject('plugin down');
       const r = await sendOne(relay.port, 'user@example.org', `Subject: ${s}\r\n\r\nhello\r\n`);
       assert.equal(r.code, 451, r.text);
-      assert.match(r.text, /^4\.7\.1 .*not scanned/);
+      // haraka -c too: the reply says "not scanned" and its trace id, the summary of that id why
+      assert.match(await withSummary(relay.output, r.text),
+        /^4\.7\.1 Message deferred: it could not be scanned for viruses, .* \|\| log: .*av="not scanned: /);
       assert.equal(received(s), undefined);
     });
 
@@ -442,7 +445,7 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
         'Content-Type: application/octet-stream; name="a.bin"', '.Content-Transfer-Encoding: base64', '', b64, '--b--', '',
       ].join('\r\n'));
       assert.equal(r1.code, 550, r1.text);
-      assert.match(r1.text, /^5\.6\.0 Message refused: line 7 starts with a single dot/);
+      assert.match(r1.text, /^5\.6\.0 Message refused: malformed message \(line 7 starts with a single dot/);
       assert.equal(received(dotted), undefined);
       const long = subject('long header');
       const r2 = await sendRaw(relay.port, [
@@ -450,7 +453,7 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
         'Content-Type: application/octet-stream', 'Content-Transfer-Encoding: base64', '', b64, '',
       ].join('\r\n'));
       assert.equal(r2.code, 550, r2.text);
-      assert.match(r2.text, /^5\.6\.0 Message refused: a header of 1004 lines, over Haraka's 1000/);
+      assert.match(r2.text, /^5\.6\.0 Message refused: malformed message \(a header of 1004 lines, over Haraka's 1000/);
       assert.equal(received(long), undefined);
     });
 
@@ -461,7 +464,7 @@ describe('haraka -c: the plugins in an operator\'s Haraka', function () {
       const s = subject('plugin max_size');
       const r = await sendOne(relay.port, 'user@example.org', `Subject: ${s}\r\n\r\n${EICAR}\r\n${'x'.repeat(200)}\r\n`);
       assert.equal(r.code, 451, r.text);
-      assert.match(r.text, /^4\.7\.1 .*not scanned: haraka-plugin-clamd: exceeds max size/);
+      assert.match(await withSummary(relay.output, r.text), /^4\.7\.1 .* \|\| log: .*not scanned: haraka-plugin-clamd: exceeds max size/);
       assert.equal(received(s), undefined);
     });
 

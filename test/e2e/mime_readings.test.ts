@@ -285,7 +285,7 @@ describe('what the mail reader opens is what gets scanned (MIME read as readers 
         assert.ok(readersFinding(clean.stored, CLEAN).length > 0, 'a reader finds the clean content in what was stored');
       } else {
         assert.equal(clean.code, 550, clean.text);
-        assert.match(clean.text, /5\.6\.0 Message refused: /);
+        assert.match(clean.text, /5\.6\.0 Message refused: malformed message \(/);
         assert.equal(clean.stored, undefined);
       }
     });
@@ -345,7 +345,7 @@ describe('what the mail reader opens is what gets scanned (MIME read as readers 
     for (let i = 0; i < 10; i++) header.push(`Content-X${i}: a`, ...Array.from({ length: 40_000 }, () => ' a'));
     const r = await send(attachment(CLEAN, { attachHeader: [...header, 'Content-Transfer-Encoding: base64'] }));
     assert.equal(r.code, 550, r.text);
-    assert.match(r.text, /5\.6\.0 Message refused: a content-x0 field longer than 65536 bytes/);
+    assert.match(r.text, /5\.6\.0 Message refused: malformed message \(a content-x0 field longer than 65536 bytes/);
   });
 
   it('finds EICAR in the 200th of 200 parts, naming the part', async () => {
@@ -359,7 +359,7 @@ describe('what the mail reader opens is what gets scanned (MIME read as readers 
       '--P200--', ''].join('\r\n');
     const r = await send(text);
     assert.equal(r.code, 550, r.text);
-    assert.match(r.text, /infected: Eicar-Test-Signature[^)]*\(part 1\.200\)/);
+    assert.match(r.text, /virus found \(Eicar-Test-Signature[^)]*\(part 1\.200\)/);
     // the summary line says which option decided and where the virus was
     const summary = /action=reject by=action_av_infected .*av="infected: Eicar-Test-Signature[^"]*\(part 1\.200\)"/;
     assert.ok(await eventually(() => summary.test(relay.output())), relay.output().slice(-2000));

@@ -11,8 +11,11 @@ import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
 import { Spamd, startSpamd } from '../support/spamd';
+import { eventually } from '../support/processes';
 
 type Action = 'reject' | 'defer' | 'discard' | 'accept';
+/** the reply's words for a message clamd gave no verdict on, whatever the reason (the log says which) */
+const NOT_SCANNED = /: it could not be scanned for viruses, /;
 const ACTIONS: Action[] = ['reject', 'defer', 'discard', 'accept'];
 
 let serial = 0;
@@ -85,24 +88,35 @@ describe('Handle Object Policy end to end (clamd, spamd)', function () {
     return r;
   }
 
-  /** The reply and delivery each action calls for. */
-  function expectAction(action: Action, reply: { code: number; text: string }, subject: string, verdict: RegExp): void {
+  /**
+   * The reply and delivery each action calls for. A refusal names the verdict class (`verdict`: its words after
+   * "rejected"/"deferred"), never a scanner's address, path or error, and ends with the trace id; the relay's log
+   * line of that id has what the reply leaves out (`logged`, the summary's verdict).
+   */
+  async function expectAction(
+    action: Action, reply: { code: number; text: string }, subject: string, verdict: RegExp, used: Relay, logged: RegExp,
+  ): Promise<void> {
     const delivered = received(subject);
     switch (action) {
       case 'reject':
-        assert.equal(reply.code, 550, reply.text);
-        assert.match(reply.text, /^5\.7\.1 Message rejected/);
-        assert.match(reply.text, verdict);
-        assert.equal(delivered, undefined, 'a rejected message reached the server');
+      case 'defer': {
+        const [code, enhanced, word] = action === 'reject' ? [550, '5.7.1', 'rejected'] : [451, '4.7.1', 'deferred'];
+        assert.equal(reply.code, code, reply.text);
+        assert.match(reply.text, new RegExp(`^${enhanced.replace(/\./g, '\\.')} Message ${word}${verdict.source}`));
+        assert.equal(delivered, undefined, `a ${word} message reached the server`);
+        const trace = /^.* \(trace ([0-9A-F-]+\.\d+)\)$/.exec(reply.text)?.[1];
+        assert.ok(trace, `no trace id at the end: ${reply.text}`);
+        assert.doesNotMatch(reply.text, /\d+\.\d+\.\d+\.\d+|:\d+|\/|ECONN|ENOENT|clamd|spamd|av_scan_obj|did not answer/, reply.text);
+        // the summary of that message (the line that follows the reply) carries the id and the whole verdict
+        const line = (): string | undefined => used.output().split('\n').find((l) => l.includes(trace) && / action=/.test(l));
+        assert.ok(await eventually(() => line() !== undefined, 10_000), `no log line of ${trace}`);
+        assert.match(line()!, logged);
         break;
-      case 'defer':
-        assert.equal(reply.code, 451, reply.text);
-        assert.match(reply.text, /^4\.7\.1 /);
-        assert.match(reply.text, verdict);
-        assert.equal(delivered, undefined, 'a deferred message reached the server');
-        break;
+      }
       case 'discard':
         assert.equal(reply.code, 250, reply.text);
+        // the relay's own 250: the table's text and the trace id, as the refusals (never the server's "queued as")
+        assert.match(reply.text, /^2\.0\.0 Message accepted \(trace [0-9A-F-]+\.\d+\)$/);
         assert.equal(delivered, undefined, 'a discarded message reached the server');
         break;
       case 'accept':
@@ -150,44 +164,51 @@ describe('Handle Object Policy end to end (clamd, spamd)', function () {
 
       it('EICAR in the body: action_av_infected', async () => {
         const subject = uniqueSubject('eicar body');
-        expectAction(action, await sendOne(main, `Subject: ${subject}\r\n\r\n${EICAR}\r\n`), subject, /infected: Eicar-Test-Signature/);
+        await expectAction(action, await sendOne(main, `Subject: ${subject}\r\n\r\n${EICAR}\r\n`), subject,
+          /: virus found \(Eicar-Test-Signature/, main, /av="infected: Eicar-Test-Signature/);
         if (action === 'accept') assert.match(received(subject)!.toString(), /X-Virus-Scanner: .*; infected: Eicar/);
       });
 
       it('EICAR as a base64 attachment: action_av_infected', async () => {
         const subject = uniqueSubject('eicar attachment');
-        expectAction(action, await sendOne(main, withAttachment(subject, 'eicar.com', Buffer.from(EICAR))), subject, /infected: Eicar/);
+        await expectAction(action, await sendOne(main, withAttachment(subject, 'eicar.com', Buffer.from(EICAR))), subject,
+          /: virus found \(Eicar/, main, /av="infected: Eicar/);
       });
 
       it('clamav-testfiles clam.zip attached: action_av_infected', async () => {
         const subject = uniqueSubject('clam.zip');
         const zip = fs.readFileSync(path.join(CLAMAV_TESTFILES, 'clam.zip'));
-        expectAction(action, await sendOne(main, withAttachment(subject, 'clam.zip', zip)), subject, /infected: ClamAV-Test-File/);
+        await expectAction(action, await sendOne(main, withAttachment(subject, 'clam.zip', zip)), subject,
+          /: virus found \(ClamAV-Test-File/, main, /av="infected: ClamAV-Test-File/);
       });
 
       it('clamav-testfiles clam.mail (a mail carrying clam.exe): action_av_infected', async () => {
         const subject = uniqueSubject('clam.mail');
         const mail = fs.readFileSync(path.join(CLAMAV_TESTFILES, 'clam.mail'), 'latin1')
           .replace('Subject: ClamAV Test File', `Subject: ${subject}`);
-        expectAction(action, await sendOne(main, mail), subject, /infected: ClamAV-Test-File/);
+        await expectAction(action, await sendOne(main, mail), subject, /: virus found \(ClamAV-Test-File/, main, /av="infected: ClamAV-Test-File/);
       });
 
       it('GTUBE: action_as_spam', async () => {
         const subject = uniqueSubject('gtube');
-        expectAction(action, await sendOne(main, `Subject: ${subject}\r\n\r\n${GTUBE}\r\n`), subject, /spam \(score 1\d\d\d/);
+        await expectAction(action, await sendOne(main, `Subject: ${subject}\r\n\r\n${GTUBE}\r\n`), subject, / as spam, /, main,
+          /as="spam \(score 1\d\d\d/);
         if (action === 'accept') assert.match(received(subject)!.toString(), /^X-Spam-Status: Yes, score=1\d\d\d.* tests=.*GTUBE/m);
       });
 
       it('a message over av_scan_obj_max_size: action_av_notscanned', async () => {
         const subject = uniqueSubject('oversize');
         const body = `${'x'.repeat(998)}\r\n`.repeat(1100);
-        expectAction(action, await sendOne(main, `Subject: ${subject}\r\n\r\n${body}`), subject, /not scanned: message of \d+ bytes exceeds av_scan_obj_max_size/);
+        await expectAction(action, await sendOne(main, `Subject: ${subject}\r\n\r\n${body}`), subject, NOT_SCANNED, main,
+          /av="not scanned: message of \d+ bytes exceeds av_scan_obj_max_size/);
         if (action === 'accept') assert.doesNotMatch(received(subject)!.toString(), /^X-Virus-Scanner:/m);
       });
 
       it('clamd stopped: action_av_notscanned', async () => {
         const subject = uniqueSubject('clamd down');
-        expectAction(action, await sendOne(clamdDown, `Subject: ${subject}\r\n\r\nhello\r\n`), subject, /not scanned: clamd unavailable/);
+        // the reply says "not scanned" and the trace id; the socket path and the errno are the log's
+        await expectAction(action, await sendOne(clamdDown, `Subject: ${subject}\r\n\r\nhello\r\n`), subject, NOT_SCANNED, clamdDown,
+          /av="not scanned: clamd unavailable .*\/nonexistent\/clamd\.sock.*ENOENT/);
         // X-Virus-Scanner: goes on scanned messages only (the manual): this one was not
         if (action === 'accept') assert.doesNotMatch(received(subject)!.toString(), /^X-Virus-Scanner:/m);
       });
@@ -197,12 +218,13 @@ describe('Handle Object Policy end to end (clamd, spamd)', function () {
         const started = Date.now();
         const reply = await sendOne(clamdStalled, `Subject: ${subject}\r\n\r\nhello\r\n`);
         assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
-        expectAction(action, reply, subject, /not scanned: clamd.* did not answer within 2 s/);
+        await expectAction(action, reply, subject, NOT_SCANNED, clamdStalled, /av="not scanned: clamd.* did not answer within 2 s/);
       });
 
       it('spamd stopped: action_as_notscanned', async () => {
         const subject = uniqueSubject('spamd down');
-        expectAction(action, await sendOne(spamdDown, `Subject: ${subject}\r\n\r\nhello\r\n`), subject, /not scanned: spamd/);
+        await expectAction(action, await sendOne(spamdDown, `Subject: ${subject}\r\n\r\nhello\r\n`), subject,
+          /: it could not be checked for spam, /, spamdDown, /as="not scanned: spamd 127\.0\.0\.1:\d+/);
         if (action === 'accept') assert.doesNotMatch(received(subject)!.toString(), /^X-Spam-Status:/m);
       });
     });
@@ -229,14 +251,18 @@ describe('Handle Object Policy end to end (clamd, spamd)', function () {
       const r = await relay({ av_clean_mode: 'standard', action_av_deleted: 'reject' }, {}, clamd.socket);
       const reply = await sendOne(r, fs.readFileSync(path.join(CLAMAV_TESTFILES, 'clam.mail'), 'latin1'));
       assert.equal(reply.code, 550);
-      assert.match(reply.text, /cleaned: 1 part removed/);
+      assert.match(reply.text, /^5\.7\.1 Message rejected: virus found \(ClamAV-Test-File/);
+      // the reply names the virus; the log line of its trace id says the message was cleaned
+      const trace = /\(trace ([^)]+)\)$/.exec(reply.text)![1];
+      assert.ok(await eventually(() => r.output().split('\n').some((l) => l.includes(trace) && /av="cleaned: 1 part removed/.test(l)), 10_000),
+        r.output());
     });
 
     it('an infection in the message body itself cannot be removed: action_av_infected', async () => {
       const r = await relay({ av_clean_mode: 'rigorous' }, {}, clamd.socket);
       const reply = await sendOne(r, `Subject: body\r\n\r\n${EICAR}\r\n`);
       assert.equal(reply.code, 550);
-      assert.match(reply.text, /infected: Eicar/);
+      assert.match(reply.text, /virus found \(Eicar/);
     });
 
     it('is bounded in parts (av_clean_max_parts): over the bound the message stays infected, at or under it is cleaned', async () => {
@@ -249,7 +275,7 @@ describe('Handle Object Policy end to end (clamd, spamd)', function () {
       const bounded = await relay({ av_clean_mode: 'standard', av_clean_max_parts: 5 }, {}, clamd.socket);
       const over = await sendOne(bounded, message(uniqueSubject('six parts'), 6));
       assert.equal(over.code, 550, over.text);
-      assert.match(over.text, /infected: Eicar/);
+      assert.match(over.text, /virus found \(Eicar/);
       const subject = uniqueSubject('five parts');
       const under = await sendOne(bounded, message(subject, 5));
       assert.equal(under.code, 250, under.text);
@@ -268,7 +294,7 @@ describe('Handle Object Policy end to end (clamd, spamd)', function () {
       assert.equal((await sendOne(cleaning, message(small, 1000))).code, 250);
       const big = await sendOne(cleaning, message(uniqueSubject('clean big'), CLEAN_MAX_BYTES + 1000));
       assert.equal(big.code, 550, big.text);
-      assert.match(big.text, /infected: Eicar/);
+      assert.match(big.text, /virus found \(Eicar/);
     });
 
     it('standard does not remove an infected inline text part; rigorous does', async () => {

@@ -22,11 +22,11 @@ describe('esets_hide_starttls plugin', () => {
 
   it('refuses STARTTLS and BDAT with 502 5.5.1', async () => {
     for (const verb of ['STARTTLS', 'starttls', 'BDAT']) {
-      const { rc, msg } = await callHook(plugin, 'refuse_verbs', makeConnection(), [verb, '']);
+      const conn = makeConnection();
+      const { rc, msg } = await callHook(plugin, 'refuse_verbs', conn, [verb, '']);
       assert.equal(rc, constants.deny, verb);
-      const dsn = msg as { code: number; reply: string };
-      assert.equal(dsn.code, 502);
-      assert.match(dsn.reply, /^5\.5\.1 .*not supported/);
+      assert.equal((msg as { code: number }).code, 502);
+      assert.equal(String(msg), `5.5.1 ${verb.toUpperCase()} not supported (trace ${conn.uuid})`);
     }
   });
 

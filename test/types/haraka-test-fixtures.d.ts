@@ -2,6 +2,7 @@
 declare module 'haraka-test-fixtures' {
   interface HookResult { rc: number | undefined; msg: unknown }
   interface FixtureConnection {
+    uuid: string;
     remote: { ip: string; host?: string; closed?: boolean };
     local: { ip: string; port: number; host: string };
     hello: { verb?: string; host?: string };
@@ -10,6 +11,7 @@ declare module 'haraka-test-fixtures' {
     notes: Record<string, unknown>;
     results: { get(name: string): Record<string, unknown[]> | undefined; add(p: { name: string }, r: Record<string, unknown>): void };
     transaction: {
+      uuid: string;
       notes: { get(k: string): unknown; set(k: string, v: unknown): void };
       results: { get(name: string): Record<string, unknown[]> | undefined; add(p: { name: string }, r: Record<string, unknown>): void };
       header: { get(name: string): string; get_all(name: string): string[] };

@@ -7,13 +7,11 @@
 // (shared/client_input); the SIZE advertised (message_size_limit and the next
 // hop's), SIZE= and the spool's free space checked at MAIL.
 
-import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
 import { ConnectionCounts } from '../../lib/connection_counts';
 import { freeBytes } from '../../io/spool_space';
 import { spoolDir } from '../../io/process_dirs';
 import { advertisedSize, declaredTooBig, sizeLimit, sizeParameter, withSizeLine } from '../../lib/message_size';
-import { refuseTooBig, replyFor, spoolFailed } from '../../lib/policy';
 import type { Address, Connection, Next, Plugin } from '../shared/haraka';
 import { CAPABILITIES_PRIORITY, MAIL_PRIORITY } from '../shared/hook_order';
 import { messageOf } from '../shared/transaction_message';
@@ -25,6 +23,7 @@ import { setClientTimeout, stopClientTimer } from '../shared/client_timeout';
 import { boundClientInput } from '../shared/client_input';
 import { relayLog } from '../shared/relay_log';
 import { useShortName } from '../shared/plugin_name';
+import { relayAnswer } from '../shared/relay_answer';
 
 const COUNTED = 'esets_connection_limits.counted';
 /** the size limit told to the client at EHLO (lib/message_size) */
@@ -77,7 +76,7 @@ export function admit_connection(this: Plugin, next: Next, connection: Connectio
   if (!admission.admitted) {
     connection.results.add(this, { fail: admission.reason });
     relayLog(this, connection, config).warning(`connection refused: ${admission.reason}`);
-    return next(constants.denysoftdisconnect, DSN.create(421, 'Too many connections, try again later', 7, 0));
+    return next(constants.denysoftdisconnect, relayAnswer(connection, { kind: 'too_many_connections' }));
   }
   connection.notes[COUNTED] = true;
   next();
@@ -123,9 +122,8 @@ export function check_size_and_space(
   if (txn) messageOf(txn).sizeLimit = limit;
   const declared = params[1]?.SIZE;
   if (declaredTooBig(declared, limit)) {
-    const reply = replyFor(refuseTooBig(limit));
     connection.results.add(this, { fail: `SIZE=${declared} over ${limit}` });
-    return next(constants.deny, DSN.create(reply.code, reply.text, reply.enhanced.subject, reply.enhanced.detail));
+    return next(constants.deny, relayAnswer(connection, { kind: 'too_big' }));
   }
   if (config.spool_min_free > 0) {
     const free = freeBytes(spoolDir());
@@ -135,8 +133,7 @@ export function check_size_and_space(
       const reason = `spool has ${free} bytes free, below spool_min_free ${config.spool_min_free}${plus}`;
       connection.results.add(this, { fail: reason });
       relayLog(this, connection, config).warning(`transaction refused: ${reason}`);
-      const reply = replyFor(spoolFailed(reason));
-      return next(constants.denysoft, DSN.create(reply.code, reply.text, reply.enhanced.subject, reply.enhanced.detail));
+      return next(constants.denysoft, relayAnswer(connection, { kind: 'spool_full' }));
     }
   }
   next();

@@ -4,7 +4,6 @@
 // greeting, EHLO reply and replies, exactly; the message follows only after
 // the policy accepted it, as the relay captured it. See docs/plugins/esets_forward.md.
 
-import HarakaDsn from 'haraka-dsn';
 import constants from 'haraka-constants';
 import type { CapturedMessage } from '../../io/captured_message';
 import { confirmedName, reverseName } from '../../io/confirmed_name';
@@ -35,6 +34,7 @@ import { pluginList } from '../shared/haraka_c_checks';
 import { ourPluginName } from '../../lib/haraka_c_rules';
 import { DSN, exactReply } from '../shared/exact_reply';
 import { useShortName } from '../shared/plugin_name';
+import { relayAnswer } from '../shared/relay_answer';
 
 const SESSION = 'esets_mirrored_session';
 const HANDOVER_ERROR_EVERY_MS = 60_000;
@@ -125,7 +125,8 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
   const refuseProxy = (): boolean => {
     if (!unlistedProxyLine(connection)) return false;
     connection.results.add(this, { fail: 'PROXY from a host not in proxy_hosts' });
-    next(constants.denysoftdisconnect, `PROXY not allowed from ${connection.remote.ip}`);
+    relayLog(this, connection).info(`PROXY refused from ${connection.remote.ip}: not in proxy_hosts`);
+    next(constants.denysoftdisconnect, relayAnswer(connection, { kind: 'proxy_refused' }));
     return true;
   };
   if (refuseProxy()) return;
@@ -182,13 +183,13 @@ export function open_session(this: ForwardPlugin, next: Next, connection: Connec
         lastHandoverError = Date.now();
         relayLog(this, connection).error(handoverFix(err));
       }
-      return next(constants.denysoftdisconnect, HarakaDsn.create(421, 'Mail server does not accept this relay, try again later', 3, 0));
+      return next(constants.denysoftdisconnect, relayAnswer(connection, { kind: 'server_refuses_relay' }));
     }
     relayLog(this, connection).error(err.message);
     const reply = err instanceof DownstreamError ? err.reply : undefined;
     if (reply) return next(reply.code < 500 ? constants.denysoftdisconnect : constants.denydisconnect, exactReply(reply));
     relayMetrics.serverFailure('connect');
-    next(constants.denysoftdisconnect, HarakaDsn.create(421, 'Mail server unavailable, try again later', 4, 1));
+    next(constants.denysoftdisconnect, relayAnswer(connection, { kind: 'server_unreachable' }));
   });
 }
 
@@ -225,7 +226,7 @@ function adaptConnection(connection: Connection, session: MirroredSession): void
   conn.cmd_help = function help(this: HarakaConnection, args: string): void {
     relayWaits(connection, () => session.verb(args ? `HELP ${args}` : 'HELP'))
       .then((reply) => this.respond(reply.code, exactReply(reply)))
-      .catch(() => this.respond(451, '4.4.4 Mail server unavailable, try again later'));
+      .catch(() => this.respond(451, relayAnswer(connection, { kind: 'server_gone' })));
   };
   const heloRespond = conn.helo_respond;
   conn.helo_respond = function mirroredHelo(this: HarakaConnection, retval: number, msg: unknown): void {
@@ -315,9 +316,9 @@ export function forward_quit(this: ForwardPlugin, next: Next, connection: Connec
 export function forward_mail(this: ForwardPlugin, next: Next, connection: Connection, params: [Address, EsmtpParams]): void {
   const [from, mailParams] = params;
   // stopping (TERM): the transaction in progress finishes, no new one starts (RFC 5321 3.8)
-  if (isDraining()) return next(constants.denysoftdisconnect, HarakaDsn.create(421, 'Service shutting down, try again later', 3, 2));
+  if (isDraining()) return next(constants.denysoftdisconnect, relayAnswer(connection, { kind: 'shutting_down' }));
   const hidden = hiddenParameter(mailParams);
-  if (hidden) return next(constants.deny, HarakaDsn.create(555, `${hidden} not supported`, 5, 4));
+  if (hidden) return next(constants.deny, relayAnswer(connection, { kind: 'parameter_not_supported', detail: hidden }));
   step(this, connection, next, (s) => s.mail(from.format(!s.utf8), mailParams), constants.ok);
 }
 
@@ -359,7 +360,7 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
   if (!state.decision) {
     // nothing reaches the server unscanned: esets_policy's hooks were skipped (transaction.notes.skip_plugins)
     relayLog(this, connection).error('message not delivered: esets_policy did not decide it (its hooks were skipped)');
-    return next(constants.denysoft, HarakaDsn.create(451, 'Temporary failure while scanning, try again later', 4, 0));
+    return next(constants.denysoft, relayAnswer(connection, { kind: 'scan_failed' }, txn));
   }
   const run = async (): Promise<void> => {
     const session = sessionOf(connection);
@@ -390,10 +391,7 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
     state.serverOutcome = 'unknown';
     relayLog(this, connection).error(err.message);
     if (!connection.remote.closed) {
-      next(
-        constants.denysoftdisconnect,
-        HarakaDsn.create(421, "Lost the mail server's answer to the message, it may have been delivered", 4, 2),
-      );
+      next(constants.denysoftdisconnect, relayAnswer(connection, { kind: 'answer_lost' }, txn));
     }
   }).finally(() => sent());
 }
@@ -475,9 +473,12 @@ function unavailable(plugin: Plugin, connection: Connection, next: Next, err: Er
   if (!(err instanceof AuthNotCarried)) relayLog(plugin, connection).error(err.message);
   const reply = err instanceof DownstreamError ? err.reply : undefined;
   if (connection.remote.closed) return;
+  if (err instanceof AuthNotCarried) {
+    return next(viaDeny ? constants.denydisconnect : constants.denysoftdisconnect, relayAnswer(connection, { kind: 'auth_again' }));
+  }
   if (reply) return next(refusal(reply, viaDeny ? constants.denydisconnect : constants.denysoftdisconnect), exactReply(reply));
   relayMetrics.serverFailure('session');
-  next(constants.denysoft, HarakaDsn.create(451, 'Mail server unavailable, try again later', 4, 4));
+  next(constants.denysoft, relayAnswer(connection, { kind: 'server_gone' }));
 }
 
 /**

@@ -4,10 +4,10 @@
 // which lets any local client (no key configured) call the master process's
 // functions (shut it down, daemonize it as root), is not a command here.
 
-import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
 import type { Connection, Next, Plugin } from '../shared/haraka';
 import { useShortName } from '../shared/plugin_name';
+import { relayAnswer } from '../shared/relay_answer';
 
 const HIDDEN_EXTENSIONS = /^(STARTTLS|CHUNKING|BINARYMIME)\b/i;
 const REFUSED_VERBS = new Set(['STARTTLS', 'BDAT']);
@@ -49,5 +49,5 @@ export function refuse_verbs(this: Plugin, next: Next, connection: Connection, p
   const verb = String(params[0] ?? '').toUpperCase();
   if (!REFUSED_VERBS.has(verb)) return next();
   connection.results.add(this, { fail: `${verb} refused` });
-  next(constants.deny, DSN.create(502, `${verb} not supported`, 5, 1));
+  next(constants.deny, relayAnswer(connection, { kind: 'command_not_supported', detail: verb }));
 }

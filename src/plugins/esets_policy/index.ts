@@ -6,7 +6,6 @@
 // message's own object (session/relay_message).
 
 import cluster from 'node:cluster';
-import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
 import type { CapturedMessage } from '../../io/captured_message';
 import { clamdEvents } from '../../io/clamd_client';
@@ -17,9 +16,9 @@ import { clamdPluginWarnings, HEADERLESS_IN_HARAKAS_COPY } from '../../lib/clamd
 import type { EsetsConfig } from '../../lib/esets_options';
 import { CLAMD_PLUGIN_NAMES } from '../../lib/haraka_c_rules';
 import {
-  decideAv, decideMessage, describeAs, describeAv, enhancedCode, PolicyDecision, policyFailed, refuseCaptureFailure, refuseUnreadable,
-  replyFor, wasScanned,
+  decideAv, decideMessage, describeAs, describeAv, PolicyDecision, policyFailed, refuseCaptureFailure, refuseUnreadable, wasScanned,
 } from '../../lib/policy';
+import { enhancedCode, relayReply } from '../../lib/relay_replies';
 import { relayMetrics } from '../../io/relay_metrics';
 import { HeaderField, isScannerField } from '../../lib/smtp_data';
 import { xSpamStatus } from '../../lib/spamd_reply';
@@ -43,6 +42,10 @@ import { missingUnpackTools } from '../../io/unpack_tools';
 import type { ScanLimits } from '../../io/part_scans';
 import { stageSummary, summarizeEnded } from './summary';
 import { useShortName } from '../shared/plugin_name';
+import { exactReply } from '../shared/exact_reply';
+import { queuedReply } from '../shared/own_replies';
+import { relayAnswer } from '../shared/relay_answer';
+import { traceId } from '../shared/trace_id';
 
 const PRODUCT = `esets-relay ${require('../../../../package.json').version as string}`;
 
@@ -261,11 +264,9 @@ function answer(plugin: PolicyPlugin, connection: Connection, txn: Transaction, 
   }
   // discard: 250 at queue time (discard_message), and never forwarded
   if (decision.action === 'discard') return next();
-  const reply = replyFor(decision);
-  next(
-    decision.action === 'reject' ? constants.deny : constants.denysoft,
-    DSN.create(reply.code, reply.text, reply.enhanced.subject, reply.enhanced.detail),
-  );
+  const reject = decision.action === 'reject';
+  const reply = decision.reply ?? { kind: reject ? 'reject_by_policy' : 'defer_by_policy' };
+  next(reject ? constants.deny : constants.denysoft, relayAnswer(connection, reply, txn));
 }
 
 /**
@@ -324,8 +325,10 @@ function checkClamdPlugin(plugin: Plugin, config: EsetsConfig): void {
 export function discard_message(this: PolicyPlugin, next: Next, connection: Connection): void {
   const txn = connection.transaction;
   const decision = txn ? messageOf(txn).decision : undefined;
-  if (decision?.action !== 'discard') return next();
-  const reply = replyFor(decision);
+  if (!txn || decision?.action !== 'discard') return next();
+  const reply = relayReply({ kind: 'discarded' }, traceId(connection, txn));
+  // sent exactly where esets_forward's own_replies runs; elsewhere Haraka appends its own "(ID)" to the text
+  queuedReply(txn, exactReply({ code: reply.code, lines: [reply.line] }));
   next(constants.ok, `${enhancedCode(reply.enhanced)} ${reply.text}`);
 }
 

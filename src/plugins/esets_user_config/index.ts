@@ -5,7 +5,6 @@
 // deferred (451 4.5.3) so that the client sends it in a transaction of its own.
 // The null sender <> matches sender parts as null_sender_matches_sender_sections says.
 
-import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
 import { addressKeys } from '../../lib/address_keys';
 import { addressRoutes, AddressRoutes, chooseSection, fixedRoutes } from '../../lib/address_routing';
@@ -16,6 +15,7 @@ import { messageOf } from '../shared/transaction_message';
 import { configFor, relayConfig } from '../shared/relay_config';
 import { RCPT_PRIORITY } from '../shared/hook_order';
 import { useShortName } from '../shared/plugin_name';
+import { relayAnswer } from '../shared/relay_answer';
 
 export function register(this: Plugin): void {
   useShortName(this);
@@ -36,9 +36,7 @@ export function select_section(this: Plugin, next: Next, connection: Connection,
   if ('refused' in choice) {
     const recipientSide = choice.refused === 'recipient';
     txn.results.add(this, { fail: `${choice.refused} routing reads under another section` });
-    return next(constants.deny, DSN.create(
-      550, `${recipientSide ? 'Recipient' : 'Sender'} address routing (%, !, quoted @) not accepted here`, 1, recipientSide ? 3 : 7,
-    ));
+    return next(constants.deny, relayAnswer(connection, { kind: recipientSide ? 'recipient_routing' : 'sender_routing' }, txn));
   }
   const { config, section } = configFor(rc, choice.rcpt, choice.sender);
   if (choice.resolved) txn.results.add(this, { msg: `routing: ${params[0].format()} under its delivered address's section` });
@@ -54,7 +52,7 @@ export function select_section(this: Plugin, next: Next, connection: Connection,
   }
   if (rc.config.split_recipients && message.config && message.section?.line !== section?.line) {
     txn.results.add(this, { msg: `split: ${params[0].format()} is under ${label(section) ?? '[smtp]'}` });
-    return next(constants.denysoft, DSN.create(451, 'Recipient has another policy, send it in a separate transaction', 5, 3));
+    return next(constants.denysoft, relayAnswer(connection, { kind: 'another_policy' }, txn));
   }
   next();
 }

@@ -13,13 +13,14 @@
 // the socket reads only when neither Haraka nor we hold it, so we never resume
 // a socket Haraka paused, nor Haraka one we hold over the bound.
 
-import DSN from 'haraka-dsn';
 import constants from 'haraka-constants';
 import type { ClientDeadlines, Overdue } from '../../lib/client_deadline';
-import { overdueText, sessionCutAllowed } from '../../lib/client_deadline';
+import { overdueReply, sessionCutAllowed } from '../../lib/client_deadline';
+import { replyEntry } from '../../lib/relay_replies';
 import type { Connection } from './haraka';
 import { clientTimerOf } from './client_timeout';
 import { toWrap } from './haraka_internals';
+import { relayAnswer } from './relay_answer';
 
 export const INPUT_BOUND = 64 * 1024;
 export const OUTPUT_BOUND = 64 * 1024;
@@ -198,8 +199,8 @@ export function boundClientInput(
     }));
   timer?.enforce(limits.minRate, limits.sessionS, canCut, (o: Overdue) => {
     if (conn.state >= STATE.DISCONNECTING) return;
-    onCut?.(overdueText(o));
-    cut(conn, o);
+    onCut?.(replyEntry({ kind: overdueReply(o) }).text);
+    cut(connection, conn, o);
     // a client that reads nothing never takes the 421: dropped all the same
     dropSoon();
   });
@@ -212,7 +213,7 @@ function isFinalDot(line: Buffer): boolean {
 }
 
 /** 421 4.4.2 (attempted: a client that reads nothing never sees it), then the connection is closed. */
-function cut(conn: HarakaInternals, o: Overdue): void {
+function cut(connection: Connection, conn: HarakaInternals, o: Overdue): void {
   conn.current_data = null;
-  conn.respond(421, DSN.create(421, overdueText(o), 4, 2), () => conn.disconnect());
+  conn.respond(421, relayAnswer(connection, { kind: overdueReply(o) }), () => conn.disconnect());
 }
