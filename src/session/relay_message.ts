@@ -82,7 +82,7 @@ export class RelayMessage {
   clientTagFields?: number;
   /** what the mail server did; undefined: not sent */
   serverOutcome?: ServerOutcome;
-  /** the server's reply to the message, when it accepted it (the client's 250) */
+  /** the server's reply to the message (accepted: the client's 250; refused: the summary line's server_reply) */
   serverReply?: SmtpReply;
   /** settles when the server's outcome is known (or lost): set while the message is sent */
   serverAnswered?: Promise<void>;
