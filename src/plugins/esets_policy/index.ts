@@ -42,6 +42,8 @@ import { clamdScanLimitsOf } from '../../io/clamd_limits';
 import { missingUnpackTools } from '../../io/unpack_tools';
 import type { ScanLimits } from '../../io/part_scans';
 import { stageSummary, summarizeEnded } from './summary';
+import { launcherLogHook } from '../shared/launcher_log';
+import { underLauncher } from '../../io/config_files';
 import { useShortName } from '../shared/plugin_name';
 
 const PRODUCT = `esets-relay ${require('../../../../package.json').version as string}`;
@@ -82,6 +84,8 @@ export function register(this: PolicyPlugin): void {
   this.register_hook('data_post', 'hold_client_timeout', DATA_POST_PRIORITY.beforeScanners);
   this.register_hook('data_post', 'apply_policy', DATA_POST_PRIORITY.policy);
   this.register_hook('reset_transaction', 'end_transaction');
+  // the launcher's log hook: Haraka's per-session notices at INFO, JSON kept JSON (under haraka -c: Haraka's own)
+  if (underLauncher()) this.register_hook('log', 'launcher_log');
   // before esets_forward: a discarded message is answered 250 and not forwarded
   this.register_hook('queue', 'discard_message', QUEUE_PRIORITY.answered);
   this.register_hook('queue_outbound', 'discard_message', QUEUE_PRIORITY.answered);
@@ -92,6 +96,8 @@ export function register(this: PolicyPlugin): void {
   reportMissingTools(this);
   reportFailingDaemons(this);
 }
+
+export const launcher_log = launcherLogHook;
 
 /** At start (the manager): a program that opens containers is missing, so every container would be "not scanned". */
 function reportMissingTools(plugin: PolicyPlugin): void {
