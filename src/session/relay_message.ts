@@ -62,6 +62,8 @@ export interface PolicySummary {
 }
 
 export class RelayMessage {
+  /** the trace id (plugins/shared/trace_id), for lines written where no connection is at hand (a clamd failing) */
+  trace?: string;
   /** the configuration in force: the first accepted recipient's user section over [smtp]; unset until then */
   config?: EsetsConfig;
   /** the matched user section; undefined: the agent section [smtp] */

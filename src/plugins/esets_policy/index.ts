@@ -43,6 +43,7 @@ import { missingUnpackTools } from '../../io/unpack_tools';
 import type { ScanLimits } from '../../io/part_scans';
 import { stageSummary, summarizeEnded } from './summary';
 import { launcherLogHook } from '../shared/launcher_log';
+import { traceId } from '../shared/trace_id';
 import { underLauncher } from '../../io/config_files';
 import { useShortName } from '../shared/plugin_name';
 
@@ -119,6 +120,7 @@ export function start_live_scan(this: PolicyPlugin, next: Next, connection: Conn
   if (!txn) return next();
   const captured = captureMessage(txn);
   const message = messageOf(txn);
+  message.trace = traceId(connection, txn);
   const config = configOf(this, message);
   if (config.action_av === 'scan') {
     message.onScanReport = scanReporter(this, connection, txn, config);
@@ -340,10 +342,11 @@ let failureReporter: Plugin | undefined;
 /** A daemon found failing is said at warning level, once per back-off period (failover is otherwise silent). */
 function reportFailingDaemons(plugin: Plugin): void {
   if (!failureReporter) {
-    clamdEvents.on('down', (address, reason) => {
-      // never throws into the scan that reported it (relayLog does not)
-      relayLog(failureReporter!).warning(`clamd ${address} failed (${reason}): `
-        + `other daemons are tried first for ${CLAMD_BACKOFF_MS / 1000} s`);
+    clamdEvents.on('down', (address, reason, trace) => {
+      // never throws into the scan that reported it (relayLog does not); the message it failed: in Haraka's
+      // brackets and in the text (syslog has no brackets)
+      relayLog(failureReporter!, trace ? { uuid: trace } : undefined).warning(`clamd ${address} failed (${reason})`
+        + `${trace ? ` scanning trace=${trace}` : ''}: other daemons are tried first for ${CLAMD_BACKOFF_MS / 1000} s`);
     });
   }
   failureReporter = plugin;
