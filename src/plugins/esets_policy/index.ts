@@ -41,7 +41,8 @@ import { clamdConfFile } from '../shared/clamd_conf_file';
 import { clamdScanLimitsOf } from '../../io/clamd_limits';
 import { missingUnpackTools } from '../../io/unpack_tools';
 import type { ScanLimits } from '../../io/part_scans';
-import { stageSummary, summarizeEnded } from './summary';
+import { stageSummary, summarizeCut, summarizeEnded } from './summary';
+import { messageEnded, messageStarted, watchWorkersInProgress } from '../../io/in_progress';
 import { launcherLogHook } from '../shared/launcher_log';
 import { traceId } from '../shared/trace_id';
 import { underLauncher } from '../../io/config_files';
@@ -96,6 +97,8 @@ export function register(this: PolicyPlugin): void {
   if (!clamdPlugin) checkClamdConf(this);
   reportMissingTools(this);
   reportFailingDaemons(this);
+  // the manager: what a worker that dies had in progress (launcher, and haraka -c with nodes)
+  if (cluster.isPrimary) watchWorkersInProgress((pid, how, messages) => summarizeCut(this, pid, how, messages));
 }
 
 export const launcher_log = launcherLogHook;
@@ -121,6 +124,8 @@ export function start_live_scan(this: PolicyPlugin, next: Next, connection: Conn
   const captured = captureMessage(txn);
   const message = messageOf(txn);
   message.trace = traceId(connection, txn);
+  // the manager's account of it (a worker killed now: the manager logs it as cut)
+  messageStarted({ trace: message.trace, client: connection.remote.ip, from: txn.mail_from.format() });
   const config = configOf(this, message);
   if (config.action_av === 'scan') {
     message.onScanReport = scanReporter(this, connection, txn, config);
@@ -156,7 +161,10 @@ export function hold_client_timeout(this: PolicyPlugin, next: Next, connection: 
 export function end_transaction(this: PolicyPlugin, next: Next, connection: Connection): void {
   releaseClientTimeout(connection);
   const txn = connection.transaction;
-  if (txn) summarizeEnded(this, connection, txn, messageOf(txn));
+  if (txn) {
+    summarizeEnded(this, connection, txn, messageOf(txn));
+    messageEnded(traceId(connection, txn));
+  }
   next();
 }
 

@@ -12,6 +12,7 @@ import { replyText } from '../../lib/smtp_reply';
 import { traceId } from '../shared/trace_id';
 import { PolicySummary, RelayMessage, sectionName } from '../../session/relay_message';
 import { finalDotAt } from '../shared/haraka';
+import type { MessageInProgress } from '../../io/in_progress';
 import type { Connection, Plugin, Transaction } from '../shared/haraka';
 import { relayConfig } from '../shared/relay_config';
 
@@ -112,4 +113,25 @@ function writeSummary(plugin: Plugin, connection: Connection, txn: Transaction, 
     ['scan', word(`${s.scanMs}ms`)],
     ['time', word(`${Math.max(0, Date.now() - finalDotAt(txn))}ms`)],
   ]));
+}
+
+/**
+ * In the manager: a worker ended (killed, crashed, cut at the drain bound) with
+ * messages in progress. It could not write their summaries; these lines stand
+ * for them (WARNING: the relay failed them; the client got no answer and sends
+ * again).
+ */
+export function summarizeCut(plugin: Plugin, pid: number | undefined, how: string, messages: readonly MessageInProgress[]): void {
+  const config = relayConfig(plugin).config;
+  for (const m of messages) {
+    writeLog(plugin, { uuid: m.trace }, config, summaryLine(true, [
+      ['trace', word(m.trace)],
+      ['client', m.client],
+      ['action', word('cut')],
+      ['by', word('worker_died')],
+      ['from', m.from],
+      ['reason', `worker ${pid ?? '?'} ${how} while the message was in progress`],
+      ['reply', word('none')],
+    ]));
+  }
 }
