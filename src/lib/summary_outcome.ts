@@ -22,6 +22,9 @@ export function queueAnswerText(value: unknown): string | undefined {
   return text.trim() || undefined;
 }
 
+/** what Haraka stores as the queue result of a queue plugin that timed out (plugins.js) */
+const HARAKA_PLUGIN_TIMEOUT = 'plugin timeout';
+
 /**
  * What the server did with a message the policy accepted and another queue
  * plugin delivered: its queue result when it gave one; a client told 4xx/5xx
@@ -30,7 +33,8 @@ export function queueAnswerText(value: unknown): string | undefined {
  */
 export function queueOutcome(result: QueueResult | undefined, toldCode: number): ServerOutcome | undefined {
   if (result?.pass?.length) return 'accepted';
-  if (result?.fail?.length) return 'refused';
+  // Haraka's own words when the queue plugin never answered (its server unreachable): not the server's refusal
+  if (result?.fail?.length) return result.fail.some((f) => String(f) === HARAKA_PLUGIN_TIMEOUT) ? 'failed' : 'refused';
   if (toldCode >= 400) return 'failed';
   return undefined;
 }
