@@ -77,7 +77,8 @@ export function handleStopSignals(timing: StopTiming, supervisor?: Supervisor): 
     if (cluster.isPrimary && cluster.workers && Object.keys(cluster.workers).length) {
       workersStopping();
       const workers = Object.keys(cluster.workers).length;
-      harakaServer?.lognotice?.(`[esets_smtp] TERM: stopping ${plural(workers, 'worker')} with ${plural(workersMessagesInProgress(), 'message')} `
+      const messages = plural(workersMessagesInProgress(), 'message');
+      harakaServer?.lognotice?.(`[esets_smtp] TERM: stopping ${plural(workers, 'worker')} with ${messages} `
         + 'in progress; each worker finishes its sessions and says how many it has');
       // the workers' own bounds decide (and the answers awaited at the end); this one only covers a worker that hangs
       stopWorkers('SIGTERM', timing.graceMs + timing.drainMs + MAX_TIMEOUT_MESSAGE_S * 1000 + 5_000);

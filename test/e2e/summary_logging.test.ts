@@ -43,7 +43,8 @@ async function sendMessage(port: number, subject: string, body: string, from = '
   const client = await SmtpTestClient.connect(port);
   await client.read();
   await client.command('EHLO client.example');
-  const r = await client.send(from, ['user@example.org', 'other@example.org'], `Subject: ${subject}\r\nMessage-ID: <${subject}@test>\r\n\r\n${body}\r\n`);
+  const text = `Subject: ${subject}\r\nMessage-ID: <${subject}@test>\r\n\r\n${body}\r\n`;
+  const r = await client.send(from, ['user@example.org', 'other@example.org'], text);
   client.end();
   return r.data?.code ?? r.rcpts[0].code;
 }
@@ -343,7 +344,8 @@ describe('syslog loggers and a live edit (issue 26)', function () {
       assert.ok(before.length >= 1, 'the summary went through a logger process');
       fs.writeFileSync(cfg, esetsCfg(port, { ...opts, global: { syslog_facility: 'none' } }));
       assert.ok(await eventually(() => (relay.output().match(/configuration reloaded from/g) ?? []).length >= 2, 20_000), relay.output());
-      assert.ok(await eventually(() => before.every((pid) => !isRunning(pid)), 10_000), `still running: ${before.filter(isRunning).join(' ')}`);
+      const ended = await eventually(() => before.every((pid) => !isRunning(pid)), 10_000);
+      assert.ok(ended, `still running: ${before.filter(isRunning).join(' ')}`);
       assert.deepEqual(loggers(relay.process.pid!), []);
       // and the summaries are in Haraka's log now
       assert.equal(await sendMessage(port, 'syslog-after', 'hello'), 250);
