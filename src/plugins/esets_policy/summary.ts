@@ -60,7 +60,7 @@ function clientAnswer(connection: Connection): string {
 
 /** What the server did and answered: esets_forward's own account, else Haraka's queue result (queue/smtp_forward or another). */
 function serverAnswer(
-  connection: Connection, txn: Transaction, message: RelayMessage, s: PolicySummary, told: string,
+  txn: Transaction, message: RelayMessage, s: PolicySummary, told: string,
 ): { outcome?: ServerOutcome; reply?: string } {
   if (message.serverOutcome !== undefined) {
     const r = message.serverReply;
@@ -83,7 +83,7 @@ function clientName(connection: Connection): string | undefined {
 
 function writeSummary(plugin: Plugin, connection: Connection, txn: Transaction, message: RelayMessage, s: PolicySummary): void {
   const told = clientAnswer(connection);
-  const server = serverAnswer(connection, txn, message, s, told);
+  const server = serverAnswer(txn, message, s, told);
   relayMetrics.message(s.action, s.option);
   const failure = isRelayFailure({ option: s.option, av: s.av, as: s.as, server: server.outcome });
   // word(): ours, written bare; every string (client, config, scanner, server) is quoted and escaped by lib/syslog
