@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import util from 'node:util';
 import { helpText, parseCommandLine, DEFAULT_CONFIG_PATH } from '../lib/command_line';
 import { formatDiagnostic, hasErrors, inFileOrder, printable } from '../lib/diagnostics';
 import { deriveHarakaSettings, formatListen, HarakaSettings } from '../lib/haraka_settings';
@@ -263,6 +264,19 @@ function loadMessageModuleQuietly(): void {
   }
 }
 
+/**
+ * Modules Haraka loads print with console.log (haraka-tld: `loaded TLD files:
+ * …`, in every process): unformatted, they were the only lines outside Haraka's
+ * format (JSON no longer parsed line by line). They go to Haraka's log at INFO.
+ */
+function consoleToLog(): void {
+  const log = (...args: unknown[]): void => {
+    (require('Haraka/logger') as { loginfo(text: string): void }).loginfo(util.format(...args));
+  };
+  console.log = log;
+  console.info = log;
+}
+
 function startHaraka(runtime: string): void {
   if (cluster.isPrimary) {
     // the kernel hands connections to the workers: with Node's default round robin the
@@ -273,6 +287,7 @@ function startHaraka(runtime: string): void {
   }
   process.env.HARAKA = runtime;
   const ours = { SIGTERM: process.listeners('SIGTERM'), SIGHUP: process.listeners('SIGHUP') };
+  consoleToLog();
   loadMessageModuleQuietly();
   require('Haraka/haraka.js');
   // as PID 1 (a container) Haraka takes TERM for an immediate shutdown: here TERM drains (esets_smtp(1));

@@ -18,6 +18,8 @@ export interface ClamdOptions {
   scanTimeoutMs: number;
   /** told of each answer a daemon gave (the debug log); unset, nothing is measured */
   onVerdict?: (report: ScanReport) => void;
+  /** the message's trace id (plugins/shared/trace_id), named by the warning of a daemon found failing */
+  trace?: string;
 }
 
 /** One daemon's answer to one scan. */
@@ -53,12 +55,12 @@ export function connectTo(address: string): net.Socket {
 export const clamdHealth = new ClamdHealth();
 
 /** 'down' (address, reason): a daemon failed and is skipped for a while (once per back-off period) */
-export const clamdEvents = new EventEmitter<{ down: [address: string, reason: string] }>();
+export const clamdEvents = new EventEmitter<{ down: [address: string, reason: string, trace?: string] }>();
 
 /** A daemon failed a scan: skipped for a while, counted, and said once per back-off period. */
-export function daemonFailed(address: string, reason: string): void {
+export function daemonFailed(address: string, reason: string, trace?: string): void {
   relayMetrics.scannerFailure('clamd');
-  if (clamdHealth.markDown(address)) clamdEvents.emit('down', address, reason);
+  if (clamdHealth.markDown(address)) clamdEvents.emit('down', address, reason, trace);
 }
 
 /**
@@ -75,7 +77,7 @@ export async function clamdScan(opts: ClamdOptions, feed: Feed, signal?: AbortSi
     const last = i === order.length - 1;
     const socket = await connectWithin(connectTo(address), opts.connectTimeoutMs).catch((err: Error) => {
       failures.push(`${address}: ${err.message}`);
-      daemonFailed(address, err.message);
+      daemonFailed(address, err.message, opts.trace);
       return undefined;
     });
     if (!socket) continue;
@@ -92,7 +94,7 @@ export async function clamdScan(opts: ClamdOptions, feed: Feed, signal?: AbortSi
     // av_scan_obj_timeout) hands the message on like one found hung
     const failed = outcome.dropped || outcome.timedOut === true;
     if (failed) {
-      daemonFailed(address, outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped');
+      daemonFailed(address, outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped', opts.trace);
     } else {
       clamdHealth.markUp(address);
     }

@@ -118,7 +118,7 @@ export class LiveScan {
     try {
       socket = await connectWithin(connectTo(address), this.opts.connectTimeoutMs);
     } catch (err) {
-      daemonFailed(address, (err as Error).message);
+      daemonFailed(address, (err as Error).message, this.opts.trace);
       this.abandon(`clamd ${address}: ${(err as Error).message}`);
       return { reason: this.abandonReason, failed: address };
     }
@@ -131,7 +131,7 @@ export class LiveScan {
     // an answer to the whole message (not one to a scan given up)
     if (this.state === 'ended') this.opts.onVerdict?.({ address, verdict: outcome.verdict, ms: Date.now() - this.fedAt, live: true });
     if (failed && this.state !== 'abandoned') {
-      daemonFailed(address, outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped');
+      daemonFailed(address, outcome.verdict.kind === 'not_scanned' ? outcome.verdict.reason : 'dropped', this.opts.trace);
     }
     if (this.state === 'abandoned') return { reason: this.abandonReason, cancelled: this.cancelled };
     const beforeTheEnd = this.state === 'streaming';

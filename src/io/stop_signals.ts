@@ -13,12 +13,19 @@ import { underHarakaC } from './config_files';
 import { removeProcessDirs } from './process_dirs';
 import { answersInFlight, startDraining, startStopping } from './shutdown';
 import { workersStopping } from './worker_watch';
+import { messagesInProgress, workersMessagesInProgress } from './in_progress';
 
 /** Haraka's server object, as the init_master/init_child hooks pass it */
 export interface HarakaServer {
-  listeners: { close(cb?: () => void): void }[];
+  listeners: Listener[];
   logwarn?(text: string): void;
   lognotice?(text: string): void;
+}
+
+/** a net.Server of Haraka's */
+interface Listener {
+  close(cb?: () => void): void;
+  getConnections?(cb: (err: Error | null, count: number) => void): void;
 }
 
 interface Supervisor {
@@ -69,6 +76,10 @@ export function handleStopSignals(timing: StopTiming, supervisor?: Supervisor): 
     if (cluster.isWorker) process.send?.({ esets: 'draining' });
     if (cluster.isPrimary && cluster.workers && Object.keys(cluster.workers).length) {
       workersStopping();
+      const workers = Object.keys(cluster.workers).length;
+      const messages = plural(workersMessagesInProgress(), 'message');
+      harakaServer?.lognotice?.(`[esets_smtp] TERM: stopping ${plural(workers, 'worker')} with ${messages} `
+        + 'in progress; each worker finishes its sessions and says how many it has');
       // the workers' own bounds decide (and the answers awaited at the end); this one only covers a worker that hangs
       stopWorkers('SIGTERM', timing.graceMs + timing.drainMs + MAX_TIMEOUT_MESSAGE_S * 1000 + 5_000);
     } else {
@@ -129,9 +140,29 @@ function finishSessions(timing: StopTiming): void {
   }
 }
 
+function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
+/** The client sessions open on these listeners (each process counts its own). */
+function openSessions(listeners: readonly Listener[]): Promise<number> {
+  return Promise.all(listeners.map((l) => new Promise<number>((resolve) => {
+    if (!l.getConnections) return resolve(0);
+    l.getConnections((err, count) => resolve(err ? 0 : count));
+  }))).then((counts) => counts.reduce((a, b) => a + b, 0));
+}
+
+/** `N sessions and M messages in progress` in this process, for the drain lines. */
+async function inProgressText(listeners: readonly Listener[]): Promise<string> {
+  return `${plural(await openSessions(listeners), 'session')} and ${plural(messagesInProgress(), 'message')} in progress`;
+}
+
 function closeAndDrain(drain: number): void {
   startDraining();
   const listeners = harakaServer?.listeners.splice(0) ?? [];
+  const all = [...listeners];
+  void inProgressText(all).then((text) => harakaServer?.lognotice?.(`[esets_smtp] TERM: draining ${text}: they finish `
+    + `within ${drain / 1000} s (the drain bound), then the process exits`));
   let open = listeners.length;
   const done = (): void => {
     if (--open <= 0) process.exit(stoppedCode());
@@ -139,9 +170,9 @@ function closeAndDrain(drain: number): void {
   if (open === 0) process.exit(stoppedCode());
   for (const listener of listeners) listener.close(done);
   setTimeout(() => {
-    void answersInFlight().then((n) => {
+    void Promise.all([answersInFlight(), inProgressText(all)]).then(([n, text]) => {
       harakaServer?.logwarn?.(`[esets_smtp] TERM: the drain bound (${drain / 1000} s) passed`
-        + `${n ? ` and ${n} answer(s) of the mail server came in` : ''}: the sessions left are cut`);
+        + `${n ? ` and ${n} answer(s) of the mail server came in` : ''}: ${text} are cut`);
       // (a moment for the answers that came in to reach their clients)
       setTimeout(() => process.exit(stoppedCode()), n ? ANSWER_GRACE_MS : 0);
     });

@@ -11,7 +11,9 @@ const PRIORITY: Record<string, number> = {
 const DEFAULT_PRIORITY = 6;
 
 export function journalRecord(text: string, fallback = DEFAULT_PRIORITY): string {
-  const level = /^(?:\d{4}-\d\d-\d\dT[\d:.]+Z )?\[([A-Z]+)\]/.exec(text)?.[1];
+  // DEFAULT `[LEVEL]`, LOGFMT `level=LEVEL`, JSON `{"timestamp":…,"level":"LEVEL"` (the launcher's log hook puts the time first)
+  const level = /^(?:\d{4}-\d\d-\d\dT[\d:.]+Z )?(?:\[([A-Z]+)\]|level=([A-Z]+) |\{(?:"timestamp":"[^"\\]*",)?"level":"([A-Z]+)")/
+    .exec(text)?.slice(1).find((l) => l !== undefined);
   const priority = level !== undefined && PRIORITY[level] !== undefined ? PRIORITY[level] : fallback;
   const lines = text.split('\n');
   return lines.map((line, i) => (i === lines.length - 1 && line === '' ? '' : `<${priority}>${line}`)).join('\n');

@@ -55,9 +55,9 @@ export function word(text: string): Word {
 export type FieldValue = string | Uint8Array | number | Word | undefined;
 export type Field = readonly [key: string, value: FieldValue];
 
-/** A summary line: NOTICE when the message was accepted, WARNING for any other action. */
-export function summaryLine(accepted: boolean, fields: readonly Field[]): LogLine {
-  return { logClass: 'summary', severity: accepted ? 'notice' : 'warning', text: formatFields(fields) };
+/** A summary line: NOTICE for every outcome, WARNING when the relay itself failed the message (lib/summary_outcome). */
+export function summaryLine(relayFailure: boolean, fields: readonly Field[]): LogLine {
+  return { logClass: 'summary', severity: relayFailure ? 'warning' : 'notice', text: formatFields(fields) };
 }
 
 /** The classes whose priority is fixed (a summary's depends on its action). */

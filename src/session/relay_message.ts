@@ -62,6 +62,8 @@ export interface PolicySummary {
 }
 
 export class RelayMessage {
+  /** the trace id (plugins/shared/trace_id), for lines written where no connection is at hand (a clamd failing) */
+  trace?: string;
   /** the configuration in force: the first accepted recipient's user section over [smtp]; unset until then */
   config?: EsetsConfig;
   /** the matched user section; undefined: the agent section [smtp] */
@@ -82,7 +84,7 @@ export class RelayMessage {
   clientTagFields?: number;
   /** what the mail server did; undefined: not sent */
   serverOutcome?: ServerOutcome;
-  /** the server's reply to the message, when it accepted it (the client's 250) */
+  /** the server's reply to the message (accepted: the client's 250; refused: the summary line's server_reply) */
   serverReply?: SmtpReply;
   /** settles when the server's outcome is known (or lost): set while the message is sent */
   serverAnswered?: Promise<void>;

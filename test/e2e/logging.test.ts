@@ -1,5 +1,5 @@
-// LOGGING (esets_smtp(1)): one summary line per message, NOTICE for accept,
-// WARNING otherwise, to a real syslog daemon when syslog_facility is set; and
+// LOGGING (esets_smtp(1)): one summary line per message, NOTICE for every
+// outcome the policy or the server chose (WARNING: the relay failed it), to a real syslog daemon when syslog_facility is set; and
 // every other class syslog_class lists (error, warning, info, debug) there too.
 
 import assert from 'node:assert/strict';
@@ -15,8 +15,11 @@ import { removeTempDir, tempDir } from '../support/temp_dirs';
 
 const MAX_LINE_BYTES = 900;
 const SUMMARY_KEYS = [
-  'action', 'by', 'from', 'to', 'section', 'rcpts', 'av', 'as', 'message_id', 'size', 'server', 'reply', 'scan', 'time',
+  'trace', 'client', 'client_name', 'helo', 'action', 'by', 'from', 'to', 'section', 'rcpts', 'av', 'as', 'message_id', 'size',
+  'server', 'server_reply', 'queue_id', 'reply', 'scan', 'time',
 ];
+/** what only an accepted (forwarded) message has */
+const FORWARDED_KEYS = ['as', 'server', 'server_reply', 'queue_id'];
 
 /**
  * A Message-ID past 1,100 bytes with `<0>`, ESC and a fake field, as in issue 10
@@ -51,10 +54,13 @@ function summaryKeys(text: string): string[] {
 function assertSafeSummary(text: string, action: 'accept' | 'reject'): void {
   assert.ok(Buffer.byteLength(text) <= MAX_LINE_BYTES, `${Buffer.byteLength(text)} bytes`);
   assert.doesNotMatch(text, /[\x00-\x1f\x7f-\x9f]|#033/, 'no control character, none escaped by rsyslog instead of us');
-  // as= and server= only for an accepted message (the spam stage ran, the server was asked)
-  assert.deepEqual(summaryKeys(text), SUMMARY_KEYS.filter((k) => !['as', 'server'].includes(k) || action === 'accept'));
-  assert.ok(text.startsWith(`action=${action} by=action_`), text.slice(0, 40));
-  assert.match(text, / message_id="<p{0,2}\\x1b action=accept by=x (<0>)+(<0?)?\\\[truncated\]" size=\d+ (server=accepted reply="250 [^"]*"|reply="550 [^"]*") scan=\d+ms time=\d+ms$/);
+  // as= and server= only for an accepted message (the spam stage ran, the server was asked); client_name where rDNS found one
+  const keys = summaryKeys(text);
+  assert.deepEqual(keys, SUMMARY_KEYS.filter((k) => (!FORWARDED_KEYS.includes(k) || action === 'accept')
+    && (k !== 'client_name' || keys.includes(k))));
+  const start = '^trace=[0-9A-F-]+\\.1 client="127\\.0\\.0\\.1" (client_name="[^"]*" )?helo="client\\.example" ';
+  assert.match(text, new RegExp(`${start}action=${action} by=action_`));
+  assert.match(text, / message_id="<p{0,2}\\x1b action=accept by=x (<0>)+(<0?)?\\\[truncated\]" size=\d+ (server=accepted server_reply="250 [^"]*" queue_id="[^"]*" reply="250 [^"]*"|reply="550 [^"]*") scan=\d+ms time=\d+ms$/);
 }
 
 async function send(relay: Relay, from: string, subject: string, body: string): Promise<number> {
@@ -97,7 +103,7 @@ describe('summary logging', function () {
     ], port);
   }
 
-  it('syslog_facility = mail: accept at mail.notice, reject at mail.warning, '
+  it('syslog_facility = mail: accept and reject at mail.notice, '
     + 'with sender, recipient, verdict, option, id, size, time', async () => {
     const relay = await relayWith({ syslog_facility: 'mail', syslog_socket: `"${rsyslog.socket}"` });
     try {
@@ -106,12 +112,13 @@ describe('summary logging', function () {
       const log = await waitFor(rsyslog.read, /log-virus/);
       // the pid is the Haraka worker's (num_proc workers under the launcher)
       assert.match(log, new RegExp(
-        `^mail\\.notice esets_smtp\\[\\d+\\]: action=accept by=action_as from="<good@example\\.com>" to="<user@example\\.org>" `
+        `^mail\\.notice esets_smtp\\[\\d+\\]: trace=[0-9A-F-]+\\.1 client="127\\.0\\.0\\.1" (client_name="[^"]*" )?helo="client\\.example" `
+          + 'action=accept by=action_as from="<good@example\\.com>" to="<user@example\\.org>" '
           + `section="\\[smtp\\]" rcpts=1 av="clean" as="not scanned: action_as = accept" message_id="<log-clean@test>" `
-          + `size=\\d+ server=accepted reply="250 [^"]*" scan=\\d+ms time=\\d+ms$`,
+          + `size=\\d+ server=accepted server_reply="250 [^"]*" queue_id="[^"]*" reply="250 [^"]*" scan=\\d+ms time=\\d+ms$`,
         'm',
       ));
-      assert.match(log, /^mail\.warning esets_smtp\[\d+\]: action=reject by=action_av_infected from="<bad@example\.com>" .*av="infected: Eicar-Test-Signature.*" message_id="<log-virus@test>"/m);
+      assert.match(log, /^mail\.notice esets_smtp\[\d+\]: trace=\S+ .*action=reject by=action_av_infected from="<bad@example\.com>" .*av="infected: Eicar-Test-Signature.*" message_id="<log-virus@test>"/m);
       assert.doesNotMatch(relay.output(), /action=accept by=/, "with syslog on, summaries do not go to Haraka's log");
     } finally {
       await relay.stop();
@@ -152,7 +159,7 @@ describe('summary logging', function () {
       lines.forEach((line, i) => {
         const m = /^(\w+\.\w+) esets_smtp\[\d+\]: (.*)$/.exec(line);
         assert.ok(m, `a record that is not ours: ${line.slice(0, 80)}`);
-        assert.equal(m[1], sent[i] === 'accept' ? 'mail.notice' : 'mail.warning');
+        assert.equal(m[1], 'mail.notice', 'a policy decision, not a failure of the relay');
         assertSafeSummary(m[2], sent[i]);
       });
       assert.doesNotMatch(own.read(), /^\S*\.emerg /m);
@@ -166,24 +173,24 @@ describe('summary logging', function () {
     const relay = await relayWith({});
     try {
       assert.equal(await sendWithId(relay, 'bad@example.com', hostileId(1), EICAR), 550);
-      const out = await waitFor(relay.output, /\[esets_policy\] action=reject/);
+      const out = await waitFor(relay.output, /\[esets_policy\] trace=.* action=reject/);
       const ours = out.split('\n').filter((l) => l.includes('[esets_policy]'));
       assert.equal(ours.length, 1, ours.join('\n'));
-      assertSafeSummary(ours[0].replace(/^.*? \[WARN\] \[[^\]]+\] \[esets_policy\] /, ''), 'reject');
+      assertSafeSummary(ours[0].replace(/^.*? \[NOTICE\] \[[^\]]+\] \[esets_policy\] /, ''), 'reject');
     } finally {
       await relay.stop();
     }
   });
 
-  it("syslog_facility = none: summaries go to Haraka's log at NOTICE and WARN", async () => {
+  it("syslog_facility = none: summaries go to Haraka's log at NOTICE, a reject too", async () => {
     const relay = await relayWith({});
     try {
       assert.equal(await send(relay, 'a@example.com', 'haraka-clean', 'hello'), 250);
       assert.equal(await send(relay, 'a@example.com', 'haraka-virus', EICAR), 550);
       // the summary follows the client's answer: wait for it, not for Haraka's own line
       const out = await waitFor(relay.output, /action=reject .*haraka-virus/);
-      assert.match(out, /\[NOTICE\] .*\[esets_policy\] action=accept by=action_as .*message_id="<haraka-clean@test>"/);
-      assert.match(out, /\[WARN\] .*\[esets_policy\] action=reject by=action_av_infected .*message_id="<haraka-virus@test>"/);
+      assert.match(out, /\[NOTICE\] .*\[esets_policy\] trace=.* action=accept by=action_as .*message_id="<haraka-clean@test>"/);
+      assert.match(out, /\[NOTICE\] .*\[esets_policy\] trace=.* action=reject by=action_av_infected .*message_id="<haraka-virus@test>"/);
     } finally {
       await relay.stop();
     }
@@ -285,7 +292,7 @@ describe('syslog_class: every class listed reaches syslog', function () {
     warning: /^clamd \/\S+\/clamd\.sock failed \(connect ENOENT/,
     info: /^configuration reloaded from \/\S+esets\.cfg$/,
     debug: /^event=clamd_scan session=\S+ daemon="\/\S+\/clamd\.sock" live=(yes|no) verdict="clean" time=\d+ms$/,
-    summary: /^action=accept by=action_as .*message_id="<every-class@test>"/,
+    summary: /^trace=\S+ .*action=accept by=action_as .*message_id="<every-class@test>"/,
   };
   const PRIORITY: Record<string, string> = {
     error: 'local5.err', warning: 'local5.warning', info: 'local5.info', debug: 'local5.debug', summary: 'local5.notice',

@@ -152,7 +152,7 @@ describe('running as a service', function () {
     assert.match(r.stderr, /daemon_user = 'no-such-user-here': no such user/);
   });
 
-  it('with its output on the journal (JOURNAL_STREAM), every line carries its priority: summaries at notice and warning', async () => {
+  it('with its output on the journal (JOURNAL_STREAM), every line carries its priority: summaries at notice, a reject too', async () => {
     const port = await freePort();
     const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, smtp: { num_proc: 2 } }));
     const relay = await startRelay(['--config', cfg], port, { JOURNAL_STREAM: '8:12345' });
@@ -163,7 +163,7 @@ describe('running as a service', function () {
       const lines = relay.output().split('\n').filter((l) => l !== '');
       assert.deepEqual(lines.filter((l) => !/^<[0-7]>/.test(l)), [], 'a line without a priority');
       assert.ok(lines.some((l) => /^<5>.*\[NOTICE\].*action=accept .*journal-clean@service\.test/.test(l)));
-      assert.ok(lines.some((l) => /^<4>.*\[WARN\].*action=reject .*journal-virus@service\.test/.test(l)));
+      assert.ok(lines.some((l) => /^<5>.*\[NOTICE\].*action=reject .*journal-virus@service\.test/.test(l)));
     } finally {
       await relay.stop();
     }

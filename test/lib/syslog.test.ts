@@ -22,9 +22,9 @@ const bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
 const UNSAFE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffd]/;
 
 describe('syslog lines', () => {
-  it("logs summaries at NOTICE for accept and WARNING otherwise, errors at ERR (the manual's priorities)", () => {
-    assert.deepEqual(summaryLine(true, [['action', word('accept')]]), { logClass: 'summary', severity: 'notice', text: 'action=accept' });
-    assert.equal(summaryLine(false, []).severity, 'warning');
+  it('logs summaries at NOTICE for every outcome and WARNING for a failure of the relay, errors at ERR', () => {
+    assert.deepEqual(summaryLine(false, [['action', word('reject')]]), { logClass: 'summary', severity: 'notice', text: 'action=reject' });
+    assert.equal(summaryLine(true, []).severity, 'warning');
     assert.equal(errorLine('x').severity, 'err');
   });
 
@@ -35,8 +35,8 @@ describe('syslog lines', () => {
   });
 
   it('filters by syslog_class', () => {
-    assert.equal(isLogged(summaryLine(true, []), ['error', 'summary']), true);
-    assert.equal(isLogged(summaryLine(true, []), ['error', 'warning']), false);
+    assert.equal(isLogged(summaryLine(false, []), ['error', 'summary']), true);
+    assert.equal(isLogged(summaryLine(false, []), ['error', 'warning']), false);
   });
 
   it('each class at its own priority: error ERR, warning WARNING, info INFO, debug DEBUG', () => {

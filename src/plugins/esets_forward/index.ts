@@ -374,9 +374,10 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
     const reply = await session.message(outgoing(message, state.headerEdits), deadline);
     txn.results.add(this, { [reply.code < 400 ? 'pass' : 'fail']: `${reply.code} ${replyText(reply)}` });
     state.serverOutcome = reply.code < 400 ? 'accepted' : 'refused';
+    // the summary line quotes it (and its queue id), whether the client is still there or not
+    state.serverReply = reply;
     if (connection.remote.closed) return;
     if (reply.code >= 400) return next(refusal(reply), exactReply(reply));
-    state.serverReply = reply;
     next();
   };
   let sent!: () => void;

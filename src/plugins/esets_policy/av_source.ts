@@ -31,7 +31,7 @@ export interface AvSource {
 function clamdOptions(config: EsetsConfig, message: RelayMessage): ClamdOptions {
   return {
     addresses: config.daemon_sock_path, connectTimeoutMs: CLAMD_CONNECT_MS, scanTimeoutMs: messageBudget(config).clamdScanMs,
-    onVerdict: message.onScanReport,
+    onVerdict: message.onScanReport, trace: message.trace,
   };
 }
 

@@ -40,7 +40,11 @@ import { clamdConfFile } from '../shared/clamd_conf_file';
 import { clamdScanLimitsOf } from '../../io/clamd_limits';
 import { missingUnpackTools } from '../../io/unpack_tools';
 import type { ScanLimits } from '../../io/part_scans';
-import { stageSummary, summarizeEnded } from './summary';
+import { stageSummary, summarizeCut, summarizeEnded } from './summary';
+import { messageEnded, messageStarted, watchWorkersInProgress } from '../../io/in_progress';
+import { launcherLogHook } from '../shared/launcher_log';
+import { traceId } from '../shared/trace_id';
+import { underLauncher } from '../../io/config_files';
 import { useShortName } from '../shared/plugin_name';
 import { exactReply } from '../shared/exact_reply';
 import { queuedReply } from '../shared/own_replies';
@@ -85,6 +89,8 @@ export function register(this: PolicyPlugin): void {
   this.register_hook('data_post', 'hold_client_timeout', DATA_POST_PRIORITY.beforeScanners);
   this.register_hook('data_post', 'apply_policy', DATA_POST_PRIORITY.policy);
   this.register_hook('reset_transaction', 'end_transaction');
+  // the launcher's log hook: Haraka's per-session notices at INFO, JSON kept JSON (under haraka -c: Haraka's own)
+  if (underLauncher()) this.register_hook('log', 'launcher_log');
   // before esets_forward: a discarded message is answered 250 and not forwarded
   this.register_hook('queue', 'discard_message', QUEUE_PRIORITY.answered);
   this.register_hook('queue_outbound', 'discard_message', QUEUE_PRIORITY.answered);
@@ -94,7 +100,11 @@ export function register(this: PolicyPlugin): void {
   if (!clamdPlugin) checkClamdConf(this);
   reportMissingTools(this);
   reportFailingDaemons(this);
+  // the manager: what a worker that dies had in progress (launcher, and haraka -c with nodes)
+  if (cluster.isPrimary) watchWorkersInProgress((pid, how, messages) => summarizeCut(this, pid, how, messages));
 }
+
+export const launcher_log = launcherLogHook;
 
 /** At start (the manager): a program that opens containers is missing, so every container would be "not scanned". */
 function reportMissingTools(plugin: PolicyPlugin): void {
@@ -116,6 +126,9 @@ export function start_live_scan(this: PolicyPlugin, next: Next, connection: Conn
   if (!txn) return next();
   const captured = captureMessage(txn);
   const message = messageOf(txn);
+  message.trace = traceId(connection, txn);
+  // the manager's account of it (a worker killed now: the manager logs it as cut)
+  messageStarted({ trace: message.trace, client: connection.remote.ip, from: txn.mail_from.format() });
   const config = configOf(this, message);
   if (config.action_av === 'scan') {
     message.onScanReport = scanReporter(this, connection, txn, config);
@@ -151,7 +164,10 @@ export function hold_client_timeout(this: PolicyPlugin, next: Next, connection: 
 export function end_transaction(this: PolicyPlugin, next: Next, connection: Connection): void {
   releaseClientTimeout(connection);
   const txn = connection.transaction;
-  if (txn) summarizeEnded(this, connection, txn, messageOf(txn));
+  if (txn) {
+    summarizeEnded(this, connection, txn, messageOf(txn));
+    messageEnded(traceId(connection, txn));
+  }
   next();
 }
 
@@ -337,10 +353,11 @@ let failureReporter: Plugin | undefined;
 /** A daemon found failing is said at warning level, once per back-off period (failover is otherwise silent). */
 function reportFailingDaemons(plugin: Plugin): void {
   if (!failureReporter) {
-    clamdEvents.on('down', (address, reason) => {
-      // never throws into the scan that reported it (relayLog does not)
-      relayLog(failureReporter!).warning(`clamd ${address} failed (${reason}): `
-        + `other daemons are tried first for ${CLAMD_BACKOFF_MS / 1000} s`);
+    clamdEvents.on('down', (address, reason, trace) => {
+      // never throws into the scan that reported it (relayLog does not); the message it failed: in Haraka's
+      // brackets and in the text (syslog has no brackets)
+      relayLog(failureReporter!, trace ? { uuid: trace } : undefined).warning(`clamd ${address} failed (${reason})`
+        + `${trace ? ` scanning trace=${trace}` : ''}: other daemons are tried first for ${CLAMD_BACKOFF_MS / 1000} s`);
     });
   }
   failureReporter = plugin;

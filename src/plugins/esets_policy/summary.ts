@@ -7,8 +7,12 @@ import { writeLog } from '../shared/relay_log';
 import { relayMetrics } from '../../io/relay_metrics';
 import { refusedByHaraka } from '../../lib/policy';
 import { summaryLine, word } from '../../lib/syslog';
+import { isRelayFailure, QueueResult, queueAnswerText, queueIdOf, queueOutcome, ServerOutcome } from '../../lib/summary_outcome';
+import { replyText } from '../../lib/smtp_reply';
+import { traceId } from '../shared/trace_id';
 import { PolicySummary, RelayMessage, sectionName } from '../../session/relay_message';
 import { finalDotAt } from '../shared/haraka';
+import type { MessageInProgress } from '../../io/in_progress';
 import type { Connection, Plugin, Transaction } from '../shared/haraka';
 import { relayConfig } from '../shared/relay_config';
 
@@ -54,14 +58,41 @@ function clientAnswer(connection: Connection): string {
   return last.split('\r\n')[0].replace(/^(\d{3})-/, '$1 ');
 }
 
+/** What the server did and answered: esets_forward's own account, else Haraka's queue result (queue/smtp_forward or another). */
+function serverAnswer(
+  txn: Transaction, message: RelayMessage, s: PolicySummary, told: string,
+): { outcome?: ServerOutcome; reply?: string } {
+  if (message.serverOutcome !== undefined) {
+    const r = message.serverReply;
+    return { outcome: message.serverOutcome, reply: r ? `${r.code} ${replyText(r)}` : undefined };
+  }
+  // only a message the policy let through reached a queue plugin
+  if (s.action !== 'accept' || told === 'none') return {};
+  const result = txn.results.get('queue') as QueueResult | undefined;
+  return {
+    outcome: queueOutcome(result, Number(told.slice(0, 3))),
+    reply: queueAnswerText(result?.pass?.[0] ?? result?.fail?.[0]),
+  };
+}
+
+/** rDNS as Haraka found it: absent when it found none (a lookup failure or no PTR) */
+function clientName(connection: Connection): string | undefined {
+  const host = connection.remote.host;
+  return host && !/^(DNSERROR|NXDOMAIN|Unknown)$/i.test(host) ? host : undefined;
+}
+
 function writeSummary(plugin: Plugin, connection: Connection, txn: Transaction, message: RelayMessage, s: PolicySummary): void {
-  const server = message.serverOutcome;
   const told = clientAnswer(connection);
+  const server = serverAnswer(txn, message, s, told);
   relayMetrics.message(s.action, s.option);
-  // a client told 2xx about a message the server took (or the policy discarded) is the quiet case
-  const delivered = /^2/.test(told) && (server === 'accepted' || s.action === 'discard');
+  const failure = isRelayFailure({ option: s.option, av: s.av, as: s.as, server: server.outcome });
   // word(): ours, written bare; every string (client, config, scanner, server) is quoted and escaped by lib/syslog
-  writeLog(plugin, connection, s.config, summaryLine(delivered, [
+  writeLog(plugin, connection, s.config, summaryLine(failure, [
+    // what a sender quotes (it is in the relay's replies) and Haraka's own lines of the session carry
+    ['trace', word(traceId(connection, txn))],
+    ['client', connection.remote.ip],
+    ['client_name', clientName(connection)],
+    ['helo', connection.hello.host || undefined],
     ['action', word(s.action)],
     ['by', word(s.option)],
     ['from', txn.mail_from.format()],
@@ -74,10 +105,33 @@ function writeSummary(plugin: Plugin, connection: Connection, txn: Transaction, 
     // the first Message-ID, when a message has several
     ['message_id', txn.header.get('Message-ID').split('\n')[0].trim() || word('-')],
     ['size', s.size],
-    // what the mail server did (absent: not forwarded), and what the client was told
-    ['server', server === undefined ? undefined : word(server)],
+    // what the mail server did (absent: not forwarded), what it answered, and what the client was told
+    ['server', server.outcome === undefined ? undefined : word(server.outcome)],
+    ['server_reply', server.reply],
+    ['queue_id', queueIdOf(server.reply)],
     ['reply', told === 'none' ? word('none') : told],
     ['scan', word(`${s.scanMs}ms`)],
     ['time', word(`${Math.max(0, Date.now() - finalDotAt(txn))}ms`)],
   ]));
+}
+
+/**
+ * In the manager: a worker ended (killed, crashed, cut at the drain bound) with
+ * messages in progress. It could not write their summaries; these lines stand
+ * for them (WARNING: the relay failed them; the client got no answer and sends
+ * again).
+ */
+export function summarizeCut(plugin: Plugin, pid: number | undefined, how: string, messages: readonly MessageInProgress[]): void {
+  const config = relayConfig(plugin).config;
+  for (const m of messages) {
+    writeLog(plugin, { uuid: m.trace }, config, summaryLine(true, [
+      ['trace', word(m.trace)],
+      ['client', m.client],
+      ['action', word('cut')],
+      ['by', word('worker_died')],
+      ['from', m.from],
+      ['reason', `worker ${pid ?? '?'} ${how} while the message was in progress`],
+      ['reply', word('none')],
+    ]));
+  }
 }

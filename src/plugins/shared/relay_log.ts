@@ -37,8 +37,23 @@ export function setConfigInForce(current: () => EsetsConfig | undefined): void {
 const loggers = new Map<string, ChildProcess>();
 let loggersFor = '';
 
-export function writeLog(plugin: Plugin, connection: Connection | undefined, config: EsetsConfig, line: LogLine): void {
+/** Ends the logger processes: their stdin closed, each writes what it has and exits. */
+function endLoggers(): void {
+  for (const child of loggers.values()) child.stdin?.end();
+  loggers.clear();
+  loggersFor = '';
+}
+
+// a process that ends takes its loggers with it (their stdin would close anyway; ended here, not left to chance)
+process.once('exit', endLoggers);
+
+/** Where a line belongs: a client's session, or only its trace id (a line written where no connection is at hand). */
+export type LogContext = Connection | { uuid: string; remote?: undefined };
+
+export function writeLog(plugin: Plugin, connection: LogContext | undefined, config: EsetsConfig, line: LogLine): void {
   if (config.syslog_facility === 'none') {
+    // a live edit set syslog_facility back to none (the reload's own line comes here): the loggers have no more use
+    if (loggers.size && configInForce()?.syslog_facility === 'none') endLoggers();
     haraka(plugin, connection, line);
     return;
   }
@@ -56,9 +71,11 @@ const HARAKA_METHOD: Readonly<Record<Severity, keyof Logger>> = {
   err: 'logerror', warning: 'logwarn', notice: 'lognotice', info: 'lognotice', debug: 'logdebug',
 };
 
-function haraka(plugin: Plugin, connection: Connection | undefined, line: LogLine): void {
+function haraka(plugin: Plugin, connection: LogContext | undefined, line: LogLine): void {
   const method = HARAKA_METHOD[line.severity];
-  if (connection) connection[method](plugin, line.text);
+  if (connection?.remote) connection[method](plugin, line.text);
+  // Haraka's logger takes a plain object's uuid as the record's id (the brackets, or the JSON field)
+  else if (connection) plugin[method]({ uuid: connection.uuid }, line.text);
   else plugin[method](line.text);
 }
 
@@ -77,7 +94,7 @@ export interface RelayLog {
  * line: a reload changes facility and classes). Never throws: with no usable
  * configuration (or a failing write) the line goes to Haraka's log.
  */
-export function relayLog(plugin: Plugin, connection?: Connection, config?: EsetsConfig): RelayLog {
+export function relayLog(plugin: Plugin, connection?: LogContext, config?: EsetsConfig): RelayLog {
   // none loaded (or the first load failed): no syslog settings to go by, Haraka's log
   const configNow = (): EsetsConfig | undefined => config ?? configInForce();
   const write = (line: LogLine): void => {
@@ -132,8 +149,7 @@ function loggerProcess(plugin: Plugin, facility: Facility, line: LogLine, socket
   // a reload that changes the facility or the socket ends the children of the old one
   const target = `${facility}\0${socket}`;
   if (target !== loggersFor) {
-    for (const child of loggers.values()) child.stdin?.end();
-    loggers.clear();
+    endLoggers();
     loggersFor = target;
   }
   const priority = loggerPriority(facility, line.severity);
