@@ -51,6 +51,9 @@ export async function releaseMessage(
     client: { addr: entry.client.address, name: entry.client.name, helo: entry.client.helo, proto: 'ESMTP' },
   });
   try {
+    // after XCLIENT the server waits for the client's own EHLO, as in the original session
+    const ehlo = await session.hello('EHLO', entry.client.helo || heloName);
+    if (ehlo.code !== 250) throw new DownstreamError(`mail server refused EHLO: ${ehlo.code} ${replyText(ehlo)}`, ehlo);
     await session.forwardClient();
     const mail = await session.command(`MAIL FROM:${angle(entry.sender)}`);
     if (mail.code !== 250) throw new DownstreamError(`mail server refused the sender: ${mail.code} ${replyText(mail)}`, mail);

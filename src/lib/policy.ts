@@ -171,6 +171,15 @@ export function policyFailed(reason: string): PolicyDecision {
   return { action: 'defer', option: 'policy_error', verdict: reason, reply: { kind: 'scan_failed' } };
 }
 
+/**
+ * The quarantine could not keep a message the policy refused or dropped (or
+ * the original of a cleaned one): deferred, the client keeps it; the option
+ * that decided and the verdict stay what they were (the log says both).
+ */
+export function quarantineFailed(decision: PolicyDecision): PolicyDecision {
+  return { ...decision, action: 'defer', reply: { kind: 'quarantine_failed' } };
+}
+
 /** A message Haraka itself refused at the end of DATA (its size limit, a Received: loop), before the policy ran. */
 export function refusedByHaraka(replyCode: number): PolicyDecision | undefined {
   // Haraka's own reply is the client's

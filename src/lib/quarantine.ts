@@ -148,6 +148,9 @@ export function quarantineVerdict(
     const banned = av.names.length > 0 && av.names.every((n) => n.startsWith('Banned.'));
     return { verdict: banned ? 'banned' : 'infected', threats: av.names };
   }
-  if (av.kind === 'cleaned' && decision.option === 'action_av_deleted') return { verdict: 'cleaned', threats: av.names };
+  // (a cleaned copy action_av_deleted accepts goes on to the AS stage, which decides last)
+  if (av.kind === 'cleaned' && (decision.option === 'action_av_deleted' || decision.option.startsWith('action_as'))) {
+    return { verdict: 'cleaned', threats: av.names };
+  }
   return undefined;
 }

@@ -64,6 +64,8 @@ const TABLE = {
   too_big: { code: 552, enhanced: e(5, 3, 4), text: 'Message size exceeds fixed maximum message size' },
   spool_full: { code: 452, enhanced: e(4, 3, 1), text: 'Insufficient system storage, try again later' },
   scan_failed: { code: 451, enhanced: e(4, 3, 0), text: 'Temporary failure while scanning, try again later' },
+  /** av_quarantine_enabled and the copy could not be kept: never refused or dropped without it */
+  quarantine_failed: { code: 451, enhanced: e(4, 3, 0), text: 'Message deferred: it could not be quarantined, try again later' },
   // the session
   too_many_connections: { code: 421, enhanced: e(4, 7, 0), text: 'Too many connections, try again later' },
   proxy_refused: { code: 421, enhanced: e(4, 7, 0), text: 'PROXY not allowed from this address, connect without it' },

@@ -70,6 +70,8 @@ export interface SummaryOutcome {
   av?: string;
   as?: string;
   server?: ServerOutcome;
+  /** the quarantine entry's id, or 'failed' */
+  quarantine?: string;
 }
 
 /** The options whose decision is a failure of the relay itself (its spool, its own error). */
@@ -82,5 +84,5 @@ const RELAY_FAILURE_OPTIONS = new Set(['spool', 'policy_error']);
  */
 export function isRelayFailure(o: SummaryOutcome): boolean {
   return RELAY_FAILURE_OPTIONS.has(o.option) || scannerFailed(o.av) || scannerFailed(o.as)
-    || o.server === 'failed' || o.server === 'unknown';
+    || o.server === 'failed' || o.server === 'unknown' || o.quarantine === 'failed';
 }

@@ -59,6 +59,8 @@ export interface PolicySummary {
   size: number;
   /** the policy's own time (scanning) */
   scanMs: number;
+  /** the quarantine entry's id, or 'failed' when it could not be stored (docs/quarantine.md) */
+  quarantine?: string;
 }
 
 export class RelayMessage {

@@ -103,5 +103,9 @@ describe('what the quarantine keeps (quarantineVerdict)', () => {
         { verdict: 'cleaned', threats: ['Eicar-Signature'] });
     }
     assert.equal(quarantineVerdict(on, { action: 'defer', option: 'action_av_deleted' }, cleaned), undefined);
+    // accepted by action_av_deleted, the AS stage decides last
+    assert.equal(quarantineVerdict(on, { action: 'accept', option: 'action_as' }, cleaned)?.verdict, 'cleaned');
+    assert.equal(quarantineVerdict(on, { action: 'reject', option: 'action_as_spam' }, cleaned)?.verdict, 'cleaned');
+    assert.equal(quarantineVerdict(on, { action: 'defer', option: 'action_as_spam' }, cleaned), undefined);
   });
 });

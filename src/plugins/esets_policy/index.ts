@@ -16,7 +16,8 @@ import { clamdPluginWarnings, HEADERLESS_IN_HARAKAS_COPY } from '../../lib/clamd
 import type { EsetsConfig } from '../../lib/esets_options';
 import { CLAMD_PLUGIN_NAMES } from '../../lib/haraka_c_rules';
 import {
-  decideAv, decideMessage, describeAs, describeAv, PolicyDecision, policyFailed, refuseCaptureFailure, refuseUnreadable, wasScanned,
+  decideAv, decideMessage, describeAs, describeAv, PolicyDecision, policyFailed, quarantineFailed, refuseCaptureFailure, refuseUnreadable,
+  wasScanned,
 } from '../../lib/policy';
 import { enhancedCode, relayReply } from '../../lib/relay_replies';
 import { relayMetrics } from '../../io/relay_metrics';
@@ -41,6 +42,8 @@ import { clamdScanLimitsOf } from '../../io/clamd_limits';
 import { missingUnpackTools } from '../../io/unpack_tools';
 import type { ScanLimits } from '../../io/part_scans';
 import { stageSummary, summarizeCut, summarizeEnded } from './summary';
+import { keepInQuarantine, runQuarantineExpiry } from './quarantine';
+import { quarantineVerdict } from '../../lib/quarantine';
 import { messageEnded, messageStarted, watchWorkersInProgress } from '../../io/in_progress';
 import { launcherLogHook } from '../shared/launcher_log';
 import { traceId } from '../shared/trace_id';
@@ -49,7 +52,6 @@ import { useShortName } from '../shared/plugin_name';
 import { exactReply } from '../shared/exact_reply';
 import { queuedReply } from '../shared/own_replies';
 import { relayAnswer } from '../shared/relay_answer';
-import { traceId } from '../shared/trace_id';
 
 const PRODUCT = `esets-relay ${require('../../../../package.json').version as string}`;
 
@@ -100,6 +102,7 @@ export function register(this: PolicyPlugin): void {
   if (!clamdPlugin) checkClamdConf(this);
   reportMissingTools(this);
   reportFailingDaemons(this);
+  runQuarantineExpiry(this);
   // the manager: what a worker that dies had in progress (launcher, and haraka -c with nodes)
   if (cluster.isPrimary) watchWorkersInProgress((pid, how, messages) => summarizeCut(this, pid, how, messages));
 }
@@ -259,10 +262,31 @@ interface Outcome {
   verdicts?: Verdicts;
   size: number;
   scanMs: number;
+  /** the quarantine entry's id, or 'failed' (docs/quarantine.md) */
+  quarantine?: string;
+}
+
+/**
+ * The policy's decision, once the quarantine has what it keeps (quarantine.ts):
+ * stored before the client hears anything, or the answer becomes a defer (the
+ * client keeps the message).
+ */
+function answer(plugin: PolicyPlugin, connection: Connection, txn: Transaction, message: RelayMessage, o: Outcome, next: Next): void {
+  const kept = quarantineVerdict(o.config, o.decision, o.verdicts?.av);
+  const captured = kept && !connection.remote.closed ? finishedMessage(txn) : undefined;
+  if (!kept || !captured) return tell(plugin, connection, txn, message, o, next);
+  relayWaits(connection, () => keepInQuarantine(plugin, connection, txn, message, captured, kept, o.decision, o.config)).then(
+    (entry) => tell(plugin, connection, txn, message, { ...o, quarantine: entry.id }, next),
+    (err: Error) => {
+      const instead = o.decision.action === 'accept' ? 'sending the cleaned copy' : o.decision.action;
+      writeLog(plugin, connection, o.config, errorLine(`quarantine: message not stored (${err.message}): deferred instead of ${instead}`));
+      tell(plugin, connection, txn, message, { ...o, decision: quarantineFailed(o.decision), quarantine: 'failed' }, next);
+    },
+  );
 }
 
 /** The policy's decision: results, the summary staged, and the client's answer (accept: on to the mail server). */
-function answer(plugin: PolicyPlugin, connection: Connection, txn: Transaction, message: RelayMessage, o: Outcome, next: Next): void {
+function tell(plugin: PolicyPlugin, connection: Connection, txn: Transaction, message: RelayMessage, o: Outcome, next: Next): void {
   const { config, decision, verdicts } = o;
   message.decision = decision;
   const scanned = verdicts !== undefined;
@@ -271,7 +295,7 @@ function answer(plugin: PolicyPlugin, connection: Connection, txn: Transaction, 
   if (scanned) txn.results.add(plugin, { msg: `${decision.action} by ${decision.option}`, av, as });
   stageSummary(plugin, connection, txn, message, {
     config, action: decision.action, option: decision.option, av, as, reason: scanned ? undefined : decision.verdict,
-    size: o.size, scanMs: o.scanMs,
+    size: o.size, scanMs: o.scanMs, quarantine: o.quarantine,
   });
   if (connection.remote.closed) return;
   if (decision.action === 'accept') {

@@ -85,7 +85,7 @@ function writeSummary(plugin: Plugin, connection: Connection, txn: Transaction, 
   const told = clientAnswer(connection);
   const server = serverAnswer(txn, message, s, told);
   relayMetrics.message(s.action, s.option);
-  const failure = isRelayFailure({ option: s.option, av: s.av, as: s.as, server: server.outcome });
+  const failure = isRelayFailure({ option: s.option, av: s.av, as: s.as, server: server.outcome, quarantine: s.quarantine });
   // word(): ours, written bare; every string (client, config, scanner, server) is quoted and escaped by lib/syslog
   writeLog(plugin, connection, s.config, summaryLine(failure, [
     // what a sender quotes (it is in the relay's replies) and Haraka's own lines of the session carry
@@ -105,6 +105,8 @@ function writeSummary(plugin: Plugin, connection: Connection, txn: Transaction, 
     // the first Message-ID, when a message has several
     ['message_id', txn.header.get('Message-ID').split('\n')[0].trim() || word('-')],
     ['size', s.size],
+    // the quarantine entry (docs/quarantine.md), or 'failed'
+    ['quarantine', s.quarantine === undefined ? undefined : word(s.quarantine)],
     // what the mail server did (absent: not forwarded), what it answered, and what the client was told
     ['server', server.outcome === undefined ? undefined : word(server.outcome)],
     ['server_reply', server.reply],
