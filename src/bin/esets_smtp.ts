@@ -18,7 +18,8 @@ import { deriveHarakaSettings, formatListen, HarakaSettings } from '../lib/harak
 import { formatIni, mergeIni, parseIni } from '../lib/ini';
 import { parseHostPort } from '../lib/esets_options';
 import { StopTiming, stopTiming } from '../lib/timeout_budget';
-import { loadConfigFiles, RUNTIME_ENV, WARNED_ENV } from '../io/config_files';
+import { quarantineDir } from '../lib/quarantine';
+import { loadConfigFiles, RelayConfig, RUNTIME_ENV, WARNED_ENV } from '../io/config_files';
 import { processDir } from '../io/process_dirs';
 import { handleStopSignals, stopNow } from '../io/stop_signals';
 import { installHangup, isHangupListener } from '../io/hangup';
@@ -118,6 +119,7 @@ async function main(): Promise<void> {
       shareWith(user, runtime);
       process.env[WORKER_USER_ENV] = `${user.name}:${user.uid}:${user.gid}`;
     }
+    if (quarantineEnabled(loaded)) prepareQuarantine(quarantineDir(loaded.config, configFile), user);
     logFile = loaded.config.log_file ? path.resolve(path.dirname(configFile), loaded.config.log_file) : undefined;
     logLine = loaded.lines.log_file;
     logOwner = user;
@@ -167,6 +169,27 @@ async function main(): Promise<void> {
   startHaraka(runtime);
   // through Haraka's logger, once it has its configuration: to log_file or the journal, with a priority
   sayHarakaVersion(harakaLog());
+}
+
+/** Whether [global], [smtp] or a user section keeps messages in the quarantine. */
+function quarantineEnabled(loaded: Pick<RelayConfig, 'config' | 'users'>): boolean {
+  return loaded.config.av_quarantine_enabled || (loaded.users?.index.sections.some((s) => s.settings.av_quarantine_enabled) ?? false);
+}
+
+/**
+ * The quarantine folder, made for the workers' user when the manager is root
+ * (systemd's StateDirectory is root's then): they write it, nobody else reads
+ * it. One that cannot be made is said, not fatal: each message it should keep
+ * is then deferred, with the reason in the log.
+ */
+function prepareQuarantine(dir: string, user: WorkerUser | undefined): void {
+  try {
+    const made = fs.existsSync(dir) ? undefined : fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (made && user) fs.chownSync(dir, user.uid, user.gid);
+  } catch (err) {
+    process.stderr.write(`esets_smtp: warning: daemon_quarantine ${printable(dir)}: ${printable((err as Error).message)}: `
+      + 'messages to quarantine are deferred until it can be written\n');
+  }
 }
 
 /** One start line naming the Haraka in use, and a warning where it is not the Haraka 3 whose internals the relay wraps. */

@@ -132,6 +132,29 @@ describe('running as a service', function () {
     }
   });
 
+  it('the quarantine folder, in a folder of root\'s (systemd\'s StateDirectory), is made for daemon_user: the workers keep EICAR there',
+    async () => {
+      const port = await freePort();
+      const state = tempDir('esets-state-');
+      fs.chmodSync(state, 0o755);
+      const folder = path.join(state, 'quarantine');
+      const cfg = readableCfg(esetsCfg(port, {
+        serverPort: sink.port, clamdSocket: clamd.socket,
+        global: { daemon_user: `"${USER}"`, daemon_quarantine: `"${folder}"`, av_quarantine_enabled: 'yes' },
+      }));
+      const relay = await startRelay(['--config', cfg], port);
+      try {
+        assert.equal(fs.statSync(folder).uid, UID, 'not made for daemon_user');
+        assert.equal(fs.statSync(folder).mode & 0o777, 0o700);
+        assert.equal(await send(port, 'quarantine-as-user', EICAR), 550);
+        const kept = fs.readdirSync(folder).filter((n) => n.endsWith('.eml'));
+        assert.equal(kept.length, 1, relay.output());
+        assert.equal(fs.statSync(path.join(folder, kept[0])).uid, UID);
+      } finally {
+        await relay.stop('SIGTERM');
+      }
+    });
+
   it('daemon_user that cannot read esets.cfg: refused at start, naming the file and the fix', async () => {
     const port = await freePort();
     const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, global: { daemon_user: `"${USER}"` } }));

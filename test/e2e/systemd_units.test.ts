@@ -165,6 +165,8 @@ describe(`systemd units${OFFLINE}`, function () {
       assert.notEqual(setting(unit, 'Service', 'ProcSubset'), 'pid', unit);
       assert.equal(setting(unit, 'Service', 'PrivateTmp'), 'yes', unit);
       assert.equal(setting(unit, 'Service', 'LogsDirectory'), 'esets-relay', unit);
+      // the quarantine's default folder (/var/lib/esets-relay/quarantine) is writable under ProtectSystem=strict
+      assert.equal(setting(unit, 'Service', 'StateDirectory'), 'esets-relay', unit);
     }
   });
 
