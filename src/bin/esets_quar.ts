@@ -7,6 +7,7 @@
 // (no such entry, released already, the mail server refused), 2 a command-line
 // error, 78 esets.cfg refused.
 
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -46,6 +47,8 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_CONFIG;
   }
   const store = new FolderQuarantineStore(quarantineDir(loaded.config, configFile));
+  // not an error (nothing was kept yet), but a wrong -c or daemon_quarantine looks the same: said
+  if (!fs.existsSync(store.dir)) process.stderr.write(`esets_quar: note: ${printable(store.dir)} does not exist (daemon_quarantine)\n`);
   try {
     return await run(cmd, store, loaded.config, cli.json);
   } catch (err) {
