@@ -57,7 +57,7 @@ function clientAnswer(connection: Connection): string {
 function writeSummary(plugin: Plugin, connection: Connection, txn: Transaction, message: RelayMessage, s: PolicySummary): void {
   const server = message.serverOutcome;
   const told = clientAnswer(connection);
-  relayMetrics.message(s.action, s.option);
+  relayMetrics.message(s.action, s.option, s.size);
   // a client told 2xx about a message the server took (or the policy discarded) is the quiet case
   const delivered = /^2/.test(told) && (server === 'accepted' || s.action === 'discard');
   // word(): ours, written bare; every string (client, config, scanner, server) is quoted and escaped by lib/syslog
