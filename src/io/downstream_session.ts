@@ -9,6 +9,7 @@ import {
 import { remainingMs } from '../lib/timeout_budget';
 import { trackAnswer } from './shutdown';
 import { connectWithin } from './connect';
+import { trackServerSession } from './process_metrics';
 
 /** the message goes to the server in writes of about this size */
 const BATCH_BYTES = 64 * 1024;
@@ -375,7 +376,10 @@ export function xclientAddress(addr: string): string {
 }
 
 function connect(opts: DownstreamOptions): Promise<net.Socket> {
-  return connectWithin(net.connect({ host: opts.host, port: opts.port }), opts.connectTimeoutMs).catch((err: Error) => {
+  return connectWithin(net.connect({ host: opts.host, port: opts.port }), opts.connectTimeoutMs).then((socket) => {
+    trackServerSession(socket);
+    return socket;
+  }, (err: Error) => {
     throw new DownstreamError(`mail server ${opts.host}:${opts.port}: ${err.message}`);
   });
 }

@@ -26,7 +26,7 @@ export function startStatusServer(host: string, port: number, health: HealthProb
       return;
     }
     if (route === '/metrics') {
-      collectMetrics()
+      collectMetrics(() => health.check())
         .then((m) => send(200, m.contentType, m.text))
         .catch((err: Error) => send(500, 'text/plain', `metrics unavailable: ${err.message}\n`));
       return;

@@ -18,8 +18,8 @@ export interface ReceivedMessage {
 export interface SinkOptions {
   /** return an error text to refuse the recipient with 550 */
   refuseRcpt?: (address: string, session: SMTPServerSession) => string | undefined;
-  /** answer the end of DATA with this code/text instead of accepting */
-  dataReply?: { code: number; text: string };
+  /** answer the end of DATA with this code/text instead of accepting (a function: decided per message, undefined accepts) */
+  dataReply?: { code: number; text: string } | ((data: Buffer) => { code: number; text: string } | undefined);
   /** hold the DATA reply this long (ms) */
   dataDelayMs?: number;
   /** close the connection after receiving the data, without a reply */
@@ -73,7 +73,8 @@ export class Sink {
               this.dropped++;
               return;
             }
-            const reply = this.options.dataReply;
+            const decide = this.options.dataReply;
+            const reply = typeof decide === 'function' ? decide(Buffer.concat(chunks)) : decide;
             if (reply) {
               const err = new Error(reply.text) as Error & { responseCode: number };
               err.responseCode = reply.code;

@@ -372,6 +372,7 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
     const deadline = finalDotAt(txn) + relayConfig(this).config.timeout_message * 1000;
     state.serverOutcome = 'unknown';
     const reply = await session.message(outgoing(message, state.headerEdits), deadline);
+    relayMetrics.serverReply(reply.code);
     txn.results.add(this, { [reply.code < 400 ? 'pass' : 'fail']: `${reply.code} ${replyText(reply)}` });
     state.serverOutcome = reply.code < 400 ? 'accepted' : 'refused';
     // the summary line quotes it (and its queue id), whether the client is still there or not

@@ -84,7 +84,7 @@ function clientName(connection: Connection): string | undefined {
 function writeSummary(plugin: Plugin, connection: Connection, txn: Transaction, message: RelayMessage, s: PolicySummary): void {
   const told = clientAnswer(connection);
   const server = serverAnswer(txn, message, s, told);
-  relayMetrics.message(s.action, s.option);
+  relayMetrics.message(s.action, s.option, s.size);
   const failure = isRelayFailure({ option: s.option, av: s.av, as: s.as, server: server.outcome, quarantine: s.quarantine });
   // word(): ours, written bare; every string (client, config, scanner, server) is quoted and escaped by lib/syslog
   writeLog(plugin, connection, s.config, summaryLine(failure, [

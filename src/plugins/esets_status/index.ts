@@ -2,19 +2,20 @@
 // init_master: the launcher's manager, or a single-process Haraka) listens
 // at http_listen for GET /health (io/health_probe: clamd and the mail server
 // probed, the stop and the workers' heartbeats told) and GET /metrics
-// (io/relay_metrics: every worker's counts, summed). It watches the workers'
-// heartbeats (io/worker_watch: a hung one is replaced), with or without
-// http_listen. In each worker it counts the client connections and sends the
-// heartbeat. See docs/plugins/esets_status.md.
+// (io/relay_metrics: every worker's counts, summed; io/process_metrics: every
+// process's own figures). It watches the workers' heartbeats (io/worker_watch:
+// a hung one is replaced), with or without http_listen. In each worker it
+// counts the client connections and open sessions and sends the heartbeat. See docs/plugins/esets_status.md.
 
 import constants from 'haraka-constants';
 import { parseHostPort } from '../../lib/esets_options';
 import { HealthProbe } from '../../io/health_probe';
 import { relayMetrics } from '../../io/relay_metrics';
+import { trackClientSession } from '../../io/process_metrics';
 import { isStopping } from '../../io/shutdown';
 import { startStatusServer } from '../../io/status_server';
 import { startHeartbeat, watchWorkers, workersState } from '../../io/worker_watch';
-import type { Next, Plugin } from '../shared/haraka';
+import type { Connection, Next, Plugin } from '../shared/haraka';
 import { relayConfig } from '../shared/relay_config';
 import { relayLog } from '../shared/relay_log';
 import { useShortName } from '../shared/plugin_name';
@@ -61,7 +62,8 @@ export function start_status_listener(this: Plugin, next: Next): void {
   );
 }
 
-export function count_connection(this: Plugin, next: Next): void {
+export function count_connection(this: Plugin, next: Next, connection: Connection): void {
   relayMetrics.connection();
+  trackClientSession(connection.client);
   next();
 }

@@ -119,5 +119,9 @@ export interface Connection extends Logger {
   /** the bytes of the last reply Haraka wrote to the client */
   last_response?: string | null;
   /** Haraka's pluggable stream around the client's socket */
-  client?: { targetsocket?: { setNoDelay?(noDelay: boolean): void } };
+  client?: {
+    targetsocket?: { setNoDelay?(noDelay: boolean): void; destroyed?: boolean };
+    /** 'close': the client's connection ended (the stream follows its socket through STARTTLS) */
+    once?(event: 'close', listener: () => void): unknown;
+  };
 }
