@@ -272,3 +272,28 @@ function fsyncDir(dir: string): void {
     fs.closeSync(fd);
   }
 }
+
+/**
+ * The events of the store in `dirOf()` (read again at each call: a reload may
+ * move it) since the previous call; the first call starts at the log's end,
+ * so counts start at zero with the process that reads them.
+ */
+export function quarantineEventReader(dirOf: () => string): () => QuarantineEvent[] {
+  let dir: string | undefined;
+  let offset = 0;
+  return () => {
+    const now = dirOf();
+    if (now !== dir) {
+      dir = now;
+      try {
+        offset = fs.statSync(path.join(now, EVENTS)).size;
+      } catch {
+        offset = 0;
+      }
+      return [];
+    }
+    const read = new FolderQuarantineStore(now).events(offset);
+    offset = read.offset;
+    return read.events.map((e) => e.event);
+  };
+}

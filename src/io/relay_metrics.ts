@@ -7,6 +7,7 @@
 // combination known up front is there at 0 from the start. The processes' own
 // figures (CPU, memory, Node.js, open sessions) are io/process_metrics'.
 
+import type { QuarantineEvent } from './quarantine_store';
 import cluster, { Worker } from 'node:cluster';
 import { Counter, Gauge, Histogram, register } from 'prom-client';
 import type { HealthAnswer } from '../lib/health';
@@ -37,6 +38,7 @@ const ENGINES: readonly ScanEngine[] = ['clamd', 'spamd'];
 const SERVER_FAILURES: readonly ServerFailure[] = ['connect', 'session', 'outcome_unknown'];
 /** the mail server's answer to a message at the end of DATA, by its first digit */
 const REPLY_CLASSES = ['2xx', '4xx', '5xx'] as const;
+const QUARANTINE_EVENTS: readonly QuarantineEvent[] = ['stored', 'released', 'deleted', 'expired'];
 type ReplyClass = (typeof REPLY_CLASSES)[number];
 
 const KiB = 1024;
@@ -81,6 +83,16 @@ const reloads = new Counter({
   help: "the manager's configuration reloads, by result (failed: the configuration in force stayed)",
   labelNames: ['result'] as const,
 });
+const quarantineEvents = new Counter({
+  name: 'esets_relay_quarantine_events_total',
+  help: "quarantine entries stored, released, deleted and expired since the manager started, as the store's events.log says "
+    + '(esets_quar included)',
+  labelNames: ['event'] as const,
+});
+const quarantineFailures = new Counter({
+  name: 'esets_relay_quarantine_failures_total',
+  help: 'messages to keep in the quarantine that could not be stored (deferred instead)',
+});
 const clamdUp = new Gauge({
   name: 'esets_relay_clamd_up',
   help: "1 when this clamd of daemon_sock_path answers PING (the manager's probe, as for /health; none when action_av is not scan)",
@@ -106,6 +118,8 @@ for (const engine of ENGINES) {
 }
 for (const kind of SERVER_FAILURES) serverFailures.inc({ kind }, 0);
 for (const result of ['ok', 'failed']) reloads.inc({ result }, 0);
+for (const event of QUARANTINE_EVENTS) quarantineEvents.inc({ event }, 0);
+quarantineFailures.inc(0);
 buildInfo.set({
   version: (require('../../../package.json') as { version: string }).version,
   haraka: harakaInUse()?.version ?? 'unknown',
@@ -118,7 +132,8 @@ type MetricEvent =
   | { metric: 'server_reply'; class: string }
   | { metric: 'scan'; engine: string; seconds: number }
   | { metric: 'scanner_failure'; engine: string }
-  | { metric: 'server_failure'; kind: string };
+  | { metric: 'server_failure'; kind: string }
+  | { metric: 'quarantine_failure' };
 
 const CHANNEL = 'esets_relay.metric';
 
@@ -151,6 +166,9 @@ function apply(e: MetricEvent): boolean {
     case 'server_failure':
       if (!(SERVER_FAILURES as readonly string[]).includes(e.kind)) return false;
       serverFailures.inc({ kind: e.kind });
+      return true;
+    case 'quarantine_failure':
+      quarantineFailures.inc();
       return true;
     default:
       return false;
@@ -228,6 +246,8 @@ export const relayMetrics = {
   scan(engine: ScanEngine, seconds: number): void { record({ metric: 'scan', engine, seconds }); },
   scannerFailure(engine: ScanEngine): void { record({ metric: 'scanner_failure', engine }); },
   serverFailure(kind: ServerFailure): void { record({ metric: 'server_failure', kind }); },
+  /** a message the quarantine should have kept and could not (it was deferred) */
+  quarantineFailure(): void { record({ metric: 'quarantine_failure' }); },
   /** the manager's own reloads (every worker reloads the same files too) */
   reload(ok: boolean): void {
     if (!cluster.isWorker) reloads.inc({ result: ok ? 'ok' : 'failed' });
@@ -250,5 +270,25 @@ function setHealth(answer: HealthAnswer): void {
 export async function collectMetrics(health: () => Promise<HealthAnswer>): Promise<{ contentType: string; text: string }> {
   const [answer, processes] = await Promise.all([health(), processMetricsText()]);
   setHealth(answer);
+  countQuarantineEvents();
   return { contentType: register.contentType, text: `${await register.metrics()}${processes}` };
+}
+
+/** the quarantine's new events since the last read (io/quarantine_store eventReader); unset: no quarantine counted */
+let quarantineEventSource: (() => string[]) | undefined;
+
+/** The manager's reader of the quarantine's events.log, read at each scrape. */
+export function countQuarantineFrom(source: () => string[]): void {
+  quarantineEventSource = source;
+}
+
+function countQuarantineEvents(): void {
+  let events: string[];
+  try {
+    events = quarantineEventSource?.() ?? [];
+  } catch {
+    // an unreadable folder: its counts wait for the next scrape, the scrape goes on
+    return;
+  }
+  for (const event of events) if ((QUARANTINE_EVENTS as readonly string[]).includes(event)) quarantineEvents.inc({ event });
 }

@@ -8,9 +8,9 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { startHarakaC } from '../support/haraka_c';
+import { httpGet, seriesValue } from '../support/metrics';
 import { childPids, eventually } from '../support/processes';
 import { esetsCfg, freePort, PROJECT_DIR, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
@@ -26,6 +26,8 @@ const FAMILIES: Record<string, string> = {
   esets_relay_scanner_failures_total: 'counter',
   esets_relay_server_failures_total: 'counter',
   esets_relay_config_reloads_total: 'counter',
+  esets_relay_quarantine_events_total: 'counter',
+  esets_relay_quarantine_failures_total: 'counter',
   esets_relay_clamd_up: 'gauge',
   esets_relay_server_up: 'gauge',
   esets_relay_healthy: 'gauge',
@@ -66,25 +68,13 @@ const ZERO_SERIES = [
   ...['clamd', 'spamd'].map((e) => `esets_relay_scan_duration_seconds_count{engine="${e}"}`),
   ...['connect', 'session', 'outcome_unknown'].map((k) => `esets_relay_server_failures_total{kind="${k}"}`),
   ...['ok', 'failed'].map((r) => `esets_relay_config_reloads_total{result="${r}"}`),
+  ...['stored', 'released', 'deleted', 'expired'].map((e) => `esets_relay_quarantine_events_total{event="${e}"}`),
+  'esets_relay_quarantine_failures_total',
   'esets_relay_message_size_bytes_count',
 ];
 
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
-  });
-}
-
-/** One series' value (`series`: name or name{labels} exactly as printed); undefined when absent. */
-function value(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
+const get = httpGet;
+const value = seriesValue;
 
 /** user + system CPU of one process, seconds (USER_HZ = 100) */
 function cpuSeconds(pid: number): number {

@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import { FolderQuarantineStore } from '../../src/io/quarantine_store';
 import { QuarantineEntry } from '../../src/lib/quarantine';
 import { CLAMAV_TESTFILES, Clamd, EICAR, startClamd } from '../support/clamd';
+import { httpGet, seriesValue } from '../support/metrics';
 import { eventually } from '../support/processes';
 import { esetsCfg, freePort, PROJECT_DIR, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
@@ -255,6 +256,33 @@ describe('quarantine (av_quarantine_enabled, esets_quar)', function () {
       assert.ok(e, `${m.id} not kept`);
       assert.deepEqual(fs.readFileSync(path.join(a.dir, `${e.id}.eml`)), received(m.text));
     }
+  });
+
+  it('/metrics counts what the store records, esets_quar\'s releases and deletes included, and stores that failed', async () => {
+    const httpPort = await freePort();
+    const { relay: r, cfg, dir } = await relay({ http_listen: `"127.0.0.1:${httpPort}"` });
+    const scrape = async (): Promise<string> => (await httpGet(httpPort, '/metrics')).body;
+    const counted = (t: string, event: string): number | undefined => (
+      seriesValue(t, `esets_relay_quarantine_events_total{event="${event}"}`));
+    const before = await scrape();
+    for (const event of ['stored', 'released', 'deleted', 'expired']) assert.equal(counted(before, event), 0, event);
+    assert.equal(seriesValue(before, 'esets_relay_quarantine_failures_total'), 0);
+    assert.equal((await send(r.port, infected('metrics').text)).code, 550);
+    const id = (JSON.parse((await quar(cfg, ['--json', 'list'])).stdout) as QuarantineEntry[])[0].id;
+    assert.equal((await quar(cfg, ['release', id])).code, 0);
+    assert.equal((await quar(cfg, ['delete', id])).code, 0);
+    const after = await scrape();
+    assert.deepEqual(['stored', 'released', 'deleted', 'expired'].map((e) => counted(after, e)), [1, 1, 1, 0]);
+    // the folder made a file meanwhile: the message is deferred, and counted (a worker's counts come in batches: polled)
+    fs.rmSync(dir, { recursive: true });
+    fs.writeFileSync(dir, '');
+    assert.equal((await send(r.port, infected('metrics-failed').text)).code, 451);
+    let failed: number | undefined;
+    for (let i = 0; i < 40 && failed !== 1; i++) {
+      failed = seriesValue(await scrape(), 'esets_relay_quarantine_failures_total');
+      if (failed !== 1) await new Promise((res) => setTimeout(res, 250));
+    }
+    assert.equal(failed, 1);
   });
 
   it('expiry: past quarantine_max_age at the relay\'s start (logged); over quarantine_max_size by esets_quar expire', async () => {

@@ -279,6 +279,7 @@ function answer(plugin: PolicyPlugin, connection: Connection, txn: Transaction, 
     (entry) => tell(plugin, connection, txn, message, { ...o, quarantine: entry.id }, next),
     (err: Error) => {
       const instead = o.decision.action === 'accept' ? 'sending the cleaned copy' : o.decision.action;
+      relayMetrics.quarantineFailure();
       writeLog(plugin, connection, o.config, errorLine(`quarantine: message not stored (${err.message}): deferred instead of ${instead}`));
       tell(plugin, connection, txn, message, { ...o, decision: quarantineFailed(o.decision), quarantine: 'failed' }, next);
     },

@@ -10,7 +10,9 @@
 import constants from 'haraka-constants';
 import { parseHostPort } from '../../lib/esets_options';
 import { HealthProbe } from '../../io/health_probe';
-import { relayMetrics } from '../../io/relay_metrics';
+import { countQuarantineFrom, relayMetrics } from '../../io/relay_metrics';
+import { quarantineEventReader } from '../../io/quarantine_store';
+import { quarantineDir } from '../../lib/quarantine';
 import { trackClientSession } from '../../io/process_metrics';
 import { isStopping } from '../../io/shutdown';
 import { startStatusServer } from '../../io/status_server';
@@ -52,6 +54,13 @@ export function start_status_listener(this: Plugin, next: Next): void {
       server: { host: c.server_addr ?? '127.0.0.1', port: c.server_port ?? 25 },
     };
   }, () => ({ stopping: isStopping(), workers: workersState() }));
+  // the quarantine's counts, from its events.log (esets_quar's releases, deletes and expiries too)
+  const quarantineEvents = quarantineEventReader(() => {
+    const rc = relayConfig(this);
+    return quarantineDir(rc.config, rc.file);
+  });
+  quarantineEvents();
+  countQuarantineFrom(quarantineEvents);
   startStatusServer(where.host, where.port, probe).then(
     () => {
       relayLog(this).info(`health and metrics at http://${config.http_listen}/health and /metrics`);
