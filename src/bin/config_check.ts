@@ -3,6 +3,7 @@
 // what the plugins check at start under `haraka -c DIR`, plus where Haraka
 // would load each of our plugins from. Read-only: prints and gives an exit code.
 
+import { quarantineDir } from '../lib/quarantine';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -127,6 +128,16 @@ export function checkLauncher(
       const logFile = path.resolve(path.dirname(configFile), loaded.config.log_file);
       const why = logFileProblem(logFile, owner);
       if (why) diagnostics.push({ severity: 'error', file: configFile, line: loaded.lines.log_file, key: 'log_file', message: why });
+    }
+    if (quarantineEnabled(loaded)) {
+      const why = quarantineFolderProblem(quarantineDir(loaded.config, configFile));
+      // a warning, as at start: each message to keep is deferred until the folder can be written
+      if (why) {
+        diagnostics.push({
+          severity: 'warning', file: configFile, line: loaded.lines.daemon_quarantine, key: 'daemon_quarantine',
+          message: `${why}: messages to quarantine are deferred until it can be written`,
+        });
+      }
     }
   }
   const haraka = harakaInUse();
@@ -294,6 +305,34 @@ function whoAmI(): string {
     return os.userInfo().username;
   } catch {
     return `uid ${process.getuid?.()}`;
+  }
+}
+
+/** Whether [global], [smtp] or a user section keeps messages in the quarantine. */
+export function quarantineEnabled(loaded: Pick<RelayConfig, 'config' | 'users'>): boolean {
+  return loaded.config.av_quarantine_enabled || (loaded.users?.index.sections.some((s) => s.settings.av_quarantine_enabled) ?? false);
+}
+
+/**
+ * Why the quarantine folder could not be used, looked at without making it:
+ * not a folder, or (not there yet) its nearest existing parent is not a
+ * folder this process could make it in (the root manager makes it for daemon_user).
+ */
+export function quarantineFolderProblem(dir: string): string | undefined {
+  let at = dir;
+  for (;;) {
+    let stat: fs.Stats | undefined;
+    try {
+      stat = fs.statSync(at);
+    } catch {
+      const up = path.dirname(at);
+      if (up === at) return `daemon_quarantine ${dir}: no folder above it exists`;
+      at = up;
+      continue;
+    }
+    if (!stat.isDirectory()) return `daemon_quarantine ${dir}: ${at} is not a folder`;
+    if (accessible(at, fs.constants.W_OK | fs.constants.X_OK)) return undefined;
+    return `daemon_quarantine ${dir}: ${at === dir ? 'cannot be written' : `cannot be made in ${at}`} by ${whoAmI()}`;
   }
 }
 

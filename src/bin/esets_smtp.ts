@@ -19,7 +19,7 @@ import { formatIni, mergeIni, parseIni } from '../lib/ini';
 import { parseHostPort } from '../lib/esets_options';
 import { StopTiming, stopTiming } from '../lib/timeout_budget';
 import { quarantineDir } from '../lib/quarantine';
-import { loadConfigFiles, RelayConfig, RUNTIME_ENV, WARNED_ENV } from '../io/config_files';
+import { loadConfigFiles, RUNTIME_ENV, WARNED_ENV } from '../io/config_files';
 import { processDir } from '../io/process_dirs';
 import { handleStopSignals, stopNow } from '../io/stop_signals';
 import { installHangup, isHangupListener } from '../io/hangup';
@@ -27,7 +27,9 @@ import { journalOutput } from './journal_output';
 import { LOG_FILE_ENV, logToFile, prepareLogFile } from './log_file';
 import { superviseWorkers } from './worker_supervisor';
 import { harakaInUse, harakaVersionReport, noHarakaFound } from '../io/haraka_version';
-import { checkHarakaDir, checkLauncher, launcherRules, printCheck, tmpdirProblem, workerFiles, workerUser } from './config_check';
+import {
+  checkHarakaDir, checkLauncher, launcherRules, printCheck, quarantineEnabled, tmpdirProblem, workerFiles, workerUser,
+} from './config_check';
 import { canWrite, dropToWorkerUser, shareWith, WORKER_USER_ENV, WorkerUser } from './worker_user';
 
 const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
@@ -169,11 +171,6 @@ async function main(): Promise<void> {
   startHaraka(runtime);
   // through Haraka's logger, once it has its configuration: to log_file or the journal, with a priority
   sayHarakaVersion(harakaLog());
-}
-
-/** Whether [global], [smtp] or a user section keeps messages in the quarantine. */
-function quarantineEnabled(loaded: Pick<RelayConfig, 'config' | 'users'>): boolean {
-  return loaded.config.av_quarantine_enabled || (loaded.users?.index.sections.some((s) => s.settings.av_quarantine_enabled) ?? false);
 }
 
 /**

@@ -85,6 +85,28 @@ describe('esets_smtp --check', function () {
     assert.equal(await canConnect(port), false);
   });
 
+  it('av_quarantine_enabled with a daemon_quarantine that cannot be a folder: a warning at its line from --check and the run, '
+    + 'which starts', async () => {
+    const base = tempDir('esets-check-quarantine-');
+    fs.writeFileSync(path.join(base, 'file'), '');
+    const folder = path.join(base, 'file', 'quarantine');
+    const port = await freePort();
+    const global = { av_quarantine_enabled: 'yes', daemon_quarantine: `"${folder}"` };
+    const file = writeEsetsCfg(esetsCfg(port, { serverPort: 1, global }));
+    const line = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.startsWith('daemon_quarantine')) + 1;
+    const check = await runLauncher(['--check', '--config', file]);
+    assert.equal(check.code, 0, check.stderr);
+    assert.match(check.stderr, new RegExp(`${escape(file)}:${line}: warning: daemon_quarantine ${escape(folder)}: `
+      + `${escape(path.join(base, 'file'))} is not a folder: messages to quarantine are deferred until it can be written`));
+    assert.match(check.stderr, /configuration OK \(1 warning\)/);
+    const relay = await startRelay(['--config', file], port);
+    try {
+      assert.match(relay.output(), /warning: daemon_quarantine .*: messages to quarantine are deferred until it can be written/);
+    } finally {
+      await relay.stop();
+    }
+  });
+
   it('-t is --check', async () => {
     for (const text of [esetsCfg(await freePort(), { serverPort: 1 }), '[smtp]\nagent_enabled = maybe\n']) {
       const file = writeEsetsCfg(text);
