@@ -23,6 +23,8 @@ export interface ExpiryReport {
 export function expireOnce(settings: ExpirySettings, now = new Date()): ExpiryReport | undefined {
   if (!settings.dir) return undefined;
   const store = new FolderQuarantineStore(settings.dir);
+  // a message half-written by a killed worker: its client was never answered and sends it again
+  store.sweep();
   const expired = expiredEntries(store.list(), now, settings.limits).filter((e) => {
     try {
       return store.remove(e.id, 'expired');

@@ -62,6 +62,8 @@ const LOCK_WAIT_MS = 10_000;
 const MAX_ENTRY_BYTES = 4 * 1024 * 1024;
 /** most of events.log read at once (the rest at the next read) */
 const MAX_EVENTS_READ = 1024 * 1024;
+/** a temporary file this old is a dead writer's even when its PID runs again (reused) */
+const SWEEP_AFTER_MS = 24 * 60 * 60 * 1000;
 
 /** An entry held by another process (a release under way): not removed now. */
 export class EntryInUse extends Error {}
@@ -211,6 +213,37 @@ export class FolderQuarantineStore implements QuarantineStore {
     } finally {
       fs.closeSync(fd);
     }
+  }
+
+  /**
+   * Removes what writers killed mid-write (kill -9, a power cut) left in .tmp:
+   * files named after a process that no longer runs, or older than a day.
+   * The count removed.
+   */
+  sweep(now = Date.now()): number {
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.join(this.dir, TMP));
+    } catch {
+      return 0;
+    }
+    let removed = 0;
+    for (const name of names) {
+      // PID-random.eml|.json|.lock|.stale (an entry's own ID.lock is taken over by the next lock instead)
+      const pid = /^(\d+)-[0-9a-f]+\.(eml|json|lock|stale)$/.exec(name)?.[1];
+      if (!pid) continue;
+      const file = path.join(this.dir, TMP, name);
+      let stat: fs.Stats;
+      try {
+        stat = fs.lstatSync(file);
+      } catch {
+        continue;
+      }
+      if (processAlive(Number(pid)) && now - stat.mtimeMs < SWEEP_AFTER_MS) continue;
+      fs.rmSync(file, { force: true });
+      removed++;
+    }
+    return removed;
   }
 
   private file(id: string, kind: 'eml' | 'json'): string {

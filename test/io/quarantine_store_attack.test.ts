@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { expireOnce } from '../../src/io/quarantine_expiry';
 import { FolderQuarantineStore, NewQuarantineEntry } from '../../src/io/quarantine_store';
 import { removeTempDir, tempDir } from '../support/temp_dirs';
 
@@ -95,5 +96,26 @@ describe('quarantine folder store: crashes, races and a hostile folder (io/quara
     for (const name of [`${e.id}.json`, 'events.log']) {
       assert.equal(fs.statSync(path.join(dir, name)).uid, nobody, `${name} is root's: the relay's user cannot read or append to it`);
     }
+  });
+});
+
+describe('quarantine expiry and a writer killed mid-store (io/quarantine_expiry)', () => {
+  let dir: string;
+  beforeEach(() => { dir = path.join(tempDir('esets-quar-sweep-'), 'quarantine'); });
+  afterEach(() => removeTempDir(path.dirname(dir)));
+
+  it('what a killed writer left in .tmp is removed at the next expiry run; a live writer\'s file and the entries stay', async () => {
+    const store = new FolderQuarantineStore(dir);
+    const e = await store.put(meta(), Readable.from([Buffer.from('x')]));
+    // a worker killed (-9) while writing a message: its PID no longer runs
+    const dead = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' }).stdout.trim();
+    const left = path.join(dir, '.tmp', `${dead}-0123456789ab.eml`);
+    fs.writeFileSync(left, Buffer.alloc(100_000, 'x'));
+    const writing = path.join(dir, '.tmp', `${process.pid}-0123456789ab.eml`);
+    fs.writeFileSync(writing, 'x');
+    expireOnce({ dir, limits: { maxAgeS: 0, maxBytes: 0 } });
+    assert.equal(fs.existsSync(left), false, 'a dead writer\'s half message stays for ever');
+    assert.equal(fs.existsSync(writing), true, 'a live writer\'s file was removed');
+    assert.deepEqual(store.list().map((x) => x.id), [e.id]);
   });
 });
