@@ -71,7 +71,8 @@ async function run(cmd: Exclude<QuarCommand, { command: 'help' | 'version' }>, s
       const entry = found(store, cmd.id);
       const header = await headerOf(store.message(cmd.id));
       if (json) out(JSON.stringify({ ...entry, header }));
-      else out(`${describe(entry)}\n\n${printable(header).replace(/\\x0d\\x0a/g, '\n')}`);
+      // line by line: a field's own text "\x0d\x0a" must not read as a line break
+      else out(`${describe(entry)}\n\n${header.split('\r\n').map(printable).join('\n')}`);
       return 0;
     }
     case 'delete': {
