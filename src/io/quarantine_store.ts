@@ -74,6 +74,13 @@ export class FolderQuarantineStore implements QuarantineStore {
   /** Makes the folder (0700) if need be; throws what stands in the way (the caller says it, with the option). */
   prepare(): void {
     fs.mkdirSync(path.join(this.dir, TMP), { recursive: true, mode: 0o700 });
+    // (a link in its place, planted where the parent is writable, points to a folder its planter can read: refused)
+    const folder = fs.statSync(this.dir);
+    const uid = process.getuid?.();
+    if ((folder.mode & 0o022) !== 0 || (uid !== undefined && uid !== 0 && folder.uid !== uid)) {
+      throw new Error(`${this.dir} is writable by others or not this user's (mode ${(folder.mode & 0o777).toString(8)}, `
+        + `owner ${folder.uid}): messages are not kept there`);
+    }
     fs.accessSync(this.dir, fs.constants.W_OK);
     fs.accessSync(path.join(this.dir, TMP), fs.constants.W_OK);
   }

@@ -119,3 +119,21 @@ describe('quarantine expiry and a writer killed mid-store (io/quarantine_expiry)
     assert.deepEqual(store.list().map((x) => x.id), [e.id]);
   });
 });
+
+describe('quarantine folder replaced by a link (io/quarantine_store)', () => {
+  let base: string;
+  beforeEach(() => { base = tempDir('esets-quar-link-'); });
+  afterEach(() => removeTempDir(base));
+
+  it('a link to a folder others can write (planted where the parent is writable): nothing is kept there, put fails', async () => {
+    const theirs = path.join(base, 'theirs');
+    fs.mkdirSync(theirs);
+    fs.chmodSync(theirs, 0o777);
+    if (isRoot) fs.chownSync(theirs, 65534, 65534);
+    const dir = path.join(base, 'quarantine');
+    fs.symlinkSync(theirs, dir);
+    const store = new FolderQuarantineStore(dir);
+    await assert.rejects(store.put(meta(), Readable.from([Buffer.from('Subject: secret\r\n\r\nx\r\n')])), /writable by others/);
+    assert.deepEqual(fs.readdirSync(theirs).filter((n) => n !== '.tmp'), [], 'the message went to the planted folder');
+  });
+});
