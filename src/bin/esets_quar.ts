@@ -14,12 +14,13 @@ import { Readable } from 'node:stream';
 import { DEFAULT_CONFIG_PATH } from '../lib/command_line';
 import { formatDiagnostic, hasErrors, printable } from '../lib/diagnostics';
 import type { EsetsConfig } from '../lib/esets_options';
-import { expiredEntries, matchesFilter, QuarantineEntry, quarantineDir } from '../lib/quarantine';
+import { matchesFilter, QuarantineEntry, quarantineDir } from '../lib/quarantine';
 import { parseQuarCommandLine, QUAR_USAGE, QuarCommand } from '../lib/quar_command_line';
 import { replyText } from '../lib/smtp_reply';
 import { loadConfigFiles } from '../io/config_files';
 import { FolderQuarantineStore } from '../io/quarantine_store';
 import { releaseMessage, ReleaseResult } from '../io/quarantine_release';
+import { expireOnce } from '../io/quarantine_expiry';
 
 const PROJECT_DIR = path.resolve(__dirname, '..', '..', '..');
 const { version } = require(path.join(PROJECT_DIR, 'package.json')) as { version: string };
@@ -70,7 +71,8 @@ async function run(cmd: Exclude<QuarCommand, { command: 'help' | 'version' }>, s
       const entry = found(store, cmd.id);
       const header = await headerOf(store.message(cmd.id));
       if (json) out(JSON.stringify({ ...entry, header }));
-      else out(`${describe(entry)}\n\n${printable(header).replace(/\\x0d\\x0a/g, '\n')}`);
+      // line by line: a field's own text "\x0d\x0a" must not read as a line break
+      else out(`${describe(entry)}\n\n${header.split('\r\n').map(printable).join('\n')}`);
       return 0;
     }
     case 'delete': {
@@ -81,7 +83,7 @@ async function run(cmd: Exclude<QuarCommand, { command: 'help' | 'version' }>, s
     }
     case 'expire': {
       const limits = { maxAgeS: config.quarantine_max_age, maxBytes: config.quarantine_max_size };
-      const gone = expiredEntries(store.list(), new Date(), limits).filter((e) => store.remove(e.id, 'expired'));
+      const gone = expireOnce({ dir: store.dir, limits })?.expired ?? [];
       if (json) out(JSON.stringify({ expired: gone }));
       else out(`${gone.length} expired${gone.map((e) => `\n${e.id} (${e.why})`).join('')}`);
       return 0;

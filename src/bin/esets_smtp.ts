@@ -181,8 +181,18 @@ async function main(): Promise<void> {
  */
 function prepareQuarantine(dir: string, user: WorkerUser | undefined): void {
   try {
-    const made = fs.existsSync(dir) ? undefined : fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (made && user) fs.chownSync(dir, user.uid, user.gid);
+    if (!fs.existsSync(dir)) {
+      // the parents as any folder (0755): made 0700 for root, the workers could not pass them
+      fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o755 });
+      fs.mkdirSync(dir, { mode: 0o700 });
+      // given through the folder itself, never through a link put in its place meanwhile
+      const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+      try {
+        if (user) fs.fchownSync(fd, user.uid, user.gid);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
   } catch (err) {
     process.stderr.write(`esets_smtp: warning: daemon_quarantine ${printable(dir)}: ${printable((err as Error).message)}: `
       + 'messages to quarantine are deferred until it can be written\n');

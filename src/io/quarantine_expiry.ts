@@ -4,7 +4,7 @@
 // settings are read at each run: a reload changes them.
 
 import { expiredEntries, ExpiryLimits } from '../lib/quarantine';
-import { FolderQuarantineStore } from './quarantine_store';
+import { EntryInUse, FolderQuarantineStore } from './quarantine_store';
 
 export const EXPIRY_EVERY_MS = 60 * 60 * 1000;
 
@@ -23,7 +23,17 @@ export interface ExpiryReport {
 export function expireOnce(settings: ExpirySettings, now = new Date()): ExpiryReport | undefined {
   if (!settings.dir) return undefined;
   const store = new FolderQuarantineStore(settings.dir);
-  const expired = expiredEntries(store.list(), now, settings.limits).filter((e) => store.remove(e.id, 'expired'));
+  // a message half-written by a killed worker: its client was never answered and sends it again
+  store.sweep();
+  const expired = expiredEntries(store.list(), now, settings.limits).filter((e) => {
+    try {
+      return store.remove(e.id, 'expired');
+    } catch (err) {
+      // being released: removed at a later run
+      if (err instanceof EntryInUse) return false;
+      throw err;
+    }
+  });
   return { dir: settings.dir, expired };
 }
 

@@ -155,6 +155,27 @@ describe('running as a service', function () {
       }
     });
 
+  it('a quarantine folder whose parents do not exist yet: they are made passable, the workers keep EICAR there', async () => {
+    const port = await freePort();
+    const state = tempDir('esets-state-');
+    fs.chmodSync(state, 0o755);
+    // no systemd to make /var/lib/esets-relay: the launcher makes the whole path
+    const folder = path.join(state, 'var', 'lib', 'esets-relay', 'quarantine');
+    const cfg = readableCfg(esetsCfg(port, {
+      serverPort: sink.port, clamdSocket: clamd.socket,
+      global: { daemon_user: `"${USER}"`, daemon_quarantine: `"${folder}"`, av_quarantine_enabled: 'yes' },
+    }));
+    const relay = await startRelay(['--config', cfg], port);
+    try {
+      assert.equal(fs.statSync(folder).uid, UID, 'not made for daemon_user');
+      assert.equal(await send(port, 'quarantine-parents', EICAR), 550, relay.output());
+      assert.equal(fs.statSync(path.dirname(folder)).mode & 0o777, 0o755, 'a parent the workers cannot pass');
+      assert.equal(fs.readdirSync(folder).filter((n) => n.endsWith('.eml')).length, 1, relay.output());
+    } finally {
+      await relay.stop('SIGTERM');
+    }
+  });
+
   it('daemon_user that cannot read esets.cfg: refused at start, naming the file and the fix', async () => {
     const port = await freePort();
     const cfg = writeEsetsCfg(esetsCfg(port, { serverPort: sink.port, clamdSocket: clamd.socket, global: { daemon_user: `"${USER}"` } }));
