@@ -69,8 +69,19 @@ export async function releaseMessage(
       throw new DownstreamError(`mail server took no recipient${first ? `: ${first.code} ${replyText(first)}` : ''}`, first);
     }
     async function* parts(): AsyncIterable<Buffer> {
-      yield Buffer.from(releasedField(entry, at));
-      for await (const chunk of message) yield chunk as Buffer;
+      let first = true;
+      for await (const chunk of message) {
+        if (first) {
+          first = false;
+          // a message without a header section (its first line no field): the field gets the empty line after it,
+          // so that what follows stays the body, as it was
+          const start = (chunk as Buffer).subarray(0, 1000).toString('latin1');
+          const headerless = !start.startsWith('\r\n') && !/^[!-9;-~]+:/.test(start);
+          yield Buffer.from(`${releasedField(entry, at)}${headerless ? '\r\n' : ''}`);
+        }
+        yield chunk as Buffer;
+      }
+      if (first) yield Buffer.from(`${releasedField(entry, at)}\r\n`);
     }
     // no client waits here: the server gets what RFC 5321 gives it for the end of data
     const reply = await session.sendMessage(parts(), Date.now() + RFC_END_OF_DATA_S * 1000);

@@ -202,6 +202,20 @@ describe('quarantine (av_quarantine_enabled, esets_quar)', function () {
     assert.equal((await quar(cfg, ['release', id, '--force'])).code, 1);
   });
 
+  it('release of a message without a header section: the field, then the empty line, then the body as it was', async () => {
+    const { cfg, store } = await relay();
+    const body = `first body line: not a field\r\n${EICAR}\r\n`;
+    const e = await store.put({
+      traceId: 'headerless', client: { address: '127.0.0.1', helo: 'client.example' }, sender: '<alice@example.com>',
+      recipients: ['<bob@example.org>'], verdict: 'infected', threats: ['Eicar'], action: 'reject',
+      decidedBy: { option: 'action_av_infected', section: '' }, messageId: '',
+    }, Readable.from([Buffer.from(body)]));
+    const release = await quar(cfg, ['release', e.id]);
+    assert.equal(release.code, 0, release.stderr);
+    const sent = sink.messages.find((x) => x.data.includes('first body line: not a field'))!.data.toString('latin1');
+    assert.match(sent, new RegExp(`^X-Quarantine-Released: ${e.id} [^\r\n]*\r\n\r\nfirst body line: not a field\r\n`));
+  });
+
   it('a folder that cannot be written: EICAR deferred (451 4.3.0), not refused; the summary keeps the verdict', async () => {
     const base = tempDir('esets-quarantine-file-');
     dirs.push(base);
