@@ -90,6 +90,11 @@ export class SmtpTestClient {
     this.socket.end('QUIT\r\n');
   }
 
+  /** Closes the connection without QUIT (a FIN after what was written), as a client that gives up would. */
+  hangUp(): void {
+    this.socket.end();
+  }
+
   /** Drops the connection without QUIT, as a crashed client would. */
   destroy(): void {
     this.socket.destroy();

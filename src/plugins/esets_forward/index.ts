@@ -384,6 +384,13 @@ export function forward_message(this: ForwardPlugin, next: Next, connection: Con
   let sent!: () => void;
   state.serverAnswered = new Promise<void>((resolve) => { sent = resolve; });
   relayWaits(connection, run).catch((err: Error) => {
+    if (!(err instanceof OutcomeUnknown) && connection.remote.closed) {
+      // the client left before the server took the message (its copy freed, or the sending cut): not sent, and
+      // neither the relay's failure nor the server's (no ERROR, no WARNING summary an outside client could cause)
+      state.serverOutcome = undefined;
+      relayLog(this, connection).debug(() => [['event', word('not_sent')], ['reason', `the client left: ${err.message}`]]);
+      return;
+    }
     if (!(err instanceof OutcomeUnknown)) {
       if (state.serverOutcome) state.serverOutcome = 'failed';
       return unavailable(this, connection, next, err);
