@@ -1,7 +1,6 @@
-// Issue 26, attack review: what an outside client can do to the relay's log
-// lines, levels and counts with real software on both sides (the launcher,
-// real clamd, the recording sink behind a TCP proxy that holds the server's
-// replies back).
+// What an outside client can do to the relay's log lines, levels and counts,
+// with real software on both sides (the launcher, real clamd, the recording
+// sink behind a TCP proxy that holds the server's replies back).
 
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -71,7 +70,7 @@ async function sendAndLeave(port: number, messageId: string, leaveWhen: () => bo
   client.hangUp();
 }
 
-describe('attack review (issue 26): the log and counts as an outside client can drive them', function () {
+describe('the log and counts as an outside client can drive them', function () {
   this.timeout(120_000);
   let clamd: Clamd;
   let sink: Sink;
