@@ -7,10 +7,10 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { FolderQuarantineStore } from '../../src/io/quarantine_store';
-import { esetsCfg, PROJECT_DIR, writeEsetsCfg } from '../support/relay';
+import { esetsCfg, writeEsetsCfg } from '../support/relay';
+import { ESETS_QUAR } from '../support/esets_quar';
 import { removeTempDir, tempDir } from '../support/temp_dirs';
 
-const ESETS_QUAR = path.join(PROJECT_DIR, 'bin', 'esets_quar.js');
 
 describe('esets_quar on client-chosen text', function () {
   this.timeout(60_000);

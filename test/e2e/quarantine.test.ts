@@ -7,7 +7,7 @@
 // at once; expiry at start and by the command.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -16,23 +16,13 @@ import { QuarantineEntry } from '../../src/lib/quarantine';
 import { CLAMAV_TESTFILES, Clamd, EICAR, startClamd } from '../support/clamd';
 import { httpGet, seriesValue } from '../support/metrics';
 import { eventually } from '../support/processes';
-import { esetsCfg, freePort, PROJECT_DIR, Relay, startRelay, writeEsetsCfg } from '../support/relay';
+import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
+import { runEsetsQuar } from '../support/esets_quar';
 import { removeTempDir, tempDir } from '../support/temp_dirs';
 
-const ESETS_QUAR = path.join(PROJECT_DIR, 'bin', 'esets_quar.js');
-
-function quar(cfg: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [ESETS_QUAR, '-c', cfg, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d.toString(); });
-    child.stderr.on('data', (d) => { stderr += d.toString(); });
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const quar = runEsetsQuar;
 
 /** The bytes the relay received (what its client sent, un-stuffed), as SmtpTestClient.data sends `text`. */
 const received = (text: string): Buffer => {

@@ -4,28 +4,17 @@
 // and a message with UTF-8 addresses is released.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { FolderQuarantineStore } from '../../src/io/quarantine_store';
 import { Clamd, EICAR, startClamd } from '../support/clamd';
 import { PostfixServer, startPostfixServer } from '../support/postfix_server';
-import { esetsCfg, freePort, PROJECT_DIR, Relay, startRelay, writeEsetsCfg } from '../support/relay';
+import { esetsCfg, freePort, Relay, startRelay, writeEsetsCfg } from '../support/relay';
 import { Sink } from '../support/sink';
 import { SmtpTestClient } from '../support/smtp_client';
+import { runEsetsQuar } from '../support/esets_quar';
 import { removeTempDir, tempDir } from '../support/temp_dirs';
 
-const ESETS_QUAR = path.join(PROJECT_DIR, 'bin', 'esets_quar.js');
-
-function quar(cfg: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [ESETS_QUAR, '-c', cfg, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d.toString(); });
-    child.stderr.on('data', (d) => { stderr += d.toString(); });
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const quar = runEsetsQuar;
 
 describe('quarantine releases judged by a real Postfix', function () {
   this.timeout(180_000);

@@ -13,6 +13,7 @@ import type { EsetsConfig } from '../../lib/esets_options';
 import type { PolicyDecision } from '../../lib/policy';
 import { QuarantineEntry, quarantineDir, QuarantineVerdict } from '../../lib/quarantine';
 import { RelayMessage, sectionName } from '../../session/relay_message';
+import { remoteName } from '../shared/haraka';
 import type { Connection, Plugin, Transaction } from '../shared/haraka';
 import { relayConfig } from '../shared/relay_config';
 import { relayLog } from '../shared/relay_log';
@@ -34,8 +35,7 @@ export async function keepInQuarantine(
   kept: { verdict: QuarantineVerdict; threats: string[] }, decision: PolicyDecision, config: EsetsConfig,
 ): Promise<QuarantineEntry> {
   const bytes = kept.verdict === 'cleaned' && captured.original ? Readable.from([captured.original]) : captured.read();
-  const confirmedName = connection.remote.host && !/^(DNSERROR|NXDOMAIN|Unknown)$/i.test(connection.remote.host)
-    ? connection.remote.host : undefined;
+  const confirmedName = remoteName(connection);
   const store = quarantineStore(plugin);
   const entry = await store.put({
     traceId: traceId(connection, txn),

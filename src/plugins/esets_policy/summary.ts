@@ -11,7 +11,7 @@ import { isRelayFailure, QueueResult, queueAnswerText, queueIdOf, queueOutcome, 
 import { replyText } from '../../lib/smtp_reply';
 import { traceId } from '../shared/trace_id';
 import { PolicySummary, RelayMessage, sectionName } from '../../session/relay_message';
-import { finalDotAt } from '../shared/haraka';
+import { finalDotAt, remoteName } from '../shared/haraka';
 import type { MessageInProgress } from '../../io/in_progress';
 import type { Connection, Plugin, Transaction } from '../shared/haraka';
 import { relayConfig } from '../shared/relay_config';
@@ -75,11 +75,6 @@ function serverAnswer(
   };
 }
 
-/** rDNS as Haraka found it: absent when it found none (a lookup failure or no PTR) */
-function clientName(connection: Connection): string | undefined {
-  const host = connection.remote.host;
-  return host && !/^(DNSERROR|NXDOMAIN|Unknown)$/i.test(host) ? host : undefined;
-}
 
 function writeSummary(plugin: Plugin, connection: Connection, txn: Transaction, message: RelayMessage, s: PolicySummary): void {
   const told = clientAnswer(connection);
@@ -91,7 +86,7 @@ function writeSummary(plugin: Plugin, connection: Connection, txn: Transaction, 
     // what a sender quotes (it is in the relay's replies) and Haraka's own lines of the session carry
     ['trace', word(traceId(connection, txn))],
     ['client', connection.remote.ip],
-    ['client_name', clientName(connection)],
+    ['client_name', remoteName(connection)],
     ['helo', connection.hello.host || undefined],
     ['action', word(s.action)],
     ['by', word(s.option)],

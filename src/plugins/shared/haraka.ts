@@ -125,3 +125,9 @@ export interface Connection extends Logger {
     once?(event: 'close', listener: () => void): unknown;
   };
 }
+
+/** The client's rDNS name as Haraka found it; undefined when it found none (its DNSERROR, NXDOMAIN, Unknown). */
+export function remoteName(connection: Connection): string | undefined {
+  const host = connection.remote.host;
+  return host && !/^(DNSERROR|NXDOMAIN|Unknown)$/i.test(host) ? host : undefined;
+}
